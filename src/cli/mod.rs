@@ -1,0 +1,81 @@
+//! Command-line definitions (clap) and dispatch; one file per command.
+
+mod gen_cmd;
+mod ingest_cmd;
+mod init_cmd;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::Result;
+use crate::warehouse::Warehouse;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (unreadable input file, failed write, internal error)
+  2  usage or configuration error
+  4  more records quarantined than --max-quarantine-ratio allows (nothing was written)";
+
+/// tokenledger: the usage and chargeback ledger for LLM gateways.
+///
+/// Ingests gateway inference logs into a Delta Lake warehouse, exactly once, with every
+/// rejected record kept in a quarantine table with its reason.
+#[derive(Debug, Parser)]
+#[command(name = "tokenledger", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The warehouse directory (or file:// URL).
+    #[arg(short, long, global = true, env = "TOKENLEDGER_WAREHOUSE", default_value = "./warehouse")]
+    pub warehouse: String,
+
+    /// Output format of summaries: text for people, json for machines.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Less output: no progress bar, no per-file log lines.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a warehouse: the Delta tables and commented example configuration.
+    Init(init_cmd::InitArgs),
+    /// Ingest gateway log files (JSON lines, CSV, Parquet; .gz accepted) into the inference table.
+    Ingest(ingest_cmd::IngestArgs),
+    /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
+    Gen(gen_cmd::GenArgs),
+}
+
+/// Runs the parsed command line; returns the process exit code for non-error outcomes.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let warehouse = || Warehouse::new(&cli.warehouse);
+    match &cli.command {
+        Command::Init(args) => init_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Ingest(args) => ingest_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Gen(args) => gen_cmd::run(args, &cli),
+    }
+}
+
+/// Whether to draw progress bars: on a terminal, unless quiet or a machine reads stdout.
+pub(crate) fn show_progress(cli: &Cli) -> bool {
+    use std::io::IsTerminal;
+    !cli.quiet && std::io::stderr().is_terminal()
+}
+
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! The crate's one error type. Library code returns [`Result`]; only `main.rs` uses `anyhow`.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in tokenledger, with enough context to tell the user what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user asked for something impossible (bad flag value, missing warehouse...).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A configuration file is invalid; the message names the file and line.
+    #[error("{0}")]
+    Config(String),
+
+    /// An input file could not be read at all (not a quarantinable record problem).
+    #[error("cannot read {path}: {source}")]
+    Input {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An input file is unreadable for a reason other than I/O (corrupt Parquet, bad gzip...).
+    #[error("cannot read {path}: {message}")]
+    InputFormat { path: PathBuf, message: String },
+
+    /// More records were quarantined than `--max-quarantine-ratio` allows; nothing was written.
+    #[error(
+        "{quarantined} of {read} records ({ratio:.2}%) were quarantined, over the limit of {limit:.2}%; \
+         nothing was written. Inspect the reasons above, fix the input, or raise --max-quarantine-ratio"
+    )]
+    QuarantineRatioExceeded {
+        quarantined: u64,
+        read: u64,
+        ratio: f64,
+        limit: f64,
+    },
+
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    #[error("Delta table error: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+
+    #[error("Arrow error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("Parquet error: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+
+    #[error("query error: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error("JSON error: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// The process exit code for this error (documented in `tokenledger --help`).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Config(_) => 2,
+            Error::QuarantineRatioExceeded { .. } => 4,
+            _ => 1,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

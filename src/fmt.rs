@@ -1,0 +1,90 @@
+//! Output for people: aligned tables and thousands separators.
+
+use comfy_table::{CellAlignment, ContentArrangement, Table as Comfy, presets};
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A plain aligned table; columns whose cells look numeric are right-aligned.
+pub struct Table {
+    header: Option<Vec<String>>,
+    rows: Vec<Vec<String>>,
+}
+
+fn looks_numeric(s: &str) -> bool {
+    s.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit())
+}
+
+impl Table {
+    pub fn new<const N: usize>(header: [&str; N]) -> Self {
+        Self { header: Some(header.iter().map(|s| s.to_string()).collect()), rows: Vec::new() }
+    }
+
+    /// Two columns, no header: `label   value`.
+    pub fn key_value() -> Self {
+        Self { header: None, rows: Vec::new() }
+    }
+
+    pub fn row<const N: usize>(&mut self, cells: [String; N]) {
+        self.rows.push(cells.to_vec());
+    }
+
+    pub fn render(&self) -> String {
+        let mut t = Comfy::new();
+        t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        if let Some(h) = &self.header {
+            t.set_header(h.clone());
+        }
+        for r in &self.rows {
+            t.add_row(r.clone());
+        }
+        let columns = self.rows.first().map_or(0, Vec::len);
+        for i in 1..columns {
+            let numeric = self.rows.iter().all(|r| r.get(i).is_some_and(|c| looks_numeric(c)));
+            if numeric {
+                if let Some(col) = t.column_mut(i) {
+                    col.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+        }
+        let mut s = t.to_string();
+        // comfy-table pads every line to the full width; trailing blanks only get in the way
+        s = s.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+        s.push('\n');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn numbers_are_right_aligned() {
+        let mut t = Table::new(["name", "n"]);
+        t.row(["a".into(), "1".into()]);
+        t.row(["bb".into(), "1,000".into()]);
+        let s = t.render();
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(lines[1].ends_with("    1"), "{s}");
+        assert!(lines[2].ends_with("1,000"), "{s}");
+    }
+}

@@ -1,0 +1,305 @@
+//! `tokenledger ingest`: gateway log files into the `inference` table, rejects into
+//! `quarantine`, exactly once.
+//!
+//! Exactly once works at two levels:
+//! - **files**: each input file is identified by a hash of its bytes. The commit that adds
+//!   a file's rows also records a Delta application transaction `tokenledger.ingest.<hash>`,
+//!   so the file's rows and the fact that it was ingested land atomically; a file seen again
+//!   (under any name) is skipped.
+//! - **records**: every request id is checked against the table and the run: the same id
+//!   with the same content is skipped as a duplicate, with different content quarantined.
+//!
+//! A run makes at most one commit to each table: quarantine first, then inference. If it
+//! dies between the two, the next run finds the files' quarantine transactions and does not
+//! write their quarantine rows again.
+
+pub mod dedup;
+mod pipeline;
+pub mod record;
+pub mod sources;
+pub mod summary;
+pub mod tokens;
+pub mod validate;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use deltalake::kernel::Transaction;
+use deltalake::writer::RecordBatchWriter;
+use indicatif::{ProgressBar, ProgressStyle};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+use crate::error::{Error, Result};
+use crate::warehouse::schema::{INFERENCE, QUARANTINE};
+use crate::warehouse::{Warehouse, commit_append};
+use pipeline::{FileCounts, FileJob, ParseContext, RunState};
+pub use record::PayloadMode;
+use sources::{ChunkOptions, InputFile};
+pub use summary::{FileOutcome, FileStatus, IngestSummary};
+
+/// Options of one ingest run.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub paths: Vec<PathBuf>,
+    pub payloads: PayloadMode,
+    /// Quarantined / read above which the run writes nothing and fails (exit code 4).
+    pub max_quarantine_ratio: Option<f64>,
+    pub max_line_bytes: usize,
+    /// Parse threads; 0 = one per core.
+    pub threads: usize,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            paths: Vec::new(),
+            payloads: PayloadMode::Keep,
+            max_quarantine_ratio: None,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            threads: 0,
+            progress: false,
+        }
+    }
+}
+
+/// Default cap on one input line: far above any real request log line with payloads.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
+const CHUNK_BYTES: usize = 4 << 20;
+const TARGET_FILE_BYTES: u64 = 256 << 20;
+
+/// The application-transaction id that marks a file as ingested.
+fn file_app_id(fingerprint: &str) -> String {
+    format!("tokenledger.ingest.{fingerprint}")
+}
+
+/// Parquet settings for the tables: zstd(1) is several times faster to write than the
+/// default level and compresses gateway logs almost as well; ids and payloads are unique
+/// per row, so a dictionary would only be built and thrown away.
+pub fn writer_properties() -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")))
+        .set_max_row_group_row_count(Some(128 * 1024));
+    for column in ["request_id", "client_request_id", "request", "response", "raw", "record_fingerprint"] {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    builder.build()
+}
+
+fn progress_bar(total: u64, enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Runs one ingest.
+pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<IngestSummary> {
+    let started = Instant::now();
+    let ingested_at_us = chrono::Utc::now().timestamp_micros();
+    let batch_id = uuid::Uuid::new_v4().to_string();
+    if let Some(r) = opts.max_quarantine_ratio {
+        if !(0.0..=1.0).contains(&r) {
+            return Err(Error::Usage(format!("--max-quarantine-ratio must be between 0 and 1, got {r}")));
+        }
+    }
+    let files = sources::discover(&opts.paths)?;
+    let mut inference = warehouse.open_table(INFERENCE).await?;
+    let mut quarantine = warehouse.open_table(QUARANTINE).await?;
+
+    let total_bytes: u64 = files.iter().map(|f| f.size).sum();
+    let bar = progress_bar(total_bytes * 2, opts.progress);
+    let counter = Arc::new(AtomicU64::new(0));
+
+    // Which files are new? (hashing reads each file once; it is the price of recognising a
+    // re-delivered file under a new name)
+    bar.set_prefix("checking");
+    let mut summary = IngestSummary::new(batch_id.clone());
+    let mut todo: Vec<(InputFile, String)> = Vec::new();
+    let mut fingerprints_this_run = HashSet::new();
+    for file in files {
+        let fp = sources::file_fingerprint(&file.path, &counter)?;
+        bar.set_position(counter.load(Ordering::Relaxed));
+        let status = if !fingerprints_this_run.insert(fp.clone()) {
+            Some(FileStatus::SkippedSameContentInRun)
+        } else if inference
+            .snapshot()?
+            .transaction_version(inference.log_store().as_ref(), file_app_id(&fp))
+            .await?
+            .is_some()
+        {
+            Some(FileStatus::SkippedAlreadyIngested)
+        } else {
+            None
+        };
+        match status {
+            Some(status) => {
+                counter.fetch_add(file.size, Ordering::Relaxed);
+                summary.files.push(FileOutcome::skipped(&file, &fp, status));
+            }
+            None => todo.push((file, fp)),
+        }
+    }
+
+    let mut partitions = BTreeSet::new();
+    if !todo.is_empty() {
+        bar.set_prefix("loading ids");
+        let mut state = RunState {
+            seen: load_existing_ids(&inference, &todo)?,
+            inference: RecordBatchWriter::for_table(&inference)?
+                .with_writer_properties(writer_properties())
+                .with_target_file_size(TARGET_FILE_BYTES),
+            quarantine: RecordBatchWriter::for_table(&quarantine)?.with_writer_properties(writer_properties()),
+            quarantine_rows: Default::default(),
+            inference_adds: Vec::new(),
+            quarantine_adds: Vec::new(),
+        };
+        let threads = if opts.threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            opts.threads
+        };
+        bar.set_prefix("ingesting");
+        let mut inference_txns = Vec::new();
+        let mut quarantine_txns = Vec::new();
+        for (file, fp) in &todo {
+            let lineage = Arc::new(record::Lineage {
+                source: "native".into(),
+                source_file: file.path.canonicalize().unwrap_or_else(|_| file.path.clone()).display().to_string(),
+                ingest_batch_id: batch_id.clone(),
+                ingested_at_us,
+            });
+            let app_id = file_app_id(fp);
+            let quarantine_done = quarantine
+                .snapshot()?
+                .transaction_version(quarantine.log_store().as_ref(), app_id.clone())
+                .await?
+                .is_some();
+            if !opts.progress {
+                tracing::info!(file = %file.path.display(), bytes = file.size, "ingesting");
+            }
+            let job = FileJob {
+                file,
+                fingerprint: fp,
+                parse: Arc::new(ParseContext { lineage, payloads: opts.payloads, max_line_bytes: opts.max_line_bytes }),
+                chunks: ChunkOptions { chunk_bytes: CHUNK_BYTES, max_line_bytes: opts.max_line_bytes },
+                threads,
+                write_quarantine: !quarantine_done,
+            };
+            let before = counter.load(Ordering::Relaxed);
+            let counts: FileCounts = pipeline::process_file(job, &mut state, &bar, &counter).await?;
+            // exact even where the reader counted differently (Parquet is counted at the end)
+            counter.store(before + file.size, Ordering::Relaxed);
+            bar.set_position(counter.load(Ordering::Relaxed));
+            partitions.extend(counts.partitions.iter().copied());
+            summary.files.push(FileOutcome::ingested(file, fp, &counts));
+            inference_txns.push(Transaction::new(app_id.clone(), 1));
+            if !quarantine_done {
+                quarantine_txns.push(Transaction::new(app_id, 1));
+            }
+        }
+        state.finish().await?;
+        summary.tally();
+
+        if let Some(limit) = opts.max_quarantine_ratio {
+            let ratio = summary.quarantined as f64 / summary.records_read.max(1) as f64;
+            if ratio > limit {
+                discard_files(warehouse, INFERENCE, &state.inference_adds);
+                discard_files(warehouse, QUARANTINE, &state.quarantine_adds);
+                bar.finish_and_clear();
+                return Err(Error::QuarantineRatioExceeded {
+                    quarantined: summary.quarantined,
+                    read: summary.records_read,
+                    ratio: ratio * 100.0,
+                    limit: limit * 100.0,
+                });
+            }
+        }
+        bar.set_prefix("committing");
+        let metadata = commit_metadata(&batch_id, &summary);
+        if !quarantine_txns.is_empty() {
+            summary.quarantine_version =
+                Some(commit_append(&mut quarantine, std::mem::take(&mut state.quarantine_adds), quarantine_txns, metadata.clone()).await?);
+        }
+        summary.inference_version =
+            Some(commit_append(&mut inference, std::mem::take(&mut state.inference_adds), inference_txns, metadata).await?);
+    }
+    bar.finish_and_clear();
+    summary.partitions_touched = partitions.into_iter().map(date_string).collect();
+    summary.bytes_read = total_bytes;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    summary.tally();
+    Ok(summary)
+}
+
+/// What the commit records about the run (shown by `DESCRIBE HISTORY` in Spark and friends).
+fn commit_metadata(batch_id: &str, s: &IngestSummary) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("tokenledger.command".into(), "ingest".into());
+    m.insert("tokenledger.ingest_batch_id".into(), batch_id.into());
+    m.insert("tokenledger.version".into(), env!("CARGO_PKG_VERSION").into());
+    m.insert("tokenledger.records_read".into(), s.records_read.into());
+    m.insert("tokenledger.rows_written".into(), s.rows_written.into());
+    m.insert("tokenledger.quarantined".into(), s.quarantined.into());
+    m
+}
+
+/// The request ids already in the table, with room for the rows about to come.
+fn load_existing_ids(table: &deltalake::DeltaTable, todo: &[(InputFile, String)]) -> Result<dedup::SeenSet> {
+    let uris: Vec<String> = table.get_file_uris()?.collect();
+    let incoming: u64 = todo.iter().map(|(f, _)| estimate_records(f)).sum();
+    let mut seen = dedup::SeenSet::with_capacity(incoming as usize);
+    for uri in uris {
+        let path = url::Url::parse(&uri)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| PathBuf::from(&uri));
+        seen.load_parquet_file(&path)?;
+    }
+    Ok(seen)
+}
+
+/// A guess of a file's record count from its first megabyte, so the dedup set is sized once
+/// instead of doubling (and briefly holding two tables) while 10M ids stream in.
+fn estimate_records(file: &InputFile) -> u64 {
+    use std::io::Read;
+    if file.format != sources::Format::JsonLines || file.gzip {
+        return 0;
+    }
+    let mut head = vec![0u8; 1 << 20];
+    let n = std::fs::File::open(&file.path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    let lines = memchr::memchr_iter(b'\n', &head[..n]).count() as u64;
+    if lines == 0 { 0 } else { file.size * lines / n as u64 }
+}
+
+/// Removes data files written by a run that decided not to commit (they are invisible to
+/// Delta anyway; this only saves `vacuum` the work).
+fn discard_files(warehouse: &Warehouse, table: &str, adds: &[deltalake::kernel::Add]) {
+    for add in adds {
+        let decoded = url::form_urlencoded::parse(add.path.as_bytes()).map(|(k, v)| format!("{k}{v}")).collect::<String>();
+        for candidate in [add.path.clone(), decoded] {
+            let _ = std::fs::remove_file(warehouse.table_dir(table).join(candidate));
+        }
+    }
+}
+
+fn date_string(days: i32) -> String {
+    chrono::DateTime::from_timestamp(days as i64 * 86_400, 0)
+        .map(|d| d.date_naive().to_string())
+        .unwrap_or_else(|| days.to_string())
+}

@@ -1,0 +1,300 @@
+//! The parallel read -> parse -> dedup -> write pipeline for one input file.
+//!
+//! A reader thread cuts the file into chunks; worker threads parse and validate chunks into
+//! Arrow batches (the CPU-heavy part); the async consumer takes the results back in file
+//! order — so that "first occurrence wins" is deterministic — dedups them and streams them
+//! into the Delta writers. A fixed number of permits bounds the chunks in flight, so memory
+//! stays flat however large the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::Date32Type;
+use arrow::record_batch::RecordBatch;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use indicatif::ProgressBar;
+
+use super::dedup::{Seen, SeenSet};
+use super::record::{InferenceBatchBuilder, Lineage, PayloadMode, QuarantineBatchBuilder, Rejected, fingerprint, id_hash};
+use super::sources::{Chunk, ChunkOptions, InputFile, LineNumbers, native, read_chunks, too_long_message};
+use super::validate::ReasonCode;
+use crate::error::{Error, Result};
+use crate::warehouse::schema::INFERENCE_PARTITION;
+
+/// Rows buffered before a quarantine batch is handed to its writer.
+const QUARANTINE_BATCH_ROWS: usize = 8192;
+/// Parquet bytes written before the writers are flushed (open files finalised), which
+/// bounds the memory of partially filled row groups across many open date partitions.
+const FLUSH_BYTES: usize = 192 << 20;
+
+/// What workers need to turn a chunk into rows.
+pub struct ParseContext {
+    pub lineage: Arc<Lineage>,
+    pub payloads: PayloadMode,
+    /// Lines longer than this are quarantined (the reader only stops them from being
+    /// buffered whole when they span reads).
+    pub max_line_bytes: usize,
+}
+
+/// A parsed chunk: valid rows (not yet deduplicated) and rejects.
+struct ParsedChunk {
+    seq: u64,
+    batch: Option<RecordBatch>,
+    /// Per row of `batch`: request-id hash and content fingerprint.
+    keys: Vec<(u64, u64)>,
+    /// Per row of `batch`: its line number and byte range in `data` (raw text for conflicts).
+    rows: Vec<(u64, usize, usize)>,
+    rejects: Vec<Rejected>,
+    records: u64,
+    data: Vec<u8>,
+}
+
+fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
+    let mut builder = InferenceBatchBuilder::new(ctx.lineage.clone(), ctx.payloads);
+    let mut keys = Vec::new();
+    let mut rows = Vec::new();
+    let mut rejects = chunk.rejects;
+    let mut records = chunk.prerejected_records;
+    let data = chunk.data;
+    let mut start = 0usize;
+    let mut index = 0usize;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+        let line_no = match &chunk.lines {
+            LineNumbers::From(first) => first + index as u64,
+            LineNumbers::Each(numbers) => numbers.get(index).copied().unwrap_or(0),
+        };
+        let mut line = &data[start..end];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        // blank lines separate nothing and carry nothing: they are not records
+        if line.len() > ctx.max_line_bytes {
+            records += 1;
+            rejects.push(Rejected::new(
+                line_no,
+                line,
+                None,
+                ReasonCode::LineTooLong,
+                too_long_message(line.len() as u64, ctx.max_line_bytes),
+            ));
+        } else if !line.iter().all(u8::is_ascii_whitespace) {
+            records += 1;
+            match native::parse_line(line, chunk.typing) {
+                Ok(record) => {
+                    let fp = fingerprint(&record);
+                    keys.push((id_hash(&record.request_id), fp));
+                    rows.push((line_no, start, start + line.len()));
+                    builder.append(&record, line_no, fp);
+                }
+                Err(reject) => rejects.push(Rejected::new(
+                    line_no,
+                    line,
+                    native::request_id_of(line),
+                    reject.code,
+                    reject.message,
+                )),
+            }
+        }
+        start = end + 1;
+        index += 1;
+    }
+    let batch = if builder.is_empty() { None } else { Some(builder.finish()?) };
+    Ok(ParsedChunk { seq: chunk.seq, batch, keys, rows, rejects, records, data })
+}
+
+/// Counts for one file.
+#[derive(Debug, Default, Clone)]
+pub struct FileCounts {
+    pub records: u64,
+    pub written: u64,
+    pub duplicates: u64,
+    pub quarantined: BTreeMap<ReasonCode, u64>,
+    pub partitions: BTreeSet<i32>,
+}
+
+impl FileCounts {
+    pub fn quarantined_total(&self) -> u64 {
+        self.quarantined.values().sum()
+    }
+}
+
+/// The state one ingest run carries across its files.
+pub struct RunState {
+    pub seen: SeenSet,
+    pub inference: RecordBatchWriter,
+    pub quarantine: RecordBatchWriter,
+    pub quarantine_rows: QuarantineBatchBuilder,
+    pub inference_adds: Vec<deltalake::kernel::Add>,
+    pub quarantine_adds: Vec<deltalake::kernel::Add>,
+}
+
+impl RunState {
+    async fn write_quarantine_rows(&mut self, force: bool) -> Result<()> {
+        if self.quarantine_rows.len() >= QUARANTINE_BATCH_ROWS || (force && !self.quarantine_rows.is_empty()) {
+            let batch = self.quarantine_rows.finish()?;
+            self.quarantine.write(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Finalises every open data file and returns all the files written in this run.
+    pub async fn finish(&mut self) -> Result<()> {
+        self.write_quarantine_rows(true).await?;
+        self.inference_adds.extend(self.inference.flush().await?);
+        self.quarantine_adds.extend(self.quarantine.flush().await?);
+        Ok(())
+    }
+}
+
+/// Per-file settings.
+pub struct FileJob<'a> {
+    pub file: &'a InputFile,
+    pub fingerprint: &'a str,
+    pub parse: Arc<ParseContext>,
+    pub chunks: ChunkOptions,
+    pub threads: usize,
+    /// False when this file's quarantine rows are already in the table (a run that crashed
+    /// between the two commits): they are counted but not written twice.
+    pub write_quarantine: bool,
+}
+
+/// Runs the pipeline over one file, streaming its rows into the run's writers.
+pub async fn process_file(
+    job: FileJob<'_>,
+    state: &mut RunState,
+    progress: &ProgressBar,
+    counter: &Arc<AtomicU64>,
+) -> Result<FileCounts> {
+    let in_flight = job.threads * 2 + 2;
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(job.threads);
+    let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        permit_tx.send(()).expect("the channel has room for every permit");
+    }
+    let (result_tx, mut result_rx) = tokio::sync::mpsc::channel::<Result<ParsedChunk>>(in_flight);
+
+    let reader = {
+        let file = job.file.clone();
+        let counter = counter.clone();
+        let opts = job.chunks;
+        std::thread::Builder::new().name("tokenledger-read".into()).spawn(move || {
+            read_chunks(&file, opts, counter, &mut |chunk| permit_rx.recv().is_ok() && chunk_tx.send(chunk).is_ok())
+        })?
+    };
+    let mut workers = Vec::new();
+    for i in 0..job.threads {
+        let rx = chunk_rx.clone();
+        let tx = result_tx.clone();
+        let ctx = job.parse.clone();
+        workers.push(std::thread::Builder::new().name(format!("tokenledger-parse-{i}")).spawn(move || {
+            for chunk in rx {
+                if tx.blocking_send(parse_chunk(chunk, &ctx)).is_err() {
+                    break;
+                }
+            }
+        })?);
+    }
+    drop(chunk_rx);
+    drop(result_tx);
+
+    let mut counts = FileCounts::default();
+    let outcome: Result<()> = async {
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        while let Some(parsed) = result_rx.recv().await {
+            let parsed = parsed?;
+            pending.insert(parsed.seq, parsed);
+            while let Some(parsed) = pending.remove(&next) {
+                consume(parsed, &job, state, &mut counts).await?;
+                next += 1;
+                let _ = permit_tx.send(());
+                progress.set_position(counter.load(Ordering::Relaxed));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    // Unblock and stop the threads whatever happened, then report the first error.
+    drop(result_rx);
+    drop(permit_tx);
+    let mut panicked = false;
+    for w in workers {
+        panicked |= w.join().is_err();
+    }
+    let read = reader.join().map_err(|_| Error::Usage("internal error: the reader thread panicked".into()))?;
+    outcome?;
+    read?;
+    if panicked {
+        return Err(Error::Usage("internal error: a parse thread panicked".into()));
+    }
+    Ok(counts)
+}
+
+async fn consume(parsed: ParsedChunk, job: &FileJob<'_>, state: &mut RunState, counts: &mut FileCounts) -> Result<()> {
+    counts.records += parsed.records;
+    let lineage = &job.parse.lineage;
+    for reject in &parsed.rejects {
+        *counts.quarantined.entry(reject.code).or_default() += 1;
+        if job.write_quarantine {
+            state.quarantine_rows.append(lineage, job.fingerprint, reject);
+        }
+    }
+    if let Some(batch) = parsed.batch {
+        let ids = batch.column(0).as_string::<i32>();
+        let mut keep = Vec::with_capacity(parsed.keys.len());
+        for (row, &(id, fp)) in parsed.keys.iter().enumerate() {
+            match state.seen.check_and_insert(id, fp) {
+                Seen::New => keep.push(true),
+                Seen::Duplicate => {
+                    counts.duplicates += 1;
+                    keep.push(false);
+                }
+                Seen::Conflict => {
+                    keep.push(false);
+                    *counts.quarantined.entry(ReasonCode::ConflictingDuplicate).or_default() += 1;
+                    if job.write_quarantine {
+                        let (line, start, end) = parsed.rows[row];
+                        let request_id = ids.value(row).to_string();
+                        let reject = Rejected::new(
+                            line,
+                            &parsed.data[start..end],
+                            Some(request_id.clone()),
+                            ReasonCode::ConflictingDuplicate,
+                            format!("request_id {request_id} was already ingested with different content; the first version is kept"),
+                        );
+                        state.quarantine_rows.append(lineage, job.fingerprint, &reject);
+                    }
+                }
+            }
+        }
+        let batch = if keep.iter().all(|k| *k) { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
+        if batch.num_rows() > 0 {
+            counts.written += batch.num_rows() as u64;
+            let dates = batch.column_by_name(INFERENCE_PARTITION).expect("schema has the partition column");
+            let dates = dates.as_primitive::<Date32Type>();
+            let mut last = None;
+            for i in 0..dates.len() {
+                let d = dates.value(i);
+                if last != Some(d) {
+                    counts.partitions.insert(d);
+                    last = Some(d);
+                }
+            }
+            state.inference.write(batch).await?;
+        }
+    }
+    state.write_quarantine_rows(false).await?;
+    if state.inference.buffer_len() > FLUSH_BYTES {
+        let adds = state.inference.flush().await?;
+        state.inference_adds.extend(adds);
+    }
+    if state.quarantine.buffer_len() > FLUSH_BYTES {
+        let adds = state.quarantine.flush().await?;
+        state.quarantine_adds.extend(adds);
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Token normalisation: every source's counts become the same disjoint buckets.
+//!
+//! Providers count differently. OpenAI's `prompt_tokens` *includes* the cached tokens
+//! (`prompt_tokens_details.cached_tokens`); Anthropic's `input_tokens` *excludes* cache reads
+//! and cache writes, which it reports apart. The ledger stores disjoint buckets, so that
+//! `input + cache_read + cache_creation` is the whole prompt and each bucket has one price.
+
+use super::validate::{ReasonCode, Reject};
+
+/// Where the token counts of a row came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCountSource {
+    /// The gateway or provider reported them.
+    Reported,
+    /// Estimated from text length (no usage object in the log).
+    Estimated,
+    /// No counts at all (typically a 429 or a 4xx): all buckets are zero.
+    Absent,
+}
+
+impl TokenCountSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenCountSource::Reported => "reported",
+            TokenCountSource::Estimated => "estimated",
+            TokenCountSource::Absent => "absent",
+        }
+    }
+}
+
+/// Disjoint token buckets of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenBuckets {
+    /// Prompt tokens that were neither read from nor written to a cache.
+    pub input: i64,
+    pub cache_read: i64,
+    pub cache_creation: i64,
+    /// All generated tokens, reasoning included.
+    pub output: i64,
+    /// The part of `output` spent on reasoning, when the provider says.
+    pub reasoning: Option<i64>,
+    pub source: TokenCountSource,
+}
+
+/// Counts as a source reports them, before normalisation; `None` is absent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reported {
+    pub input: Option<i64>,
+    pub cache_read: Option<i64>,
+    pub cache_creation: Option<i64>,
+    pub output: Option<i64>,
+    pub reasoning: Option<i64>,
+}
+
+fn inconsistent(msg: String) -> Reject {
+    Reject::new(ReasonCode::InconsistentTokens, msg)
+}
+
+/// OpenAI-style counts: `input` is the whole prompt, cache reads and writes are parts of it.
+/// The native format and LiteLLM use this convention.
+pub fn openai_style(r: Reported) -> Result<TokenBuckets, Reject> {
+    if r.input.is_none() && r.output.is_none() {
+        if r.cache_read.unwrap_or(0) > 0 || r.cache_creation.unwrap_or(0) > 0 {
+            return Err(inconsistent("cached tokens are given but input_tokens is missing".into()));
+        }
+        return Ok(absent());
+    }
+    let total_input = r.input.unwrap_or(0);
+    let cached = r.cache_read.unwrap_or(0);
+    let written = r.cache_creation.unwrap_or(0);
+    let cached_parts = cached.checked_add(written).ok_or_else(|| inconsistent("cached token counts overflow".into()))?;
+    if cached_parts > total_input {
+        return Err(inconsistent(format!(
+            "cached_input_tokens ({cached}) + cache_creation_input_tokens ({written}) exceed input_tokens ({total_input}), which includes them"
+        )));
+    }
+    reported(total_input - cached_parts, cached, written, r.output.unwrap_or(0), r.reasoning)
+}
+
+/// Anthropic-style counts: `input` excludes cache reads and cache writes.
+pub fn anthropic_style(r: Reported) -> Result<TokenBuckets, Reject> {
+    if r.input.is_none() && r.output.is_none() && r.cache_read.is_none() && r.cache_creation.is_none() {
+        return Ok(absent());
+    }
+    reported(
+        r.input.unwrap_or(0),
+        r.cache_read.unwrap_or(0),
+        r.cache_creation.unwrap_or(0),
+        r.output.unwrap_or(0),
+        r.reasoning,
+    )
+}
+
+fn reported(input: i64, cache_read: i64, cache_creation: i64, output: i64, reasoning: Option<i64>) -> Result<TokenBuckets, Reject> {
+    if let Some(reasoning) = reasoning {
+        if reasoning > output {
+            return Err(inconsistent(format!(
+                "reasoning_tokens ({reasoning}) exceed output_tokens ({output}), which includes them"
+            )));
+        }
+    }
+    Ok(TokenBuckets { input, cache_read, cache_creation, output, reasoning, source: TokenCountSource::Reported })
+}
+
+fn absent() -> TokenBuckets {
+    TokenBuckets {
+        input: 0,
+        cache_read: 0,
+        cache_creation: 0,
+        output: 0,
+        reasoning: None,
+        source: TokenCountSource::Absent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rep(input: Option<i64>, cache_read: Option<i64>, cache_creation: Option<i64>, output: Option<i64>) -> Reported {
+        Reported { input, cache_read, cache_creation, output, reasoning: None }
+    }
+
+    #[test]
+    fn openai_cached_tokens_are_taken_out_of_input() {
+        let b = openai_style(rep(Some(2048), Some(1024), Some(256), Some(10))).unwrap();
+        assert_eq!((b.input, b.cache_read, b.cache_creation, b.output), (768, 1024, 256, 10));
+        assert_eq!(b.source, TokenCountSource::Reported);
+    }
+
+    #[test]
+    fn openai_cached_above_input_is_rejected() {
+        let e = openai_style(rep(Some(100), Some(128), None, Some(1))).unwrap_err();
+        assert_eq!(e.code, ReasonCode::InconsistentTokens);
+    }
+
+    #[test]
+    fn anthropic_cache_tokens_are_already_apart() {
+        let b = anthropic_style(rep(Some(20), Some(1024), Some(300), Some(50))).unwrap();
+        assert_eq!((b.input, b.cache_read, b.cache_creation, b.output), (20, 1024, 300, 50));
+    }
+
+    #[test]
+    fn no_counts_is_absent_with_zero_buckets() {
+        for f in [openai_style, anthropic_style] {
+            let b = f(Reported::default()).unwrap();
+            assert_eq!(b.source, TokenCountSource::Absent);
+            assert_eq!(b.input + b.cache_read + b.cache_creation + b.output, 0);
+        }
+    }
+
+    #[test]
+    fn reasoning_is_part_of_output() {
+        let mut r = rep(Some(10), None, None, Some(100));
+        r.reasoning = Some(101);
+        assert_eq!(openai_style(r).unwrap_err().code, ReasonCode::InconsistentTokens);
+        r.reasoning = Some(60);
+        assert_eq!(openai_style(r).unwrap().reasoning, Some(60));
+    }
+}

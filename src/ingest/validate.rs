@@ -1,0 +1,415 @@
+//! Validation: one loosely typed input record in, one [`ValidRecord`] or one [`Reject`] out.
+//!
+//! Every source adapter turns its rows into a [`RawRecord`] of [`Val`]s; the rules of what a
+//! valid inference record is (required fields, types, ranges, lengths) live only here.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate};
+
+use super::tokens::{self, TokenBuckets};
+
+/// Why a record was quarantined. The `code` is stable (scripts filter on it); the message
+/// in [`Reject`] says what exactly was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReasonCode {
+    /// Not parseable as a record at all (broken JSON, wrong CSV column count...).
+    MalformedRecord,
+    /// The bytes are not UTF-8.
+    InvalidUtf8,
+    /// The line is longer than `--max-line-bytes`.
+    LineTooLong,
+    /// A required field is missing or null.
+    MissingField,
+    /// A field has the wrong type (a string where a number belongs...).
+    WrongType,
+    /// `request_time` is not RFC 3339 / epoch milliseconds, or outside 2000..2100.
+    BadTimestamp,
+    /// A token count or duration is negative.
+    NegativeValue,
+    /// Token counts contradict each other (cached tokens above input tokens...).
+    InconsistentTokens,
+    /// `status_code` is not in 100..=599.
+    BadStatus,
+    /// A string is longer than its cap.
+    FieldTooLong,
+    /// The same `request_id` was seen before with different content.
+    ConflictingDuplicate,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 11] = [
+        ReasonCode::MalformedRecord,
+        ReasonCode::InvalidUtf8,
+        ReasonCode::LineTooLong,
+        ReasonCode::MissingField,
+        ReasonCode::WrongType,
+        ReasonCode::BadTimestamp,
+        ReasonCode::NegativeValue,
+        ReasonCode::InconsistentTokens,
+        ReasonCode::BadStatus,
+        ReasonCode::FieldTooLong,
+        ReasonCode::ConflictingDuplicate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::MalformedRecord => "malformed_record",
+            ReasonCode::InvalidUtf8 => "invalid_utf8",
+            ReasonCode::LineTooLong => "line_too_long",
+            ReasonCode::MissingField => "missing_field",
+            ReasonCode::WrongType => "wrong_type",
+            ReasonCode::BadTimestamp => "bad_timestamp",
+            ReasonCode::NegativeValue => "negative_value",
+            ReasonCode::InconsistentTokens => "inconsistent_tokens",
+            ReasonCode::BadStatus => "bad_status",
+            ReasonCode::FieldTooLong => "field_too_long",
+            ReasonCode::ConflictingDuplicate => "conflicting_duplicate",
+        }
+    }
+}
+
+impl std::fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rejected record: the reason code and a message a person can act on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    pub code: ReasonCode,
+    pub message: String,
+}
+
+impl Reject {
+    pub fn new(code: ReasonCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// One field's value as the source gave it, before validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    Bool(bool),
+    Int(i64),
+    /// A number that is not an integer (or does not fit an i64), as written.
+    Number(&'a str),
+    Str(Cow<'a, str>),
+    /// A JSON object or array, as raw JSON text.
+    Json(Cow<'a, str>),
+}
+
+impl Val<'_> {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Val::Bool(_) => "a boolean",
+            Val::Int(_) | Val::Number(_) => "a number",
+            Val::Str(_) => "a string",
+            Val::Json(j) if j.starts_with('[') => "an array",
+            Val::Json(_) => "an object",
+        }
+    }
+}
+
+/// The fields of the native record format; `None` is absent or null.
+#[derive(Debug, Default, Clone)]
+pub struct RawRecord<'a> {
+    pub request_id: Option<Val<'a>>,
+    pub client_request_id: Option<Val<'a>>,
+    pub request_time: Option<Val<'a>>,
+    pub endpoint_name: Option<Val<'a>>,
+    pub served_entity_name: Option<Val<'a>>,
+    pub served_entity_id: Option<Val<'a>>,
+    pub entity_type: Option<Val<'a>>,
+    pub provider: Option<Val<'a>>,
+    pub requester: Option<Val<'a>>,
+    pub usage_context: Option<Val<'a>>,
+    pub status_code: Option<Val<'a>>,
+    pub execution_duration_ms: Option<Val<'a>>,
+    pub request_streaming: Option<Val<'a>>,
+    pub is_fallback: Option<Val<'a>>,
+    pub attempt: Option<Val<'a>>,
+    pub guardrail_action: Option<Val<'a>>,
+    pub input_tokens: Option<Val<'a>>,
+    pub cached_input_tokens: Option<Val<'a>>,
+    pub cache_creation_input_tokens: Option<Val<'a>>,
+    pub output_tokens: Option<Val<'a>>,
+    pub reasoning_tokens: Option<Val<'a>>,
+    pub request: Option<Val<'a>>,
+    pub response: Option<Val<'a>>,
+}
+
+/// A record that passed validation, tokens normalised into disjoint buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRecord<'a> {
+    pub request_id: Cow<'a, str>,
+    pub client_request_id: Option<Cow<'a, str>>,
+    /// Microseconds since the Unix epoch, UTC.
+    pub request_time_us: i64,
+    pub endpoint_name: Cow<'a, str>,
+    pub served_entity_name: Cow<'a, str>,
+    pub served_entity_id: Option<Cow<'a, str>>,
+    pub entity_type: Option<Cow<'a, str>>,
+    pub provider: Option<Cow<'a, str>>,
+    pub requester: Cow<'a, str>,
+    /// Sorted by key, so that equal contexts fingerprint equally.
+    pub usage_context: Option<Vec<(String, String)>>,
+    pub status_code: i32,
+    pub execution_duration_ms: Option<i64>,
+    pub request_streaming: Option<bool>,
+    pub is_fallback: bool,
+    pub attempt: Option<i32>,
+    pub guardrail_action: Option<Cow<'a, str>>,
+    pub tokens: TokenBuckets,
+    pub request: Option<Cow<'a, str>>,
+    pub response: Option<Cow<'a, str>>,
+}
+
+/// Caps on string lengths, in bytes. Identity fields are short in every real gateway; a
+/// megabyte "requester" is a bug upstream, and would bloat every usage table.
+pub const MAX_ID_BYTES: usize = 256;
+pub const MAX_NAME_BYTES: usize = 512;
+/// Payloads are bounded by the line cap (`--max-line-bytes`), not here.
+const MAX_CONTEXT_BYTES: usize = 16 * 1024;
+
+/// Timestamps outside this range are almost certainly unit mistakes (seconds for
+/// milliseconds, microseconds for milliseconds): reject rather than file them in 1970 or 50000.
+const MIN_TIME: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+const MAX_TIME: NaiveDate = NaiveDate::from_ymd_opt(2100, 1, 1).unwrap();
+
+/// How strictly scalars are typed: JSON keeps its types; CSV has only text, so numbers and
+/// booleans are parsed from strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typing {
+    Strict,
+    FromText,
+}
+
+/// Validates `raw`; the first problem found is the reason.
+pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a>, Reject> {
+    let request_id = required_str(raw.request_id, "request_id", MAX_ID_BYTES)?;
+    let request_time_us = timestamp(raw.request_time, typing)?;
+    let requester = required_str(raw.requester, "requester", MAX_NAME_BYTES)?;
+    let endpoint_name = required_str(raw.endpoint_name, "endpoint_name", MAX_NAME_BYTES)?;
+    let served_entity_name =
+        required_str(raw.served_entity_name, "served_entity_name", MAX_NAME_BYTES)?;
+    let status = int(raw.status_code, "status_code", typing)?
+        .ok_or_else(|| missing("status_code"))?;
+    if !(100..=599).contains(&status) {
+        return Err(Reject::new(
+            ReasonCode::BadStatus,
+            format!("status_code {status} is not an HTTP status (100..=599)"),
+        ));
+    }
+    let execution_duration_ms = non_negative(raw.execution_duration_ms, "execution_duration_ms", typing)?;
+    let attempt = match int(raw.attempt, "attempt", typing)? {
+        Some(a) if !(0..=i32::MAX as i64).contains(&a) => {
+            return Err(Reject::new(ReasonCode::NegativeValue, format!("attempt {a} is out of range")));
+        }
+        a => a.map(|a| a as i32),
+    };
+    let tokens = tokens::openai_style(tokens::Reported {
+        input: non_negative(raw.input_tokens, "input_tokens", typing)?,
+        cache_read: non_negative(raw.cached_input_tokens, "cached_input_tokens", typing)?,
+        cache_creation: non_negative(raw.cache_creation_input_tokens, "cache_creation_input_tokens", typing)?,
+        output: non_negative(raw.output_tokens, "output_tokens", typing)?,
+        reasoning: non_negative(raw.reasoning_tokens, "reasoning_tokens", typing)?,
+    })?;
+    Ok(ValidRecord {
+        request_id,
+        client_request_id: optional_str(raw.client_request_id, "client_request_id", MAX_ID_BYTES)?,
+        request_time_us,
+        endpoint_name,
+        served_entity_name,
+        served_entity_id: optional_str(raw.served_entity_id, "served_entity_id", MAX_ID_BYTES)?,
+        entity_type: optional_str(raw.entity_type, "entity_type", MAX_NAME_BYTES)?,
+        provider: optional_str(raw.provider, "provider", MAX_NAME_BYTES)?,
+        requester,
+        usage_context: usage_context(raw.usage_context)?,
+        status_code: status as i32,
+        execution_duration_ms,
+        request_streaming: boolean(raw.request_streaming, "request_streaming", typing)?,
+        is_fallback: boolean(raw.is_fallback, "is_fallback", typing)?.unwrap_or(false),
+        attempt,
+        guardrail_action: optional_str(raw.guardrail_action, "guardrail_action", MAX_NAME_BYTES)?,
+        tokens,
+        request: payload(raw.request, "request")?,
+        response: payload(raw.response, "response")?,
+    })
+}
+
+fn missing(field: &str) -> Reject {
+    Reject::new(ReasonCode::MissingField, format!("required field {field} is missing or null"))
+}
+
+fn wrong_type(field: &str, expected: &str, got: &Val<'_>) -> Reject {
+    Reject::new(
+        ReasonCode::WrongType,
+        format!("{field} must be {expected}, got {}{}", got.type_name(), excerpt(got)),
+    )
+}
+
+/// A short rendering of an offending value for messages.
+fn excerpt(v: &Val<'_>) -> String {
+    let text = match v {
+        Val::Bool(b) => b.to_string(),
+        Val::Int(i) => i.to_string(),
+        Val::Number(n) => n.to_string(),
+        Val::Str(s) => format!("{s:?}"),
+        Val::Json(j) => j.to_string(),
+    };
+    let cut: String = text.chars().take(40).collect();
+    if cut.len() < text.len() { format!(" {cut}...") } else { format!(" {cut}") }
+}
+
+fn required_str<'a>(v: Option<Val<'a>>, field: &str, cap: usize) -> Result<Cow<'a, str>, Reject> {
+    match optional_str(v, field, cap)? {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        _ => Err(missing(field)),
+    }
+}
+
+fn optional_str<'a>(v: Option<Val<'a>>, field: &str, cap: usize) -> Result<Option<Cow<'a, str>>, Reject> {
+    match v {
+        None => Ok(None),
+        Some(Val::Str(s)) => {
+            if s.len() > cap {
+                Err(Reject::new(
+                    ReasonCode::FieldTooLong,
+                    format!("{field} is {} bytes long, over the cap of {cap}", s.len()),
+                ))
+            } else {
+                Ok(Some(s))
+            }
+        }
+        Some(other) => Err(wrong_type(field, "a string", &other)),
+    }
+}
+
+/// Request and response payloads: text, or a JSON document that we keep as its JSON text.
+fn payload<'a>(v: Option<Val<'a>>, field: &str) -> Result<Option<Cow<'a, str>>, Reject> {
+    match v {
+        None => Ok(None),
+        Some(Val::Str(s)) | Some(Val::Json(s)) => Ok(Some(s)),
+        Some(other) => Err(wrong_type(field, "a string or a JSON document", &other)),
+    }
+}
+
+fn int(v: Option<Val<'_>>, field: &str, typing: Typing) -> Result<Option<i64>, Reject> {
+    match v {
+        None => Ok(None),
+        Some(Val::Int(i)) => Ok(Some(i)),
+        // 12.0 is an integer written by a float-happy logger; 12.5 is not a count.
+        Some(Val::Number(n)) => match n.parse::<f64>() {
+            Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+            _ => Err(Reject::new(ReasonCode::WrongType, format!("{field} must be an integer, got {n}"))),
+        },
+        Some(Val::Str(s)) if typing == Typing::FromText => {
+            let t = s.trim();
+            t.parse::<i64>().map(Some).map_err(|_| {
+                Reject::new(ReasonCode::WrongType, format!("{field} must be an integer, got {t:?}"))
+            })
+        }
+        Some(other) => Err(wrong_type(field, "an integer", &other)),
+    }
+}
+
+fn non_negative(v: Option<Val<'_>>, field: &str, typing: Typing) -> Result<Option<i64>, Reject> {
+    match int(v, field, typing)? {
+        Some(i) if i < 0 => Err(Reject::new(
+            ReasonCode::NegativeValue,
+            format!("{field} is {i}; counts and durations cannot be negative"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn boolean(v: Option<Val<'_>>, field: &str, typing: Typing) -> Result<Option<bool>, Reject> {
+    match v {
+        None => Ok(None),
+        Some(Val::Bool(b)) => Ok(Some(b)),
+        Some(Val::Str(s)) if typing == Typing::FromText => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "t" | "1" | "yes" => Ok(Some(true)),
+            "false" | "f" | "0" | "no" => Ok(Some(false)),
+            other => Err(Reject::new(ReasonCode::WrongType, format!("{field} must be true or false, got {other:?}"))),
+        },
+        Some(other) => Err(wrong_type(field, "a boolean", &other)),
+    }
+}
+
+/// `request_time`: RFC 3339 with an offset or `Z` (any precision down to microseconds), or
+/// epoch milliseconds as an integer.
+fn timestamp(v: Option<Val<'_>>, typing: Typing) -> Result<i64, Reject> {
+    let bad = |msg: String| Reject::new(ReasonCode::BadTimestamp, msg);
+    let micros = match v {
+        None => return Err(missing("request_time")),
+        Some(Val::Int(ms)) => ms.checked_mul(1000).ok_or_else(|| bad(format!("request_time {ms} is out of range")))?,
+        Some(Val::Str(s)) => {
+            let t = s.trim();
+            if typing == Typing::FromText && !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                let ms: i64 = t.parse().map_err(|_| bad(format!("request_time {t:?} is out of range")))?;
+                ms.checked_mul(1000).ok_or_else(|| bad(format!("request_time {t:?} is out of range")))?
+            } else {
+                DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| {
+                        bad(format!(
+                            "request_time {t:?} is not an RFC 3339 timestamp with offset or Z, nor epoch milliseconds ({e})"
+                        ))
+                    })?
+                    .timestamp_micros()
+            }
+        }
+        Some(other) => return Err(wrong_type("request_time", "an RFC 3339 string or epoch milliseconds", &other)),
+    };
+    let min = MIN_TIME.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros();
+    let max = MAX_TIME.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros();
+    if !(min..max).contains(&micros) {
+        let shown = DateTime::from_timestamp_micros(micros)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_else(|| micros.to_string());
+        return Err(bad(format!(
+            "request_time {shown} is outside 2000-01-01..2100-01-01 (epoch values must be milliseconds)"
+        )));
+    }
+    Ok(micros)
+}
+
+/// `usage_context`: a JSON object whose values are strings (numbers and booleans are kept as
+/// their JSON text). Sorted by key so equal contexts compare equal.
+fn usage_context(v: Option<Val<'_>>) -> Result<Option<Vec<(String, String)>>, Reject> {
+    let text = match v {
+        None => return Ok(None),
+        Some(Val::Json(j)) => j,
+        // CSV carries the object as JSON text in the cell.
+        Some(Val::Str(s)) if s.trim_start().starts_with('{') => s,
+        Some(Val::Str(s)) if s.trim().is_empty() => return Ok(None),
+        Some(other) => return Err(wrong_type("usage_context", "a JSON object of strings", &other)),
+    };
+    if text.len() > MAX_CONTEXT_BYTES {
+        return Err(Reject::new(
+            ReasonCode::FieldTooLong,
+            format!("usage_context is {} bytes long, over the cap of {MAX_CONTEXT_BYTES}", text.len()),
+        ));
+    }
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+        Reject::new(ReasonCode::WrongType, format!("usage_context must be a JSON object of strings: {e}"))
+    })?;
+    let mut pairs = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let v = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Null => continue,
+            serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
+            _ => {
+                return Err(Reject::new(
+                    ReasonCode::WrongType,
+                    format!("usage_context.{k} must be a string, got a nested object or array"),
+                ));
+            }
+        };
+        pairs.push((k, v));
+    }
+    pairs.sort();
+    Ok(Some(pairs))
+}

@@ -1,0 +1,14 @@
+//! tokenledger: the usage and chargeback ledger for LLM gateways.
+//!
+//! The stages of `../shared/DESIGN.md`, one module each: [`warehouse`] (Delta tables and
+//! their schemas), [`ingest`] (gateway logs into the `inference` table, exactly once),
+//! [`generator`] (realistic synthetic logs), and [`cli`] (the command line).
+
+pub mod cli;
+pub mod error;
+pub mod fmt;
+pub mod generator;
+pub mod ingest;
+pub mod warehouse;
+
+pub use error::{Error, Result};

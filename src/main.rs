@@ -1,0 +1,44 @@
+//! The `tokenledger` binary: parse arguments, run the library, map errors to exit codes.
+
+use clap::Parser;
+use tokenledger::cli::{Cli, run};
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            eprintln!("error: {e:#}");
+            e.downcast_ref::<tokenledger::Error>().map_or(1, tokenledger::Error::exit_code)
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Plain log lines on stderr; `RUST_LOG` overrides `-q` / `-v`.
+fn init_logging(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "tokenledger=info,warn",
+        (false, 1) => "tokenledger=debug,info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,156 @@
+//! Clean ingests: exact counts, exactly once across runs and files, gzip, directories.
+
+use crate::util::{Env, as_u64, longs, num_rows, sorted, strings, table_version};
+
+fn gen_summary(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn clean_ingest_counts_exactly() {
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", "3000", "--days", "5", "--dup-rate", "0.01"]);
+    let manifest = gen_summary(&data);
+    let unique = as_u64(&manifest, "unique_rows");
+    let dups = as_u64(&manifest, "duplicate_lines");
+    assert!(dups > 0, "the generator should have made duplicates");
+    let s = env.ingest_json(&[data.join("logs").to_str().unwrap()]);
+    for key in ["files_read", "files_skipped", "records_read", "rows_written", "duplicates_skipped", "quarantined", "quarantined_by_reason"] {
+        assert!(s.get(key).is_some(), "summary lacks {key}: {s}");
+    }
+    assert_eq!(as_u64(&s, "files_read"), 1);
+    assert_eq!(as_u64(&s, "records_read"), unique + dups);
+    assert_eq!(as_u64(&s, "rows_written"), unique);
+    assert_eq!(as_u64(&s, "duplicates_skipped"), dups);
+    assert_eq!(as_u64(&s, "quarantined"), 0);
+    assert_eq!(s["partitions_touched"].as_array().unwrap().len(), 5);
+
+    let rows = env.rows("inference");
+    assert_eq!(num_rows(&rows) as u64, unique);
+    let mut ids = sorted(strings(&rows, "request_id"));
+    ids.dedup();
+    assert_eq!(ids.len() as u64, unique, "request ids are unique in the table");
+    // the partition directories are the request dates
+    let parts: Vec<_> = std::fs::read_dir(env.wh().join("inference")).unwrap().filter_map(|e| {
+        let n = e.unwrap().file_name().to_string_lossy().into_owned();
+        n.starts_with("request_date=").then_some(n)
+    }).collect();
+    assert_eq!(parts.len(), 5, "{parts:?}");
+}
+
+#[test]
+fn same_file_twice_or_renamed_adds_nothing() {
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", "500", "--days", "2"]);
+    let file = data.join("logs/inference.jsonl");
+    let first = env.ingest_json(&[file.to_str().unwrap()]);
+    let version = table_version(&env.wh().join("inference"));
+    let rows = num_rows(&env.rows("inference"));
+    assert_eq!(rows as u64, as_u64(&first, "rows_written"));
+
+    let again = env.ingest_json(&[file.to_str().unwrap()]);
+    assert_eq!(as_u64(&again, "files_skipped"), 1);
+    assert_eq!(as_u64(&again, "rows_written"), 0);
+    assert_eq!(again["files"][0]["status"], "skipped_already_ingested");
+    let renamed = env.path("elsewhere/renamed.jsonl");
+    std::fs::create_dir_all(renamed.parent().unwrap()).unwrap();
+    std::fs::copy(&file, &renamed).unwrap();
+    let again = env.ingest_json(&[renamed.to_str().unwrap()]);
+    assert_eq!(as_u64(&again, "files_skipped"), 1);
+    assert_eq!(table_version(&env.wh().join("inference")), version, "no new commit");
+    assert_eq!(num_rows(&env.rows("inference")), rows);
+
+    let text = env.ok(&["ingest", file.to_str().unwrap()]);
+    assert!(text.contains("skipped: already ingested"), "{text}");
+}
+
+#[test]
+fn overlapping_files_count_each_request_once() {
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", "300", "--days", "2", "--dup-rate", "0"]);
+    let text = std::fs::read_to_string(data.join("logs/inference.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 300);
+    let a = env.write("in/a.jsonl", lines[..200].join("\n") + "\n");
+    let b = env.write("in/b.jsonl", lines[100..].join("\n") + "\n");
+    let s = env.ingest_json(&[a.to_str().unwrap()]);
+    assert_eq!(as_u64(&s, "rows_written"), 200);
+    let s = env.ingest_json(&[b.to_str().unwrap()]);
+    assert_eq!(as_u64(&s, "rows_written"), 100);
+    assert_eq!(as_u64(&s, "duplicates_skipped"), 100);
+    assert_eq!(num_rows(&env.rows("inference")), 300);
+}
+
+#[test]
+fn directories_gzip_and_empty_files() {
+    let env = Env::init();
+    let plain = env.generate("plain", &["--rows", "400", "--days", "3"]);
+    let gz = env.generate("gz", &["--rows", "400", "--days", "3", "--gzip"]);
+    assert!(gz.join("logs/inference.jsonl.gz").is_file());
+    // a directory holding the gzip file, an empty file and a file in a subdirectory
+    let dir = env.path("inbox");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::copy(gz.join("logs/inference.jsonl.gz"), dir.join("sub/day1.jsonl.gz")).unwrap();
+    std::fs::write(dir.join("empty.jsonl"), "").unwrap();
+    std::fs::write(dir.join(".hidden.jsonl"), "garbage").unwrap();
+    std::fs::write(dir.join("README.txt"), "not a log").unwrap();
+    let s = env.ingest_json(&[dir.to_str().unwrap()]);
+    assert_eq!(as_u64(&s, "files_read"), 2, "{s}");
+    assert_eq!(as_u64(&s, "quarantined"), 0);
+    let from_gz = sorted(strings(&env.rows("inference"), "request_id"));
+
+    let env2 = Env::init();
+    env2.ingest_json(&[plain.join("logs").to_str().unwrap()]);
+    let from_plain = sorted(strings(&env2.rows("inference"), "request_id"));
+    assert_eq!(from_gz.len(), 400);
+    assert_eq!(from_gz, from_plain, "gzip and plain give the same rows");
+}
+
+#[test]
+fn payload_modes() {
+    let env = Env::init();
+    let line = crate::util::mixed_lines(1).remove(0);
+    let f = env.write("one.jsonl", format!("{line}\n"));
+    let keep = Env::init();
+    keep.ingest_json(&[f.to_str().unwrap()]);
+    let kept = strings(&keep.rows("inference"), "request")[0].clone().unwrap();
+    assert!(kept.contains("東京"), "{kept}");
+
+    env.ingest_json(&["--payloads", "hash", f.to_str().unwrap()]);
+    let hashed = strings(&env.rows("inference"), "request")[0].clone().unwrap();
+    assert!(hashed.starts_with("sha256:") && hashed.len() == 7 + 64, "{hashed}");
+    assert!(!hashed.contains("東京"));
+
+    let dropped = Env::init();
+    dropped.ingest_json(&["--payloads", "drop", f.to_str().unwrap()]);
+    let rows = dropped.rows("inference");
+    assert_eq!(strings(&rows, "request"), vec![None]);
+    assert_eq!(strings(&rows, "response"), vec![None]);
+    // usage facts are the same whatever the payload mode
+    assert_eq!(longs(&rows, "input_tokens"), longs(&keep.rows("inference"), "input_tokens"));
+}
+
+#[test]
+fn text_summary_is_tidy() {
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", "1500", "--days", "2"]);
+    let out = env.ok(&["ingest", data.join("logs").to_str().unwrap()]);
+    assert!(out.contains("rows written"), "{out}");
+    assert!(out.contains("1,500"), "thousands separators: {out}");
+    assert!(out.contains("records/s"), "{out}");
+    assert!(out.contains("partitions touched"), "{out}");
+}
+
+#[test]
+fn sample_data_ingests_as_its_manifest_says() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("sample_data/manifest.json")).unwrap()).unwrap();
+    let env = Env::init();
+    let s = env.ingest_json(&[root.join("sample_data/logs").to_str().unwrap()]);
+    assert_eq!(as_u64(&s, "records_read"), as_u64(&manifest, "lines"));
+    assert_eq!(as_u64(&s, "rows_written"), as_u64(&manifest, "unique_rows"));
+    assert_eq!(as_u64(&s, "duplicates_skipped"), as_u64(&manifest, "duplicate_lines"));
+    assert_eq!(as_u64(&s, "quarantined"), as_u64(&manifest, "bad_lines"));
+    assert_eq!(s["partitions_touched"].as_array().unwrap().len(), 31);
+}

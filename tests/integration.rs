@@ -1,0 +1,12 @@
+//! The integration tests: one binary, one module per area. Each test gets its own temp dir
+//! (see `util`), and failures print the command's stdout and stderr.
+
+mod util;
+
+mod cli;
+mod ingest_bad_input;
+mod ingest_basic;
+mod ingest_crash;
+mod ingest_formats;
+mod ingest_property;
+mod schema_contract;
