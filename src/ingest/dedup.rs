@@ -1,7 +1,15 @@
 //! Exactly-once bookkeeping for records: a set of the request ids already in the table or
 //! already seen in this run, each with its content fingerprint.
+//!
+//! The table's ids are loaded lazily, one date partition at a time, for the dates the
+//! incoming records fall on (and the day either side, for records near midnight). So an
+//! hourly ingest into a warehouse of a billion requests reads and holds only the ids of the
+//! few days it touches, not the whole table. The price: a request id that reappears with a
+//! `request_time` more than a day away from its first version is not recognised against the
+//! table (within one run it always is).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -105,8 +113,70 @@ impl SeenSet {
     }
 }
 
+/// The run's [`SeenSet`] plus the table's data files by date, loaded on demand.
+pub struct Dedup {
+    seen: SeenSet,
+    files_by_date: BTreeMap<i32, Vec<PathBuf>>,
+    loaded: HashSet<i32>,
+    /// Rows of the table read so far (for logs and tests).
+    pub table_rows_loaded: u64,
+}
+
+impl Dedup {
+    /// `files` are the table's active data files; their partition (date) is read from the
+    /// hive-style path (`request_date=YYYY-MM-DD/`). Files without one are loaded at once.
+    pub fn new(files: Vec<PathBuf>, capacity: usize) -> Result<Self> {
+        let mut dedup = Self {
+            seen: SeenSet::with_capacity(capacity),
+            files_by_date: BTreeMap::new(),
+            loaded: HashSet::new(),
+            table_rows_loaded: 0,
+        };
+        for file in files {
+            match partition_date(&file) {
+                Some(date) => dedup.files_by_date.entry(date).or_default().push(file),
+                None => dedup.table_rows_loaded += dedup.seen.load_parquet_file(&file)?,
+            }
+        }
+        Ok(dedup)
+    }
+
+    /// Makes sure the table's ids of `date` and the days either side are in the set.
+    pub fn prepare(&mut self, date: i32) -> Result<()> {
+        for d in date - 1..=date + 1 {
+            if self.loaded.insert(d) {
+                if let Some(files) = self.files_by_date.get(&d) {
+                    for f in files {
+                        self.table_rows_loaded += self.seen.load_parquet_file(f)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn check_and_insert(&mut self, id_hash: u64, fingerprint: u64) -> Seen {
+        self.seen.check_and_insert(id_hash, fingerprint)
+    }
+}
+
+/// Days since the epoch of the `request_date=YYYY-MM-DD` directory in a data file's path.
+fn partition_date(path: &std::path::Path) -> Option<i32> {
+    let text = path.to_str()?;
+    let start = text.find("request_date=")? + "request_date=".len();
+    let date = chrono::NaiveDate::parse_from_str(text.get(start..start + 10)?, "%Y-%m-%d").ok()?;
+    Some((date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn partition_dates_come_from_paths() {
+        let p = std::path::Path::new("/w/inference/request_date=1970-01-03/part-1.parquet");
+        assert_eq!(super::partition_date(p), Some(2));
+        assert_eq!(super::partition_date(std::path::Path::new("/w/x.parquet")), None);
+    }
+
     use super::*;
 
     #[test]

@@ -160,7 +160,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     if !todo.is_empty() {
         bar.set_prefix("loading ids");
         let mut state = RunState {
-            seen: load_existing_ids(&inference, &todo)?,
+            dedup: dedup_for(&inference, &todo)?,
             inference: RecordBatchWriter::for_table(&inference)?
                 .with_writer_properties(writer_properties())
                 .with_target_file_size(TARGET_FILE_BYTES),
@@ -259,19 +259,17 @@ fn commit_metadata(batch_id: &str, s: &IngestSummary) -> serde_json::Map<String,
     m
 }
 
-/// The request ids already in the table, with room for the rows about to come.
-fn load_existing_ids(table: &deltalake::DeltaTable, todo: &[(InputFile, String)]) -> Result<dedup::SeenSet> {
-    let uris: Vec<String> = table.get_file_uris()?.collect();
+/// Dedup state over the table's data files, with room for the rows about to come.
+fn dedup_for(table: &deltalake::DeltaTable, todo: &[(InputFile, String)]) -> Result<dedup::Dedup> {
+    let files: Vec<PathBuf> = table
+        .get_file_uris()?
+        .map(|uri| match url::Url::parse(&uri) {
+            Ok(u) if u.scheme() == "file" => u.to_file_path().unwrap_or_else(|_| PathBuf::from(&uri)),
+            _ => PathBuf::from(&uri),
+        })
+        .collect();
     let incoming: u64 = todo.iter().map(|(f, _)| estimate_records(f)).sum();
-    let mut seen = dedup::SeenSet::with_capacity(incoming as usize);
-    for uri in uris {
-        let path = url::Url::parse(&uri)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .unwrap_or_else(|| PathBuf::from(&uri));
-        seen.load_parquet_file(&path)?;
-    }
-    Ok(seen)
+    dedup::Dedup::new(files, incoming as usize)
 }
 
 /// A guess of a file's record count from its first megabyte, so the dedup set is sized once

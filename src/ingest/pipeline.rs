@@ -17,7 +17,7 @@ use arrow::record_batch::RecordBatch;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use indicatif::ProgressBar;
 
-use super::dedup::{Seen, SeenSet};
+use super::dedup::{Dedup, Seen};
 use super::record::{InferenceBatchBuilder, Lineage, PayloadMode, QuarantineBatchBuilder, Rejected, fingerprint, id_hash};
 use super::sources::{Chunk, ChunkOptions, InputFile, LineNumbers, native, read_chunks, too_long_message};
 use super::validate::ReasonCode;
@@ -124,7 +124,7 @@ impl FileCounts {
 
 /// The state one ingest run carries across its files.
 pub struct RunState {
-    pub seen: SeenSet,
+    pub dedup: Dedup,
     pub inference: RecordBatchWriter,
     pub quarantine: RecordBatchWriter,
     pub quarantine_rows: QuarantineBatchBuilder,
@@ -245,10 +245,27 @@ async fn consume(parsed: ParsedChunk, job: &FileJob<'_>, state: &mut RunState, c
     }
     if let Some(batch) = parsed.batch {
         let ids = batch.column(0).as_string::<i32>();
+        let dates = batch.column_by_name(INFERENCE_PARTITION).expect("schema has the partition column");
+        let dates = dates.as_primitive::<Date32Type>();
+        let mut last = None;
+        for &d in dates.values().iter() {
+            if last != Some(d) {
+                state.dedup.prepare(d)?;
+                last = Some(d);
+            }
+        }
         let mut keep = Vec::with_capacity(parsed.keys.len());
+        let mut last_touched = None;
         for (row, &(id, fp)) in parsed.keys.iter().enumerate() {
-            match state.seen.check_and_insert(id, fp) {
-                Seen::New => keep.push(true),
+            match state.dedup.check_and_insert(id, fp) {
+                Seen::New => {
+                    keep.push(true);
+                    let d = dates.value(row);
+                    if last_touched != Some(d) {
+                        counts.partitions.insert(d);
+                        last_touched = Some(d);
+                    }
+                }
                 Seen::Duplicate => {
                     counts.duplicates += 1;
                     keep.push(false);
@@ -274,16 +291,6 @@ async fn consume(parsed: ParsedChunk, job: &FileJob<'_>, state: &mut RunState, c
         let batch = if keep.iter().all(|k| *k) { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
         if batch.num_rows() > 0 {
             counts.written += batch.num_rows() as u64;
-            let dates = batch.column_by_name(INFERENCE_PARTITION).expect("schema has the partition column");
-            let dates = dates.as_primitive::<Date32Type>();
-            let mut last = None;
-            for i in 0..dates.len() {
-                let d = dates.value(i);
-                if last != Some(d) {
-                    counts.partitions.insert(d);
-                    last = Some(d);
-                }
-            }
             state.inference.write(batch).await?;
         }
     }

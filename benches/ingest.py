@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: tokenledger next to the DuckDB anchor, on the same files, interleaved.
+
+usage: python3 benches/ingest.py DATA_DIR [--repeat N] [--bin PATH] [--no-duckdb] [--results FILE]
+
+DATA_DIR is a directory written by ../shared/bench/gen_inference.py (inference.jsonl) or by
+`tokenledger gen` (logs/inference.jsonl). Each tokenledger run ingests into a fresh warehouse
+in DATA_DIR/out_tokenledger. Measured per run (the same way as ../shared/bench/harness.py):
+wall seconds, CPU seconds, peak RSS (ru_maxrss of the child) and peak anonymous RSS (sampled
+from /proc every 50 ms). MB/s is uncompressed input bytes / wall seconds (1 MB = 10^6 bytes).
+Build first: cargo build --release.
+"""
+import argparse, json, os, shutil, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+ANCHOR = os.path.join(ROOT, "..", "shared", "bench", "anchor_duckdb.py")
+
+
+def measure(cmd, env=None):
+    """Runs cmd; -> (seconds, cpu_seconds, peak_rss_mb, peak_anon_mb, stdout)"""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    peak_anon = 0
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                anon = next(int(l.split()[1]) for l in f if l.startswith("RssAnon:"))
+            peak_anon = max(peak_anon, anon)
+        except (OSError, StopIteration):
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - t0
+    out, err = p.stdout.read().decode(), p.stderr.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{cmd} failed ({code}):\n{out}\n{err}")
+    return seconds, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, peak_anon / 1024, out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "tokenledger"))
+    ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--results", help="append one JSON line per run to this file")
+    a = ap.parse_args()
+    jsonl = next((p for p in (os.path.join(a.data, "inference.jsonl"), os.path.join(a.data, "logs", "inference.jsonl"))
+                  if os.path.exists(p)), None)
+    if not jsonl:
+        sys.exit(f"no inference.jsonl in {a.data}")
+    size = os.path.getsize(jsonl)
+    wh = os.path.join(a.data, "out_tokenledger")
+    rows = []
+    for i in range(a.repeat):
+        shutil.rmtree(wh, ignore_errors=True)
+        subprocess.run([a.bin, "-q", "-w", wh, "init"], check=True, stdout=subprocess.DEVNULL)
+        s, cpu, rss, anon, out = measure([a.bin, "-q", "-w", wh, "--format", "json", "ingest", jsonl])
+        summary = json.loads(out)
+        rows.append(dict(engine="tokenledger", run=i + 1, seconds=s, cpu_seconds=cpu, peak_rss_mb=rss, peak_anon_mb=anon,
+                         records=summary["records_read"], written=summary["rows_written"], input_bytes=size))
+        if not a.no_duckdb:
+            s, cpu, rss, anon, out = measure([sys.executable, ANCHOR, a.data, "--steps", "ingest"])
+            d = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+            rows.append(dict(engine="duckdb", run=i + 1, seconds=d["seconds"], cpu_seconds=d.get("cpu_seconds", cpu),
+                             peak_rss_mb=d["peak_rss_mb"], peak_anon_mb=d.get("peak_anon_mb", anon),
+                             records=d["rows"], written=d.get("out_rows"), input_bytes=size))
+    print(f"{'engine':<12} {'run':>3} {'seconds':>8} {'cpu s':>7} {'records/s':>11} {'MB/s':>7} {'peak RSS MB':>12} {'peak anon MB':>13} {'written':>11}")
+    for r in rows:
+        r["records_per_s"] = r["records"] / r["seconds"]
+        r["mb_per_s"] = r["input_bytes"] / 1e6 / r["seconds"]
+        print(f"{r['engine']:<12} {r['run']:>3} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.1f} {r['records_per_s']:>11,.0f} "
+              f"{r['mb_per_s']:>7.1f} {r['peak_rss_mb']:>12,.0f} {r['peak_anon_mb']:>13,.0f} {r['written'] or 0:>11,}")
+    if a.results:
+        with open(a.results, "a") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()
