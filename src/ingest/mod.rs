@@ -168,6 +168,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
             quarantine_rows: Default::default(),
             inference_adds: Vec::new(),
             quarantine_adds: Vec::new(),
+            open_partitions: BTreeSet::new(),
         };
         let threads = if opts.threads == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())

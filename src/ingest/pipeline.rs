@@ -26,9 +26,14 @@ use crate::warehouse::schema::INFERENCE_PARTITION;
 
 /// Rows buffered before a quarantine batch is handed to its writer.
 const QUARANTINE_BATCH_ROWS: usize = 8192;
-/// Parquet bytes written before the writers are flushed (open files finalised), which
-/// bounds the memory of partially filled row groups across many open date partitions.
+/// Parquet bytes written before the writers are flushed (open files finalised).
 const FLUSH_BYTES: usize = 192 << 20;
+/// Date partitions with an open data file at once. Each open file holds an upload buffer
+/// (5 MB) and a row group in the making, so 90 open days would cost most of a gigabyte;
+/// gateway logs arrive nearly in time order, so a handful is enough to write each day's
+/// rows into one or two files. Out-of-order input makes more, smaller files, never more
+/// memory.
+const MAX_OPEN_PARTITIONS: usize = 4;
 
 /// What workers need to turn a chunk into rows.
 pub struct ParseContext {
@@ -53,9 +58,10 @@ struct ParsedChunk {
 }
 
 fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
-    let mut builder = InferenceBatchBuilder::new(ctx.lineage.clone(), ctx.payloads);
-    let mut keys = Vec::new();
-    let mut rows = Vec::new();
+    let lines = memchr::memchr_iter(b'\n', &chunk.data).count() + 1;
+    let mut builder = InferenceBatchBuilder::with_capacity(ctx.lineage.clone(), ctx.payloads, lines, chunk.data.len());
+    let mut keys = Vec::with_capacity(lines);
+    let mut rows = Vec::with_capacity(lines);
     let mut rejects = chunk.rejects;
     let mut records = chunk.prerejected_records;
     let data = chunk.data;
@@ -130,6 +136,8 @@ pub struct RunState {
     pub quarantine_rows: QuarantineBatchBuilder,
     pub inference_adds: Vec<deltalake::kernel::Add>,
     pub quarantine_adds: Vec<deltalake::kernel::Add>,
+    /// Date partitions written to since the last flush.
+    pub open_partitions: BTreeSet<i32>,
 }
 
 impl RunState {
@@ -291,6 +299,17 @@ async fn consume(parsed: ParsedChunk, job: &FileJob<'_>, state: &mut RunState, c
         let batch = if keep.iter().all(|k| *k) { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
         if batch.num_rows() > 0 {
             counts.written += batch.num_rows() as u64;
+            let dates = batch.column_by_name(INFERENCE_PARTITION).expect("schema has the partition column");
+            let mut batch_dates: Vec<i32> = dates.as_primitive::<Date32Type>().values().to_vec();
+            batch_dates.sort_unstable();
+            batch_dates.dedup();
+            let new = batch_dates.iter().filter(|d| !state.open_partitions.contains(d)).count();
+            if !state.open_partitions.is_empty() && state.open_partitions.len() + new > MAX_OPEN_PARTITIONS {
+                let adds = state.inference.flush().await?;
+                state.inference_adds.extend(adds);
+                state.open_partitions.clear();
+            }
+            state.open_partitions.extend(batch_dates);
             state.inference.write(batch).await?;
         }
     }
@@ -298,6 +317,7 @@ async fn consume(parsed: ParsedChunk, job: &FileJob<'_>, state: &mut RunState, c
     if state.inference.buffer_len() > FLUSH_BYTES {
         let adds = state.inference.flush().await?;
         state.inference_adds.extend(adds);
+        state.open_partitions.clear();
     }
     if state.quarantine.buffer_len() > FLUSH_BYTES {
         let adds = state.quarantine.flush().await?;

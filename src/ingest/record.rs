@@ -146,43 +146,51 @@ fn utc_ts() -> TimestampMicrosecondBuilder {
 
 impl InferenceBatchBuilder {
     pub fn new(lineage: Arc<Lineage>, payloads: PayloadMode) -> Self {
+        Self::with_capacity(lineage, payloads, 1024, 0)
+    }
+
+    /// A builder with room for `rows` rows and `text_bytes` of input text, so that the
+    /// column buffers are allocated once instead of growing by doubling.
+    pub fn with_capacity(lineage: Arc<Lineage>, payloads: PayloadMode, rows: usize, text_bytes: usize) -> Self {
         let names = MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() };
+        let text = |per_row: usize| StringBuilder::with_capacity(rows, rows * per_row);
+        let payload_bytes = if payloads == PayloadMode::Keep { text_bytes / 3 } else { rows * 72 };
         Self {
             lineage,
             payloads,
-            request_id: StringBuilder::new(),
-            client_request_id: StringBuilder::new(),
-            source: StringBuilder::new(),
-            source_file: StringBuilder::new(),
-            source_line: Int64Builder::new(),
-            ingest_batch_id: StringBuilder::new(),
+            request_id: text(40),
+            client_request_id: text(16),
+            source: text(8),
+            source_file: text(64),
+            source_line: Int64Builder::with_capacity(rows),
+            ingest_batch_id: text(36),
             ingested_at: utc_ts(),
-            record_fingerprint: Int64Builder::new(),
+            record_fingerprint: Int64Builder::with_capacity(rows),
             request_time: utc_ts(),
             request_date: Date32Builder::new(),
-            endpoint_name: StringBuilder::new(),
-            served_entity_name: StringBuilder::new(),
+            endpoint_name: text(24),
+            served_entity_name: text(32),
             served_entity_id: StringBuilder::new(),
-            entity_type: StringBuilder::new(),
-            provider: StringBuilder::new(),
-            requester: StringBuilder::new(),
+            entity_type: text(24),
+            provider: text(12),
+            requester: text(32),
             usage_context: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
             status_code: Int32Builder::new(),
-            execution_duration_ms: Int64Builder::new(),
+            execution_duration_ms: Int64Builder::with_capacity(rows),
             request_streaming: BooleanBuilder::new(),
             is_fallback: BooleanBuilder::new(),
             attempt: Int32Builder::new(),
             guardrail_action: StringBuilder::new(),
-            input_tokens: Int64Builder::new(),
-            cache_read_input_tokens: Int64Builder::new(),
-            cache_creation_input_tokens: Int64Builder::new(),
-            output_tokens: Int64Builder::new(),
-            reasoning_tokens: Int64Builder::new(),
-            token_count_source: StringBuilder::new(),
+            input_tokens: Int64Builder::with_capacity(rows),
+            cache_read_input_tokens: Int64Builder::with_capacity(rows),
+            cache_creation_input_tokens: Int64Builder::with_capacity(rows),
+            output_tokens: Int64Builder::with_capacity(rows),
+            reasoning_tokens: Int64Builder::with_capacity(rows),
+            token_count_source: text(8),
             sampling_fraction: Float64Builder::new(),
             source_reported_cost: Decimal128Builder::new().with_precision_and_scale(38, 10).expect("valid decimal type"),
-            request: StringBuilder::new(),
-            response: StringBuilder::new(),
+            request: StringBuilder::with_capacity(rows, payload_bytes),
+            response: StringBuilder::with_capacity(rows, payload_bytes),
             rows: 0,
         }
     }

@@ -93,20 +93,20 @@ impl Reject {
 pub enum Val<'a> {
     Bool(bool),
     Int(i64),
-    /// A number that is not an integer (or does not fit an i64), as written.
-    Number(&'a str),
+    /// A number that is not an integer (or does not fit an i64).
+    Float(f64),
     Str(Cow<'a, str>),
-    /// A JSON object or array, as raw JSON text.
-    Json(Cow<'a, str>),
+    /// A JSON object or array.
+    Json(serde_json::Value),
 }
 
 impl Val<'_> {
     fn type_name(&self) -> &'static str {
         match self {
             Val::Bool(_) => "a boolean",
-            Val::Int(_) | Val::Number(_) => "a number",
+            Val::Int(_) | Val::Float(_) => "a number",
             Val::Str(_) => "a string",
-            Val::Json(j) if j.starts_with('[') => "an array",
+            Val::Json(serde_json::Value::Array(_)) => "an array",
             Val::Json(_) => "an object",
         }
     }
@@ -255,7 +255,7 @@ fn excerpt(v: &Val<'_>) -> String {
     let text = match v {
         Val::Bool(b) => b.to_string(),
         Val::Int(i) => i.to_string(),
-        Val::Number(n) => n.to_string(),
+        Val::Float(n) => n.to_string(),
         Val::Str(s) => format!("{s:?}"),
         Val::Json(j) => j.to_string(),
     };
@@ -291,7 +291,8 @@ fn optional_str<'a>(v: Option<Val<'a>>, field: &str, cap: usize) -> Result<Optio
 fn payload<'a>(v: Option<Val<'a>>, field: &str) -> Result<Option<Cow<'a, str>>, Reject> {
     match v {
         None => Ok(None),
-        Some(Val::Str(s)) | Some(Val::Json(s)) => Ok(Some(s)),
+        Some(Val::Str(s)) => Ok(Some(s)),
+        Some(Val::Json(v)) => Ok(Some(Cow::Owned(v.to_string()))),
         Some(other) => Err(wrong_type(field, "a string or a JSON document", &other)),
     }
 }
@@ -301,10 +302,8 @@ fn int(v: Option<Val<'_>>, field: &str, typing: Typing) -> Result<Option<i64>, R
         None => Ok(None),
         Some(Val::Int(i)) => Ok(Some(i)),
         // 12.0 is an integer written by a float-happy logger; 12.5 is not a count.
-        Some(Val::Number(n)) => match n.parse::<f64>() {
-            Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
-            _ => Err(Reject::new(ReasonCode::WrongType, format!("{field} must be an integer, got {n}"))),
-        },
+        Some(Val::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        Some(Val::Float(f)) => Err(Reject::new(ReasonCode::WrongType, format!("{field} must be an integer, got {f}"))),
         Some(Val::Str(s)) if typing == Typing::FromText => {
             let t = s.trim();
             t.parse::<i64>().map(Some).map_err(|_| {
@@ -378,23 +377,24 @@ fn timestamp(v: Option<Val<'_>>, typing: Typing) -> Result<i64, Reject> {
 /// `usage_context`: a JSON object whose values are strings (numbers and booleans are kept as
 /// their JSON text). Sorted by key so equal contexts compare equal.
 fn usage_context(v: Option<Val<'_>>) -> Result<Option<Vec<(String, String)>>, Reject> {
-    let text = match v {
+    let map = match v {
         None => return Ok(None),
-        Some(Val::Json(j)) => j,
+        Some(Val::Json(serde_json::Value::Object(map))) => map,
         // CSV carries the object as JSON text in the cell.
-        Some(Val::Str(s)) if s.trim_start().starts_with('{') => s,
+        Some(Val::Str(s)) if s.trim_start().starts_with('{') => {
+            if s.len() > MAX_CONTEXT_BYTES {
+                return Err(Reject::new(
+                    ReasonCode::FieldTooLong,
+                    format!("usage_context is {} bytes long, over the cap of {MAX_CONTEXT_BYTES}", s.len()),
+                ));
+            }
+            serde_json::from_str(&s).map_err(|e| {
+                Reject::new(ReasonCode::WrongType, format!("usage_context must be a JSON object of strings: {e}"))
+            })?
+        }
         Some(Val::Str(s)) if s.trim().is_empty() => return Ok(None),
         Some(other) => return Err(wrong_type("usage_context", "a JSON object of strings", &other)),
     };
-    if text.len() > MAX_CONTEXT_BYTES {
-        return Err(Reject::new(
-            ReasonCode::FieldTooLong,
-            format!("usage_context is {} bytes long, over the cap of {MAX_CONTEXT_BYTES}", text.len()),
-        ));
-    }
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
-        Reject::new(ReasonCode::WrongType, format!("usage_context must be a JSON object of strings: {e}"))
-    })?;
     let mut pairs = Vec::with_capacity(map.len());
     for (k, v) in map {
         let v = match v {
@@ -411,5 +411,12 @@ fn usage_context(v: Option<Val<'_>>) -> Result<Option<Vec<(String, String)>>, Re
         pairs.push((k, v));
     }
     pairs.sort();
+    let bytes: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_CONTEXT_BYTES {
+        return Err(Reject::new(
+            ReasonCode::FieldTooLong,
+            format!("usage_context holds {bytes} bytes of text, over the cap of {MAX_CONTEXT_BYTES}"),
+        ));
+    }
     Ok(Some(pairs))
 }

@@ -5,61 +5,119 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, ValidRecord, validate};
 
-/// Field names of the native format as they appear in a JSON line. Values are kept raw so
-/// that a wrong type becomes a precise quarantine reason instead of a generic parse error.
+/// Field names of the native format as they appear in a JSON line. Each value is taken
+/// loosely typed ([`Loose`]) so that a wrong type becomes a precise quarantine reason
+/// instead of a generic parse error, in one pass over the line.
 #[derive(Deserialize)]
 struct NativeLine<'a> {
     #[serde(borrow, default)]
-    request_id: Option<&'a RawValue>,
+    request_id: Loose<'a>,
     #[serde(borrow, default)]
-    client_request_id: Option<&'a RawValue>,
+    client_request_id: Loose<'a>,
     #[serde(borrow, default)]
-    request_time: Option<&'a RawValue>,
+    request_time: Loose<'a>,
     #[serde(borrow, default)]
-    endpoint_name: Option<&'a RawValue>,
+    endpoint_name: Loose<'a>,
     #[serde(borrow, default)]
-    served_entity_name: Option<&'a RawValue>,
+    served_entity_name: Loose<'a>,
     #[serde(borrow, default)]
-    served_entity_id: Option<&'a RawValue>,
+    served_entity_id: Loose<'a>,
     /// `served_entity_type` is what the generators write; `entity_type` is the column name.
     #[serde(borrow, default, alias = "served_entity_type")]
-    entity_type: Option<&'a RawValue>,
+    entity_type: Loose<'a>,
     #[serde(borrow, default)]
-    provider: Option<&'a RawValue>,
+    provider: Loose<'a>,
     #[serde(borrow, default)]
-    requester: Option<&'a RawValue>,
+    requester: Loose<'a>,
     #[serde(borrow, default)]
-    usage_context: Option<&'a RawValue>,
+    usage_context: Loose<'a>,
     #[serde(borrow, default)]
-    status_code: Option<&'a RawValue>,
+    status_code: Loose<'a>,
     #[serde(borrow, default)]
-    execution_duration_ms: Option<&'a RawValue>,
+    execution_duration_ms: Loose<'a>,
     #[serde(borrow, default)]
-    request_streaming: Option<&'a RawValue>,
+    request_streaming: Loose<'a>,
     #[serde(borrow, default)]
-    is_fallback: Option<&'a RawValue>,
+    is_fallback: Loose<'a>,
     #[serde(borrow, default)]
-    attempt: Option<&'a RawValue>,
+    attempt: Loose<'a>,
     #[serde(borrow, default)]
-    guardrail_action: Option<&'a RawValue>,
+    guardrail_action: Loose<'a>,
     #[serde(borrow, default)]
-    input_tokens: Option<&'a RawValue>,
+    input_tokens: Loose<'a>,
     #[serde(borrow, default, alias = "cache_read_input_tokens")]
-    cached_input_tokens: Option<&'a RawValue>,
+    cached_input_tokens: Loose<'a>,
     #[serde(borrow, default)]
-    cache_creation_input_tokens: Option<&'a RawValue>,
+    cache_creation_input_tokens: Loose<'a>,
     #[serde(borrow, default)]
-    output_tokens: Option<&'a RawValue>,
+    output_tokens: Loose<'a>,
     #[serde(borrow, default)]
-    reasoning_tokens: Option<&'a RawValue>,
+    reasoning_tokens: Loose<'a>,
     #[serde(borrow, default)]
-    request: Option<&'a RawValue>,
+    request: Loose<'a>,
     #[serde(borrow, default)]
-    response: Option<&'a RawValue>,
+    response: Loose<'a>,
+}
+
+/// One JSON value as a [`Val`] (`None` for null), borrowing strings without escapes.
+#[derive(Default)]
+struct Loose<'a>(Option<Val<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseVisitor(std::marker::PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
+    type Value = Loose<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Loose(Some(Val::Bool(v))))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Loose(Some(Val::Int(v))))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Loose(Some(i64::try_from(v).map_or(Val::Float(v as f64), Val::Int))))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Loose(Some(Val::Float(v))))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose(Some(Val::Str(Cow::Borrowed(v)))))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose(Some(Val::Str(Cow::Owned(v.to_owned())))))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Loose(Some(Val::Str(Cow::Owned(v)))))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Loose(None))
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Loose(None))
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Loose::deserialize(d)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(Loose(Some(Val::Json(v))))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Loose(Some(Val::Json(v))))
+    }
 }
 
 /// Parses and validates one JSON line of the native format. `typing` is
@@ -75,29 +133,29 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
     let parsed: NativeLine<'_> = serde_json::from_str(text)
         .map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))?;
     let raw = RawRecord {
-        request_id: val(parsed.request_id)?,
-        client_request_id: val(parsed.client_request_id)?,
-        request_time: val(parsed.request_time)?,
-        endpoint_name: val(parsed.endpoint_name)?,
-        served_entity_name: val(parsed.served_entity_name)?,
-        served_entity_id: val(parsed.served_entity_id)?,
-        entity_type: val(parsed.entity_type)?,
-        provider: val(parsed.provider)?,
-        requester: val(parsed.requester)?,
-        usage_context: val(parsed.usage_context)?,
-        status_code: val(parsed.status_code)?,
-        execution_duration_ms: val(parsed.execution_duration_ms)?,
-        request_streaming: val(parsed.request_streaming)?,
-        is_fallback: val(parsed.is_fallback)?,
-        attempt: val(parsed.attempt)?,
-        guardrail_action: val(parsed.guardrail_action)?,
-        input_tokens: val(parsed.input_tokens)?,
-        cached_input_tokens: val(parsed.cached_input_tokens)?,
-        cache_creation_input_tokens: val(parsed.cache_creation_input_tokens)?,
-        output_tokens: val(parsed.output_tokens)?,
-        reasoning_tokens: val(parsed.reasoning_tokens)?,
-        request: val(parsed.request)?,
-        response: val(parsed.response)?,
+        request_id: parsed.request_id.0,
+        client_request_id: parsed.client_request_id.0,
+        request_time: parsed.request_time.0,
+        endpoint_name: parsed.endpoint_name.0,
+        served_entity_name: parsed.served_entity_name.0,
+        served_entity_id: parsed.served_entity_id.0,
+        entity_type: parsed.entity_type.0,
+        provider: parsed.provider.0,
+        requester: parsed.requester.0,
+        usage_context: parsed.usage_context.0,
+        status_code: parsed.status_code.0,
+        execution_duration_ms: parsed.execution_duration_ms.0,
+        request_streaming: parsed.request_streaming.0,
+        is_fallback: parsed.is_fallback.0,
+        attempt: parsed.attempt.0,
+        guardrail_action: parsed.guardrail_action.0,
+        input_tokens: parsed.input_tokens.0,
+        cached_input_tokens: parsed.cached_input_tokens.0,
+        cache_creation_input_tokens: parsed.cache_creation_input_tokens.0,
+        output_tokens: parsed.output_tokens.0,
+        reasoning_tokens: parsed.reasoning_tokens.0,
+        request: parsed.request.0,
+        response: parsed.response.0,
     };
     validate(raw, typing)
 }
@@ -114,32 +172,6 @@ pub fn request_id_of(line: &[u8]) -> Option<String> {
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// A raw JSON value as a [`Val`], borrowing from the line where no unescaping is needed.
-fn val(raw: Option<&RawValue>) -> Result<Option<Val<'_>>, Reject> {
-    let Some(raw) = raw else { return Ok(None) };
-    let s = raw.get();
-    Ok(match s.as_bytes().first() {
-        Some(b'"') => {
-            let inner = &s[1..s.len() - 1];
-            if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
-                Some(Val::Str(Cow::Borrowed(inner)))
-            } else {
-                let owned: String = serde_json::from_str(s)
-                    .map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("bad string escape: {e}")))?;
-                Some(Val::Str(Cow::Owned(owned)))
-            }
-        }
-        Some(b't') => Some(Val::Bool(true)),
-        Some(b'f') => Some(Val::Bool(false)),
-        Some(b'n') => None,
-        Some(b'{') | Some(b'[') => Some(Val::Json(Cow::Borrowed(s))),
-        _ => match s.parse::<i64>() {
-            Ok(i) => Some(Val::Int(i)),
-            Err(_) => Some(Val::Number(s)),
-        },
-    })
 }
 
 #[cfg(test)]
