@@ -114,3 +114,17 @@ fn generated_bad_lines_are_all_accounted_for() {
     }
     assert_eq!(num_rows(&env.rows("quarantine")) as u64, as_u64(&manifest, "bad_lines"));
 }
+
+#[test]
+fn a_file_of_garbage_is_quarantined_whole_with_its_fingerprint() {
+    // More rejects than are held back while the file's fingerprint is unknown (50,000).
+    let env = Env::init();
+    let f = env.write("garbage.jsonl", "{nope\n".repeat(60_000));
+    let s = env.ingest_json(&[f.to_str().unwrap()]);
+    assert_eq!(as_u64(&s, "quarantined"), 60_000);
+    let q = env.rows("quarantine");
+    assert_eq!(num_rows(&q), 60_000);
+    let fps = sorted(strings(&q, "source_file_fingerprint"));
+    assert_eq!(fps.first(), fps.last());
+    assert_eq!(fps[0], s["files"][0]["fingerprint"].as_str().unwrap());
+}

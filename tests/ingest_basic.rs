@@ -154,3 +154,36 @@ fn sample_data_ingests_as_its_manifest_says() {
     assert_eq!(as_u64(&s, "quarantined"), as_u64(&manifest, "bad_lines"));
     assert_eq!(s["partitions_touched"].as_array().unwrap().len(), 31);
 }
+
+#[test]
+fn look_alike_files_are_told_apart_and_fingerprints_are_stable() {
+    // Same size, same first and last MiB, one request changed in the middle: the quick
+    // fingerprint collides, the full one does not.
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", "6000", "--days", "2", "--dup-rate", "0"]);
+    let text = std::fs::read_to_string(data.join("logs/inference.jsonl")).unwrap();
+    assert!(text.len() > 3 << 20, "the file must be longer than head + tail");
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mid = lines.len() / 2;
+    let id = lines[mid][15..51].to_string();
+    let mut other_id = id.clone();
+    other_id.replace_range(0..4, if id.starts_with("ffff") { "eeee" } else { "ffff" });
+    lines[mid] = lines[mid].replace(&id, &other_id);
+    let a = env.write("a.jsonl", text.clone());
+    let b = env.write("b.jsonl", lines.join("\n") + "\n");
+    assert_eq!(std::fs::metadata(&a).unwrap().len(), std::fs::metadata(&b).unwrap().len());
+
+    let first = env.ingest_json(&[a.to_str().unwrap()]);
+    let second = env.ingest_json(&[b.to_str().unwrap()]);
+    assert_eq!(second["files"][0]["status"], "ingested", "{second}");
+    assert_eq!(as_u64(&second, "rows_written"), 1);
+    assert_eq!(as_u64(&second, "duplicates_skipped"), 5999);
+    assert_ne!(first["files"][0]["fingerprint"], second["files"][0]["fingerprint"]);
+    // both are known now, whichever way they come back
+    let again = env.ingest_json(&[b.to_str().unwrap(), a.to_str().unwrap()]);
+    assert_eq!(as_u64(&again, "files_skipped"), 2, "{again}");
+    // the fingerprint hashed while reading equals the one hashed up front
+    let copy = env.write("copy-of-a.jsonl", text);
+    let skipped = env.ingest_json(&[copy.to_str().unwrap()]);
+    assert_eq!(skipped["files"][0]["fingerprint"], first["files"][0]["fingerprint"]);
+}

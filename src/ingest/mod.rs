@@ -21,7 +21,7 @@ pub mod summary;
 pub mod tokens;
 pub mod validate;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +79,16 @@ fn file_app_id(fingerprint: &str) -> String {
     format!("tokenledger.ingest.{fingerprint}")
 }
 
+/// The application-transaction id of a file's quick fingerprint (see `quick_fingerprint`).
+fn quick_app_id(quick: &str) -> String {
+    format!("tokenledger.ingest.quick.{quick}")
+}
+
+/// Whether `table` holds the application transaction `app_id`.
+async fn has_transaction(table: &deltalake::DeltaTable, app_id: String) -> Result<bool> {
+    Ok(table.snapshot()?.transaction_version(table.log_store().as_ref(), app_id).await?.is_some())
+}
+
 /// Parquet settings for the tables: zstd(1) is several times faster to write than the
 /// default level and compresses gateway logs almost as well; ids and payloads are unique
 /// per row, so a dictionary would only be built and thrown away.
@@ -123,36 +133,40 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     let mut quarantine = warehouse.open_table(QUARANTINE).await?;
 
     let total_bytes: u64 = files.iter().map(|f| f.size).sum();
-    let bar = progress_bar(total_bytes * 2, opts.progress);
+    let bar = progress_bar(total_bytes, opts.progress);
     let counter = Arc::new(AtomicU64::new(0));
 
-    // Which files are new? (hashing reads each file once; it is the price of recognising a
-    // re-delivered file under a new name)
+    // Which files are new? The quick fingerprint (size, first and last MiB) tells a new file
+    // at once, and the new file is then hashed while it is read: one pass over its bytes.
+    // Only a file whose quick fingerprint was seen before (in the table or twice in this run)
+    // is hashed whole first, to tell a re-delivery from a look-alike.
     bar.set_prefix("checking");
     let mut summary = IngestSummary::new(batch_id.clone());
-    let mut todo: Vec<(InputFile, String)> = Vec::new();
-    let mut fingerprints_this_run = HashSet::new();
-    for file in files {
-        let fp = sources::file_fingerprint(&file.path, &counter)?;
-        bar.set_position(counter.load(Ordering::Relaxed));
-        let status = if !fingerprints_this_run.insert(fp.clone()) {
-            Some(FileStatus::SkippedSameContentInRun)
-        } else if inference
-            .snapshot()?
-            .transaction_version(inference.log_store().as_ref(), file_app_id(&fp))
-            .await?
-            .is_some()
-        {
-            Some(FileStatus::SkippedAlreadyIngested)
-        } else {
-            None
+    let quick: Vec<String> =
+        files.iter().map(|f| sources::quick_fingerprint(&f.path, f.size)).collect::<Result<_>>()?;
+    let mut quick_in_run: HashMap<&str, usize> = HashMap::new();
+    for q in &quick {
+        *quick_in_run.entry(q.as_str()).or_default() += 1;
+    }
+    let mut todo: Vec<(InputFile, String, Option<String>)> = Vec::new();
+    let mut full_in_run = HashSet::new();
+    for (file, q) in files.iter().zip(&quick) {
+        let seen_before = quick_in_run[q.as_str()] > 1
+            || file.format == sources::Format::Parquet
+            || has_transaction(&inference, quick_app_id(q)).await?
+            || has_transaction(&quarantine, quick_app_id(q)).await?;
+        let full = if seen_before { Some(sources::file_fingerprint(&file.path, &AtomicU64::new(0))?) } else { None };
+        let status = match &full {
+            Some(fp) if !full_in_run.insert(fp.clone()) => Some(FileStatus::SkippedSameContentInRun),
+            Some(fp) if has_transaction(&inference, file_app_id(fp)).await? => Some(FileStatus::SkippedAlreadyIngested),
+            _ => None,
         };
-        match status {
-            Some(status) => {
+        match (status, &full) {
+            (Some(status), Some(fp)) => {
                 counter.fetch_add(file.size, Ordering::Relaxed);
-                summary.files.push(FileOutcome::skipped(&file, &fp, status));
+                summary.files.push(FileOutcome::skipped(file, fp, status));
             }
-            None => todo.push((file, fp)),
+            _ => todo.push((file.clone(), q.clone(), full)),
         }
     }
 
@@ -178,40 +192,41 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
         bar.set_prefix("ingesting");
         let mut inference_txns = Vec::new();
         let mut quarantine_txns = Vec::new();
-        for (file, fp) in &todo {
+        for (file, quick, full) in todo {
             let lineage = Arc::new(record::Lineage {
                 source: "native".into(),
                 source_file: file.path.canonicalize().unwrap_or_else(|_| file.path.clone()).display().to_string(),
                 ingest_batch_id: batch_id.clone(),
                 ingested_at_us,
             });
-            let app_id = file_app_id(fp);
-            let quarantine_done = quarantine
-                .snapshot()?
-                .transaction_version(quarantine.log_store().as_ref(), app_id.clone())
-                .await?
-                .is_some();
+            // Both fingerprints are recorded in both commits, so a file whose quick one is
+            // new to the quarantine table has certainly not had its rejects written.
+            let quarantine_done = match &full {
+                Some(fp) => has_transaction(&quarantine, file_app_id(fp)).await?,
+                None => false,
+            };
             if !opts.progress {
                 tracing::info!(file = %file.path.display(), bytes = file.size, "ingesting");
             }
             let job = FileJob {
-                file,
-                fingerprint: fp,
+                file: &file,
+                fingerprint: full,
                 parse: Arc::new(ParseContext { lineage, payloads: opts.payloads, max_line_bytes: opts.max_line_bytes }),
                 chunks: ChunkOptions { chunk_bytes: CHUNK_BYTES, max_line_bytes: opts.max_line_bytes },
                 threads,
                 write_quarantine: !quarantine_done,
             };
             let before = counter.load(Ordering::Relaxed);
-            let counts: FileCounts = pipeline::process_file(job, &mut state, &bar, &counter).await?;
+            let (counts, fp): (FileCounts, String) = pipeline::process_file(job, &mut state, &bar, &counter).await?;
             // exact even where the reader counted differently (Parquet is counted at the end)
             counter.store(before + file.size, Ordering::Relaxed);
             bar.set_position(counter.load(Ordering::Relaxed));
             partitions.extend(counts.partitions.iter().copied());
-            summary.files.push(FileOutcome::ingested(file, fp, &counts));
-            inference_txns.push(Transaction::new(app_id.clone(), 1));
+            summary.files.push(FileOutcome::ingested(&file, &fp, &counts));
+            let txns = [Transaction::new(file_app_id(&fp), 1), Transaction::new(quick_app_id(&quick), 1)];
+            inference_txns.extend(txns.clone());
             if !quarantine_done {
-                quarantine_txns.push(Transaction::new(app_id, 1));
+                quarantine_txns.extend(txns);
             }
         }
         state.finish().await?;
@@ -261,7 +276,7 @@ fn commit_metadata(batch_id: &str, s: &IngestSummary) -> serde_json::Map<String,
 }
 
 /// Dedup state over the table's data files, with room for the rows about to come.
-fn dedup_for(table: &deltalake::DeltaTable, todo: &[(InputFile, String)]) -> Result<dedup::Dedup> {
+fn dedup_for(table: &deltalake::DeltaTable, todo: &[(InputFile, String, Option<String>)]) -> Result<dedup::Dedup> {
     let files: Vec<PathBuf> = table
         .get_file_uris()?
         .map(|uri| match url::Url::parse(&uri) {
@@ -269,7 +284,7 @@ fn dedup_for(table: &deltalake::DeltaTable, todo: &[(InputFile, String)]) -> Res
             _ => PathBuf::from(&uri),
         })
         .collect();
-    let incoming: u64 = todo.iter().map(|(f, _)| estimate_records(f)).sum();
+    let incoming: u64 = todo.iter().map(|(f, _, _)| estimate_records(f)).sum();
     dedup::Dedup::new(files, incoming as usize)
 }
 

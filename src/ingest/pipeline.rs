@@ -158,10 +158,16 @@ impl RunState {
     }
 }
 
+/// Quarantine rows held back while a file's fingerprint is not known yet; past this many the
+/// file is hashed on the spot (only badly broken files get there).
+const MAX_PENDING_REJECTS: usize = 50_000;
+
 /// Per-file settings.
 pub struct FileJob<'a> {
     pub file: &'a InputFile,
-    pub fingerprint: &'a str,
+    /// The file's fingerprint when it was hashed before reading; otherwise it is computed
+    /// while the file is read (quarantine rows, which carry it, wait for it).
+    pub fingerprint: Option<String>,
     pub parse: Arc<ParseContext>,
     pub chunks: ChunkOptions,
     pub threads: usize,
@@ -170,13 +176,14 @@ pub struct FileJob<'a> {
     pub write_quarantine: bool,
 }
 
-/// Runs the pipeline over one file, streaming its rows into the run's writers.
+/// Runs the pipeline over one file, streaming its rows into the run's writers. Returns the
+/// counts and the file's fingerprint.
 pub async fn process_file(
-    job: FileJob<'_>,
+    mut job: FileJob<'_>,
     state: &mut RunState,
     progress: &ProgressBar,
     counter: &Arc<AtomicU64>,
-) -> Result<FileCounts> {
+) -> Result<(FileCounts, String)> {
     let in_flight = job.threads * 2 + 2;
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(job.threads);
     let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(in_flight);
@@ -210,6 +217,7 @@ pub async fn process_file(
     drop(result_tx);
 
     let mut counts = FileCounts::default();
+    let mut pending_rejects = Vec::new();
     let outcome: Result<()> = async {
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
@@ -217,7 +225,7 @@ pub async fn process_file(
             let parsed = parsed?;
             pending.insert(parsed.seq, parsed);
             while let Some(parsed) = pending.remove(&next) {
-                consume(parsed, &job, state, &mut counts).await?;
+                consume(parsed, &mut job, state, &mut counts, &mut pending_rejects).await?;
                 next += 1;
                 let _ = permit_tx.send(());
                 progress.set_position(counter.load(Ordering::Relaxed));
@@ -235,21 +243,62 @@ pub async fn process_file(
     }
     let read = reader.join().map_err(|_| Error::Usage("internal error: the reader thread panicked".into()))?;
     outcome?;
-    read?;
+    let streamed = read?;
     if panicked {
         return Err(Error::Usage("internal error: a parse thread panicked".into()));
     }
-    Ok(counts)
+    let fingerprint = match (job.fingerprint.take(), streamed) {
+        (Some(known), Some(streamed)) if known != streamed => {
+            return Err(Error::InputFormat {
+                path: job.file.path.clone(),
+                message: "the file changed while it was being ingested; nothing was written, try again".into(),
+            });
+        }
+        (Some(known), _) => known,
+        (None, Some(streamed)) => streamed,
+        (None, None) => return Err(Error::Usage("internal error: the file was not read to its end".into())),
+    };
+    for reject in pending_rejects.drain(..) {
+        if job.write_quarantine {
+            state.quarantine_rows.append(&job.parse.lineage, &fingerprint, &reject);
+        }
+    }
+    state.write_quarantine_rows(false).await?;
+    Ok((counts, fingerprint))
 }
 
-async fn consume(parsed: ParsedChunk, job: &FileJob<'_>, state: &mut RunState, counts: &mut FileCounts) -> Result<()> {
-    counts.records += parsed.records;
-    let lineage = &job.parse.lineage;
-    for reject in &parsed.rejects {
-        *counts.quarantined.entry(reject.code).or_default() += 1;
-        if job.write_quarantine {
-            state.quarantine_rows.append(lineage, job.fingerprint, reject);
+/// Queues a quarantine row: written at once when the file's fingerprint is known, held back
+/// until the end of the file otherwise (hashing the file now if too many pile up).
+fn quarantine(job: &mut FileJob<'_>, state: &mut RunState, pending: &mut Vec<Rejected>, reject: Rejected) -> Result<()> {
+    if !job.write_quarantine {
+        return Ok(());
+    }
+    if job.fingerprint.is_none() && pending.len() >= MAX_PENDING_REJECTS {
+        job.fingerprint = Some(super::sources::file_fingerprint(&job.file.path, &AtomicU64::new(0))?);
+    }
+    match &job.fingerprint {
+        Some(fp) => {
+            for r in pending.drain(..) {
+                state.quarantine_rows.append(&job.parse.lineage, fp, &r);
+            }
+            state.quarantine_rows.append(&job.parse.lineage, fp, &reject);
         }
+        None => pending.push(reject),
+    }
+    Ok(())
+}
+
+async fn consume(
+    parsed: ParsedChunk,
+    job: &mut FileJob<'_>,
+    state: &mut RunState,
+    counts: &mut FileCounts,
+    pending: &mut Vec<Rejected>,
+) -> Result<()> {
+    counts.records += parsed.records;
+    for reject in parsed.rejects {
+        *counts.quarantined.entry(reject.code).or_default() += 1;
+        quarantine(job, state, pending, reject)?;
     }
     if let Some(batch) = parsed.batch {
         let ids = batch.column(0).as_string::<i32>();
@@ -281,18 +330,16 @@ async fn consume(parsed: ParsedChunk, job: &FileJob<'_>, state: &mut RunState, c
                 Seen::Conflict => {
                     keep.push(false);
                     *counts.quarantined.entry(ReasonCode::ConflictingDuplicate).or_default() += 1;
-                    if job.write_quarantine {
-                        let (line, start, end) = parsed.rows[row];
-                        let request_id = ids.value(row).to_string();
-                        let reject = Rejected::new(
-                            line,
-                            &parsed.data[start..end],
-                            Some(request_id.clone()),
-                            ReasonCode::ConflictingDuplicate,
-                            format!("request_id {request_id} was already ingested with different content; the first version is kept"),
-                        );
-                        state.quarantine_rows.append(lineage, job.fingerprint, &reject);
-                    }
+                    let (line, start, end) = parsed.rows[row];
+                    let request_id = ids.value(row).to_string();
+                    let reject = Rejected::new(
+                        line,
+                        &parsed.data[start..end],
+                        Some(request_id.clone()),
+                        ReasonCode::ConflictingDuplicate,
+                        format!("request_id {request_id} was already ingested with different content; the first version is kept"),
+                    );
+                    quarantine(job, state, pending, reject)?;
                 }
             }
         }

@@ -119,6 +119,33 @@ pub fn file_fingerprint(path: &Path, progress: &AtomicU64) -> Result<String> {
     Ok(format!("{:032x}", hasher.digest128()))
 }
 
+/// A cheap identity check: xxh3-128 of the size, the first and the last MiB. Files with
+/// different quick fingerprints certainly differ; equal ones may still differ, and are then
+/// told apart by [`file_fingerprint`]. It lets a new file be ingested with one read instead
+/// of a hashing pass before the real one.
+pub fn quick_fingerprint(path: &Path, size: u64) -> Result<String> {
+    use std::io::{Seek, SeekFrom};
+    const EDGE: u64 = 1 << 20;
+    let err = |source| Error::Input { path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(err)?;
+    let mut hasher = Xxh3::new();
+    hasher.update(&size.to_le_bytes());
+    let mut buf = Vec::with_capacity(EDGE as usize);
+    (&mut file).take(EDGE).read_to_end(&mut buf).map_err(err)?;
+    hasher.update(&buf);
+    if size > 2 * EDGE {
+        file.seek(SeekFrom::Start(size - EDGE)).map_err(err)?;
+        buf.clear();
+        (&mut file).take(EDGE).read_to_end(&mut buf).map_err(err)?;
+        hasher.update(&buf);
+    } else if size > EDGE {
+        buf.clear();
+        file.read_to_end(&mut buf).map_err(err)?;
+        hasher.update(&buf);
+    }
+    Ok(format!("{:032x}", hasher.digest128()))
+}
+
 /// How line numbers of a chunk's lines are known.
 #[derive(Debug, Clone)]
 pub enum LineNumbers {
@@ -148,23 +175,26 @@ pub struct ChunkOptions {
     pub max_line_bytes: usize,
 }
 
-/// Counts bytes read from the file, for the progress bar.
+/// Counts and hashes the file's bytes as they are read: the progress bar's position, and
+/// the file's fingerprint without a second pass over it.
 struct Counting<R> {
     inner: R,
     counter: Arc<AtomicU64>,
+    hasher: Arc<std::sync::Mutex<Xxh3>>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        self.hasher.lock().expect("only the reader thread hashes").update(&buf[..n]);
         Ok(n)
     }
 }
 
-fn open(file: &InputFile, counter: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
+fn open(file: &InputFile, counter: Arc<AtomicU64>, hasher: Arc<std::sync::Mutex<Xxh3>>) -> Result<Box<dyn Read + Send>> {
     let f = File::open(&file.path).map_err(|source| Error::Input { path: file.path.clone(), source })?;
-    let counted = Counting { inner: f, counter };
+    let counted = Counting { inner: f, counter, hasher };
     Ok(if file.gzip {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, counted)))
     } else {
@@ -173,24 +203,36 @@ fn open(file: &InputFile, counter: Arc<AtomicU64>) -> Result<Box<dyn Read + Send
 }
 
 /// Reads `file` and hands its records to `emit` in chunks, in order. `emit` returns false
-/// when the consumer has stopped; reading stops too.
+/// when the consumer has stopped; reading stops too. Returns the file's fingerprint (the
+/// same as [`file_fingerprint`]) when the whole file was read.
 pub fn read_chunks(
     file: &InputFile,
     opts: ChunkOptions,
     counter: Arc<AtomicU64>,
     emit: &mut dyn FnMut(Chunk) -> bool,
-) -> Result<()> {
-    match file.format {
+) -> Result<Option<String>> {
+    let hasher = Arc::new(std::sync::Mutex::new(Xxh3::new()));
+    let complete = match file.format {
         Format::JsonLines => {
-            let reader = open(file, counter)?;
-            json_line_chunks(reader, &file.path, opts, emit)
+            let mut reader = open(file, counter, hasher.clone())?;
+            let complete = json_line_chunks(&mut reader, &file.path, opts, emit)?;
+            // gzip may stop before the end of the file's bytes (trailing garbage): hash them all
+            complete && std::io::copy(&mut reader, &mut std::io::sink()).is_ok()
         }
         Format::Csv => {
-            let reader = open(file, counter)?;
-            csv_chunks(reader, &file.path, opts, emit)
+            let mut reader = open(file, counter, hasher.clone())?;
+            csv_chunks(&mut reader, &file.path, opts, emit)?
         }
-        Format::Parquet => parquet_chunks(file, counter, opts, emit),
+        Format::Parquet => {
+            let complete = parquet_chunks(file, counter.clone(), opts, emit)?;
+            return Ok(if complete { Some(file_fingerprint(&file.path, &AtomicU64::new(0))?) } else { None });
+        }
+    };
+    if !complete {
+        return Ok(None);
     }
+    let hasher = hasher.lock().expect("reader finished");
+    Ok(Some(format!("{:032x}", hasher.digest128())))
 }
 
 fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -201,11 +243,11 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// A line longer than `max_line_bytes` is never buffered whole: its head is kept for the
 /// quarantine row and the rest is skipped up to the next newline.
 fn json_line_chunks(
-    mut reader: Box<dyn Read + Send>,
+    reader: &mut dyn Read,
     path: &Path,
     opts: ChunkOptions,
     emit: &mut dyn FnMut(Chunk) -> bool,
-) -> Result<()> {
+) -> Result<bool> {
     let mut seq = 0u64;
     let mut line_no = 1u64;
     let mut carry: Vec<u8> = Vec::new();
@@ -216,7 +258,7 @@ fn json_line_chunks(
         let target = (buf.len() + (64 << 10)).max(opts.chunk_bytes);
         buf.reserve(target.saturating_sub(buf.len()));
         let before = buf.len();
-        (&mut reader).take((target - before) as u64).read_to_end(&mut buf).map_err(read_error(path))?;
+        reader.take((target - before) as u64).read_to_end(&mut buf).map_err(read_error(path))?;
         let eof = buf.len() == before;
 
         if let Some((line, head, seen)) = skipping.as_mut() {
@@ -226,7 +268,7 @@ fn json_line_chunks(
                     let chunk = too_long_chunk(seq, *line, head, *seen, opts.max_line_bytes);
                     seq += 1;
                     if !emit(chunk) {
-                        return Ok(());
+                        return Ok(false);
                     }
                     skipping = None;
                     line_no += 1;
@@ -237,8 +279,7 @@ fn json_line_chunks(
                     *seen += buf.len() as u64;
                     if eof {
                         let chunk = too_long_chunk(seq, *line, head, *seen, opts.max_line_bytes);
-                        emit(chunk);
-                        return Ok(());
+                        return Ok(emit(chunk));
                     }
                     continue;
                 }
@@ -252,7 +293,7 @@ fn json_line_chunks(
                 let first = line_no;
                 line_no += lines;
                 if !emit(lines_chunk(seq, buf, LineNumbers::From(first), Typing::Strict)) {
-                    return Ok(());
+                    return Ok(false);
                 }
                 seq += 1;
                 if carry.len() > opts.max_line_bytes {
@@ -264,9 +305,9 @@ fn json_line_chunks(
             None if eof => {
                 // the last line has no newline: still a record
                 if !buf.iter().all(u8::is_ascii_whitespace) {
-                    emit(lines_chunk(seq, buf, LineNumbers::From(line_no), Typing::Strict));
+                    return Ok(emit(lines_chunk(seq, buf, LineNumbers::From(line_no), Typing::Strict)));
                 }
-                return Ok(());
+                return Ok(true);
             }
             None if buf.len() > opts.max_line_bytes => {
                 let head = buf[..crate::ingest::record::RAW_CAP_BYTES.min(buf.len())].to_vec();
@@ -275,7 +316,7 @@ fn json_line_chunks(
             None => carry = buf,
         }
         if eof && carry.is_empty() && skipping.is_none() {
-            return Ok(());
+            return Ok(true);
         }
     }
 }
@@ -318,11 +359,11 @@ pub const REQUIRED_COLUMNS: [&str; 6] =
 /// CSV with a header row naming the native fields. Each row becomes a JSON object of
 /// strings (empty cells are absent); numbers and booleans are parsed from that text later.
 fn csv_chunks(
-    reader: Box<dyn Read + Send>,
+    reader: &mut dyn Read,
     path: &Path,
     opts: ChunkOptions,
     emit: &mut dyn FnMut(Chunk) -> bool,
-) -> Result<()> {
+) -> Result<bool> {
     let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(reader);
     let headers: Vec<String> = csv
         .byte_headers()
@@ -400,14 +441,14 @@ fn csv_chunks(
             seq += 1;
             let full = std::mem::replace(&mut chunk, lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::FromText));
             if !emit(full) {
-                return Ok(());
+                return Ok(false);
             }
         }
     }
     if !chunk.data.is_empty() || !chunk.rejects.is_empty() {
-        emit(chunk);
+        return Ok(emit(chunk));
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Parquet with columns named like the native fields. Rows are rendered as JSON (with UTC
@@ -418,7 +459,7 @@ fn parquet_chunks(
     counter: Arc<AtomicU64>,
     opts: ChunkOptions,
     emit: &mut dyn FnMut(Chunk) -> bool,
-) -> Result<()> {
+) -> Result<bool> {
     let path = &file.path;
     let bad = |e: &dyn std::fmt::Display| Error::InputFormat { path: path.clone(), message: format!("not a readable Parquet file: {e}") };
     let f = File::open(path).map_err(read_error(path))?;
@@ -449,12 +490,12 @@ fn parquet_chunks(
         let lines: Vec<u64> = (row..row + batch.num_rows() as u64).collect();
         row += batch.num_rows() as u64;
         if !emit(lines_chunk(seq, data, LineNumbers::Each(lines), Typing::FromText)) {
-            return Ok(());
+            return Ok(false);
         }
         seq += 1;
     }
     counter.fetch_add(file.size, Ordering::Relaxed);
-    Ok(())
+    Ok(true)
 }
 
 /// Timestamps without a zone are UTC by the ledger's convention; giving them the zone makes
@@ -486,7 +527,7 @@ mod tests {
     fn chunks_of(input: &[u8], chunk_bytes: usize, max_line_bytes: usize) -> Vec<Chunk> {
         let mut out = Vec::new();
         json_line_chunks(
-            Box::new(std::io::Cursor::new(input.to_vec())),
+            &mut std::io::Cursor::new(input.to_vec()),
             Path::new("t.jsonl"),
             ChunkOptions { chunk_bytes, max_line_bytes },
             &mut |c| {
