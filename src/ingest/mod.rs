@@ -31,7 +31,7 @@ use deltalake::kernel::Transaction;
 use deltalake::writer::RecordBatchWriter;
 use indicatif::{ProgressBar, ProgressStyle};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
@@ -90,14 +90,17 @@ async fn has_transaction(table: &deltalake::DeltaTable, app_id: String) -> Resul
 }
 
 /// Parquet settings for the tables: zstd(1) is several times faster to write than the
-/// default level and compresses gateway logs almost as well; ids and payloads are unique
-/// per row, so a dictionary would only be built and thrown away.
+/// default level and compresses gateway logs almost as well. Ids and payloads are unique per
+/// row: a dictionary would only be built and thrown away, and min/max statistics of random
+/// ids or free text prune nothing but cost a comparison per value.
 pub fn writer_properties() -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")))
         .set_max_row_group_row_count(Some(128 * 1024));
     for column in ["request_id", "client_request_id", "request", "response", "raw", "record_fingerprint"] {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
     builder.build()
 }
