@@ -29,7 +29,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "tokenledger=info,warn",
-        (false, 1) => "tokenledger=debug,info",
+        (false, 1) => "tokenledger=debug,warn",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -173,6 +173,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
         }
     }
 
+    tracing::debug!(new_files = todo.len(), "files checked");
     let mut partitions = BTreeSet::new();
     if !todo.is_empty() {
         bar.set_prefix("loading ids");
@@ -234,6 +235,12 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
         }
         state.finish().await?;
         summary.tally();
+        tracing::debug!(
+            inference_files = state.inference_adds.len(),
+            quarantine_files = state.quarantine_adds.len(),
+            table_rows_loaded = state.dedup.table_rows_loaded,
+            "data files written"
+        );
 
         if let Some(limit) = opts.max_quarantine_ratio {
             let ratio = summary.quarantined as f64 / summary.records_read.max(1) as f64;
@@ -258,6 +265,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
         summary.inference_version =
             Some(commit_append(&mut inference, std::mem::take(&mut state.inference_adds), inference_txns, metadata).await?);
     }
+    tracing::debug!("committed");
     bar.finish_and_clear();
     summary.partitions_touched = partitions.into_iter().map(date_string).collect();
     summary.bytes_read = total_bytes;

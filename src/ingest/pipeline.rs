@@ -229,6 +229,14 @@ pub async fn process_file(
                 next += 1;
                 let _ = permit_tx.send(());
                 progress.set_position(counter.load(Ordering::Relaxed));
+                if next % 8 == 0 {
+                    let secs = progress.elapsed().as_secs_f64().max(1e-3);
+                    progress.set_message(format!(
+                        "{} records, {} records/s",
+                        crate::fmt::thousands(counts.records),
+                        crate::fmt::thousands((counts.records as f64 / secs) as u64)
+                    ));
+                }
             }
         }
         Ok(())
