@@ -145,10 +145,6 @@ fn utc_ts() -> TimestampMicrosecondBuilder {
 }
 
 impl InferenceBatchBuilder {
-    pub fn new(lineage: Arc<Lineage>, payloads: PayloadMode) -> Self {
-        Self::with_capacity(lineage, payloads, 1024, 0)
-    }
-
     /// A builder with room for `rows` rows and `text_bytes` of input text, so that the
     /// column buffers are allocated once instead of growing by doubling.
     pub fn with_capacity(lineage: Arc<Lineage>, payloads: PayloadMode, rows: usize, text_bytes: usize) -> Self {

@@ -157,7 +157,7 @@ impl IngestSummary {
         }
         let mut t = Table::key_value();
         t.row(["files read".into(), thousands(self.files_read)]);
-        t.row(["files skipped (already ingested)".into(), thousands(self.files_skipped)]);
+        t.row(["files skipped (seen before)".into(), thousands(self.files_skipped)]);
         t.row(["records read".into(), thousands(self.records_read)]);
         t.row(["rows written".into(), thousands(self.rows_written)]);
         t.row(["duplicates skipped".into(), thousands(self.duplicates_skipped)]);
