@@ -7,7 +7,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -51,11 +51,10 @@ impl Table {
         let columns = self.rows.first().map_or(0, Vec::len);
         for i in 1..columns {
             let numeric = self.rows.iter().all(|r| r.get(i).is_some_and(|c| looks_numeric(c)));
-            if numeric {
-                if let Some(col) = t.column_mut(i) {
+            if numeric
+                && let Some(col) = t.column_mut(i) {
                     col.set_cell_alignment(CellAlignment::Right);
                 }
-            }
         }
         let mut s = t.to_string();
         // comfy-table pads every line to the full width; trailing blanks only get in the way

@@ -126,11 +126,10 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     let started = Instant::now();
     let ingested_at_us = chrono::Utc::now().timestamp_micros();
     let batch_id = uuid::Uuid::new_v4().to_string();
-    if let Some(r) = opts.max_quarantine_ratio {
-        if !(0.0..=1.0).contains(&r) {
+    if let Some(r) = opts.max_quarantine_ratio
+        && !(0.0..=1.0).contains(&r) {
             return Err(Error::Usage(format!("--max-quarantine-ratio must be between 0 and 1, got {r}")));
         }
-    }
     let files = sources::discover(&opts.paths)?;
     let mut inference = warehouse.open_table(INFERENCE).await?;
     let mut quarantine = warehouse.open_table(QUARANTINE).await?;

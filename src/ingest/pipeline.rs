@@ -229,7 +229,7 @@ pub async fn process_file(
                 next += 1;
                 let _ = permit_tx.send(());
                 progress.set_position(counter.load(Ordering::Relaxed));
-                if next % 8 == 0 {
+                if next.is_multiple_of(8) {
                     let secs = progress.elapsed().as_secs_f64().max(1e-3);
                     progress.set_message(format!(
                         "{} records, {} records/s",

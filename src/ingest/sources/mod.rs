@@ -420,7 +420,7 @@ fn csv_chunks(
         let mut utf8_error = None;
         for (name, cell) in headers.iter().zip(record.iter()) {
             match std::str::from_utf8(cell) {
-                Ok(text) if text.is_empty() => {}
+                Ok("") => {}
                 Ok(text) => {
                     object.insert(name.clone(), serde_json::Value::String(text.to_string()));
                 }
@@ -476,9 +476,8 @@ fn parquet_chunks(
             message: format!("not a Parquet file of inference records: it lacks the columns {}", missing.join(", ")),
         });
     }
-    let mut seq = 0u64;
     let mut row = 1u64;
-    for batch in reader {
+    for (seq, batch) in (0u64..).zip(reader) {
         let batch = batch.map_err(|e| bad(&e))?;
         let batch = timestamps_as_utc(batch)?;
         let mut data = Vec::with_capacity(opts.chunk_bytes.min(64 << 20));
@@ -492,7 +491,6 @@ fn parquet_chunks(
         if !emit(lines_chunk(seq, data, LineNumbers::Each(lines), Typing::FromText)) {
             return Ok(false);
         }
-        seq += 1;
     }
     counter.fetch_add(file.size, Ordering::Relaxed);
     Ok(true)
