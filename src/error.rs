@@ -56,6 +56,17 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 }
 
+impl From<crate::pricing::ConfigError> for Error {
+    /// A bad price book or principals file is a configuration error (exit code 2), with every
+    /// problem and its line in the message; an unreadable one is an input error.
+    fn from(e: crate::pricing::ConfigError) -> Self {
+        match e {
+            crate::pricing::ConfigError::Io { path, source } => Error::Input { path, source },
+            invalid => Error::Config(invalid.to_string()),
+        }
+    }
+}
+
 impl Error {
     /// The process exit code for this error (documented in `tokenledger --help`).
     pub fn exit_code(&self) -> i32 {

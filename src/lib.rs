@@ -2,13 +2,15 @@
 //!
 //! The stages of `../shared/DESIGN.md`, one module each: [`warehouse`] (Delta tables and
 //! their schemas), [`ingest`] (gateway logs into the `inference` table, exactly once),
-//! [`generator`] (realistic synthetic logs), and [`cli`] (the command line).
+//! [`generator`] (realistic synthetic logs), [`pricing`] (price book and principals, the
+//! dimension files of `config/`), and [`cli`] (the command line).
 
 pub mod cli;
 pub mod error;
 pub mod fmt;
 pub mod generator;
 pub mod ingest;
+pub mod pricing;
 pub mod warehouse;
 
 pub use error::{Error, Result};
