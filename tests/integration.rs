@@ -9,4 +9,5 @@ mod ingest_basic;
 mod ingest_crash;
 mod ingest_formats;
 mod ingest_property;
+mod rollup_query;
 mod schema_contract;

@@ -1,0 +1,158 @@
+//! The usage_hourly model against the inference table it comes from: every request, token and
+//! cent is accounted for, and each request's cost equals `pricing::request_cost`.
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
+use rust_decimal::Decimal;
+use tokenledger::pricing::{PriceBook, Principals, request_cost};
+use tokenledger::warehouse::Warehouse;
+
+use crate::util::{Env, as_u64, longs, strings};
+
+fn sum_i64(batches: &[RecordBatch], col: &str) -> i64 {
+    batches
+        .iter()
+        .map(|b| {
+            let a = b.column_by_name(col).unwrap_or_else(|| panic!("no {col}"));
+            a.as_primitive::<Int64Type>().iter().map(|v| v.unwrap_or(0)).sum::<i64>()
+        })
+        .sum()
+}
+
+fn sum_decimal(batches: &[RecordBatch], col: &str) -> Decimal {
+    let mut total = Decimal::ZERO;
+    for b in batches {
+        let a = b.column_by_name(col).unwrap().as_primitive::<Decimal128Type>();
+        let scale = a.scale() as u32;
+        for v in a.iter().flatten() {
+            total += Decimal::try_from_i128_with_scale(v, scale).unwrap();
+        }
+    }
+    total
+}
+
+#[test]
+fn usage_hourly_conserves_requests_tokens_and_cost() {
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", "4000", "--days", "40", "--bad-rate", "0.005"]);
+    let s = env.ingest_json(&[data.join("logs").to_str().unwrap()]);
+    let written = as_u64(&s, "rows_written") as i64;
+    let book = PriceBook::load(&data.join("config/prices.csv")).unwrap();
+    let principals = Principals::load(&data.join("config/principals.csv")).unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let hourly: Vec<RecordBatch> = rt.block_on(async {
+        let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
+        let ctx = tokenledger::rollup::session(&wh, &book, &principals).await.unwrap();
+        tokenledger::rollup::usage_hourly(&ctx).await.unwrap().collect().await.unwrap()
+    });
+
+    // what the inference rows say, computed in Rust, row by row
+    let rows = env.rows("inference");
+    let mut cost = Decimal::ZERO;
+    let (mut unpriced, mut unassigned) = (0i64, 0i64);
+    for b in &rows {
+        let entity = b.column_by_name("served_entity_name").unwrap().as_string::<i32>();
+        let requester = b.column_by_name("requester").unwrap().as_string::<i32>();
+        let time = b.column_by_name("request_time").unwrap().as_primitive::<TimestampMicrosecondType>();
+        let tok = |c: &str| b.column_by_name(c).unwrap().as_primitive::<Int64Type>().clone();
+        let (input, read, write, output) =
+            (tok("input_tokens"), tok("cache_read_input_tokens"), tok("cache_creation_input_tokens"), tok("output_tokens"));
+        for i in 0..b.num_rows() {
+            match book.price_at(entity.value(i), time.value(i)) {
+                Some(p) => cost += request_cost(p, input.value(i), read.value(i), write.value(i), output.value(i)).unwrap(),
+                None => unpriced += 1,
+            }
+            if !principals.resolve(requester.value(i), time.value(i)).2 {
+                unassigned += 1;
+            }
+        }
+    }
+
+    assert_eq!(sum_i64(&hourly, "requests"), written);
+    for bucket in ["input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"] {
+        assert_eq!(sum_i64(&hourly, bucket), longs(&rows, bucket).iter().sum::<i64>(), "{bucket}");
+    }
+    assert!(cost > Decimal::ZERO);
+    assert_eq!(sum_decimal(&hourly, "cost"), cost, "cost to the last decimal");
+    assert_eq!(sum_i64(&hourly, "unpriced_requests"), unpriced);
+    let groups = strings(&hourly, "group");
+    let requests = longs(&hourly, "requests");
+    let unassigned_requests: i64 =
+        groups.iter().zip(&requests).filter(|(g, _)| g.as_deref() == Some("unassigned")).map(|(_, n)| n).sum();
+    assert!(unassigned > 0, "the generator leaves some requesters out of principals.csv");
+    assert_eq!(unassigned_requests, unassigned);
+    // the hour is the hour of the request, within its date
+    for b in &hourly {
+        let hour = b.column_by_name("hour").unwrap().as_primitive::<TimestampMicrosecondType>();
+        assert!(hour.iter().flatten().all(|h| h % 3_600_000_000 == 0));
+    }
+}
+
+/// Runs `sql` over the session with `usage_hourly` registered as a view.
+fn query(env: &Env, prices: &str, principals: &str, sql: &str) -> Vec<RecordBatch> {
+    let book = PriceBook::from_csv_str(prices, "prices.csv").unwrap();
+    let principals = Principals::from_csv_str(principals, "principals.csv").unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
+        let ctx = tokenledger::rollup::session(&wh, &book, &principals).await.unwrap();
+        let hourly = tokenledger::rollup::usage_hourly(&ctx).await.unwrap();
+        ctx.register_table("usage_hourly", hourly.into_view()).unwrap();
+        ctx.sql(sql).await.unwrap().collect().await.unwrap()
+    })
+}
+
+#[test]
+fn hand_computed_costs() {
+    let line = |id: &str, time: &str, model: &str, who: &str, status: u16, tokens: &str| {
+        format!(
+            r#"{{"request_id":"{id}","request_time":"{time}","endpoint_name":"chat","served_entity_name":"{model}","requester":"{who}","status_code":{status},{tokens}}}"#
+        )
+    };
+    let openai = r#""input_tokens":2048,"cached_input_tokens":1024,"output_tokens":100"#;
+    let log = [
+        // a price change inside a day: the last microsecond before it, and the first one after
+        line("a", "2025-01-14T23:59:59.999999Z", "gpt-4o", "alice@x.com", 200, openai),
+        line("b", "2025-01-15T00:00:00Z", "gpt-4o", "alice@x.com", 200, openai),
+        // Anthropic-shaped: cache reads and writes, both inside input_tokens in the native format
+        line("c", "2025-01-15T10:00:00Z", "claude-3-5-sonnet", "alice@x.com", 200,
+             r#""input_tokens":1500,"cached_input_tokens":1000,"cache_creation_input_tokens":300,"output_tokens":50"#),
+        line("d", "2025-01-15T10:00:00Z", "mystery-model", "alice@x.com", 200, r#""input_tokens":100,"output_tokens":10"#),
+        line("e", "2025-01-15T10:30:00Z", "gpt-4o", "alice@x.com", 429, r#""input_tokens":null,"output_tokens":null"#),
+        line("f", "2025-01-15T11:00:00Z", "gpt-4o", "ghost@x.com", 200, r#""input_tokens":10,"output_tokens":0"#),
+    ];
+    let env = Env::init();
+    let f = env.write("log.jsonl", log.join("\n") + "\n");
+    env.ingest_json(&[f.to_str().unwrap()]);
+    let prices = "# a comment\n\
+        served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m,cache_write_price_per_1m\n\
+        gpt-4o,2025-01-01,USD,2.50,1.25,10.00,\n\
+        gpt-4o,2025-01-15,USD,2.00,1.00,8.00,\n\
+        claude-3-5-sonnet,2025-01-01,USD,3.00,0.30,15.00,3.75\n";
+    let principals = "requester,group,cost_center\nalice@x.com,data-science,CC-1\n";
+    let got = query(
+        &env,
+        prices,
+        principals,
+        "SELECT COALESCE(price_version, 'unpriced') AS v, \"group\", cost_center, \
+                CAST(sum(cost) AS VARCHAR) AS cost, sum(requests) AS requests, sum(rate_limited) AS rate_limited, \
+                sum(unpriced_requests) AS unpriced, sum(unpriced_tokens) AS unpriced_tokens \
+         FROM usage_hourly GROUP BY 1, 2, 3 ORDER BY 1, 2",
+    );
+    let text = arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string();
+    // 1024 x 2.50 + 1024 x 1.25 + 100 x 10.00 per 1M = 0.00484
+    // 1024 x 2.00 + 1024 x 1.00 + 100 x 8.00 per 1M = 0.003872 (+ a 429 at 0, + ghost's 10 x 2.00)
+    // 200 x 3.00 + 1000 x 0.30 + 300 x 3.75 + 50 x 15.00 per 1M = 0.002775
+    let expected = "\
++------------------------------+--------------+-------------+--------------+----------+--------------+----------+-----------------+
+| v                            | group        | cost_center | cost         | requests | rate_limited | unpriced | unpriced_tokens |
++------------------------------+--------------+-------------+--------------+----------+--------------+----------+-----------------+
+| claude-3-5-sonnet@2025-01-01 | data-science | CC-1        | 0.0027750000 | 1        | 0            | 0        | 0               |
+| gpt-4o@2025-01-01            | data-science | CC-1        | 0.0048400000 | 1        | 0            | 0        | 0               |
+| gpt-4o@2025-01-15            | data-science | CC-1        | 0.0038720000 | 2        | 1            | 0        | 0               |
+| gpt-4o@2025-01-15            | unassigned   | UNALLOCATED | 0.0000200000 | 1        | 0            | 0        | 0               |
+| unpriced                     | data-science | CC-1        |              | 1        | 0            | 1        | 110             |
++------------------------------+--------------+-------------+--------------+----------+--------------+----------+-----------------+";
+    assert_eq!(text, expected, "\n{text}");
+}
