@@ -5,6 +5,7 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
 use rust_decimal::Decimal;
 use tokenledger::pricing::{PriceBook, Principals, request_cost};
+use tokenledger::rollup::Grain;
 use tokenledger::warehouse::Warehouse;
 
 use crate::util::{Env, as_u64, longs, strings};
@@ -41,10 +42,15 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
     let principals = Principals::load(&data.join("config/principals.csv")).unwrap();
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let hourly: Vec<RecordBatch> = rt.block_on(async {
+    let (hourly, daily): (Vec<RecordBatch>, Vec<RecordBatch>) = rt.block_on(async {
         let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
         let ctx = tokenledger::rollup::session(&wh, &book, &principals).await.unwrap();
-        tokenledger::rollup::usage_hourly(&ctx).await.unwrap().collect().await.unwrap()
+        let mut out = Vec::new();
+        for grain in [Grain::Hourly, Grain::Daily] {
+            out.push(tokenledger::rollup::usage(&ctx, grain).await.unwrap().collect().await.unwrap());
+        }
+        let daily = out.pop().unwrap();
+        (out.pop().unwrap(), daily)
     });
 
     // what the inference rows say, computed in Rust, row by row
@@ -76,6 +82,13 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
     assert!(cost > Decimal::ZERO);
     assert_eq!(sum_decimal(&hourly, "cost"), cost, "cost to the last decimal");
     assert_eq!(sum_i64(&hourly, "unpriced_requests"), unpriced);
+    // the daily grain holds the same requests, tokens and money, in fewer rows
+    let measures = ["requests", "rate_limited", "server_errors", "input_tokens", "cache_read_input_tokens", "output_tokens", "unpriced_requests"];
+    for m in measures {
+        assert_eq!(sum_i64(&daily, m), sum_i64(&hourly, m), "{m}");
+    }
+    assert_eq!(sum_decimal(&daily, "cost"), cost);
+    assert!(daily.iter().map(RecordBatch::num_rows).sum::<usize>() < hourly.iter().map(RecordBatch::num_rows).sum::<usize>());
     let groups = strings(&hourly, "group");
     let requests = longs(&hourly, "requests");
     let unassigned_requests: i64 =
@@ -89,7 +102,7 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
     }
 }
 
-/// Runs `sql` over the session with `usage_hourly` registered as a view.
+/// Runs `sql` over the session with `usage_hourly` and `usage_daily` registered as views.
 fn query(env: &Env, prices: &str, principals: &str, sql: &str) -> Vec<RecordBatch> {
     let book = PriceBook::from_csv_str(prices, "prices.csv").unwrap();
     let principals = Principals::from_csv_str(principals, "principals.csv").unwrap();
@@ -97,8 +110,10 @@ fn query(env: &Env, prices: &str, principals: &str, sql: &str) -> Vec<RecordBatc
     rt.block_on(async {
         let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
         let ctx = tokenledger::rollup::session(&wh, &book, &principals).await.unwrap();
-        let hourly = tokenledger::rollup::usage_hourly(&ctx).await.unwrap();
-        ctx.register_table("usage_hourly", hourly.into_view()).unwrap();
+        for grain in [Grain::Hourly, Grain::Daily] {
+            let df = tokenledger::rollup::usage(&ctx, grain).await.unwrap();
+            ctx.register_table(grain.table(), df.into_view()).unwrap();
+        }
         ctx.sql(sql).await.unwrap().collect().await.unwrap()
     })
 }
@@ -155,4 +170,29 @@ fn hand_computed_costs() {
 | unpriced                     | data-science | CC-1        |              | 1        | 0            | 1        | 110             |
 +------------------------------+--------------+-------------+--------------+----------+--------------+----------+-----------------+";
     assert_eq!(text, expected, "\n{text}");
+}
+
+#[test]
+fn latency_percentiles_are_nearest_rank() {
+    // 20 requests in one hour with durations 20, 19, ..., 1 ms and one without a duration:
+    // p50 is the 10th smallest (10), p95 the 19th (19), max 20
+    let env = Env::init();
+    let mut lines: Vec<String> = (1..=20)
+        .map(|i| {
+            format!(
+                r#"{{"request_id":"r{i}","request_time":"2025-02-01T10:{i:02}:00Z","endpoint_name":"e","served_entity_name":"m","requester":"u","status_code":200,"execution_duration_ms":{}}}"#,
+                21 - i
+            )
+        })
+        .collect();
+    lines.push(r#"{"request_id":"r0","request_time":"2025-02-01T10:30:00Z","endpoint_name":"e","served_entity_name":"m","requester":"u","status_code":200}"#.into());
+    let f = env.write("lat.jsonl", lines.join("\n") + "\n");
+    env.ingest_json(&[f.to_str().unwrap()]);
+    let prices = "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\nm,2025-01-01,USD,1,1,1\n";
+    let got = query(&env, prices, "requester,group,cost_center\n", "SELECT requests, latency_p50_ms, latency_p95_ms, latency_max_ms FROM usage_hourly \
+         UNION ALL SELECT requests, latency_p50_ms, latency_p95_ms, latency_max_ms FROM usage_daily");
+    let text = arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string();
+    for line in text.lines().skip(3).take(2) {
+        assert_eq!(line, "| 21       | 10             | 19             | 20             |", "\n{text}");
+    }
 }

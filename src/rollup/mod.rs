@@ -2,8 +2,8 @@
 //! `sql/` as the source of truth and DataFusion running it.
 //!
 //! This slice builds the query session (the Delta table plus the price book and principals as
-//! in-memory tables) and the `usage_hourly` query; writing the usage tables, incremental
-//! recomputation and the command come next.
+//! in-memory tables) and the usage queries at both grains; writing the usage tables,
+//! incremental recomputation and the command come next.
 
 use std::sync::Arc;
 
@@ -19,8 +19,39 @@ use crate::pricing::{PriceBook, Principals, date_start_micros};
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, utc_micros};
 
-/// The `usage_hourly` model.
-pub const USAGE_HOURLY_SQL: &str = include_str!("../../sql/usage_hourly.sql");
+/// The view that prices and attributes every request.
+pub const PRICED_REQUESTS_SQL: &str = include_str!("../../sql/priced_requests.sql");
+/// The usage model, for both grains (see [`Grain`]).
+pub const USAGE_SQL: &str = include_str!("../../sql/usage.sql");
+
+/// The time grain of a usage table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    Hourly,
+    Daily,
+}
+
+impl Grain {
+    /// The table this grain is written to.
+    pub fn table(self) -> &'static str {
+        match self {
+            Grain::Hourly => "usage_hourly",
+            Grain::Daily => "usage_daily",
+        }
+    }
+
+    /// The usage model's SQL at this grain.
+    pub fn sql(self) -> String {
+        let (columns, keys) = match self {
+            Grain::Hourly => (
+                "request_date AS \"date\",\n  date_trunc('hour', request_time) AS hour,",
+                "request_date, date_trunc('hour', request_time)",
+            ),
+            Grain::Daily => ("request_date AS \"date\",", "request_date"),
+        };
+        USAGE_SQL.replace("{{time_columns}}", columns).replace("{{time_keys}}", keys)
+    }
+}
 
 /// Scale of per-token prices: the price book's own decimals plus the six places of "per 1M".
 /// Prices with up to 4 decimals (all of the examples) give 10, the anchor's DECIMAL(38,10).
@@ -124,7 +155,8 @@ pub fn principals_table(principals: &Principals) -> Result<RecordBatch> {
     )?)
 }
 
-/// A DataFusion session over the warehouse: `inference` (Delta), `prices`, `principals`.
+/// A DataFusion session over the warehouse: `inference` (Delta), `prices`, `principals`, and
+/// the `priced_requests` view.
 pub async fn session(warehouse: &Warehouse, book: &PriceBook, principals: &Principals) -> Result<SessionContext> {
     let ctx = SessionContext::new();
     let table = warehouse.open_table(INFERENCE).await?;
@@ -134,10 +166,12 @@ pub async fn session(warehouse: &Warehouse, book: &PriceBook, principals: &Princ
         let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         ctx.register_table(name, Arc::new(mem))?;
     }
+    let priced = ctx.sql(PRICED_REQUESTS_SQL).await?;
+    ctx.register_table("priced_requests", priced.into_view())?;
     Ok(ctx)
 }
 
-/// The `usage_hourly` model as a DataFrame.
-pub async fn usage_hourly(ctx: &SessionContext) -> Result<DataFrame> {
-    Ok(ctx.sql(USAGE_HOURLY_SQL).await?)
+/// The usage model at `grain` as a DataFrame.
+pub async fn usage(ctx: &SessionContext, grain: Grain) -> Result<DataFrame> {
+    Ok(ctx.sql(&grain.sql()).await?)
 }
