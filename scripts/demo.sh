@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README demo: a warehouse from sample_data/ (a month of gateway logs with some bad lines
-# and duplicates). Safe to run again: init changes nothing, ingest skips files it has seen.
+# and duplicates), ingested and rolled up into priced usage tables. Safe to run again: init changes nothing, ingest skips files it has seen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 warehouse=${1:-demo-warehouse}
@@ -11,3 +11,4 @@ bin="${CARGO_TARGET_DIR:-target}/debug/tokenledger"
 # the sample's price book, principals, budgets and capacity instead of the commented examples
 cp sample_data/config/*.csv "$warehouse/config/"
 "$bin" -w "$warehouse" ingest sample_data/logs
+"$bin" -w "$warehouse" rollup

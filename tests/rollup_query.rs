@@ -160,15 +160,15 @@ fn hand_computed_costs() {
     // 1024 x 2.00 + 1024 x 1.00 + 100 x 8.00 per 1M = 0.003872 (+ a 429 at 0, + ghost's 10 x 2.00)
     // 200 x 3.00 + 1000 x 0.30 + 300 x 3.75 + 50 x 15.00 per 1M = 0.002775
     let expected = "\
-+------------------------------+--------------+-------------+--------------+----------+--------------+----------+-----------------+
-| v                            | group        | cost_center | cost         | requests | rate_limited | unpriced | unpriced_tokens |
-+------------------------------+--------------+-------------+--------------+----------+--------------+----------+-----------------+
-| claude-3-5-sonnet@2025-01-01 | data-science | CC-1        | 0.0027750000 | 1        | 0            | 0        | 0               |
-| gpt-4o@2025-01-01            | data-science | CC-1        | 0.0048400000 | 1        | 0            | 0        | 0               |
-| gpt-4o@2025-01-15            | data-science | CC-1        | 0.0038720000 | 2        | 1            | 0        | 0               |
-| gpt-4o@2025-01-15            | unassigned   | UNALLOCATED | 0.0000200000 | 1        | 0            | 0        | 0               |
-| unpriced                     | data-science | CC-1        |              | 1        | 0            | 1        | 110             |
-+------------------------------+--------------+-------------+--------------+----------+--------------+----------+-----------------+";
++------------------------------+--------------+-------------+----------------+----------+--------------+----------+-----------------+
+| v                            | group        | cost_center | cost           | requests | rate_limited | unpriced | unpriced_tokens |
++------------------------------+--------------+-------------+----------------+----------+--------------+----------+-----------------+
+| claude-3-5-sonnet@2025-01-01 | data-science | CC-1        | 0.002775000000 | 1        | 0            | 0        | 0               |
+| gpt-4o@2025-01-01            | data-science | CC-1        | 0.004840000000 | 1        | 0            | 0        | 0               |
+| gpt-4o@2025-01-15            | data-science | CC-1        | 0.003872000000 | 2        | 1            | 0        | 0               |
+| gpt-4o@2025-01-15            | unassigned   | UNALLOCATED | 0.000020000000 | 1        | 0            | 0        | 0               |
+| unpriced                     | data-science | CC-1        |                | 1        | 0            | 1        | 110             |
++------------------------------+--------------+-------------+----------------+----------+--------------+----------+-----------------+";
     assert_eq!(text, expected, "\n{text}");
 }
 
@@ -195,4 +195,38 @@ fn latency_percentiles_are_nearest_rank() {
     for line in text.lines().skip(3).take(2) {
         assert_eq!(line, "| 21       | 10             | 19             | 20             |", "\n{text}");
     }
+}
+
+#[test]
+fn rollup_command_writes_usage_tables_and_is_repeatable() {
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", "3000", "--days", "10"]);
+    for f in ["prices.csv", "principals.csv"] {
+        std::fs::copy(data.join("config").join(f), env.wh().join("config").join(f)).unwrap();
+    }
+    env.ingest_json(&[data.join("logs").to_str().unwrap()]);
+    let first: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "rollup"])).unwrap();
+    assert_eq!(first["requests"], 3000);
+    assert_eq!(first["dates"], 10);
+    let hourly = env.rows("usage_hourly");
+    let daily = env.rows("usage_daily");
+    assert_eq!(sum_i64(&hourly, "requests"), 3000);
+    assert_eq!(sum_i64(&daily, "requests"), 3000);
+    assert_eq!(sum_decimal(&hourly, "cost"), sum_decimal(&daily, "cost"));
+    assert_eq!(sum_decimal(&daily, "cost").to_string(), first["cost"][0][1].as_str().unwrap());
+    // a second rollup replaces, it does not add
+    let second: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "rollup"])).unwrap();
+    assert_eq!(second["requests"], 3000);
+    assert_eq!(second["cost"], first["cost"]);
+    assert_eq!(sum_i64(&env.rows("usage_hourly"), "requests"), 3000);
+    let text = env.ok(&["rollup"]);
+    assert!(text.contains("cost (USD, unrounded)") && text.contains("3,000"), "{text}");
+}
+
+#[test]
+fn a_broken_price_book_is_a_config_error_with_line_numbers() {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\nm,2025-01-01,USD,-1,1,1\n");
+    let err = env.fails(&["rollup"], 2);
+    assert!(err.contains("line 2"), "{err}");
 }

@@ -3,6 +3,7 @@
 mod gen_cmd;
 mod ingest_cmd;
 mod init_cmd;
+mod rollup_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -55,6 +56,8 @@ pub enum Command {
     Init(init_cmd::InitArgs),
     /// Ingest gateway log files (JSON lines, CSV, Parquet; .gz accepted) into the inference table.
     Ingest(ingest_cmd::IngestArgs),
+    /// Price and attribute the inference table into the usage_hourly and usage_daily tables.
+    Rollup(rollup_cmd::RollupArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
     Gen(gen_cmd::GenArgs),
 }
@@ -65,6 +68,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Init(args) => init_cmd::run(&warehouse()?, args, &cli).await,
         Command::Ingest(args) => ingest_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Rollup(args) => rollup_cmd::run(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
     }
 }

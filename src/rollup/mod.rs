@@ -1,9 +1,9 @@
 //! Rollup: the `inference` table priced and attributed into usage tables, with the SQL in
 //! `sql/` as the source of truth and DataFusion running it.
 //!
-//! This slice builds the query session (the Delta table plus the price book and principals as
-//! in-memory tables) and the usage queries at both grains; writing the usage tables,
-//! incremental recomputation and the command come next.
+//! `rollup_full` recomputes both usage tables from the whole `inference` table, each in one
+//! atomic commit. Still to come (issue 3): incremental recomputation of changed dates only,
+//! `--from/--to` restatement, `--rerate`, memory limits and progress.
 
 use std::sync::Arc;
 
@@ -53,13 +53,21 @@ impl Grain {
     }
 }
 
-/// Scale of per-token prices: the price book's own decimals plus the six places of "per 1M".
-/// Prices with up to 4 decimals (all of the examples) give 10, the anchor's DECIMAL(38,10).
+/// Scale of per-token prices, and so of every cost: prices may have up to 6 decimals per
+/// million tokens (real price lists have at most 5), which moved 6 places is 12. Fixed, so
+/// that the usage tables' schema does not depend on the price book.
+pub const PRICE_SCALE: i8 = 12;
+
 fn per_token_scale(book: &PriceBook) -> Result<i8> {
-    let scale = book.max_price_scale().max(4) + 6;
-    i8::try_from(scale).ok().filter(|s| *s <= 20).ok_or_else(|| {
-        Error::Config(format!("prices.csv: prices with more than 14 decimal places are not supported (found {scale} - 6)"))
-    })
+    let needed = book.max_price_scale() + 6;
+    if needed > PRICE_SCALE as u32 {
+        return Err(Error::Config(format!(
+            "prices.csv: a price has {} decimal places; at most {} are supported",
+            needed - 6,
+            PRICE_SCALE - 6
+        )));
+    }
+    Ok(PRICE_SCALE)
 }
 
 /// `per_1m` / 10^6 as the mantissa of a decimal at `scale`, exactly.
@@ -158,7 +166,8 @@ pub fn principals_table(principals: &Principals) -> Result<RecordBatch> {
 /// A DataFusion session over the warehouse: `inference` (Delta), `prices`, `principals`, and
 /// the `priced_requests` view.
 pub async fn session(warehouse: &Warehouse, book: &PriceBook, principals: &Principals) -> Result<SessionContext> {
-    let ctx = SessionContext::new();
+    // delta-rs' session: its planner executes the Delta write nodes of `rollup`
+    let ctx = deltalake::delta_datafusion::DeltaSessionContext::new().into_inner();
     let table = warehouse.open_table(INFERENCE).await?;
     table.update_datafusion_session(&ctx.state())?;
     ctx.register_table(INFERENCE, table.table_provider().await?)?;
@@ -174,4 +183,112 @@ pub async fn session(warehouse: &Warehouse, book: &PriceBook, principals: &Princ
 /// The usage model at `grain` as a DataFrame.
 pub async fn usage(ctx: &SessionContext, grain: Grain) -> Result<DataFrame> {
     Ok(ctx.sql(&grain.sql()).await?)
+}
+
+/// What a rollup did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RollupSummary {
+    /// Table name -> the Delta version written.
+    pub versions: Vec<(String, i64)>,
+    pub dates: u64,
+    pub hourly_rows: u64,
+    pub daily_rows: u64,
+    pub requests: u64,
+    /// Total cost at full precision, per currency (`USD 4362.357575771000`).
+    pub cost: Vec<(String, String)>,
+    pub unpriced_requests: u64,
+    pub unpriced_tokens: u64,
+    pub unknown_requester_requests: u64,
+    pub elapsed_seconds: f64,
+}
+
+/// Recomputes `usage_hourly` and `usage_daily` from the whole `inference` table, each in one
+/// atomic Delta commit (a reader sees the old table or the new one, never a mix).
+pub async fn rollup_full(warehouse: &Warehouse) -> Result<RollupSummary> {
+    use deltalake::protocol::SaveMode;
+    let started = std::time::Instant::now();
+    let config = warehouse.config_dir();
+    let book = PriceBook::load(&config.join("prices.csv"))?;
+    let principals = Principals::load(&config.join("principals.csv"))?;
+    let ctx = session(warehouse, &book, &principals).await?;
+    let mut versions = Vec::new();
+    for grain in [Grain::Hourly, Grain::Daily] {
+        let df = usage(&ctx, grain).await?;
+        // the first rollup creates the table, from the model's schema
+        std::fs::create_dir_all(warehouse.table_dir(grain.table()))?;
+        let url = warehouse.table_url(grain.table())?;
+        let table = if warehouse.table_dir(grain.table()).join("_delta_log").is_dir() {
+            deltalake::open_table(url).await?
+        } else {
+            deltalake::DeltaTableBuilder::from_url(url)?.build()?
+        };
+        let written = table
+            .write(Vec::new())
+            .with_input_plan(df.logical_plan().clone())
+            .with_session_state(Arc::new(ctx.state()))
+            .with_save_mode(SaveMode::Overwrite)
+            .with_partition_columns(["date"])
+            .with_writer_properties(crate::ingest::writer_properties())
+            .await?;
+        versions.push((grain.table().to_string(), written.version().map_or(0, |v| v as i64)));
+    }
+    let mut summary = summarize(warehouse, &ctx).await?;
+    summary.versions = versions;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Totals of the usage tables just written, read back from them.
+async fn summarize(warehouse: &Warehouse, ctx: &SessionContext) -> Result<RollupSummary> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    for grain in [Grain::Hourly, Grain::Daily] {
+        let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
+        let _ = ctx.deregister_table(grain.table())?;
+        ctx.register_table(grain.table(), table.table_provider().await?)?;
+    }
+    let one = |sql: &'static str| async move {
+        let batches = ctx.sql(sql).await?.collect().await?;
+        Ok::<_, Error>(batches)
+    };
+    let totals = one(
+        "SELECT count(DISTINCT \"date\"), count(*), sum(requests), sum(unpriced_requests), \
+                sum(unpriced_tokens), sum(CASE WHEN unknown_requester THEN requests ELSE 0 END) \
+         FROM usage_daily",
+    )
+    .await?;
+    let hourly_rows = one("SELECT count(*) FROM usage_hourly").await?;
+    let costs = one(
+        "SELECT currency, CAST(sum(cost) AS VARCHAR) FROM usage_daily \
+         WHERE currency IS NOT NULL GROUP BY currency ORDER BY currency",
+    )
+    .await?;
+    let int = |batches: &[RecordBatch], col: usize| -> u64 {
+        batches
+            .first()
+            .filter(|b| b.num_rows() > 0)
+            .and_then(|b| arrow::compute::cast(b.column(col), &DataType::Int64).ok())
+            .map_or(0, |a| a.as_primitive::<Int64Type>().iter().flatten().sum::<i64>() as u64)
+    };
+    let mut cost = Vec::new();
+    for b in &costs {
+        // DataFusion may hand strings back as views; one type is easier to read
+        let (c, v) = (arrow::compute::cast(b.column(0), &DataType::Utf8)?, arrow::compute::cast(b.column(1), &DataType::Utf8)?);
+        let (c, v) = (c.as_string::<i32>(), v.as_string::<i32>());
+        for i in 0..b.num_rows() {
+            cost.push((c.value(i).to_string(), v.value(i).to_string()));
+        }
+    }
+    Ok(RollupSummary {
+        versions: Vec::new(),
+        dates: int(&totals, 0),
+        daily_rows: int(&totals, 1),
+        requests: int(&totals, 2),
+        unpriced_requests: int(&totals, 3),
+        unpriced_tokens: int(&totals, 4),
+        unknown_requester_requests: int(&totals, 5),
+        hourly_rows: int(&hourly_rows, 0),
+        cost,
+        elapsed_seconds: 0.0,
+    })
 }

@@ -86,7 +86,8 @@ impl Warehouse {
         self.root.join(name)
     }
 
-    fn table_url(&self, name: &str) -> Result<Url> {
+    /// The `file://` URL of the Delta table `name`.
+    pub fn table_url(&self, name: &str) -> Result<Url> {
         let dir = self.table_dir(name);
         Url::from_directory_path(&dir)
             .map_err(|_| Error::Usage(format!("cannot turn {} into a URL", dir.display())))
