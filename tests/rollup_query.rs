@@ -197,14 +197,20 @@ fn latency_percentiles_are_nearest_rank() {
     }
 }
 
-#[test]
-fn rollup_command_writes_usage_tables_and_is_repeatable() {
+/// A warehouse with generated logs ingested and the generator's price book and principals.
+fn ingested_warehouse(rows: u32, days: u32) -> Env {
     let env = Env::init();
-    let data = env.generate("data", &["--rows", "3000", "--days", "10"]);
+    let data = env.generate("data", &["--rows", &rows.to_string(), "--days", &days.to_string()]);
     for f in ["prices.csv", "principals.csv"] {
         std::fs::copy(data.join("config").join(f), env.wh().join("config").join(f)).unwrap();
     }
     env.ingest_json(&[data.join("logs").to_str().unwrap()]);
+    env
+}
+
+#[test]
+fn rollup_command_writes_usage_tables_and_is_repeatable() {
+    let env = ingested_warehouse(3000, 10);
     let first: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "rollup"])).unwrap();
     assert_eq!(first["requests"], 3000);
     assert_eq!(first["dates"], 10);
@@ -229,4 +235,41 @@ fn a_broken_price_book_is_a_config_error_with_line_numbers() {
     env.write("wh/config/prices.csv", "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\nm,2025-01-01,USD,-1,1,1\n");
     let err = env.fails(&["rollup"], 2);
     assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn incremental_rollup_recomputes_only_the_changed_date() {
+    let env = ingested_warehouse(2000, 20);
+    let rollup = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["--format", "json", "rollup"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&env.ok(&all)).unwrap()
+    };
+    let first = rollup(&[]);
+    assert_eq!(first["mode"], "full");
+    assert_eq!(first["dates_recomputed"].as_array().unwrap().len(), 20);
+    // nothing new: nothing recomputed, nothing written
+    let idle = rollup(&[]);
+    assert_eq!(idle["mode"], "incremental");
+    assert_eq!(idle["dates_recomputed"].as_array().unwrap().len(), 0);
+    assert_eq!(idle["requests"], 2000);
+
+    // one late request for the third day
+    let late = r#"{"request_id":"late-1","request_time":"2025-01-03T12:00:00Z","endpoint_name":"chat","served_entity_name":"gpt-4o","requester":"late@x.com","status_code":200,"input_tokens":1000000,"output_tokens":0}"#;
+    let f = env.write("late.jsonl", format!("{late}\n"));
+    env.ingest_json(&[f.to_str().unwrap()]);
+    let incremental = rollup(&[]);
+    assert_eq!(incremental["mode"], "incremental");
+    assert_eq!(incremental["dates_recomputed"], serde_json::json!(["2025-01-03"]));
+    assert_eq!(incremental["requests"], 2001);
+    assert_eq!(sum_i64(&env.rows("usage_hourly"), "requests"), 2001);
+    // the incremental result is the full one
+    let full = rollup(&["--full"]);
+    assert_eq!(full["mode"], "full");
+    assert_eq!(full["cost"], incremental["cost"]);
+    let before: Decimal = first["cost"][0][1].as_str().unwrap().parse().unwrap();
+    let after: Decimal = incremental["cost"][0][1].as_str().unwrap().parse().unwrap();
+    // 1M uncached input tokens of gpt-4o at the base price of 2.50 per 1M
+    assert_eq!(after - before, Decimal::new(250, 2));
+    assert_eq!(sum_decimal(&env.rows("usage_daily"), "cost"), after);
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use super::{Cli, OutputFormat, print_json};
 use crate::error::Result;
 use crate::fmt::{Table, thousands};
-use crate::rollup::rollup_full;
+use crate::rollup::rollup;
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Args)]
@@ -13,16 +13,27 @@ use crate::warehouse::Warehouse;
 Prices each request with config/prices.csv (the price in force at its request_time), assigns
 it to a group and cost center with config/principals.csv (unknown requesters go to
 'unassigned' / 'UNALLOCATED'), and rewrites the usage_hourly and usage_daily tables from the
-whole inference table, each in one atomic commit. The SQL is in sql/priced_requests.sql and
-sql/usage.sql. Requests without a price keep a NULL cost and are counted as unpriced.")]
-pub struct RollupArgs {}
+inference table, each in one atomic commit: only the dates whose inference data changed since
+the last rollup (late data for an old date recomputes that date), or every date with --full.
+The SQL is in sql/priced_requests.sql and sql/usage.sql. Requests without a price keep a NULL cost and are counted as unpriced.")]
+pub struct RollupArgs {
+    /// Recompute every date, not only those whose inference data changed since the last rollup.
+    #[arg(long)]
+    pub full: bool,
+}
 
-pub async fn run(warehouse: &Warehouse, _args: &RollupArgs, cli: &Cli) -> Result<i32> {
-    let summary = rollup_full(warehouse).await?;
+pub async fn run(warehouse: &Warehouse, args: &RollupArgs, cli: &Cli) -> Result<i32> {
+    let summary = rollup(warehouse, args.full).await?;
     match cli.format {
         OutputFormat::Json => print_json(&summary)?,
         OutputFormat::Text => {
             let mut t = Table::key_value();
+            let recomputed = match summary.dates_recomputed.as_slice() {
+                [] => "none (no new inference data)".to_string(),
+                [one] => one.clone(),
+                [first, .., last] => format!("{} ({first} .. {last})", summary.dates_recomputed.len()),
+            };
+            t.row([format!("dates recomputed ({})", summary.mode), recomputed]);
             t.row(["dates".into(), thousands(summary.dates)]);
             t.row(["requests".into(), thousands(summary.requests)]);
             t.row(["usage_hourly rows".into(), thousands(summary.hourly_rows)]);

@@ -1,9 +1,9 @@
 //! Rollup: the `inference` table priced and attributed into usage tables, with the SQL in
 //! `sql/` as the source of truth and DataFusion running it.
 //!
-//! `rollup_full` recomputes both usage tables from the whole `inference` table, each in one
-//! atomic commit. Still to come (issue 3): incremental recomputation of changed dates only,
-//! `--from/--to` restatement, `--rerate`, memory limits and progress.
+//! [`rollup`] recomputes the dates whose inference data changed (or all of them), replacing
+//! them in each usage table in one atomic commit. Still to come (issue 3): `--from/--to`
+//! restatement, `--rerate`, memory limits and progress.
 
 use std::sync::Arc;
 
@@ -188,8 +188,15 @@ pub async fn usage(ctx: &SessionContext, grain: Grain) -> Result<DataFrame> {
 /// What a rollup did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RollupSummary {
+    /// `full` (every date) or `incremental` (only dates whose inference data changed).
+    pub mode: String,
+    /// The dates recomputed by this run.
+    pub dates_recomputed: Vec<String>,
+    /// The `inference` version the usage tables now reflect.
+    pub inference_version: i64,
     /// Table name -> the Delta version written.
     pub versions: Vec<(String, i64)>,
+    /// Totals over the whole usage tables after the run:
     pub dates: u64,
     pub hourly_rows: u64,
     pub daily_rows: u64,
@@ -202,40 +209,129 @@ pub struct RollupSummary {
     pub elapsed_seconds: f64,
 }
 
-/// Recomputes `usage_hourly` and `usage_daily` from the whole `inference` table, each in one
-/// atomic Delta commit (a reader sees the old table or the new one, never a mix).
-pub async fn rollup_full(warehouse: &Warehouse) -> Result<RollupSummary> {
+/// Where the rollup remembers which `inference` version the usage tables reflect. Written
+/// after the usage commits: a crash in between only makes the next run recompute the same
+/// dates again, which replaces them with the same rows.
+fn state_path(warehouse: &Warehouse) -> std::path::PathBuf {
+    warehouse.root().join("_tokenledger").join("rollup.json")
+}
+
+fn read_state(warehouse: &Warehouse) -> Option<i64> {
+    let text = std::fs::read_to_string(state_path(warehouse)).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["inference_version"].as_i64()
+}
+
+fn write_state(warehouse: &Warehouse, inference_version: i64) -> Result<()> {
+    let path = state_path(warehouse);
+    std::fs::create_dir_all(path.parent().expect("state file has a parent"))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::json!({ "inference_version": inference_version }).to_string())?;
+    std::fs::rename(tmp, path)?;
+    Ok(())
+}
+
+/// The `request_date`s of data files added to or removed from `inference` after version
+/// `since`, read from the table's commit files; `None` when a commit file is gone (log
+/// cleanup), in which case the caller recomputes everything.
+fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) -> Result<Option<std::collections::BTreeSet<String>>> {
+    let log = warehouse.table_dir(INFERENCE).join("_delta_log");
+    let mut dates = std::collections::BTreeSet::new();
+    for version in since + 1..=until {
+        let Ok(text) = std::fs::read_to_string(log.join(format!("{version:020}.json"))) else {
+            return Ok(None);
+        };
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let action: serde_json::Value = serde_json::from_str(line)?;
+            for kind in ["add", "remove"] {
+                if let Some(date) = action[kind]["partitionValues"]["request_date"].as_str() {
+                    dates.insert(date.to_string());
+                }
+            }
+        }
+    }
+    Ok(Some(dates))
+}
+
+/// Brings `usage_hourly` and `usage_daily` up to date with `inference`. Only the dates whose
+/// inference data changed since the last rollup are recomputed (late data for an old date
+/// recomputes that date); `full` recomputes every date. Each table is replaced in one atomic
+/// Delta commit (a reader sees the old rows of a date or the new ones, never a mix).
+pub async fn rollup(warehouse: &Warehouse, full: bool) -> Result<RollupSummary> {
+    use datafusion::prelude::{col, lit};
     use deltalake::protocol::SaveMode;
     let started = std::time::Instant::now();
     let config = warehouse.config_dir();
     let book = PriceBook::load(&config.join("prices.csv"))?;
     let principals = Principals::load(&config.join("principals.csv"))?;
     let ctx = session(warehouse, &book, &principals).await?;
+    let inference_version = warehouse.open_table(INFERENCE).await?.version().map_or(0, |v| v as i64);
+    let tables_exist = [Grain::Hourly, Grain::Daily]
+        .iter()
+        .all(|g| warehouse.table_dir(g.table()).join("_delta_log").is_dir());
+    let changed = match read_state(warehouse) {
+        Some(since) if !full && tables_exist => dates_changed_since(warehouse, since, inference_version)?,
+        _ => None,
+    };
     let mut versions = Vec::new();
-    for grain in [Grain::Hourly, Grain::Daily] {
-        let df = usage(&ctx, grain).await?;
-        // the first rollup creates the table, from the model's schema
-        std::fs::create_dir_all(warehouse.table_dir(grain.table()))?;
-        let url = warehouse.table_url(grain.table())?;
-        let table = if warehouse.table_dir(grain.table()).join("_delta_log").is_dir() {
-            deltalake::open_table(url).await?
-        } else {
-            deltalake::DeltaTableBuilder::from_url(url)?.build()?
-        };
-        let written = table
-            .write(Vec::new())
-            .with_input_plan(df.logical_plan().clone())
-            .with_session_state(Arc::new(ctx.state()))
-            .with_save_mode(SaveMode::Overwrite)
-            .with_partition_columns(["date"])
-            .with_writer_properties(crate::ingest::writer_properties())
-            .await?;
-        versions.push((grain.table().to_string(), written.version().map_or(0, |v| v as i64)));
+    let dates_recomputed: Vec<String> = match &changed {
+        Some(dates) => dates.iter().cloned().collect(),
+        None => Vec::new(),
+    };
+    if changed.as_ref().is_none_or(|d| !d.is_empty()) {
+        for grain in [Grain::Hourly, Grain::Daily] {
+            let mut df = usage(&ctx, grain).await?;
+            // the first rollup creates the table, from the model's schema
+            std::fs::create_dir_all(warehouse.table_dir(grain.table()))?;
+            let url = warehouse.table_url(grain.table())?;
+            let table = if warehouse.table_dir(grain.table()).join("_delta_log").is_dir() {
+                deltalake::open_table(url).await?
+            } else {
+                deltalake::DeltaTableBuilder::from_url(url)?.build()?
+            };
+            let mut write = table.write(Vec::new()).with_save_mode(SaveMode::Overwrite);
+            if let Some(dates) = &changed {
+                let values = dates
+                    .iter()
+                    .map(|d| {
+                        let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                            .map_err(|e| Error::Usage(format!("bad partition value {d:?} in the inference log: {e}")))?;
+                        let days = (date_start_micros(day) / 86_400_000_000) as i32;
+                        Ok(lit(datafusion::scalar::ScalarValue::Date32(Some(days))))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                df = df.filter(col("date").in_list(values, false))?;
+                let list: Vec<String> = dates.iter().map(|d| format!("'{d}'")).collect();
+                write = write.with_replace_where(format!("date IN ({})", list.join(", ")));
+            }
+            let written = write
+                .with_input_plan(df.logical_plan().clone())
+                .with_session_state(Arc::new(ctx.state()))
+                .with_partition_columns(["date"])
+                .with_writer_properties(crate::ingest::writer_properties())
+                .await?;
+            versions.push((grain.table().to_string(), written.version().map_or(0, |v| v as i64)));
+        }
     }
+    write_state(warehouse, inference_version)?;
     let mut summary = summarize(warehouse, &ctx).await?;
+    summary.mode = if changed.is_some() { "incremental" } else { "full" }.to_string();
+    summary.dates_recomputed = if changed.is_some() { dates_recomputed } else { summary_dates(&ctx).await? };
+    summary.inference_version = inference_version;
     summary.versions = versions;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Every date in `usage_daily` (what a full rollup recomputed).
+async fn summary_dates(ctx: &SessionContext) -> Result<Vec<String>> {
+    use arrow::array::AsArray;
+    let batches = ctx.sql("SELECT DISTINCT CAST(\"date\" AS VARCHAR) AS d FROM usage_daily ORDER BY d").await?.collect().await?;
+    let mut dates = Vec::new();
+    for b in &batches {
+        let a = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        dates.extend(a.as_string::<i32>().iter().flatten().map(String::from));
+    }
+    Ok(dates)
 }
 
 /// Totals of the usage tables just written, read back from them.
@@ -280,6 +376,9 @@ async fn summarize(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Rollup
         }
     }
     Ok(RollupSummary {
+        mode: String::new(),
+        dates_recomputed: Vec::new(),
+        inference_version: 0,
         versions: Vec::new(),
         dates: int(&totals, 0),
         daily_rows: int(&totals, 1),
