@@ -37,6 +37,10 @@ pub enum Error {
         limit: f64,
     },
 
+    /// A bug in tokenledger, not in the input: exit code 1, and worth a report.
+    #[error("internal error: {0} (this is a bug in tokenledger; please report it)")]
+    Internal(String),
+
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 

@@ -249,11 +249,11 @@ pub async fn process_file(
     for w in workers {
         panicked |= w.join().is_err();
     }
-    let read = reader.join().map_err(|_| Error::Usage("internal error: the reader thread panicked".into()))?;
+    let read = reader.join().map_err(|_| Error::Internal("the reader thread panicked".into()))?;
     outcome?;
     let streamed = read?;
     if panicked {
-        return Err(Error::Usage("internal error: a parse thread panicked".into()));
+        return Err(Error::Internal("a parse thread panicked".into()));
     }
     let fingerprint = match (job.fingerprint.take(), streamed) {
         (Some(known), Some(streamed)) if known != streamed => {
@@ -264,7 +264,7 @@ pub async fn process_file(
         }
         (Some(known), _) => known,
         (None, Some(streamed)) => streamed,
-        (None, None) => return Err(Error::Usage("internal error: the file was not read to its end".into())),
+        (None, None) => return Err(Error::Internal("the file was not read to its end".into())),
     };
     for reject in pending_rejects.drain(..) {
         if job.write_quarantine {

@@ -73,7 +73,7 @@ fn per_token_scale(book: &PriceBook) -> Result<i8> {
 /// `per_1m` / 10^6 as the mantissa of a decimal at `scale`, exactly.
 fn per_token_mantissa(per_1m: Decimal, scale: i8) -> Result<i128> {
     let shift = u32::try_from(scale as i64 - 6 - per_1m.scale() as i64)
-        .map_err(|_| Error::Config("internal: price scale below the price's own".into()))?;
+        .map_err(|_| Error::Internal("price scale below the price's own".into()))?;
     10_i128
         .checked_pow(shift)
         .and_then(|m| per_1m.mantissa().checked_mul(m))
