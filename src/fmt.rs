@@ -51,10 +51,9 @@ impl Table {
         let columns = self.rows.first().map_or(0, Vec::len);
         for i in 1..columns {
             let numeric = self.rows.iter().all(|r| r.get(i).is_some_and(|c| looks_numeric(c)));
-            if numeric
-                && let Some(col) = t.column_mut(i) {
-                    col.set_cell_alignment(CellAlignment::Right);
-                }
+            if numeric && let Some(col) = t.column_mut(i) {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
         }
         let mut s = t.to_string();
         // comfy-table pads every line to the full width; trailing blanks only get in the way

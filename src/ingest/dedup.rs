@@ -145,11 +145,12 @@ impl Dedup {
     pub fn prepare(&mut self, date: i32) -> Result<()> {
         for d in date - 1..=date + 1 {
             if self.loaded.insert(d)
-                && let Some(files) = self.files_by_date.get(&d) {
-                    for f in files {
-                        self.table_rows_loaded += self.seen.load_parquet_file(f)?;
-                    }
+                && let Some(files) = self.files_by_date.get(&d)
+            {
+                for f in files {
+                    self.table_rows_loaded += self.seen.load_parquet_file(f)?;
                 }
+            }
         }
         Ok(())
     }

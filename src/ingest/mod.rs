@@ -127,9 +127,10 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     let ingested_at_us = chrono::Utc::now().timestamp_micros();
     let batch_id = uuid::Uuid::new_v4().to_string();
     if let Some(r) = opts.max_quarantine_ratio
-        && !(0.0..=1.0).contains(&r) {
-            return Err(Error::Usage(format!("--max-quarantine-ratio must be between 0 and 1, got {r}")));
-        }
+        && !(0.0..=1.0).contains(&r)
+    {
+        return Err(Error::Usage(format!("--max-quarantine-ratio must be between 0 and 1, got {r}")));
+    }
     let files = sources::discover(&opts.paths)?;
     let mut inference = warehouse.open_table(INFERENCE).await?;
     let mut quarantine = warehouse.open_table(QUARANTINE).await?;
@@ -154,6 +155,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     let mut full_in_run = HashSet::new();
     for (file, q) in files.iter().zip(&quick) {
         let seen_before = quick_in_run[q.as_str()] > 1
+            // Parquet is not read as a stream, so it cannot be hashed on the way
             || file.format == sources::Format::Parquet
             || has_transaction(&inference, quick_app_id(q)).await?
             || has_transaction(&quarantine, quick_app_id(q)).await?;

@@ -149,6 +149,14 @@ impl RunState {
         Ok(())
     }
 
+    /// Finalises the open `inference` data files (their adds are committed at the end).
+    async fn flush_inference(&mut self) -> Result<()> {
+        let adds = self.inference.flush().await?;
+        self.inference_adds.extend(adds);
+        self.open_partitions.clear();
+        Ok(())
+    }
+
     /// Finalises every open data file and returns all the files written in this run.
     pub async fn finish(&mut self) -> Result<()> {
         self.write_quarantine_rows(true).await?;
@@ -320,16 +328,13 @@ async fn consume(
             }
         }
         let mut keep = Vec::with_capacity(parsed.keys.len());
-        let mut last_touched = None;
+        // the dates of the rows written: partitions touched, and the files they keep open
+        let mut written_dates = BTreeSet::new();
         for (row, &(id, fp)) in parsed.keys.iter().enumerate() {
             match state.dedup.check_and_insert(id, fp) {
                 Seen::New => {
                     keep.push(true);
-                    let d = dates.value(row);
-                    if last_touched != Some(d) {
-                        counts.partitions.insert(d);
-                        last_touched = Some(d);
-                    }
+                    written_dates.insert(dates.value(row));
                 }
                 Seen::Duplicate => {
                     counts.duplicates += 1;
@@ -354,25 +359,18 @@ async fn consume(
         let batch = if keep.iter().all(|k| *k) { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
         if batch.num_rows() > 0 {
             counts.written += batch.num_rows() as u64;
-            let dates = batch.column_by_name(INFERENCE_PARTITION).expect("schema has the partition column");
-            let mut batch_dates: Vec<i32> = dates.as_primitive::<Date32Type>().values().to_vec();
-            batch_dates.sort_unstable();
-            batch_dates.dedup();
-            let new = batch_dates.iter().filter(|d| !state.open_partitions.contains(d)).count();
+            counts.partitions.extend(&written_dates);
+            let new = written_dates.difference(&state.open_partitions).count();
             if !state.open_partitions.is_empty() && state.open_partitions.len() + new > MAX_OPEN_PARTITIONS {
-                let adds = state.inference.flush().await?;
-                state.inference_adds.extend(adds);
-                state.open_partitions.clear();
+                state.flush_inference().await?;
             }
-            state.open_partitions.extend(batch_dates);
+            state.open_partitions.extend(written_dates);
             state.inference.write(batch).await?;
         }
     }
     state.write_quarantine_rows(false).await?;
     if state.inference.buffer_len() > FLUSH_BYTES {
-        let adds = state.inference.flush().await?;
-        state.inference_adds.extend(adds);
-        state.open_partitions.clear();
+        state.flush_inference().await?;
     }
     if state.quarantine.buffer_len() > FLUSH_BYTES {
         let adds = state.quarantine.flush().await?;

@@ -93,11 +93,12 @@ pub fn anthropic_style(r: Reported) -> Result<TokenBuckets, Reject> {
 
 fn reported(input: i64, cache_read: i64, cache_creation: i64, output: i64, reasoning: Option<i64>) -> Result<TokenBuckets, Reject> {
     if let Some(reasoning) = reasoning
-        && reasoning > output {
-            return Err(inconsistent(format!(
-                "reasoning_tokens ({reasoning}) exceed output_tokens ({output}), which includes them"
-            )));
-        }
+        && reasoning > output
+    {
+        return Err(inconsistent(format!(
+            "reasoning_tokens ({reasoning}) exceed output_tokens ({output}), which includes them"
+        )));
+    }
     Ok(TokenBuckets { input, cache_read, cache_creation, output, reasoning, source: TokenCountSource::Reported })
 }
 

@@ -204,7 +204,7 @@ fn open(file: &InputFile, counter: Arc<AtomicU64>, hasher: Arc<std::sync::Mutex<
 
 /// Reads `file` and hands its records to `emit` in chunks, in order. `emit` returns false
 /// when the consumer has stopped; reading stops too. Returns the file's fingerprint (the
-/// same as [`file_fingerprint`]) when the whole file was read.
+/// same as [`file_fingerprint`]) when the whole file was read as a stream (not Parquet).
 pub fn read_chunks(
     file: &InputFile,
     opts: ChunkOptions,
@@ -223,9 +223,10 @@ pub fn read_chunks(
             let mut reader = open(file, counter, hasher.clone())?;
             csv_chunks(&mut reader, &file.path, opts, emit)?
         }
+        // Parquet is read by seeking, not as a stream: ingest hashes it whole before reading
         Format::Parquet => {
-            let complete = parquet_chunks(file, counter.clone(), opts, emit)?;
-            return Ok(if complete { Some(file_fingerprint(&file.path, &AtomicU64::new(0))?) } else { None });
+            parquet_chunks(file, counter, opts, emit)?;
+            return Ok(None);
         }
     };
     if !complete {
