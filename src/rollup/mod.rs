@@ -166,9 +166,13 @@ pub fn principals_table(principals: &Principals) -> Result<RecordBatch> {
 /// A DataFusion session over the warehouse: `inference` (Delta), `prices`, `principals`, and
 /// the `priced_requests` view.
 pub async fn session(warehouse: &Warehouse, book: &PriceBook, principals: &Principals) -> Result<SessionContext> {
+    session_over(&warehouse.open_table(INFERENCE).await?, book, principals).await
+}
+
+/// [`session`] over an `inference` table already opened (at the version to roll up).
+async fn session_over(table: &deltalake::DeltaTable, book: &PriceBook, principals: &Principals) -> Result<SessionContext> {
     // delta-rs' session: its planner executes the Delta write nodes of `rollup`
     let ctx = deltalake::delta_datafusion::DeltaSessionContext::new().into_inner();
-    let table = warehouse.open_table(INFERENCE).await?;
     table.update_datafusion_session(&ctx.state())?;
     ctx.register_table(INFERENCE, table.table_provider().await?)?;
     for (name, batch) in [("prices", prices_table(book)?), ("principals", principals_table(principals)?)] {
@@ -263,11 +267,10 @@ pub async fn rollup(warehouse: &Warehouse, full: bool) -> Result<RollupSummary> 
     let config = warehouse.config_dir();
     let book = PriceBook::load(&config.join("prices.csv"))?;
     let principals = Principals::load(&config.join("principals.csv"))?;
-    let ctx = session(warehouse, &book, &principals).await?;
-    let inference_version = warehouse.open_table(INFERENCE).await?.version().map_or(0, |v| v as i64);
-    let tables_exist = [Grain::Hourly, Grain::Daily]
-        .iter()
-        .all(|g| warehouse.table_dir(g.table()).join("_delta_log").is_dir());
+    let inference = warehouse.open_table(INFERENCE).await?;
+    let inference_version = inference.version().map_or(0, |v| v as i64);
+    let ctx = session_over(&inference, &book, &principals).await?;
+    let tables_exist = [Grain::Hourly, Grain::Daily].iter().all(|g| warehouse.has_table(g.table()));
     let changed = match read_state(warehouse) {
         Some(since) if !full && tables_exist => dates_changed_since(warehouse, since, inference_version)?,
         _ => None,
@@ -283,7 +286,7 @@ pub async fn rollup(warehouse: &Warehouse, full: bool) -> Result<RollupSummary> 
             // the first rollup creates the table, from the model's schema
             std::fs::create_dir_all(warehouse.table_dir(grain.table()))?;
             let url = warehouse.table_url(grain.table())?;
-            let table = if warehouse.table_dir(grain.table()).join("_delta_log").is_dir() {
+            let table = if warehouse.has_table(grain.table()) {
                 deltalake::open_table(url).await?
             } else {
                 deltalake::DeltaTableBuilder::from_url(url)?.build()?

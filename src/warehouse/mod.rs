@@ -86,6 +86,11 @@ impl Warehouse {
         self.root.join(name)
     }
 
+    /// Whether the Delta table `name` exists (has a transaction log).
+    pub fn has_table(&self, name: &str) -> bool {
+        self.table_dir(name).join("_delta_log").is_dir()
+    }
+
     /// The `file://` URL of the Delta table `name`.
     pub fn table_url(&self, name: &str) -> Result<Url> {
         let dir = self.table_dir(name);
@@ -100,14 +105,13 @@ impl Warehouse {
             ..Default::default()
         };
         for (name, arrow_schema, partition) in schema::managed_tables() {
-            let dir = self.table_dir(name);
-            if dir.join("_delta_log").is_dir() {
+            if self.has_table(name) {
                 // Check, do not trust: an existing table must have the schema we expect.
                 self.open_table(name).await?;
                 report.tables_existing.push(name.to_string());
                 continue;
             }
-            std::fs::create_dir_all(&dir)?;
+            std::fs::create_dir_all(self.table_dir(name))?;
             let kernel_schema: StructType = arrow_schema.as_ref().try_into_kernel()?;
             DeltaTableBuilder::from_url(self.table_url(name)?)?
                 .build()?
@@ -136,7 +140,7 @@ impl Warehouse {
     /// Opens the table `name` at its latest version and checks its schema against the code's.
     pub async fn open_table(&self, name: &str) -> Result<DeltaTable> {
         let dir = self.table_dir(name);
-        if !dir.join("_delta_log").is_dir() {
+        if !self.has_table(name) {
             return Err(Error::Usage(format!(
                 "no {name} table in warehouse {}: run `tokenledger init` first \
                  (or pass -w/--warehouse to point at an existing warehouse)",
