@@ -11,6 +11,7 @@ pub mod fmt;
 pub mod generator;
 pub mod ingest;
 pub mod pricing;
+pub mod progress;
 pub mod rollup;
 pub mod warehouse;
 

@@ -19,7 +19,7 @@ fn init_creates_tables_and_config_then_changes_nothing() {
     let env = Env::new();
     let first = env.ok(&["init"]);
     assert!(first.contains("created table   inference"), "{first}");
-    for f in ["prices.csv", "principals.csv", "budgets.csv", "capacity.csv"] {
+    for f in ["prices.csv", "principals.csv", "budgets.csv", "capacity.csv", "settings.toml"] {
         let text = std::fs::read_to_string(env.wh().join("config").join(f)).unwrap();
         assert!(text.starts_with('#'), "config/{f} should start with explaining comments");
     }

@@ -1,11 +1,11 @@
 //! The usage_hourly model against the inference table it comes from: every request, token and
 //! cent is accounted for, and each request's cost equals `pricing::request_cost`.
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
 use rust_decimal::Decimal;
-use tokenledger::pricing::{PriceBook, Principals, request_cost};
-use tokenledger::rollup::Grain;
+use tokenledger::pricing::{PriceBook, Principals, Settings, request_cost};
+use tokenledger::rollup::{Grain, Inputs};
 use tokenledger::warehouse::Warehouse;
 
 use crate::util::{Env, as_u64, longs, strings};
@@ -44,10 +44,11 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (hourly, daily): (Vec<RecordBatch>, Vec<RecordBatch>) = rt.block_on(async {
         let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
-        let ctx = tokenledger::rollup::session(&wh, &book, &principals).await.unwrap();
+        let inputs = Inputs { book: book.clone(), principals: principals.clone(), settings: Settings::default() };
+        let ctx = tokenledger::rollup::session(&wh, &inputs).await.unwrap();
         let mut out = Vec::new();
         for grain in [Grain::Hourly, Grain::Daily] {
-            out.push(tokenledger::rollup::usage(&ctx, grain).await.unwrap().collect().await.unwrap());
+            out.push(tokenledger::rollup::usage(&ctx, grain, &inputs.settings).await.unwrap().collect().await.unwrap());
         }
         let daily = out.pop().unwrap();
         (out.pop().unwrap(), daily)
@@ -109,9 +110,10 @@ fn query(env: &Env, prices: &str, principals: &str, sql: &str) -> Vec<RecordBatc
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
-        let ctx = tokenledger::rollup::session(&wh, &book, &principals).await.unwrap();
+        let inputs = Inputs { book, principals, settings: Settings::default() };
+        let ctx = tokenledger::rollup::session(&wh, &inputs).await.unwrap();
         for grain in [Grain::Hourly, Grain::Daily] {
-            let df = tokenledger::rollup::usage(&ctx, grain).await.unwrap();
+            let df = tokenledger::rollup::usage(&ctx, grain, &inputs.settings).await.unwrap();
             ctx.register_table(grain.table(), df.into_view()).unwrap();
         }
         ctx.sql(sql).await.unwrap().collect().await.unwrap()
@@ -237,14 +239,17 @@ fn a_broken_price_book_is_a_config_error_with_line_numbers() {
     assert!(err.contains("line 2"), "{err}");
 }
 
+/// `tokenledger --format json rollup ARGS`, parsed.
+fn rollup_json(env: &Env, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--format", "json", "rollup"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&env.ok(&all)).unwrap()
+}
+
 #[test]
 fn incremental_rollup_recomputes_only_the_changed_date() {
     let env = ingested_warehouse(2000, 20);
-    let rollup = |args: &[&str]| -> serde_json::Value {
-        let mut all = vec!["--format", "json", "rollup"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&env.ok(&all)).unwrap()
-    };
+    let rollup = |args: &[&str]| rollup_json(&env, args);
     let first = rollup(&[]);
     assert_eq!(first["mode"], "full");
     assert_eq!(first["dates_recomputed"].as_array().unwrap().len(), 20);
@@ -272,4 +277,131 @@ fn incremental_rollup_recomputes_only_the_changed_date() {
     // 1M uncached input tokens of gpt-4o at the base price of 2.50 per 1M
     assert_eq!(after - before, Decimal::new(250, 2));
     assert_eq!(sum_decimal(&env.rows("usage_daily"), "cost"), after);
+}
+
+#[test]
+fn rerating_a_range_after_a_price_change_changes_only_that_range() {
+    let env = ingested_warehouse(2000, 10);
+    let rollup = |args: &[&str]| rollup_json(&env, args);
+    let first = rollup(&[]);
+    let total_before: Decimal = first["cost"][0][1].as_str().unwrap().parse().unwrap();
+    // the cost of the hours of `dates` (the data files do not hold the partition column)
+    let daily_cost = |dates: &[&str]| -> Decimal {
+        let mut sum = Decimal::ZERO;
+        for b in &env.rows("usage_hourly") {
+            let hour = b.column_by_name("hour").unwrap().as_primitive::<TimestampMicrosecondType>();
+            let cost = b.column_by_name("cost").unwrap().as_primitive::<Decimal128Type>();
+            for i in 0..b.num_rows() {
+                let day = chrono::DateTime::from_timestamp_micros(hour.value(i)).unwrap().date_naive().to_string();
+                if dates.contains(&day.as_str()) && cost.is_valid(i) {
+                    sum += Decimal::from_i128_with_scale(cost.value(i), 12);
+                }
+            }
+        }
+        sum
+    };
+    let range_before = daily_cost(&["2025-01-03", "2025-01-04"]);
+    assert!(range_before > Decimal::ZERO);
+
+    // every price doubles
+    let prices_path = env.wh().join("config/prices.csv");
+    let text = std::fs::read_to_string(&prices_path).unwrap();
+    let doubled: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(n, line)| {
+            if n == 0 || line.starts_with('#') {
+                return line.to_string();
+            }
+            let cells: Vec<String> = line
+                .split(',')
+                .enumerate()
+                .map(|(i, c)| match (i, c.parse::<Decimal>()) {
+                    (3..=6, Ok(p)) => (p * Decimal::TWO).to_string(),
+                    _ => c.to_string(),
+                })
+                .collect();
+            cells.join(",")
+        })
+        .collect();
+    std::fs::write(&prices_path, doubled.join("\n") + "\n").unwrap();
+
+    // nothing new to roll up, but the user is told that the prices changed
+    let idle = rollup(&[]);
+    assert_eq!(idle["dates_recomputed"].as_array().unwrap().len(), 0);
+    assert!(idle["notices"][0].as_str().unwrap().contains("prices.csv"), "{idle}");
+    // --rerate needs a range
+    let err = env.fails(&["rollup", "--rerate"], 2);
+    assert!(err.contains("--from"), "{err}");
+
+    let rerate = rollup(&["--rerate", "--from", "2025-01-03", "--to", "2025-01-04"]);
+    assert_eq!(rerate["mode"], "rerate");
+    assert_eq!(rerate["dates_recomputed"], serde_json::json!(["2025-01-03", "2025-01-04"]));
+    let change = &rerate["rerate"][0];
+    assert_eq!(change["currency"], "USD");
+    assert_eq!(change["before"].as_str().unwrap().parse::<Decimal>().unwrap(), range_before);
+    assert_eq!(change["after"].as_str().unwrap().parse::<Decimal>().unwrap(), range_before * Decimal::TWO);
+    assert_eq!(change["change"].as_str().unwrap().parse::<Decimal>().unwrap(), range_before);
+    let total_after: Decimal = rerate["cost"][0][1].as_str().unwrap().parse().unwrap();
+    assert_eq!(total_after, total_before + range_before, "only the re-rated dates changed");
+    assert_eq!(daily_cost(&["2025-01-03", "2025-01-04"]), range_before * Decimal::TWO);
+    // the next incremental run no longer nags
+    assert_eq!(rollup(&[])["notices"], serde_json::json!([]));
+
+    // an open-ended restatement: from the 9th to the last date
+    let restate = rollup(&["--from", "2025-01-09"]);
+    assert_eq!(restate["mode"], "restate");
+    assert_eq!(restate["dates_recomputed"], serde_json::json!(["2025-01-09", "2025-01-10"]));
+    assert_eq!(sum_i64(&env.rows("usage_hourly"), "requests"), 2000);
+    let err = env.fails(&["rollup", "--from", "2025-01-09", "--to", "2025-01-02"], 2);
+    assert!(err.contains("after"), "{err}");
+}
+
+#[test]
+fn usage_context_overrides_are_off_by_default_and_documented_when_on() {
+    let env = Env::init();
+    let log = [
+        r#"{"request_id":"a","request_time":"2025-03-01T10:00:00Z","endpoint_name":"chat","served_entity_name":"m","requester":"svc-app","status_code":200,"input_tokens":10,"output_tokens":1,"usage_context":{"end_user_to_charge":"bob@x.com"}}"#,
+        r#"{"request_id":"b","request_time":"2025-03-01T11:00:00Z","endpoint_name":"chat","served_entity_name":"m","requester":"svc-app","status_code":200,"input_tokens":10,"output_tokens":1,"usage_context":{"cost_center":"CC-77","project":"p"}}"#,
+        r#"{"request_id":"c","request_time":"2025-03-01T12:00:00Z","endpoint_name":"chat","served_entity_name":"m","requester":"svc-app","status_code":200,"input_tokens":10,"output_tokens":1}"#,
+    ];
+    let f = env.write("log.jsonl", log.join("\n") + "\n");
+    env.ingest_json(&[f.to_str().unwrap()]);
+    env.write(
+        "wh/config/prices.csv",
+        "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\nm,2025-01-01,USD,1,1,1\n",
+    );
+    env.write("wh/config/principals.csv", "requester,group,cost_center\nsvc-app,platform,CC-1\nbob@x.com,sales,CC-2\n");
+    let owners = || -> Vec<String> {
+        let b = env.rows("usage_daily");
+        let (r, g, c) = (strings(&b, "requester"), strings(&b, "group"), strings(&b, "cost_center"));
+        let n = longs(&b, "requests");
+        let mut rows: Vec<String> = (0..n.len())
+            .map(|i| format!("{} {} {} {}", r[i].as_deref().unwrap(), g[i].as_deref().unwrap(), c[i].as_deref().unwrap(), n[i]))
+            .collect();
+        rows.sort();
+        rows
+    };
+    env.ok(&["rollup"]);
+    assert_eq!(owners(), ["svc-app platform CC-1 3"]);
+
+    env.write("wh/config/settings.toml", "[attribution]\nusage_context_overrides = true\n");
+    env.ok(&["rollup", "--full"]);
+    assert_eq!(owners(), ["bob@x.com sales CC-2 1", "svc-app platform CC-1 1", "svc-app platform CC-77 1"]);
+
+    env.write("wh/config/settings.toml", "[attribution]\nusage_context_override = true\n");
+    let err = env.fails(&["rollup"], 2);
+    assert!(err.contains("settings.toml line 2") && err.contains("usage_context_override"), "{err}");
+}
+
+#[test]
+fn a_memory_budget_too_small_is_a_clear_error() {
+    let env = ingested_warehouse(500, 2);
+    let err = env.fails(&["rollup", "--memory-limit", "1KiB"], 2);
+    assert!(err.contains("--memory-limit"), "{err}");
+    // nothing was committed: the usage tables do not exist yet or hold no rows
+    assert!(!env.wh().join("usage_hourly/_delta_log/00000000000000000001.json").exists());
+    let ok: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "rollup", "--memory-limit", "64MiB"])).unwrap();
+    assert_eq!(ok["requests"], 500);
+    assert_eq!(ok["memory_limit_bytes"], 64 << 20);
 }

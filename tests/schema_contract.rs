@@ -65,3 +65,39 @@ fn parquet_files_in_the_table_have_the_contract_schema() {
         }
     }
 }
+
+/// The usage tables' schema is what `sql/usage.sql` produces: the contract pins it, so that a
+/// change to the SQL that changes a column is a visible change to the contract too.
+#[test]
+fn usage_models_and_contracts_agree() {
+    use tokenledger::pricing::{PriceBook, Principals, Settings};
+    use tokenledger::rollup::{Grain, Inputs};
+    let env = Env::init();
+    let inputs = Inputs {
+        book: PriceBook::from_csv_str(
+            "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\n",
+            "prices.csv",
+        )
+        .unwrap(),
+        principals: Principals::from_csv_str("requester,group,cost_center\n", "principals.csv").unwrap(),
+        settings: Settings::default(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let wh = tokenledger::warehouse::Warehouse::new(env.wh().to_str().unwrap()).unwrap();
+        let ctx = tokenledger::rollup::session(&wh, &inputs).await.unwrap();
+        for grain in [Grain::Hourly, Grain::Daily] {
+            let c = contract(grain.table());
+            assert_eq!(c["table"], grain.table());
+            assert_eq!(c["partition_columns"], serde_json::json!(["date"]));
+            let df = tokenledger::rollup::usage(&ctx, grain, &inputs.settings).await.unwrap();
+            let code: Vec<(String, String, bool)> = df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), contract_type(f.data_type()), f.is_nullable()))
+                .collect();
+            assert_eq!(code, contract_columns(&c), "schemas/{}.json and sql/usage.sql differ:\n{code:#?}", grain.table());
+        }
+    });
+}

@@ -29,14 +29,10 @@ use std::time::Instant;
 
 use deltalake::kernel::Transaction;
 use deltalake::writer::RecordBatchWriter;
-use indicatif::{ProgressBar, ProgressStyle};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::warehouse::schema::{INFERENCE, QUARANTINE};
-use crate::warehouse::{Warehouse, commit_append};
+use crate::warehouse::{Warehouse, commit_append, writer_properties};
 use pipeline::{FileCounts, FileJob, ParseContext, RunState};
 pub use record::PayloadMode;
 use sources::{ChunkOptions, InputFile};
@@ -89,38 +85,6 @@ async fn has_transaction(table: &deltalake::DeltaTable, app_id: String) -> Resul
     Ok(table.snapshot()?.transaction_version(table.log_store().as_ref(), app_id).await?.is_some())
 }
 
-/// Parquet settings for the tables: zstd(1) is several times faster to write than the
-/// default level and compresses gateway logs almost as well. Ids and payloads are unique per
-/// row: a dictionary would only be built and thrown away, and min/max statistics of random
-/// ids or free text prune nothing but cost a comparison per value.
-pub fn writer_properties() -> WriterProperties {
-    let mut builder = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")))
-        .set_max_row_group_row_count(Some(128 * 1024));
-    for column in ["request_id", "client_request_id", "request", "response", "raw", "record_fingerprint"] {
-        builder = builder
-            .set_column_dictionary_enabled(ColumnPath::from(column), false)
-            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
-    }
-    builder.build()
-}
-
-fn progress_bar(total: u64, enabled: bool) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}) {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
-}
-
 /// Runs one ingest.
 pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
@@ -136,7 +100,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     let mut quarantine = warehouse.open_table(QUARANTINE).await?;
 
     let total_bytes: u64 = files.iter().map(|f| f.size).sum();
-    let bar = progress_bar(total_bytes, opts.progress);
+    let bar = crate::progress::bar(total_bytes, crate::progress::Unit::Bytes, opts.progress);
     let counter = Arc::new(AtomicU64::new(0));
 
     // Which files are new? The quick fingerprint (size, first and last MiB) tells a new file

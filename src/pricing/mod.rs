@@ -1,6 +1,6 @@
 //! The price book and the principals: the two hand-edited dimension files that turn token
 //! counts into money (`config/prices.csv`) and requesters into groups and cost centers
-//! (`config/principals.csv`).
+//! (`config/principals.csv`), and the settings that change attribution (`config/settings.toml`).
 //!
 //! Both files are written by people, so loading is strict and helpful: every problem in the file
 //! is collected (up to [`MAX_REPORTED_PROBLEMS`]) and reported at once, each as
@@ -21,6 +21,7 @@
 
 mod prices;
 mod principals;
+mod settings;
 
 use std::collections::HashMap;
 use std::fmt::{Display, Write as _};
@@ -32,6 +33,7 @@ use rust_decimal::Decimal;
 
 pub use prices::{PriceBook, PriceRow, PricingMode, request_cost};
 pub use principals::{Principal, Principals, UNALLOCATED_COST_CENTER, UNASSIGNED_GROUP};
+pub use settings::{Attribution, Settings};
 
 /// At most this many problems are listed in a [`ConfigError::Invalid`]; the count covers all.
 pub const MAX_REPORTED_PROBLEMS: usize = 50;

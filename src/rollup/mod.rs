@@ -1,204 +1,121 @@
-//! Rollup: the `inference` table priced and attributed into usage tables, with the SQL in
-//! `sql/` as the source of truth and DataFusion running it.
+//! Rollup: the `inference` table priced and attributed into the usage tables
+//! (`usage_hourly`, `usage_daily`), with the SQL in `sql/` as the source of truth and
+//! DataFusion running it.
 //!
-//! [`rollup`] recomputes the dates whose inference data changed (or all of them), replacing
-//! them in each usage table in one atomic commit. Still to come (issue 3): `--from/--to`
-//! restatement, `--rerate`, memory limits and progress.
+//! The work is cut by date, the tables' partition: each date is recomputed on its own, from
+//! its own inference files, and replaces that date in both tables. That keeps memory bound to
+//! a day's data whatever the warehouse holds, lets two dates run on two cores without any
+//! exchange of rows between them, and makes the incremental run (only the dates whose
+//! inference data changed) the same code as the full one. Small days are grouped into units
+//! of work so that planning does not dominate. Requests are summed per period first and the
+//! sums priced after (exact: prices and owners change at dates, cost is linear in tokens).
+//! DataFusion's memory pool bounds what the aggregations hold, spilling to disk past it.
+//!
+//! All dates of a run are committed to each table in one Delta commit that removes the old
+//! files of those dates and adds the new ones.
 
-use std::sync::Arc;
+mod model;
+mod quantile;
+mod state;
 
-use arrow::array::{ArrayRef, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
-use datafusion::datasource::MemTable;
-use datafusion::prelude::{DataFrame, SessionContext};
-use rust_decimal::Decimal;
+use chrono::NaiveDate;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use datafusion::scalar::ScalarValue;
+use deltalake::DeltaTable;
+use deltalake::kernel::Add;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use futures::StreamExt;
+use indicatif::ProgressBar;
+
+pub use model::{
+    CHARGED_REQUESTS_SQL, Grain, Inputs, PRICE_SCALE, PRICING_SQL, USAGE_BY_PERIOD_SQL, USAGE_SQL, charged_requests_sql,
+    prices_table, principals_table, pricing_sql, register_inputs, register_views, runtime, session, session_context, usage,
+};
+pub use quantile::quantile_disc;
+pub use state::{CONFIG_FILES, RollupState};
 
 use crate::error::{Error, Result};
-use crate::pricing::{PriceBook, Principals, date_start_micros};
-use crate::warehouse::Warehouse;
-use crate::warehouse::schema::{INFERENCE, utc_micros};
+use crate::pricing::Settings;
+use crate::warehouse::schema::INFERENCE;
+use crate::warehouse::{Warehouse, commit_replace_partitions, writer_properties};
 
-/// The view that prices and attributes every request.
-pub const PRICED_REQUESTS_SQL: &str = include_str!("../../sql/priced_requests.sql");
-/// The usage model, for both grains (see [`Grain`]).
-pub const USAGE_SQL: &str = include_str!("../../sql/usage.sql");
+/// The memory budget of a rollup when `--memory-limit` is not given.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
-/// The time grain of a usage table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grain {
-    Hourly,
-    Daily,
+/// Consecutive dates are recomputed together up to about this many requests: a query per
+/// date would spend more time planning than running on small days.
+const UNIT_ROWS: u64 = 500_000;
+
+/// Parquet bytes a lane writes before it finalises the files of a date early.
+const FLUSH_BYTES: usize = 128 << 20;
+
+/// Which dates a rollup recomputes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The dates whose inference data changed since the last rollup (all, the first time).
+    Changed,
+    /// Every date that has inference data.
+    All,
+    /// The dates from `from` to `to` (inclusive) that have inference data: a restatement.
+    Range { from: NaiveDate, to: NaiveDate },
 }
 
-impl Grain {
-    /// The table this grain is written to.
-    pub fn table(self) -> &'static str {
-        match self {
-            Grain::Hourly => "usage_hourly",
-            Grain::Daily => "usage_daily",
+/// How to run a rollup.
+#[derive(Debug, Clone)]
+pub struct RollupOptions {
+    pub scope: Scope,
+    /// A re-rating after a price change: the summary reports each currency's cost of the
+    /// recomputed dates before and after. Needs a [`Scope::Range`] or [`Scope::All`].
+    pub rerate: bool,
+    /// Bytes DataFusion's operators may hold before they spill to disk.
+    pub memory_limit: usize,
+    /// Dates recomputed at once (each on one core).
+    pub parallelism: usize,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+impl Default for RollupOptions {
+    fn default() -> Self {
+        Self {
+            scope: Scope::Changed,
+            rerate: false,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            progress: false,
         }
     }
-
-    /// The usage model's SQL at this grain.
-    pub fn sql(self) -> String {
-        let (columns, keys) = match self {
-            Grain::Hourly => (
-                "request_date AS \"date\",\n  date_trunc('hour', request_time) AS hour,",
-                "request_date, date_trunc('hour', request_time)",
-            ),
-            Grain::Daily => ("request_date AS \"date\",", "request_date"),
-        };
-        USAGE_SQL.replace("{{time_columns}}", columns).replace("{{time_keys}}", keys)
-    }
 }
 
-/// Scale of per-token prices, and so of every cost: prices may have up to 6 decimals per
-/// million tokens (real price lists have at most 5), which moved 6 places is 12. Fixed, so
-/// that the usage tables' schema does not depend on the price book.
-pub const PRICE_SCALE: i8 = 12;
-
-fn per_token_scale(book: &PriceBook) -> Result<i8> {
-    let needed = book.max_price_scale() + 6;
-    if needed > PRICE_SCALE as u32 {
-        return Err(Error::Config(format!(
-            "prices.csv: a price has {} decimal places; at most {} are supported",
-            needed - 6,
-            PRICE_SCALE - 6
-        )));
-    }
-    Ok(PRICE_SCALE)
-}
-
-/// `per_1m` / 10^6 as the mantissa of a decimal at `scale`, exactly.
-fn per_token_mantissa(per_1m: Decimal, scale: i8) -> Result<i128> {
-    let shift = u32::try_from(scale as i64 - 6 - per_1m.scale() as i64)
-        .map_err(|_| Error::Internal("price scale below the price's own".into()))?;
-    10_i128
-        .checked_pow(shift)
-        .and_then(|m| per_1m.mantissa().checked_mul(m))
-        .ok_or_else(|| Error::Config(format!("price {per_1m} is too large")))
-}
-
-/// The `prices` table of the rollup SQL: one row per price period, per-token prices exact.
-pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
-    let scale = per_token_scale(book)?;
-    let price_type = DataType::Decimal128(38, scale);
-    let mut entity = StringBuilder::new();
-    let mut valid_from = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut valid_to = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut currency = StringBuilder::new();
-    let mut mode = StringBuilder::new();
-    let mut version = StringBuilder::new();
-    let mut prices: Vec<Decimal128Builder> =
-        (0..4).map(|_| Decimal128Builder::new().with_data_type(price_type.clone())).collect();
-    for (row, end) in book.periods() {
-        entity.append_value(&row.served_entity_name);
-        valid_from.append_value(date_start_micros(row.effective_from));
-        valid_to.append_option(end.map(date_start_micros));
-        currency.append_value(&row.currency);
-        mode.append_value(row.pricing_mode.as_str());
-        version.append_value(row.version());
-        let per_1m = [row.input_per_1m, row.cached_input_per_1m, row.cache_write_or_input(), row.output_per_1m];
-        for (builder, p) in prices.iter_mut().zip(per_1m) {
-            builder.append_value(per_token_mantissa(p, scale)?);
-        }
-    }
-    let ts = utc_micros();
-    let schema = Schema::new(vec![
-        Field::new("served_entity_name", DataType::Utf8, false),
-        Field::new("valid_from", ts.clone(), false),
-        Field::new("valid_to", ts, true),
-        Field::new("currency", DataType::Utf8, false),
-        Field::new("pricing_mode", DataType::Utf8, false),
-        Field::new("price_version", DataType::Utf8, false),
-        Field::new("input_per_token", price_type.clone(), false),
-        Field::new("cache_read_per_token", price_type.clone(), false),
-        Field::new("cache_write_per_token", price_type.clone(), false),
-        Field::new("output_per_token", price_type, false),
-    ]);
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(entity.finish()),
-        Arc::new(valid_from.finish()),
-        Arc::new(valid_to.finish()),
-        Arc::new(currency.finish()),
-        Arc::new(mode.finish()),
-        Arc::new(version.finish()),
-    ];
-    columns.extend(prices.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
-}
-
-/// The `principals` table of the rollup SQL (an open start is the epoch).
-pub fn principals_table(principals: &Principals) -> Result<RecordBatch> {
-    let mut requester = StringBuilder::new();
-    let mut group = StringBuilder::new();
-    let mut cost_center = StringBuilder::new();
-    let mut valid_from = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let mut valid_to = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    for p in principals.rows() {
-        requester.append_value(&p.requester);
-        group.append_value(&p.group);
-        cost_center.append_value(&p.cost_center);
-        valid_from.append_value(p.effective_from.map_or(i64::MIN / 2, date_start_micros));
-        valid_to.append_option(p.effective_to.map(date_start_micros));
-    }
-    let ts = utc_micros();
-    let schema = Schema::new(vec![
-        Field::new("requester", DataType::Utf8, false),
-        Field::new("group", DataType::Utf8, false),
-        Field::new("cost_center", DataType::Utf8, false),
-        Field::new("valid_from", ts.clone(), false),
-        Field::new("valid_to", ts, true),
-    ]);
-    Ok(RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(requester.finish()),
-            Arc::new(group.finish()),
-            Arc::new(cost_center.finish()),
-            Arc::new(valid_from.finish()),
-            Arc::new(valid_to.finish()),
-        ],
-    )?)
-}
-
-/// A DataFusion session over the warehouse: `inference` (Delta), `prices`, `principals`, and
-/// the `priced_requests` view.
-pub async fn session(warehouse: &Warehouse, book: &PriceBook, principals: &Principals) -> Result<SessionContext> {
-    session_over(&warehouse.open_table(INFERENCE).await?, book, principals).await
-}
-
-/// [`session`] over an `inference` table already opened (at the version to roll up).
-async fn session_over(table: &deltalake::DeltaTable, book: &PriceBook, principals: &Principals) -> Result<SessionContext> {
-    // delta-rs' session: its planner executes the Delta write nodes of `rollup`
-    let ctx = deltalake::delta_datafusion::DeltaSessionContext::new().into_inner();
-    table.update_datafusion_session(&ctx.state())?;
-    ctx.register_table(INFERENCE, table.table_provider().await?)?;
-    for (name, batch) in [("prices", prices_table(book)?), ("principals", principals_table(principals)?)] {
-        let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        ctx.register_table(name, Arc::new(mem))?;
-    }
-    let priced = ctx.sql(PRICED_REQUESTS_SQL).await?;
-    ctx.register_table("priced_requests", priced.into_view())?;
-    Ok(ctx)
-}
-
-/// The usage model at `grain` as a DataFrame.
-pub async fn usage(ctx: &SessionContext, grain: Grain) -> Result<DataFrame> {
-    Ok(ctx.sql(&grain.sql()).await?)
+/// One currency's cost over the re-rated dates, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CostChange {
+    pub currency: String,
+    pub before: String,
+    pub after: String,
+    pub change: String,
 }
 
 /// What a rollup did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RollupSummary {
-    /// `full` (every date) or `incremental` (only dates whose inference data changed).
+    /// `incremental` (the dates whose inference data changed), `full` (every date),
+    /// `restate` or `rerate` (a range of dates).
     pub mode: String,
     /// The dates recomputed by this run.
     pub dates_recomputed: Vec<String>,
+    /// Requests read from `inference` for those dates.
+    pub requests_recomputed: u64,
     /// The `inference` version the usage tables now reflect.
     pub inference_version: i64,
-    /// Table name -> the Delta version written.
+    /// Table name -> the Delta version written (none when nothing was recomputed).
     pub versions: Vec<(String, i64)>,
     /// Totals over the whole usage tables after the run:
     pub dates: u64,
@@ -210,146 +127,367 @@ pub struct RollupSummary {
     pub unpriced_requests: u64,
     pub unpriced_tokens: u64,
     pub unknown_requester_requests: u64,
+    /// With `--rerate`: each currency's cost of the recomputed dates before and after.
+    pub rerate: Vec<CostChange>,
+    /// Things the user should know (a config file changed since the last rollup ...).
+    pub notices: Vec<String>,
+    pub memory_limit_bytes: u64,
     pub elapsed_seconds: f64,
 }
 
-/// Where the rollup remembers which `inference` version the usage tables reflect. Written
-/// after the usage commits: a crash in between only makes the next run recompute the same
-/// dates again, which replaces them with the same rows.
-fn state_path(warehouse: &Warehouse) -> std::path::PathBuf {
-    warehouse.root().join("_tokenledger").join("rollup.json")
-}
-
-fn read_state(warehouse: &Warehouse) -> Option<i64> {
-    let text = std::fs::read_to_string(state_path(warehouse)).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?["inference_version"].as_i64()
-}
-
-fn write_state(warehouse: &Warehouse, inference_version: i64) -> Result<()> {
-    let path = state_path(warehouse);
-    std::fs::create_dir_all(path.parent().expect("state file has a parent"))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::json!({ "inference_version": inference_version }).to_string())?;
-    std::fs::rename(tmp, path)?;
-    Ok(())
-}
-
-/// The `request_date`s of data files added to or removed from `inference` after version
-/// `since`, read from the table's commit files; `None` when a commit file is gone (log
-/// cleanup), in which case the caller recomputes everything.
-fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) -> Result<Option<std::collections::BTreeSet<String>>> {
-    let log = warehouse.table_dir(INFERENCE).join("_delta_log");
-    let mut dates = std::collections::BTreeSet::new();
-    for version in since + 1..=until {
-        let Ok(text) = std::fs::read_to_string(log.join(format!("{version:020}.json"))) else {
-            return Ok(None);
-        };
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let action: serde_json::Value = serde_json::from_str(line)?;
-            for kind in ["add", "remove"] {
-                if let Some(date) = action[kind]["partitionValues"]["request_date"].as_str() {
-                    dates.insert(date.to_string());
-                }
-            }
-        }
-    }
-    Ok(Some(dates))
-}
-
-/// Brings `usage_hourly` and `usage_daily` up to date with `inference`. Only the dates whose
-/// inference data changed since the last rollup are recomputed (late data for an old date
-/// recomputes that date); `full` recomputes every date. Each table is replaced in one atomic
-/// Delta commit (a reader sees the old rows of a date or the new ones, never a mix).
-pub async fn rollup(warehouse: &Warehouse, full: bool) -> Result<RollupSummary> {
-    use datafusion::prelude::{col, lit};
-    use deltalake::protocol::SaveMode;
+/// Brings `usage_hourly` and `usage_daily` up to date with `inference` for the dates of
+/// `opts.scope`, each table in one atomic Delta commit (a reader sees the old rows of a date
+/// or the new ones, never a mix).
+pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<RollupSummary> {
     let started = std::time::Instant::now();
-    let config = warehouse.config_dir();
-    let book = PriceBook::load(&config.join("prices.csv"))?;
-    let principals = Principals::load(&config.join("principals.csv"))?;
+    if opts.rerate && opts.scope == Scope::Changed {
+        return Err(Error::Usage(
+            "--rerate recomputes a range of dates with the current prices: give it --from DATE --to DATE (or --full)".into(),
+        ));
+    }
+    let inputs = Inputs::load(warehouse)?;
     let inference = warehouse.open_table(INFERENCE).await?;
     let inference_version = inference.version().map_or(0, |v| v as i64);
-    let ctx = session_over(&inference, &book, &principals).await?;
-    let tables_exist = [Grain::Hourly, Grain::Daily].iter().all(|g| warehouse.has_table(g.table()));
-    let changed = match read_state(warehouse) {
-        Some(since) if !full && tables_exist => dates_changed_since(warehouse, since, inference_version)?,
-        _ => None,
-    };
-    let mut versions = Vec::new();
-    let dates_recomputed: Vec<String> = match &changed {
-        Some(dates) => dates.iter().cloned().collect(),
-        None => Vec::new(),
-    };
-    if changed.as_ref().is_none_or(|d| !d.is_empty()) {
-        for grain in [Grain::Hourly, Grain::Daily] {
-            let mut df = usage(&ctx, grain).await?;
-            // the first rollup creates the table, from the model's schema
-            std::fs::create_dir_all(warehouse.table_dir(grain.table()))?;
-            let url = warehouse.table_url(grain.table())?;
-            let table = if warehouse.has_table(grain.table()) {
-                deltalake::open_table(url).await?
-            } else {
-                deltalake::DeltaTableBuilder::from_url(url)?.build()?
+    let runtime = runtime(opts.memory_limit)?;
+
+    // a session for the model's schema, the tables' totals and the re-rating report
+    let ctx = session_context(runtime.clone(), 2);
+    register_inputs(&ctx, &inference, &inputs).await?;
+    register_views(&ctx, &inputs.settings).await?;
+    let tables_existed = [Grain::Hourly, Grain::Daily].iter().all(|g| warehouse.has_table(g.table()));
+    let mut tables = Vec::new();
+    for grain in [Grain::Hourly, Grain::Daily] {
+        tables.push(usage_table(warehouse, &ctx, grain, &inputs.settings).await?);
+    }
+
+    // the dates to recompute
+    tracing::debug!(elapsed = ?started.elapsed(), "inputs loaded, usage tables open");
+    let all_dates = state::inference_dates(&inference)?;
+    let previous = RollupState::read(warehouse);
+    let digests = RollupState::config_digests(warehouse)?;
+    let mut notices = Vec::new();
+    let (mode, targets): (&str, BTreeSet<NaiveDate>) = match &opts.scope {
+        Scope::Changed => {
+            let changed = match &previous {
+                Some(p) if tables_existed => state::dates_changed_since(warehouse, p.inference_version, inference_version)?,
+                _ => None,
             };
-            let mut write = table.write(Vec::new()).with_save_mode(SaveMode::Overwrite);
-            if let Some(dates) = &changed {
-                let values = dates
-                    .iter()
-                    .map(|d| {
-                        let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                            .map_err(|e| Error::Usage(format!("bad partition value {d:?} in the inference log: {e}")))?;
-                        let days = (date_start_micros(day) / 86_400_000_000) as i32;
-                        Ok(lit(datafusion::scalar::ScalarValue::Date32(Some(days))))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                df = df.filter(col("date").in_list(values, false))?;
-                let list: Vec<String> = dates.iter().map(|d| format!("'{d}'")).collect();
-                write = write.with_replace_where(format!("date IN ({})", list.join(", ")));
+            if let Some(p) = previous.as_ref().filter(|_| changed.is_some()) {
+                let files = p.changed_config(&digests);
+                if !files.is_empty() {
+                    notices.push(format!(
+                        "config/{} changed since the last rollup: dates rolled up before keep what they were \
+                         computed with. Restate them with `tokenledger rollup --rerate --from DATE --to DATE` \
+                         (or `rollup --full`).",
+                        files.join(", config/")
+                    ));
+                }
             }
-            let written = write
-                .with_input_plan(df.logical_plan().clone())
-                .with_session_state(Arc::new(ctx.state()))
-                .with_partition_columns(["date"])
-                .with_writer_properties(crate::ingest::writer_properties())
-                .await?;
-            versions.push((grain.table().to_string(), written.version().map_or(0, |v| v as i64)));
+            match changed {
+                Some(dates) => ("incremental", dates),
+                None => ("full", all_dates.keys().copied().collect()),
+            }
+        }
+        Scope::All => (if opts.rerate { "rerate" } else { "full" }, all_dates.keys().copied().collect()),
+        Scope::Range { from, to } => {
+            if from > to {
+                return Err(Error::Usage(format!("--from {from} is after --to {to}")));
+            }
+            let dates = all_dates.keys().filter(|d| (from..=to).contains(d)).copied().collect();
+            (if opts.rerate { "rerate" } else { "restate" }, dates)
+        }
+    };
+    if opts.scope != Scope::Changed && targets.is_empty() {
+        notices.push("no inference data for the dates asked for: nothing was recomputed".into());
+    }
+    let target_names: BTreeSet<String> = targets.iter().map(|d| d.to_string()).collect();
+
+    for grain in [Grain::Hourly, Grain::Daily] {
+        let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
+        ctx.register_table(grain.table(), table.table_provider().await?)?;
+    }
+    let cost_before = if opts.rerate { cost_by_currency(&ctx, Some(&target_names)).await? } else { BTreeMap::new() };
+
+    let mut versions = Vec::new();
+    let requests_recomputed: u64 = targets.iter().map(|d| all_dates.get(d).copied().unwrap_or(0)).sum();
+    if !targets.is_empty() {
+        let dates: Vec<(NaiveDate, u64)> = targets.iter().map(|d| (*d, all_dates.get(d).copied().unwrap_or(0))).collect();
+        let work = work_units(&dates, opts.parallelism);
+        let bar = crate::progress::bar(requests_recomputed, crate::progress::Unit::Rows, opts.progress);
+        bar.set_prefix("rollup");
+        tracing::debug!(elapsed = ?started.elapsed(), units = work.len(), "recomputing");
+        let adds = recompute(&inference, &inputs, &tables, runtime, work, opts.parallelism, &bar).await;
+        tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
+        bar.finish_and_clear();
+        let adds = adds.map_err(|e| memory_hint(e, opts.memory_limit))?;
+        let metadata = serde_json::json!({
+            "tokenledger": { "operation": "rollup", "mode": mode, "inference_version": inference_version }
+        });
+        let metadata = metadata.as_object().cloned().unwrap_or_default();
+        for (mut table, (grain, adds)) in tables.into_iter().zip([Grain::Hourly, Grain::Daily].into_iter().zip(adds)) {
+            let version = commit_replace_partitions(&mut table, &target_names, adds, metadata.clone()).await?;
+            versions.push((grain.table().to_string(), version));
+            let _ = ctx.deregister_table(grain.table())?;
+            ctx.register_table(grain.table(), table.table_provider().await?)?;
         }
     }
-    write_state(warehouse, inference_version)?;
-    let mut summary = summarize(warehouse, &ctx).await?;
-    summary.mode = if changed.is_some() { "incremental" } else { "full" }.to_string();
-    summary.dates_recomputed = if changed.is_some() { dates_recomputed } else { summary_dates(&ctx).await? };
+    RollupState { inference_version, config: digests }.write(warehouse)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "committed");
+
+    let mut summary = summarize(&ctx).await?;
+    if opts.rerate {
+        let after = cost_by_currency(&ctx, Some(&target_names)).await?;
+        summary.rerate = rerate_report(&cost_before, &after);
+    }
+    summary.mode = mode.to_string();
+    summary.dates_recomputed = target_names.into_iter().collect();
+    summary.requests_recomputed = requests_recomputed;
     summary.inference_version = inference_version;
     summary.versions = versions;
+    summary.notices = notices;
+    summary.memory_limit_bytes = opts.memory_limit as u64;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-/// Every date in `usage_daily` (what a full rollup recomputed).
-async fn summary_dates(ctx: &SessionContext) -> Result<Vec<String>> {
-    use arrow::array::AsArray;
-    let batches = ctx.sql("SELECT DISTINCT CAST(\"date\" AS VARCHAR) AS d FROM usage_daily ORDER BY d").await?.collect().await?;
-    let mut dates = Vec::new();
-    for b in &batches {
-        let a = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
-        dates.extend(a.as_string::<i32>().iter().flatten().map(String::from));
+/// Opens the usage table of `grain`, creating it from the model's schema the first time,
+/// and checks that the model still produces the table's columns.
+async fn usage_table(warehouse: &Warehouse, ctx: &SessionContext, grain: Grain, settings: &Settings) -> Result<DeltaTable> {
+    let schema = usage(ctx, grain, settings).await?.schema().as_arrow().clone();
+    if !warehouse.has_table(grain.table()) {
+        return warehouse.create_table(grain.table(), &schema, "date").await;
     }
-    Ok(dates)
+    let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
+    warehouse.check_schema(&table, grain.table(), &schema)?;
+    Ok(table)
 }
 
-/// Totals of the usage tables just written, read back from them.
-async fn summarize(warehouse: &Warehouse, ctx: &SessionContext) -> Result<RollupSummary> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::Int64Type;
-    for grain in [Grain::Hourly, Grain::Daily] {
-        let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
-        let _ = ctx.deregister_table(grain.table())?;
-        ctx.register_table(grain.table(), table.table_provider().await?)?;
+/// Dates recomputed together, and their requests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Unit {
+    dates: Vec<NaiveDate>,
+    rows: u64,
+}
+
+impl Unit {
+    fn label(&self) -> String {
+        match self.dates.as_slice() {
+            [one] => one.to_string(),
+            [first, .., last] => format!("{first} .. {last}"),
+            [] => String::new(),
+        }
     }
-    let one = |sql: &'static str| async move {
-        let batches = ctx.sql(sql).await?.collect().await?;
-        Ok::<_, Error>(batches)
+}
+
+/// Groups consecutive `dates` (with their request counts) into units of work: small enough
+/// that every lane stays busy to the end (about four units a lane) and that a unit fits in
+/// memory ([`UNIT_ROWS`]), big enough that planning does not dominate. A day bigger than
+/// that is a unit of its own.
+fn work_units(dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> {
+    let total: u64 = dates.iter().map(|(_, rows)| rows).sum();
+    let target = (total / (parallelism.max(1) as u64 * 4)).clamp(1, UNIT_ROWS);
+    let mut units = VecDeque::new();
+    let mut unit = Unit::default();
+    for &(date, rows) in dates {
+        if !unit.dates.is_empty() && unit.rows + rows > target {
+            units.push_back(std::mem::take(&mut unit));
+        }
+        unit.dates.push(date);
+        unit.rows += rows;
+    }
+    if !unit.dates.is_empty() {
+        units.push_back(unit);
+    }
+    units
+}
+
+/// A worker that recomputes dates on one core: its own session (so that its
+/// `priced_requests` can be the day it works on) over the shared runtime.
+struct Lane {
+    ctx: SessionContext,
+    /// The whole `inference` table; each unit registers its dates of it as `inference`.
+    inference: DataFrame,
+    settings: Settings,
+    tables: Vec<DeltaTable>,
+}
+
+/// Recomputes the dates of `work` on `parallelism` lanes; returns the new files of each
+/// table (hourly, daily), not yet committed.
+async fn recompute(
+    inference: &DeltaTable,
+    inputs: &Inputs,
+    tables: &[DeltaTable],
+    runtime: Arc<RuntimeEnv>,
+    work: VecDeque<Unit>,
+    parallelism: usize,
+    bar: &ProgressBar,
+) -> Result<[Vec<Add>; 2]> {
+    let work = Arc::new(Mutex::new(work));
+    let mut lanes = tokio::task::JoinSet::new();
+    for _ in 0..parallelism.max(1) {
+        let ctx = session_context(runtime.clone(), 1);
+        register_inputs(&ctx, inference, inputs).await?;
+        let inference = ctx.table(INFERENCE).await?;
+        let lane = Lane { ctx, inference, settings: inputs.settings.clone(), tables: tables.to_vec() };
+        let (work, bar) = (work.clone(), bar.clone());
+        lanes.spawn(async move { lane.run(work, bar).await });
+    }
+    let mut adds: [Vec<Add>; 2] = [Vec::new(), Vec::new()];
+    while let Some(joined) = lanes.join_next().await {
+        let lane_adds = match joined {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                work.lock().expect("work queue lock").clear();
+                return Err(e);
+            }
+            Err(e) => return Err(Error::Internal(format!("a rollup worker failed: {e}"))),
+        };
+        for (all, mine) in adds.iter_mut().zip(lane_adds) {
+            all.extend(mine);
+        }
+    }
+    Ok(adds)
+}
+
+impl Lane {
+    async fn run(self, work: Arc<Mutex<VecDeque<Unit>>>, bar: ProgressBar) -> Result<[Vec<Add>; 2]> {
+        let mut adds: [Vec<Add>; 2] = [Vec::new(), Vec::new()];
+        loop {
+            let next = work.lock().expect("work queue lock").pop_front();
+            let Some(unit) = next else { break };
+            bar.set_message(unit.label());
+            // the unit's dates only: the scan reads just their files (partition pruning), and
+            // each grain reads them again rather than holding them (memory stays bounded)
+            let dates = unit.dates.iter().map(|d| lit(date_value(*d))).collect();
+            let unit_rows = self.inference.clone().filter(col("request_date").in_list(dates, false))?;
+            let _ = self.ctx.deregister_table(INFERENCE)?;
+            self.ctx.register_table(INFERENCE, unit_rows.into_view())?;
+            register_views(&self.ctx, &self.settings).await?;
+            for ((grain, table), adds) in [Grain::Hourly, Grain::Daily].into_iter().zip(&self.tables).zip(adds.iter_mut()) {
+                let mut writer = RecordBatchWriter::for_table(table)?;
+                let schema = writer.arrow_schema();
+                writer = writer.with_writer_properties(usage_writer_properties(&schema));
+                let plan = self.ctx.sql(&grain.sql(&self.settings)).await?.create_physical_plan().await?;
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+                    tracing::trace!("{} plan:\n{text}", grain.table());
+                }
+                let mut stream = datafusion::physical_plan::execute_stream(plan, self.ctx.task_ctx())?;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    if batch.num_rows() > 0 {
+                        writer.write(conform(&batch, &schema)?).await?;
+                    }
+                    if writer.buffer_len() > FLUSH_BYTES {
+                        adds.extend(writer.flush().await?);
+                    }
+                }
+                adds.extend(writer.flush().await?);
+            }
+            bar.inc(unit.rows);
+        }
+        Ok(adds)
+    }
+}
+
+/// Parquet settings for the usage tables: the ingest's, but dictionaries only for the key
+/// columns (strings, repeated on many rows), and Snappy. The measures are nearly unique per
+/// row: a dictionary for them was a hash lookup per value, then thrown away. The usage
+/// tables are written as many small files (one per date), where zstd spent more time
+/// creating its contexts than compressing: Snappy made a 1M-request rollup 10% faster for
+/// files 60% bigger, and is what Delta writers use by default.
+fn usage_writer_properties(schema: &arrow::datatypes::Schema) -> parquet::file::properties::WriterProperties {
+    let mut builder = writer_properties()
+        .into_builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_dictionary_enabled(false);
+    for field in schema.fields().iter().filter(|f| matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View)) {
+        builder = builder.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(field.name().as_str()), true);
+    }
+    builder.build()
+}
+
+/// `batch` with the table's column types: DataFusion reads strings as views, which Delta's
+/// writer does not take.
+fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = batch
+                .column_by_name(field.name())
+                .ok_or_else(|| Error::Internal(format!("the usage model has no column {}", field.name())))?;
+            Ok(if column.data_type() == field.data_type() {
+                column.clone()
+            } else {
+                arrow::compute::cast(column, field.data_type())?
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+fn date_value(date: NaiveDate) -> ScalarValue {
+    let days = crate::pricing::date_start_micros(date) / 86_400_000_000;
+    ScalarValue::Date32(Some(days as i32))
+}
+
+/// Running out of the memory budget is something the user can fix: say how.
+fn memory_hint(error: Error, limit: usize) -> Error {
+    match &error {
+        Error::DataFusion(e) if matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) => {
+            Error::Usage(format!(
+                "the rollup needed more memory than --memory-limit allows ({}): {e}. \
+                 Run it again with a larger --memory-limit.",
+                bytesize::ByteSize::b(limit as u64).display().iec()
+            ))
+        }
+        _ => error,
+    }
+}
+
+/// Each currency's total cost in `usage_daily`, over `dates` or all of them.
+async fn cost_by_currency(ctx: &SessionContext, dates: Option<&BTreeSet<String>>) -> Result<BTreeMap<String, String>> {
+    let filter = match dates {
+        Some(dates) if dates.is_empty() => return Ok(BTreeMap::new()),
+        Some(dates) => {
+            let list: Vec<String> = dates.iter().map(|d| format!("DATE '{d}'")).collect();
+            format!("AND \"date\" IN ({})", list.join(", "))
+        }
+        None => String::new(),
     };
+    let sql = format!(
+        "SELECT currency, CAST(sum(cost) AS VARCHAR) AS cost FROM usage_daily \
+         WHERE currency IS NOT NULL {filter} GROUP BY currency ORDER BY currency"
+    );
+    let mut costs = BTreeMap::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        // DataFusion may hand strings back as views; one type is easier to read
+        let (c, v) = (arrow::compute::cast(b.column(0), &DataType::Utf8)?, arrow::compute::cast(b.column(1), &DataType::Utf8)?);
+        let (c, v) = (c.as_string::<i32>(), v.as_string::<i32>());
+        for i in 0..b.num_rows() {
+            costs.insert(c.value(i).to_string(), v.value(i).to_string());
+        }
+    }
+    Ok(costs)
+}
+
+fn rerate_report(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<CostChange> {
+    use rust_decimal::Decimal;
+    let currencies: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let parse = |m: &BTreeMap<String, String>, c: &str| m.get(c).and_then(|v| v.parse::<Decimal>().ok()).unwrap_or_default();
+    currencies
+        .into_iter()
+        .map(|c| {
+            let (b, a) = (parse(before, c), parse(after, c));
+            CostChange { currency: c.clone(), before: b.to_string(), after: a.to_string(), change: (a - b).to_string() }
+        })
+        .collect()
+}
+
+/// Totals of the usage tables (registered in `ctx`), read back from them.
+async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
+    let one = |sql: &'static str| async move { Ok::<_, Error>(ctx.sql(sql).await?.collect().await?) };
     let totals = one(
         "SELECT count(DISTINCT \"date\"), count(*), sum(requests), sum(unpriced_requests), \
                 sum(unpriced_tokens), sum(CASE WHEN unknown_requester THEN requests ELSE 0 END) \
@@ -357,11 +495,6 @@ async fn summarize(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Rollup
     )
     .await?;
     let hourly_rows = one("SELECT count(*) FROM usage_hourly").await?;
-    let costs = one(
-        "SELECT currency, CAST(sum(cost) AS VARCHAR) FROM usage_daily \
-         WHERE currency IS NOT NULL GROUP BY currency ORDER BY currency",
-    )
-    .await?;
     let int = |batches: &[RecordBatch], col: usize| -> u64 {
         batches
             .first()
@@ -369,18 +502,10 @@ async fn summarize(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Rollup
             .and_then(|b| arrow::compute::cast(b.column(col), &DataType::Int64).ok())
             .map_or(0, |a| a.as_primitive::<Int64Type>().iter().flatten().sum::<i64>() as u64)
     };
-    let mut cost = Vec::new();
-    for b in &costs {
-        // DataFusion may hand strings back as views; one type is easier to read
-        let (c, v) = (arrow::compute::cast(b.column(0), &DataType::Utf8)?, arrow::compute::cast(b.column(1), &DataType::Utf8)?);
-        let (c, v) = (c.as_string::<i32>(), v.as_string::<i32>());
-        for i in 0..b.num_rows() {
-            cost.push((c.value(i).to_string(), v.value(i).to_string()));
-        }
-    }
     Ok(RollupSummary {
         mode: String::new(),
         dates_recomputed: Vec::new(),
+        requests_recomputed: 0,
         inference_version: 0,
         versions: Vec::new(),
         dates: int(&totals, 0),
@@ -390,7 +515,39 @@ async fn summarize(warehouse: &Warehouse, ctx: &SessionContext) -> Result<Rollup
         unpriced_tokens: int(&totals, 4),
         unknown_requester_requests: int(&totals, 5),
         hourly_rows: int(&hourly_rows, 0),
-        cost,
+        cost: cost_by_currency(ctx, None).await?.into_iter().collect(),
+        rerate: Vec::new(),
+        notices: Vec::new(),
+        memory_limit_bytes: 0,
         elapsed_seconds: 0.0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_units_keep_lanes_busy_and_memory_bounded() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2025, 1, d).unwrap();
+        // 1M requests over 10 days on 2 lanes: units of about 125k requests, one day each here
+        let even: Vec<_> = (1..=10).map(|d| (day(d), 100_000)).collect();
+        let units = work_units(&even, 2);
+        assert_eq!(units.len(), 10);
+        // 30 small days on 2 lanes: grouped into units of at most 30k / 8 = 3,750 requests,
+        // every date once, in order
+        let small: Vec<_> = (1..=30).map(|d| (day(d), 1_000)).collect();
+        let units = work_units(&small, 2);
+        assert_eq!(units.iter().map(|u| u.dates.len()).collect::<Vec<_>>(), vec![3; 10]);
+        let flat: Vec<NaiveDate> = units.iter().flat_map(|u| u.dates.clone()).collect();
+        assert_eq!(flat, (1..=30).map(day).collect::<Vec<_>>());
+        assert_eq!(units.iter().map(|u| u.rows).sum::<u64>(), 30_000);
+        // no unit over UNIT_ROWS unless one day is; a huge day stands alone
+        let mixed = vec![(day(1), 400_000), (day(2), 400_000), (day(3), 5_000_000), (day(4), 1)];
+        let units = work_units(&mixed, 1);
+        assert_eq!(units.iter().map(|u| u.dates.len()).collect::<Vec<_>>(), vec![1, 1, 1, 1]);
+        assert!(units.iter().all(|u| u.rows <= UNIT_ROWS || u.dates.len() == 1));
+        assert_eq!(units[0].label(), "2025-01-01");
+        assert!(work_units(&[], 2).is_empty());
+    }
 }

@@ -1,0 +1,29 @@
+-- charged_requests: every inference row with who is charged for it, and the instant its price
+-- and owner are looked up at (priced_at). The one place that decides who pays.
+--
+-- {{usage_context_overrides}} is TRUE when config/settings.toml turns the option on: then a
+-- request's usage_context['end_user_to_charge'] is the requester it is charged to, and its
+-- usage_context['cost_center'] the cost center (over the one in principals.csv).
+SELECT
+  request_id,
+  request_date,
+  request_time,
+  request_time AS priced_at,
+  CASE WHEN {{usage_context_overrides}}
+       THEN COALESCE(usage_context['end_user_to_charge'], requester)
+       ELSE requester END AS requester,
+  CASE WHEN {{usage_context_overrides}} THEN usage_context['cost_center'] END AS context_cost_center,
+  endpoint_name,
+  served_entity_name,
+  entity_type,
+  provider,
+  status_code,
+  is_fallback,
+  guardrail_action,
+  execution_duration_ms,
+  input_tokens,
+  cache_read_input_tokens,
+  cache_creation_input_tokens,
+  output_tokens,
+  reasoning_tokens
+FROM inference

@@ -1,0 +1,35 @@
+-- usage_by_period: charged requests summed per period (hour or day, filled in by tokenledger
+-- where marked in double braces) x requester x endpoint x served entity, before pricing.
+-- priced_at is the start of the period: sql/pricing.sql prices each row at that instant.
+-- context_cost_center is a grouping key only when usage_context overrides are on
+-- ({{context_cost_center_key}}); when they are off it is NULL on every row, and a constant
+-- key would make DataFusion aggregate in its slower partially-sorted mode. max() of a key is
+-- the key.
+SELECT
+  request_date,
+  {{priced_at}} AS priced_at,
+  requester,
+  max(context_cost_center) AS context_cost_center,
+  endpoint_name,
+  served_entity_name,
+  entity_type,
+  provider,
+  count(*) AS requests,
+  sum(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS succeeded,
+  sum(CASE WHEN status_code = 429 THEN 1 ELSE 0 END) AS rate_limited,
+  sum(CASE WHEN status_code BETWEEN 500 AND 599 THEN 1 ELSE 0 END) AS server_errors,
+  sum(CASE WHEN status_code BETWEEN 400 AND 499 AND status_code <> 429 THEN 1 ELSE 0 END) AS client_errors,
+  sum(CASE WHEN is_fallback THEN 1 ELSE 0 END) AS fallback_requests,
+  sum(CASE WHEN upper(guardrail_action) = 'BLOCKED' THEN 1 ELSE 0 END) AS guardrail_blocked,
+  sum(input_tokens) AS input_tokens,
+  sum(cache_read_input_tokens) AS cache_read_input_tokens,
+  sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
+  sum(output_tokens) AS output_tokens,
+  sum(COALESCE(reasoning_tokens, 0)) AS reasoning_tokens,
+  -- nearest-rank percentiles, the ceil(q*n)-th smallest duration (DuckDB's quantile_disc;
+  -- a tokenledger function here, exact and in integer arithmetic)
+  quantile_disc(execution_duration_ms, 0.5) AS latency_p50_ms,
+  quantile_disc(execution_duration_ms, 0.95) AS latency_p95_ms,
+  max(execution_duration_ms) AS latency_max_ms
+FROM charged_requests
+GROUP BY {{period_keys}}, requester, {{context_cost_center_key}} endpoint_name, served_entity_name, entity_type, provider

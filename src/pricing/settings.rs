@@ -1,0 +1,72 @@
+//! `config/settings.toml`: warehouse options that change how usage is attributed. The file
+//! is optional (every option defaults to off) and strict: an unknown key is an error, so a
+//! typo cannot silently leave an option off.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{ConfigError, read_file};
+
+/// The settings of a warehouse.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub attribution: Attribution,
+}
+
+/// `[attribution]`: who a request is charged to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attribution {
+    /// `usage_context['end_user_to_charge']` replaces the requester and
+    /// `usage_context['cost_center']` the cost center, where present.
+    #[serde(default)]
+    pub usage_context_overrides: bool,
+}
+
+impl Settings {
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        if !path.exists() {
+            return Ok(Self::default());
+        }
+        Self::from_toml_str(&read_file(path)?, &path.display().to_string())
+    }
+
+    /// Parses settings from TOML text; `name` names the source in errors.
+    pub fn from_toml_str(text: &str, name: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+            ConfigError::Invalid {
+                file: name.to_string(),
+                count: 1,
+                problems: vec![format!("{name} line {line}: {}", e.message().trim_end())],
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_to_the_defaults() {
+        let template = include_str!("../warehouse/templates/settings.toml");
+        assert_eq!(Settings::from_toml_str(template, "settings.toml").unwrap(), Settings::default());
+        assert!(!Settings::default().attribution.usage_context_overrides);
+    }
+
+    #[test]
+    fn options_parse_and_typos_are_errors_with_a_line() {
+        let on = Settings::from_toml_str("[attribution]\nusage_context_overrides = true\n", "s").unwrap();
+        assert!(on.attribution.usage_context_overrides);
+        let err = Settings::from_toml_str("[attribution]\nusage_context_override = true\n", "s").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 2") && text.contains("usage_context_override"), "{text}");
+        let err = Settings::from_toml_str("[attribution]\nusage_context_overrides = \"yes\"\n", "s").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+}

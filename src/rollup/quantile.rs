@@ -1,0 +1,285 @@
+//! `quantile_disc(value, q)`: the nearest-rank quantile of a BIGINT column, the ⌈q·n⌉-th
+//! smallest non-null value, as DuckDB's `quantile_disc` and Polars' `equiprobable` quantile.
+//!
+//! DataFusion has `percentile_cont` (interpolating) and `approx_percentile_cont` (a sketch);
+//! latency percentiles in a finance-grade table must be exact and agree with the peers, and
+//! building them from `array_agg` + `array_sort` costs a list per group. This aggregate
+//! keeps one `Vec<i64>` per group and selects the rank in linear time.
+//!
+//! The rank is computed in integers from `q` in millionths, so that 0.95 x 20 is 19, not
+//! 19.000000000000004 rounded up to 20.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+use datafusion::logical_expr::ColumnarValue;
+
+/// The `quantile_disc` aggregate function, to register in a session.
+pub fn quantile_disc() -> AggregateUDF {
+    AggregateUDF::from(QuantileDisc {
+        signature: Signature::exact(vec![DataType::Int64, DataType::Float64], Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct QuantileDisc {
+    signature: Signature,
+}
+
+/// `q` in millionths, read from the second argument, which must be a literal in [0, 1].
+fn millionths(args: &AccumulatorArgs) -> Result<u64> {
+    // a literal evaluates to itself against an empty batch; a column reference fails
+    let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
+    let q = args.exprs.get(1).and_then(|e| e.evaluate(&empty).ok());
+    match q {
+        Some(ColumnarValue::Scalar(ScalarValue::Float64(Some(q)))) if (0.0..=1.0).contains(&q) => Ok((q * 1e6).round() as u64),
+        other => plan_err!("quantile_disc(value, q) needs q as a literal between 0 and 1, got {other:?}"),
+    }
+}
+
+/// The ⌈q·n⌉-th smallest of `values` (at least the first), reordering them; `None` if empty.
+fn nearest_rank(values: &mut [i64], q_millionths: u64) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as u128;
+    let rank = (q_millionths as u128 * n).div_ceil(1_000_000).clamp(1, n) as usize;
+    let (_, nth, _) = values.select_nth_unstable(rank - 1);
+    Some(*nth)
+}
+
+/// One list of values per row: the state that partial aggregates hand to final ones.
+fn list_state(lists: impl IntoIterator<Item = Vec<i64>>) -> ArrayRef {
+    let mut offsets = vec![0_i32];
+    let mut flat = Vec::new();
+    for values in lists {
+        flat.extend_from_slice(&values);
+        offsets.push(flat.len() as i32);
+    }
+    Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Int64, true)),
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Arc::new(Int64Array::from(flat)),
+        None,
+    ))
+}
+
+impl AggregateUDFImpl for QuantileDisc {
+    fn name(&self) -> &str {
+        "quantile_disc"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let item = Field::new_list_field(DataType::Int64, true);
+        Ok(vec![Field::new(format!("{}[values]", args.name), DataType::List(Arc::new(item)), true).into()])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(QuantileAccumulator { q: millionths(&args)?, values: Vec::new() }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(QuantileGroups::new(millionths(&args)?)))
+    }
+}
+
+#[derive(Debug)]
+struct QuantileAccumulator {
+    q: u64,
+    values: Vec<i64>,
+}
+
+impl Accumulator for QuantileAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.values.extend(values[0].as_primitive::<Int64Type>().iter().flatten());
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for list in states[0].as_list::<i32>().iter().flatten() {
+            self.values.extend(list.as_primitive::<Int64Type>().iter().flatten());
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let list = list_state([self.values.clone()]);
+        Ok(vec![ScalarValue::List(Arc::new(list.as_list::<i32>().clone()))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(nearest_rank(&mut self.values, self.q)))
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + self.values.capacity() * size_of::<i64>()
+    }
+}
+
+/// Per-group values for the hash aggregate, kept as one flat list of (group, value) pairs:
+/// most groups hold a handful of values, and a `Vec` per group would cost an allocation each.
+/// The pairs are bucketed by group only when the groups are emitted.
+#[derive(Debug, Default)]
+struct QuantileGroups {
+    q: u64,
+    groups: Vec<u32>,
+    values: Vec<i64>,
+    num_groups: usize,
+}
+
+impl QuantileGroups {
+    fn new(q: u64) -> Self {
+        Self { q, ..Self::default() }
+    }
+
+    fn push(&mut self, group: usize, value: i64) {
+        self.groups.push(group as u32);
+        self.values.push(value);
+    }
+
+    /// The values of the groups `emit_to` selects, one list per group (in group order);
+    /// the other groups stay, renumbered from 0 as DataFusion expects.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<i64>> {
+        let n = match emit_to {
+            EmitTo::All => self.num_groups,
+            EmitTo::First(n) => n.min(self.num_groups),
+        };
+        let mut counts = vec![0_usize; n + 1];
+        for &g in &self.groups {
+            if (g as usize) < n {
+                counts[g as usize + 1] += 1;
+            }
+        }
+        let mut lists: Vec<Vec<i64>> = counts[1..].iter().map(|&c| Vec::with_capacity(c)).collect();
+        let (mut kept_groups, mut kept_values) = (Vec::new(), Vec::new());
+        for (&g, &v) in self.groups.iter().zip(&self.values) {
+            match lists.get_mut(g as usize) {
+                Some(list) => list.push(v),
+                None => {
+                    kept_groups.push(g - n as u32);
+                    kept_values.push(v);
+                }
+            }
+        }
+        self.groups = kept_groups;
+        self.values = kept_values;
+        self.num_groups -= n;
+        lists
+    }
+}
+
+impl GroupsAccumulator for QuantileGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let values = values[0].as_primitive::<Int64Type>();
+        for (row, &group) in group_indices.iter().enumerate() {
+            let included = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            if included && values.is_valid(row) {
+                self.push(group, values.value(row));
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let lists = values[0].as_list::<i32>();
+        let flat = lists.values().as_primitive::<Int64Type>();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if lists.is_valid(row) {
+                let (start, end) = (lists.value_offsets()[row] as usize, lists.value_offsets()[row + 1] as usize);
+                for i in start..end {
+                    if flat.is_valid(i) {
+                        self.push(group, flat.value(i));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let q = self.q;
+        let result: Int64Array = self.take(emit_to).iter_mut().map(|values| nearest_rank(values, q)).collect();
+        Ok(Arc::new(result))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![list_state(self.take(emit_to))])
+    }
+
+    /// Each row as its own group: a one-value list, or null where the value is null or
+    /// filtered out (for the hash aggregate's skip-partial mode).
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let values = values[0].as_primitive::<Int64Type>();
+        let lists = (0..values.len()).map(|row| {
+            let included = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            (included && values.is_valid(row)).then(|| vec![Some(values.value(row))])
+        });
+        Ok(vec![Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(lists))])
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + self.groups.capacity() * size_of::<u32>() + self.values.capacity() * size_of::<i64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_matches_the_definition() {
+        // 1..=20: p50 is the 10th smallest, p95 the 19th (not the 20th: no float rounding up)
+        let mut v: Vec<i64> = (1..=20).rev().collect();
+        assert_eq!(nearest_rank(&mut v, 500_000), Some(10));
+        assert_eq!(nearest_rank(&mut v, 950_000), Some(19));
+        assert_eq!(nearest_rank(&mut v, 1_000_000), Some(20));
+        assert_eq!(nearest_rank(&mut v, 0), Some(1));
+        assert_eq!(nearest_rank(&mut [7], 950_000), Some(7));
+        assert_eq!(nearest_rank(&mut [], 500_000), None);
+        // 3 values: p50 is the 2nd (ceil 1.5), p95 the 3rd (ceil 2.85)
+        assert_eq!(nearest_rank(&mut [30, 10, 20], 500_000), Some(20));
+        assert_eq!(nearest_rank(&mut [30, 10, 20], 950_000), Some(30));
+    }
+
+    #[test]
+    fn emitting_the_first_groups_keeps_the_rest_and_their_size() {
+        let mut acc = QuantileGroups::new(500_000);
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), None, Some(1), Some(3), Some(9)]));
+        acc.update_batch(&[values], &[0, 0, 1, 1, 2], None, 3).unwrap();
+        let first = acc.evaluate(EmitTo::First(2)).unwrap();
+        assert_eq!(first.as_primitive::<Int64Type>().values().to_vec(), vec![5, 1]);
+        assert_eq!((acc.groups.clone(), acc.values.clone(), acc.num_groups), (vec![0], vec![9], 1));
+        // state of the rest, merged into a fresh accumulator, gives the same answer
+        let state = acc.state(EmitTo::All).unwrap();
+        assert_eq!((acc.values.len(), acc.num_groups), (0, 0));
+        let mut other = QuantileGroups::new(500_000);
+        other.merge_batch(&state, &[0], 1).unwrap();
+        assert_eq!(other.evaluate(EmitTo::All).unwrap().as_primitive::<Int64Type>().value(0), 9);
+    }
+}
