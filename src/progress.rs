@@ -20,7 +20,7 @@ pub fn bar(total: u64, unit: Unit, enabled: bool) -> ProgressBar {
     }
     let counts = match unit {
         Unit::Bytes => "{binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec})",
-        Unit::Rows => "{human_pos}/{human_len} rows ({per_sec})",
+        Unit::Rows => "{human_pos}/{human_len} requests ({per_sec:0})",
     };
     let bar = ProgressBar::new(total);
     bar.set_style(
