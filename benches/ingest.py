@@ -41,12 +41,18 @@ def measure(cmd, env=None):
     return seconds, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, peak_anon / 1024, out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description):
+    """The options every benchmark takes: DATA_DIR, --repeat, --bin, --no-duckdb."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "tokenledger"))
     ap.add_argument("--no-duckdb", action="store_true")
+    return ap
+
+
+def main():
+    ap = arguments(__doc__)
     ap.add_argument("--results", help="append one JSON line per run to this file")
     a = ap.parse_args()
     jsonl = next((p for p in (os.path.join(a.data, "inference.jsonl"), os.path.join(a.data, "logs", "inference.jsonl"))

@@ -10,10 +10,10 @@ prices.csv and principals.csv are copied into the warehouse's config/. Each toke
 is `rollup --full` (both usage tables, written to Delta); the anchor's rollup writes
 hourly.parquet. Measured as in benches/ingest.py. Build first: cargo build --release.
 """
-import argparse, glob, json, os, shutil, subprocess, sys
+import glob, json, os, shutil, sys
 from urllib.parse import unquote
 
-from ingest import ANCHOR, ROOT, measure
+from ingest import ANCHOR, arguments, measure
 
 
 def active_files(table):
@@ -50,12 +50,7 @@ def agreement(data, wh):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "tokenledger"))
-    ap.add_argument("--no-duckdb", action="store_true")
-    a = ap.parse_args()
+    a = arguments(__doc__).parse_args()
     wh = os.path.join(a.data, "out_tokenledger")
     if not os.path.isdir(os.path.join(wh, "inference")):
         sys.exit(f"no warehouse in {wh}: run benches/ingest.py {a.data} first")
