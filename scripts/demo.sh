@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README demo: a warehouse from sample_data/ (a month of gateway logs with some bad lines
-# and duplicates), ingested and rolled up into priced usage tables. Safe to run again: init changes nothing, ingest skips files it has seen.
+# and duplicates), ingested, rolled up into priced usage tables, and January charged back to
+# finance as a CSV with its manifest. Safe to run again: init changes nothing, ingest skips
+# files it has seen, and the chargeback is the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 warehouse=${1:-demo-warehouse}
@@ -12,3 +14,4 @@ bin="${CARGO_TARGET_DIR:-target}/debug/tokenledger"
 cp sample_data/config/*.csv "$warehouse/config/"
 "$bin" -w "$warehouse" ingest sample_data/logs
 "$bin" -w "$warehouse" rollup
+"$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --output "$warehouse/chargeback-2025-01.csv"

@@ -30,6 +30,16 @@ impl Table {
         Self { header: Some(header.iter().map(|s| s.to_string()).collect()), rows: Vec::new() }
     }
 
+    /// A table whose columns are known only at run time.
+    pub fn with_header(header: Vec<String>) -> Self {
+        Self { header: Some(header), rows: Vec::new() }
+    }
+
+    /// A row of a [`Table::with_header`] table.
+    pub fn row_vec(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
     /// Two columns, no header: `label   value`.
     pub fn key_value() -> Self {
         Self { header: None, rows: Vec::new() }

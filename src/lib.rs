@@ -5,6 +5,7 @@
 //! [`generator`] (realistic synthetic logs), [`pricing`] (price book and principals, the
 //! dimension files of `config/`), and [`cli`] (the command line).
 
+pub mod chargeback;
 pub mod cli;
 pub mod error;
 pub mod fmt;

@@ -8,7 +8,7 @@ use tokenledger::pricing::{PriceBook, Principals, Settings, request_cost};
 use tokenledger::rollup::{Grain, Inputs};
 use tokenledger::warehouse::Warehouse;
 
-use crate::util::{Env, as_u64, longs, strings};
+use crate::util::{Env, as_u64, ingested_warehouse, longs, strings};
 
 fn sum_i64(batches: &[RecordBatch], col: &str) -> i64 {
     batches
@@ -197,17 +197,6 @@ fn latency_percentiles_are_nearest_rank() {
     for line in text.lines().skip(3).take(2) {
         assert_eq!(line, "| 21       | 10             | 19             | 20             |", "\n{text}");
     }
-}
-
-/// A warehouse with generated logs ingested and the generator's price book and principals.
-fn ingested_warehouse(rows: u32, days: u32) -> Env {
-    let env = Env::init();
-    let data = env.generate("data", &["--rows", &rows.to_string(), "--days", &days.to_string()]);
-    for f in ["prices.csv", "principals.csv"] {
-        std::fs::copy(data.join("config").join(f), env.wh().join("config").join(f)).unwrap();
-    }
-    env.ingest_json(&[data.join("logs").to_str().unwrap()]);
-    env
 }
 
 #[test]

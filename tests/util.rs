@@ -191,3 +191,14 @@ pub fn sorted(mut v: Vec<Option<String>>) -> Vec<String> {
 pub fn as_u64(v: &serde_json::Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("no number {key} in {v}"))
 }
+
+/// A warehouse with generated logs ingested and the generator's price book and principals.
+pub fn ingested_warehouse(rows: u32, days: u32) -> Env {
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", &rows.to_string(), "--days", &days.to_string()]);
+    for f in ["prices.csv", "principals.csv"] {
+        std::fs::copy(data.join("config").join(f), env.wh().join("config").join(f)).unwrap();
+    }
+    env.ingest_json(&[data.join("logs").to_str().unwrap()]);
+    env
+}

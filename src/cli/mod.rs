@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and dispatch; one file per command.
 
+mod chargeback_cmd;
 mod gen_cmd;
 mod ingest_cmd;
 mod init_cmd;
@@ -15,7 +16,8 @@ Exit codes:
   0  success
   1  failure (unreadable input file, failed write, internal error)
   2  usage or configuration error
-  4  more records quarantined than --max-quarantine-ratio allows (nothing was written)";
+  4  more records quarantined than --max-quarantine-ratio allows (nothing was written)
+  5  chargeback --fail-on-unpriced: the period has usage without a price";
 
 /// tokenledger: the usage and chargeback ledger for LLM gateways.
 ///
@@ -58,6 +60,8 @@ pub enum Command {
     Ingest(ingest_cmd::IngestArgs),
     /// Price and attribute the inference table into the usage_hourly and usage_daily tables.
     Rollup(rollup_cmd::RollupArgs),
+    /// Chargeback for finance: a period's cost by cost center, group, ... rounded to the cent.
+    Chargeback(chargeback_cmd::ChargebackArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
     Gen(gen_cmd::GenArgs),
 }
@@ -69,6 +73,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Init(args) => init_cmd::run(&warehouse()?, args, &cli).await,
         Command::Ingest(args) => ingest_cmd::run(&warehouse()?, args, &cli).await,
         Command::Rollup(args) => rollup_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Chargeback(args) => chargeback_cmd::run(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
     }
 }

@@ -1,0 +1,370 @@
+//! Chargeback: what finance receives. Usage of a period summed by the keys finance asks for
+//! (cost center, group, ...), money rounded to the currency's minor unit so that the lines add
+//! up to the rounded total exactly, unpriced usage on lines of its own, and a CSV that is safe
+//! to open in a spreadsheet, with a manifest that says what it was made from.
+//!
+//! Still to come (issue 4): time zones for period boundaries, `--as-of-version`, provisioned
+//! capacity allocation, FOCUS, budgets.
+
+mod rounding;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type};
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+pub use rounding::{largest_remainder, minor_unit, round};
+
+use crate::error::{Error, Result};
+use crate::warehouse::Warehouse;
+
+/// The key columns a chargeback can be broken down by: (name on the command line, column).
+pub const KEYS: [(&str, &str); 6] = [
+    ("cost_center", "cost_center"),
+    ("group", "group"),
+    ("requester", "requester"),
+    ("endpoint", "endpoint_name"),
+    ("served_entity", "served_entity_name"),
+    ("provider", "provider"),
+];
+
+/// The key of the total lines (as in `../shared/bench/anchor_duckdb.py`).
+pub const TOTAL: &str = "*TOTAL*";
+
+/// A half-open range of UTC dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Period {
+    pub start: NaiveDate,
+    /// Exclusive.
+    pub end: NaiveDate,
+}
+
+impl Period {
+    /// `YYYY-MM`: that month.
+    pub fn month(text: &str) -> Result<Self> {
+        let start = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+            .map_err(|_| Error::Usage(format!("--period {text:?} is not a month: use YYYY-MM, e.g. 2025-01")))?;
+        let end = if start.month() == 12 {
+            NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)
+        }
+        .ok_or_else(|| Error::Usage(format!("--period {text:?} is out of range")))?;
+        Ok(Self { start, end })
+    }
+
+    /// From `from` to `to`, both inclusive.
+    pub fn days(from: NaiveDate, to: NaiveDate) -> Result<Self> {
+        if from > to {
+            return Err(Error::Usage(format!("--from {from} is after --to {to}")));
+        }
+        Ok(Self { start: from, end: to.succ_opt().unwrap_or(to) })
+    }
+}
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct ChargebackOptions {
+    pub period: Period,
+    /// Command-line key names, in order (see [`KEYS`]).
+    pub by: Vec<String>,
+}
+
+/// One line of a chargeback.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Line {
+    /// Values of the keys, in the order asked for ([`TOTAL`] on a total line).
+    pub keys: Vec<String>,
+    /// Empty for unpriced usage.
+    pub currency: String,
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub cache_read_input_tokens: i64,
+    pub cache_creation_input_tokens: i64,
+    pub output_tokens: i64,
+    pub unpriced_requests: i64,
+    pub unpriced_tokens: i64,
+    /// Rounded to the currency's minor unit; `None` for unpriced usage.
+    pub cost: Option<Decimal>,
+}
+
+/// A chargeback: its lines (the total lines last), and what it was made from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Chargeback {
+    pub period: Period,
+    pub by: Vec<String>,
+    pub lines: Vec<Line>,
+    /// Currency -> the unrounded total and the rounded one.
+    pub totals: BTreeMap<String, (String, String)>,
+    pub unpriced_requests: i64,
+    /// The `usage_daily` version read.
+    pub usage_daily_version: i64,
+    /// SHA-256 of `config/prices.csv` as it is now.
+    pub price_book_sha256: String,
+}
+
+/// Reads `usage_daily` for the period and builds the chargeback.
+pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Result<Chargeback> {
+    let columns = key_columns(&opts.by)?;
+    if !warehouse.has_table("usage_daily") {
+        return Err(Error::Usage("no usage_daily table yet: run `tokenledger rollup` first".into()));
+    }
+    let table = deltalake::open_table(warehouse.table_url("usage_daily")?).await?;
+    let version = table.version().map_or(0, |v| v as i64);
+    let ctx = crate::rollup::session_context(crate::rollup::runtime(crate::rollup::DEFAULT_MEMORY_LIMIT)?, 2);
+    table.update_datafusion_session(&ctx.state())?;
+    ctx.register_table("usage_daily", table.table_provider().await?)?;
+    let keys: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let sql = format!(
+        "SELECT {keys}, currency, sum(requests), sum(input_tokens), sum(cache_read_input_tokens), \
+                sum(cache_creation_input_tokens), sum(output_tokens), sum(unpriced_requests), sum(unpriced_tokens), \
+                CAST(sum(cost) AS VARCHAR) \
+         FROM usage_daily WHERE \"date\" >= DATE '{start}' AND \"date\" < DATE '{end}' \
+         GROUP BY {keys}, currency ORDER BY {keys}, currency NULLS LAST",
+        keys = keys.join(", "),
+        start = opts.period.start,
+        end = opts.period.end,
+    );
+    let mut lines = Vec::new();
+    let mut unrounded = Vec::new();
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        let n = columns.len();
+        let text = |i: usize| arrow::compute::cast(batch.column(i), &DataType::Utf8);
+        let keys: Vec<_> = (0..n).map(text).collect::<std::result::Result<_, _>>()?;
+        let currency = text(n)?;
+        let ints: Vec<_> = (n + 1..n + 8)
+            .map(|i| arrow::compute::cast(batch.column(i), &DataType::Int64))
+            .collect::<std::result::Result<_, _>>()?;
+        let cost = text(n + 8)?;
+        for row in 0..batch.num_rows() {
+            let get = |a: &arrow::array::ArrayRef| {
+                let a = a.as_string::<i32>();
+                if a.is_null(row) { String::new() } else { a.value(row).to_string() }
+            };
+            let int = |i: usize| {
+                let a = ints[i].as_primitive::<Int64Type>();
+                if a.is_null(row) { 0 } else { a.value(row) }
+            };
+            let cost_text = get(&cost);
+            let amount = (!cost_text.is_empty())
+                .then(|| cost_text.parse::<Decimal>())
+                .transpose()
+                .map_err(|e| Error::Internal(format!("cost {cost_text:?} in usage_daily: {e}")))?;
+            unrounded.push(amount);
+            lines.push(Line {
+                keys: keys.iter().map(get).collect(),
+                currency: get(&currency),
+                requests: int(0),
+                input_tokens: int(1),
+                cache_read_input_tokens: int(2),
+                cache_creation_input_tokens: int(3),
+                output_tokens: int(4),
+                unpriced_requests: int(5),
+                unpriced_tokens: int(6),
+                cost: None,
+            });
+        }
+    }
+    // round each currency's lines together, then one total line per currency
+    let currencies: Vec<String> = {
+        let mut c: Vec<String> = lines.iter().filter(|l| !l.currency.is_empty()).map(|l| l.currency.clone()).collect();
+        c.sort();
+        c.dedup();
+        c
+    };
+    let mut totals = BTreeMap::new();
+    let mut total_lines = Vec::new();
+    for currency in &currencies {
+        let idx: Vec<usize> = (0..lines.len()).filter(|&i| &lines[i].currency == currency && unrounded[i].is_some()).collect();
+        let amounts: Vec<Decimal> = idx.iter().map(|&i| unrounded[i].unwrap_or_default()).collect();
+        let scale = minor_unit(currency);
+        for (&i, rounded) in idx.iter().zip(largest_remainder(&amounts, scale)) {
+            lines[i].cost = Some(rounded);
+        }
+        let sum: Decimal = amounts.iter().sum();
+        totals.insert(currency.clone(), (sum.to_string(), round(sum, scale).to_string()));
+        total_lines.push(total_line(&lines, columns.len(), currency, Some(round(sum, scale))));
+    }
+    if lines.iter().any(|l| l.currency.is_empty()) {
+        total_lines.push(total_line(&lines, columns.len(), "", None));
+    }
+    let unpriced_requests = lines.iter().map(|l| l.unpriced_requests).sum();
+    lines.extend(total_lines);
+    Ok(Chargeback {
+        period: opts.period,
+        by: opts.by.clone(),
+        lines,
+        totals,
+        unpriced_requests,
+        usage_daily_version: version,
+        price_book_sha256: file_sha256(&warehouse.config_dir().join("prices.csv")).unwrap_or_default(),
+    })
+}
+
+fn key_columns(by: &[String]) -> Result<Vec<&'static str>> {
+    if by.is_empty() {
+        return Err(Error::Usage("--by needs at least one key".into()));
+    }
+    by.iter()
+        .map(|k| {
+            KEYS.iter().find(|(name, _)| name == k).map(|(_, c)| *c).ok_or_else(|| {
+                let names: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
+                Error::Usage(format!("--by {k:?}: not a key; use any of {}", names.join(", ")))
+            })
+        })
+        .collect()
+}
+
+/// The sum of the lines of `currency` (empty: unpriced usage) under the key [`TOTAL`].
+fn total_line(lines: &[Line], keys: usize, currency: &str, cost: Option<Decimal>) -> Line {
+    let of: Vec<&Line> = lines.iter().filter(|l| l.currency == currency).collect();
+    let sum = |f: fn(&Line) -> i64| of.iter().map(|l| f(l)).sum();
+    Line {
+        keys: vec![TOTAL.to_string(); keys],
+        currency: currency.to_string(),
+        requests: sum(|l| l.requests),
+        input_tokens: sum(|l| l.input_tokens),
+        cache_read_input_tokens: sum(|l| l.cache_read_input_tokens),
+        cache_creation_input_tokens: sum(|l| l.cache_creation_input_tokens),
+        output_tokens: sum(|l| l.output_tokens),
+        unpriced_requests: sum(|l| l.unpriced_requests),
+        unpriced_tokens: sum(|l| l.unpriced_tokens),
+        cost,
+    }
+}
+
+fn file_sha256(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|bytes| hex::encode(Sha256::digest(bytes)))
+}
+
+/// A cell as a spreadsheet will not run it: text that starts with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return gets a leading `'` (OWASP's advice for CSV injection). Numbers this
+/// module writes itself are never negative and are not passed through here.
+pub fn neutralise(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
+}
+
+impl Chargeback {
+    /// The CSV header.
+    pub fn header(&self) -> Vec<String> {
+        let mut h = vec!["period_start".to_string(), "period_end".to_string()];
+        h.extend(self.by.iter().cloned());
+        h.extend(
+            [
+                "currency",
+                "requests",
+                "input_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+                "output_tokens",
+                "unpriced_requests",
+                "unpriced_tokens",
+                "cost",
+            ]
+            .map(String::from),
+        );
+        h
+    }
+
+    /// Each line's cells, as written to the CSV (text neutralised, numbers plain).
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        let last_day = self.period.end.pred_opt().unwrap_or(self.period.end);
+        self.lines
+            .iter()
+            .map(|l| {
+                let mut r = vec![self.period.start.to_string(), last_day.to_string()];
+                r.extend(l.keys.iter().map(|k| neutralise(k)));
+                r.push(neutralise(&l.currency));
+                r.extend(
+                    [
+                        l.requests,
+                        l.input_tokens,
+                        l.cache_read_input_tokens,
+                        l.cache_creation_input_tokens,
+                        l.output_tokens,
+                        l.unpriced_requests,
+                        l.unpriced_tokens,
+                    ]
+                    .map(|n| n.to_string()),
+                );
+                r.push(l.cost.map(|c| c.to_string()).unwrap_or_default());
+                r
+            })
+            .collect()
+    }
+
+    /// Writes the CSV to `path` and its manifest beside it (`<path>.manifest.json`); returns
+    /// the manifest's path. The same chargeback gives the same bytes.
+    pub fn write_csv(&self, path: &Path, arguments: &[String]) -> Result<PathBuf> {
+        let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+        out.write_record(self.header()).map_err(csv_error)?;
+        for row in self.rows() {
+            out.write_record(row).map_err(csv_error)?;
+        }
+        let bytes = out.into_inner().map_err(|e| Error::Internal(format!("CSV buffer: {e}")))?;
+        let tmp = path.with_extension("csv.tmp");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, path)?;
+        let manifest = serde_json::json!({
+            "file": path.file_name().map(|f| f.to_string_lossy().to_string()),
+            "sha256": hex::encode(Sha256::digest(&bytes)),
+            "rows": self.lines.len(),
+            "period": { "start": self.period.start.to_string(), "end_exclusive": self.period.end.to_string() },
+            "by": self.by,
+            "arguments": arguments,
+            "tables": { "usage_daily": { "version": self.usage_daily_version } },
+            "price_book_sha256": self.price_book_sha256,
+            "totals": self.totals.iter().map(|(c, (exact, rounded))| {
+                (c.clone(), serde_json::json!({ "unrounded": exact, "rounded": rounded }))
+            }).collect::<serde_json::Map<_, _>>(),
+            "unpriced_requests": self.unpriced_requests,
+            "tokenledger_version": env!("CARGO_PKG_VERSION"),
+        });
+        let manifest_path = PathBuf::from(format!("{}.manifest.json", path.display()));
+        std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)? + "\n")?;
+        Ok(manifest_path)
+    }
+}
+
+fn csv_error(e: csv::Error) -> Error {
+    Error::Internal(format!("writing CSV: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_cells_are_neutralised() {
+        for bad in ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"] {
+            assert!(neutralise(bad).starts_with('\''), "{bad:?}");
+        }
+        for fine in ["CC-1000", "data-science", "alice@example.com", "東京", ""] {
+            assert_eq!(neutralise(fine), fine);
+        }
+    }
+
+    #[test]
+    fn periods() {
+        let jan = Period::month("2025-01").unwrap();
+        assert_eq!((jan.start.to_string(), jan.end.to_string()), ("2025-01-01".into(), "2025-02-01".into()));
+        let dec = Period::month("2024-12").unwrap();
+        assert_eq!(dec.end.to_string(), "2025-01-01");
+        assert!(Period::month("2025-13").is_err());
+        assert!(Period::month("January").is_err());
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(Period::days(d("2025-01-05"), d("2025-01-05")).unwrap().end, d("2025-01-06"));
+        assert!(Period::days(d("2025-01-06"), d("2025-01-05")).is_err());
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert_eq!(key_columns(&["group".into(), "endpoint".into()]).unwrap(), vec!["group", "endpoint_name"]);
+        let err = key_columns(&["team".into()]).unwrap_err().to_string();
+        assert!(err.contains("cost_center"), "{err}");
+    }
+}

@@ -1,0 +1,94 @@
+//! `tokenledger chargeback`
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::Args;
+
+use super::{Cli, OutputFormat, print_json};
+use crate::chargeback::{ChargebackOptions, Period, chargeback};
+use crate::error::{Error, Result};
+use crate::fmt::Table;
+use crate::warehouse::Warehouse;
+
+/// Exit code of `--fail-on-unpriced` when the period has unpriced usage.
+pub const EXIT_UNPRICED: i32 = 5;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Sums usage_daily over a period by the keys of --by, one line per key and currency, and one
+*TOTAL* line per currency. Cost is rounded to the currency's minor unit (cents) so that the
+lines add up exactly to the rounded total (largest remainder). Usage without a price has its
+own lines, with an empty cost, and its own *TOTAL* line: it is never a silent zero.
+
+With --output, writes a CSV that is safe to open in a spreadsheet (cells that start with
+= + - @ are prefixed with ') and FILE.manifest.json beside it: the table version read, the
+price book's SHA-256, the arguments, the totals and the CSV's SHA-256. The same arguments on
+the same table version give the same bytes.
+
+Examples:
+  tokenledger chargeback --period 2025-01 --by cost_center,group --output jan.csv
+  tokenledger chargeback --from 2025-01-01 --to 2025-01-15 --by requester
+  tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 5 if anything is unpriced")]
+pub struct ChargebackArgs {
+    /// The month to charge back, YYYY-MM (UTC).
+    #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"], required_unless_present_all = ["from", "to"])]
+    pub period: Option<String>,
+    /// First day of the period (YYYY-MM-DD, inclusive), with --to.
+    #[arg(long, value_name = "DATE", requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last day of the period (YYYY-MM-DD, inclusive), with --from.
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// Keys of the lines, comma-separated: cost_center, group, requester, endpoint, served_entity, provider.
+    #[arg(long, value_delimiter = ',', default_value = "cost_center,group")]
+    pub by: Vec<String>,
+    /// Write the chargeback to this CSV file (and a manifest beside it) instead of printing it.
+    #[arg(long, value_name = "FILE.csv")]
+    pub output: Option<PathBuf>,
+    /// Exit with code 5 when the period has usage without a price (after writing the file).
+    #[arg(long)]
+    pub fail_on_unpriced: bool,
+}
+
+pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Result<i32> {
+    let period = match (&args.period, args.from, args.to) {
+        (Some(month), _, _) => Period::month(month)?,
+        (None, Some(from), Some(to)) => Period::days(from, to)?,
+        _ => return Err(Error::Usage("give --period YYYY-MM, or --from DATE --to DATE".into())),
+    };
+    let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone() }).await?;
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    match (&args.output, cli.format) {
+        (Some(path), format) => {
+            let manifest = report.write_csv(path, &arguments)?;
+            if format == OutputFormat::Json {
+                print_json(&serde_json::json!({ "csv": path, "manifest": manifest, "lines": report.lines.len(), "totals": report.totals }))?;
+            } else if !cli.quiet {
+                println!("wrote {} ({} lines) and {}", path.display(), report.lines.len(), manifest.display());
+                for (currency, (_, rounded)) in &report.totals {
+                    println!("total {currency} {rounded}");
+                }
+            }
+        }
+        (None, OutputFormat::Json) => print_json(&report)?,
+        (None, OutputFormat::Text) => {
+            let mut t = Table::with_header(report.header());
+            for row in report.rows() {
+                t.row_vec(row);
+            }
+            print!("{}", t.render());
+        }
+    }
+    if report.unpriced_requests > 0 {
+        eprintln!(
+            "{} requests in the period have no price: they are on lines with an empty cost. Add their prices to \
+             config/prices.csv and re-rate the period (tokenledger rollup --rerate --from DATE --to DATE).",
+            crate::fmt::thousands(report.unpriced_requests as u64)
+        );
+        if args.fail_on_unpriced {
+            return Ok(EXIT_UNPRICED);
+        }
+    }
+    Ok(0)
+}

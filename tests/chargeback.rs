@@ -1,0 +1,92 @@
+//! `tokenledger chargeback`: lines that add up to the cent, the same bytes twice, a manifest
+//! that describes the file, spreadsheet-safe cells, and unpriced usage that is never free.
+
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+use crate::util::{Env, ingested_warehouse};
+
+fn read_csv(path: &std::path::Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let mut rows = vec![r.headers().unwrap().iter().map(String::from).collect()];
+    rows.extend(r.records().map(|rec| rec.unwrap().iter().map(String::from).collect()));
+    rows
+}
+
+#[test]
+fn a_month_adds_up_to_the_cent_and_is_reproducible() {
+    let env = ingested_warehouse(3000, 40); // 2025-01-01 .. 2025-02-09
+    let rollup: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "rollup"])).unwrap();
+    let out = env.path("jan.csv");
+    let args = ["chargeback", "--period", "2025-01", "--by", "cost_center,group", "--output", out.to_str().unwrap()];
+    env.ok(&args);
+    let first = std::fs::read(&out).unwrap();
+    env.ok(&args);
+    assert_eq!(std::fs::read(&out).unwrap(), first, "same arguments, same table version: same bytes");
+
+    let rows = read_csv(&out);
+    assert_eq!(rows[0][..4], ["period_start", "period_end", "cost_center", "group"]);
+    let cost_col = rows[0].iter().position(|h| h == "cost").unwrap();
+    let req_col = rows[0].iter().position(|h| h == "requests").unwrap();
+    let (lines, totals): (Vec<&Vec<String>>, Vec<&Vec<String>>) = rows[1..].iter().partition(|r| r[2] != "*TOTAL*");
+    assert!(lines.iter().all(|r| r[0] == "2025-01-01" && r[1] == "2025-01-31"));
+    let usd: Decimal = lines.iter().filter(|r| r[4] == "USD").map(|r| r[cost_col].parse::<Decimal>().unwrap()).sum();
+    let total = totals.iter().find(|r| r[4] == "USD").unwrap();
+    assert_eq!(usd, total[cost_col].parse::<Decimal>().unwrap(), "the lines add up to the total line exactly");
+    assert!(lines.iter().all(|r| r[cost_col].is_empty() || r[cost_col].parse::<Decimal>().unwrap().scale() <= 2));
+    let requests: i64 = lines.iter().map(|r| r[req_col].parse::<i64>().unwrap()).sum();
+    assert!(requests > 0 && requests < rollup["requests"].as_i64().unwrap(), "January only");
+
+    // the manifest describes the file
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("jan.csv.manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["sha256"], hex::encode(Sha256::digest(&first)));
+    assert_eq!(manifest["rows"], rows.len() - 1);
+    assert_eq!(manifest["totals"]["USD"]["rounded"], total[cost_col]);
+    assert_eq!(manifest["tables"]["usage_daily"]["version"], rollup["versions"][1][1]);
+    assert_eq!(manifest["price_book_sha256"].as_str().unwrap().len(), 64);
+
+    // the terminal table shows the same total; a bad key is a usage error
+    let text = env.ok(&["chargeback", "--period", "2025-01"]);
+    assert!(text.contains("*TOTAL*") && text.contains(&total[cost_col]), "{text}");
+    let err = env.fails(&["chargeback", "--period", "2025-01", "--by", "team"], 2);
+    assert!(err.contains("cost_center"), "{err}");
+}
+
+#[test]
+fn cells_that_a_spreadsheet_would_run_are_neutralised_and_unpriced_usage_is_flagged() {
+    let env = Env::init();
+    let line = |id: &str, who: &str, model: &str| {
+        format!(
+            r#"{{"request_id":"{id}","request_time":"2025-03-03T10:00:00Z","endpoint_name":"chat","served_entity_name":"{model}","requester":"{who}","status_code":200,"input_tokens":1000000,"output_tokens":0}}"#
+        )
+    };
+    let log = [line("a", "=HYPERLINK(\\\"http://evil\\\")", "m"), line("b", "@SUM(1+1)", "m"), line("c", "bob", "unknown-model")];
+    let f = env.write("log.jsonl", log.join("\n") + "\n");
+    env.ingest_json(&[f.to_str().unwrap()]);
+    env.write(
+        "wh/config/prices.csv",
+        "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\nm,2025-01-01,USD,0.005,0,0\n",
+    );
+    env.ok(&["rollup"]);
+    let out = env.path("mar.csv");
+    let args = ["chargeback", "--period", "2025-03", "--by", "requester", "--output", out.to_str().unwrap()];
+    // unpriced usage: written, said, and exit 5 when asked to fail
+    let err = env.fails(&[&args[..], &["--fail-on-unpriced"]].concat(), 5);
+    assert!(err.contains("1 requests in the period have no price"), "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("'=HYPERLINK(\"\"http://evil\"\")") && text.contains("'@SUM(1+1)"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with('=') || l.contains(",=") || l.contains(",@")), "{text}");
+    let rows = read_csv(&out);
+    let cost = rows[0].iter().position(|h| h == "cost").unwrap();
+    let bob = rows.iter().find(|r| r[2] == "bob").unwrap();
+    assert_eq!((bob[3].as_str(), bob[cost].as_str()), ("", ""), "unpriced: no currency, no cost, never 0");
+    // two requests of 1M tokens at 0.005 per 1M: half a cent each, one cent in total, and the
+    // lines add up to it (largest remainder gives the cent to one of them)
+    let priced: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[3] == "USD").collect();
+    let sum: Decimal = priced.iter().filter(|r| r[2] != "*TOTAL*").map(|r| r[cost].parse::<Decimal>().unwrap()).sum();
+    let total = priced.iter().find(|r| r[2] == "*TOTAL*").unwrap();
+    assert_eq!((sum.to_string(), total[cost].as_str()), ("0.01".to_string(), "0.01"));
+    // without --fail-on-unpriced the run succeeds
+    env.ok(&args);
+}
