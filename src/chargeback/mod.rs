@@ -72,6 +72,17 @@ pub struct ChargebackOptions {
     pub period: Period,
     /// Command-line key names, in order (see [`KEYS`]).
     pub by: Vec<String>,
+    /// Read `usage_daily` as it was then, to reproduce an earlier export.
+    pub as_of: Option<AsOf>,
+}
+
+/// A past state of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsOf {
+    /// A Delta version (the manifest of an export records the one it read).
+    Version(u64),
+    /// The version current at an RFC 3339 instant, e.g. `2025-02-01T00:00:00Z`.
+    Timestamp(String),
 }
 
 /// One line of a chargeback.
@@ -113,7 +124,16 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     if !warehouse.has_table("usage_daily") {
         return Err(Error::Usage("no usage_daily table yet: run `tokenledger rollup` first".into()));
     }
-    let table = deltalake::open_table(warehouse.table_url("usage_daily")?).await?;
+    let url = warehouse.table_url("usage_daily")?;
+    let table = match &opts.as_of {
+        None => deltalake::open_table(url).await?,
+        Some(AsOf::Version(v)) => deltalake::open_table_with_version(url, *v)
+            .await
+            .map_err(|e| Error::Usage(format!("usage_daily has no version {v} to read ({e})")))?,
+        Some(AsOf::Timestamp(t)) => deltalake::open_table_with_ds(url, t)
+            .await
+            .map_err(|e| Error::Usage(format!("usage_daily as of {t:?}: {e} (use RFC 3339, e.g. 2025-02-01T00:00:00Z)")))?,
+    };
     let version = table.version().map_or(0, |v| v as i64);
     let ctx = crate::rollup::session_context(crate::rollup::runtime(crate::rollup::DEFAULT_MEMORY_LIMIT)?, 2);
     table.update_datafusion_session(&ctx.state())?;

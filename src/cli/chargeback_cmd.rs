@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use clap::Args;
 
 use super::{Cli, OutputFormat, print_json};
-use crate::chargeback::{ChargebackOptions, Period, chargeback};
+use crate::chargeback::{AsOf, ChargebackOptions, Period, chargeback};
 use crate::error::{Error, Result};
 use crate::fmt::Table;
 use crate::warehouse::Warehouse;
@@ -29,7 +29,8 @@ the same table version give the same bytes.
 Examples:
   tokenledger chargeback --period 2025-01 --by cost_center,group --output jan.csv
   tokenledger chargeback --from 2025-01-01 --to 2025-01-15 --by requester
-  tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 5 if anything is unpriced")]
+  tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 5 if anything is unpriced
+  tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12")]
 pub struct ChargebackArgs {
     /// The month to charge back, YYYY-MM (UTC).
     #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"], required_unless_present_all = ["from", "to"])]
@@ -49,6 +50,12 @@ pub struct ChargebackArgs {
     /// Exit with code 5 when the period has usage without a price (after writing the file).
     #[arg(long)]
     pub fail_on_unpriced: bool,
+    /// Read usage_daily at this Delta version (the manifest of an earlier export names it): the same bytes again.
+    #[arg(long, value_name = "N", conflicts_with = "as_of")]
+    pub as_of_version: Option<u64>,
+    /// Read usage_daily as it was at this instant (RFC 3339, e.g. 2025-02-01T00:00:00Z).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub as_of: Option<String>,
 }
 
 pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Result<i32> {
@@ -57,7 +64,12 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         (None, Some(from), Some(to)) => Period::days(from, to)?,
         _ => return Err(Error::Usage("give --period YYYY-MM, or --from DATE --to DATE".into())),
     };
-    let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone() }).await?;
+    let as_of = match (args.as_of_version, &args.as_of) {
+        (Some(v), _) => Some(AsOf::Version(v)),
+        (None, Some(t)) => Some(AsOf::Timestamp(t.clone())),
+        (None, None) => None,
+    };
+    let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone(), as_of }).await?;
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     match (&args.output, cli.format) {
         (Some(path), format) => {
