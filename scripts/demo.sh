@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README demo: a warehouse from sample_data/ (a month of gateway logs with some bad lines
 # and duplicates), ingested, rolled up into priced usage tables, and January charged back to
-# finance as a CSV with its manifest. Safe to run again: init changes nothing, ingest skips
+# finance as a CSV with its manifest, and the budgets checked. Safe to run again: init changes nothing, ingest skips
 # files it has seen, and the chargeback is the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +15,4 @@ cp sample_data/config/*.csv "$warehouse/config/"
 "$bin" -w "$warehouse" ingest sample_data/logs
 "$bin" -w "$warehouse" rollup
 "$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --output "$warehouse/chargeback-2025-01.csv"
+"$bin" -w "$warehouse" budget status

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod budget;
 mod chargeback;
 mod cli;
 mod ingest_bad_input;

@@ -4,8 +4,9 @@
 //! to open in a spreadsheet, with a manifest that says what it was made from.
 //!
 //! Still to come (issue 4): time zones for period boundaries, `--as-of-version`, provisioned
-//! capacity allocation, FOCUS, budgets.
+//! capacity allocation, FOCUS.
 
+mod budget;
 mod rounding;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
+pub use budget::{BudgetStatus, budget_status};
 pub use rounding::{largest_remainder, minor_unit, round};
 
 use crate::error::{Error, Result};

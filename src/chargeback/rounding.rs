@@ -12,9 +12,12 @@ pub fn minor_unit(currency: &str) -> u32 {
     }
 }
 
-/// `amount` rounded to `scale` places, half away from zero (what finance expects of a total).
+/// `amount` rounded to `scale` places, half away from zero (what finance expects of a total),
+/// and written with exactly `scale` places (`6.00`, not `6`).
 pub fn round(amount: Decimal, scale: u32) -> Decimal {
-    amount.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero)
+    let mut rounded = amount.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+    rounded.rescale(scale);
+    rounded
 }
 
 /// Rounds each amount to `scale` places so that the results add up to `round(sum)`: every
@@ -32,6 +35,9 @@ pub fn largest_remainder(amounts: &[Decimal], scale: u32) -> Vec<Decimal> {
     let missing = usize::try_from(missing.mantissa()).unwrap_or(0);
     for &i in order.iter().take(missing) {
         rounded[i] += unit;
+    }
+    for r in &mut rounded {
+        r.rescale(scale);
     }
     rounded
 }
@@ -58,6 +64,8 @@ mod tests {
     #[test]
     fn half_cents_round_away_from_zero_in_the_total() {
         assert_eq!(round(d("2.345"), 2), d("2.35"));
+        assert_eq!((round(d("6"), 2).to_string(), round(Decimal::ZERO, 2).to_string()), ("6.00".into(), "0.00".into()));
+        assert_eq!(largest_remainder(&[d("1"), d("0.5")], 2)[0].to_string(), "1.00");
         let got = largest_remainder(&[d("1.005"), d("1.005"), d("0.335")], 2);
         assert_eq!(got.iter().sum::<Decimal>(), d("2.35"));
         assert!(largest_remainder(&[], 2).is_empty());

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and dispatch; one file per command.
 
+mod budget_cmd;
 mod chargeback_cmd;
 mod gen_cmd;
 mod ingest_cmd;
@@ -16,6 +17,7 @@ Exit codes:
   0  success
   1  failure (unreadable input file, failed write, internal error)
   2  usage or configuration error
+  3  budget status: a budget is spent (or, with --fail-on-forecast, forecast to be)
   4  more records quarantined than --max-quarantine-ratio allows (nothing was written)
   5  chargeback --fail-on-unpriced: the period has usage without a price";
 
@@ -62,6 +64,8 @@ pub enum Command {
     Rollup(rollup_cmd::RollupArgs),
     /// Chargeback for finance: a period's cost by cost center, group, ... rounded to the cent.
     Chargeback(chargeback_cmd::ChargebackArgs),
+    /// Budgets: spend against config/budgets.csv, forecast, thresholds (exit 3 when over).
+    Budget(budget_cmd::BudgetArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
     Gen(gen_cmd::GenArgs),
 }
@@ -74,6 +78,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Ingest(args) => ingest_cmd::run(&warehouse()?, args, &cli).await,
         Command::Rollup(args) => rollup_cmd::run(&warehouse()?, args, &cli).await,
         Command::Chargeback(args) => chargeback_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
     }
 }

@@ -19,6 +19,7 @@
 //! and [`request_cost`] is the one definition of the per-request cost arithmetic. A request with
 //! no price in force gets `None` from [`PriceBook::price_at`], never a zero price (rule 5).
 
+mod budgets;
 mod prices;
 mod principals;
 mod settings;
@@ -34,6 +35,7 @@ use rust_decimal::Decimal;
 pub use prices::{PriceBook, PriceRow, PricingMode, request_cost};
 pub use principals::{Principal, Principals, UNALLOCATED_COST_CENTER, UNASSIGNED_GROUP};
 pub use settings::{Attribution, Settings};
+pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
 
 /// At most this many problems are listed in a [`ConfigError::Invalid`]; the count covers all.
 pub const MAX_REPORTED_PROBLEMS: usize = 50;

@@ -1,0 +1,142 @@
+//! Budget status: what each budget of `config/budgets.csv` has spent in its current period,
+//! the run-rate forecast to the period's end, and the thresholds crossed.
+
+use chrono::{Datelike, NaiveDate};
+use datafusion::functions_aggregate::expr_fn::{max, sum};
+use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::scalar::ScalarValue;
+use rust_decimal::Decimal;
+
+use super::{Period, minor_unit, round};
+use crate::error::{Error, Result};
+use crate::pricing::{Budget, BudgetPeriod, Budgets};
+use crate::warehouse::Warehouse;
+
+/// Where one budget stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BudgetStatus {
+    #[serde(flatten)]
+    pub budget: Budget,
+    /// `2025-01` or `2025-Q1`.
+    pub period_label: String,
+    pub period: Period,
+    /// The last date with usage that the status counts (the table's data, not the clock).
+    pub data_through: NaiveDate,
+    /// Spent so far, rounded to the currency's minor unit.
+    pub spent: Decimal,
+    /// `spent` as a percentage of the amount (one decimal); `None` for a budget of 0.
+    pub used_percent: Option<Decimal>,
+    /// `spent` extrapolated at the same daily rate to the period's end.
+    pub forecast: Decimal,
+    pub forecast_percent: Option<Decimal>,
+    /// The thresholds (percentages) that `spent` has reached.
+    pub crossed: Vec<Decimal>,
+    /// `spent` has reached the amount.
+    pub over: bool,
+    /// `forecast` reaches the amount.
+    pub forecast_over: bool,
+}
+
+/// The budget period of `budget` that contains `day`.
+fn period_of(budget: &Budget, day: NaiveDate) -> Result<(String, Period)> {
+    let month = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(|| Error::Internal(format!("no month {y}-{m}")));
+    let (label, start, months) = match budget.period {
+        BudgetPeriod::Monthly => (format!("{}-{:02}", day.year(), day.month()), month(day.year(), day.month())?, 1),
+        BudgetPeriod::Quarterly => {
+            let q = (day.month() - 1) / 3;
+            (format!("{}-Q{}", day.year(), q + 1), month(day.year(), q * 3 + 1)?, 3)
+        }
+    };
+    let end = start.checked_add_months(chrono::Months::new(months)).ok_or_else(|| Error::Internal("period end".into()))?;
+    Ok((label, Period { start, end }))
+}
+
+/// The status of every budget in the period that contains `month` (default: the month of the
+/// last date with usage).
+pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result<Vec<BudgetStatus>> {
+    let budgets = Budgets::load(&warehouse.config_dir().join("budgets.csv"))?;
+    if !warehouse.has_table("usage_daily") {
+        return Err(Error::Usage("no usage_daily table yet: run `tokenledger rollup` first".into()));
+    }
+    let table = deltalake::open_table(warehouse.table_url("usage_daily")?).await?;
+    let ctx = SessionContext::new();
+    table.update_datafusion_session(&ctx.state())?;
+    ctx.register_table("usage_daily", table.table_provider().await?)?;
+    let last = last_date(&ctx, None).await?.ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
+    let reference = match month {
+        Some(m) => {
+            let p = Period::month(m)?;
+            // the end of that month, or the last date with usage if earlier
+            last.min(p.end.pred_opt().unwrap_or(p.end)).max(p.start)
+        }
+        None => last,
+    };
+    let mut statuses = Vec::new();
+    for budget in budgets.rows {
+        let (period_label, period) = period_of(&budget, reference)?;
+        let through = last_date(&ctx, Some(&period)).await?.unwrap_or(period.start).max(reference.min(last));
+        let spent_exact = spent(&ctx, &budget, &period).await?;
+        let scale = minor_unit(&budget.currency);
+        let elapsed = (through - period.start).num_days() + 1;
+        let days = (period.end - period.start).num_days();
+        let forecast_exact = spent_exact * Decimal::from(days) / Decimal::from(elapsed.clamp(1, days));
+        let percent = |v: Decimal| (budget.amount > Decimal::ZERO).then(|| (v * Decimal::ONE_HUNDRED / budget.amount).round_dp(1));
+        let reached = |v: Decimal| if budget.amount > Decimal::ZERO { v >= budget.amount } else { v > Decimal::ZERO };
+        statuses.push(BudgetStatus {
+            crossed: budget.thresholds.iter().copied().filter(|t| spent_exact * Decimal::ONE_HUNDRED >= budget.amount * *t).collect(),
+            over: reached(spent_exact),
+            forecast_over: reached(forecast_exact),
+            spent: round(spent_exact, scale),
+            used_percent: percent(spent_exact),
+            forecast: round(forecast_exact, scale),
+            forecast_percent: percent(forecast_exact),
+            period_label,
+            period,
+            data_through: through,
+            budget,
+        });
+    }
+    Ok(statuses)
+}
+
+fn date_lit(d: NaiveDate) -> datafusion::prelude::Expr {
+    lit(ScalarValue::Date32(Some((crate::pricing::date_start_micros(d) / 86_400_000_000) as i32)))
+}
+
+/// The last date with usage (within `period`, if given).
+async fn last_date(ctx: &SessionContext, period: Option<&Period>) -> Result<Option<NaiveDate>> {
+    let mut df = ctx.table("usage_daily").await?;
+    if let Some(p) = period {
+        df = df.filter(col("date").gt_eq(date_lit(p.start)).and(col("date").lt(date_lit(p.end))))?;
+    }
+    let batches = df.aggregate(vec![], vec![max(col("date")).alias("last")])?.collect().await?;
+    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else { return Ok(None) };
+    let text = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+    use arrow::array::{Array, AsArray};
+    let text = text.as_string::<i32>();
+    Ok((!text.is_null(0)).then(|| NaiveDate::parse_from_str(text.value(0), "%Y-%m-%d").ok()).flatten())
+}
+
+/// Exact cost of `budget`'s scope in its currency over `period`.
+async fn spent(ctx: &SessionContext, budget: &Budget, period: &Period) -> Result<Decimal> {
+    let df = ctx
+        .table("usage_daily")
+        .await?
+        .filter(
+            col(format!("\"{}\"", budget.scope.column()))
+                .eq(lit(budget.name.clone()))
+                .and(col("currency").eq(lit(budget.currency.clone())))
+                .and(col("date").gt_eq(date_lit(period.start)))
+                .and(col("date").lt(date_lit(period.end))),
+        )?
+        .aggregate(vec![], vec![sum(col("cost")).alias("spent")])?;
+    let batches = df.collect().await?;
+    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else { return Ok(Decimal::ZERO) };
+    let text = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+    use arrow::array::{Array, AsArray};
+    let text = text.as_string::<i32>();
+    if text.is_null(0) {
+        return Ok(Decimal::ZERO);
+    }
+    text.value(0).parse().map_err(|e| Error::Internal(format!("budget spend {:?}: {e}", text.value(0))))
+}

@@ -1,0 +1,66 @@
+//! `tokenledger budget status`: spend, forecast, thresholds and the exit code a scheduler alerts on.
+
+use crate::util::Env;
+
+/// A warehouse where alice (group ds, cost center CC-1) spent 3.00 USD on 2025-03-01 and 3.00
+/// USD on 2025-03-10, rolled up.
+fn spent_in_march() -> Env {
+    let env = Env::init();
+    let line = |id: &str, day: &str| {
+        format!(
+            r#"{{"request_id":"{id}","request_time":"2025-03-{day}T10:00:00Z","endpoint_name":"chat","served_entity_name":"m","requester":"alice","status_code":200,"input_tokens":1000000,"output_tokens":0}}"#
+        )
+    };
+    let f = env.write("log.jsonl", [line("a", "01"), line("b", "10")].join("\n") + "\n");
+    env.ingest_json(&[f.to_str().unwrap()]);
+    env.write(
+        "wh/config/prices.csv",
+        "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\nm,2025-01-01,USD,3,3,3\n",
+    );
+    env.write("wh/config/principals.csv", "requester,group,cost_center\nalice,ds,CC-1\n");
+    env.ok(&["rollup"]);
+    env
+}
+
+fn status(env: &Env, args: &[&str], code: i32) -> serde_json::Value {
+    let mut all = vec!["--format", "json", "budget", "status"];
+    all.extend_from_slice(args);
+    let out = env.run(&all);
+    assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn spend_forecast_thresholds_and_exit_codes() {
+    let env = spent_in_march();
+    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency,thresholds\ngroup,ds,monthly,10,USD,50;80;100\n");
+    // 6.00 of 10: the 50% threshold; 10 days of data in a 31-day month: forecast 6 x 31 / 10
+    let s = status(&env, &[], 0);
+    let ds = &s[0];
+    assert_eq!((ds["period_label"].as_str(), ds["data_through"].as_str()), (Some("2025-03"), Some("2025-03-10")));
+    assert_eq!((ds["spent"].as_str(), ds["used_percent"].as_str()), (Some("6.00"), Some("60.0")));
+    assert_eq!(ds["crossed"], serde_json::json!(["50"]));
+    assert_eq!((ds["forecast"].as_str(), ds["forecast_percent"].as_str()), (Some("18.60"), Some("186.0")));
+    assert_eq!((ds["over"].as_bool(), ds["forecast_over"].as_bool()), (Some(false), Some(true)));
+    status(&env, &["--fail-on-forecast"], 3);
+    let text = env.ok(&["budget", "status"]);
+    assert!(text.contains("forecast over") && text.contains("6.00 (60.0%)"), "{text}");
+
+    // a quarterly budget already spent: exit 3 without asking
+    env.write(
+        "wh/config/budgets.csv",
+        "scope,name,period,amount,currency,thresholds\ngroup,ds,monthly,10,USD,50;80;100\ncost_center,CC-1,quarterly,5,USD,80;100\n",
+    );
+    let s = status(&env, &[], 3);
+    assert_eq!((s[1]["period_label"].as_str(), s[1]["over"].as_bool()), (Some("2025-Q1"), Some(true)));
+    assert_eq!(s[1]["crossed"], serde_json::json!(["80", "100"]));
+    // February: nothing spent in the month, the quarter still holds March
+    let s = status(&env, &["--period", "2025-02"], 3);
+    assert_eq!((s[0]["spent"].as_str(), s[0]["over"].as_bool()), (Some("0.00"), Some(false)));
+    assert_eq!(s[1]["spent"], "6.00");
+
+    // a broken budgets file is a config error with its line
+    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency\nteam,x,monthly,1,USD\n");
+    let err = env.fails(&["budget", "status"], 2);
+    assert!(err.contains("line 2") && err.contains("scope"), "{err}");
+}
