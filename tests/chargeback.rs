@@ -44,6 +44,7 @@ fn a_month_adds_up_to_the_cent_and_is_reproducible() {
     assert_eq!(manifest["rows"], rows.len() - 1);
     assert_eq!(manifest["totals"]["USD"]["rounded"], total[cost_col]);
     assert_eq!(manifest["tables"]["usage_daily"]["version"], rollup["versions"][1][1]);
+    assert_eq!(manifest["time_zone"], "UTC");
     assert_eq!(manifest["price_book_sha256"].as_str().unwrap().len(), 64);
 
     // late data for January arrives and is rolled up: the export changes, and the version in
@@ -103,4 +104,43 @@ fn cells_that_a_spreadsheet_would_run_are_neutralised_and_unpriced_usage_is_flag
     assert_eq!((sum.to_string(), total[cost].as_str()), ("0.01".to_string(), "0.01"));
     // without --fail-on-unpriced the run succeeds
     env.ok(&args);
+}
+
+#[test]
+fn a_month_in_a_time_zone_is_cut_at_its_midnights() {
+    let env = Env::init();
+    let line = |id: &str, time: &str| {
+        format!(
+            r#"{{"request_id":"{id}","request_time":"{time}","endpoint_name":"chat","served_entity_name":"m","requester":"alice","status_code":200,"input_tokens":1000000,"output_tokens":0}}"#
+        )
+    };
+    // UTC:      December,             January,              January,              February
+    // New York: December,             December 31,          January 31,           January 31
+    let log = [
+        line("a", "2024-12-31T12:00:00Z"),
+        line("b", "2025-01-01T03:00:00Z"),
+        line("c", "2025-01-31T23:30:00Z"),
+        line("d", "2025-02-01T03:00:00Z"),
+    ];
+    let f = env.write("log.jsonl", log.join("\n") + "\n");
+    env.ingest_json(&[f.to_str().unwrap()]);
+    env.write(
+        "wh/config/prices.csv",
+        "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\nm,2024-01-01,USD,1,1,1\n",
+    );
+    env.ok(&["rollup"]);
+    let total_requests = |extra: &[&str]| -> i64 {
+        let mut args = vec!["--format", "json", "chargeback", "--period", "2025-01", "--by", "requester"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
+        v["lines"].as_array().unwrap().iter().filter(|l| l["keys"][0] == "*TOTAL*").map(|l| l["requests"].as_i64().unwrap()).sum()
+    };
+    assert_eq!(total_requests(&[]), 2, "UTC January: b and c");
+    assert_eq!(total_requests(&["--tz", "America/New_York"]), 2, "New York January: c and d");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "chargeback", "--period", "2025-01", "--tz", "America/New_York"])).unwrap();
+    assert_eq!((v["table"].as_str(), v["tz"].as_str()), (Some("usage_hourly"), Some("America/New_York")));
+    let err = env.fails(&["chargeback", "--period", "2025-01", "--tz", "Asia/Kolkata"], 2);
+    assert!(err.contains("whole UTC hour"), "{err}");
+    let err = env.fails(&["chargeback", "--period", "2025-01", "--tz", "Mars/Olympus"], 2);
+    assert!(err.contains("Mars/Olympus"), "{err}");
 }

@@ -74,8 +74,11 @@ pub struct ChargebackOptions {
     pub period: Period,
     /// Command-line key names, in order (see [`KEYS`]).
     pub by: Vec<String>,
-    /// Read `usage_daily` as it was then, to reproduce an earlier export.
+    /// Read the usage table as it was then, to reproduce an earlier export.
     pub as_of: Option<AsOf>,
+    /// The time zone whose midnights bound the period (UTC when `None`): then the period is
+    /// read from `usage_hourly`, which is kept per UTC hour.
+    pub tz: Option<chrono_tz::Tz>,
 }
 
 /// A past state of a table.
@@ -114,8 +117,11 @@ pub struct Chargeback {
     /// Currency -> the unrounded total and the rounded one.
     pub totals: BTreeMap<String, (String, String)>,
     pub unpriced_requests: i64,
-    /// The `usage_daily` version read.
-    pub usage_daily_version: i64,
+    /// The usage table read (`usage_daily`, or `usage_hourly` for a period in a time zone) and its version.
+    pub table: String,
+    pub table_version: i64,
+    /// The time zone of the period's boundaries.
+    pub tz: String,
     /// SHA-256 of `config/prices.csv` as it is now.
     pub price_book_sha256: String,
 }
@@ -123,33 +129,42 @@ pub struct Chargeback {
 /// Reads `usage_daily` for the period and builds the chargeback.
 pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Result<Chargeback> {
     let columns = key_columns(&opts.by)?;
-    if !warehouse.has_table("usage_daily") {
-        return Err(Error::Usage("no usage_daily table yet: run `tokenledger rollup` first".into()));
+    let (table_name, range) = match opts.tz {
+        None | Some(chrono_tz::UTC) => ("usage_daily", None),
+        Some(tz) => ("usage_hourly", Some(utc_range(&opts.period, tz)?)),
+    };
+    if !warehouse.has_table(table_name) {
+        return Err(Error::Usage(format!("no {table_name} table yet: run `tokenledger rollup` first")));
     }
-    let url = warehouse.table_url("usage_daily")?;
+    let url = warehouse.table_url(table_name)?;
     let table = match &opts.as_of {
         None => deltalake::open_table(url).await?,
         Some(AsOf::Version(v)) => deltalake::open_table_with_version(url, *v)
             .await
-            .map_err(|e| Error::Usage(format!("usage_daily has no version {v} to read ({e})")))?,
+            .map_err(|e| Error::Usage(format!("{table_name} has no version {v} to read ({e})")))?,
         Some(AsOf::Timestamp(t)) => deltalake::open_table_with_ds(url, t)
             .await
-            .map_err(|e| Error::Usage(format!("usage_daily as of {t:?}: {e} (use RFC 3339, e.g. 2025-02-01T00:00:00Z)")))?,
+            .map_err(|e| Error::Usage(format!("{table_name} as of {t:?}: {e} (use RFC 3339, e.g. 2025-02-01T00:00:00Z)")))?,
     };
     let version = table.version().map_or(0, |v| v as i64);
     let ctx = crate::rollup::session_context(crate::rollup::runtime(crate::rollup::DEFAULT_MEMORY_LIMIT)?, 2);
     table.update_datafusion_session(&ctx.state())?;
-    ctx.register_table("usage_daily", table.table_provider().await?)?;
+    ctx.register_table("usage", table.table_provider().await?)?;
+    let filter = match range {
+        None => format!("\"date\" >= DATE '{}' AND \"date\" < DATE '{}'", opts.period.start, opts.period.end),
+        Some((lo, hi)) => {
+            let ts = |micros: i64| format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')");
+            format!("hour >= {} AND hour < {}", ts(lo), ts(hi))
+        }
+    };
     let keys: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let sql = format!(
         "SELECT {keys}, currency, sum(requests), sum(input_tokens), sum(cache_read_input_tokens), \
                 sum(cache_creation_input_tokens), sum(output_tokens), sum(unpriced_requests), sum(unpriced_tokens), \
                 CAST(sum(cost) AS VARCHAR) \
-         FROM usage_daily WHERE \"date\" >= DATE '{start}' AND \"date\" < DATE '{end}' \
+         FROM usage WHERE {filter} \
          GROUP BY {keys}, currency ORDER BY {keys}, currency NULLS LAST",
         keys = keys.join(", "),
-        start = opts.period.start,
-        end = opts.period.end,
     );
     let mut lines = Vec::new();
     let mut unrounded = Vec::new();
@@ -175,7 +190,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
             let amount = (!cost_text.is_empty())
                 .then(|| cost_text.parse::<Decimal>())
                 .transpose()
-                .map_err(|e| Error::Internal(format!("cost {cost_text:?} in usage_daily: {e}")))?;
+                .map_err(|e| Error::Internal(format!("cost {cost_text:?} in {table_name}: {e}")))?;
             unrounded.push(amount);
             lines.push(Line {
                 keys: keys.iter().map(get).collect(),
@@ -222,9 +237,33 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         lines,
         totals,
         unpriced_requests,
-        usage_daily_version: version,
+        table: table_name.to_string(),
+        table_version: version,
+        tz: opts.tz.map_or_else(|| "UTC".to_string(), |tz| tz.name().to_string()),
         price_book_sha256: file_sha256(&warehouse.config_dir().join("prices.csv")).unwrap_or_default(),
     })
+}
+
+/// The period's bounds in `tz` as UTC microseconds. The usage tables are kept per UTC hour,
+/// so a zone whose midnight falls inside a UTC hour (India, Nepal, ...) cannot be cut exactly.
+fn utc_range(period: &Period, tz: chrono_tz::Tz) -> Result<(i64, i64)> {
+    use chrono::TimeZone;
+    let bound = |day: NaiveDate| -> Result<i64> {
+        let local = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+        let instant = tz
+            .from_local_datetime(&local)
+            .earliest()
+            .ok_or_else(|| Error::Usage(format!("{day} 00:00 does not exist in {tz}")))?;
+        let micros = instant.timestamp_micros();
+        if micros % 3_600_000_000 != 0 {
+            return Err(Error::Usage(format!(
+                "midnight in {tz} ({instant}) is not a whole UTC hour, and usage is kept per UTC hour: \
+                 use a zone with a whole-hour offset, or UTC"
+            )));
+        }
+        Ok(micros)
+    };
+    Ok((bound(period.start)?, bound(period.end)?))
 }
 
 fn key_columns(by: &[String]) -> Result<Vec<&'static str>> {
@@ -338,7 +377,8 @@ impl Chargeback {
             "period": { "start": self.period.start.to_string(), "end_exclusive": self.period.end.to_string() },
             "by": self.by,
             "arguments": arguments,
-            "tables": { "usage_daily": { "version": self.usage_daily_version } },
+            "tables": { self.table.clone(): { "version": self.table_version } },
+            "time_zone": self.tz,
             "price_book_sha256": self.price_book_sha256,
             "totals": self.totals.iter().map(|(c, (exact, rounded))| {
                 (c.clone(), serde_json::json!({ "unrounded": exact, "rounded": rounded }))
@@ -381,6 +421,17 @@ mod tests {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         assert_eq!(Period::days(d("2025-01-05"), d("2025-01-05")).unwrap().end, d("2025-01-06"));
         assert!(Period::days(d("2025-01-06"), d("2025-01-05")).is_err());
+    }
+
+    #[test]
+    fn periods_in_a_time_zone() {
+        let jan = Period::month("2025-01").unwrap();
+        // New York is UTC-5 in January: 2025-01-01T05:00Z .. 2025-02-01T05:00Z
+        let (lo, hi) = utc_range(&jan, chrono_tz::America::New_York).unwrap();
+        assert_eq!(chrono::DateTime::from_timestamp_micros(lo).unwrap().to_rfc3339(), "2025-01-01T05:00:00+00:00");
+        assert_eq!(chrono::DateTime::from_timestamp_micros(hi).unwrap().to_rfc3339(), "2025-02-01T05:00:00+00:00");
+        let err = utc_range(&jan, chrono_tz::Asia::Kolkata).unwrap_err().to_string();
+        assert!(err.contains("whole UTC hour"), "{err}");
     }
 
     #[test]

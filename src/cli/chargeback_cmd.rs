@@ -30,7 +30,8 @@ Examples:
   tokenledger chargeback --period 2025-01 --by cost_center,group --output jan.csv
   tokenledger chargeback --from 2025-01-01 --to 2025-01-15 --by requester
   tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 5 if anything is unpriced
-  tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12")]
+  tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12
+  tokenledger chargeback --period 2025-01 --tz America/New_York                 # January in New York (read per hour)")]
 pub struct ChargebackArgs {
     /// The month to charge back, YYYY-MM (UTC).
     #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"], required_unless_present_all = ["from", "to"])]
@@ -56,6 +57,9 @@ pub struct ChargebackArgs {
     /// Read usage_daily as it was at this instant (RFC 3339, e.g. 2025-02-01T00:00:00Z).
     #[arg(long, value_name = "TIMESTAMP")]
     pub as_of: Option<String>,
+    /// The time zone whose midnights bound the period (an IANA name such as Europe/Berlin; whole-hour offsets only).
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub tz: chrono_tz::Tz,
 }
 
 pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Result<i32> {
@@ -69,7 +73,7 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         (None, Some(t)) => Some(AsOf::Timestamp(t.clone())),
         (None, None) => None,
     };
-    let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone(), as_of }).await?;
+    let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz) }).await?;
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     match (&args.output, cli.format) {
         (Some(path), format) => {
