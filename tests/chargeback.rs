@@ -89,6 +89,9 @@ fn cells_that_a_spreadsheet_would_run_are_neutralised_and_unpriced_usage_is_flag
     // unpriced usage: written, said, and exit 5 when asked to fail
     let err = env.fails(&[&args[..], &["--fail-on-unpriced"]].concat(), 5);
     assert!(err.contains("1 requests in the period have no price"), "{err}");
+    let focus = env.path("focus.csv");
+    let err = env.fails(&["--format", "focus", "chargeback", "--period", "2025-03", "--output", focus.to_str().unwrap(), "--fail-on-unpriced"], 5);
+    assert!(err.contains("left") && !std::fs::read_to_string(&focus).unwrap().contains("unknown-model"), "{err}");
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("'=HYPERLINK(\"\"http://evil\"\")") && text.contains("'@SUM(1+1)"), "{text}");
     assert!(!text.lines().any(|l| l.starts_with('=') || l.contains(",=") || l.contains(",@")), "{text}");
@@ -143,4 +146,41 @@ fn a_month_in_a_time_zone_is_cut_at_its_midnights() {
     assert!(err.contains("whole UTC hour"), "{err}");
     let err = env.fails(&["chargeback", "--period", "2025-01", "--tz", "Mars/Olympus"], 2);
     assert!(err.contains("Mars/Olympus"), "{err}");
+}
+
+#[test]
+fn focus_export_has_the_specification_columns_and_the_same_cost() {
+    let env = ingested_warehouse(3000, 40);
+    env.ok(&["rollup"]);
+    let out = env.path("focus.csv");
+    env.ok(&["--format", "focus", "chargeback", "--period", "2025-01", "--output", out.to_str().unwrap()]);
+    let rows = read_csv(&out);
+    let header = &rows[0];
+    for column in tokenledger::chargeback::FOCUS_COLUMNS {
+        assert!(header.iter().any(|h| h == column), "FOCUS column {column} missing");
+    }
+    let custom: Vec<&String> = header.iter().filter(|h| !tokenledger::chargeback::FOCUS_COLUMNS.contains(&h.as_str())).collect();
+    assert!(!custom.is_empty() && custom.iter().all(|h| h.starts_with("x_")), "{custom:?}");
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let instant = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+    let mut billed = Decimal::ZERO;
+    for r in &rows[1..] {
+        let cost: Decimal = r[at("BilledCost")].parse().unwrap();
+        for same in ["EffectiveCost", "ListCost", "ContractedCost"] {
+            assert_eq!(r[at(same)].parse::<Decimal>().unwrap(), cost);
+        }
+        billed += cost;
+        let (start, end) = (instant(&r[at("ChargePeriodStart")]), instant(&r[at("ChargePeriodEnd")]));
+        assert_eq!(end - start, chrono::Duration::days(1));
+        assert!(r[at("ChargePeriodStart")].ends_with("T00:00:00Z") && r[at("ChargePeriodStart")].starts_with("2025-01-"));
+        assert_eq!((r[at("BillingPeriodStart")].as_str(), r[at("BillingPeriodEnd")].as_str()), ("2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z"));
+        assert_eq!((r[at("ChargeCategory")].as_str(), r[at("BillingCurrency")].as_str(), r[at("PricingUnit")].as_str()), ("Usage", "USD", "Tokens"));
+        assert!(r[at("PricingQuantity")].parse::<i64>().unwrap() >= 0);
+        assert!(serde_json::from_str::<serde_json::Value>(&r[at("Tags")]).unwrap().is_object());
+    }
+    // the same money as the chargeback, unrounded
+    let cb: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "chargeback", "--period", "2025-01"])).unwrap();
+    assert_eq!(billed, cb["totals"]["USD"][0].as_str().unwrap().parse::<Decimal>().unwrap());
+    let err = env.fails(&["--format", "focus", "rollup"], 2);
+    assert!(err.contains("chargeback"), "{err}");
 }

@@ -4,9 +4,10 @@
 //! to open in a spreadsheet, with a manifest that says what it was made from.
 //!
 //! Still to come (issue 4): time zones for period boundaries, `--as-of-version`, provisioned
-//! capacity allocation, FOCUS.
+//! capacity allocation.
 
 mod budget;
+mod focus;
 mod rounding;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 pub use budget::{BudgetStatus, budget_status};
+pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, write_focus};
 pub use rounding::{largest_remainder, minor_unit, round};
 
 use crate::error::{Error, Result};

@@ -31,7 +31,8 @@ Examples:
   tokenledger chargeback --from 2025-01-01 --to 2025-01-15 --by requester
   tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 5 if anything is unpriced
   tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12
-  tokenledger chargeback --period 2025-01 --tz America/New_York                 # January in New York (read per hour)")]
+  tokenledger chargeback --period 2025-01 --tz America/New_York                 # January in New York (read per hour)
+  tokenledger --format focus chargeback --period 2025-01 --output focus.csv     # FOCUS 1.2 for FinOps tools")]
 pub struct ChargebackArgs {
     /// The month to charge back, YYYY-MM (UTC).
     #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"], required_unless_present_all = ["from", "to"])]
@@ -68,6 +69,9 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         (None, Some(from), Some(to)) => Period::days(from, to)?,
         _ => return Err(Error::Usage("give --period YYYY-MM, or --from DATE --to DATE".into())),
     };
+    if cli.format == OutputFormat::Focus {
+        return focus(warehouse, args, period).await;
+    }
     let as_of = match (args.as_of_version, &args.as_of) {
         (Some(v), _) => Some(AsOf::Version(v)),
         (None, Some(t)) => Some(AsOf::Timestamp(t.clone())),
@@ -88,7 +92,7 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
             }
         }
         (None, OutputFormat::Json) => print_json(&report)?,
-        (None, OutputFormat::Text) => {
+        (None, OutputFormat::Text | OutputFormat::Focus) => {
             let mut t = Table::with_header(report.header());
             for row in report.rows() {
                 t.row_vec(row);
@@ -96,13 +100,35 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
             print!("{}", t.render());
         }
     }
-    if report.unpriced_requests > 0 {
+    unpriced_outcome(report.unpriced_requests, args.fail_on_unpriced)
+}
+
+/// `--format focus`: the FOCUS 1.2 CSV of the period.
+async fn focus(warehouse: &Warehouse, args: &ChargebackArgs, period: crate::chargeback::Period) -> Result<i32> {
+    let Some(path) = &args.output else {
+        return Err(Error::Usage("--format focus writes a file: give --output FILE.csv".into()));
+    };
+    if args.tz != chrono_tz::UTC || args.as_of_version.is_some() || args.as_of.is_some() {
+        return Err(Error::Usage("--format focus covers UTC days of the current tables: drop --tz / --as-of".into()));
+    }
+    let export = crate::chargeback::write_focus(warehouse, &period, path).await?;
+    println!("wrote {} ({} FOCUS rows)", path.display(), export.rows);
+    for (currency, cost) in &export.billed_cost {
+        println!("BilledCost {currency} {cost}");
+    }
+    unpriced_outcome(export.unpriced_requests, args.fail_on_unpriced)
+}
+
+/// Says how much usage had no price; the exit code `--fail-on-unpriced` asks for.
+fn unpriced_outcome(unpriced_requests: i64, fail_on_unpriced: bool) -> Result<i32> {
+    if unpriced_requests > 0 {
         eprintln!(
-            "{} requests in the period have no price: they are on lines with an empty cost. Add their prices to \
+            "{} requests in the period have no price: they are not costed (chargeback lines with an empty cost; left \
+             out of a FOCUS export). Add their prices to \
              config/prices.csv and re-rate the period (tokenledger rollup --rerate --from DATE --to DATE).",
-            crate::fmt::thousands(report.unpriced_requests as u64)
+            crate::fmt::thousands(unpriced_requests as u64)
         );
-        if args.fail_on_unpriced {
+        if fail_on_unpriced {
             return Ok(EXIT_UNPRICED);
         }
     }

@@ -52,6 +52,8 @@ pub struct Cli {
 pub enum OutputFormat {
     Text,
     Json,
+    /// FOCUS 1.2 CSV (FinOps Open Cost and Usage Specification): `chargeback` only.
+    Focus,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +75,11 @@ pub enum Command {
 /// Runs the parsed command line; returns the process exit code for non-error outcomes.
 pub async fn run(cli: Cli) -> Result<i32> {
     let warehouse = || Warehouse::new(&cli.warehouse);
+    if cli.format == OutputFormat::Focus && !matches!(cli.command, Command::Chargeback(_)) {
+        return Err(crate::error::Error::Usage(
+            "--format focus is a chargeback export: tokenledger --format focus chargeback --period YYYY-MM --output FILE.csv".into(),
+        ));
+    }
     match &cli.command {
         Command::Init(args) => init_cmd::run(&warehouse()?, args, &cli).await,
         Command::Ingest(args) => ingest_cmd::run(&warehouse()?, args, &cli).await,
