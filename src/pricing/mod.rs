@@ -20,6 +20,7 @@
 //! no price in force gets `None` from [`PriceBook::price_at`], never a zero price (rule 5).
 
 mod budgets;
+mod capacity;
 mod prices;
 mod principals;
 mod settings;
@@ -36,6 +37,7 @@ pub use prices::{PriceBook, PriceRow, PricingMode, request_cost};
 pub use principals::{Principal, Principals, UNALLOCATED_COST_CENTER, UNASSIGNED_GROUP};
 pub use settings::{Attribution, Settings};
 pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
+pub use capacity::{Capacity, Pool};
 
 /// At most this many problems are listed in a [`ConfigError::Invalid`]; the count covers all.
 pub const MAX_REPORTED_PROBLEMS: usize = 50;
