@@ -184,3 +184,54 @@ fn focus_export_has_the_specification_columns_and_the_same_cost() {
     let err = env.fails(&["--format", "focus", "rollup"], 2);
     assert!(err.contains("chargeback"), "{err}");
 }
+
+#[test]
+fn a_pool_costs_every_hour_shared_by_tokens_with_idle_hours_to_its_owner() {
+    let env = Env::init();
+    let line = |id: &str, time: &str, who: &str, endpoint: &str, tokens: u32| {
+        format!(
+            r#"{{"request_id":"{id}","request_time":"{time}","endpoint_name":"{endpoint}","served_entity_name":"m-pt","requester":"{who}","status_code":200,"input_tokens":{tokens},"output_tokens":0}}"#
+        )
+    };
+    let log = [
+        // hour 10: alice 300 tokens, bob 100: 7.50 and 2.50 of the 10.00
+        line("a", "2025-03-01T10:05:00Z", "alice", "pt-ep", 300),
+        line("b", "2025-03-01T10:40:00Z", "bob", "pt-ep", 100),
+        // hour 11: alice alone
+        line("c", "2025-03-01T11:00:00Z", "alice", "pt-ep", 50),
+        // the same model on another endpoint is not the pool's traffic: priced per token
+        line("d", "2025-03-01T12:00:00Z", "bob", "other-ep", 1_000_000),
+    ];
+    let f = env.write("log.jsonl", log.join("\n") + "\n");
+    env.ingest_json(&[f.to_str().unwrap()]);
+    env.write(
+        "wh/config/prices.csv",
+        "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m,pricing_mode\nm-pt,2025-01-01,USD,1,1,1,provisioned\n",
+    );
+    env.write("wh/config/principals.csv", "requester,group,cost_center\nalice,ds,CC-1\nbob,web,CC-2\n");
+    env.write(
+        "wh/config/capacity.csv",
+        "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\npt-pool,pt-ep,m-pt,10.00,USD,2025-03-01,,platform\n",
+    );
+    env.ok(&["rollup"]);
+    let out = env.path("day.csv");
+    env.ok(&["chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--by", "group", "--output", out.to_str().unwrap()]);
+    let rows = read_csv(&out);
+    let at = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    let got: Vec<String> = rows[1..].iter().map(|r| format!("{} {} {}", r[at("group")], r[at("charge")], r[at("cost")])).collect();
+    assert_eq!(
+        got,
+        [
+            "ds usage 0.00",       // alice's pooled tokens are paid by the pool, not per token
+            "web usage 1.00",      // bob's 1M tokens elsewhere: 1.00 per token price
+            "ds capacity 17.50",   // 7.50 + 10.00
+            "web capacity 2.50",
+            "platform idle 220.00", // 22 idle hours x 10.00
+            "*TOTAL* total 241.00", // 24 x 10.00 + 1.00
+        ],
+        "{rows:?}"
+    );
+    // --as-of-version cannot pin two tables
+    let err = env.fails(&["chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--as-of-version", "1"], 2);
+    assert!(err.contains("--as-of TIMESTAMP"), "{err}");
+}

@@ -3,10 +3,11 @@
 //! up to the rounded total exactly, unpriced usage on lines of its own, and a CSV that is safe
 //! to open in a spreadsheet, with a manifest that says what it was made from.
 //!
-//! Still to come (issue 4): time zones for period boundaries, `--as-of-version`, provisioned
-//! capacity allocation.
+//! Provisioned pools are allocated in [`capacity`]; [`focus`] writes the FOCUS export and
+//! [`budget`] the budget status.
 
 mod budget;
+mod capacity;
 mod focus;
 mod rounding;
 
@@ -99,6 +100,9 @@ pub struct Line {
     pub keys: Vec<String>,
     /// Empty for unpriced usage.
     pub currency: String,
+    /// `usage` (tokens at their prices), `capacity` (a share of provisioned pools' busy hours),
+    /// `idle` (pool hours without traffic) or `total`.
+    pub charge: String,
     pub requests: i64,
     pub input_tokens: i64,
     pub cache_read_input_tokens: i64,
@@ -122,6 +126,8 @@ pub struct Chargeback {
     /// The usage table read (`usage_daily`, or `usage_hourly` for a period in a time zone) and its version.
     pub table: String,
     pub table_version: i64,
+    /// The `usage_hourly` version read for capacity pools, if any.
+    pub hourly_version: Option<i64>,
     /// The time zone of the period's boundaries.
     pub tz: String,
     /// SHA-256 of `config/prices.csv` as it is now.
@@ -197,6 +203,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
             lines.push(Line {
                 keys: keys.iter().map(get).collect(),
                 currency: get(&currency),
+                charge: "usage".to_string(),
                 requests: int(0),
                 input_tokens: int(1),
                 cache_read_input_tokens: int(2),
@@ -206,6 +213,49 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
                 unpriced_tokens: int(6),
                 cost: None,
             });
+        }
+    }
+    // provisioned pools: their hours replace the per-token cost of the traffic they serve
+    let pools = crate::pricing::Capacity::load(&warehouse.config_dir().join("capacity.csv"))?.pools;
+    let mut hourly_version = None;
+    if !pools.is_empty() {
+        if matches!(opts.as_of, Some(AsOf::Version(_))) {
+            return Err(Error::Usage(
+                "--as-of-version names one table's version; with capacity pools (which read usage_hourly too) use --as-of TIMESTAMP".into(),
+            ));
+        }
+        let url = warehouse.table_url("usage_hourly")?;
+        let hourly = match &opts.as_of {
+            Some(AsOf::Timestamp(t)) => deltalake::open_table_with_ds(url, t).await?,
+            _ => deltalake::open_table(url).await?,
+        };
+        hourly_version = hourly.version().map(|v| v as i64);
+        ctx.register_table("hourly", hourly.table_provider().await?)?;
+        let bounds = match range {
+            Some(r) => r,
+            None => (crate::pricing::date_start_micros(opts.period.start), crate::pricing::date_start_micros(opts.period.end)),
+        };
+        let (allocated, pooled) = capacity::allocate(&ctx, &pools, bounds, &columns).await?;
+        for (line, amount) in lines.iter().zip(unrounded.iter_mut()) {
+            if let (Some(a), Some(p)) = (amount.as_mut(), pooled.get(&(line.keys.clone(), line.currency.clone()))) {
+                *a -= *p;
+            }
+        }
+        for a in allocated {
+            lines.push(Line {
+                keys: a.keys,
+                currency: a.currency,
+                charge: a.charge.to_string(),
+                requests: 0,
+                input_tokens: 0,
+                cache_read_input_tokens: 0,
+                cache_creation_input_tokens: 0,
+                output_tokens: 0,
+                unpriced_requests: 0,
+                unpriced_tokens: 0,
+                cost: None,
+            });
+            unrounded.push(Some(a.amount));
         }
     }
     // round each currency's lines together, then one total line per currency
@@ -241,6 +291,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         unpriced_requests,
         table: table_name.to_string(),
         table_version: version,
+        hourly_version,
         tz: opts.tz.map_or_else(|| "UTC".to_string(), |tz| tz.name().to_string()),
         price_book_sha256: file_sha256(&warehouse.config_dir().join("prices.csv")).unwrap_or_default(),
     })
@@ -289,6 +340,7 @@ fn total_line(lines: &[Line], keys: usize, currency: &str, cost: Option<Decimal>
     Line {
         keys: vec![TOTAL.to_string(); keys],
         currency: currency.to_string(),
+        charge: "total".to_string(),
         requests: sum(|l| l.requests),
         input_tokens: sum(|l| l.input_tokens),
         cache_read_input_tokens: sum(|l| l.cache_read_input_tokens),
@@ -319,6 +371,7 @@ impl Chargeback {
         h.extend(
             [
                 "currency",
+                "charge",
                 "requests",
                 "input_tokens",
                 "cache_read_input_tokens",
@@ -342,6 +395,7 @@ impl Chargeback {
                 let mut r = vec![self.period.start.to_string(), last_day.to_string()];
                 r.extend(l.keys.iter().map(|k| neutralise(k)));
                 r.push(neutralise(&l.currency));
+                r.push(l.charge.clone());
                 r.extend(
                     [
                         l.requests,
@@ -380,6 +434,7 @@ impl Chargeback {
             "by": self.by,
             "arguments": arguments,
             "tables": { self.table.clone(): { "version": self.table_version } },
+            "usage_hourly_version_for_capacity": self.hourly_version,
             "time_zone": self.tz,
             "price_book_sha256": self.price_book_sha256,
             "totals": self.totals.iter().map(|(c, (exact, rounded))| {

@@ -21,6 +21,10 @@ Sums usage_daily over a period by the keys of --by, one line per key and currenc
 lines add up exactly to the rounded total (largest remainder). Usage without a price has its
 own lines, with an empty cost, and its own *TOTAL* line: it is never a silent zero.
 
+Provisioned-throughput pools in config/capacity.csv cost every hour of the period: busy hours
+are split by token share (charge = capacity), hours without traffic go to the pool's owner
+group (charge = idle), and the pooled traffic's per-token price is not charged on top.
+
 With --output, writes a CSV that is safe to open in a spreadsheet (cells that start with
 = + - @ are prefixed with ') and FILE.manifest.json beside it: the table version read, the
 price book's SHA-256, the arguments, the totals and the CSV's SHA-256. The same arguments on

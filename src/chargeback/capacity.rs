@@ -1,0 +1,112 @@
+//! Provisioned capacity: every hour of a pool costs its rate whether used or not. Each hour's
+//! rate is split among the chargeback's keys by their share of the pool's tokens in that hour
+//! (largest remainder at the usage tables' 12 decimals, so the shares add up to the rate
+//! exactly); hours without tokens are idle and charged to the pool's owner group. The traffic
+//! a pool serves is paid by the pool, so its per-token cost is taken off the usage lines.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type};
+use datafusion::prelude::SessionContext;
+use rust_decimal::Decimal;
+
+use super::largest_remainder;
+use crate::error::{Error, Result};
+use crate::pricing::{Pool, date_start_micros};
+
+const HOUR: i64 = 3_600_000_000;
+
+/// A pool's charge to one key: its share of the busy hours (`capacity`) or the idle hours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocated {
+    pub keys: Vec<String>,
+    pub currency: String,
+    /// `capacity` or `idle`.
+    pub charge: &'static str,
+    /// Exact (12 decimals).
+    pub amount: Decimal,
+}
+
+/// What the pools cost over `[lo, hi)` (UTC microseconds, whole hours), split by the key
+/// columns of `hourly` (a registered `usage_hourly`), and the per-token cost of the pooled
+/// traffic per (keys, currency), which the usage lines must not charge again.
+pub async fn allocate(
+    ctx: &SessionContext,
+    pools: &[Pool],
+    (lo, hi): (i64, i64),
+    key_columns: &[&str],
+) -> Result<(Vec<Allocated>, HashMap<(Vec<String>, String), Decimal>)> {
+    let mut charges: BTreeMap<(&'static str, Vec<String>, String), Decimal> = BTreeMap::new();
+    let mut pooled: HashMap<(Vec<String>, String), Decimal> = HashMap::new();
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let keys_sql: Vec<String> = key_columns.iter().map(|c| format!("\"{c}\"")).collect();
+    for pool in pools {
+        let from = lo.max(date_start_micros(pool.effective_from));
+        let to = hi.min(pool.effective_to.map_or(i64::MAX, date_start_micros));
+        if from >= to {
+            continue;
+        }
+        let ts = |micros: i64| format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')");
+        let mut filter = format!("hour >= {} AND hour < {}", ts(from), ts(to));
+        if let Some(e) = &pool.endpoint_name {
+            filter += &format!(" AND endpoint_name = {}", quote(e));
+        }
+        if let Some(e) = &pool.served_entity_name {
+            filter += &format!(" AND served_entity_name = {}", quote(e));
+        }
+        let sql = format!(
+            "SELECT arrow_cast(hour, 'Int64'), {keys}, currency, \
+                    sum(input_tokens + cache_read_input_tokens + cache_creation_input_tokens + output_tokens), \
+                    CAST(sum(cost) AS VARCHAR) \
+             FROM hourly WHERE {filter} GROUP BY hour, {keys}, currency ORDER BY hour, {keys}, currency",
+            keys = keys_sql.join(", ")
+        );
+        // hour -> [(keys, tokens)]
+        let mut hours: BTreeMap<i64, Vec<(Vec<String>, i64)>> = BTreeMap::new();
+        for batch in ctx.sql(&sql).await?.collect().await? {
+            let n = key_columns.len();
+            let hour = arrow::compute::cast(batch.column(0), &DataType::Int64)?;
+            let text: Vec<_> = (1..=n + 1)
+                .map(|i| arrow::compute::cast(batch.column(i), &DataType::Utf8))
+                .collect::<std::result::Result<_, _>>()?;
+            let tokens = arrow::compute::cast(batch.column(n + 2), &DataType::Int64)?;
+            let cost = arrow::compute::cast(batch.column(n + 3), &DataType::Utf8)?;
+            let (hour, tokens, cost) = (hour.as_primitive::<Int64Type>(), tokens.as_primitive::<Int64Type>(), cost.as_string::<i32>());
+            for row in 0..batch.num_rows() {
+                let s = |a: &arrow::array::ArrayRef| {
+                    let a = a.as_string::<i32>();
+                    if a.is_null(row) { String::new() } else { a.value(row).to_string() }
+                };
+                let keys: Vec<String> = text[..n].iter().map(s).collect();
+                let currency = s(&text[n]);
+                if !cost.is_null(row) && !currency.is_empty() {
+                    let c: Decimal = cost.value(row).parse().map_err(|e| Error::Internal(format!("pooled cost: {e}")))?;
+                    *pooled.entry((keys.clone(), currency)).or_default() += c;
+                }
+                let t = if tokens.is_null(row) { 0 } else { tokens.value(row) };
+                hours.entry(hour.value(row)).or_default().push((keys, t));
+            }
+        }
+        let mut busy = 0_i64;
+        for rows in hours.values() {
+            let total: i64 = rows.iter().map(|(_, t)| t).sum();
+            if total == 0 {
+                continue; // requests without tokens (429s): the hour is idle
+            }
+            busy += 1;
+            let shares: Vec<Decimal> =
+                rows.iter().map(|(_, t)| pool.cost_per_hour * Decimal::from(*t) / Decimal::from(total)).collect();
+            for ((keys, _), share) in rows.iter().zip(largest_remainder(&shares, 12)) {
+                *charges.entry(("capacity", keys.clone(), pool.currency.clone())).or_default() += share;
+            }
+        }
+        let idle = (to - from) / HOUR - busy;
+        if idle > 0 {
+            let keys = key_columns.iter().map(|c| if *c == "group" { pool.owner_group.clone() } else { "*IDLE*".to_string() }).collect();
+            *charges.entry(("idle", keys, pool.currency.clone())).or_default() += pool.cost_per_hour * Decimal::from(idle);
+        }
+    }
+    let allocated = charges.into_iter().map(|((charge, keys, currency), amount)| Allocated { keys, currency, charge, amount }).collect();
+    Ok((allocated, pooled))
+}
