@@ -231,6 +231,15 @@ fn a_pool_costs_every_hour_shared_by_tokens_with_idle_hours_to_its_owner() {
         ],
         "{rows:?}"
     );
+    // --share-idle: the 220.00 idle goes to the users by their tokens in the day (350 : 100)
+    env.ok(&["chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--by", "group", "--share-idle", "--output", out.to_str().unwrap()]);
+    let rows = read_csv(&out);
+    let got: Vec<String> = rows[1..].iter().map(|r| format!("{} {} {}", r[at("group")], r[at("charge")], r[at("cost")])).collect();
+    assert_eq!(
+        got,
+        ["ds usage 0.00", "web usage 1.00", "ds capacity 17.50", "web capacity 2.50", "ds idle 171.11", "web idle 48.89", "*TOTAL* total 241.00"],
+        "{rows:?}"
+    );
     // --as-of-version cannot pin two tables
     let err = env.fails(&["chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--as-of-version", "1"], 2);
     assert!(err.contains("--as-of TIMESTAMP"), "{err}");

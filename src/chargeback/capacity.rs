@@ -1,7 +1,8 @@
 //! Provisioned capacity: every hour of a pool costs its rate whether used or not. Each hour's
 //! rate is split among the chargeback's keys by their share of the pool's tokens in that hour
 //! (largest remainder at the usage tables' 12 decimals, so the shares add up to the rate
-//! exactly); hours without tokens are idle and charged to the pool's owner group. The traffic
+//! exactly); hours without tokens are idle and charged to the pool's owner group (or, with
+//! `--share-idle`, to the pool's users by their tokens in the period). The traffic
 //! a pool serves is paid by the pool, so its per-token cost is taken off the usage lines.
 
 use std::collections::{BTreeMap, HashMap};
@@ -36,6 +37,7 @@ pub async fn allocate(
     pools: &[Pool],
     (lo, hi): (i64, i64),
     key_columns: &[&str],
+    share_idle: bool,
 ) -> Result<(Vec<Allocated>, HashMap<(Vec<String>, String), Decimal>)> {
     let mut charges: BTreeMap<(&'static str, Vec<String>, String), Decimal> = BTreeMap::new();
     let mut pooled: HashMap<(Vec<String>, String), Decimal> = HashMap::new();
@@ -89,6 +91,7 @@ pub async fn allocate(
             }
         }
         let mut busy = 0_i64;
+        let mut period_tokens: BTreeMap<Vec<String>, i64> = BTreeMap::new();
         for rows in hours.values() {
             let total: i64 = rows.iter().map(|(_, t)| t).sum();
             if total == 0 {
@@ -97,12 +100,24 @@ pub async fn allocate(
             busy += 1;
             let shares: Vec<Decimal> =
                 rows.iter().map(|(_, t)| pool.cost_per_hour * Decimal::from(*t) / Decimal::from(total)).collect();
+            for (keys, t) in rows {
+                *period_tokens.entry(keys.clone()).or_default() += t;
+            }
             for ((keys, _), share) in rows.iter().zip(largest_remainder(&shares, 12)) {
                 *charges.entry(("capacity", keys.clone(), pool.currency.clone())).or_default() += share;
             }
         }
         let idle = (to - from) / HOUR - busy;
-        if idle > 0 {
+        let total_tokens: i64 = period_tokens.values().sum();
+        if idle > 0 && share_idle && total_tokens > 0 {
+            // --share-idle: the idle hours go to the pool's users, by their tokens in the period
+            let idle_cost = pool.cost_per_hour * Decimal::from(idle);
+            let shares: Vec<Decimal> =
+                period_tokens.values().map(|t| idle_cost * Decimal::from(*t) / Decimal::from(total_tokens)).collect();
+            for (keys, share) in period_tokens.keys().zip(largest_remainder(&shares, 12)) {
+                *charges.entry(("idle", keys.clone(), pool.currency.clone())).or_default() += share;
+            }
+        } else if idle > 0 {
             let keys = key_columns.iter().map(|c| if *c == "group" { pool.owner_group.clone() } else { "*IDLE*".to_string() }).collect();
             *charges.entry(("idle", keys, pool.currency.clone())).or_default() += pool.cost_per_hour * Decimal::from(idle);
         }

@@ -82,6 +82,8 @@ pub struct ChargebackOptions {
     /// The time zone whose midnights bound the period (UTC when `None`): then the period is
     /// read from `usage_hourly`, which is kept per UTC hour.
     pub tz: Option<chrono_tz::Tz>,
+    /// Idle pool hours go to the pool's users by their tokens, not to its owner group.
+    pub share_idle: bool,
 }
 
 /// A past state of a table.
@@ -235,7 +237,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
             Some(r) => r,
             None => (crate::pricing::date_start_micros(opts.period.start), crate::pricing::date_start_micros(opts.period.end)),
         };
-        let (allocated, pooled) = capacity::allocate(&ctx, &pools, bounds, &columns).await?;
+        let (allocated, pooled) = capacity::allocate(&ctx, &pools, bounds, &columns, opts.share_idle).await?;
         for (line, amount) in lines.iter().zip(unrounded.iter_mut()) {
             if let (Some(a), Some(p)) = (amount.as_mut(), pooled.get(&(line.keys.clone(), line.currency.clone()))) {
                 *a -= *p;

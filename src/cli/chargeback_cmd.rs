@@ -62,6 +62,9 @@ pub struct ChargebackArgs {
     /// Read usage_daily as it was at this instant (RFC 3339, e.g. 2025-02-01T00:00:00Z).
     #[arg(long, value_name = "TIMESTAMP")]
     pub as_of: Option<String>,
+    /// Charge the idle hours of capacity pools to their users, by their tokens in the period, instead of the owner group.
+    #[arg(long)]
+    pub share_idle: bool,
     /// The time zone whose midnights bound the period (an IANA name such as Europe/Berlin; whole-hour offsets only).
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
     pub tz: chrono_tz::Tz,
@@ -81,7 +84,7 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         (None, Some(t)) => Some(AsOf::Timestamp(t.clone())),
         (None, None) => None,
     };
-    let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz) }).await?;
+    let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz), share_idle: args.share_idle }).await?;
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     match (&args.output, cli.format) {
         (Some(path), format) => {
