@@ -240,6 +240,21 @@ fn a_pool_costs_every_hour_shared_by_tokens_with_idle_hours_to_its_owner() {
         ["ds usage 0.00", "web usage 1.00", "ds capacity 17.50", "web capacity 2.50", "ds idle 171.11", "web idle 48.89", "*TOTAL* total 241.00"],
         "{rows:?}"
     );
+    // the FOCUS export carries the same money: pooled traffic at 0, the pool's hours as rows
+    let focus = env.path("focus.csv");
+    env.ok(&["--format", "focus", "chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--output", focus.to_str().unwrap()]);
+    let f = read_csv(&focus);
+    let col = |name: &str| f[0].iter().position(|h| h == name).unwrap();
+    let sum = |status: &str, unit: &str| -> Decimal {
+        f[1..].iter().filter(|r| r[col("CapacityReservationStatus")] == status && r[col("PricingUnit")] == unit)
+            .map(|r| r[col("BilledCost")].parse::<Decimal>().unwrap()).sum()
+    };
+    assert_eq!(sum("Used", "Hours"), Decimal::new(2000, 2), "{f:?}");
+    assert_eq!(sum("Unused", "Hours"), Decimal::new(22000, 2));
+    assert_eq!(sum("Used", "Tokens"), Decimal::ZERO, "pooled traffic is not charged per token");
+    assert_eq!(sum("", "Tokens"), Decimal::ONE);
+    let idle = f[1..].iter().find(|r| r[col("CapacityReservationStatus")] == "Unused").unwrap();
+    assert_eq!((idle[col("PricingQuantity")].as_str(), idle[col("x_Group")].as_str()), ("22", "platform"));
     // --as-of-version cannot pin two tables
     let err = env.fails(&["chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--as-of-version", "1"], 2);
     assert!(err.contains("--as-of TIMESTAMP"), "{err}");

@@ -2,7 +2,9 @@
 //! entity, endpoint, cost center and group, in the columns FinOps tools read. Costs are at
 //! full precision (FOCUS costs are decimals; rounding is the reader's), and there are no
 //! discounts, so BilledCost = EffectiveCost = ListCost = ContractedCost. Usage without a price
-//! has no cost to report: it is left out and counted, never written as a zero.
+//! has no cost to report: it is left out and counted, never written as a zero. Provisioned
+//! pools appear as their own rows per day (CapacityReservationId = the pool, status Used for
+//! the busy hours' shares, Unused for the idle hours), and the traffic they serve at cost 0.
 
 use std::path::Path;
 
@@ -16,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::warehouse::Warehouse;
 
 /// FOCUS 1.2 columns written (the specification's, alphabetical), then tokenledger's `x_` ones.
-pub const COLUMNS: [&str; 38] = [
+pub const COLUMNS: [&str; 40] = [
     "AvailabilityZone",
     "BilledCost",
     "BillingAccountId",
@@ -24,6 +26,8 @@ pub const COLUMNS: [&str; 38] = [
     "BillingCurrency",
     "BillingPeriodEnd",
     "BillingPeriodStart",
+    "CapacityReservationId",
+    "CapacityReservationStatus",
     "ChargeCategory",
     "ChargeClass",
     "ChargeDescription",
@@ -79,6 +83,92 @@ pub struct FocusExport {
     pub sha256: String,
 }
 
+/// Whether `pool` serves the traffic of `endpoint` / `entity` on `day`.
+fn serves(pool: &crate::pricing::Pool, endpoint: &str, entity: &str, day: chrono::NaiveDate) -> bool {
+    pool.endpoint_name.as_deref().is_none_or(|e| e == endpoint)
+        && pool.served_entity_name.as_deref().is_none_or(|e| e == entity)
+        && pool.effective_from <= day
+        && pool.effective_to.is_none_or(|to| day < to)
+}
+
+/// The parts of a FOCUS row that vary; [`FocusRow::cells`] fills in the rest.
+struct FocusRow {
+    cost: Decimal,
+    currency: String,
+    charge_start: chrono::NaiveDate,
+    description: String,
+    frequency: &'static str,
+    quantity: String,
+    unit: &'static str,
+    unit_price: String,
+    provider: String,
+    resource: String,
+    sku: String,
+    sku_price: String,
+    /// Capacity pool and `Used` / `Unused`.
+    reservation: Option<(String, &'static str)>,
+    cost_center: String,
+    group: String,
+    /// requests and the four token buckets
+    counts: [i64; 5],
+}
+
+impl FocusRow {
+    /// The cells in the order of [`COLUMNS`] then [`CUSTOM_COLUMNS`]. There are no discounts,
+    /// so every cost column is the same amount.
+    fn cells(self, period: &Period) -> Vec<String> {
+        let cost = self.cost.to_string();
+        let (reservation, status) = self.reservation.map_or((String::new(), String::new()), |(p, s)| (p, s.to_string()));
+        let tags = serde_json::json!({ "group": self.group, "cost_center": self.cost_center }).to_string();
+        let mut cells = vec![
+            String::new(),                                      // AvailabilityZone
+            cost.clone(),                                       // BilledCost
+            "tokenledger".into(),                               // BillingAccountId
+            "tokenledger gateway usage".into(),                 // BillingAccountName
+            self.currency,                                      // BillingCurrency
+            instant(period.end),                                // BillingPeriodEnd (exclusive)
+            instant(period.start),                              // BillingPeriodStart
+            reservation,                                        // CapacityReservationId
+            status,                                             // CapacityReservationStatus
+            "Usage".into(),                                     // ChargeCategory
+            String::new(),                                      // ChargeClass (not a correction)
+            self.description,                                   // ChargeDescription
+            self.frequency.into(),                              // ChargeFrequency
+            instant(self.charge_start.succ_opt().unwrap_or(self.charge_start)), // ChargePeriodEnd (exclusive)
+            instant(self.charge_start),                         // ChargePeriodStart
+            self.quantity.clone(),                              // ConsumedQuantity
+            self.unit.into(),                                   // ConsumedUnit
+            cost.clone(),                                       // ContractedCost
+            self.unit_price.clone(),                            // ContractedUnitPrice
+            cost.clone(),                                       // EffectiveCost
+            self.provider.clone(),                              // InvoiceIssuerName
+            cost,                                               // ListCost
+            self.unit_price,                                    // ListUnitPrice
+            "Standard".into(),                                  // PricingCategory
+            self.quantity,                                      // PricingQuantity
+            self.unit.into(),                                   // PricingUnit
+            self.provider.clone(),                              // ProviderName
+            self.provider,                                      // PublisherName
+            String::new(),                                      // RegionId
+            String::new(),                                      // RegionName
+            self.resource.clone(),                              // ResourceId
+            self.resource,                                      // ResourceName
+            "Serving Endpoint".into(),                          // ResourceType
+            "AI and Machine Learning".into(),                   // ServiceCategory
+            "LLM inference".into(),                             // ServiceName
+            self.sku,                                           // SkuId
+            self.sku_price,                                     // SkuPriceId
+            self.cost_center.clone(),                           // SubAccountId
+            self.cost_center.clone(),                           // SubAccountName
+            tags,                                               // Tags
+            self.group,                                         // x_Group
+            self.cost_center,                                   // x_CostCenter
+        ];
+        cells.extend(self.counts.iter().map(|n| n.to_string())); // x_Requests .. x_OutputTokens
+        cells
+    }
+}
+
 fn instant(date: chrono::NaiveDate) -> String {
     format!("{date}T00:00:00Z")
 }
@@ -101,6 +191,11 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) ->
          ORDER BY 1, served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, price_version",
         period.start, period.end
     );
+    let pools = crate::pricing::Capacity::load(&warehouse.config_dir().join("capacity.csv"))?.pools;
+    if !pools.is_empty() {
+        let hourly = deltalake::open_table(warehouse.table_url("usage_hourly")?).await?;
+        ctx.register_table("hourly", hourly.table_provider().await?)?;
+    }
     let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
     out.write_record(COLUMNS.iter().chain(CUSTOM_COLUMNS.iter())).map_err(csv_err)?;
@@ -130,62 +225,73 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) ->
                 continue;
             }
             let amount: Decimal = cost.parse().map_err(|e| Error::Internal(format!("cost {cost:?}: {e}")))?;
-            *billed.entry(currency.clone()).or_default() += amount;
             let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
                 .map_err(|e| Error::Internal(format!("date {date:?}: {e}")))?;
+            if !pools.iter().any(|p| serves(p, &endpoint, &entity, day)) {
+                *billed.entry(currency.clone()).or_default() += amount;
+            }
             let tokens = n(1) + n(2) + n(3) + n(4);
-            let party = if provider.is_empty() { "unknown".to_string() } else { provider.clone() };
-            let tags = serde_json::json!({ "group": group, "cost_center": cost_center }).to_string();
-            let cells: Vec<String> = vec![
-                String::new(),                                    // AvailabilityZone
-                amount.to_string(),                               // BilledCost
-                "tokenledger".into(),                             // BillingAccountId
-                "tokenledger gateway usage".into(),               // BillingAccountName
-                currency.clone(),                                 // BillingCurrency
-                instant(period.end),                              // BillingPeriodEnd (exclusive)
-                instant(period.start),                            // BillingPeriodStart
-                "Usage".into(),                                   // ChargeCategory
-                String::new(),                                    // ChargeClass (not a correction)
-                format!("{entity} tokens via {endpoint}"),        // ChargeDescription
-                "Usage-Based".into(),                             // ChargeFrequency
-                instant(day.succ_opt().unwrap_or(day)),           // ChargePeriodEnd (exclusive)
-                instant(day),                                     // ChargePeriodStart
-                tokens.to_string(),                               // ConsumedQuantity
-                "Tokens".into(),                                  // ConsumedUnit
-                amount.to_string(),                               // ContractedCost
-                String::new(),                                    // ContractedUnitPrice (four token prices)
-                amount.to_string(),                               // EffectiveCost
-                party.clone(),                                    // InvoiceIssuerName
-                amount.to_string(),                               // ListCost
-                String::new(),                                    // ListUnitPrice
-                "Standard".into(),                                // PricingCategory
-                tokens.to_string(),                               // PricingQuantity
-                "Tokens".into(),                                  // PricingUnit
-                party.clone(),                                    // ProviderName
-                party,                                            // PublisherName
-                String::new(),                                    // RegionId
-                String::new(),                                    // RegionName
-                endpoint.clone(),                                 // ResourceId
-                endpoint,                                         // ResourceName
-                "Serving Endpoint".into(),                        // ResourceType
-                "AI and Machine Learning".into(),                 // ServiceCategory
-                "LLM inference".into(),                           // ServiceName
-                entity,                                           // SkuId
-                version,                                          // SkuPriceId
-                cost_center.clone(),                              // SubAccountId
-                cost_center.clone(),                              // SubAccountName
-                tags,                                             // Tags
-                group,                                            // x_Group
-                cost_center,                                      // x_CostCenter
-                n(0).to_string(),                                 // x_Requests
-                n(1).to_string(),                                 // x_InputTokens
-                n(2).to_string(),                                 // x_CacheReadInputTokens
-                n(3).to_string(),                                 // x_CacheCreationInputTokens
-                n(4).to_string(),                                 // x_OutputTokens
-            ];
+            // traffic a capacity pool serves is paid by the pool's rows below, not per token
+            let pool = pools.iter().find(|p| serves(p, &endpoint, &entity, day));
+            let cost = if pool.is_some() { Decimal::ZERO } else { amount };
+            let cells = FocusRow {
+                cost,
+                currency: currency.clone(),
+                charge_start: day,
+                description: format!("{entity} tokens via {endpoint}"),
+                frequency: "Usage-Based",
+                quantity: tokens.to_string(),
+                unit: "Tokens",
+                unit_price: String::new(),
+                provider: if provider.is_empty() { "unknown".to_string() } else { provider.clone() },
+                resource: endpoint,
+                sku: entity,
+                sku_price: version,
+                reservation: pool.map(|p| (p.pool.clone(), "Used")),
+                cost_center,
+                group,
+                counts: [n(0), n(1), n(2), n(3), n(4)],
+            }
+            .cells(period);
             out.write_record(cells.iter().map(|c| neutralise(c))).map_err(csv_err)?;
             rows += 1;
         }
+    }
+    // each pool's hours, day by day: the busy hours' shares by cost center and group, then the idle ones
+    let mut day = period.start;
+    while day < period.end && !pools.is_empty() {
+        let next = day.succ_opt().unwrap_or(period.end);
+        for pool in &pools {
+            let bounds = (crate::pricing::date_start_micros(day), crate::pricing::date_start_micros(next));
+            let (allocated, _) =
+                super::capacity::allocate(&ctx, std::slice::from_ref(pool), bounds, &["cost_center", "group"], false).await?;
+            for a in allocated {
+                *billed.entry(a.currency.clone()).or_default() += a.amount;
+                let idle = a.charge == "idle";
+                let cells = FocusRow {
+                    cost: a.amount,
+                    currency: a.currency,
+                    charge_start: day,
+                    description: format!("provisioned pool {} ({} hours)", pool.pool, if idle { "idle" } else { "busy" }),
+                    frequency: "Recurring",
+                    quantity: (a.amount / pool.cost_per_hour).round_dp(6).normalize().to_string(),
+                    unit: "Hours",
+                    unit_price: pool.cost_per_hour.to_string(),
+                    provider: "tokenledger".to_string(),
+                    resource: pool.endpoint_name.clone().unwrap_or_default(),
+                    sku: pool.served_entity_name.clone().unwrap_or_default(),
+                    sku_price: pool.pool.clone(),
+                    reservation: Some((pool.pool.clone(), if idle { "Unused" } else { "Used" })),
+                    cost_center: a.keys[0].clone(),
+                    group: a.keys[1].clone(),
+                    counts: [0; 5],
+                }
+                .cells(period);
+                out.write_record(cells.iter().map(|c| neutralise(c))).map_err(csv_err)?;
+                rows += 1;
+            }
+        }
+        day = next;
     }
     let bytes = out.into_inner().map_err(|e| Error::Internal(format!("CSV buffer: {e}")))?;
     let tmp = path.with_extension("csv.tmp");
