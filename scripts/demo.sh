@@ -15,4 +15,6 @@ cp sample_data/config/*.csv "$warehouse/config/"
 "$bin" -w "$warehouse" ingest sample_data/logs
 "$bin" -w "$warehouse" rollup
 "$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --output "$warehouse/chargeback-2025-01.csv"
-"$bin" -w "$warehouse" budget status
+# exit code 3 says a budget is spent: the sample's budgets were set on token prices alone, and
+# its provisioned pools' hours (mostly idle) cost far more
+"$bin" -w "$warehouse" budget status || test $? -eq 3

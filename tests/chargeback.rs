@@ -255,6 +255,10 @@ fn a_pool_costs_every_hour_shared_by_tokens_with_idle_hours_to_its_owner() {
     assert_eq!(sum("", "Tokens"), Decimal::ONE);
     let idle = f[1..].iter().find(|r| r[col("CapacityReservationStatus")] == "Unused").unwrap();
     assert_eq!((idle[col("PricingQuantity")].as_str(), idle[col("x_Group")].as_str()), ("22", "platform"));
+    // budgets see the same charges: the owner group pays the idle hours of the day so far
+    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency,thresholds\ngroup,platform,monthly,1000,USD,50;100\ngroup,ds,monthly,1000,USD,100\n");
+    let s: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "budget", "status"])).unwrap();
+    assert_eq!((s[0]["spent"].as_str(), s[1]["spent"].as_str()), (Some("220.00"), Some("17.50")), "{s}");
     // --as-of-version cannot pin two tables
     let err = env.fails(&["chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--as-of-version", "1"], 2);
     assert!(err.contains("--as-of TIMESTAMP"), "{err}");

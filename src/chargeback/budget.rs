@@ -1,5 +1,7 @@
 //! Budget status: what each budget of `config/budgets.csv` has spent in its current period,
-//! the run-rate forecast to the period's end, and the thresholds crossed.
+//! the run-rate forecast to the period's end, and the thresholds crossed. Spend is what the
+//! chargeback charges: tokens at their prices, and for provisioned pools the budget's share of
+//! the pools' hours (idle hours to the owner group) instead of the pooled tokens' prices.
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::functions_aggregate::expr_fn::{max, sum};
@@ -62,6 +64,12 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
     let ctx = SessionContext::new();
     table.update_datafusion_session(&ctx.state())?;
     ctx.register_table("usage_daily", table.table_provider().await?)?;
+    // provisioned pools: a budget pays its share of the pools' hours instead of the pooled tokens' prices
+    let pools = crate::pricing::Capacity::load(&warehouse.config_dir().join("capacity.csv"))?.pools;
+    if !pools.is_empty() {
+        let hourly = deltalake::open_table(warehouse.table_url("usage_hourly")?).await?;
+        ctx.register_table("hourly", hourly.table_provider().await?)?;
+    }
     let last = last_date(&ctx, None).await?.ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
     let reference = match month {
         Some(m) => {
@@ -75,7 +83,15 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
     for budget in budgets.rows {
         let (period_label, period) = period_of(&budget, reference)?;
         let through = last_date(&ctx, Some(&period)).await?.unwrap_or(period.start).max(reference.min(last));
-        let spent_exact = spent(&ctx, &budget, &period).await?;
+        let mut spent_exact = spent(&ctx, &budget, &period).await?;
+        if !pools.is_empty() {
+            let until = through.succ_opt().unwrap_or(through).min(period.end);
+            let bounds = (crate::pricing::date_start_micros(period.start), crate::pricing::date_start_micros(until));
+            let (allocated, pooled) = super::capacity::allocate(&ctx, &pools, bounds, &[budget.scope.column()], false).await?;
+            let key = (vec![budget.name.clone()], budget.currency.clone());
+            spent_exact -= pooled.get(&key).copied().unwrap_or_default();
+            spent_exact += allocated.iter().filter(|a| a.keys == key.0 && a.currency == key.1).map(|a| a.amount).sum::<Decimal>();
+        }
         let scale = minor_unit(&budget.currency);
         let elapsed = (through - period.start).num_days() + 1;
         let days = (period.end - period.start).num_days();
