@@ -13,6 +13,7 @@ pub mod generator;
 pub mod ingest;
 pub mod pricing;
 pub mod progress;
+pub mod query;
 pub mod rollup;
 pub mod warehouse;
 

@@ -13,3 +13,4 @@ mod ingest_formats;
 mod ingest_property;
 mod rollup_query;
 mod schema_contract;
+mod sql;

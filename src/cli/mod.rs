@@ -6,6 +6,7 @@ mod gen_cmd;
 mod ingest_cmd;
 mod init_cmd;
 mod rollup_cmd;
+mod sql_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -68,6 +69,8 @@ pub enum Command {
     Chargeback(chargeback_cmd::ChargebackArgs),
     /// Budgets: spend against config/budgets.csv, forecast, thresholds (exit 3 when over).
     Budget(budget_cmd::BudgetArgs),
+    /// Run a read-only SQL query over the warehouse's tables.
+    Sql(sql_cmd::SqlArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
     Gen(gen_cmd::GenArgs),
 }
@@ -86,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Rollup(args) => rollup_cmd::run(&warehouse()?, args, &cli).await,
         Command::Chargeback(args) => chargeback_cmd::run(&warehouse()?, args, &cli).await,
         Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
     }
 }
