@@ -18,6 +18,15 @@ fn queries_read_every_table_and_nothing_can_write() {
     let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!((row["daily"].as_i64(), row["hourly"].as_i64(), row["priced"].as_i64()), (Some(500), Some(500), Some(500)), "{row}");
     assert_eq!(row["has_prices"], true);
+    // the config files as tables, amounts exact
+    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency,thresholds\ngroup,ds,monthly,1234.56,USD,50;100\n");
+    env.write(
+        "wh/config/capacity.csv",
+        "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\np,ep,,24.5,USD,2025-01-01,,ml\n",
+    );
+    let json = env.ok(&["--format", "json", "sql", "SELECT CAST(b.amount AS VARCHAR) AS amount, b.thresholds, CAST(c.cost_per_hour AS VARCHAR) AS rate,         CAST(c.effective_from AS VARCHAR) AS since, c.served_entity_name FROM budgets b CROSS JOIN capacity c"]);
+    let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(row, serde_json::json!({"amount": "1234.560000", "thresholds": "50;100", "rate": "24.500000", "since": "2025-01-01"}), "{json}");
 
     let out = env.path("q.csv");
     env.ok(&["sql", "SELECT requester FROM inference ORDER BY requester LIMIT 3", "--output", out.to_str().unwrap()]);

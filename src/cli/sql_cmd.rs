@@ -13,7 +13,7 @@ use crate::warehouse::Warehouse;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Runs one read-only query over the warehouse: inference, quarantine, usage_hourly, usage_daily,
-prices, principals, and the views charged_requests (who pays for each request) and
+prices, principals, budgets, capacity, and the views charged_requests (who pays for each request) and
 priced_requests (each request with its price, owner and cost). DDL, DML, COPY and SET are
 refused. The result is an aligned table, or JSON lines with --format json, or CSV with
 --output FILE.csv.

@@ -2,8 +2,8 @@
 //! dimension files, for `tokenledger sql`.
 //!
 //! Registered: `inference`, `quarantine`, `usage_hourly`, `usage_daily` (the Delta tables that
-//! exist), `prices`, `principals` (the config files as the rollup reads them), and the model's
-//! views `charged_requests` and `priced_requests`. DDL, DML, COPY and SET are refused: the
+//! exist), `prices`, `principals`, `budgets`, `capacity` (the config files as the rollup and
+//! the chargeback read them), and the model's views `charged_requests` and `priced_requests`. DDL, DML, COPY and SET are refused: the
 //! warehouse changes only through its commands.
 
 use datafusion::execution::context::SQLOptions;
@@ -23,6 +23,7 @@ pub async fn analyst_session(warehouse: &Warehouse, memory_limit: usize) -> Resu
     let inputs = Inputs::load(warehouse)?;
     register_inputs(&ctx, &warehouse.open_table(INFERENCE).await?, &inputs).await?;
     register_views(&ctx, &inputs.settings).await?;
+    register_budgets_and_capacity(&ctx, warehouse)?;
     for name in TABLES.iter().skip(1) {
         if warehouse.has_table(name) {
             let table = deltalake::open_table(warehouse.table_url(name)?).await?;
@@ -30,6 +31,72 @@ pub async fn analyst_session(warehouse: &Warehouse, memory_limit: usize) -> Resu
         }
     }
     Ok(ctx)
+}
+
+/// `budgets` and `capacity`: the config files as the chargeback reads them (amounts exact).
+fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehouse) -> Result<()> {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Date32Array, Decimal128Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+    let config = warehouse.config_dir();
+    let money = |values: Vec<rust_decimal::Decimal>| -> Result<ArrayRef> {
+        // 38 digits at 6 decimals: budgets and hourly rates are plain amounts
+        let scaled: Vec<i128> = values.iter().map(|d| (d * rust_decimal::Decimal::from(1_000_000)).trunc().mantissa()).collect();
+        Ok(Arc::new(Decimal128Array::from(scaled).with_precision_and_scale(38, 6)?))
+    };
+    let days = |d: chrono::NaiveDate| (crate::pricing::date_start_micros(d) / 86_400_000_000) as i32;
+    let text = |v: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+
+    let budgets = crate::pricing::Budgets::load(&config.join("budgets.csv"))?.rows;
+    let schema = Schema::new(vec![
+        Field::new("scope", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("period", DataType::Utf8, false),
+        Field::new("amount", DataType::Decimal128(38, 6), false),
+        Field::new("currency", DataType::Utf8, false),
+        Field::new("thresholds", DataType::Utf8, false),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            text(budgets.iter().map(|b| b.scope.column().to_string()).collect()),
+            text(budgets.iter().map(|b| b.name.clone()).collect()),
+            text(budgets.iter().map(|b| format!("{:?}", b.period).to_lowercase()).collect()),
+            money(budgets.iter().map(|b| b.amount).collect())?,
+            text(budgets.iter().map(|b| b.currency.clone()).collect()),
+            text(budgets.iter().map(|b| b.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(";")).collect()),
+        ],
+    )?;
+    ctx.register_batch("budgets", batch)?;
+
+    let pools = crate::pricing::Capacity::load(&config.join("capacity.csv"))?.pools;
+    let schema = Schema::new(vec![
+        Field::new("pool", DataType::Utf8, false),
+        Field::new("endpoint_name", DataType::Utf8, true),
+        Field::new("served_entity_name", DataType::Utf8, true),
+        Field::new("cost_per_hour", DataType::Decimal128(38, 6), false),
+        Field::new("currency", DataType::Utf8, false),
+        Field::new("effective_from", DataType::Date32, false),
+        Field::new("effective_to", DataType::Date32, true),
+        Field::new("owner_group", DataType::Utf8, false),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            text(pools.iter().map(|p| p.pool.clone()).collect()),
+            Arc::new(StringArray::from(pools.iter().map(|p| p.endpoint_name.clone()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(pools.iter().map(|p| p.served_entity_name.clone()).collect::<Vec<_>>())),
+            money(pools.iter().map(|p| p.cost_per_hour).collect())?,
+            text(pools.iter().map(|p| p.currency.clone()).collect()),
+            Arc::new(Date32Array::from(pools.iter().map(|p| days(p.effective_from)).collect::<Vec<_>>())),
+            Arc::new(Date32Array::from(pools.iter().map(|p| p.effective_to.map(days)).collect::<Vec<_>>())),
+            text(pools.iter().map(|p| p.owner_group.clone()).collect()),
+        ],
+    )?;
+    ctx.register_batch("capacity", batch)?;
+    Ok(())
 }
 
 /// Runs one read-only query and collects its rows.
@@ -43,7 +110,7 @@ pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::record_
                  ingest and rollup"
             ))
         } else {
-            Error::Usage(format!("{text}\nTables: {}, prices, principals, charged_requests, priced_requests", TABLES.join(", ")))
+            Error::Usage(format!("{text}\nTables: {}, prices, principals, budgets, capacity, charged_requests, priced_requests", TABLES.join(", ")))
         }
     })?;
     Ok(df.collect().await?)
