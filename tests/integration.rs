@@ -12,5 +12,6 @@ mod ingest_crash;
 mod ingest_formats;
 mod ingest_property;
 mod rollup_query;
+mod reports;
 mod schema_contract;
 mod sql;

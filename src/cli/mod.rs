@@ -5,6 +5,7 @@ mod chargeback_cmd;
 mod gen_cmd;
 mod ingest_cmd;
 mod init_cmd;
+mod report_cmd;
 mod rollup_cmd;
 mod sql_cmd;
 
@@ -69,6 +70,8 @@ pub enum Command {
     Chargeback(chargeback_cmd::ChargebackArgs),
     /// Budgets: spend against config/budgets.csv, forecast, thresholds (exit 3 when over).
     Budget(budget_cmd::BudgetArgs),
+    /// Run a named report (sql/reports/): top consumers, guardrail blocks, unpriced usage ...
+    Report(report_cmd::ReportArgs),
     /// Run a read-only SQL query over the warehouse's tables.
     Sql(sql_cmd::SqlArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
@@ -90,6 +93,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Chargeback(args) => chargeback_cmd::run(&warehouse()?, args, &cli).await,
         Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
     }
 }

@@ -36,10 +36,15 @@ pub async fn run(warehouse: &Warehouse, args: &SqlArgs, cli: &Cli) -> Result<i32
     let limit = usize::try_from(args.memory_limit.as_u64()).unwrap_or(usize::MAX);
     let ctx = analyst_session(warehouse, limit).await?;
     let batches = query(&ctx, &args.query).await?;
-    if let Some(path) = &args.output {
+    print_batches(&batches, args.output.as_deref(), cli)
+}
+
+/// Query results as a table, JSON lines (`--format json`) or a CSV file.
+pub(crate) fn print_batches(batches: &[arrow::record_batch::RecordBatch], output: Option<&std::path::Path>, cli: &Cli) -> Result<i32> {
+    if let Some(path) = output {
         let file = std::fs::File::create(path)?;
         let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(file);
-        for b in &batches {
+        for b in batches {
             writer.write(b)?;
         }
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
@@ -51,12 +56,12 @@ pub async fn run(warehouse: &Warehouse, args: &SqlArgs, cli: &Cli) -> Result<i32
     match cli.format {
         OutputFormat::Json => {
             let mut out = arrow::json::LineDelimitedWriter::new(std::io::stdout().lock());
-            for b in &batches {
+            for b in batches {
                 out.write(b)?;
             }
             out.finish()?;
         }
-        OutputFormat::Text => println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?),
+        OutputFormat::Text => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
         OutputFormat::Focus => return Err(Error::Usage("--format focus is a chargeback export".into())),
     }
     Ok(0)

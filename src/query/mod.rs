@@ -6,6 +6,8 @@
 //! the chargeback read them), and the model's views `charged_requests` and `priced_requests`. DDL, DML, COPY and SET are refused: the
 //! warehouse changes only through its commands.
 
+pub mod reports;
+
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
