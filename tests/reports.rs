@@ -54,6 +54,9 @@ fn reports_give_the_expected_rows() {
     assert_eq!(rows(&env, &["unpriced_usage"]), ["mystery | 2025-03-02 | 2025-03-02 | 1 | 70"]);
     // parameters narrow the dates; an unknown one is a usage error
     assert!(rows(&env, &["unpriced_usage", "--param", "from=2025-03-03"]).is_empty());
+    let out = env.path("none.csv");
+    env.ok(&["report", "unpriced_usage", "--param", "from=2025-03-03", "--output", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "served_entity_name,first_day,last_day,requests,tokens\n");
     let err = env.fails(&["report", "unpriced_usage", "--param", "since=2025-01-01"], 2);
     assert!(err.contains("from, to"), "{err}");
     let list = env.ok(&["report", "--list"]);

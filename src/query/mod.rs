@@ -115,5 +115,8 @@ pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::record_
             Error::Usage(format!("{text}\nTables: {}, prices, principals, budgets, capacity, charged_requests, priced_requests", TABLES.join(", ")))
         }
     })?;
-    Ok(df.collect().await?)
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    // an empty result still has its columns (a CSV of it keeps its header line)
+    Ok(if batches.is_empty() { vec![arrow::record_batch::RecordBatch::new_empty(schema)] } else { batches })
 }
