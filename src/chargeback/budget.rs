@@ -9,7 +9,7 @@ use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use rust_decimal::Decimal;
 
-use super::{Period, minor_unit, round};
+use super::{Period, cast_columns, minor_unit, register_pools, register_usage, round, text_at};
 use crate::error::{Error, Result};
 use crate::pricing::{Budget, BudgetPeriod, Budgets};
 use crate::warehouse::Warehouse;
@@ -57,19 +57,10 @@ fn period_of(budget: &Budget, day: NaiveDate) -> Result<(String, Period)> {
 /// last date with usage).
 pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result<Vec<BudgetStatus>> {
     let budgets = Budgets::load(&warehouse.config_dir().join("budgets.csv"))?;
-    if !warehouse.has_table("usage_daily") {
-        return Err(Error::Usage("no usage_daily table yet: run `tokenledger rollup` first".into()));
-    }
-    let table = deltalake::open_table(warehouse.table_url("usage_daily")?).await?;
     let ctx = SessionContext::new();
-    table.update_datafusion_session(&ctx.state())?;
-    ctx.register_table("usage_daily", table.table_provider().await?)?;
+    register_usage(&ctx, warehouse, "usage_daily", "usage_daily", None).await?;
     // provisioned pools: a budget pays its share of the pools' hours instead of the pooled tokens' prices
-    let pools = crate::pricing::Capacity::load(&warehouse.config_dir().join("capacity.csv"))?.pools;
-    if !pools.is_empty() {
-        let hourly = deltalake::open_table(warehouse.table_url("usage_hourly")?).await?;
-        ctx.register_table("hourly", hourly.table_provider().await?)?;
-    }
+    let (pools, _) = register_pools(&ctx, warehouse, None).await?;
     let last = last_date(&ctx, None).await?.ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
     let reference = match month {
         Some(m) => {
@@ -126,11 +117,14 @@ async fn last_date(ctx: &SessionContext, period: Option<&Period>) -> Result<Opti
         df = df.filter(col("date").gt_eq(date_lit(p.start)).and(col("date").lt(date_lit(p.end))))?;
     }
     let batches = df.aggregate(vec![], vec![max(col("date")).alias("last")])?.collect().await?;
+    Ok(first_text(&batches)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
+}
+
+/// The first cell of a one-row aggregate, as text; `None` when it is null.
+fn first_text(batches: &[arrow::record_batch::RecordBatch]) -> Result<Option<String>> {
     let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else { return Ok(None) };
-    let text = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-    use arrow::array::{Array, AsArray};
-    let text = text.as_string::<i32>();
-    Ok((!text.is_null(0)).then(|| NaiveDate::parse_from_str(text.value(0), "%Y-%m-%d").ok()).flatten())
+    let text = text_at(&cast_columns(b, [0], &arrow::datatypes::DataType::Utf8)?[0], 0);
+    Ok((!text.is_empty()).then_some(text))
 }
 
 /// Exact cost of `budget`'s scope in its currency over `period`.
@@ -146,13 +140,8 @@ async fn spent(ctx: &SessionContext, budget: &Budget, period: &Period) -> Result
                 .and(col("date").lt(date_lit(period.end))),
         )?
         .aggregate(vec![], vec![sum(col("cost")).alias("spent")])?;
-    let batches = df.collect().await?;
-    let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else { return Ok(Decimal::ZERO) };
-    let text = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-    use arrow::array::{Array, AsArray};
-    let text = text.as_string::<i32>();
-    if text.is_null(0) {
-        return Ok(Decimal::ZERO);
+    match first_text(&df.collect().await?)? {
+        None => Ok(Decimal::ZERO),
+        Some(text) => text.parse().map_err(|e| Error::Internal(format!("budget spend {text:?}: {e}"))),
     }
-    text.value(0).parse().map_err(|e| Error::Internal(format!("budget spend {:?}: {e}", text.value(0))))
 }

@@ -7,12 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 
-use super::largest_remainder;
+use super::{cast_columns, int_at, largest_remainder, text_at, utc_instant_sql};
 use crate::error::{Error, Result};
 use crate::pricing::{Pool, date_start_micros};
 
@@ -49,8 +48,7 @@ pub async fn allocate(
         if from >= to {
             continue;
         }
-        let ts = |micros: i64| format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')");
-        let mut filter = format!("hour >= {} AND hour < {}", ts(from), ts(to));
+        let mut filter = format!("hour >= {} AND hour < {}", utc_instant_sql(from), utc_instant_sql(to));
         if let Some(e) = &pool.endpoint_name {
             filter += &format!(" AND endpoint_name = {}", quote(e));
         }
@@ -68,26 +66,17 @@ pub async fn allocate(
         let mut hours: BTreeMap<i64, Vec<(Vec<String>, i64)>> = BTreeMap::new();
         for batch in ctx.sql(&sql).await?.collect().await? {
             let n = key_columns.len();
-            let hour = arrow::compute::cast(batch.column(0), &DataType::Int64)?;
-            let text: Vec<_> = (1..=n + 1)
-                .map(|i| arrow::compute::cast(batch.column(i), &DataType::Utf8))
-                .collect::<std::result::Result<_, _>>()?;
-            let tokens = arrow::compute::cast(batch.column(n + 2), &DataType::Int64)?;
-            let cost = arrow::compute::cast(batch.column(n + 3), &DataType::Utf8)?;
-            let (hour, tokens, cost) = (hour.as_primitive::<Int64Type>(), tokens.as_primitive::<Int64Type>(), cost.as_string::<i32>());
+            let ints = cast_columns(&batch, [0, n + 2], &DataType::Int64)?;
+            let text = cast_columns(&batch, (1..=n + 1).chain([n + 3]), &DataType::Utf8)?;
             for row in 0..batch.num_rows() {
-                let s = |a: &arrow::array::ArrayRef| {
-                    let a = a.as_string::<i32>();
-                    if a.is_null(row) { String::new() } else { a.value(row).to_string() }
-                };
-                let keys: Vec<String> = text[..n].iter().map(s).collect();
-                let currency = s(&text[n]);
-                if !cost.is_null(row) && !currency.is_empty() {
-                    let c: Decimal = cost.value(row).parse().map_err(|e| Error::Internal(format!("pooled cost: {e}")))?;
+                let keys: Vec<String> = text[..n].iter().map(|k| text_at(k, row)).collect();
+                let currency = text_at(&text[n], row);
+                let cost = text_at(&text[n + 1], row);
+                if !cost.is_empty() && !currency.is_empty() {
+                    let c: Decimal = cost.parse().map_err(|e| Error::Internal(format!("pooled cost: {e}")))?;
                     *pooled.entry((keys.clone(), currency)).or_default() += c;
                 }
-                let t = if tokens.is_null(row) { 0 } else { tokens.value(row) };
-                hours.entry(hour.value(row)).or_default().push((keys, t));
+                hours.entry(int_at(&ints[0], row)).or_default().push((keys, int_at(&ints[1], row)));
             }
         }
         let mut busy = 0_i64;

@@ -8,12 +8,11 @@
 
 use std::path::Path;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::DataType;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use super::{Period, neutralise};
+use super::{Period, cast_columns, int_at, neutralise, register_pools, register_usage, text_at};
 use crate::error::{Error, Result};
 use crate::warehouse::Warehouse;
 
@@ -175,13 +174,8 @@ fn instant(date: chrono::NaiveDate) -> String {
 
 /// Writes the FOCUS rows of `period` (UTC days of `usage_daily`) to `path`.
 pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) -> Result<FocusExport> {
-    if !warehouse.has_table("usage_daily") {
-        return Err(Error::Usage("no usage_daily table yet: run `tokenledger rollup` first".into()));
-    }
-    let table = deltalake::open_table(warehouse.table_url("usage_daily")?).await?;
     let ctx = datafusion::prelude::SessionContext::new();
-    table.update_datafusion_session(&ctx.state())?;
-    ctx.register_table("usage", table.table_provider().await?)?;
+    register_usage(&ctx, warehouse, "usage_daily", "usage", None).await?;
     let sql = format!(
         "SELECT CAST(\"date\" AS VARCHAR), served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, \
                 price_version, sum(requests), sum(input_tokens), sum(cache_read_input_tokens), \
@@ -191,33 +185,18 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) ->
          ORDER BY 1, served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, price_version",
         period.start, period.end
     );
-    let pools = crate::pricing::Capacity::load(&warehouse.config_dir().join("capacity.csv"))?.pools;
-    if !pools.is_empty() {
-        let hourly = deltalake::open_table(warehouse.table_url("usage_hourly")?).await?;
-        ctx.register_table("hourly", hourly.table_provider().await?)?;
-    }
+    let (pools, _) = register_pools(&ctx, warehouse, None).await?;
     let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
     out.write_record(COLUMNS.iter().chain(CUSTOM_COLUMNS.iter())).map_err(csv_err)?;
     let (mut rows, mut unpriced) = (0, 0_i64);
     let mut billed: std::collections::BTreeMap<String, Decimal> = Default::default();
     for batch in ctx.sql(&sql).await?.collect().await? {
-        let text: Vec<_> = [0, 1, 2, 3, 4, 5, 6, 7, 14]
-            .iter()
-            .map(|&i| arrow::compute::cast(batch.column(i), &DataType::Utf8))
-            .collect::<std::result::Result<_, _>>()?;
-        let ints: Vec<_> = (8..14)
-            .map(|i| arrow::compute::cast(batch.column(i), &DataType::Int64))
-            .collect::<std::result::Result<_, _>>()?;
+        let text = cast_columns(&batch, [0, 1, 2, 3, 4, 5, 6, 7, 14], &DataType::Utf8)?;
+        let ints = cast_columns(&batch, 8..14, &DataType::Int64)?;
         for row in 0..batch.num_rows() {
-            let s = |i: usize| {
-                let a = text[i].as_string::<i32>();
-                if a.is_null(row) { String::new() } else { a.value(row).to_string() }
-            };
-            let n = |i: usize| {
-                let a = ints[i].as_primitive::<Int64Type>();
-                if a.is_null(row) { 0 } else { a.value(row) }
-            };
+            let s = |i: usize| text_at(&text[i], row);
+            let n = |i: usize| int_at(&ints[i], row);
             let (date, entity, endpoint, provider, cost_center, group, currency, version, cost) =
                 (s(0), s(1), s(2), s(3), s(4), s(5), s(6), s(7), s(8));
             if cost.is_empty() || currency.is_empty() {

@@ -14,9 +14,11 @@ mod rounding;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
+use arrow::record_batch::RecordBatch;
 use chrono::{Datelike, NaiveDate};
+use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
@@ -25,6 +27,7 @@ pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, write_focus};
 pub use rounding::{largest_remainder, minor_unit, round};
 
 use crate::error::{Error, Result};
+use crate::pricing::Pool;
 use crate::warehouse::Warehouse;
 
 /// The key columns a chargeback can be broken down by: (name on the command line, column).
@@ -143,29 +146,11 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         None | Some(chrono_tz::UTC) => ("usage_daily", None),
         Some(tz) => ("usage_hourly", Some(utc_range(&opts.period, tz)?)),
     };
-    if !warehouse.has_table(table_name) {
-        return Err(Error::Usage(format!("no {table_name} table yet: run `tokenledger rollup` first")));
-    }
-    let url = warehouse.table_url(table_name)?;
-    let table = match &opts.as_of {
-        None => deltalake::open_table(url).await?,
-        Some(AsOf::Version(v)) => deltalake::open_table_with_version(url, *v)
-            .await
-            .map_err(|e| Error::Usage(format!("{table_name} has no version {v} to read ({e})")))?,
-        Some(AsOf::Timestamp(t)) => deltalake::open_table_with_ds(url, t)
-            .await
-            .map_err(|e| Error::Usage(format!("{table_name} as of {t:?}: {e} (use RFC 3339, e.g. 2025-02-01T00:00:00Z)")))?,
-    };
-    let version = table.version().map_or(0, |v| v as i64);
     let ctx = crate::rollup::session_context(crate::rollup::runtime(crate::rollup::DEFAULT_MEMORY_LIMIT)?, 2);
-    table.update_datafusion_session(&ctx.state())?;
-    ctx.register_table("usage", table.table_provider().await?)?;
+    let version = register_usage(&ctx, warehouse, table_name, "usage", opts.as_of.as_ref()).await?;
     let filter = match range {
         None => format!("\"date\" >= DATE '{}' AND \"date\" < DATE '{}'", opts.period.start, opts.period.end),
-        Some((lo, hi)) => {
-            let ts = |micros: i64| format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')");
-            format!("hour >= {} AND hour < {}", ts(lo), ts(hi))
-        }
+        Some((lo, hi)) => format!("hour >= {} AND hour < {}", utc_instant_sql(lo), utc_instant_sql(hi)),
     };
     let keys: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let sql = format!(
@@ -180,31 +165,19 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     let mut unrounded = Vec::new();
     for batch in ctx.sql(&sql).await?.collect().await? {
         let n = columns.len();
-        let text = |i: usize| arrow::compute::cast(batch.column(i), &DataType::Utf8);
-        let keys: Vec<_> = (0..n).map(text).collect::<std::result::Result<_, _>>()?;
-        let currency = text(n)?;
-        let ints: Vec<_> = (n + 1..n + 8)
-            .map(|i| arrow::compute::cast(batch.column(i), &DataType::Int64))
-            .collect::<std::result::Result<_, _>>()?;
-        let cost = text(n + 8)?;
+        let texts = cast_columns(&batch, (0..=n).chain([n + 8]), &DataType::Utf8)?;
+        let ints = cast_columns(&batch, n + 1..n + 8, &DataType::Int64)?;
         for row in 0..batch.num_rows() {
-            let get = |a: &arrow::array::ArrayRef| {
-                let a = a.as_string::<i32>();
-                if a.is_null(row) { String::new() } else { a.value(row).to_string() }
-            };
-            let int = |i: usize| {
-                let a = ints[i].as_primitive::<Int64Type>();
-                if a.is_null(row) { 0 } else { a.value(row) }
-            };
-            let cost_text = get(&cost);
+            let int = |i: usize| int_at(&ints[i], row);
+            let cost_text = text_at(&texts[n + 1], row);
             let amount = (!cost_text.is_empty())
                 .then(|| cost_text.parse::<Decimal>())
                 .transpose()
                 .map_err(|e| Error::Internal(format!("cost {cost_text:?} in {table_name}: {e}")))?;
             unrounded.push(amount);
             lines.push(Line {
-                keys: keys.iter().map(get).collect(),
-                currency: get(&currency),
+                keys: texts[..n].iter().map(|k| text_at(k, row)).collect(),
+                currency: text_at(&texts[n], row),
                 charge: "usage".to_string(),
                 requests: int(0),
                 input_tokens: int(1),
@@ -218,21 +191,8 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         }
     }
     // provisioned pools: their hours replace the per-token cost of the traffic they serve
-    let pools = crate::pricing::Capacity::load(&warehouse.config_dir().join("capacity.csv"))?.pools;
-    let mut hourly_version = None;
+    let (pools, hourly_version) = register_pools(&ctx, warehouse, opts.as_of.as_ref()).await?;
     if !pools.is_empty() {
-        if matches!(opts.as_of, Some(AsOf::Version(_))) {
-            return Err(Error::Usage(
-                "--as-of-version names one table's version; with capacity pools (which read usage_hourly too) use --as-of TIMESTAMP".into(),
-            ));
-        }
-        let url = warehouse.table_url("usage_hourly")?;
-        let hourly = match &opts.as_of {
-            Some(AsOf::Timestamp(t)) => deltalake::open_table_with_ds(url, t).await?,
-            _ => deltalake::open_table(url).await?,
-        };
-        hourly_version = hourly.version().map(|v| v as i64);
-        ctx.register_table("hourly", hourly.table_provider().await?)?;
         let bounds = match range {
             Some(r) => r,
             None => (crate::pricing::date_start_micros(opts.period.start), crate::pricing::date_start_micros(opts.period.end)),
@@ -453,6 +413,76 @@ impl Chargeback {
 
 fn csv_error(e: csv::Error) -> Error {
     Error::Internal(format!("writing CSV: {e}"))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Shared by the chargeback, FOCUS, capacity and budget queries
+// ------------------------------------------------------------------------------------------------
+
+/// Columns `indices` of `batch` cast to `to` (DataFusion may hand strings back as views and
+/// sums as any integer type; one type each is easier to read).
+fn cast_columns(batch: &RecordBatch, indices: impl IntoIterator<Item = usize>, to: &DataType) -> Result<Vec<ArrayRef>> {
+    Ok(indices.into_iter().map(|i| arrow::compute::cast(batch.column(i), to)).collect::<std::result::Result<_, _>>()?)
+}
+
+/// Row `row` of a Utf8 column; empty for null.
+fn text_at(column: &ArrayRef, row: usize) -> String {
+    let a = column.as_string::<i32>();
+    if a.is_null(row) { String::new() } else { a.value(row).to_string() }
+}
+
+/// Row `row` of an Int64 column; 0 for null.
+fn int_at(column: &ArrayRef, row: usize) -> i64 {
+    let a = column.as_primitive::<Int64Type>();
+    if a.is_null(row) { 0 } else { a.value(row) }
+}
+
+/// A UTC instant (microseconds) as a SQL expression of the usage tables' `hour` type.
+fn utc_instant_sql(micros: i64) -> String {
+    format!("arrow_cast({micros}, 'Timestamp(Microsecond, Some(\"UTC\"))')")
+}
+
+/// Opens the usage table `table` (at `as_of`, if given) and registers it in `ctx` as `name`;
+/// returns the version read.
+async fn register_usage(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    table: &str,
+    name: &str,
+    as_of: Option<&AsOf>,
+) -> Result<i64> {
+    if !warehouse.has_table(table) {
+        return Err(Error::Usage(format!("no {table} table yet: run `tokenledger rollup` first")));
+    }
+    let url = warehouse.table_url(table)?;
+    let delta = match as_of {
+        None => deltalake::open_table(url).await?,
+        Some(AsOf::Version(v)) => deltalake::open_table_with_version(url, *v)
+            .await
+            .map_err(|e| Error::Usage(format!("{table} has no version {v} to read ({e})")))?,
+        Some(AsOf::Timestamp(t)) => deltalake::open_table_with_ds(url, t)
+            .await
+            .map_err(|e| Error::Usage(format!("{table} as of {t:?}: {e} (use RFC 3339, e.g. 2025-02-01T00:00:00Z)")))?,
+    };
+    delta.update_datafusion_session(&ctx.state())?;
+    ctx.register_table(name, delta.table_provider().await?)?;
+    Ok(delta.version().map_or(0, |v| v as i64))
+}
+
+/// The pools of `config/capacity.csv`; when there are any, `usage_hourly` (at `as_of`) is
+/// registered in `ctx` as `hourly` for [`capacity::allocate`], and its version returned.
+async fn register_pools(ctx: &SessionContext, warehouse: &Warehouse, as_of: Option<&AsOf>) -> Result<(Vec<Pool>, Option<i64>)> {
+    let pools = crate::pricing::Capacity::load(&warehouse.config_dir().join("capacity.csv"))?.pools;
+    if pools.is_empty() {
+        return Ok((pools, None));
+    }
+    if matches!(as_of, Some(AsOf::Version(_))) {
+        return Err(Error::Usage(
+            "--as-of-version names one table's version; with capacity pools (which read usage_hourly too) use --as-of TIMESTAMP".into(),
+        ));
+    }
+    let version = register_usage(ctx, warehouse, "usage_hourly", "hourly", as_of).await?;
+    Ok((pools, Some(version)))
 }
 
 #[cfg(test)]
