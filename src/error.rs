@@ -21,6 +21,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// An input file is unreadable for a reason other than I/O (corrupt Parquet, bad gzip...).
     #[error("cannot read {path}: {message}")]
     InputFormat { path: PathBuf, message: String },

@@ -5,6 +5,7 @@ mod util;
 
 mod budget;
 mod chargeback;
+mod charts;
 mod cli;
 mod ingest_bad_input;
 mod ingest_basic;

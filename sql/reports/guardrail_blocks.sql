@@ -1,4 +1,4 @@
--- description: Guardrail blocks by endpoint and group, with the share of requests blocked
+-- description: Guardrail blocks by endpoint and group, and the share of requests blocked
 -- param: from 1970-01-01
 -- param: to 9999-12-31
 SELECT endpoint_name, "group",

@@ -1,4 +1,4 @@
--- description: Top requesters of each endpoint and their share of its tokens (who monopolizes a shared endpoint)
+-- description: Top requesters of each endpoint and their share of its tokens (who monopolizes it)
 -- param: from 1970-01-01
 -- param: to 9999-12-31
 -- param: top 5

@@ -1,4 +1,4 @@
--- description: Usage without a price in force, by served entity and day: what to add to config/prices.csv
+-- description: Usage without a price in force, by served entity: what to add to prices.csv
 -- param: from 1970-01-01
 -- param: to 9999-12-31
 SELECT served_entity_name, min("date") AS first_day, max("date") AS last_day,

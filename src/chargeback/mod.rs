@@ -376,6 +376,39 @@ impl Chargeback {
             .collect()
     }
 
+    /// The lines' rounded costs as a bar per key, stacked by charge (usage, capacity, idle);
+    /// the total and unpriced lines are not drawn. With more than one currency a bar's label
+    /// names its currency.
+    pub fn chart(&self) -> crate::query::chart::Chart {
+        use crate::query::chart::{Chart, ChartKind};
+        let currencies: std::collections::BTreeSet<&str> = self.lines.iter().filter(|l| l.cost.is_some()).map(|l| l.currency.as_str()).collect();
+        let last_day = self.period.end.pred_opt().unwrap_or(self.period.end);
+        let unit = currencies.iter().copied().collect::<Vec<_>>().join(" / ");
+        let mut chart = Chart::new(
+            ChartKind::Bar,
+            &format!("Chargeback {} .. {} by {}", self.period.start, last_day, self.by.join(", ")),
+            &self.by.join(" / "),
+            &format!("cost ({unit})"),
+        );
+        let mut lines: Vec<&Line> = self.lines.iter().filter(|l| l.charge != "total" && l.cost.is_some()).collect();
+        // the largest first: the bars read from the top
+        let mut key_totals: BTreeMap<(&[String], &str), Decimal> = BTreeMap::new();
+        for l in &lines {
+            *key_totals.entry((&l.keys, &l.currency)).or_default() += l.cost.unwrap_or_default();
+        }
+        let key_total = |l: &Line| key_totals[&(l.keys.as_slice(), l.currency.as_str())];
+        lines.sort_by(|a, b| key_total(b).cmp(&key_total(a)).then(a.keys.cmp(&b.keys)));
+        for l in lines {
+            let mut label = l.keys.join(" / ");
+            if currencies.len() > 1 {
+                label = format!("{label} ({})", l.currency);
+            }
+            let cost = l.cost.unwrap_or_default().to_string().parse::<f64>().unwrap_or(0.0);
+            chart.add(&label, &l.charge, cost);
+        }
+        chart
+    }
+
     /// Writes the CSV to `path` and its manifest beside it (`<path>.manifest.json`); returns
     /// the manifest's path. The same chargeback gives the same bytes.
     pub fn write_csv(&self, path: &Path, arguments: &[String]) -> Result<PathBuf> {

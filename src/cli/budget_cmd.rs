@@ -47,8 +47,8 @@ pub async fn run(warehouse: &Warehouse, args: &BudgetArgs, cli: &Cli) -> Result<
     let statuses = budget_status(warehouse, args.period.as_deref()).await?;
     match cli.format {
         OutputFormat::Json => print_json(&statuses)?,
-        OutputFormat::Text | OutputFormat::Focus if statuses.is_empty() => println!("no budgets in config/budgets.csv"),
-        OutputFormat::Text | OutputFormat::Focus => {
+        _ if statuses.is_empty() => println!("no budgets in config/budgets.csv"),
+        _ => {
             let mut t = Table::new(["scope", "name", "period", "budget", "spent", "forecast", "thresholds crossed", "status"]);
             let pct = |p: Option<rust_decimal::Decimal>| p.map_or("-".to_string(), |p| format!("{p}%"));
             for s in &statuses {

@@ -36,7 +36,8 @@ Examples:
   tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 5 if anything is unpriced
   tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12
   tokenledger chargeback --period 2025-01 --tz America/New_York                 # January in New York (read per hour)
-  tokenledger --format focus chargeback --period 2025-01 --output focus.csv     # FOCUS 1.2 for FinOps tools")]
+  tokenledger --format focus chargeback --period 2025-01 --output focus.csv     # FOCUS 1.2 for FinOps tools
+  tokenledger chargeback --period 2025-01 --by group --chart jan.svg            # each group's cost as a bar")]
 pub struct ChargebackArgs {
     /// The month to charge back, YYYY-MM (UTC).
     #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"], required_unless_present_all = ["from", "to"])]
@@ -68,6 +69,9 @@ pub struct ChargebackArgs {
     /// The time zone whose midnights bound the period (an IANA name such as Europe/Berlin; whole-hour offsets only).
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
     pub tz: chrono_tz::Tz,
+    /// Draw the lines' costs as stacked bars (usage, capacity, idle) to FILE.svg or FILE.png.
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
+    pub chart: Option<PathBuf>,
 }
 
 pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Result<i32> {
@@ -86,6 +90,12 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
     };
     let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz), share_idle: args.share_idle }).await?;
     let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(path) = &args.chart {
+        report.chart().render(path)?;
+        if !cli.quiet {
+            eprintln!("drew {}", path.display());
+        }
+    }
     match (&args.output, cli.format) {
         (Some(path), format) => {
             let manifest = report.write_csv(path, &arguments)?;
@@ -99,7 +109,7 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
             }
         }
         (None, OutputFormat::Json) => print_json(&report)?,
-        (None, OutputFormat::Text | OutputFormat::Focus) => {
+        (None, _) => {
             let mut t = Table::with_header(report.header());
             for row in report.rows() {
                 t.row_vec(row);

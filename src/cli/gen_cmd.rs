@@ -76,7 +76,7 @@ pub fn run(args: &GenArgs, cli: &Cli) -> Result<i32> {
             "uncompressed_bytes": summary.uncompressed_bytes,
             "files": summary.files,
         }))?,
-        OutputFormat::Text | OutputFormat::Focus => {
+        _ => {
             println!(
                 "Wrote {} lines ({} requests, {} duplicates, {} bad) — {:.1} MB in {:.1} s to {}",
                 thousands(summary.lines),

@@ -53,7 +53,7 @@ pub async fn run(warehouse: &Warehouse, args: &IngestArgs, cli: &Cli) -> Result<
     let summary = ingest(warehouse, &opts).await?;
     match cli.format {
         OutputFormat::Json => print_json(&summary)?,
-        OutputFormat::Text | OutputFormat::Focus => print!("{}", summary.render()),
+        _ => print!("{}", summary.render()),
     }
     Ok(0)
 }

@@ -13,7 +13,7 @@ pub async fn run(warehouse: &Warehouse, _args: &InitArgs, cli: &Cli) -> Result<i
     let report = warehouse.init().await?;
     match cli.format {
         OutputFormat::Json => print_json(&report)?,
-        OutputFormat::Text | OutputFormat::Focus => {
+        _ => {
             if report.unchanged() {
                 println!("Warehouse {} already exists; nothing changed.", report.warehouse);
             } else {

@@ -34,7 +34,7 @@ pub struct Cli {
     #[arg(short, long, global = true, env = "TOKENLEDGER_WAREHOUSE", default_value = "./warehouse")]
     pub warehouse: String,
 
-    /// Output format of summaries: text for people, json for machines.
+    /// Output format: text (or table) for people, json for machines; csv and parquet for sql and report results.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -52,8 +52,13 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    #[value(alias = "table")]
     Text,
     Json,
+    /// CSV rows: `sql` and `report` only.
+    Csv,
+    /// A Parquet file (with --output): `sql` and `report` only.
+    Parquet,
     /// FOCUS 1.2 CSV (FinOps Open Cost and Usage Specification): `chargeback` only.
     Focus,
 }
@@ -70,9 +75,9 @@ pub enum Command {
     Chargeback(chargeback_cmd::ChargebackArgs),
     /// Budgets: spend against config/budgets.csv, forecast, thresholds (exit 3 when over).
     Budget(budget_cmd::BudgetArgs),
-    /// Run a named report (sql/reports/): top consumers, guardrail blocks, unpriced usage ...
+    /// Run a named report (sql/reports/): top consumers, rate limits, fallbacks, break-even, anomalies ... (--chart draws it)
     Report(report_cmd::ReportArgs),
-    /// Run a read-only SQL query over the warehouse's tables.
+    /// Read-only SQL over the warehouse's tables: one query, or an interactive shell without one.
     Sql(sql_cmd::SqlArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
     Gen(gen_cmd::GenArgs),
@@ -84,6 +89,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
     if cli.format == OutputFormat::Focus && !matches!(cli.command, Command::Chargeback(_)) {
         return Err(crate::error::Error::Usage(
             "--format focus is a chargeback export: tokenledger --format focus chargeback --period YYYY-MM --output FILE.csv".into(),
+        ));
+    }
+    if matches!(cli.format, OutputFormat::Csv | OutputFormat::Parquet) && !matches!(cli.command, Command::Sql(_) | Command::Report(_)) {
+        return Err(crate::error::Error::Usage(
+            "--format csv and --format parquet are for query results (sql, report); the chargeback writes CSV with --output FILE.csv".into(),
         ));
     }
     match &cli.command {

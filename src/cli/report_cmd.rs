@@ -8,6 +8,7 @@ use super::sql_cmd::print_batches;
 use super::{Cli, OutputFormat, print_json};
 use crate::error::{Error, Result};
 use crate::fmt::Table;
+use crate::query::chart::Chart;
 use crate::query::reports::{find, reports};
 use crate::query::{analyst_session, query};
 use crate::rollup::DEFAULT_MEMORY_LIMIT;
@@ -20,7 +21,10 @@ Runs a named report: the SQL in sql/reports/NAME.sql over the usage tables, read
 Examples:
   tokenledger report --list
   tokenledger report top_consumers --param top=3 --param from=2025-01-01 --param to=2025-01-31
-  tokenledger report unpriced_usage --output unpriced.csv")]
+  tokenledger report unpriced_usage --output unpriced.csv
+  tokenledger report rate_limits --param percentile=0.95 --param headroom=2
+  tokenledger report daily_spend --param from=2025-01-01 --chart spend.svg   # one line per group
+  tokenledger report tokens_by_entity --chart tokens.png")]
 pub struct ReportArgs {
     /// The report to run (see --list).
     #[arg(required_unless_present = "list")]
@@ -31,9 +35,12 @@ pub struct ReportArgs {
     /// A parameter, NAME=VALUE (repeat for more).
     #[arg(long, value_name = "NAME=VALUE")]
     pub param: Vec<String>,
-    /// Write the rows to this CSV file instead of printing them.
-    #[arg(long, value_name = "FILE.csv")]
+    /// Write the rows to this file (CSV, JSON lines or Parquet, by --format or the extension) instead of printing them.
+    #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Draw the report's chart (reports marked "chart" in --list) to FILE.svg or FILE.png.
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
+    pub chart: Option<PathBuf>,
 }
 
 pub async fn run(warehouse: &Warehouse, args: &ReportArgs, cli: &Cli) -> Result<i32> {
@@ -42,15 +49,20 @@ pub async fn run(warehouse: &Warehouse, args: &ReportArgs, cli: &Cli) -> Result<
         if cli.format == OutputFormat::Json {
             return print_json(&all).map(|_| 0);
         }
-        let mut t = Table::new(["report", "what it shows", "parameters (default)"]);
+        let mut t = Table::new(["report", "what it shows", "parameters (default)", "chart"]);
         for r in &all {
-            let params: Vec<String> = r.params.iter().map(|(n, d)| format!("{n} ({d})")).collect();
-            t.row([r.name.to_string(), r.description.clone(), params.join(", ")]);
+            let params: Vec<String> = r.params.iter().map(|(n, d)| if d.is_empty() { n.clone() } else { format!("{n} ({d})") }).collect();
+            let chart = r.chart.as_ref().map_or(String::new(), |c| format!("{:?}", c.kind).to_lowercase());
+            t.row([r.name.to_string(), r.description.clone(), params.join(", "), chart]);
         }
         print!("{}", t.render());
         return Ok(0);
     }
     let report = find(args.name.as_deref().unwrap_or_default())?;
+    if args.chart.is_some() && report.chart.is_none() {
+        let charted: Vec<&str> = reports().iter().filter(|r| r.chart.is_some()).map(|r| r.name).collect();
+        return Err(Error::Usage(format!("report {} has no chart; these do: {}", report.name, charted.join(", "))));
+    }
     let values = args
         .param
         .iter()
@@ -62,5 +74,11 @@ pub async fn run(warehouse: &Warehouse, args: &ReportArgs, cli: &Cli) -> Result<
         .collect::<Result<Vec<_>>>()?;
     let ctx = analyst_session(warehouse, DEFAULT_MEMORY_LIMIT).await?;
     let batches = query(&ctx, &report.sql(&values)?).await?;
+    if let (Some(path), Some(spec)) = (&args.chart, &report.chart) {
+        Chart::from_batches(spec, &batches)?.render(path)?;
+        if !cli.quiet {
+            eprintln!("drew {}", path.display());
+        }
+    }
     print_batches(&batches, args.output.as_deref(), cli)
 }

@@ -64,7 +64,7 @@ pub async fn run(warehouse: &Warehouse, args: &RollupArgs, cli: &Cli) -> Result<
     let summary = rollup(warehouse, &opts).await?;
     match cli.format {
         OutputFormat::Json => print_json(&summary)?,
-        OutputFormat::Text | OutputFormat::Focus => {
+        _ => {
             let mut t = Table::key_value();
             let recomputed = match summary.dates_recomputed.as_slice() {
                 [] => "none (no new inference data)".to_string(),

@@ -70,6 +70,11 @@ fn render_problems(problems: &[String], count: usize) -> String {
     text
 }
 
+/// Days since the Unix epoch: `date` as an Arrow `Date32` value.
+pub fn epoch_days(date: NaiveDate) -> i32 {
+    (date_start_micros(date) / 86_400_000_000) as i32
+}
+
 /// UTC microseconds since the Unix epoch at 00:00 of `date`: where a dated period starts or ends.
 ///
 /// Never overflows: chrono dates span about ±262,000 years, i64 microseconds about ±292,000.

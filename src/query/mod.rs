@@ -3,10 +3,15 @@
 //!
 //! Registered: `inference`, `quarantine`, `usage_hourly`, `usage_daily` (the Delta tables that
 //! exist), `prices`, `principals`, `budgets`, `capacity` (the config files as the rollup and
-//! the chargeback read them), and the model's views `charged_requests` and `priced_requests`. DDL, DML, COPY and SET are refused: the
-//! warehouse changes only through its commands.
+//! the chargeback read them), and the model's views `charged_requests` and `priced_requests`.
+//! DDL, DML, COPY and SET are refused: the warehouse changes only through its commands.
+//! [`output`] writes results, [`shell`] is the interactive shell, [`reports`] the named
+//! reports and [`chart`] their pictures.
 
+pub mod chart;
+pub mod output;
 pub mod reports;
+pub mod shell;
 
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
@@ -16,8 +21,28 @@ use crate::rollup::{Inputs, register_inputs, register_views, runtime, session_co
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, QUARANTINE};
 
-/// The tables a query can read, in the order `\d` would list them.
+/// The warehouse's Delta tables a query can read.
 pub const TABLES: [&str; 4] = [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily"];
+/// The config files, as tables.
+pub const CONFIG_TABLES: [&str; 4] = ["prices", "principals", "budgets", "capacity"];
+/// The model's views.
+pub const VIEWS: [&str; 2] = ["charged_requests", "priced_requests"];
+
+/// What a registered name is: `table` (Delta), `config` or `view`.
+pub fn kind_of(name: &str) -> &'static str {
+    if TABLES.contains(&name) {
+        "table"
+    } else if CONFIG_TABLES.contains(&name) {
+        "config"
+    } else {
+        "view"
+    }
+}
+
+/// Every name a query can read, the way an error message lists them.
+fn all_names() -> String {
+    TABLES.iter().chain(CONFIG_TABLES.iter()).chain(VIEWS.iter()).copied().collect::<Vec<_>>().join(", ")
+}
 
 /// A read-only session over the warehouse with a memory budget (operators spill past it).
 pub async fn analyst_session(warehouse: &Warehouse, memory_limit: usize) -> Result<SessionContext> {
@@ -48,7 +73,7 @@ fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehouse) ->
         let scaled: Vec<i128> = values.iter().map(|d| (d * rust_decimal::Decimal::from(1_000_000)).trunc().mantissa()).collect();
         Ok(Arc::new(Decimal128Array::from(scaled).with_precision_and_scale(38, 6)?))
     };
-    let days = |d: chrono::NaiveDate| (crate::pricing::date_start_micros(d) / 86_400_000_000) as i32;
+    let days = crate::pricing::epoch_days;
     let text = |v: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(v)) };
 
     let budgets = crate::pricing::Budgets::load(&config.join("budgets.csv"))?.rows;
@@ -101,22 +126,53 @@ fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehouse) ->
     Ok(())
 }
 
-/// Runs one read-only query and collects its rows.
+/// Runs one read-only query and collects its rows. A query that cannot be planned is a usage
+/// error whose message points at the place in the SQL and says what to try.
 pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>> {
     let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-    let df = ctx.sql_with_options(sql, options).await.map_err(|e| {
-        let text = e.to_string();
-        if text.contains("not supported") || text.contains("DDL") || text.contains("DML") || text.contains("Statement") {
-            Error::Usage(format!(
-                "{text}\ntokenledger sql is read-only: SELECT (and WITH / EXPLAIN) only; the warehouse changes through \
-                 ingest and rollup"
-            ))
-        } else {
-            Error::Usage(format!("{text}\nTables: {}, prices, principals, budgets, capacity, charged_requests, priced_requests", TABLES.join(", ")))
-        }
-    })?;
+    let df = ctx.sql_with_options(sql, options).await.map_err(|e| Error::Usage(explain(sql, &e)))?;
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     // an empty result still has its columns (a CSV of it keeps its header line)
     Ok(if batches.is_empty() { vec![arrow::record_batch::RecordBatch::new_empty(schema)] } else { batches })
+}
+
+/// The error, the line of the SQL it happened at with a caret under the place, and a hint.
+fn explain(sql: &str, e: &datafusion::error::DataFusionError) -> String {
+    let text = e.to_string();
+    let mut out = text.clone();
+    if let Some((line, column)) = error_location(e, &text)
+        && let Some(source) = sql.lines().nth(line.saturating_sub(1))
+    {
+        let caret = " ".repeat(source.chars().take(column.saturating_sub(1)).count());
+        out.push_str(&format!("\n  at line {line}, column {column}:\n    {source}\n    {caret}^"));
+    }
+    let lower = text.to_lowercase();
+    let parse_error = lower.contains("parsererror") || lower.contains("sql parser error");
+    let hint = if lower.contains("not supported") && (lower.contains("ddl") || lower.contains("dml") || lower.contains("statement")) {
+        "tokenledger sql is read-only: SELECT (and WITH / EXPLAIN) only; the warehouse changes through ingest and rollup".to_string()
+    } else if parse_error {
+        "the SQL does not parse at the caret; a query is one SELECT (or WITH ... SELECT, or EXPLAIN) statement".to_string()
+    } else if lower.contains("table") && lower.contains("not found") {
+        format!("the tables are {} (\\d in tokenledger sql's shell lists them)", all_names())
+    } else if lower.contains("no field named") || lower.contains("column") {
+        format!("\\d TABLE in the shell (tokenledger sql) lists a table's columns. Tables: {}", all_names())
+    } else {
+        format!("Tables: {}", all_names())
+    };
+    out.push_str("\nhint: ");
+    out.push_str(&hint);
+    out
+}
+
+/// Where the error is, 1-based: from DataFusion's diagnostic span, or from the parser's
+/// "at Line: L, Column: C".
+fn error_location(e: &datafusion::error::DataFusionError, text: &str) -> Option<(usize, usize)> {
+    let from_span = e.iter().find_map(|e| e.diagnostic()).and_then(|d| d.span).map(|s| (s.start.line as usize, s.start.column as usize));
+    from_span.filter(|(line, _)| *line > 0).or_else(|| {
+        let rest = &text[text.find("Line: ")? + 6..];
+        let (line, rest) = rest.split_once(", Column: ")?;
+        let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some((line.trim().parse().ok()?, column.parse().ok()?))
+    })
 }

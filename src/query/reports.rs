@@ -1,11 +1,21 @@
 //! Named reports: the SQL in `sql/reports/`, each file starting with a `-- description:` line
-//! and one `-- param: NAME DEFAULT` line per parameter. A parameter's value is substituted
-//! for `{{NAME}}` as a quoted SQL string literal, so a value can never become SQL.
+//! and one `-- param: NAME DEFAULT` line per parameter (no default: the empty string). A
+//! parameter's value is substituted for `{{NAME}}` as a quoted SQL string literal, so a value
+//! can never become SQL. A `-- chart:` line (see [`super::chart`]) says what `--chart` draws.
 
+use super::chart::ChartSpec;
 use crate::error::{Error, Result};
 
-const SOURCES: [(&str, &str); 3] = [
+/// Every file of `sql/reports/`, compiled in (a test checks that none is missing).
+const SOURCES: [(&str, &str); 10] = [
+    ("daily_spend", include_str!("../../sql/reports/daily_spend.sql")),
+    ("fallbacks", include_str!("../../sql/reports/fallbacks.sql")),
     ("guardrail_blocks", include_str!("../../sql/reports/guardrail_blocks.sql")),
+    ("provisioned_break_even", include_str!("../../sql/reports/provisioned_break_even.sql")),
+    ("rate_limits", include_str!("../../sql/reports/rate_limits.sql")),
+    ("retirements", include_str!("../../sql/reports/retirements.sql")),
+    ("spend_anomalies", include_str!("../../sql/reports/spend_anomalies.sql")),
+    ("tokens_by_entity", include_str!("../../sql/reports/tokens_by_entity.sql")),
     ("top_consumers", include_str!("../../sql/reports/top_consumers.sql")),
     ("unpriced_usage", include_str!("../../sql/reports/unpriced_usage.sql")),
 ];
@@ -16,6 +26,8 @@ pub struct Report {
     pub name: &'static str,
     pub description: String,
     pub params: Vec<(String, String)>,
+    /// What `--chart` draws, if the report has a chart.
+    pub chart: Option<ChartSpec>,
     #[serde(skip)]
     sql: &'static str,
 }
@@ -29,9 +41,14 @@ pub fn reports() -> Vec<Report> {
                 let prefix = format!("-- {key}: ");
                 sql.lines().filter_map(move |l| l.strip_prefix(prefix.as_str()).map(str::to_string))
             };
+            let chart = header("chart").next().map(|spec| {
+                let title = header("chart_title").next().unwrap_or_else(|| name.replace('_', " "));
+                ChartSpec::parse(&spec, &title).expect("the chart specs of sql/reports/ are checked by a test")
+            });
             Report {
                 name,
                 description: header("description").next().unwrap_or_default(),
+                chart,
                 params: header("param")
                     .map(|p| {
                         let (name, default) = p.split_once(' ').unwrap_or((p.as_str(), ""));
@@ -77,6 +94,24 @@ pub fn find(name: &str) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_file_in_sql_reports_is_a_report() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sql/reports");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".sql").to_string())
+            .collect();
+        files.sort();
+        let names: Vec<&str> = reports().iter().map(|r| r.name).collect();
+        assert_eq!(files, names);
+        // the charts parse, and name columns of their reports
+        for r in reports() {
+            if let Some(c) = &r.chart {
+                assert!(r.sql.contains(&c.x), "{}", r.name);
+            }
+        }
+    }
 
     #[test]
     fn every_report_has_a_description_and_its_parameters_are_substituted_as_literals() {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use crate::error::{Error, Result};
 use super::quantile::quantile_disc;
-use crate::pricing::{PriceBook, Principals, Settings, date_start_micros};
+use crate::pricing::{PriceBook, Principals, Settings, date_start_micros, epoch_days};
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, utc_micros};
 
@@ -128,7 +128,9 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
     let mut version = StringBuilder::new();
     let mut prices: Vec<Decimal128Builder> =
         (0..4).map(|_| Decimal128Builder::new().with_data_type(price_type.clone())).collect();
+    let mut retires_on = Date32Builder::new();
     for (row, end) in book.periods() {
+        retires_on.append_option(row.retires_on.map(epoch_days));
         entity.append_value(&row.served_entity_name);
         valid_from.append_value(date_start_micros(row.effective_from));
         valid_to.append_option(end.map(date_start_micros));
@@ -152,6 +154,7 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
         Field::new("cache_read_per_token", price_type.clone(), false),
         Field::new("cache_write_per_token", price_type.clone(), false),
         Field::new("output_per_token", price_type, false),
+        Field::new("retires_on", DataType::Date32, true),
     ]);
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(entity.finish()),
@@ -162,6 +165,7 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
         Arc::new(version.finish()),
     ];
     columns.extend(prices.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.push(Arc::new(retires_on.finish()));
     Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
 }
 
@@ -222,7 +226,9 @@ impl Inputs {
 /// A session's runtime: its memory budget (operators spill to disk past it) and the number
 /// of partitions each query is split into.
 pub fn session_context(runtime: Arc<RuntimeEnv>, target_partitions: usize) -> SessionContext {
-    let config = SessionConfig::new().with_target_partitions(target_partitions.max(1));
+    let mut config = SessionConfig::new().with_target_partitions(target_partitions.max(1));
+    // where in the SQL an error is: analysts' errors point at it (cheap when nothing fails)
+    config.options_mut().sql_parser.collect_spans = true;
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
