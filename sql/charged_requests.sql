@@ -2,8 +2,9 @@
 -- and owner are looked up at (priced_at). The one place that decides who pays.
 --
 -- {{usage_context_overrides}} is TRUE when config/settings.toml turns the option on: then a
--- request's usage_context['end_user_to_charge'] is the requester it is charged to, and its
--- usage_context['cost_center'] the cost center (over the one in principals.csv).
+-- request's usage_context['end_user_to_charge'] is the requester it is charged to, its
+-- usage_context['cost_center'] the cost center and its usage_context['group'] the group (over
+-- the ones in principals.csv; LiteLLM rows carry their team_id as the group).
 SELECT
   request_id,
   request_date,
@@ -13,6 +14,7 @@ SELECT
        THEN COALESCE(usage_context['end_user_to_charge'], requester)
        ELSE requester END AS requester,
   CASE WHEN {{usage_context_overrides}} THEN usage_context['cost_center'] END AS context_cost_center,
+  CASE WHEN {{usage_context_overrides}} THEN usage_context['group'] END AS context_group,
   endpoint_name,
   served_entity_name,
   entity_type,

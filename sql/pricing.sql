@@ -6,7 +6,7 @@
 -- linear in tokens, pricing the sums is exact and much cheaper than pricing every request.
 --
 -- Inputs (registered by tokenledger):
---   {{input}}   rows with priced_at, requester, context_cost_center, served_entity_name and
+--   {{input}}   rows with priced_at, requester, context_cost_center, context_group, served_entity_name and
 --               the four disjoint token buckets
 --   prices      one row per price period: served_entity_name, valid_from, valid_to (NULL =
 --               open), currency, pricing_mode, price_version, and per-TOKEN prices as exact
@@ -15,8 +15,8 @@
 -- Money stays decimal: tokens are cast to DECIMAL(20,0) before they meet a price. A row
 -- without a price in force has a NULL cost and price_version: unpriced, never free.
 SELECT
-  r.* EXCLUDE (context_cost_center),
-  COALESCE(w."group", 'unassigned') AS "group",
+  r.* EXCLUDE (context_cost_center, context_group),
+  COALESCE(r.context_group, w."group", 'unassigned') AS "group",
   COALESCE(r.context_cost_center, w.cost_center, 'UNALLOCATED') AS cost_center,
   w.requester IS NULL AS unknown_requester,
   p.currency,

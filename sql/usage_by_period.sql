@@ -1,7 +1,7 @@
 -- usage_by_period: charged requests summed per period (hour or day, filled in by tokenledger
 -- where marked in double braces) x requester x endpoint x served entity, before pricing.
 -- priced_at is the start of the period: sql/pricing.sql prices each row at that instant.
--- context_cost_center is a grouping key only when usage_context overrides are on
+-- context_cost_center and context_group are grouping keys only when usage_context overrides are on
 -- ({{context_cost_center_key}}); when they are off it is NULL on every row, and a constant
 -- key would make DataFusion aggregate in its slower partially-sorted mode. max() of a key is
 -- the key.
@@ -10,6 +10,7 @@ SELECT
   {{priced_at}} AS priced_at,
   requester,
   max(context_cost_center) AS context_cost_center,
+  max(context_group) AS context_group,
   endpoint_name,
   served_entity_name,
   entity_type,

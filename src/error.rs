@@ -1,4 +1,4 @@
-//! The crate's one error type. Library code returns [`Result`]; only `main.rs` uses `anyhow`.
+//! The crate's one error type. Library code returns [`Result`]; `main.rs` prints it and exits with its code.
 
 use std::path::PathBuf;
 

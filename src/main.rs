@@ -16,9 +16,10 @@ fn main() {
     let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            let e = anyhow::Error::from(e);
-            eprintln!("error: {e:#}");
-            e.downcast_ref::<tokenledger::Error>().map_or(1, tokenledger::Error::exit_code)
+            // the crate's messages already say what their source said; printing the chain
+            // again would repeat it
+            eprintln!("error: {e}");
+            e.exit_code()
         }
     };
     std::process::exit(code);

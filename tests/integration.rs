@@ -7,6 +7,7 @@ mod budget;
 mod chargeback;
 mod charts;
 mod cli;
+mod gateway;
 mod ingest_bad_input;
 mod ingest_basic;
 mod ingest_crash;

@@ -11,13 +11,21 @@ use crate::warehouse::Warehouse;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Files are recognised by name: .jsonl, .ndjson, .json (JSON lines), .csv, each optionally .gz,
-and .parquet. Directories are searched recursively. A file whose bytes were ingested before
+Files are recognised by name: .jsonl, .ndjson, .json (JSON lines, or one JSON array), .csv,
+each optionally .gz, and .parquet. Directories are searched recursively. What wrote each file
+(--source auto) is told from its columns: tokenledger's native records, a Databricks
+system.serving.endpoint_usage export or AI Gateway payload table (both need --served-entities),
+or LiteLLM's LiteLLM_SpendLogs; a file that fits none is refused, naming what each lacks. A file whose bytes were ingested before
 is skipped, under any name; a request id seen before is skipped (same content) or
 quarantined (different content). Bad records go to the quarantine table with a reason.
 
 Exit codes: 0 ok; 1 unreadable file or failed write (nothing is committed);
-2 usage error; 4 quarantine ratio over --max-quarantine-ratio (nothing is committed).")]
+2 usage error; 4 quarantine ratio over --max-quarantine-ratio (nothing is committed).
+
+Examples:
+  tokenledger ingest logs/
+  tokenledger ingest --served-entities served_entities.csv endpoint_usage.csv
+  tokenledger ingest --source litellm spend_logs.json")]
 pub struct IngestArgs {
     /// Files or directories to ingest.
     #[arg(required = true)]
@@ -39,6 +47,16 @@ pub struct IngestArgs {
     /// Parse threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+
+    /// What wrote the files: auto tells each file by its columns.
+    #[arg(long, value_name = "SOURCE", default_value = "auto",
+          value_parser = ["auto", "native", "databricks-usage", "databricks-payload", "litellm"])]
+    pub source: String,
+
+    /// An export of Databricks system.serving.served_entities (CSV, JSON lines or Parquet): it
+    /// names the endpoint and model of each served_entity_id in endpoint_usage and payload rows.
+    #[arg(long, value_name = "FILE")]
+    pub served_entities: Option<PathBuf>,
 }
 
 pub async fn run(warehouse: &Warehouse, args: &IngestArgs, cli: &Cli) -> Result<i32> {
@@ -49,6 +67,8 @@ pub async fn run(warehouse: &Warehouse, args: &IngestArgs, cli: &Cli) -> Result<
         max_line_bytes: args.max_line_bytes,
         threads: args.threads,
         progress: show_progress(cli),
+        source: crate::ingest::sources::Source::ALL.into_iter().find(|s| s.as_str() == args.source),
+        served_entities: args.served_entities.clone(),
     };
     let summary = ingest(warehouse, &opts).await?;
     match cli.format {

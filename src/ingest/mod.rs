@@ -19,6 +19,7 @@ pub mod record;
 pub mod sources;
 pub mod summary;
 pub mod tokens;
+pub mod usage;
 pub mod validate;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -50,6 +51,11 @@ pub struct IngestOptions {
     pub threads: usize,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// What wrote the files; `None` detects it per file from its columns.
+    pub source: Option<sources::Source>,
+    /// The Databricks served_entities export that names the endpoints and models of
+    /// endpoint_usage and payload rows.
+    pub served_entities: Option<PathBuf>,
 }
 
 impl Default for IngestOptions {
@@ -61,6 +67,8 @@ impl Default for IngestOptions {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             threads: 0,
             progress: false,
+            source: None,
+            served_entities: None,
         }
     }
 }
@@ -85,6 +93,25 @@ async fn has_transaction(table: &deltalake::DeltaTable, app_id: String) -> Resul
     Ok(table.snapshot()?.transaction_version(table.log_store().as_ref(), app_id).await?.is_some())
 }
 
+/// The served_entities export, loaded when a file needs it (and refused when it is missing).
+fn served_entities(files: &[sources::InputFile], path: Option<&std::path::Path>) -> Result<sources::databricks::ServedEntities> {
+    let needing = files.iter().find(|f| f.source.needs_served_entities());
+    match (needing, path) {
+        (Some(file), None) => Err(Error::Usage(format!(
+            "{} holds {}, which name their model by served_entity_id only: give --served-entities FILE, an export of \
+             system.serving.served_entities (SELECT * FROM system.serving.served_entities)",
+            file.path.display(),
+            file.source.what()
+        ))),
+        (_, Some(path)) => {
+            let entities = sources::databricks::ServedEntities::load(path)?;
+            tracing::debug!(ids = entities.ids(), "served entities loaded");
+            Ok(entities)
+        }
+        (None, None) => Ok(Default::default()),
+    }
+}
+
 /// Runs one ingest.
 pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
@@ -95,7 +122,14 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     {
         return Err(Error::Usage(format!("--max-quarantine-ratio must be between 0 and 1, got {r}")));
     }
-    let files = sources::discover(&opts.paths)?;
+    let mut files = sources::discover(&opts.paths)?;
+    for file in &mut files {
+        file.source = match opts.source {
+            Some(source) => source,
+            None => sources::detect::detect(file)?,
+        };
+    }
+    let entities = Arc::new(served_entities(&files, opts.served_entities.as_deref())?);
     let mut inference = warehouse.open_table(INFERENCE).await?;
     let mut quarantine = warehouse.open_table(QUARANTINE).await?;
 
@@ -163,7 +197,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
         let mut quarantine_txns = Vec::new();
         for (file, quick, full) in todo {
             let lineage = Arc::new(record::Lineage {
-                source: "native".into(),
+                source: file.source.as_str().into(),
                 source_file: file.path.canonicalize().unwrap_or_else(|_| file.path.clone()).display().to_string(),
                 ingest_batch_id: batch_id.clone(),
                 ingested_at_us,
@@ -180,8 +214,19 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
             let job = FileJob {
                 file: &file,
                 fingerprint: full,
-                parse: Arc::new(ParseContext { lineage, payloads: opts.payloads, max_line_bytes: opts.max_line_bytes }),
-                chunks: ChunkOptions { chunk_bytes: CHUNK_BYTES, max_line_bytes: opts.max_line_bytes },
+                parse: Arc::new(ParseContext {
+                    lineage,
+                    payloads: opts.payloads,
+                    max_line_bytes: opts.max_line_bytes,
+                    source: file.source,
+                    entities: entities.clone(),
+                }),
+                chunks: ChunkOptions {
+                    chunk_bytes: CHUNK_BYTES,
+                    max_line_bytes: opts.max_line_bytes,
+                    required: file.source.required(),
+                    what: file.source.what(),
+                },
                 threads,
                 write_quarantine: !quarantine_done,
             };

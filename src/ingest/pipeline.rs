@@ -19,7 +19,8 @@ use indicatif::ProgressBar;
 
 use super::dedup::{Dedup, Seen};
 use super::record::{InferenceBatchBuilder, Lineage, PayloadMode, QuarantineBatchBuilder, Rejected, fingerprint, id_hash};
-use super::sources::{Chunk, ChunkOptions, InputFile, LineNumbers, native, read_chunks, too_long_message};
+use super::sources::databricks::{self, ServedEntities};
+use super::sources::{Chunk, ChunkOptions, InputFile, LineNumbers, Source, litellm, native, read_chunks, too_long_message};
 use super::validate::ReasonCode;
 use crate::error::{Error, Result};
 use crate::warehouse::schema::INFERENCE_PARTITION;
@@ -42,6 +43,22 @@ pub struct ParseContext {
     /// Lines longer than this are quarantined (the reader only stops them from being
     /// buffered whole when they span reads).
     pub max_line_bytes: usize,
+    /// Which adapter reads the lines.
+    pub source: Source,
+    /// Names the models of Databricks rows (empty for other sources).
+    pub entities: Arc<ServedEntities>,
+}
+
+impl ParseContext {
+    /// One line through the source's adapter.
+    fn parse<'a>(&self, line: &'a [u8], typing: crate::ingest::validate::Typing) -> std::result::Result<crate::ingest::validate::ValidRecord<'a>, crate::ingest::validate::Reject> {
+        match self.source {
+            Source::Native => native::parse_line(line, typing),
+            Source::DatabricksUsage => databricks::parse_usage_line(line, typing, &self.entities),
+            Source::DatabricksPayload => databricks::parse_payload_line(line, typing, &self.entities),
+            Source::Litellm => litellm::parse_line(line, typing),
+        }
+    }
 }
 
 /// A parsed chunk: valid rows (not yet deduplicated) and rejects.
@@ -89,7 +106,7 @@ fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
             ));
         } else if !line.iter().all(u8::is_ascii_whitespace) {
             records += 1;
-            match native::parse_line(line, chunk.typing) {
+            match ctx.parse(line, chunk.typing) {
                 Ok(record) => {
                     let fp = fingerprint(&record);
                     keys.push((id_hash(&record.request_id), fp));
@@ -99,7 +116,7 @@ fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
                 Err(reject) => rejects.push(Rejected::new(
                     line_no,
                     line,
-                    native::request_id_of(line),
+                    native::request_id_of(line, ctx.source.id_field()),
                     reject.code,
                     reject.message,
                 )),

@@ -96,6 +96,16 @@ pub fn fingerprint(r: &ValidRecord<'_>) -> u64 {
     for i in ints {
         h.update(&i.to_le_bytes());
     }
+    // fields that only some sources have are hashed only when present, so the fingerprints of
+    // records written before they existed stay the same
+    if let Some(f) = r.sampling_fraction {
+        h.update(b"sampling_fraction");
+        h.update(&f.to_bits().to_le_bytes());
+    }
+    if let Some(c) = r.source_reported_cost {
+        h.update(b"source_reported_cost");
+        h.update(&c.to_le_bytes());
+    }
     h.update(t.source.as_str().as_bytes());
     h.digest()
 }
@@ -251,8 +261,8 @@ impl InferenceBatchBuilder {
         self.output_tokens.append_value(t.output);
         self.reasoning_tokens.append_option(t.reasoning);
         self.token_count_source.append_value(t.source.as_str());
-        self.sampling_fraction.append_null();
-        self.source_reported_cost.append_null();
+        self.sampling_fraction.append_option(r.sampling_fraction);
+        self.source_reported_cost.append_option(r.source_reported_cost);
         let mut request = std::mem::take(&mut self.request);
         self.payload(r.request.as_deref(), &mut request);
         self.request = request;

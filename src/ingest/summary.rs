@@ -33,6 +33,8 @@ impl FileStatus {
 pub struct FileOutcome {
     pub path: String,
     pub format: Format,
+    /// Which system wrote it (`native`, `databricks-usage`, ...).
+    pub source: crate::ingest::sources::Source,
     pub gzip: bool,
     pub bytes: u64,
     pub fingerprint: String,
@@ -58,6 +60,7 @@ impl FileOutcome {
         Self {
             path: file.path.display().to_string(),
             format: file.format,
+            source: file.source,
             gzip: file.gzip,
             bytes: file.size,
             fingerprint: fingerprint.to_string(),
@@ -140,10 +143,11 @@ impl IngestSummary {
     /// The summary for a person: what was read, what was written, what to look at.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut files = Table::new(["file", "status", "records", "written", "duplicates", "quarantined"]);
+        let mut files = Table::new(["file", "source", "status", "records", "written", "duplicates", "quarantined"]);
         for f in &self.files {
             files.row([
                 f.path.clone(),
+                f.source.as_str().to_string(),
                 f.status.label().to_string(),
                 thousands(f.records_read),
                 thousands(f.rows_written),

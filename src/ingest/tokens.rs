@@ -52,12 +52,41 @@ pub struct Reported {
     pub reasoning: Option<i64>,
 }
 
+impl Reported {
+    /// No count at all.
+    pub fn is_empty(&self) -> bool {
+        self.input.is_none() && self.cache_read.is_none() && self.cache_creation.is_none() && self.output.is_none()
+    }
+}
+
+/// The buckets of counts reported in `style`.
+pub fn normalise(r: Reported, style: super::usage::TokenStyle) -> Result<TokenBuckets, Reject> {
+    match style {
+        super::usage::TokenStyle::OpenAi => openai_style(r),
+        super::usage::TokenStyle::Anthropic => anthropic_style(r),
+    }
+}
+
+/// Estimated buckets from the characters of the prompt and of the output (Databricks' rule:
+/// `(characters + 1) / 4` tokens each).
+pub fn estimated(input_chars: i64, output_chars: i64) -> TokenBuckets {
+    TokenBuckets {
+        input: super::usage::estimated_tokens(input_chars.max(0)),
+        cache_read: 0,
+        cache_creation: 0,
+        output: super::usage::estimated_tokens(output_chars.max(0)),
+        reasoning: None,
+        source: TokenCountSource::Estimated,
+    }
+}
+
 fn inconsistent(msg: String) -> Reject {
     Reject::new(ReasonCode::InconsistentTokens, msg)
 }
 
 /// OpenAI-style counts: `input` is the whole prompt, cache reads and writes are parts of it.
-/// The native format and LiteLLM use this convention.
+/// The native format and LiteLLM use this convention (LiteLLM's `prompt_tokens` of an
+/// Anthropic call counts its cache reads and writes too).
 pub fn openai_style(r: Reported) -> Result<TokenBuckets, Reject> {
     if r.input.is_none() && r.output.is_none() {
         if r.cache_read.unwrap_or(0) > 0 || r.cache_creation.unwrap_or(0) > 0 {

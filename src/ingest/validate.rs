@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate};
 
 use super::tokens::{self, TokenBuckets};
+pub use super::usage::TokenStyle;
 
 /// Why a record was quarantined. The `code` is stable (scripts filter on it); the message
 /// in [`Reject`] says what exactly was wrong.
@@ -35,10 +36,12 @@ pub enum ReasonCode {
     FieldTooLong,
     /// The same `request_id` was seen before with different content.
     ConflictingDuplicate,
+    /// A Databricks `served_entity_id` with no served_entities version in force at the request.
+    UnknownEntity,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 11] = [
+    pub const ALL: [ReasonCode; 12] = [
         ReasonCode::MalformedRecord,
         ReasonCode::InvalidUtf8,
         ReasonCode::LineTooLong,
@@ -50,6 +53,7 @@ impl ReasonCode {
         ReasonCode::BadStatus,
         ReasonCode::FieldTooLong,
         ReasonCode::ConflictingDuplicate,
+        ReasonCode::UnknownEntity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl ReasonCode {
             ReasonCode::BadStatus => "bad_status",
             ReasonCode::FieldTooLong => "field_too_long",
             ReasonCode::ConflictingDuplicate => "conflicting_duplicate",
+            ReasonCode::UnknownEntity => "unknown_entity",
         }
     }
 }
@@ -138,6 +143,17 @@ pub struct RawRecord<'a> {
     pub reasoning_tokens: Option<Val<'a>>,
     pub request: Option<Val<'a>>,
     pub response: Option<Val<'a>>,
+    /// The fraction of requests the source logged (Databricks payload tables sample).
+    pub sampling_fraction: Option<Val<'a>>,
+    /// What the source says the request cost (LiteLLM's `spend`), kept for reconciliation.
+    pub source_reported_cost: Option<Val<'a>>,
+    /// How the token fields count the prompt.
+    pub token_style: TokenStyle,
+    /// Characters of the prompt and of the output, for an estimate when no count is given.
+    pub estimate_from_chars: Option<(i64, i64)>,
+    /// Timestamps without an offset are UTC (exports of Databricks and LiteLLM tables); the
+    /// native format requires an offset.
+    pub zone_less_time_is_utc: bool,
 }
 
 /// A record that passed validation, tokens normalised into disjoint buckets.
@@ -164,7 +180,13 @@ pub struct ValidRecord<'a> {
     pub tokens: TokenBuckets,
     pub request: Option<Cow<'a, str>>,
     pub response: Option<Cow<'a, str>>,
+    pub sampling_fraction: Option<f64>,
+    /// At [`COST_SCALE`] decimals.
+    pub source_reported_cost: Option<i128>,
 }
+
+/// Decimals of `source_reported_cost` (the table's DECIMAL(38, 10)).
+pub const COST_SCALE: u32 = 10;
 
 /// Caps on string lengths, in bytes. Identity fields are short in every real gateway; a
 /// megabyte "requester" is a bug upstream, and would bloat every usage table.
@@ -189,7 +211,7 @@ pub enum Typing {
 /// Validates `raw`; the first problem found is the reason.
 pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a>, Reject> {
     let request_id = required_str(raw.request_id, "request_id", MAX_ID_BYTES)?;
-    let request_time_us = timestamp(raw.request_time, typing)?;
+    let request_time_us = timestamp(raw.request_time, typing, raw.zone_less_time_is_utc)?;
     let requester = required_str(raw.requester, "requester", MAX_NAME_BYTES)?;
     let endpoint_name = required_str(raw.endpoint_name, "endpoint_name", MAX_NAME_BYTES)?;
     let served_entity_name =
@@ -209,13 +231,17 @@ pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a
         }
         a => a.map(|a| a as i32),
     };
-    let tokens = tokens::openai_style(tokens::Reported {
+    let reported = tokens::Reported {
         input: non_negative(raw.input_tokens, "input_tokens", typing)?,
         cache_read: non_negative(raw.cached_input_tokens, "cached_input_tokens", typing)?,
         cache_creation: non_negative(raw.cache_creation_input_tokens, "cache_creation_input_tokens", typing)?,
         output: non_negative(raw.output_tokens, "output_tokens", typing)?,
         reasoning: non_negative(raw.reasoning_tokens, "reasoning_tokens", typing)?,
-    })?;
+    };
+    let tokens = match (raw.estimate_from_chars, reported.is_empty()) {
+        (Some((input_chars, output_chars)), true) => tokens::estimated(input_chars, output_chars),
+        _ => tokens::normalise(reported, raw.token_style)?,
+    };
     Ok(ValidRecord {
         request_id,
         client_request_id: optional_str(raw.client_request_id, "client_request_id", MAX_ID_BYTES)?,
@@ -236,7 +262,63 @@ pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a
         tokens,
         request: payload(raw.request, "request")?,
         response: payload(raw.response, "response")?,
+        sampling_fraction: fraction(raw.sampling_fraction, typing)?,
+        source_reported_cost: cost(raw.source_reported_cost)?,
     })
+}
+
+/// `sampling_fraction`: a number in (0, 1].
+fn fraction(v: Option<Val<'_>>, typing: Typing) -> Result<Option<f64>, Reject> {
+    let f = match v {
+        None => return Ok(None),
+        Some(Val::Float(f)) => f,
+        Some(Val::Int(i)) => i as f64,
+        Some(Val::Str(s)) if typing == Typing::FromText && s.trim().is_empty() => return Ok(None),
+        Some(Val::Str(s)) if typing == Typing::FromText => s.trim().parse().map_err(|_| {
+            Reject::new(ReasonCode::WrongType, format!("sampling_fraction must be a number, got {:?}", s.trim()))
+        })?,
+        Some(other) => return Err(wrong_type("sampling_fraction", "a number", &other)),
+    };
+    if f > 0.0 && f <= 1.0 {
+        Ok(Some(f))
+    } else {
+        Err(Reject::new(ReasonCode::WrongType, format!("sampling_fraction {f} is not in (0, 1]")))
+    }
+}
+
+/// A cost the source reported, as a decimal at [`COST_SCALE`] places (rounded half to even):
+/// decimal text, or a JSON number read through its shortest decimal rendering, never a float
+/// sum.
+fn cost(v: Option<Val<'_>>) -> Result<Option<i128>, Reject> {
+    let text = match &v {
+        None => return Ok(None),
+        Some(Val::Str(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Val::Str(s)) => s.trim().to_string(),
+        Some(Val::Int(i)) => i.to_string(),
+        Some(Val::Float(f)) => f.to_string(),
+        Some(other) => return Err(wrong_type("spend", "a decimal number", other)),
+    };
+    let parsed = rust_decimal::Decimal::from_str_exact(&text)
+        .or_else(|_| rust_decimal::Decimal::from_scientific(&text))
+        .map_err(|_| Reject::new(ReasonCode::WrongType, format!("spend must be a decimal number, got {text:?}")))?;
+    if parsed.is_sign_negative() {
+        return Err(Reject::new(ReasonCode::NegativeValue, format!("spend is {text}; a cost cannot be negative")));
+    }
+    let mut scaled = parsed.round_dp_with_strategy(COST_SCALE, rust_decimal::RoundingStrategy::MidpointNearestEven);
+    scaled.rescale(COST_SCALE);
+    Ok(Some(scaled.mantissa()))
+}
+
+/// A timestamp field of an export (`change_time`, LiteLLM's `endTime`): RFC 3339, or without
+/// an offset as UTC, or epoch milliseconds.
+pub(crate) fn export_time(v: Option<Val<'_>>, field: &str, typing: Typing) -> Result<i64, Reject> {
+    timestamp(v, typing, true).map_err(|r| Reject::new(r.code, r.message.replace("request_time", field)))
+}
+
+/// A count field of an export (character counts, LiteLLM's cache counts): a non-negative
+/// integer or nothing.
+pub(crate) fn export_count(v: Option<Val<'_>>, field: &str, typing: Typing) -> Result<Option<i64>, Reject> {
+    non_negative(v, field, typing)
 }
 
 fn missing(field: &str) -> Reject {
@@ -339,7 +421,7 @@ fn boolean(v: Option<Val<'_>>, field: &str, typing: Typing) -> Result<Option<boo
 
 /// `request_time`: RFC 3339 with an offset or `Z` (any precision down to microseconds), or
 /// epoch milliseconds as an integer.
-fn timestamp(v: Option<Val<'_>>, typing: Typing) -> Result<i64, Reject> {
+fn timestamp(v: Option<Val<'_>>, typing: Typing, zone_less_is_utc: bool) -> Result<i64, Reject> {
     let bad = |msg: String| Reject::new(ReasonCode::BadTimestamp, msg);
     let micros = match v {
         None => return Err(missing("request_time")),
@@ -349,6 +431,8 @@ fn timestamp(v: Option<Val<'_>>, typing: Typing) -> Result<i64, Reject> {
             if typing == Typing::FromText && !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
                 let ms: i64 = t.parse().map_err(|_| bad(format!("request_time {t:?} is out of range")))?;
                 ms.checked_mul(1000).ok_or_else(|| bad(format!("request_time {t:?} is out of range")))?
+            } else if let Some(micros) = zone_less_is_utc.then(|| zone_less_micros(t)).flatten() {
+                micros
             } else {
                 DateTime::parse_from_rfc3339(t)
                     .map_err(|e| {
@@ -372,6 +456,14 @@ fn timestamp(v: Option<Val<'_>>, typing: Typing) -> Result<i64, Reject> {
         )));
     }
     Ok(micros)
+}
+
+/// `2025-03-01 10:00:00.123` or `2025-03-01T10:00:00`: a timestamp without an offset, as UTC.
+fn zone_less_micros(t: &str) -> Option<i64> {
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
+        .map(|d| d.and_utc().timestamp_micros())
 }
 
 /// `usage_context`: a JSON object whose values are strings (numbers and booleans are kept as

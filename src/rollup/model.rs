@@ -64,7 +64,7 @@ impl Grain {
                 "",
             ),
         };
-        let context_key = if settings.attribution.usage_context_overrides { "context_cost_center," } else { "" };
+        let context_key = if settings.attribution.usage_context_overrides { "context_cost_center, context_group," } else { "" };
         let by_period = USAGE_BY_PERIOD_SQL
             .replace("{{priced_at}}", priced_at)
             .replace("{{period_keys}}", period_keys)

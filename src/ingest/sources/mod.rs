@@ -1,10 +1,16 @@
 //! Input files: finding them, recognising their format, and cutting them into chunks of
 //! records that parse workers can handle independently.
 //!
-//! Every format becomes JSON lines here (CSV rows and Parquet rows are rendered as JSON
-//! objects), so one parser and one validator serve all of them.
+//! Every format becomes JSON lines here (CSV rows, Parquet rows and the elements of a JSON
+//! array are rendered as one-line JSON objects), so one validator serves all of them; each
+//! [`Source`] (the system that wrote the log) has its adapter that maps its fields.
 
+pub mod databricks;
+pub mod detect;
+pub mod litellm;
 pub mod native;
+
+pub use detect::Source;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -37,6 +43,8 @@ pub struct InputFile {
     pub gzip: bool,
     /// Size on disk (compressed size for `.gz`).
     pub size: u64,
+    /// Which system wrote it (native until detected or given).
+    pub source: Source,
 }
 
 /// Recognises a file by its name: `.jsonl`, `.ndjson`, `.json`, `.csv` (each optionally `.gz`)
@@ -76,7 +84,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
                     path.display()
                 )));
             };
-            found.push(InputFile { path: path.clone(), format, gzip, size: meta.len() });
+            found.push(InputFile { path: path.clone(), format, gzip, size: meta.len(), source: Source::Native });
         }
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
@@ -96,7 +104,7 @@ fn walk(dir: &Path, found: &mut Vec<InputFile>) -> Result<()> {
         if meta.is_dir() {
             walk(&path, found)?;
         } else if let Some((format, gzip)) = format_of(&path) {
-            found.push(InputFile { path, format, gzip, size: meta.len() });
+            found.push(InputFile { path, format, gzip, size: meta.len(), source: Source::Native });
         }
     }
     Ok(())
@@ -173,6 +181,11 @@ pub struct Chunk {
 pub struct ChunkOptions {
     pub chunk_bytes: usize,
     pub max_line_bytes: usize,
+    /// Columns a CSV or Parquet file must have (its source's key fields): without them the
+    /// file is something else and is refused whole instead of quarantining every row.
+    pub required: &'static [&'static str],
+    /// What the file holds, for messages ("native records", "LiteLLM spend logs").
+    pub what: &'static str,
 }
 
 /// Counts and hashes the file's bytes as they are read: the progress bar's position, and
@@ -214,8 +227,12 @@ pub fn read_chunks(
     let hasher = Arc::new(std::sync::Mutex::new(Xxh3::new()));
     let complete = match file.format {
         Format::JsonLines => {
-            let mut reader = open(file, counter, hasher.clone())?;
-            let complete = json_line_chunks(&mut reader, &file.path, opts, emit)?;
+            let mut reader = BufReader::with_capacity(1 << 16, open(file, counter, hasher.clone())?);
+            let complete = if detect::starts_with_array(&mut reader).map_err(read_error(&file.path))? {
+                json_array_chunks(&mut reader, &file.path, opts, emit)?
+            } else {
+                json_line_chunks(&mut reader, &file.path, opts, emit)?
+            };
             // gzip may stop before the end of the file's bytes (trailing garbage): hash them all
             complete && std::io::copy(&mut reader, &mut std::io::sink()).is_ok()
         }
@@ -351,11 +368,105 @@ fn too_long_chunk(seq: u64, line: u64, head: &[u8], total: u64, cap: usize) -> C
     }
 }
 
-/// Columns a CSV (or Parquet) file of native records must have; without them the file is
-/// something else (a config file, another format) and is refused whole instead of
-/// quarantining every row.
-pub const REQUIRED_COLUMNS: [&str; 6] =
-    ["request_id", "request_time", "requester", "endpoint_name", "served_entity_name", "status_code"];
+/// A JSON array of objects (LiteLLM's export): each element becomes one line, numbered by its
+/// 1-based position. Newlines between tokens are blanks (a JSON string cannot hold a raw
+/// newline), so an element's bytes with them replaced are a one-line record. An element over
+/// `max_line_bytes` is quarantined without being kept whole.
+fn json_array_chunks(
+    reader: &mut dyn std::io::BufRead,
+    path: &Path,
+    opts: ChunkOptions,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<bool> {
+    let mut seq = 0u64;
+    let mut chunk = lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict);
+    let mut element: Vec<u8> = Vec::new();
+    let (mut index, mut depth, mut in_string, mut escaped, mut too_long) = (0u64, 0usize, false, false, 0u64);
+    let finish = |element: &mut Vec<u8>, too_long: &mut u64, chunk: &mut Chunk, index: u64| {
+        if *too_long > 0 {
+            let mut r = Rejected::new(index, element, None, ReasonCode::LineTooLong, too_long_message(*too_long, opts.max_line_bytes));
+            r.raw_bytes = *too_long;
+            chunk.rejects.push(r);
+            chunk.prerejected_records += 1;
+        } else if !element.iter().all(u8::is_ascii_whitespace) {
+            for b in element.iter_mut() {
+                if *b == b'\n' || *b == b'\r' {
+                    *b = b' ';
+                }
+            }
+            chunk.data.extend_from_slice(element.trim_ascii());
+            chunk.data.push(b'\n');
+            if let LineNumbers::Each(numbers) = &mut chunk.lines {
+                numbers.push(index);
+            }
+        }
+        element.clear();
+        *too_long = 0;
+    };
+    loop {
+        let buf = reader.fill_buf().map_err(read_error(path))?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        for &b in buf {
+            if depth == 0 {
+                // before the array's '[' (after it, depth is at least 1 until its ']')
+                if b == b'[' {
+                    depth = 1;
+                } else if !b.is_ascii_whitespace() {
+                    return Err(Error::InputFormat { path: path.to_path_buf(), message: "not a JSON array of records".into() });
+                }
+                continue;
+            }
+            let mut ends_element = false;
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => depth -= 1,
+                    b',' if depth == 1 => ends_element = true,
+                    _ => {}
+                }
+            }
+            if depth == 0 || ends_element {
+                index += 1;
+                finish(&mut element, &mut too_long, &mut chunk, index);
+                if chunk.data.len() >= opts.chunk_bytes {
+                    seq += 1;
+                    let full = std::mem::replace(&mut chunk, lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict));
+                    if !emit(full) {
+                        return Ok(false);
+                    }
+                }
+                if depth == 0 {
+                    // the closing ']': what follows is not read
+                    reader.consume(n);
+                    return Ok(emit(chunk));
+                }
+                continue;
+            }
+            if too_long > 0 {
+                too_long += 1;
+            } else if element.len() >= opts.max_line_bytes {
+                too_long = element.len() as u64 + 1;
+                element.truncate(crate::ingest::record::RAW_CAP_BYTES);
+            } else {
+                element.push(b);
+            }
+        }
+        reader.consume(n);
+    }
+    Err(Error::InputFormat { path: path.to_path_buf(), message: "the JSON array is not closed (a truncated file?)".into() })
+}
 
 /// CSV with a header row naming the native fields. Each row becomes a JSON object of
 /// strings (empty cells are absent); numbers and booleans are parsed from that text later.
@@ -372,13 +483,14 @@ fn csv_chunks(
         .iter()
         .map(|h| String::from_utf8_lossy(h).trim().to_string())
         .collect();
-    let missing: Vec<&str> = REQUIRED_COLUMNS.iter().copied().filter(|c| !headers.iter().any(|h| h == c)).collect();
+    let missing: Vec<&str> = opts.required.iter().copied().filter(|c| !headers.iter().any(|h| h == c)).collect();
     if !missing.is_empty() {
         return Err(Error::InputFormat {
             path: path.to_path_buf(),
             message: format!(
-                "not a CSV of inference records: the header lacks {} (is this a config file? \
-                 point ingest at the log files only)",
+                "not a CSV of {}: the header lacks {} (is this a config file? \
+                 point ingest at the log files only, or name their format with --source)",
+                opts.what,
                 missing.join(", ")
             ),
         });
@@ -470,11 +582,11 @@ fn parquet_chunks(
         .build()
         .map_err(|e| bad(&e))?;
     let names: Vec<String> = arrow::record_batch::RecordBatchReader::schema(&reader).fields().iter().map(|f| f.name().clone()).collect();
-    let missing: Vec<&str> = REQUIRED_COLUMNS.iter().copied().filter(|c| !names.iter().any(|n| n == c)).collect();
+    let missing: Vec<&str> = opts.required.iter().copied().filter(|c| !names.iter().any(|n| n == c)).collect();
     if !missing.is_empty() {
         return Err(Error::InputFormat {
             path: path.clone(),
-            message: format!("not a Parquet file of inference records: it lacks the columns {}", missing.join(", ")),
+            message: format!("not a Parquet file of {}: it lacks the columns {}", opts.what, missing.join(", ")),
         });
     }
     let mut row = 1u64;
@@ -528,7 +640,7 @@ mod tests {
         json_line_chunks(
             &mut std::io::Cursor::new(input.to_vec()),
             Path::new("t.jsonl"),
-            ChunkOptions { chunk_bytes, max_line_bytes },
+            ChunkOptions { chunk_bytes, max_line_bytes, required: Source::Native.required(), what: Source::Native.what() },
             &mut |c| {
                 out.push(c);
                 true

@@ -156,18 +156,31 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         reasoning_tokens: parsed.reasoning_tokens.0,
         request: parsed.request.0,
         response: parsed.response.0,
+        ..RawRecord::default()
     };
     validate(raw, typing)
 }
 
-/// Best effort: the `request_id` of a line that failed validation, for the quarantine row.
-pub fn request_id_of(line: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct IdOnly {
-        request_id: Option<serde_json::Value>,
+/// A JSON line as loosely typed fields by name (nulls left out): what the adapters of other
+/// sources map from. The same checks as [`parse_line`]: UTF-8, and a JSON object.
+pub(crate) fn fields(line: &[u8]) -> Result<std::collections::HashMap<String, Val<'_>>, Reject> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        Reject::new(ReasonCode::InvalidUtf8, format!("the line is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()))
+    })?;
+    if text.trim_start().as_bytes().first() != Some(&b'{') {
+        return Err(Reject::new(ReasonCode::MalformedRecord, "not a JSON object"));
     }
+    let parsed: std::collections::HashMap<String, Loose<'_>> =
+        serde_json::from_str(text).map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))?;
+    Ok(parsed.into_iter().filter_map(|(k, v)| v.0.map(|v| (k, v))).collect())
+}
+
+/// Best effort: the id (in the field `field`) of a line that failed validation, for the
+/// quarantine row.
+pub fn request_id_of(line: &[u8], field: &str) -> Option<String> {
     let text = std::str::from_utf8(line).ok()?;
-    match serde_json::from_str::<IdOnly>(text).ok()?.request_id? {
+    let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+    match obj.get(field)? {
         serde_json::Value::String(s) => Some(s.chars().take(256).collect()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -241,7 +254,7 @@ mod tests {
 
     #[test]
     fn request_id_is_recovered_for_quarantine() {
-        assert_eq!(request_id_of(GOOD.replace("2048", "-1").as_bytes()).as_deref(), Some("r1"));
-        assert_eq!(request_id_of(b"{not json"), None);
+        assert_eq!(request_id_of(GOOD.replace("2048", "-1").as_bytes(), "request_id").as_deref(), Some("r1"));
+        assert_eq!(request_id_of(b"{not json", "request_id"), None);
     }
 }

@@ -1,0 +1,271 @@
+//! Databricks: `system.serving.endpoint_usage` exports and AI Gateway payload (inference)
+//! tables, as a `SELECT *` downloads them (CSV, JSON lines or Parquet).
+//!
+//! Neither names the endpoint or the model: a row has a `served_entity_id`, which the
+//! `system.serving.served_entities` export (`--served-entities FILE`) resolves. That table
+//! keeps one row per entity per endpoint config version (a slowly changing dimension); a
+//! request gets the version with the latest `change_time` at or before its `request_time`. An
+//! id with no such version is quarantined (`unknown_entity`), never guessed.
+//!
+//! endpoint_usage has token counts (no cache split) and character counts; when both token
+//! counts are missing, the characters give an estimate. A payload table has no counts: they
+//! come from the `usage` object of the logged response ([`crate::ingest::usage`]), else from
+//! the characters of the request and response, as Databricks estimates them.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use serde_json::Value;
+
+use super::native::fields;
+use super::{ChunkOptions, InputFile, LineNumbers, format_of, read_chunks};
+use crate::error::{Error, Result};
+use crate::ingest::usage::{self, TokenStyle};
+use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, ValidRecord, export_count, export_time, validate};
+
+/// One config version of a served entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityVersion {
+    /// UTC microseconds: from when this version is in force.
+    pub change_time_us: i64,
+    pub endpoint_name: String,
+    pub served_entity_name: String,
+    pub entity_type: Option<String>,
+    /// `external_model_config.provider`, for external models.
+    pub provider: Option<String>,
+}
+
+/// The served_entities export: each id's versions, by change time.
+#[derive(Debug, Default, Clone)]
+pub struct ServedEntities {
+    versions: HashMap<String, Vec<EntityVersion>>,
+}
+
+impl ServedEntities {
+    /// Loads an export (CSV, JSON lines or a JSON array, Parquet; `.gz` too). A row that
+    /// cannot be read is a configuration error naming its line.
+    pub fn load(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|source| Error::Input { path: path.to_path_buf(), source })?;
+        let (format, gzip) = format_of(path).ok_or_else(|| {
+            Error::Usage(format!("--served-entities {}: give a .csv, .jsonl, .json or .parquet export", path.display()))
+        })?;
+        let file = InputFile { path: path.to_path_buf(), format, gzip, size: meta.len(), source: super::Source::DatabricksUsage };
+        let opts = ChunkOptions {
+            chunk_bytes: 8 << 20,
+            max_line_bytes: 1 << 20,
+            required: &["served_entity_id", "endpoint_name", "served_entity_name", "change_time"],
+            what: "Databricks served_entities rows",
+        };
+        let mut entities = ServedEntities::default();
+        let mut problems = Vec::new();
+        read_chunks(&file, opts, Arc::new(AtomicU64::new(0)), &mut |chunk| {
+            for r in &chunk.rejects {
+                problems.push(format!("line {}: {}", r.line, r.message));
+            }
+            let numbers: Vec<u64> = match &chunk.lines {
+                LineNumbers::From(first) => (*first..).take(chunk.data.split(|b| *b == b'\n').count()).collect(),
+                LineNumbers::Each(n) => n.clone(),
+            };
+            for (line, number) in chunk.data.split(|b| *b == b'\n').zip(numbers) {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match version_of(line, chunk.typing) {
+                    Ok((id, v)) => entities.versions.entry(id).or_default().push(v),
+                    Err(r) => problems.push(format!("line {number}: {}", r.message)),
+                }
+            }
+            problems.len() < 20
+        })?;
+        if !problems.is_empty() {
+            return Err(Error::Config(format!("{}: {}", path.display(), problems.join("; "))));
+        }
+        for versions in entities.versions.values_mut() {
+            versions.sort_by_key(|v| v.change_time_us);
+        }
+        Ok(entities)
+    }
+
+    /// The version of `id` in force at `at_us`.
+    pub fn resolve(&self, id: &str, at_us: i64) -> std::result::Result<&EntityVersion, Reject> {
+        let Some(versions) = self.versions.get(id) else {
+            return Err(Reject::new(
+                ReasonCode::UnknownEntity,
+                format!("served_entity_id {id} is not in the served_entities export (export it again, or give the right one)"),
+            ));
+        };
+        match versions.partition_point(|v| v.change_time_us <= at_us) {
+            0 => Err(Reject::new(
+                ReasonCode::UnknownEntity,
+                format!(
+                    "served_entity_id {id} has no version in force at the request's time: its first change_time is {}",
+                    chrono::DateTime::from_timestamp_micros(versions[0].change_time_us).map_or_else(String::new, |t| t.to_rfc3339())
+                ),
+            )),
+            n => Ok(&versions[n - 1]),
+        }
+    }
+
+    pub fn ids(&self) -> usize {
+        self.versions.len()
+    }
+}
+
+fn version_of(line: &[u8], typing: Typing) -> std::result::Result<(String, EntityVersion), Reject> {
+    let mut f = fields(line)?;
+    let text = |v: Option<Val<'_>>| match v {
+        Some(Val::Str(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Val::Int(i)) => Some(i.to_string()),
+        _ => None,
+    };
+    let required = |f: &mut HashMap<String, Val<'_>>, name: &str| {
+        text(f.remove(name)).ok_or_else(|| Reject::new(ReasonCode::MissingField, format!("{name} is missing")))
+    };
+    let id = required(&mut f, "served_entity_id")?;
+    let endpoint_name = required(&mut f, "endpoint_name")?;
+    let served_entity_name = required(&mut f, "served_entity_name")?;
+    let change_time_us = export_time(f.remove("change_time"), "change_time", typing)?;
+    let provider = match f.remove("external_model_config") {
+        Some(Val::Json(v)) => v.get("provider").and_then(Value::as_str).map(str::to_string),
+        Some(Val::Str(s)) => serde_json::from_str::<Value>(&s).ok().and_then(|v| v.get("provider")?.as_str().map(str::to_string)),
+        _ => None,
+    };
+    Ok((id, EntityVersion { change_time_us, endpoint_name, served_entity_name, entity_type: text(f.remove("entity_type")), provider }))
+}
+
+/// Fills in the endpoint, model, type and provider of the served entity in force.
+fn resolve_entity<'a>(raw: &mut RawRecord<'a>, id: Option<Val<'a>>, at_us: i64, entities: &ServedEntities) -> std::result::Result<(), Reject> {
+    let id = match &id {
+        Some(Val::Str(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => return Err(Reject::new(ReasonCode::MissingField, "required field served_entity_id is missing or null")),
+    };
+    let v = entities.resolve(&id, at_us)?;
+    let owned = |s: &str| Some(Val::Str(Cow::Owned(s.to_string())));
+    raw.endpoint_name = owned(&v.endpoint_name);
+    raw.served_entity_name = owned(&v.served_entity_name);
+    raw.entity_type = v.entity_type.as_deref().and_then(owned);
+    raw.provider = v.provider.as_deref().and_then(owned);
+    raw.served_entity_id = owned(&id);
+    Ok(())
+}
+
+/// One row of a `system.serving.endpoint_usage` export.
+pub fn parse_usage_line<'a>(line: &'a [u8], typing: Typing, entities: &ServedEntities) -> std::result::Result<ValidRecord<'a>, Reject> {
+    let mut f = fields(line)?;
+    let at_us = export_time(f.get("request_time").cloned(), "request_time", typing)?;
+    let mut raw = RawRecord {
+        request_id: f.remove("databricks_request_id"),
+        client_request_id: f.remove("client_request_id"),
+        request_time: f.remove("request_time"),
+        requester: f.remove("requester"),
+        usage_context: f.remove("usage_context").filter(|c| !is_empty_map(c)),
+        status_code: f.remove("status_code"),
+        request_streaming: f.remove("request_streaming"),
+        input_tokens: f.remove("input_token_count"),
+        output_tokens: f.remove("output_token_count"),
+        zone_less_time_is_utc: true,
+        ..RawRecord::default()
+    };
+    let input_chars = export_count(f.remove("input_character_count"), "input_character_count", typing)?;
+    let output_chars = export_count(f.remove("output_character_count"), "output_character_count", typing)?;
+    if input_chars.is_some() || output_chars.is_some() {
+        raw.estimate_from_chars = Some((input_chars.unwrap_or(0), output_chars.unwrap_or(0)));
+    }
+    resolve_entity(&mut raw, f.remove("served_entity_id"), at_us, entities)?;
+    validate(raw, typing)
+}
+
+/// `{}`: a map column with nothing in it is the same as none.
+fn is_empty_map(v: &Val<'_>) -> bool {
+    match v {
+        Val::Json(Value::Object(m)) => m.is_empty(),
+        Val::Str(s) => s.trim() == "{}",
+        _ => false,
+    }
+}
+
+/// One row of an AI Gateway payload (inference) table.
+pub fn parse_payload_line<'a>(line: &'a [u8], typing: Typing, entities: &ServedEntities) -> std::result::Result<ValidRecord<'a>, Reject> {
+    let mut f = fields(line)?;
+    let at_us = export_time(f.get("request_time").cloned(), "request_time", typing)?;
+    // the bodies are JSON text in the table; an export may have made them objects
+    let body = |v: Option<Val<'a>>| match v {
+        Some(Val::Json(j)) => Some(Val::Str(Cow::Owned(j.to_string()))),
+        Some(Val::Str(s)) if s.trim().is_empty() => None,
+        other => other,
+    };
+    let request = body(f.remove("request"));
+    let response = body(f.remove("response"));
+    let text = |v: &Option<Val<'_>>| match v {
+        Some(Val::Str(s)) => Some(s.to_string()),
+        _ => None,
+    };
+    let chunks = text(&response).map(|r| usage::response_chunks(&r)).unwrap_or_default();
+    let mut raw = RawRecord {
+        request_id: f.remove("databricks_request_id"),
+        client_request_id: f.remove("client_request_id"),
+        request_time: f.remove("request_time"),
+        // NULL for route-optimized custom model endpoints: kept, as an unknown requester
+        requester: f.remove("requester").or(Some(Val::Str(Cow::Borrowed("unknown")))),
+        status_code: f.remove("status_code"),
+        execution_duration_ms: f.remove("execution_duration_ms"),
+        sampling_fraction: f.remove("sampling_fraction"),
+        zone_less_time_is_utc: true,
+        ..RawRecord::default()
+    };
+    match usage::from_response(&chunks) {
+        Some((reported, style)) => {
+            let int = |v: Option<i64>| v.map(Val::Int);
+            raw.input_tokens = int(reported.input);
+            raw.cached_input_tokens = int(reported.cache_read);
+            raw.cache_creation_input_tokens = int(reported.cache_creation);
+            raw.output_tokens = int(reported.output);
+            raw.reasoning_tokens = int(reported.reasoning);
+            raw.token_style = style;
+        }
+        None => {
+            // Databricks' rule for responses without usage; an error has nothing to estimate
+            let ok = matches!(&raw.status_code, Some(Val::Int(200..=299)))
+                || matches!(&raw.status_code, Some(Val::Str(s)) if s.trim().starts_with('2') && s.trim().len() == 3);
+            if ok {
+                let request_chars = text(&request).and_then(|r| serde_json::from_str::<Value>(&r).ok()).map_or(0, |r| usage::request_chars(&r));
+                raw.estimate_from_chars = Some((request_chars as i64, usage::response_chars(&chunks) as i64));
+                raw.token_style = TokenStyle::OpenAi;
+            }
+        }
+    }
+    raw.request = request;
+    raw.response = response;
+    resolve_entity(&mut raw, f.remove("served_entity_id"), at_us, entities)?;
+    validate(raw, typing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entities() -> ServedEntities {
+        let mut e = ServedEntities::default();
+        let v = |t: i64, name: &str| EntityVersion {
+            change_time_us: t,
+            endpoint_name: "chat".into(),
+            served_entity_name: name.into(),
+            entity_type: Some("EXTERNAL_MODEL".into()),
+            provider: Some("openai".into()),
+        };
+        e.versions.insert("se-1".into(), vec![v(100, "gpt-4o"), v(200, "gpt-4o-mini")]);
+        e
+    }
+
+    #[test]
+    fn the_version_in_force_at_the_request_is_used() {
+        let e = entities();
+        assert_eq!(e.resolve("se-1", 150).unwrap().served_entity_name, "gpt-4o");
+        assert_eq!(e.resolve("se-1", 200).unwrap().served_entity_name, "gpt-4o-mini");
+        assert_eq!(e.resolve("se-1", 99).unwrap_err().code, ReasonCode::UnknownEntity);
+        assert!(e.resolve("se-2", 150).unwrap_err().message.contains("not in the served_entities export"));
+    }
+}

@@ -1,0 +1,221 @@
+//! Provider usage objects and payload text: what a logged response says it cost in tokens,
+//! and, when it says nothing, how many characters the request and response held (Databricks
+//! estimates `(characters + 1) / 4` tokens then, and so do we).
+//!
+//! Shapes read (the corpus in `tests/data/gateway/usage_objects.json` pins them):
+//! - OpenAI chat / completions / embeddings: `usage.prompt_tokens` (cached tokens included,
+//!   `prompt_tokens_details.cached_tokens`), `completion_tokens`,
+//!   `completion_tokens_details.reasoning_tokens`;
+//! - Anthropic messages: `usage.input_tokens` (cache reads and writes apart:
+//!   `cache_read_input_tokens`, `cache_creation_input_tokens`), `output_tokens`;
+//! - streams, as a JSON array of chunks or as SSE text (`data: {...}` lines): OpenAI's usage is
+//!   in its last chunk with one; Anthropic's input side is in `message_start`, its output count
+//!   in the last `message_delta`.
+//!
+//! The bucket rules themselves are in [`super::tokens`].
+
+use serde_json::Value;
+
+use super::tokens::Reported;
+
+/// How a usage object counts prompt tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenStyle {
+    /// The prompt count includes cache reads and writes (OpenAI, LiteLLM, the native format).
+    #[default]
+    OpenAi,
+    /// Cache reads and writes are counted apart from the input (Anthropic).
+    Anthropic,
+}
+
+/// The counts of a usage object and how it counts them; `None` when `usage` is not one (an
+/// object with a non-null `prompt_tokens`, `input_tokens` or `completion_tokens`).
+pub fn from_usage_object(usage: &Value) -> Option<(Reported, TokenStyle)> {
+    let obj = usage.as_object()?;
+    let has = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
+    let int = |k: &str| obj.get(k).and_then(Value::as_i64);
+    let detail = |a: &str, b: &str| obj.get(a).and_then(|d| d.get(b)).and_then(Value::as_i64);
+    // OpenAI counts the cached part inside the prompt, under two sets of names: chat,
+    // completions and embeddings, and the Responses API
+    let openai = |prompt: &str, prompt_details: &str, completion: &str, completion_details: &str| {
+        Reported {
+            input: int(prompt),
+            cache_read: detail(prompt_details, "cached_tokens"),
+            cache_creation: None,
+            output: int(completion),
+            reasoning: detail(completion_details, "reasoning_tokens"),
+        }
+    };
+    if has("prompt_tokens") || (has("completion_tokens") && !has("input_tokens")) {
+        return Some((openai("prompt_tokens", "prompt_tokens_details", "completion_tokens", "completion_tokens_details"), TokenStyle::OpenAi));
+    }
+    if has("input_tokens_details") || has("output_tokens_details") {
+        return Some((openai("input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details"), TokenStyle::OpenAi));
+    }
+    if has("input_tokens") || has("output_tokens") {
+        return Some((
+            Reported {
+                input: int("input_tokens"),
+                cache_read: int("cache_read_input_tokens"),
+                cache_creation: int("cache_creation_input_tokens"),
+                output: int("output_tokens"),
+                reasoning: None,
+            },
+            TokenStyle::Anthropic,
+        ));
+    }
+    None
+}
+
+/// The chunks of a logged response: a stream (JSON array, or SSE text) as its events, a plain
+/// response as itself. Text that is neither JSON nor SSE gives nothing.
+pub fn response_chunks(text: &str) -> Vec<Value> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(chunks)) => chunks,
+        Ok(v) => vec![v],
+        // SSE: `data: <json>` lines among `event:` lines, `: comments` and blanks
+        Err(_) => text
+            .lines()
+            .filter_map(|l| l.trim_end_matches('\r').strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|d| *d != "[DONE]")
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect(),
+    }
+}
+
+/// The usage a response (plain or streamed) reports, if any.
+pub fn from_response(chunks: &[Value]) -> Option<(Reported, TokenStyle)> {
+    // Anthropic streams: the input side arrives first, the output count last
+    let start = chunks.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("message_start"));
+    if let Some(usage) = start.and_then(|s| s.get("message")).and_then(|m| m.get("usage")) {
+        let (mut reported, style) = from_usage_object(usage)?;
+        let last_delta = chunks
+            .iter()
+            .rev()
+            .filter(|c| c.get("type").and_then(Value::as_str) == Some("message_delta"))
+            .find_map(|c| c.get("usage").and_then(|u| u.get("output_tokens")).and_then(Value::as_i64));
+        if let Some(output) = last_delta {
+            reported.output = Some(output);
+        }
+        return Some((reported, style));
+    }
+    chunks.iter().rev().find_map(|c| c.get("usage").filter(|u| !u.is_null()).and_then(from_usage_object))
+}
+
+/// Characters of the prompt text of a request body: messages' contents, `prompt`, `input`.
+pub fn request_chars(request: &Value) -> usize {
+    let mut n = 0;
+    if let Some(messages) = request.get("messages").and_then(Value::as_array) {
+        for m in messages {
+            n += content_chars(m.get("content"));
+        }
+    }
+    n + text_or_texts(request.get("prompt")) + text_or_texts(request.get("input"))
+}
+
+/// Characters of the generated text of a response's chunks.
+pub fn response_chars(chunks: &[Value]) -> usize {
+    let mut n = 0;
+    for c in chunks {
+        if let Some(choices) = c.get("choices").and_then(Value::as_array) {
+            for choice in choices {
+                n += content_chars(choice.get("message").and_then(|m| m.get("content")));
+                n += text_or_texts(choice.get("text"));
+                n += content_chars(choice.get("delta").and_then(|d| d.get("content")));
+            }
+        }
+        // Anthropic: a message's content blocks, and a stream's text deltas
+        if c.get("choices").is_none() {
+            n += content_chars(c.get("content"));
+        }
+        n += text_or_texts(c.get("delta").and_then(|d| d.get("text")));
+    }
+    n
+}
+
+/// A message content: a string, or an array of parts whose `text` counts.
+fn content_chars(content: Option<&Value>) -> usize {
+    match content {
+        Some(Value::String(s)) => s.chars().count(),
+        Some(Value::Array(parts)) => parts.iter().map(|p| text_or_texts(p.get("text"))).sum(),
+        _ => 0,
+    }
+}
+
+/// A string, or the strings of an array.
+fn text_or_texts(v: Option<&Value>) -> usize {
+    match v {
+        Some(Value::String(s)) => s.chars().count(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(|s| s.chars().count()).sum(),
+        _ => 0,
+    }
+}
+
+/// Databricks' estimate of the tokens in `chars` characters.
+pub fn estimated_tokens(chars: i64) -> i64 {
+    (chars + 1) / 4
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn openai_and_anthropic_usage_objects() {
+        let (r, s) = from_usage_object(&json!({"prompt_tokens": 100, "completion_tokens": 20, "prompt_tokens_details": {"cached_tokens": 64}})).unwrap();
+        assert_eq!((r.input, r.cache_read, r.output, s), (Some(100), Some(64), Some(20), TokenStyle::OpenAi));
+        let (r, s) = from_usage_object(&json!({"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": null})).unwrap();
+        assert_eq!((r.input, r.cache_read, r.output, s), (Some(5), None, Some(7), TokenStyle::Anthropic));
+        assert!(from_usage_object(&json!({"total": 3})).is_none());
+        assert!(from_usage_object(&json!({"prompt_tokens": null, "completion_tokens": null})).is_none());
+        // the Responses API counts like chat completions, under Anthropic-like names
+        let (r, s) = from_usage_object(&json!({"input_tokens": 50, "input_tokens_details": {"cached_tokens": 32}, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 4}})).unwrap();
+        assert_eq!((r.input, r.cache_read, r.reasoning, s), (Some(50), Some(32), Some(4), TokenStyle::OpenAi));
+    }
+
+    #[test]
+    fn sse_streams_and_arrays_are_chunks() {
+        let sse = "data: {\"choices\":[{\"delta\":{\"content\":\"hé\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\ndata: [DONE]\n";
+        let chunks = response_chunks(sse);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(response_chars(&chunks), 2);
+        assert_eq!(from_response(&chunks).unwrap().0.output, Some(2));
+        assert!(response_chunks("not json").is_empty());
+    }
+
+    /// The corpus of real-shaped usage objects and responses (tests/data/gateway/usage_objects.json):
+    /// each gives the expected buckets, or none.
+    #[test]
+    fn the_corpus_of_provider_usage_objects() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gateway/usage_objects.json");
+        let corpus: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(corpus.len() >= 20, "{} cases", corpus.len());
+        for case in &corpus {
+            let name = case["name"].as_str().unwrap();
+            let text = match &case["response"] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let got = from_response(&response_chunks(&text)).map(|(r, style)| crate::ingest::tokens::normalise(r, style).unwrap());
+            let want = &case["expect"];
+            match got {
+                None => assert!(want.is_null(), "{name}: no usage found, expected {want}"),
+                Some(b) => {
+                    let b = json!({"input": b.input, "cache_read": b.cache_read, "cache_creation": b.cache_creation, "output": b.output, "reasoning": b.reasoning});
+                    assert_eq!(&b, want, "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn characters_are_counted_as_unicode_scalars() {
+        let req = json!({"messages": [{"role": "user", "content": "東京"}, {"role": "user", "content": [{"type": "text", "text": "ab"}]}], "input": ["x", "yz"]});
+        assert_eq!(request_chars(&req), 7);
+        assert_eq!(estimated_tokens(7), 2);
+        assert_eq!(estimated_tokens(0), 0);
+    }
+}

@@ -1,0 +1,303 @@
+//! Real gateway logs: Databricks endpoint_usage and payload tables and LiteLLM spend logs, on
+//! the realistic fixtures of `tests/data/gateway/`. `scripts/gateway_fixtures.py` writes them
+//! and, with its own implementation of the rules, the rows each must become
+//! (`expected/*.jsonl`): the adapters are checked against an independent oracle, row by row.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use serde_json::{Value, json};
+
+use crate::util::{Env, read_table};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gateway");
+
+fn data(name: &str) -> String {
+    format!("{DATA}/{name}")
+}
+
+/// The oracle's outcome per record number: a row, or the reason it is quarantined.
+fn expected(name: &str) -> BTreeMap<i64, Value> {
+    let text = std::fs::read_to_string(data(&format!("expected/{name}.jsonl"))).unwrap();
+    text.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let line = v["line"].as_i64().unwrap();
+            (line, v.get("row").cloned().unwrap_or_else(|| json!({"quarantine": v["quarantine"]})))
+        })
+        .collect()
+}
+
+/// What the warehouse holds, in the oracle's shape: inference rows, and quarantine rows as
+/// `{"quarantine": reason}`, in the order of the input (by line, and the oracle counts
+/// records, so the n-th of each is compared: a CSV's line numbers count its header).
+fn actual(env: &Env) -> Vec<Value> {
+    actual_by_line(env).into_values().collect()
+}
+
+fn actual_by_line(env: &Env) -> BTreeMap<i64, Value> {
+    let mut out = BTreeMap::new();
+    for batch in env.rows("inference") {
+        for row in 0..batch.num_rows() {
+            let line = cell(&batch, "source_line", row).as_i64().unwrap();
+            let v = row_json(&batch, row);
+            assert!(out.insert(line, v).is_none(), "two rows of line {line}");
+        }
+    }
+    for batch in read_table(&env.wh().join("quarantine")) {
+        for row in 0..batch.num_rows() {
+            let line = cell(&batch, "line_number", row).as_i64().unwrap();
+            let reason = cell(&batch, "reason_code", row);
+            assert!(out.insert(line, json!({"quarantine": reason})).is_none(), "line {line} both written and quarantined");
+        }
+    }
+    out
+}
+
+fn row_json(batch: &RecordBatch, row: usize) -> Value {
+    let keys = [
+        "request_id",
+        "client_request_id",
+        "endpoint_name",
+        "served_entity_name",
+        "served_entity_id",
+        "entity_type",
+        "provider",
+        "requester",
+        "usage_context",
+        "status_code",
+        "execution_duration_ms",
+        "request_streaming",
+        "is_fallback",
+        "input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "token_count_source",
+        "sampling_fraction",
+        "source_reported_cost",
+        "source",
+    ];
+    let mut obj: serde_json::Map<String, Value> = keys.iter().map(|k| (k.to_string(), cell(batch, k, row))).collect();
+    obj.insert("request_time_us".into(), cell(batch, "request_time", row));
+    obj.insert("has_request".into(), json!(!cell(batch, "request", row).is_null()));
+    obj.insert("has_response".into(), json!(!cell(batch, "response", row).is_null()));
+    Value::Object(obj)
+}
+
+/// One cell as JSON: timestamps as UTC microseconds, decimals as text, maps as objects.
+fn cell(batch: &RecordBatch, name: &str, row: usize) -> Value {
+    let a = batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+    if a.is_null(row) {
+        return Value::Null;
+    }
+    match a.data_type() {
+        DataType::Utf8 => json!(a.as_string::<i32>().value(row)),
+        DataType::Int64 => json!(a.as_primitive::<Int64Type>().value(row)),
+        DataType::Int32 => json!(a.as_primitive::<Int32Type>().value(row)),
+        DataType::Float64 => json!(a.as_primitive::<Float64Type>().value(row)),
+        DataType::Boolean => json!(a.as_boolean().value(row)),
+        DataType::Timestamp(..) => json!(a.as_primitive::<TimestampMicrosecondType>().value(row)),
+        DataType::Decimal128(..) => json!(a.as_primitive::<Decimal128Type>().value_as_string(row)),
+        DataType::Map(..) => {
+            let entries = a.as_map().value(row);
+            let (k, v) = (entries.column(0).as_string::<i32>(), entries.column(1).as_string::<i32>());
+            Value::Object((0..entries.len()).map(|i| (k.value(i).to_string(), json!(v.value(i)))).collect())
+        }
+        other => panic!("{name}: no JSON for {other}"),
+    }
+}
+
+/// Compares the outcomes record by record and says which differ, and how.
+fn assert_same(what: &str, expected: &BTreeMap<i64, Value>, actual: &[Value]) {
+    let mut diffs = Vec::new();
+    for (i, (line, e)) in expected.iter().enumerate() {
+        match actual.get(i) {
+            None => diffs.push(format!("line {line}: expected {e}, got nothing")),
+            Some(a) if a != e => {
+                let fields: Vec<String> = match (e.as_object(), a.as_object()) {
+                    (Some(eo), Some(ao)) => eo
+                        .iter()
+                        .filter(|(k, v)| ao.get(*k) != Some(v))
+                        .map(|(k, v)| format!("{k}: expected {v}, got {}", ao.get(k).unwrap_or(&Value::Null)))
+                        .collect(),
+                    _ => vec![format!("expected {e}, got {a}")],
+                };
+                diffs.push(format!("line {line}: {}", fields.join("; ")));
+            }
+            Some(_) => {}
+        }
+    }
+    for extra in actual.iter().skip(expected.len()) {
+        diffs.push(format!("not expected: {extra}"));
+    }
+    assert!(diffs.is_empty(), "{what}: {} of {} records differ:\n{}", diffs.len(), expected.len(), diffs.iter().take(25).cloned().collect::<Vec<_>>().join("\n"));
+}
+
+fn ingest(env: &Env, args: &[&str]) -> Value {
+    env.ingest_json(args)
+}
+
+/// Ingests each form of the same requests into its own warehouse, checks each against the
+/// oracle, and that the forms give the same rows.
+fn golden_in_every_form(name: &str, source: &str, forms: &[(&str, &[&str])]) {
+    let expected = expected(name);
+    assert!(expected.len() >= 300, "a realistic fixture: {} records", expected.len());
+    let mut outcomes = Vec::new();
+    for (log, options) in forms {
+        let env = Env::init();
+        let mut args: Vec<String> = options.iter().map(|o| if o.ends_with(".csv") || o.ends_with(".jsonl") { data(o) } else { o.to_string() }).collect();
+        args.push(data(log));
+        let s = ingest(&env, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(s["files"][0]["source"], source, "detected: {s}");
+        let got = actual(&env);
+        assert_same(log, &expected, &got);
+        outcomes.push(got);
+    }
+    assert!(outcomes.windows(2).all(|w| w[0] == w[1]), "the same requests in every form are the same rows");
+}
+
+#[test]
+fn endpoint_usage_csv_and_json_lines_give_the_oracles_rows() {
+    golden_in_every_form(
+        "endpoint_usage",
+        "databricks-usage",
+        &[
+            ("endpoint_usage.csv", &["--served-entities", "served_entities.csv"]),
+            ("endpoint_usage.jsonl", &["--served-entities", "served_entities.jsonl"]),
+        ],
+    );
+}
+
+#[test]
+fn payload_tables_give_the_oracles_rows() {
+    golden_in_every_form("payload", "databricks-payload", &[("payload.jsonl", &["--served-entities", "served_entities.csv"])]);
+}
+
+#[test]
+fn litellm_csv_and_json_array_give_the_oracles_rows() {
+    golden_in_every_form("litellm", "litellm", &[("litellm.csv", &[]), ("litellm.json", &[])]);
+}
+
+#[test]
+fn auto_tells_each_file_by_its_columns_and_refuses_what_fits_no_source() {
+    let env = Env::init();
+    for f in ["endpoint_usage.csv", "payload.jsonl", "litellm.json"] {
+        std::fs::create_dir_all(env.path("inbox")).unwrap();
+        std::fs::copy(data(f), env.path(&format!("inbox/{f}"))).unwrap();
+    }
+    let native = r#"{"request_id":"n-1","request_time":"2025-03-01T10:00:00Z","endpoint_name":"chat","served_entity_name":"m","requester":"a","status_code":200,"input_tokens":5,"output_tokens":1}"#;
+    env.write("inbox/native.jsonl", format!("{native}\n"));
+    let inbox = env.path("inbox");
+    // Databricks rows need the served entities
+    let err = env.fails(&["ingest", inbox.to_str().unwrap()], 2);
+    assert!(err.contains("--served-entities") && err.contains("endpoint_usage.csv"), "{err}");
+    let s = ingest(&env, &["--served-entities", &data("served_entities.csv"), inbox.to_str().unwrap()]);
+    let sources: BTreeMap<String, String> = s["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), f["source"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        sources,
+        BTreeMap::from([
+            ("endpoint_usage.csv".into(), "databricks-usage".into()),
+            ("litellm.json".into(), "litellm".into()),
+            ("native.jsonl".into(), "native".into()),
+            ("payload.jsonl".into(), "databricks-payload".into()),
+        ])
+    );
+    // and the source is recorded per row
+    let rows = env.rows("inference");
+    let mut by_source: BTreeMap<String, usize> = BTreeMap::new();
+    for s in crate::util::strings(&rows, "source") {
+        *by_source.entry(s.unwrap()).or_default() += 1;
+    }
+    assert_eq!(by_source.len(), 4, "{by_source:?}");
+
+    // a CSV of something else is refused whole, naming what each source lacks
+    let other = env.write("other.csv", "id,when,tokens\n1,2025-03-01,5\n");
+    let err = env.fails(&["ingest", other.to_str().unwrap()], 1);
+    assert!(err.contains("fit none of the sources") && err.contains("litellm (lacks request_id, startTime, model"), "{err}");
+    // the served_entities export given as a log says where it belongs
+    let err = env.fails(&["ingest", &data("served_entities.csv")], 1);
+    assert!(err.contains("pass it with --served-entities"), "{err}");
+    // a named source must fit the file
+    let env = Env::init();
+    let err = env.fails(&["ingest", "--source", "litellm", &data("endpoint_usage.csv")], 1);
+    assert!(err.contains("not a CSV of LiteLLM spend logs") && err.contains("startTime"), "{err}");
+}
+
+#[test]
+fn endpoint_usage_as_parquet_with_a_map_and_timestamps_gives_the_same_rows() {
+    // the JSON lines export written as Parquet with the table's own types, as a download of
+    // `SELECT * FROM system.serving.endpoint_usage` has them: usage_context a map, request_time
+    // a timestamp
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Fields, Schema, TimeUnit};
+    let map = DataType::Map(
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(Fields::from(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)])),
+            false,
+        )),
+        false,
+    );
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    let long = |n: &str| Field::new(n, DataType::Int64, true);
+    let schema = Arc::new(Schema::new(vec![
+        text("workspace_id"),
+        text("account_id"),
+        text("client_request_id"),
+        text("databricks_request_id"),
+        text("requester"),
+        Field::new("status_code", DataType::Int32, true),
+        Field::new("request_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        long("input_token_count"),
+        long("output_token_count"),
+        long("input_character_count"),
+        long("output_character_count"),
+        Field::new("usage_context", map, true),
+        Field::new("request_streaming", DataType::Boolean, true),
+        text("served_entity_id"),
+    ]));
+    let env = Env::init();
+    let jsonl = std::fs::File::open(data("endpoint_usage.jsonl")).unwrap();
+    let reader = arrow::json::ReaderBuilder::new(schema.clone()).build(std::io::BufReader::new(jsonl)).unwrap();
+    let parquet = env.path("endpoint_usage.parquet");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&parquet).unwrap(), schema, None).unwrap();
+    for batch in reader {
+        writer.write(&batch.unwrap()).unwrap();
+    }
+    writer.close().unwrap();
+    let s = ingest(&env, &["--served-entities", &data("served_entities.jsonl"), parquet.to_str().unwrap()]);
+    assert_eq!(s["files"][0]["source"], "databricks-usage", "detected: {s}");
+    assert_same("endpoint_usage.parquet", &expected("endpoint_usage"), &actual(&env));
+}
+
+#[test]
+fn litellm_teams_are_groups_when_usage_context_overrides_are_on() {
+    let env = Env::init();
+    env.write("wh/config/principals.csv", "requester,group,cost_center\n");
+    ingest(&env, &[&data("litellm.csv")]);
+    let one = |sql: &str| -> Value {
+        let out = env.ok(&["--format", "json", "sql", sql]);
+        serde_json::from_str::<Value>(out.trim()).unwrap()["n"].clone()
+    };
+    let groups = "SELECT count(DISTINCT \"group\") AS n FROM usage_daily";
+    env.ok(&["rollup"]);
+    assert_eq!(one(groups), json!(1), "no principals: everyone is unassigned");
+    env.write("wh/config/settings.toml", "[attribution]\nusage_context_overrides = true\n");
+    env.ok(&["rollup", "--full"]);
+    let teams = one("SELECT count(DISTINCT usage_context['team_id']) AS n FROM inference");
+    assert!(teams.as_i64().unwrap() >= 3, "{teams}");
+    // each team is a group, and the rows without a team stay unassigned
+    assert_eq!(one(groups), json!(teams.as_i64().unwrap() + 1));
+    let misplaced = "SELECT count(*) AS n FROM priced_requests p JOIN inference i ON i.request_id = p.request_id \
+                     WHERE p.\"group\" <> COALESCE(i.usage_context['team_id'], 'unassigned')";
+    assert_eq!(one(misplaced), json!(0));
+}
