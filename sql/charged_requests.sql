@@ -4,7 +4,8 @@
 -- {{usage_context_overrides}} is TRUE when config/settings.toml turns the option on: then a
 -- request's usage_context['end_user_to_charge'] is the requester it is charged to, its
 -- usage_context['cost_center'] the cost center and its usage_context['group'] the group (over
--- the ones in principals.csv; LiteLLM rows carry their team_id as the group).
+-- the ones in principals.csv). {{source_groups}} is TRUE when the table has LiteLLM rows: their
+-- usage_context['group'] (their team_id) is their group, with or without the option.
 SELECT
   request_id,
   request_date,
@@ -14,7 +15,7 @@ SELECT
        THEN COALESCE(usage_context['end_user_to_charge'], requester)
        ELSE requester END AS requester,
   CASE WHEN {{usage_context_overrides}} THEN usage_context['cost_center'] END AS context_cost_center,
-  CASE WHEN {{usage_context_overrides}} THEN usage_context['group'] END AS context_group,
+  CASE WHEN {{usage_context_overrides}} OR ({{source_groups}} AND source = 'litellm') THEN usage_context['group'] END AS context_group,
   endpoint_name,
   served_entity_name,
   entity_type,

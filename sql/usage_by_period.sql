@@ -2,7 +2,8 @@
 -- where marked in double braces) x requester x endpoint x served entity, before pricing.
 -- priced_at is the start of the period: sql/pricing.sql prices each row at that instant.
 -- context_cost_center and context_group are grouping keys only when usage_context overrides are on
--- ({{context_cost_center_key}}); when they are off it is NULL on every row, and a constant
+-- (context_group also when the table has LiteLLM rows: {{context_cost_center_key}}); otherwise
+-- they are NULL on every row, and a constant
 -- key would make DataFusion aggregate in its slower partially-sorted mode. max() of a key is
 -- the key.
 SELECT

@@ -280,24 +280,25 @@ fn endpoint_usage_as_parquet_with_a_map_and_timestamps_gives_the_same_rows() {
 }
 
 #[test]
-fn litellm_teams_are_groups_when_usage_context_overrides_are_on() {
+fn litellm_teams_are_the_groups_of_their_requests() {
     let env = Env::init();
-    env.write("wh/config/principals.csv", "requester,group,cost_center\n");
+    // principals.csv does not decide a LiteLLM request's group: its team does
+    env.write("wh/config/principals.csv", "requester,group,cost_center\nalice@example.com,from-principals,CC-1\n");
     ingest(&env, &[&data("litellm.csv")]);
     let one = |sql: &str| -> Value {
         let out = env.ok(&["--format", "json", "sql", sql]);
         serde_json::from_str::<Value>(out.trim()).unwrap()["n"].clone()
     };
-    let groups = "SELECT count(DISTINCT \"group\") AS n FROM usage_daily";
     env.ok(&["rollup"]);
-    assert_eq!(one(groups), json!(1), "no principals: everyone is unassigned");
-    env.write("wh/config/settings.toml", "[attribution]\nusage_context_overrides = true\n");
-    env.ok(&["rollup", "--full"]);
     let teams = one("SELECT count(DISTINCT usage_context['team_id']) AS n FROM inference");
     assert!(teams.as_i64().unwrap() >= 3, "{teams}");
-    // each team is a group, and the rows without a team stay unassigned
-    assert_eq!(one(groups), json!(teams.as_i64().unwrap() + 1));
     let misplaced = "SELECT count(*) AS n FROM priced_requests p JOIN inference i ON i.request_id = p.request_id \
-                     WHERE p.\"group\" <> COALESCE(i.usage_context['team_id'], 'unassigned')";
+                     WHERE p.\"group\" <> COALESCE(i.usage_context['team_id'], CASE WHEN i.requester = 'alice@example.com' THEN 'from-principals' ELSE 'unassigned' END)";
     assert_eq!(one(misplaced), json!(0));
+    // the usage tables agree with the requests, team by team
+    let by_team = "SELECT count(*) AS n FROM (SELECT \"group\", sum(requests) AS r FROM usage_daily GROUP BY 1) u \
+                   FULL JOIN (SELECT \"group\", count(*) AS r FROM priced_requests GROUP BY 1) p ON u.\"group\" = p.\"group\" \
+                   WHERE u.r IS DISTINCT FROM p.r";
+    assert_eq!(one(by_team), json!(0));
+    assert_eq!(one("SELECT count(DISTINCT \"group\") AS n FROM usage_daily").as_i64().unwrap(), teams.as_i64().unwrap() + 2, "teams, alice's group, unassigned");
 }

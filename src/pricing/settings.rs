@@ -24,6 +24,10 @@ pub struct Attribution {
     /// `usage_context['cost_center']` the cost center, where present.
     #[serde(default)]
     pub usage_context_overrides: bool,
+    /// Not a setting: found at run time. The inference table has LiteLLM rows, whose
+    /// `usage_context['group']` (their team) is their group.
+    #[serde(skip)]
+    pub source_groups: bool,
 }
 
 impl Settings {

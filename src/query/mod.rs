@@ -47,8 +47,9 @@ fn all_names() -> String {
 /// A read-only session over the warehouse with a memory budget (operators spill past it).
 pub async fn analyst_session(warehouse: &Warehouse, memory_limit: usize) -> Result<SessionContext> {
     let ctx = session_context(runtime(memory_limit)?, 2);
-    let inputs = Inputs::load(warehouse)?;
+    let mut inputs = Inputs::load(warehouse)?;
     register_inputs(&ctx, &warehouse.open_table(INFERENCE).await?, &inputs).await?;
+    crate::rollup::find_source_groups(&ctx, &mut inputs.settings).await?;
     register_views(&ctx, &inputs.settings).await?;
     register_budgets_and_capacity(&ctx, warehouse)?;
     for name in TABLES.iter().skip(1) {

@@ -36,7 +36,7 @@ use indicatif::ProgressBar;
 
 pub use model::{
     CHARGED_REQUESTS_SQL, Grain, Inputs, PRICE_SCALE, PRICING_SQL, USAGE_BY_PERIOD_SQL, USAGE_SQL, charged_requests_sql,
-    prices_table, principals_table, pricing_sql, register_inputs, register_views, runtime, session, session_context, usage,
+    find_source_groups, prices_table, principals_table, pricing_sql, register_inputs, register_views, runtime, session, session_context, usage,
 };
 pub use quantile::quantile_disc;
 pub use state::{CONFIG_FILES, RollupState};
@@ -145,7 +145,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
             "--rerate recomputes a range of dates with the current prices: give it --from DATE --to DATE (or --full)".into(),
         ));
     }
-    let inputs = Inputs::load(warehouse)?;
+    let mut inputs = Inputs::load(warehouse)?;
     let inference = warehouse.open_table(INFERENCE).await?;
     let inference_version = inference.version().map_or(0, |v| v as i64);
     let runtime = runtime(opts.memory_limit)?;
@@ -153,6 +153,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     // a session for the model's schema, the tables' totals and the re-rating report
     let ctx = session_context(runtime.clone(), 2);
     register_inputs(&ctx, &inference, &inputs).await?;
+    find_source_groups(&ctx, &mut inputs.settings).await?;
     register_views(&ctx, &inputs.settings).await?;
     let tables_existed = [Grain::Hourly, Grain::Daily].iter().all(|g| warehouse.has_table(g.table()));
     let mut tables = Vec::new();

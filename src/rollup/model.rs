@@ -64,7 +64,12 @@ impl Grain {
                 "",
             ),
         };
-        let context_key = if settings.attribution.usage_context_overrides { "context_cost_center, context_group," } else { "" };
+        let a = &settings.attribution;
+        let context_key = match (a.usage_context_overrides, a.source_groups) {
+            (true, _) => "context_cost_center, context_group,",
+            (false, true) => "context_group,",
+            (false, false) => "",
+        };
         let by_period = USAGE_BY_PERIOD_SQL
             .replace("{{priced_at}}", priced_at)
             .replace("{{period_keys}}", period_keys)
@@ -85,8 +90,19 @@ pub fn pricing_sql(input: &str) -> String {
 
 /// `sql/charged_requests.sql` with the settings filled in.
 pub fn charged_requests_sql(settings: &Settings) -> String {
-    let overrides = if settings.attribution.usage_context_overrides { "TRUE" } else { "FALSE" };
-    CHARGED_REQUESTS_SQL.replace("{{usage_context_overrides}}", overrides)
+    let sql_bool = |b: bool| if b { "TRUE" } else { "FALSE" };
+    CHARGED_REQUESTS_SQL
+        .replace("{{usage_context_overrides}}", sql_bool(settings.attribution.usage_context_overrides))
+        .replace("{{source_groups}}", sql_bool(settings.attribution.source_groups))
+}
+
+/// Sets [`crate::pricing::Attribution::source_groups`]: whether the session's `inference` has
+/// rows of a source that names their group (LiteLLM's teams). The file statistics of the
+/// `source` column answer it without reading a warehouse of native rows.
+pub async fn find_source_groups(ctx: &SessionContext, settings: &mut Settings) -> Result<()> {
+    let found = ctx.sql("SELECT 1 FROM inference WHERE source = 'litellm' LIMIT 1").await?.collect().await?;
+    settings.attribution.source_groups = found.iter().any(|b| b.num_rows() > 0);
+    Ok(())
 }
 
 /// Scale of per-token prices, and so of every cost: prices may have up to 6 decimals per
@@ -275,7 +291,9 @@ pub async fn register_views(ctx: &SessionContext, settings: &Settings) -> Result
 pub async fn session(warehouse: &Warehouse, inputs: &Inputs) -> Result<SessionContext> {
     let ctx = session_context(runtime(super::DEFAULT_MEMORY_LIMIT)?, 2);
     register_inputs(&ctx, &warehouse.open_table(INFERENCE).await?, inputs).await?;
-    register_views(&ctx, &inputs.settings).await?;
+    let mut settings = inputs.settings.clone();
+    find_source_groups(&ctx, &mut settings).await?;
+    register_views(&ctx, &settings).await?;
     Ok(ctx)
 }
 

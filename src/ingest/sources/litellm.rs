@@ -3,9 +3,9 @@
 //!
 //! The mapping: `model_group` (the name the client asked for) is the endpoint and `model` (the
 //! deployment that answered) the served entity; `user`, else `end_user`, the requester;
-//! `team_id` goes into `usage_context` as `team_id` and `group` (with `usage_context_overrides`
-//! on, the rollup charges it to that group), with `end_user`, the key alias, the request tags
-//! and the call type. `prompt_tokens` counts cache reads and writes (LiteLLM reports Anthropic
+//! `team_id` goes into `usage_context` as `team_id` and as `group` (the rollup charges a
+//! LiteLLM request to its team), with `end_user`, the key alias, the request tags and the call
+//! type. `prompt_tokens` counts cache reads and writes (LiteLLM reports Anthropic
 //! calls that way too); the cache counts come from `metadata.usage_object`. LiteLLM's own
 //! `spend` is kept as `source_reported_cost`, to reconcile with, never as our cost.
 
