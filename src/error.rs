@@ -45,6 +45,10 @@ pub enum Error {
         limit: f64,
     },
 
+    /// Another run holds the warehouse's lock (exit code 5); the message names it.
+    #[error("{0}")]
+    Locked(String),
+
     /// A bug in tokenledger, not in the input: exit code 1, and worth a report.
     #[error("internal error: {0} (this is a bug in tokenledger; please report it)")]
     Internal(String),
@@ -85,6 +89,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Config(_) => 2,
             Error::QuarantineRatioExceeded { .. } => 4,
+            Error::Locked(_) => 5,
             _ => 1,
         }
     }

@@ -15,6 +15,7 @@ pub mod pricing;
 pub mod progress;
 pub mod query;
 pub mod rollup;
+pub mod run;
 pub mod warehouse;
 
 pub use error::{Error, Result};

@@ -1,11 +1,11 @@
 //! The `tokenledger` binary: parse arguments, run the library, map errors to exit codes.
 
 use clap::Parser;
-use tokenledger::cli::{Cli, run};
+use tokenledger::cli::{Cli, LogFormat, run};
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(cli.quiet, cli.verbose);
+    init_logging(cli.quiet, cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -25,8 +25,8 @@ fn main() {
     std::process::exit(code);
 }
 
-/// Plain log lines on stderr; `RUST_LOG` overrides `-q` / `-v`.
-fn init_logging(quiet: bool, verbose: u8) {
+/// Log lines on stderr, plain or JSON (`--log-format json`); `RUST_LOG` overrides `-q` / `-v`.
+fn init_logging(quiet: bool, verbose: u8, format: LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "tokenledger=info,warn",
@@ -36,10 +36,9 @@ fn init_logging(quiet: bool, verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }

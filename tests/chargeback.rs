@@ -86,11 +86,11 @@ fn cells_that_a_spreadsheet_would_run_are_neutralised_and_unpriced_usage_is_flag
     env.ok(&["rollup"]);
     let out = env.path("mar.csv");
     let args = ["chargeback", "--period", "2025-03", "--by", "requester", "--output", out.to_str().unwrap()];
-    // unpriced usage: written, said, and exit 5 when asked to fail
-    let err = env.fails(&[&args[..], &["--fail-on-unpriced"]].concat(), 5);
+    // unpriced usage: written, said, and exit 6 when asked to fail
+    let err = env.fails(&[&args[..], &["--fail-on-unpriced"]].concat(), 6);
     assert!(err.contains("1 requests in the period have no price"), "{err}");
     let focus = env.path("focus.csv");
-    let err = env.fails(&["--format", "focus", "chargeback", "--period", "2025-03", "--output", focus.to_str().unwrap(), "--fail-on-unpriced"], 5);
+    let err = env.fails(&["--format", "focus", "chargeback", "--period", "2025-03", "--output", focus.to_str().unwrap(), "--fail-on-unpriced"], 6);
     assert!(err.contains("left") && !std::fs::read_to_string(&focus).unwrap().contains("unknown-model"), "{err}");
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("'=HYPERLINK(\"\"http://evil\"\")") && text.contains("'@SUM(1+1)"), "{text}");

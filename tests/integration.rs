@@ -14,6 +14,7 @@ mod ingest_crash;
 mod ingest_formats;
 mod ingest_property;
 mod rollup_query;
+mod run;
 mod reports;
 mod schema_contract;
 mod sql;

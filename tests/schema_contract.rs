@@ -101,3 +101,15 @@ fn usage_models_and_contracts_agree() {
         }
     });
 }
+
+#[test]
+fn the_runs_table_and_its_contract_agree() {
+    let c = contract("runs");
+    assert_eq!(c["partition_columns"], serde_json::json!([tokenledger::warehouse::schema::RUNS_PARTITION]));
+    let code: Vec<(String, String, bool)> = tokenledger::warehouse::schema::runs_schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), contract_type(f.data_type()), f.is_nullable()))
+        .collect();
+    assert_eq!(code, contract_columns(&c), "schemas/runs.json and the code differ");
+}

@@ -12,7 +12,7 @@ use crate::fmt::Table;
 use crate::warehouse::Warehouse;
 
 /// Exit code of `--fail-on-unpriced` when the period has unpriced usage.
-pub const EXIT_UNPRICED: i32 = 5;
+pub const EXIT_UNPRICED: i32 = 6;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -33,7 +33,7 @@ the same table version give the same bytes.
 Examples:
   tokenledger chargeback --period 2025-01 --by cost_center,group --output jan.csv
   tokenledger chargeback --from 2025-01-01 --to 2025-01-15 --by requester
-  tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 5 if anything is unpriced
+  tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 6 if anything is unpriced
   tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12
   tokenledger chargeback --period 2025-01 --tz America/New_York                 # January in New York (read per hour)
   tokenledger --format focus chargeback --period 2025-01 --output focus.csv     # FOCUS 1.2 for FinOps tools

@@ -7,6 +7,7 @@ mod ingest_cmd;
 mod init_cmd;
 mod report_cmd;
 mod rollup_cmd;
+mod run_cmd;
 mod sql_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -21,7 +22,8 @@ Exit codes:
   2  usage or configuration error
   3  budget status: a budget is spent (or, with --fail-on-forecast, forecast to be)
   4  more records quarantined than --max-quarantine-ratio allows (nothing was written)
-  5  chargeback --fail-on-unpriced: the period has usage without a price";
+  5  run: another run holds the warehouse's lock (its holder is named)
+  6  chargeback --fail-on-unpriced: the period has usage without a price";
 
 /// tokenledger: the usage and chargeback ledger for LLM gateways.
 ///
@@ -46,8 +48,18 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Log lines as text for people, or as JSON objects for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,6 +91,10 @@ pub enum Command {
     Report(report_cmd::ReportArgs),
     /// Read-only SQL over the warehouse's tables: one query, or an interactive shell without one.
     Sql(sql_cmd::SqlArgs),
+    /// One scheduled batch cycle: ingest the inbox, roll up, export, check budgets (see tokenledger.toml).
+    Run(run_cmd::RunArgs),
+    /// The cycles `tokenledger run` recorded, newest first.
+    Runs(run_cmd::RunsArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
     Gen(gen_cmd::GenArgs),
 }
@@ -104,6 +120,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Run(args) => run_cmd::run(args, &cli).await,
+        Command::Runs(args) => run_cmd::runs(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
     }
 }

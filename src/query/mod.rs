@@ -1,7 +1,7 @@
 //! Analyst SQL: a read-only DataFusion session over every table of the warehouse and the
 //! dimension files, for `tokenledger sql`.
 //!
-//! Registered: `inference`, `quarantine`, `usage_hourly`, `usage_daily` (the Delta tables that
+//! Registered: `inference`, `quarantine`, `usage_hourly`, `usage_daily`, `runs` (the Delta tables that
 //! exist), `prices`, `principals`, `budgets`, `capacity` (the config files as the rollup and
 //! the chargeback read them), and the model's views `charged_requests` and `priced_requests`.
 //! DDL, DML, COPY and SET are refused: the warehouse changes only through its commands.
@@ -21,8 +21,8 @@ use crate::rollup::{Inputs, register_inputs, register_views, runtime, session_co
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, QUARANTINE};
 
-/// The warehouse's Delta tables a query can read.
-pub const TABLES: [&str; 4] = [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily"];
+/// The warehouse's Delta tables a query can read (`runs` once `tokenledger run` has run).
+pub const TABLES: [&str; 5] = [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily", crate::warehouse::schema::RUNS];
 /// The config files, as tables.
 pub const CONFIG_TABLES: [&str; 4] = ["prices", "principals", "budgets", "capacity"];
 /// The model's views.

@@ -17,12 +17,13 @@ use url::Url;
 use crate::error::{Error, Result};
 
 /// Example configuration files written by `init`, each with comments that explain the columns.
-pub const CONFIG_TEMPLATES: [(&str, &str); 5] = [
+pub const CONFIG_TEMPLATES: [(&str, &str); 6] = [
     ("prices.csv", include_str!("templates/prices.csv")),
     ("principals.csv", include_str!("templates/principals.csv")),
     ("budgets.csv", include_str!("templates/budgets.csv")),
     ("capacity.csv", include_str!("templates/capacity.csv")),
     ("settings.toml", include_str!("templates/settings.toml")),
+    ("tokenledger.toml", include_str!("templates/tokenledger.toml")),
 ];
 
 /// A warehouse on the local filesystem.

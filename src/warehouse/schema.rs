@@ -97,6 +97,42 @@ static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// Schema of the `inference` table (partition column included).
+/// One row per `tokenledger run` cycle (created by the first run).
+pub const RUNS: &str = "runs";
+pub const RUNS_PARTITION: &str = "date";
+
+static RUNS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use DataType::*;
+    Arc::new(Schema::new(vec![
+        col(RUNS_PARTITION, Date32, false),
+        col("run_id", Utf8, false),
+        col("started_at", utc_micros(), false),
+        col("ended_at", utc_micros(), false),
+        col("outcome", Utf8, false),
+        col("exit_code", Int32, false),
+        col("host", Utf8, false),
+        col("pid", Int64, false),
+        col("config", Utf8, false),
+        col("files_ingested", Int64, false),
+        col("files_skipped", Int64, false),
+        col("records_read", Int64, false),
+        col("rows_written", Int64, false),
+        col("quarantined", Int64, false),
+        col("dates_recomputed", Int64, false),
+        col("inference_version", Int64, true),
+        col("usage_hourly_version", Int64, true),
+        col("usage_daily_version", Int64, true),
+        col("exports", Utf8, true),
+        col("budgets_over", Int64, false),
+        col("notes", Utf8, true),
+        col("error", Utf8, true),
+    ]))
+});
+
+pub fn runs_schema() -> SchemaRef {
+    RUNS_SCHEMA.clone()
+}
+
 pub fn inference_schema() -> SchemaRef {
     INFERENCE_SCHEMA.clone()
 }

@@ -1,0 +1,249 @@
+//! `tokenledger.toml`: what one scheduled cycle does. The warehouse, the inbox (paths, globs and
+//! their format), what to export, and how long to wait for another run's lock. Paths are
+//! relative to the file's folder. Unknown keys are errors with their line, and so is anything
+//! that looks like a credential: those come from the environment, never from a file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The example `init` writes next to the warehouse's other config files.
+pub const TEMPLATE: &str = include_str!("../warehouse/templates/tokenledger.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The warehouse directory (or file:// URL).
+    pub warehouse: String,
+    #[serde(default)]
+    pub inbox: Inbox,
+    #[serde(default)]
+    pub export: Export,
+    #[serde(default)]
+    pub lock: Lock,
+    /// The folder the file is in: relative paths start there.
+    #[serde(skip)]
+    pub base: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inbox {
+    /// Files, directories (searched recursively) and globs (`logs/*.jsonl.gz`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// `auto` (each file by its columns), or a source name.
+    #[serde(default = "auto")]
+    pub source: String,
+    /// The Databricks served_entities export, for endpoint_usage and payload rows.
+    pub served_entities: Option<String>,
+    /// Fail the cycle (exit 4, nothing written) above this fraction of quarantined records.
+    pub max_quarantine_ratio: Option<f64>,
+    /// What to keep of payloads: keep, hash or drop.
+    pub payloads: Option<String>,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Self { paths: Vec::new(), source: auto(), served_entities: None, max_quarantine_ratio: None, payloads: None }
+    }
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Export {
+    /// Where chargeback files go; none: no chargeback export.
+    pub dir: Option<String>,
+    /// The chargeback's keys.
+    #[serde(default = "default_by")]
+    pub by: Vec<String>,
+    /// `last_closed_month` (the month before the run's day, UTC), or a month `YYYY-MM`.
+    #[serde(default = "last_closed_month")]
+    pub period: String,
+    /// Check config/budgets.csv after the rollup.
+    #[serde(default = "yes")]
+    pub budgets: bool,
+    /// Exit 3 when a budget is spent (the cycle's work is done and recorded first).
+    #[serde(default = "yes")]
+    pub fail_on_budget: bool,
+}
+
+impl Default for Export {
+    fn default() -> Self {
+        Self { dir: None, by: default_by(), period: last_closed_month(), budgets: true, fail_on_budget: true }
+    }
+}
+
+fn default_by() -> Vec<String> {
+    vec!["cost_center".into(), "group".into()]
+}
+
+fn last_closed_month() -> String {
+    "last_closed_month".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    /// How long to wait for another run to finish before giving up (exit 5).
+    #[serde(default)]
+    pub wait_seconds: u64,
+    /// A lock older than this is stale (its run died without removing it) and is taken over;
+    /// on the same host, a lock whose process is gone is stale at once.
+    #[serde(default = "six_hours")]
+    pub stale_after_seconds: u64,
+}
+
+impl Default for Lock {
+    fn default() -> Self {
+        Self { wait_seconds: 0, stale_after_seconds: six_hours() }
+    }
+}
+
+fn six_hours() -> u64 {
+    6 * 3600
+}
+
+/// Key names that hold credentials (compared in lower case, as parts of a key).
+const SECRET_KEYS: [&str; 8] = ["secret", "password", "passwd", "token", "access_key", "credential", "sas", "private_key"];
+
+impl RunConfig {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Input { path: path.to_path_buf(), source })?;
+        let label = path.display().to_string();
+        let value: toml::Table = toml::from_str(&text).map_err(|e| Error::Config(format!("{label}: {e}")))?;
+        refuse_secrets(&toml::Value::Table(value), "", &label)?;
+        let mut config: RunConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("{label}: {e}")))?;
+        config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if config.inbox.source != "auto" && !crate::ingest::sources::Source::ALL.iter().any(|s| s.as_str() == config.inbox.source) {
+            return Err(Error::Config(format!(
+                "{label}: inbox.source {:?} is not auto, native, databricks-usage, databricks-payload or litellm",
+                config.inbox.source
+            )));
+        }
+        if config.export.period != "last_closed_month" && crate::chargeback::Period::month(&config.export.period).is_err() {
+            return Err(Error::Config(format!("{label}: export.period {:?} is not last_closed_month or YYYY-MM", config.export.period)));
+        }
+        Ok(config)
+    }
+
+    /// A path of the file, resolved against its folder (without `..` when it exists).
+    pub fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        let full = if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) };
+        full.canonicalize().unwrap_or(full)
+    }
+
+    /// The warehouse location, a relative directory resolved against the file's folder.
+    pub fn warehouse_location(&self) -> String {
+        if self.warehouse.contains("://") { self.warehouse.clone() } else { self.path(&self.warehouse).display().to_string() }
+    }
+
+    /// The inbox's files: paths as given, directories, and the matches of globs, in order.
+    pub fn inbox_paths(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for p in &self.inbox.paths {
+            let full = self.path(p);
+            let text = full.display().to_string();
+            if text.contains(['*', '?', '[']) {
+                let matches = glob::glob(&text).map_err(|e| Error::Config(format!("inbox path {p:?}: {e}")))?;
+                for m in matches {
+                    out.push(m.map_err(|e| Error::Input { path: e.path().to_path_buf(), source: std::io::Error::other(e.to_string()) })?);
+                }
+            } else if full.exists() {
+                out.push(full);
+            } else {
+                tracing::warn!(path = %full.display(), "an inbox path does not exist (yet): nothing to read there");
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Refuses keys that name a credential, and URLs with a password in them.
+fn refuse_secrets(v: &toml::Value, key: &str, label: &str) -> Result<()> {
+    let refuse = |what: String| {
+        Error::Config(format!(
+            "{label}: {what}. Credentials are never read from a config file: give them in the environment \
+             (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_...) \
+             or the provider's standard chain (an instance role, a profile)"
+        ))
+    };
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let lower = k.to_ascii_lowercase();
+                if SECRET_KEYS.iter().any(|s| lower.contains(s)) {
+                    return Err(refuse(format!("the key `{k}` holds a credential")));
+                }
+                refuse_secrets(v, k, label)?;
+            }
+        }
+        toml::Value::Array(items) => {
+            for item in items {
+                refuse_secrets(item, key, label)?;
+            }
+        }
+        toml::Value::String(s) => {
+            if let Ok(url) = url::Url::parse(s)
+                && url.password().is_some()
+            {
+                return Err(refuse(format!("`{key}` is a URL with a password in it")));
+            }
+            let looks_like_key = s.len() == 20 && (s.starts_with("AKIA") || s.starts_with("ASIA")) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if looks_like_key {
+                return Err(refuse(format!("`{key}` looks like an AWS access key id")));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<RunConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokenledger.toml");
+        std::fs::write(&p, text).unwrap();
+        RunConfig::load(&p)
+    }
+
+    #[test]
+    fn the_template_is_a_valid_config() {
+        let c = load(TEMPLATE).unwrap();
+        assert_eq!(c.export.period, "last_closed_month");
+        assert_eq!(c.lock.stale_after_seconds, 6 * 3600);
+    }
+
+    #[test]
+    fn a_config_of_a_warehouse_alone_has_the_defaults() {
+        let c = load("warehouse = \"wh\"\n").unwrap();
+        assert_eq!((c.inbox.source.as_str(), c.export.budgets, c.lock.wait_seconds), ("auto", true, 0));
+    }
+
+    #[test]
+    fn secrets_and_unknown_keys_are_refused() {
+        let err = load("warehouse = \"wh\"\naws_secret_access_key = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("holds a credential") && err.contains("environment"), "{err}");
+        let err = load("warehouse = \"s3://user:pw@bucket/wh\"\n").unwrap_err().to_string();
+        assert!(err.contains("password"), "{err}");
+        let err = load("warehouse = \"wh\"\n[inbox]\npath = [\"x\"]\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field `path`"), "{err}");
+        let err = load("warehouse = \"wh\"\n[export]\nperiod = \"January\"\n").unwrap_err().to_string();
+        assert!(err.contains("export.period"), "{err}");
+    }
+}

@@ -1,0 +1,189 @@
+//! `tokenledger run`: one batch cycle for a scheduler. Under the warehouse's lock it ingests the
+//! inbox's new files, rolls up the dates that changed, writes the configured chargeback export
+//! and checks the budgets; then it appends what it did to the `runs` table, whatever the
+//! outcome. Each step is atomic on its own (one commit per table, files written aside and
+//! renamed), so a cycle killed at any moment leaves the tables as before or after each step,
+//! and the next cycle finishes the job.
+
+pub mod config;
+pub mod lock;
+pub mod record;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate};
+
+pub use config::RunConfig;
+pub use record::{RunRecord, list_runs};
+
+use crate::chargeback::{ChargebackOptions, Period, budget_status, chargeback};
+use crate::error::{Error, Result};
+use crate::ingest::{IngestOptions, PayloadMode, ingest};
+use crate::rollup::{RollupOptions, rollup};
+use crate::warehouse::Warehouse;
+use crate::warehouse::schema::INFERENCE;
+
+/// Exit code of a cycle that found a budget spent (its work done and recorded).
+pub const EXIT_OVER_BUDGET: i32 = 3;
+
+/// How a cycle is run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    /// Overrides the config's `lock.wait_seconds`.
+    pub wait: Option<Duration>,
+    /// The day the cycle runs on (UTC); the last closed month is the one before it.
+    pub today: Option<NaiveDate>,
+    pub progress: bool,
+}
+
+/// The month before `today`'s.
+pub fn last_closed_month(today: NaiveDate) -> String {
+    let first = today.with_day(1).unwrap_or(today);
+    let previous = first.pred_opt().unwrap_or(first);
+    format!("{:04}-{:02}", previous.year(), previous.month())
+}
+
+/// Runs one cycle; the record says what happened (also when a step failed: the error is in it
+/// and in the `Err`). A cycle that cannot take the lock is not recorded.
+pub async fn run(opts: &RunOptions) -> Result<RunRecord> {
+    let config = RunConfig::load(&opts.config)?;
+    let warehouse = Warehouse::new(&config.warehouse_location())?;
+    if !warehouse.has_table(INFERENCE) {
+        return Err(Error::Usage(format!(
+            "{}: no warehouse at {}; create it with tokenledger -w {} init",
+            opts.config.display(),
+            warehouse.root().display(),
+            warehouse.root().display()
+        )));
+    }
+    let mut record = RunRecord::start(&opts.config);
+    let wait = opts.wait.unwrap_or(Duration::from_secs(config.lock.wait_seconds));
+    let stale_after = Duration::from_secs(config.lock.stale_after_seconds);
+    let lock = {
+        let (root, id) = (warehouse.root().to_path_buf(), record.run_id.clone());
+        tokio::task::spawn_blocking(move || lock::RunLock::acquire(&root, &id, wait, stale_after))
+            .await
+            .map_err(|e| Error::Internal(format!("lock task: {e}")))??
+    };
+    if let Some(old) = &lock.took_over {
+        record.notes.push(format!("took over the stale lock of {old}"));
+    }
+    tracing::info!(run_id = %record.run_id, warehouse = %warehouse.root().display(), "run started");
+    let outcome = cycle(&warehouse, &config, opts, &mut record).await;
+    record.finish(&outcome);
+    if let Err(e) = record::append(&warehouse, &record).await {
+        tracing::error!(error = %e, "the run's record could not be written to the runs table");
+    }
+    drop(lock);
+    tracing::info!(run_id = %record.run_id, outcome = %record.outcome, exit_code = record.exit_code, "run finished");
+    outcome.map(|()| record)
+}
+
+async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, record: &mut RunRecord) -> Result<()> {
+    // 1. ingest the inbox's new files
+    let paths = config.inbox_paths()?;
+    if paths.is_empty() {
+        tracing::info!("the inbox is empty");
+    } else {
+        let payloads = match config.inbox.payloads.as_deref() {
+            None => PayloadMode::Keep,
+            Some(p) => <PayloadMode as clap::ValueEnum>::from_str(p, true)
+                .map_err(|_| Error::Config(format!("inbox.payloads {p:?} is not keep, hash or drop")))?,
+        };
+        let summary = ingest(
+            warehouse,
+            &IngestOptions {
+                paths,
+                payloads,
+                max_quarantine_ratio: config.inbox.max_quarantine_ratio,
+                progress: opts.progress,
+                source: crate::ingest::sources::Source::ALL.into_iter().find(|s| s.as_str() == config.inbox.source),
+                served_entities: config.inbox.served_entities.as_deref().map(|p| config.path(p)),
+                ..IngestOptions::default()
+            },
+        )
+        .await?;
+        record.files_ingested = summary.files_read as i64;
+        record.files_skipped = summary.files_skipped as i64;
+        record.records_read = summary.records_read as i64;
+        record.rows_written = summary.rows_written as i64;
+        record.quarantined = summary.quarantined as i64;
+        tracing::info!(files = summary.files_read, skipped = summary.files_skipped, rows = summary.rows_written, quarantined = summary.quarantined, "ingested");
+    }
+
+    // 2. roll up the dates that changed
+    let summary = rollup(warehouse, &RollupOptions { progress: opts.progress, ..RollupOptions::default() }).await?;
+    record.dates_recomputed = summary.dates_recomputed.len() as i64;
+    record.inference_version = Some(summary.inference_version);
+    for (table, version) in &summary.versions {
+        match table.as_str() {
+            "usage_daily" => record.usage_daily_version = Some(*version),
+            "usage_hourly" => record.usage_hourly_version = Some(*version),
+            _ => {}
+        }
+    }
+    tracing::info!(dates = summary.dates_recomputed.len(), requests = summary.requests_recomputed, "rolled up");
+
+    // 3. the chargeback of the period, and the budgets
+    if let Some(dir) = &config.export.dir {
+        let month = match config.export.period.as_str() {
+            "last_closed_month" => last_closed_month(opts.today.unwrap_or_else(|| chrono::Utc::now().date_naive())),
+            month => month.to_string(),
+        };
+        let dir = config.path(dir);
+        let path = export_chargeback(warehouse, &dir, &month, &config.export.by).await?;
+        record.exports.push(path.display().to_string());
+    }
+    if config.export.budgets && warehouse.config_dir().join("budgets.csv").exists() {
+        let statuses = budget_status(warehouse, None).await?;
+        let over: Vec<String> = statuses.iter().filter(|s| s.over).map(|s| format!("{} {}", s.budget.scope.column(), s.budget.name)).collect();
+        record.budgets_over = over.len() as i64;
+        if !over.is_empty() {
+            tracing::warn!(budgets = %over.join(", "), "budgets spent");
+            record.budget_alert = config.export.fail_on_budget;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `DIR/chargeback-MONTH.csv` and its manifest, as `tokenledger chargeback --period
+/// MONTH --by BY --output FILE` would (the manifest says so, to reproduce it).
+async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &[String]) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Output { path: dir.to_path_buf(), source })?;
+    let dir = dir.canonicalize()?;
+    let path = dir.join(format!("chargeback-{month}.csv"));
+    let report = chargeback(
+        warehouse,
+        &ChargebackOptions { period: Period::month(month)?, by: by.to_vec(), as_of: None, tz: None, share_idle: false },
+    )
+    .await?;
+    let arguments = vec![
+        "-w".to_string(),
+        warehouse.root().display().to_string(),
+        "chargeback".into(),
+        "--period".into(),
+        month.to_string(),
+        "--by".into(),
+        by.join(","),
+        "--output".into(),
+        path.display().to_string(),
+    ];
+    report.write_csv(&path, &arguments)?;
+    tracing::info!(file = %path.display(), lines = report.lines.len(), "chargeback exported");
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_closed_month_is_the_one_before_today() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(last_closed_month(d("2025-02-03")), "2025-01");
+        assert_eq!(last_closed_month(d("2025-01-01")), "2024-12");
+        assert_eq!(last_closed_month(d("2025-03-31")), "2025-02");
+    }
+}
