@@ -15,6 +15,7 @@ mod ingest_formats;
 mod ingest_property;
 mod rollup_query;
 mod run;
+mod run_crash;
 mod reports;
 mod schema_contract;
 mod sql;
