@@ -11,6 +11,7 @@ pub mod error;
 pub mod fmt;
 pub mod generator;
 pub mod ingest;
+pub mod maintenance;
 pub mod pricing;
 pub mod progress;
 pub mod query;

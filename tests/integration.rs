@@ -13,6 +13,7 @@ mod ingest_basic;
 mod ingest_crash;
 mod ingest_formats;
 mod ingest_property;
+mod maintenance;
 mod rollup_query;
 mod run;
 mod run_crash;

@@ -173,3 +173,14 @@ fn logs_are_json_objects_for_collectors() {
     assert!(messages.contains(&"run started") && messages.contains(&"run finished"), "{messages:?}");
     assert!(lines.iter().any(|l| l["message"] == "run finished" && l["outcome"] == "ok"), "{lines:?}");
 }
+
+#[test]
+fn a_cycle_can_drop_old_payloads() {
+    let env = setup(200, "[maintenance]\npayload_retention_days = 1\nvacuum_retain_hours = 0\n");
+    let out = run(&env, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(record["notes"][0].as_str().unwrap().starts_with("payloads before 2025-02-01 dropped from 2 dates"), "{record}");
+    let left = env.ok(&["--format", "csv", "sql", "SELECT CAST(request_date AS VARCHAR) AS d, count(request) AS n FROM inference GROUP BY 1 ORDER BY 1"]);
+    assert_eq!(left.lines().filter(|l| l.ends_with(",0")).count(), 2, "{left}");
+}

@@ -5,6 +5,7 @@ mod chargeback_cmd;
 mod gen_cmd;
 mod ingest_cmd;
 mod init_cmd;
+mod maintenance_cmd;
 mod report_cmd;
 mod rollup_cmd;
 mod run_cmd;
@@ -91,6 +92,10 @@ pub enum Command {
     Report(report_cmd::ReportArgs),
     /// Read-only SQL over the warehouse's tables: one query, or an interactive shell without one.
     Sql(sql_cmd::SqlArgs),
+    /// Merge small files of the tables (same rows, fewer files).
+    Compact(maintenance_cmd::CompactArgs),
+    /// Delete files no recent version reads; with --payload-retention-days, drop old payload text first.
+    Vacuum(maintenance_cmd::VacuumArgs),
     /// One scheduled batch cycle: ingest the inbox, roll up, export, check budgets (see tokenledger.toml).
     Run(run_cmd::RunArgs),
     /// The cycles `tokenledger run` recorded, newest first.
@@ -120,6 +125,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Compact(args) => maintenance_cmd::run_compact(&warehouse()?, args, &cli).await,
+        Command::Vacuum(args) => maintenance_cmd::run_vacuum(&warehouse()?, args, &cli).await,
         Command::Run(args) => run_cmd::run(args, &cli).await,
         Command::Runs(args) => run_cmd::runs(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),

@@ -73,7 +73,8 @@ impl RollupState {
 }
 
 /// The `request_date`s of data files added to or removed from `inference` after version
-/// `since`, read from the table's commit files; `None` when a commit file is gone (log
+/// `since`, read from the table's commit files (commits marked as rewrites, see
+/// [`crate::maintenance`], change no date); `None` when a commit file is gone (log
 /// cleanup), in which case the caller recomputes everything.
 pub fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) -> Result<Option<BTreeSet<NaiveDate>>> {
     let log = warehouse.table_dir(INFERENCE).join("_delta_log");
@@ -82,8 +83,14 @@ pub fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) -> Res
         let Ok(text) = std::fs::read_to_string(log.join(format!("{version:020}.json"))) else {
             return Ok(None);
         };
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let action: serde_json::Value = serde_json::from_str(line)?;
+        let actions: Vec<serde_json::Value> =
+            text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<std::result::Result<_, _>>()?;
+        // compaction and payload retention rewrite files without changing a usage fact
+        let rewrite = actions.iter().any(|a| a["commitInfo"][crate::maintenance::OPERATION_KEY].is_string());
+        if rewrite {
+            continue;
+        }
+        for action in &actions {
             for kind in ["add", "remove"] {
                 if let Some(date) = action[kind]["partitionValues"][INFERENCE_PARTITION].as_str() {
                     dates.insert(parse_partition_date(date)?);

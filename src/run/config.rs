@@ -23,6 +23,8 @@ pub struct RunConfig {
     pub export: Export,
     #[serde(default)]
     pub lock: Lock,
+    #[serde(default)]
+    pub maintenance: Maintenance,
     /// The folder the file is in: relative paths start there.
     #[serde(skip)]
     pub base: PathBuf,
@@ -112,6 +114,15 @@ impl Default for Lock {
 
 fn six_hours() -> u64 {
     6 * 3600
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    /// Drop the request/response text of requests older than this many days, each cycle.
+    pub payload_retention_days: Option<u32>,
+    /// Then delete the files no version of the last this many hours reads (default a week).
+    pub vacuum_retain_hours: Option<u64>,
 }
 
 /// Key names that hold credentials (compared in lower case, as parts of a key).

@@ -136,6 +136,17 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         let path = export_chargeback(warehouse, &dir, &month, &config.export.by).await?;
         record.exports.push(path.display().to_string());
     }
+    // 4. payload retention: old text dropped, the files that held it vacuumed
+    if let Some(days) = config.maintenance.payload_retention_days {
+        let today = opts.today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let dropped = crate::maintenance::drop_payloads_before(warehouse, today - chrono::Days::new(days as u64)).await?;
+        let retain = config.maintenance.vacuum_retain_hours.unwrap_or(168);
+        let vacuumed = crate::maintenance::vacuum(warehouse, INFERENCE, retain, false).await?;
+        tracing::info!(before = %dropped.before, dates = dropped.dates_rewritten.len(), files_deleted = vacuumed.files_deleted, "payload retention");
+        if !dropped.dates_rewritten.is_empty() {
+            record.notes.push(format!("payloads before {} dropped from {} dates", dropped.before, dropped.dates_rewritten.len()));
+        }
+    }
     if config.export.budgets && warehouse.config_dir().join("budgets.csv").exists() {
         let statuses = budget_status(warehouse, None).await?;
         let over: Vec<String> = statuses.iter().filter(|s| s.over).map(|s| format!("{} {}", s.budget.scope.column(), s.budget.name)).collect();
