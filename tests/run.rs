@@ -184,3 +184,19 @@ fn a_cycle_can_drop_old_payloads() {
     let left = env.ok(&["--format", "csv", "sql", "SELECT CAST(request_date AS VARCHAR) AS d, count(request) AS n FROM inference GROUP BY 1 ORDER BY 1"]);
     assert_eq!(left.lines().filter(|l| l.ends_with(",0")).count(), 2, "{left}");
 }
+
+#[test]
+fn commands_that_write_wait_for_no_one_while_a_run_holds_the_lock() {
+    let env = setup(100, "");
+    let holder = serde_json::json!({"pid": 1, "host": tokenledger::run::lock::host_name(), "started_at": chrono::Utc::now().to_rfc3339(), "run_id": "scheduled"});
+    env.write("wh/_tokenledger/run.lock", holder.to_string());
+    for args in [vec!["ingest", "inbox"], vec!["rollup"], vec!["compact"], vec!["vacuum"]] {
+        let err = env.fails(&args, 5);
+        assert!(err.contains("locked by run scheduled (pid 1"), "{args:?}: {err}");
+    }
+    // readers do not take it
+    env.ok(&["sql", "SELECT count(*) FROM inference"]);
+    std::fs::remove_file(env.wh().join("_tokenledger/run.lock")).unwrap();
+    env.ok(&["-q", "ingest", "inbox"]);
+    assert!(!env.wh().join("_tokenledger/run.lock").exists(), "an ingest releases the lock");
+}

@@ -21,15 +21,16 @@ Exit codes:
   0  success
   1  failure (unreadable input file, failed write, internal error)
   2  usage or configuration error
-  3  budget status: a budget is spent (or, with --fail-on-forecast, forecast to be)
-  4  more records quarantined than --max-quarantine-ratio allows (nothing was written)
-  5  run: another run holds the warehouse's lock (its holder is named)
+  3  budget status, run: a budget is spent (budget status --fail-on-forecast: forecast to be)
+  4  ingest, run: more records quarantined than the ratio allowed (nothing was written)
+  5  run, ingest, rollup, compact, vacuum: another command holds the warehouse's lock (named)
   6  chargeback --fail-on-unpriced: the period has usage without a price";
 
 /// tokenledger: the usage and chargeback ledger for LLM gateways.
 ///
-/// Ingests gateway inference logs into a Delta Lake warehouse, exactly once, with every
-/// rejected record kept in a quarantine table with its reason.
+/// Ingests gateway logs (native, Databricks, LiteLLM) into a Delta Lake warehouse exactly once,
+/// rolls them up into priced usage tables, and charges them back to the cent; analysts query it
+/// with SQL and reports, schedulers run it with `tokenledger run`.
 #[derive(Debug, Parser)]
 #[command(name = "tokenledger", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -119,18 +120,46 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
     match &cli.command {
         Command::Init(args) => init_cmd::run(&warehouse()?, args, &cli).await,
-        Command::Ingest(args) => ingest_cmd::run(&warehouse()?, args, &cli).await,
-        Command::Rollup(args) => rollup_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Ingest(args) => {
+            let wh = warehouse()?;
+            let _lock = writer_lock(&wh, "ingest")?;
+            ingest_cmd::run(&wh, args, &cli).await
+        }
+        Command::Rollup(args) => {
+            let wh = warehouse()?;
+            let _lock = writer_lock(&wh, "rollup")?;
+            rollup_cmd::run(&wh, args, &cli).await
+        }
         Command::Chargeback(args) => chargeback_cmd::run(&warehouse()?, args, &cli).await,
         Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
-        Command::Compact(args) => maintenance_cmd::run_compact(&warehouse()?, args, &cli).await,
-        Command::Vacuum(args) => maintenance_cmd::run_vacuum(&warehouse()?, args, &cli).await,
+        Command::Compact(args) => {
+            let wh = warehouse()?;
+            let _lock = writer_lock(&wh, "compact")?;
+            maintenance_cmd::run_compact(&wh, args, &cli).await
+        }
+        Command::Vacuum(args) => {
+            let wh = warehouse()?;
+            let _lock = writer_lock(&wh, "vacuum")?;
+            maintenance_cmd::run_vacuum(&wh, args, &cli).await
+        }
         Command::Run(args) => run_cmd::run(args, &cli).await,
         Command::Runs(args) => run_cmd::runs(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
     }
+}
+
+/// The warehouse's lock for a command that writes to it, so that a manual command and a
+/// scheduled `run` never write at once (exit 5, naming the holder, when it is taken). No lock
+/// for a warehouse that does not exist yet: the command says so itself.
+fn writer_lock(warehouse: &Warehouse, command: &str) -> Result<Option<crate::run::lock::RunLock>> {
+    if !warehouse.has_table(crate::warehouse::schema::INFERENCE) {
+        return Ok(None);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let stale_after = std::time::Duration::from_secs(6 * 3600);
+    crate::run::lock::RunLock::acquire_for(command, warehouse.root(), &id, std::time::Duration::ZERO, stale_after).map(Some)
 }
 
 /// Whether to draw progress bars: on a terminal, unless quiet or a machine reads stdout.

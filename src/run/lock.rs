@@ -13,15 +13,22 @@ use crate::error::{Error, Result};
 /// Who holds a lock.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Holder {
+    /// The command holding it: `run`, or a command that writes (`ingest`, `rollup` ...).
+    #[serde(default = "run_command")]
+    pub command: String,
     pub pid: u32,
     pub host: String,
     pub started_at: String,
     pub run_id: String,
 }
 
+fn run_command() -> String {
+    "run".into()
+}
+
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "run {} (pid {} on {}, since {})", self.run_id, self.pid, self.host, self.started_at)
+        write!(f, "{} {} (pid {} on {}, since {})", self.command, self.run_id, self.pid, self.host, self.started_at)
     }
 }
 
@@ -45,12 +52,19 @@ pub fn host_name() -> String {
 }
 
 impl RunLock {
-    /// Takes the lock of the warehouse at `root`, waiting up to `wait` for its holder.
+    /// Takes the lock of the warehouse at `root` for a `run` cycle, waiting up to `wait` for
+    /// its holder.
     pub fn acquire(root: &Path, run_id: &str, wait: Duration, stale_after: Duration) -> Result<Self> {
+        Self::acquire_for("run", root, run_id, wait, stale_after)
+    }
+
+    /// Takes the lock for `command` (a command that writes to the warehouse).
+    pub fn acquire_for(command: &str, root: &Path, run_id: &str, wait: Duration, stale_after: Duration) -> Result<Self> {
         let dir = root.join("_tokenledger");
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("run.lock");
         let holder = Holder {
+            command: command.to_string(),
             pid: std::process::id(),
             host: host_name(),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -84,7 +98,7 @@ impl RunLock {
             if Instant::now() >= deadline {
                 let who = current.map_or_else(|| "another run (the lock file is being written)".to_string(), |h| h.to_string());
                 return Err(Error::Locked(format!(
-                    "the warehouse {} is locked by {who}; waited {} s. Wait for it to finish or give --wait SECONDS; \
+                    "the warehouse {} is locked by {who}; waited {} s. Wait for it to finish (run takes --wait SECONDS); \
                      a lock whose run was killed is taken over once it is stale ({} s, or at once on its host when its \
                      process is gone); the lock file is {}",
                     root.display(),
@@ -146,12 +160,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lock = dir.path().join("_tokenledger/run.lock");
         std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
-        let dead = Holder { pid: u32::MAX - 1, host: host_name(), started_at: chrono::Utc::now().to_rfc3339(), run_id: "dead".into() };
+        let dead = Holder { command: "run".into(), pid: u32::MAX - 1, host: host_name(), started_at: chrono::Utc::now().to_rfc3339(), run_id: "dead".into() };
         std::fs::write(&lock, serde_json::to_string(&dead).unwrap()).unwrap();
         let l = RunLock::acquire(dir.path(), "new", Duration::ZERO, Duration::from_secs(3600)).unwrap();
         assert_eq!(l.took_over.as_ref().map(|h| h.run_id.as_str()), Some("dead"));
         drop(l);
-        let elsewhere = Holder { pid: 1, host: "another-host".into(), started_at: "2020-01-01T00:00:00Z".into(), run_id: "old".into() };
+        let elsewhere = Holder { command: "run".into(), pid: 1, host: "another-host".into(), started_at: "2020-01-01T00:00:00Z".into(), run_id: "old".into() };
         std::fs::write(&lock, serde_json::to_string(&elsewhere).unwrap()).unwrap();
         let l = RunLock::acquire(dir.path(), "new", Duration::ZERO, Duration::from_secs(3600)).unwrap();
         assert_eq!(l.took_over.as_ref().map(|h| h.run_id.as_str()), Some("old"));
