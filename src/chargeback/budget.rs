@@ -71,6 +71,9 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         None => last,
     };
     let mut statuses = Vec::new();
+    // budgets of one scope and period share the pools' allocation: computed once for them all
+    type Allocation = (Vec<super::capacity::Allocated>, std::collections::HashMap<(Vec<String>, String), Decimal>);
+    let mut allocations: std::collections::HashMap<(&'static str, i64, i64), Allocation> = std::collections::HashMap::new();
     for budget in budgets.rows {
         let (period_label, period) = period_of(&budget, reference)?;
         let through = last_date(&ctx, Some(&period)).await?.unwrap_or(period.start).max(reference.min(last));
@@ -78,7 +81,11 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         if !pools.is_empty() {
             let until = through.succ_opt().unwrap_or(through).min(period.end);
             let bounds = (crate::pricing::date_start_micros(period.start), crate::pricing::date_start_micros(until));
-            let (allocated, pooled) = super::capacity::allocate(&ctx, &pools, bounds, &[budget.scope.column()], false).await?;
+            let slot = (budget.scope.column(), bounds.0, bounds.1);
+            if let std::collections::hash_map::Entry::Vacant(e) = allocations.entry(slot) {
+                e.insert(super::capacity::allocate(&ctx, &pools, bounds, &[budget.scope.column()], false).await?);
+            }
+            let (allocated, pooled) = &allocations[&slot];
             let key = (vec![budget.name.clone()], budget.currency.clone());
             spent_exact -= pooled.get(&key).copied().unwrap_or_default();
             spent_exact += allocated.iter().filter(|a| a.keys == key.0 && a.currency == key.1).map(|a| a.amount).sum::<Decimal>();
