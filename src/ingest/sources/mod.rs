@@ -650,6 +650,46 @@ mod tests {
         out
     }
 
+    fn array_chunks(input: &[u8], max_line_bytes: usize) -> Result<Vec<Chunk>> {
+        let mut out = Vec::new();
+        let mut reader = std::io::BufReader::with_capacity(7, std::io::Cursor::new(input.to_vec()));
+        let opts = ChunkOptions { chunk_bytes: 64, max_line_bytes, required: &[], what: "records" };
+        json_array_chunks(&mut reader, Path::new("t.json"), opts, &mut |c| {
+            out.push(c);
+            true
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_json_array_becomes_one_line_per_element_numbered_by_position() {
+        // pretty-printed, with brackets, braces, commas and escaped quotes inside strings, and a
+        // reader that sees 7 bytes at a time
+        let input = b"  [\n  {\"a\": \"x],}\\\"{\\\\\",\n   \"b\": [1, {\"c\": 2}]},\n  {\"a\": \"\\u00e9\"}\n]\ntrailing";
+        let chunks = array_chunks(input, 1 << 20).unwrap();
+        let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        let lines: Vec<serde_json::Value> = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        assert_eq!(lines, vec![serde_json::json!({"a": "x],}\"{\\", "b": [1, {"c": 2}]}), serde_json::json!({"a": "é"})]);
+        let numbers: Vec<u64> = chunks.iter().flat_map(|c| match &c.lines { LineNumbers::Each(n) => n.clone(), _ => vec![] }).collect();
+        assert_eq!(numbers, vec![1, 2]);
+        assert!(array_chunks(b"[]", 100).unwrap().iter().all(|c| c.data.is_empty() && c.rejects.is_empty()));
+    }
+
+    #[test]
+    fn a_huge_array_element_is_quarantined_and_a_truncated_array_is_an_error() {
+        let big = format!("[{{\"a\": \"{}\"}}, {{\"b\": 1}}]", "x".repeat(5000));
+        let chunks = array_chunks(big.as_bytes(), 1000).unwrap();
+        let rejects: Vec<&Rejected> = chunks.iter().flat_map(|c| &c.rejects).collect();
+        assert_eq!(rejects.len(), 1);
+        assert_eq!((rejects[0].line, rejects[0].code), (1, ReasonCode::LineTooLong));
+        assert!(rejects[0].raw_bytes > 5000);
+        let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        assert_eq!(String::from_utf8(data).unwrap(), "{\"b\": 1}\n", "the next element is read");
+        let err = array_chunks(b"[{\"a\": 1}, {\"b\"", 1000).unwrap_err().to_string();
+        assert!(err.contains("not closed"), "{err}");
+        assert!(array_chunks(b"{\"not\": \"an array\"}", 1000).unwrap_err().to_string().contains("not a JSON array"));
+    }
+
     #[test]
     fn chunks_end_at_newlines_and_number_lines() {
         let input = b"aaaa\nbbbb\ncccc\ndddd";
