@@ -110,7 +110,7 @@ fn the_shell_runs_statements_and_commands_from_stdin() {
     for line in [" usage_daily       table ", " budgets           config ", " priced_requests   view "] {
         assert!(stdout.contains(line), "{line:?}\n{all}");
     }
-    assert!(stdout.contains(" amount      Decimal128(38, 6)  no"), "{all}");
+    assert!(stdout.contains(" amount      decimal(38,6)  no"), "{all}");
     // a statement over four lines, then two on one line (the ; inside quotes is not an end)
     assert!(stdout.contains("| alice     | 7 |\n| bob       | 6 |"), "{all}");
     assert!(stdout.contains("| a;b |") && stdout.contains("| 2   |"), "{all}");

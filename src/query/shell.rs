@@ -235,7 +235,9 @@ impl<'a> Shell<'a> {
         })?;
         let mut t = Table::new(["column", "type", "nullable"]);
         for f in provider.schema().fields() {
-            t.row([f.name().clone(), f.data_type().to_string(), if f.is_nullable() { "yes" } else { "no" }.to_string()]);
+            // the contracts' type names (schemas/*.json), which Spark and Delta users know
+            let kind = crate::warehouse::schema::contract_type(f.data_type());
+            t.row([f.name().clone(), kind, if f.is_nullable() { "yes" } else { "no" }.to_string()]);
         }
         Ok(t.render())
     }
