@@ -200,3 +200,22 @@ fn commands_that_write_wait_for_no_one_while_a_run_holds_the_lock() {
     env.ok(&["-q", "ingest", "inbox"]);
     assert!(!env.wh().join("_tokenledger/run.lock").exists(), "an ingest releases the lock");
 }
+
+#[test]
+fn a_warehouse_given_as_a_file_uri_runs_the_same_cycle() {
+    let env = setup(100, "");
+    let uri = url::Url::from_directory_path(env.wh()).unwrap().to_string();
+    assert!(uri.starts_with("file:///"));
+    env.write("tokenledger.toml", format!("warehouse = \"{uri}\"\n[inbox]\npaths = [\"inbox\"]\n[export]\ndir = \"exports\"\nbudgets = false\n"));
+    let out = run(&env, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(record["rows_written"].as_i64() > Some(50), "{record}");
+    let by_uri = Command::new(BIN).args(["-w", &uri, "--format", "json", "runs"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&by_uri.stdout).lines().count(), 1, "{}", show(&by_uri));
+    // an object store is refused clearly until it is supported
+    env.write("tokenledger.toml", "warehouse = \"s3://bucket/warehouse\"\n");
+    let out = run(&env, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("s3:// is not"), "{}", show(&out));
+}
