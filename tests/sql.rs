@@ -126,3 +126,15 @@ fn the_shell_runs_statements_and_commands_from_stdin() {
     assert_eq!(ok.status.code(), Some(0), "{}", crate::util::show(&ok));
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "+-----+\n| one |\n+-----+\n| 1   |\n+-----+\n(1 row)\n");
 }
+
+#[test]
+fn a_query_over_its_memory_budget_says_how_to_raise_it() {
+    let env = crate::util::ingested_warehouse(500, 3);
+    env.ok(&["-q", "rollup"]);
+    let err = env.fails(&["report", "rate_limits", "--memory-limit", "16KiB"], 2);
+    assert!(err.contains("the query needed more memory than --memory-limit allows") && err.contains("larger --memory-limit"), "{err}");
+    let err = env.fails(&["sql", "SELECT requester, count(*) FROM priced_requests GROUP BY 1 ORDER BY 2", "--memory-limit", "16KiB"], 2);
+    assert!(err.contains("larger --memory-limit"), "{err}");
+    // with room, the same report runs
+    env.ok(&["report", "rate_limits", "--memory-limit", "256MiB"]);
+}

@@ -41,6 +41,9 @@ pub struct ReportArgs {
     /// Draw the report's chart (reports marked "chart" in --list) to FILE.svg or FILE.png.
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub chart: Option<PathBuf>,
+    /// Memory the report's query may use before it spills to disk (e.g. 512MiB, 4GiB).
+    #[arg(long, value_name = "SIZE", default_value_t = bytesize::ByteSize::b(DEFAULT_MEMORY_LIMIT as u64))]
+    pub memory_limit: bytesize::ByteSize,
 }
 
 pub async fn run(warehouse: &Warehouse, args: &ReportArgs, cli: &Cli) -> Result<i32> {
@@ -72,7 +75,7 @@ pub async fn run(warehouse: &Warehouse, args: &ReportArgs, cli: &Cli) -> Result<
                 .ok_or_else(|| Error::Usage(format!("--param {p:?}: write it as NAME=VALUE")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let ctx = analyst_session(warehouse, DEFAULT_MEMORY_LIMIT).await?;
+    let ctx = analyst_session(warehouse, usize::try_from(args.memory_limit.as_u64()).unwrap_or(usize::MAX)).await?;
     let batches = query(&ctx, &report.sql(&values)?).await?;
     if let (Some(path), Some(spec)) = (&args.chart, &report.chart) {
         Chart::from_batches(spec, &batches)?.render(path)?;

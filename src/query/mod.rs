@@ -133,7 +133,7 @@ pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::record_
     let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
     let df = ctx.sql_with_options(sql, options).await.map_err(|e| Error::Usage(explain(sql, &e)))?;
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
+    let batches = df.collect().await.map_err(|e| crate::rollup::memory_hint(e.into(), "the query", None))?;
     // an empty result still has its columns (a CSV of it keeps its header line)
     Ok(if batches.is_empty() { vec![arrow::record_batch::RecordBatch::new_empty(schema)] } else { batches })
 }

@@ -220,7 +220,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         let adds = recompute(&inference, &inputs, &tables, runtime, work, opts.parallelism, &bar).await;
         tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
         bar.finish_and_clear();
-        let adds = adds.map_err(|e| memory_hint(e, opts.memory_limit))?;
+        let adds = adds.map_err(|e| memory_hint(e, "the rollup", Some(opts.memory_limit)))?;
         let metadata = serde_json::json!({
             "tokenledger": { "operation": "rollup", "mode": mode, "inference_version": inference_version }
         });
@@ -433,15 +433,13 @@ fn date_value(date: NaiveDate) -> ScalarValue {
     ScalarValue::Date32(Some(days as i32))
 }
 
-/// Running out of the memory budget is something the user can fix: say how.
-fn memory_hint(error: Error, limit: usize) -> Error {
+/// Running out of the memory budget is something the user can fix: say how. `what` is the
+/// work that ran out (`the rollup`, `the query`).
+pub(crate) fn memory_hint(error: Error, what: &str, limit: Option<usize>) -> Error {
     match &error {
         Error::DataFusion(e) if matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) => {
-            Error::Usage(format!(
-                "the rollup needed more memory than --memory-limit allows ({}): {e}. \
-                 Run it again with a larger --memory-limit.",
-                bytesize::ByteSize::b(limit as u64).display().iec()
-            ))
+            let limit = limit.map_or(String::new(), |l| format!(" ({})", bytesize::ByteSize::b(l as u64).display().iec()));
+            Error::Usage(format!("{what} needed more memory than --memory-limit allows{limit}: {e}. Run it again with a larger --memory-limit."))
         }
         _ => error,
     }
