@@ -84,6 +84,18 @@ impl From<crate::pricing::ConfigError> for Error {
 }
 
 impl Error {
+    /// Running out of the memory budget is something the user can fix: a usage error that says
+    /// how. `what` is the work that ran out (`the rollup`, `the query`).
+    pub fn with_memory_hint(self, what: &str, limit: Option<usize>) -> Error {
+        match &self {
+            Error::DataFusion(e) if matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) => {
+                let limit = limit.map_or(String::new(), |l| format!(" ({})", bytesize::ByteSize::b(l as u64).display().iec()));
+                Error::Usage(format!("{what} needed more memory than --memory-limit allows{limit}: {e}. Run it again with a larger --memory-limit."))
+            }
+            _ => self,
+        }
+    }
+
     /// The process exit code for this error (documented in `tokenledger --help`).
     pub fn exit_code(&self) -> i32 {
         match self {

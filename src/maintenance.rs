@@ -15,7 +15,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
-use crate::warehouse::schema::{INFERENCE, INFERENCE_PARTITION, RUNS, inference_schema};
+use crate::warehouse::schema::{INFERENCE, INFERENCE_PARTITION, TABLES, inference_schema};
 use crate::warehouse::{Warehouse, commit_replace_partitions, writer_properties};
 
 /// The commit metadata key that marks a commit which rewrites files without changing rows.
@@ -25,7 +25,7 @@ pub const PAYLOAD_RETENTION: &str = "payload_retention";
 
 /// Every table of the warehouse that exists.
 pub fn tables(warehouse: &Warehouse) -> Vec<&'static str> {
-    [INFERENCE, crate::warehouse::schema::QUARANTINE, "usage_hourly", "usage_daily", RUNS].into_iter().filter(|t| warehouse.has_table(t)).collect()
+    TABLES.into_iter().filter(|t| warehouse.has_table(t)).collect()
 }
 
 /// What `compact` did to one table.
@@ -59,6 +59,9 @@ pub async fn compact(warehouse: &Warehouse, table: &str, target_bytes: u64) -> R
         version: changed.then(|| t.version().map_or(0, |v| v as i64)),
     })
 }
+
+/// Hours of versions `vacuum` keeps readable by default: a week, as Delta Lake does.
+pub const DEFAULT_RETAIN_HOURS: u64 = 168;
 
 /// What `vacuum` did to one table.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -91,10 +91,7 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
     let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz), share_idle: args.share_idle }).await?;
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     if let Some(path) = &args.chart {
-        report.chart().render(path)?;
-        if !cli.quiet {
-            eprintln!("drew {}", path.display());
-        }
+        super::draw(&report.chart(), path, cli)?;
     }
     match (&args.output, cli.format) {
         (Some(path), format) => {

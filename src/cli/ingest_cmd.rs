@@ -67,7 +67,7 @@ pub async fn run(warehouse: &Warehouse, args: &IngestArgs, cli: &Cli) -> Result<
         max_line_bytes: args.max_line_bytes,
         threads: args.threads,
         progress: show_progress(cli),
-        source: crate::ingest::sources::Source::ALL.into_iter().find(|s| s.as_str() == args.source),
+        source: crate::ingest::sources::Source::named(&args.source),
         served_entities: args.served_entities.clone(),
     };
     let summary = ingest(warehouse, &opts).await?;

@@ -43,7 +43,7 @@ Examples:
   tokenledger vacuum --payload-retention-days 30 --retain-hours 0   # personal data gone now")]
 pub struct VacuumArgs {
     /// Keep the files that versions of the last HOURS read.
-    #[arg(long, value_name = "HOURS", default_value_t = 168)]
+    #[arg(long, value_name = "HOURS", default_value_t = crate::maintenance::DEFAULT_RETAIN_HOURS)]
     pub retain_hours: u64,
     /// Only say what would be deleted.
     #[arg(long)]

@@ -118,32 +118,28 @@ pub async fn run(cli: Cli) -> Result<i32> {
             "--format csv and --format parquet are for query results (sql, report); the chargeback writes CSV with --output FILE.csv".into(),
         ));
     }
+    // the commands that write take the warehouse's lock for as long as they run
+    let writer = match &cli.command {
+        Command::Ingest(_) => Some("ingest"),
+        Command::Rollup(_) => Some("rollup"),
+        Command::Compact(_) => Some("compact"),
+        Command::Vacuum(_) => Some("vacuum"),
+        _ => None,
+    };
+    let _lock = match writer {
+        Some(command) => writer_lock(&warehouse()?, command)?,
+        None => None,
+    };
     match &cli.command {
         Command::Init(args) => init_cmd::run(&warehouse()?, args, &cli).await,
-        Command::Ingest(args) => {
-            let wh = warehouse()?;
-            let _lock = writer_lock(&wh, "ingest")?;
-            ingest_cmd::run(&wh, args, &cli).await
-        }
-        Command::Rollup(args) => {
-            let wh = warehouse()?;
-            let _lock = writer_lock(&wh, "rollup")?;
-            rollup_cmd::run(&wh, args, &cli).await
-        }
+        Command::Ingest(args) => ingest_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Rollup(args) => rollup_cmd::run(&warehouse()?, args, &cli).await,
         Command::Chargeback(args) => chargeback_cmd::run(&warehouse()?, args, &cli).await,
         Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
-        Command::Compact(args) => {
-            let wh = warehouse()?;
-            let _lock = writer_lock(&wh, "compact")?;
-            maintenance_cmd::run_compact(&wh, args, &cli).await
-        }
-        Command::Vacuum(args) => {
-            let wh = warehouse()?;
-            let _lock = writer_lock(&wh, "vacuum")?;
-            maintenance_cmd::run_vacuum(&wh, args, &cli).await
-        }
+        Command::Compact(args) => maintenance_cmd::run_compact(&warehouse()?, args, &cli).await,
+        Command::Vacuum(args) => maintenance_cmd::run_vacuum(&warehouse()?, args, &cli).await,
         Command::Run(args) => run_cmd::run(args, &cli).await,
         Command::Runs(args) => run_cmd::runs(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
@@ -158,8 +154,22 @@ fn writer_lock(warehouse: &Warehouse, command: &str) -> Result<Option<crate::run
         return Ok(None);
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let stale_after = std::time::Duration::from_secs(6 * 3600);
+    let stale_after = crate::run::lock::DEFAULT_STALE_AFTER;
     crate::run::lock::RunLock::acquire_for(command, warehouse.root(), &id, std::time::Duration::ZERO, stale_after).map(Some)
+}
+
+/// `--chart FILE`: draws `chart` and says so.
+pub(crate) fn draw(chart: &crate::query::chart::Chart, path: &std::path::Path, cli: &Cli) -> Result<()> {
+    chart.render(path)?;
+    if !cli.quiet {
+        eprintln!("drew {}", path.display());
+    }
+    Ok(())
+}
+
+/// A `--memory-limit` in bytes, as the memory pool takes it.
+pub(crate) fn memory_bytes(limit: bytesize::ByteSize) -> usize {
+    usize::try_from(limit.as_u64()).unwrap_or(usize::MAX)
 }
 
 /// Whether to draw progress bars: on a terminal, unless quiet or a machine reads stdout.

@@ -75,13 +75,10 @@ pub async fn run(warehouse: &Warehouse, args: &ReportArgs, cli: &Cli) -> Result<
                 .ok_or_else(|| Error::Usage(format!("--param {p:?}: write it as NAME=VALUE")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let ctx = analyst_session(warehouse, usize::try_from(args.memory_limit.as_u64()).unwrap_or(usize::MAX)).await?;
+    let ctx = analyst_session(warehouse, super::memory_bytes(args.memory_limit)).await?;
     let batches = query(&ctx, &report.sql(&values)?).await?;
     if let (Some(path), Some(spec)) = (&args.chart, &report.chart) {
-        Chart::from_batches(spec, &batches)?.render(path)?;
-        if !cli.quiet {
-            eprintln!("drew {}", path.display());
-        }
+        super::draw(&Chart::from_batches(spec, &batches)?, path, cli)?;
     }
     print_batches(&batches, args.output.as_deref(), cli)
 }

@@ -57,7 +57,7 @@ pub async fn run(warehouse: &Warehouse, args: &RollupArgs, cli: &Cli) -> Result<
     let opts = RollupOptions {
         scope,
         rerate: args.rerate,
-        memory_limit: usize::try_from(args.memory_limit.as_u64()).unwrap_or(usize::MAX),
+        memory_limit: super::memory_bytes(args.memory_limit),
         progress: show_progress(cli) && cli.format == OutputFormat::Text,
         ..RollupOptions::default()
     };

@@ -44,8 +44,7 @@ pub struct SqlArgs {
 }
 
 pub async fn run(warehouse: &Warehouse, args: &SqlArgs, cli: &Cli) -> Result<i32> {
-    let limit = usize::try_from(args.memory_limit.as_u64()).unwrap_or(usize::MAX);
-    let ctx = analyst_session(warehouse, limit).await?;
+    let ctx = analyst_session(warehouse, super::memory_bytes(args.memory_limit)).await?;
     let Some(sql) = &args.query else {
         if args.output.is_some() {
             return Err(Error::Usage("--output needs a query: tokenledger sql \"SELECT ...\" --output FILE".into()));
@@ -59,11 +58,8 @@ pub async fn run(warehouse: &Warehouse, args: &SqlArgs, cli: &Cli) -> Result<i32
 /// The interactive shell: an editor on a terminal, the plain lines of a pipe otherwise.
 async fn shell(ctx: &datafusion::prelude::SessionContext, cli: &Cli) -> Result<i32> {
     use std::io::IsTerminal;
-    let format = match cli.format {
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Csv => Format::Csv,
-        _ => Format::Table,
-    };
+    // a shell prints to the terminal: Parquet, a file format, falls back to a table
+    let format = asked_format(cli)?.filter(|f| *f != Format::Parquet).unwrap_or(Format::Table);
     let mut shell = Shell::new(ctx, format);
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     if std::io::stdin().is_terminal() {
@@ -79,16 +75,22 @@ async fn shell(ctx: &datafusion::prelude::SessionContext, cli: &Cli) -> Result<i
     }
 }
 
-/// Query results to stdout (a table, or `--format csv|json`) or to a file (`--output`, in
-/// `--format` or the format its extension names).
-pub(crate) fn print_batches(batches: &[arrow::record_batch::RecordBatch], file: Option<&Path>, cli: &Cli) -> Result<i32> {
-    let asked = match cli.format {
+/// The result format `--format` asks for; `None` for the default (a table, or the file's
+/// extension).
+fn asked_format(cli: &Cli) -> Result<Option<Format>> {
+    Ok(match cli.format {
         OutputFormat::Text => None,
         OutputFormat::Json => Some(Format::Json),
         OutputFormat::Csv => Some(Format::Csv),
         OutputFormat::Parquet => Some(Format::Parquet),
         OutputFormat::Focus => return Err(Error::Usage("--format focus is a chargeback export".into())),
-    };
+    })
+}
+
+/// Query results to stdout (a table, or `--format csv|json`) or to a file (`--output`, in
+/// `--format` or the format its extension names).
+pub(crate) fn print_batches(batches: &[arrow::record_batch::RecordBatch], file: Option<&Path>, cli: &Cli) -> Result<i32> {
+    let asked = asked_format(cli)?;
     match file {
         Some(path) => {
             output::write_file(batches, asked.unwrap_or_else(|| Format::for_path(path)), path)?;

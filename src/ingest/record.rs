@@ -18,7 +18,7 @@ use crate::warehouse::schema::{inference_schema, quarantine_schema};
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// What to keep of request/response payloads, which may hold personal data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PayloadMode {
     /// Store the text as it came.

@@ -106,6 +106,16 @@ pub enum Val<'a> {
 }
 
 impl Val<'_> {
+    /// A name-like value as text: a string trimmed (none when blank), or an integer (an id an
+    /// export wrote as a number).
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Val::Str(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Val::Int(i) => Some(i.to_string()),
+            _ => None,
+        }
+    }
+
     fn type_name(&self) -> &'static str {
         match self {
             Val::Bool(_) => "a boolean",

@@ -17,12 +17,11 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::rollup::{Inputs, register_inputs, register_views, runtime, session_context};
+use crate::rollup::{Inputs, session_with_memory};
 use crate::warehouse::Warehouse;
-use crate::warehouse::schema::{INFERENCE, QUARANTINE};
 
-/// The warehouse's Delta tables a query can read (`runs` once `tokenledger run` has run).
-pub const TABLES: [&str; 5] = [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily", crate::warehouse::schema::RUNS];
+/// The warehouse's Delta tables a query can read (those that exist).
+pub use crate::warehouse::schema::TABLES;
 /// The config files, as tables.
 pub const CONFIG_TABLES: [&str; 4] = ["prices", "principals", "budgets", "capacity"];
 /// The model's views.
@@ -46,11 +45,7 @@ fn all_names() -> String {
 
 /// A read-only session over the warehouse with a memory budget (operators spill past it).
 pub async fn analyst_session(warehouse: &Warehouse, memory_limit: usize) -> Result<SessionContext> {
-    let ctx = session_context(runtime(memory_limit)?, 2);
-    let mut inputs = Inputs::load(warehouse)?;
-    register_inputs(&ctx, &warehouse.open_table(INFERENCE).await?, &inputs).await?;
-    crate::rollup::find_source_groups(&ctx, &mut inputs.settings).await?;
-    register_views(&ctx, &inputs.settings).await?;
+    let ctx = session_with_memory(warehouse, &Inputs::load(warehouse)?, memory_limit).await?;
     register_budgets_and_capacity(&ctx, warehouse)?;
     for name in TABLES.iter().skip(1) {
         if warehouse.has_table(name) {
@@ -133,7 +128,7 @@ pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::record_
     let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
     let df = ctx.sql_with_options(sql, options).await.map_err(|e| Error::Usage(explain(sql, &e)))?;
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(|e| crate::rollup::memory_hint(e.into(), "the query", None))?;
+    let batches = df.collect().await.map_err(|e| Error::from(e).with_memory_hint("the query", None))?;
     // an empty result still has its columns (a CSV of it keeps its header line)
     Ok(if batches.is_empty() { vec![arrow::record_batch::RecordBatch::new_empty(schema)] } else { batches })
 }

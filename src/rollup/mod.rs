@@ -36,7 +36,7 @@ use indicatif::ProgressBar;
 
 pub use model::{
     CHARGED_REQUESTS_SQL, Grain, Inputs, PRICE_SCALE, PRICING_SQL, USAGE_BY_PERIOD_SQL, USAGE_SQL, charged_requests_sql,
-    find_source_groups, prices_table, principals_table, pricing_sql, register_inputs, register_views, runtime, session, session_context, usage,
+    find_source_groups, prices_table, principals_table, pricing_sql, register_inputs, register_views, runtime, session, session_context, session_with_memory, usage,
 };
 pub use quantile::quantile_disc;
 pub use state::{CONFIG_FILES, RollupState};
@@ -220,7 +220,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         let adds = recompute(&inference, &inputs, &tables, runtime, work, opts.parallelism, &bar).await;
         tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
         bar.finish_and_clear();
-        let adds = adds.map_err(|e| memory_hint(e, "the rollup", Some(opts.memory_limit)))?;
+        let adds = adds.map_err(|e| e.with_memory_hint("the rollup", Some(opts.memory_limit)))?;
         let metadata = serde_json::json!({
             "tokenledger": { "operation": "rollup", "mode": mode, "inference_version": inference_version }
         });
@@ -431,18 +431,6 @@ fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<
 fn date_value(date: NaiveDate) -> ScalarValue {
     let days = crate::pricing::date_start_micros(date) / 86_400_000_000;
     ScalarValue::Date32(Some(days as i32))
-}
-
-/// Running out of the memory budget is something the user can fix: say how. `what` is the
-/// work that ran out (`the rollup`, `the query`).
-pub(crate) fn memory_hint(error: Error, what: &str, limit: Option<usize>) -> Error {
-    match &error {
-        Error::DataFusion(e) if matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) => {
-            let limit = limit.map_or(String::new(), |l| format!(" ({})", bytesize::ByteSize::b(l as u64).display().iec()));
-            Error::Usage(format!("{what} needed more memory than --memory-limit allows{limit}: {e}. Run it again with a larger --memory-limit."))
-        }
-        _ => error,
-    }
 }
 
 /// Each currency's total cost in `usage_daily`, over `dates` or all of them.

@@ -289,7 +289,12 @@ pub async fn register_views(ctx: &SessionContext, settings: &Settings) -> Result
 /// A DataFusion session over the warehouse: `inference` (Delta), `prices`, `principals`, and
 /// the model's views, with the default memory budget.
 pub async fn session(warehouse: &Warehouse, inputs: &Inputs) -> Result<SessionContext> {
-    let ctx = session_context(runtime(super::DEFAULT_MEMORY_LIMIT)?, 2);
+    session_with_memory(warehouse, inputs, super::DEFAULT_MEMORY_LIMIT).await
+}
+
+/// [`session`] with a memory budget of `memory_limit` bytes.
+pub async fn session_with_memory(warehouse: &Warehouse, inputs: &Inputs, memory_limit: usize) -> Result<SessionContext> {
+    let ctx = session_context(runtime(memory_limit)?, 2);
     register_inputs(&ctx, &warehouse.open_table(INFERENCE).await?, inputs).await?;
     let mut settings = inputs.settings.clone();
     find_source_groups(&ctx, &mut settings).await?;

@@ -44,12 +44,13 @@ pub struct Inbox {
     /// Fail the cycle (exit 4, nothing written) above this fraction of quarantined records.
     pub max_quarantine_ratio: Option<f64>,
     /// What to keep of payloads: keep, hash or drop.
-    pub payloads: Option<String>,
+    #[serde(default)]
+    pub payloads: crate::ingest::PayloadMode,
 }
 
 impl Default for Inbox {
     fn default() -> Self {
-        Self { paths: Vec::new(), source: auto(), served_entities: None, max_quarantine_ratio: None, payloads: None }
+        Self { paths: Vec::new(), source: auto(), served_entities: None, max_quarantine_ratio: None, payloads: Default::default() }
     }
 }
 
@@ -102,18 +103,18 @@ pub struct Lock {
     pub wait_seconds: u64,
     /// A lock older than this is stale (its run died without removing it) and is taken over;
     /// on the same host, a lock whose process is gone is stale at once.
-    #[serde(default = "six_hours")]
+    #[serde(default = "stale_after_seconds")]
     pub stale_after_seconds: u64,
 }
 
 impl Default for Lock {
     fn default() -> Self {
-        Self { wait_seconds: 0, stale_after_seconds: six_hours() }
+        Self { wait_seconds: 0, stale_after_seconds: stale_after_seconds() }
     }
 }
 
-fn six_hours() -> u64 {
-    6 * 3600
+fn stale_after_seconds() -> u64 {
+    super::lock::DEFAULT_STALE_AFTER.as_secs()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -137,7 +138,7 @@ impl RunConfig {
         refuse_secrets(&toml::Value::Table(value), "", &label)?;
         let mut config: RunConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("{label}: {e}")))?;
         config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if config.inbox.source != "auto" && !crate::ingest::sources::Source::ALL.iter().any(|s| s.as_str() == config.inbox.source) {
+        if config.inbox.source != "auto" && crate::ingest::sources::Source::named(&config.inbox.source).is_none() {
             return Err(Error::Config(format!(
                 "{label}: inbox.source {:?} is not auto, native, databricks-usage, databricks-payload or litellm",
                 config.inbox.source
@@ -254,6 +255,8 @@ mod tests {
         assert!(err.contains("password"), "{err}");
         let err = load("warehouse = \"wh\"\n[inbox]\npath = [\"x\"]\n").unwrap_err().to_string();
         assert!(err.contains("unknown field `path`"), "{err}");
+        let err = load("warehouse = \"wh\"\n[inbox]\npayloads = \"sometimes\"\n").unwrap_err().to_string();
+        assert!(err.contains("sometimes") && err.contains("keep"), "{err}");
         let err = load("warehouse = \"wh\"\n[export]\nperiod = \"January\"\n").unwrap_err().to_string();
         assert!(err.contains("export.period"), "{err}");
     }

@@ -32,6 +32,9 @@ impl std::fmt::Display for Holder {
     }
 }
 
+/// When a lock whose process cannot be checked (another host) is stale by default.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
+
 /// A held lock; dropping it releases it.
 #[derive(Debug)]
 pub struct RunLock {

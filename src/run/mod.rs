@@ -19,7 +19,7 @@ pub use record::{RunRecord, list_runs};
 
 use crate::chargeback::{ChargebackOptions, Period, budget_status, chargeback};
 use crate::error::{Error, Result};
-use crate::ingest::{IngestOptions, PayloadMode, ingest};
+use crate::ingest::{IngestOptions, ingest};
 use crate::rollup::{RollupOptions, rollup};
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::INFERENCE;
@@ -83,23 +83,19 @@ pub async fn run(opts: &RunOptions) -> Result<RunRecord> {
 
 async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, record: &mut RunRecord) -> Result<()> {
     // 1. ingest the inbox's new files
+    let today = opts.today.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let paths = config.inbox_paths()?;
     if paths.is_empty() {
         tracing::info!("the inbox is empty");
     } else {
-        let payloads = match config.inbox.payloads.as_deref() {
-            None => PayloadMode::Keep,
-            Some(p) => <PayloadMode as clap::ValueEnum>::from_str(p, true)
-                .map_err(|_| Error::Config(format!("inbox.payloads {p:?} is not keep, hash or drop")))?,
-        };
         let summary = ingest(
             warehouse,
             &IngestOptions {
                 paths,
-                payloads,
+                payloads: config.inbox.payloads,
                 max_quarantine_ratio: config.inbox.max_quarantine_ratio,
                 progress: opts.progress,
-                source: crate::ingest::sources::Source::ALL.into_iter().find(|s| s.as_str() == config.inbox.source),
+                source: crate::ingest::sources::Source::named(&config.inbox.source),
                 served_entities: config.inbox.served_entities.as_deref().map(|p| config.path(p)),
                 ..IngestOptions::default()
             },
@@ -126,10 +122,10 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
     }
     tracing::info!(dates = summary.dates_recomputed.len(), requests = summary.requests_recomputed, "rolled up");
 
-    // 3. the chargeback of the period, and the budgets
+    // 3. the chargeback of the period
     if let Some(dir) = &config.export.dir {
         let month = match config.export.period.as_str() {
-            "last_closed_month" => last_closed_month(opts.today.unwrap_or_else(|| chrono::Utc::now().date_naive())),
+            "last_closed_month" => last_closed_month(today),
             month => month.to_string(),
         };
         let dir = config.path(dir);
@@ -138,15 +134,15 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
     }
     // 4. payload retention: old text dropped, the files that held it vacuumed
     if let Some(days) = config.maintenance.payload_retention_days {
-        let today = opts.today.unwrap_or_else(|| chrono::Utc::now().date_naive());
         let dropped = crate::maintenance::drop_payloads_before(warehouse, today - chrono::Days::new(days as u64)).await?;
-        let retain = config.maintenance.vacuum_retain_hours.unwrap_or(168);
+        let retain = config.maintenance.vacuum_retain_hours.unwrap_or(crate::maintenance::DEFAULT_RETAIN_HOURS);
         let vacuumed = crate::maintenance::vacuum(warehouse, INFERENCE, retain, false).await?;
         tracing::info!(before = %dropped.before, dates = dropped.dates_rewritten.len(), files_deleted = vacuumed.files_deleted, "payload retention");
         if !dropped.dates_rewritten.is_empty() {
             record.notes.push(format!("payloads before {} dropped from {} dates", dropped.before, dropped.dates_rewritten.len()));
         }
     }
+    // 5. the budgets
     if config.export.budgets && warehouse.config_dir().join("budgets.csv").exists() {
         let statuses = budget_status(warehouse, None).await?;
         let over: Vec<String> = statuses.iter().filter(|s| s.over).map(|s| format!("{} {}", s.budget.scope.column(), s.budget.name)).collect();

@@ -97,6 +97,10 @@ static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// Schema of the `inference` table (partition column included).
+/// Every Delta table a warehouse may hold, in the order they are listed to users (the usage
+/// tables exist after the first rollup, `runs` after the first `tokenledger run`).
+pub const TABLES: [&str; 5] = [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily", RUNS];
+
 /// One row per `tokenledger run` cycle (created by the first run).
 pub const RUNS: &str = "runs";
 pub const RUNS_PARTITION: &str = "date";

@@ -116,11 +116,7 @@ impl ServedEntities {
 
 fn version_of(line: &[u8], typing: Typing) -> std::result::Result<(String, EntityVersion), Reject> {
     let mut f = fields(line)?;
-    let text = |v: Option<Val<'_>>| match v {
-        Some(Val::Str(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(Val::Int(i)) => Some(i.to_string()),
-        _ => None,
-    };
+    let text = |v: Option<Val<'_>>| v.and_then(|v| v.text());
     let required = |f: &mut HashMap<String, Val<'_>>, name: &str| {
         text(f.remove(name)).ok_or_else(|| Reject::new(ReasonCode::MissingField, format!("{name} is missing")))
     };

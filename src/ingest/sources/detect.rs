@@ -41,6 +41,12 @@ impl Source {
         }
     }
 
+    /// The source called `name` on the command line or in a config (`None` for `auto` and
+    /// unknown names).
+    pub fn named(name: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// What its files hold, for messages.
     pub fn what(self) -> &'static str {
         match self {

@@ -61,11 +61,7 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         Some(other) => other,
         None => Val::Int(200),
     };
-    let text = |v: &Option<Val<'_>>| match v {
-        Some(Val::Str(s)) => Some(s.trim().to_string()),
-        Some(Val::Int(i)) => Some(i.to_string()),
-        _ => None,
-    };
+    let text = |v: &Option<Val<'_>>| v.as_ref().and_then(Val::text);
     let team = text(&take("team_id"));
     let end_user = text(&take("end_user"));
     let user = take("user");

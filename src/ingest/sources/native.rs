@@ -123,13 +123,7 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
 /// Parses and validates one JSON line of the native format. `typing` is
 /// [`Typing::FromText`] for lines made from CSV rows, whose values are all strings.
 pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject> {
-    let text = std::str::from_utf8(line).map_err(|e| {
-        Reject::new(ReasonCode::InvalidUtf8, format!("the line is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()))
-    })?;
-    // serde would also fill the struct from a JSON array, field by field: refuse early
-    if text.trim_start().as_bytes().first() != Some(&b'{') {
-        return Err(Reject::new(ReasonCode::MalformedRecord, "not a JSON object"));
-    }
+    let text = object_text(line)?;
     let parsed: NativeLine<'_> = serde_json::from_str(text)
         .map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))?;
     let raw = RawRecord {
@@ -161,15 +155,22 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
     validate(raw, typing)
 }
 
-/// A JSON line as loosely typed fields by name (nulls left out): what the adapters of other
-/// sources map from. The same checks as [`parse_line`]: UTF-8, and a JSON object.
-pub(crate) fn fields(line: &[u8]) -> Result<std::collections::HashMap<String, Val<'_>>, Reject> {
+/// The line as text that starts a JSON object: UTF-8, and not an array (serde would also fill
+/// a struct from a JSON array, field by field).
+fn object_text(line: &[u8]) -> Result<&str, Reject> {
     let text = std::str::from_utf8(line).map_err(|e| {
         Reject::new(ReasonCode::InvalidUtf8, format!("the line is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()))
     })?;
     if text.trim_start().as_bytes().first() != Some(&b'{') {
         return Err(Reject::new(ReasonCode::MalformedRecord, "not a JSON object"));
     }
+    Ok(text)
+}
+
+/// A JSON line as loosely typed fields by name (nulls left out): what the adapters of other
+/// sources map from, with the same checks as [`parse_line`].
+pub(crate) fn fields(line: &[u8]) -> Result<std::collections::HashMap<String, Val<'_>>, Reject> {
+    let text = object_text(line)?;
     let parsed: std::collections::HashMap<String, Loose<'_>> =
         serde_json::from_str(text).map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))?;
     Ok(parsed.into_iter().filter_map(|(k, v)| v.0.map(|v| (k, v))).collect())
