@@ -56,6 +56,9 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 
+    #[error("object store error: {0}")]
+    ObjectStore(#[from] object_store::Error),
+
     #[error("Delta table error: {0}")]
     Delta(#[from] deltalake::DeltaTableError),
 

@@ -24,8 +24,14 @@ pub const OPERATION_KEY: &str = "tokenledger.operation";
 pub const PAYLOAD_RETENTION: &str = "payload_retention";
 
 /// Every table of the warehouse that exists.
-pub fn tables(warehouse: &Warehouse) -> Vec<&'static str> {
-    TABLES.into_iter().filter(|t| warehouse.has_table(t)).collect()
+pub async fn tables(warehouse: &Warehouse) -> Result<Vec<&'static str>> {
+    let mut existing = Vec::new();
+    for table in TABLES {
+        if warehouse.has_table(table).await? {
+            existing.push(table);
+        }
+    }
+    Ok(existing)
 }
 
 /// What `compact` did to one table.

@@ -14,6 +14,7 @@ mod ingest_crash;
 mod ingest_formats;
 mod ingest_property;
 mod maintenance;
+mod object_store;
 mod rollup_query;
 mod run;
 mod run_crash;

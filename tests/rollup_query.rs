@@ -4,7 +4,7 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
 use rust_decimal::Decimal;
-use tokenledger::pricing::{PriceBook, Principals, Settings, request_cost};
+use tokenledger::pricing::{ConfigFile, PriceBook, Principals, Settings, request_cost};
 use tokenledger::rollup::{Grain, Inputs};
 use tokenledger::warehouse::Warehouse;
 
@@ -38,8 +38,8 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
     let data = env.generate("data", &["--rows", "4000", "--days", "40", "--bad-rate", "0.005"]);
     let s = env.ingest_json(&[data.join("logs").to_str().unwrap()]);
     let written = as_u64(&s, "rows_written") as i64;
-    let book = PriceBook::load(&data.join("config/prices.csv")).unwrap();
-    let principals = Principals::load(&data.join("config/principals.csv")).unwrap();
+    let book = PriceBook::load(&ConfigFile::from_path(&data.join("config/prices.csv")).unwrap()).unwrap();
+    let principals = Principals::load(&ConfigFile::from_path(&data.join("config/principals.csv")).unwrap()).unwrap();
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (hourly, daily): (Vec<RecordBatch>, Vec<RecordBatch>) = rt.block_on(async {

@@ -56,7 +56,7 @@ fn period_of(budget: &Budget, day: NaiveDate) -> Result<(String, Period)> {
 /// The status of every budget in the period that contains `month` (default: the month of the
 /// last date with usage).
 pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result<Vec<BudgetStatus>> {
-    let budgets = Budgets::load(&warehouse.config_dir().join("budgets.csv"))?;
+    let budgets = Budgets::load(&warehouse.config_file("budgets.csv").await?)?;
     let ctx = SessionContext::new();
     register_usage(&ctx, warehouse, "usage_daily", "usage_daily", None).await?;
     // provisioned pools: a budget pays its share of the pools' hours instead of the pooled tokens' prices

@@ -255,7 +255,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         table_version: version,
         hourly_version,
         tz: opts.tz.map_or_else(|| "UTC".to_string(), |tz| tz.name().to_string()),
-        price_book_sha256: file_sha256(&warehouse.config_dir().join("prices.csv")).unwrap_or_default(),
+        price_book_sha256: warehouse.read("config/prices.csv").await?.map(|bytes| hex::encode(Sha256::digest(bytes))).unwrap_or_default(),
     })
 }
 
@@ -312,10 +312,6 @@ fn total_line(lines: &[Line], keys: usize, currency: &str, cost: Option<Decimal>
         unpriced_tokens: sum(|l| l.unpriced_tokens),
         cost,
     }
-}
-
-fn file_sha256(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|bytes| hex::encode(Sha256::digest(bytes)))
 }
 
 /// A cell as a spreadsheet will not run it: text that starts with `=`, `+`, `-`, `@`, a tab or
@@ -484,7 +480,7 @@ async fn register_usage(
     name: &str,
     as_of: Option<&AsOf>,
 ) -> Result<i64> {
-    if !warehouse.has_table(table) {
+    if !warehouse.has_table(table).await? {
         return Err(Error::Usage(format!("no {table} table yet: run `tokenledger rollup` first")));
     }
     let url = warehouse.table_url(table)?;
@@ -505,7 +501,7 @@ async fn register_usage(
 /// The pools of `config/capacity.csv`; when there are any, `usage_hourly` (at `as_of`) is
 /// registered in `ctx` as `hourly` for [`capacity::allocate`], and its version returned.
 async fn register_pools(ctx: &SessionContext, warehouse: &Warehouse, as_of: Option<&AsOf>) -> Result<(Vec<Pool>, Option<i64>)> {
-    let pools = crate::pricing::Capacity::load(&warehouse.config_dir().join("capacity.csv"))?.pools;
+    let pools = crate::pricing::Capacity::load(&warehouse.config_file("capacity.csv").await?)?.pools;
     if pools.is_empty() {
         return Ok((pools, None));
     }

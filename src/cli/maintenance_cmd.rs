@@ -57,7 +57,7 @@ pub struct VacuumArgs {
 }
 
 pub async fn run_compact(warehouse: &Warehouse, args: &CompactArgs, cli: &Cli) -> Result<i32> {
-    let names = chosen(warehouse, &args.table)?;
+    let names = chosen(warehouse, &args.table).await?;
     let mut done = Vec::new();
     for name in names {
         done.push(compact(warehouse, name, args.target_size.as_u64()).await?);
@@ -84,7 +84,7 @@ pub async fn run_vacuum(warehouse: &Warehouse, args: &VacuumArgs, cli: &Cli) -> 
         _ => None,
     };
     let mut done = Vec::new();
-    for name in tables(warehouse) {
+    for name in tables(warehouse).await? {
         done.push(vacuum(warehouse, name, args.retain_hours, args.dry_run).await?);
     }
     match cli.format {
@@ -109,8 +109,8 @@ pub async fn run_vacuum(warehouse: &Warehouse, args: &VacuumArgs, cli: &Cli) -> 
     Ok(0)
 }
 
-fn chosen<'a>(warehouse: &Warehouse, asked: &'a [String]) -> Result<Vec<&'a str>> {
-    let all = tables(warehouse);
+async fn chosen<'a>(warehouse: &Warehouse, asked: &'a [String]) -> Result<Vec<&'a str>> {
+    let all = tables(warehouse).await?;
     if asked.is_empty() {
         return Ok(all);
     }

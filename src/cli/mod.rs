@@ -126,11 +126,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Vacuum(_) => Some("vacuum"),
         _ => None,
     };
-    let _lock = match writer {
-        Some(command) => writer_lock(&warehouse()?, command)?,
+    let lock = match writer {
+        Some(command) => writer_lock(&warehouse()?, command).await?,
         None => None,
     };
-    match &cli.command {
+    let result = match &cli.command {
         Command::Init(args) => init_cmd::run(&warehouse()?, args, &cli).await,
         Command::Ingest(args) => ingest_cmd::run(&warehouse()?, args, &cli).await,
         Command::Rollup(args) => rollup_cmd::run(&warehouse()?, args, &cli).await,
@@ -143,19 +143,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Run(args) => run_cmd::run(args, &cli).await,
         Command::Runs(args) => run_cmd::runs(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
+    };
+    if let Some(lock) = lock {
+        lock.release().await;
     }
+    result
 }
 
 /// The warehouse's lock for a command that writes to it, so that a manual command and a
 /// scheduled `run` never write at once (exit 5, naming the holder, when it is taken). No lock
 /// for a warehouse that does not exist yet: the command says so itself.
-fn writer_lock(warehouse: &Warehouse, command: &str) -> Result<Option<crate::run::lock::RunLock>> {
-    if !warehouse.has_table(crate::warehouse::schema::INFERENCE) {
+async fn writer_lock(warehouse: &Warehouse, command: &str) -> Result<Option<crate::run::lock::RunLock>> {
+    if !warehouse.has_table(crate::warehouse::schema::INFERENCE).await? {
         return Ok(None);
     }
     let id = uuid::Uuid::new_v4().to_string();
     let stale_after = crate::run::lock::DEFAULT_STALE_AFTER;
-    crate::run::lock::RunLock::acquire_for(command, warehouse.root(), &id, std::time::Duration::ZERO, stale_after).map(Some)
+    crate::run::lock::RunLock::acquire_for(command, warehouse, &id, std::time::Duration::ZERO, stale_after).await.map(Some)
 }
 
 /// `--chart FILE`: draws `chart` and says so.

@@ -9,14 +9,19 @@
 //! table (within one run it always is).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
-use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
+use deltalake::logstore::ObjectStoreRef;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+// deprecated in parquet 59 in favour of a hand-written AsyncFileReader; it is still the
+// library's own, tested reader of ranges from an object store
+#[allow(deprecated)]
+use parquet::arrow::async_reader::ParquetObjectReader;
 
 use super::record::id_hash;
 use crate::error::{Error, Result};
@@ -84,21 +89,22 @@ impl SeenSet {
         }
     }
 
-    /// Adds the request ids of one Parquet data file of the `inference` table.
-    pub fn load_parquet_file(&mut self, path: &std::path::Path) -> Result<u64> {
-        let file = File::open(path).map_err(|source| Error::Input { path: path.to_path_buf(), source })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    /// Adds the request ids of one Parquet data file of the `inference` table (`path` in
+    /// the table's `store`); only the two columns' pages are fetched.
+    #[allow(deprecated)]
+    pub async fn load_parquet_file(&mut self, store: &ObjectStoreRef, path: &ObjectPath) -> Result<u64> {
+        let reader = ParquetObjectReader::new(store.clone(), path.clone());
+        let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
         let schema = builder.parquet_schema();
         let mask = ProjectionMask::columns(schema, ["request_id", "record_fingerprint"]);
-        let reader = builder.with_projection(mask).with_batch_size(65_536).build()?;
+        let mut stream = builder.with_projection(mask).with_batch_size(65_536).build()?;
         let mut rows = 0;
-        for batch in reader {
-            let batch = batch?;
+        while let Some(batch) = stream.try_next().await? {
             let ids = batch.column_by_name("request_id").map(|c| c.as_string::<i32>());
             let fps = batch.column_by_name("record_fingerprint").map(|c| c.as_primitive::<Int64Type>());
             let (Some(ids), Some(fps)) = (ids, fps) else {
                 return Err(Error::InputFormat {
-                    path: path.to_path_buf(),
+                    path: path.as_ref().into(),
                     message: "inference data file lacks request_id or record_fingerprint".into(),
                 });
             };
@@ -116,7 +122,9 @@ impl SeenSet {
 /// The run's [`SeenSet`] plus the table's data files by date, loaded on demand.
 pub struct Dedup {
     seen: SeenSet,
-    files_by_date: BTreeMap<i32, Vec<PathBuf>>,
+    /// The `inference` table's store, and its data files by date.
+    store: ObjectStoreRef,
+    files_by_date: BTreeMap<i32, Vec<ObjectPath>>,
     loaded: HashSet<i32>,
     /// Rows of the table read so far (for logs and tests).
     pub table_rows_loaded: u64,
@@ -125,30 +133,31 @@ pub struct Dedup {
 impl Dedup {
     /// `files` are the table's active data files; their partition (date) is read from the
     /// hive-style path (`request_date=YYYY-MM-DD/`). Files without one are loaded at once.
-    pub fn new(files: Vec<PathBuf>, capacity: usize) -> Result<Self> {
+    pub async fn new(store: ObjectStoreRef, files: Vec<ObjectPath>, capacity: usize) -> Result<Self> {
         let mut dedup = Self {
             seen: SeenSet::with_capacity(capacity),
+            store,
             files_by_date: BTreeMap::new(),
             loaded: HashSet::new(),
             table_rows_loaded: 0,
         };
         for file in files {
-            match partition_date(&file) {
+            match partition_date(file.as_ref()) {
                 Some(date) => dedup.files_by_date.entry(date).or_default().push(file),
-                None => dedup.table_rows_loaded += dedup.seen.load_parquet_file(&file)?,
+                None => dedup.table_rows_loaded += dedup.seen.load_parquet_file(&dedup.store, &file).await?,
             }
         }
         Ok(dedup)
     }
 
     /// Makes sure the table's ids of `date` and the days either side are in the set.
-    pub fn prepare(&mut self, date: i32) -> Result<()> {
+    pub async fn prepare(&mut self, date: i32) -> Result<()> {
         for d in date - 1..=date + 1 {
             if self.loaded.insert(d)
                 && let Some(files) = self.files_by_date.get(&d)
             {
                 for f in files {
-                    self.table_rows_loaded += self.seen.load_parquet_file(f)?;
+                    self.table_rows_loaded += self.seen.load_parquet_file(&self.store, f).await?;
                 }
             }
         }
@@ -161,8 +170,7 @@ impl Dedup {
 }
 
 /// Days since the epoch of the `request_date=YYYY-MM-DD` directory in a data file's path.
-fn partition_date(path: &std::path::Path) -> Option<i32> {
-    let text = path.to_str()?;
+fn partition_date(text: &str) -> Option<i32> {
     let start = text.find("request_date=")? + "request_date=".len();
     let date = chrono::NaiveDate::parse_from_str(text.get(start..start + 10)?, "%Y-%m-%d").ok()?;
     Some((date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
@@ -172,9 +180,8 @@ fn partition_date(path: &std::path::Path) -> Option<i32> {
 mod tests {
     #[test]
     fn partition_dates_come_from_paths() {
-        let p = std::path::Path::new("/w/inference/request_date=1970-01-03/part-1.parquet");
-        assert_eq!(super::partition_date(p), Some(2));
-        assert_eq!(super::partition_date(std::path::Path::new("/w/x.parquet")), None);
+        assert_eq!(super::partition_date("request_date=1970-01-03/part-1.parquet"), Some(2));
+        assert_eq!(super::partition_date("x.parquet"), None);
     }
 
     use super::*;

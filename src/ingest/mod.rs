@@ -177,7 +177,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     if !todo.is_empty() {
         bar.set_prefix("loading ids");
         let mut state = RunState {
-            dedup: dedup_for(&inference, &todo)?,
+            dedup: dedup_for(&inference, &todo).await?,
             inference: RecordBatchWriter::for_table(&inference)?
                 .with_writer_properties(writer_properties())
                 .with_target_file_size(TARGET_FILE_BYTES),
@@ -255,8 +255,8 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
         if let Some(limit) = opts.max_quarantine_ratio {
             let ratio = summary.quarantined as f64 / summary.records_read.max(1) as f64;
             if ratio > limit {
-                discard_files(warehouse, INFERENCE, &state.inference_adds);
-                discard_files(warehouse, QUARANTINE, &state.quarantine_adds);
+                discard_files(warehouse, INFERENCE, &state.inference_adds).await;
+                discard_files(warehouse, QUARANTINE, &state.quarantine_adds).await;
                 bar.finish_and_clear();
                 return Err(Error::QuarantineRatioExceeded {
                     quarantined: summary.quarantined,
@@ -297,16 +297,10 @@ fn commit_metadata(batch_id: &str, s: &IngestSummary) -> serde_json::Map<String,
 }
 
 /// Dedup state over the table's data files, with room for the rows about to come.
-fn dedup_for(table: &deltalake::DeltaTable, todo: &[(InputFile, String, Option<String>)]) -> Result<dedup::Dedup> {
-    let files: Vec<PathBuf> = table
-        .get_file_uris()?
-        .map(|uri| match url::Url::parse(&uri) {
-            Ok(u) if u.scheme() == "file" => u.to_file_path().unwrap_or_else(|_| PathBuf::from(&uri)),
-            _ => PathBuf::from(&uri),
-        })
-        .collect();
+async fn dedup_for(table: &deltalake::DeltaTable, todo: &[(InputFile, String, Option<String>)]) -> Result<dedup::Dedup> {
+    let files = table.snapshot()?.log_data().iter().map(|file| file.object_store_path()).collect();
     let incoming: u64 = todo.iter().map(|(f, _, _)| estimate_records(f)).sum();
-    dedup::Dedup::new(files, incoming as usize)
+    dedup::Dedup::new(table.object_store(), files, incoming as usize).await
 }
 
 /// A guess of a file's record count from its first megabyte, so the dedup set is sized once
@@ -324,11 +318,11 @@ fn estimate_records(file: &InputFile) -> u64 {
 
 /// Removes data files written by a run that decided not to commit (they are invisible to
 /// Delta anyway; this only saves `vacuum` the work).
-fn discard_files(warehouse: &Warehouse, table: &str, adds: &[deltalake::kernel::Add]) {
+async fn discard_files(warehouse: &Warehouse, table: &str, adds: &[deltalake::kernel::Add]) {
     for add in adds {
         let decoded = url::form_urlencoded::parse(add.path.as_bytes()).map(|(k, v)| format!("{k}{v}")).collect::<String>();
         for candidate in [add.path.clone(), decoded] {
-            let _ = std::fs::remove_file(warehouse.table_dir(table).join(candidate));
+            let _ = warehouse.delete(&format!("{table}/{candidate}")).await;
         }
     }
 }

@@ -340,7 +340,7 @@ async fn consume(
         let mut last = None;
         for &d in dates.values().iter() {
             if last != Some(d) {
-                state.dedup.prepare(d)?;
+                state.dedup.prepare(d).await?;
                 last = Some(d);
             }
         }

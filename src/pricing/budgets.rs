@@ -1,11 +1,10 @@
 //! `config/budgets.csv`: how much a group, cost center or requester may spend per month or
 //! quarter, and the percentages at which someone should hear about it.
 
-use std::path::Path;
 
 use rust_decimal::Decimal;
 
-use super::{Column, ConfigError, Header, Line, Problems, Row, parse_currency, parse_price, parse_text, read_file, read_table};
+use super::{Column, ConfigError, Header, Line, Problems, Row, parse_currency, parse_price, parse_text, ConfigFile, read_table};
 
 const SCOPE: &str = "scope";
 const NAME: &str = "name";
@@ -87,12 +86,9 @@ impl Budgets {
         problems.into_result(Self { rows })
     }
 
-    /// Reads and validates the budgets at `path`; a missing file is no budgets.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        if !path.exists() {
-            return Ok(Self::default());
-        }
-        Self::from_csv_str(&read_file(path)?, &path.display().to_string())
+    /// Reads and validates the budgets in `file`; a missing file is no budgets.
+    pub fn load(file: &ConfigFile) -> Result<Self, ConfigError> {
+        file.parse_or_default(Self::from_csv_str)
     }
 }
 

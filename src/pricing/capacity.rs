@@ -1,12 +1,11 @@
 //! `config/capacity.csv`: provisioned-throughput pools, reserved capacity paid by the hour
 //! whether used or not.
 
-use std::path::Path;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{Column, ConfigError, Header, Line, Problems, Row, parse_currency, parse_date, parse_price, parse_text, read_file, read_table};
+use super::{Column, ConfigError, Header, Line, Problems, Row, parse_currency, parse_date, parse_price, parse_text, ConfigFile, read_table};
 
 const POOL: &str = "pool";
 const ENDPOINT: &str = "endpoint_name";
@@ -68,12 +67,9 @@ impl Capacity {
         problems.into_result(Self { pools })
     }
 
-    /// Reads and validates the pools at `path`; a missing file is no pools.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        if !path.exists() {
-            return Ok(Self::default());
-        }
-        Self::from_csv_str(&read_file(path)?, &path.display().to_string())
+    /// Reads and validates the pools in `file`; a missing file is no pools.
+    pub fn load(file: &ConfigFile) -> Result<Self, ConfigError> {
+        file.parse_or_default(Self::from_csv_str)
     }
 }
 

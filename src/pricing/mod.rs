@@ -85,12 +85,42 @@ pub fn date_start_micros(date: NaiveDate) -> i64 {
     (i64::from(date.num_days_from_ce()) - UNIX_EPOCH_DAYS_FROM_CE) * MICROS_PER_DAY
 }
 
-/// Reads a config file for [`PriceBook::load`] and [`Principals::load`].
-fn read_file(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+/// One config file, read whole (from a warehouse's `config/`, see
+/// [`crate::warehouse::Warehouse::config_file`], or from a path).
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    /// How messages name it: its path, or its URL.
+    pub name: String,
+    /// Its text; `None` when there is no such file.
+    pub text: Option<String>,
+}
+
+impl ConfigFile {
+    /// Parses the file with `parse(text, name)`; a missing file is an error naming it.
+    pub fn parse<T>(&self, parse: impl Fn(&str, &str) -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+        match &self.text {
+            Some(text) => parse(text, &self.name),
+            None => Err(ConfigError::Io {
+                path: PathBuf::from(&self.name),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (tokenledger init writes an example)"),
+            }),
+        }
+    }
+
+    /// Parses the file, or gives the default (an empty table) when it is absent.
+    pub fn parse_or_default<T: Default>(&self, parse: impl Fn(&str, &str) -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+        if self.text.is_none() { Ok(T::default()) } else { self.parse(parse) }
+    }
+
+    /// The file at `path` on this machine (absent when there is none).
+    pub fn from_path(path: &Path) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Self { name, text: Some(text) }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self { name, text: None }),
+            Err(source) => Err(ConfigError::Io { path: path.to_path_buf(), source }),
+        }
+    }
 }
 
 /// Groups the rows of a table sorted by `key` into one index range per key, for O(1) lookups.

@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::ops::Range;
-use std::path::Path;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::{
     Column, ConfigError, Header, Line, Problems, Row, csv_cell, date_start_micros, index_by,
-    parse_currency, parse_date, parse_price, parse_text, read_file, read_table,
+    parse_currency, parse_date, parse_price, parse_text, ConfigFile, read_table,
 };
 
 const SERVED_ENTITY_NAME: &str = "served_entity_name";
@@ -230,9 +229,9 @@ impl PriceBook {
         problems.into_result(Self { rows, by_entity })
     }
 
-    /// Reads and validates the price book at `path` (messages name the path).
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        Self::from_csv_str(&read_file(path)?, &path.display().to_string())
+    /// Reads and validates the price book in `file` (messages name it).
+    pub fn load(file: &ConfigFile) -> Result<Self, ConfigError> {
+        file.parse(Self::from_csv_str)
     }
 
     /// All rows, sorted by (`served_entity_name`, `effective_from`).
@@ -860,15 +859,15 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("prices.csv");
         std::fs::write(&path, format!("{HEADER}\nm,2025-01-01,USD,1,1,1,,,\n")).unwrap();
-        assert_eq!(PriceBook::load(&path).unwrap().rows().len(), 1);
+        assert_eq!(PriceBook::load(&ConfigFile::from_path(&path).unwrap()).unwrap().rows().len(), 1);
         std::fs::write(&path, format!("{HEADER}\nm,2025-01-01,USD,1,1,-1,,,\n")).unwrap();
-        let err = PriceBook::load(&path).unwrap_err().to_string();
+        let err = PriceBook::load(&ConfigFile::from_path(&path).unwrap()).unwrap_err().to_string();
         assert!(
             err.contains(&format!("{} line 2: output_price_per_1m", path.display())),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
-        let missing = PriceBook::load(&dir.join("nope.csv")).unwrap_err();
+        let missing = PriceBook::load(&ConfigFile::from_path(&dir.join("nope.csv")).unwrap()).unwrap_err();
         assert!(matches!(missing, ConfigError::Io { .. }));
         assert!(missing.to_string().starts_with("cannot read "), "{missing}");
     }

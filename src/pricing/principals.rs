@@ -5,13 +5,12 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Range;
-use std::path::Path;
 
 use chrono::NaiveDate;
 
 use super::{
     Column, ConfigError, Header, Line, Problems, Row, csv_cell, date_start_micros, index_by,
-    parse_date, parse_text, read_file, read_table,
+    parse_date, parse_text, ConfigFile, read_table,
 };
 
 /// The group of a requester who is not in principals.csv (or not at that time).
@@ -114,9 +113,9 @@ impl Principals {
         problems.into_result(Self { rows, by_requester })
     }
 
-    /// Reads and validates the principals at `path` (messages name the path).
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        Self::from_csv_str(&read_file(path)?, &path.display().to_string())
+    /// Reads and validates the principals in `file` (messages name it).
+    pub fn load(file: &ConfigFile) -> Result<Self, ConfigError> {
+        file.parse(Self::from_csv_str)
     }
 
     /// All rows, sorted by (`requester`, `effective_from`).

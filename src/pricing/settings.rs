@@ -2,11 +2,10 @@
 //! is optional (every option defaults to off) and strict: an unknown key is an error, so a
 //! typo cannot silently leave an option off.
 
-use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{ConfigError, read_file};
+use super::{ConfigError, ConfigFile};
 
 /// The settings of a warehouse.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -31,12 +30,9 @@ pub struct Attribution {
 }
 
 impl Settings {
-    /// Reads `path`; a missing file gives the defaults.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        if !path.exists() {
-            return Ok(Self::default());
-        }
-        Self::from_toml_str(&read_file(path)?, &path.display().to_string())
+    /// Reads `file`; a missing file gives the defaults.
+    pub fn load(file: &ConfigFile) -> Result<Self, ConfigError> {
+        file.parse_or_default(Self::from_toml_str)
     }
 
     /// Parses settings from TOML text; `name` names the source in errors.

@@ -45,10 +45,10 @@ fn all_names() -> String {
 
 /// A read-only session over the warehouse with a memory budget (operators spill past it).
 pub async fn analyst_session(warehouse: &Warehouse, memory_limit: usize) -> Result<SessionContext> {
-    let ctx = session_with_memory(warehouse, &Inputs::load(warehouse)?, memory_limit).await?;
-    register_budgets_and_capacity(&ctx, warehouse)?;
+    let ctx = session_with_memory(warehouse, &Inputs::load(warehouse).await?, memory_limit).await?;
+    register_budgets_and_capacity(&ctx, warehouse).await?;
     for name in TABLES.iter().skip(1) {
-        if warehouse.has_table(name) {
+        if warehouse.has_table(name).await? {
             let table = deltalake::open_table(warehouse.table_url(name)?).await?;
             ctx.register_table(*name, table.table_provider().await?)?;
         }
@@ -57,13 +57,12 @@ pub async fn analyst_session(warehouse: &Warehouse, memory_limit: usize) -> Resu
 }
 
 /// `budgets` and `capacity`: the config files as the chargeback reads them (amounts exact).
-fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehouse) -> Result<()> {
+async fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehouse) -> Result<()> {
     use std::sync::Arc;
 
     use arrow::array::{ArrayRef, Date32Array, Decimal128Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use arrow::record_batch::RecordBatch;
-    let config = warehouse.config_dir();
     let money = |values: Vec<rust_decimal::Decimal>| -> Result<ArrayRef> {
         // 38 digits at 6 decimals: budgets and hourly rates are plain amounts
         let scaled: Vec<i128> = values.iter().map(|d| (d * rust_decimal::Decimal::from(1_000_000)).trunc().mantissa()).collect();
@@ -72,7 +71,7 @@ fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehouse) ->
     let days = crate::pricing::epoch_days;
     let text = |v: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(v)) };
 
-    let budgets = crate::pricing::Budgets::load(&config.join("budgets.csv"))?.rows;
+    let budgets = crate::pricing::Budgets::load(&warehouse.config_file("budgets.csv").await?)?.rows;
     let schema = Schema::new(vec![
         Field::new("scope", DataType::Utf8, false),
         Field::new("name", DataType::Utf8, false),
@@ -94,7 +93,7 @@ fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehouse) ->
     )?;
     ctx.register_batch("budgets", batch)?;
 
-    let pools = crate::pricing::Capacity::load(&config.join("capacity.csv"))?.pools;
+    let pools = crate::pricing::Capacity::load(&warehouse.config_file("capacity.csv").await?)?.pools;
     let schema = Schema::new(vec![
         Field::new("pool", DataType::Utf8, false),
         Field::new("endpoint_name", DataType::Utf8, true),

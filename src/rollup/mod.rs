@@ -145,7 +145,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
             "--rerate recomputes a range of dates with the current prices: give it --from DATE --to DATE (or --full)".into(),
         ));
     }
-    let mut inputs = Inputs::load(warehouse)?;
+    let mut inputs = Inputs::load(warehouse).await?;
     let inference = warehouse.open_table(INFERENCE).await?;
     let inference_version = inference.version().map_or(0, |v| v as i64);
     let runtime = runtime(opts.memory_limit)?;
@@ -155,7 +155,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     register_inputs(&ctx, &inference, &inputs).await?;
     find_source_groups(&ctx, &mut inputs.settings).await?;
     register_views(&ctx, &inputs.settings).await?;
-    let tables_existed = [Grain::Hourly, Grain::Daily].iter().all(|g| warehouse.has_table(g.table()));
+    let tables_existed = warehouse.has_table(Grain::Hourly.table()).await? && warehouse.has_table(Grain::Daily.table()).await?;
     let mut tables = Vec::new();
     for grain in [Grain::Hourly, Grain::Daily] {
         tables.push(usage_table(warehouse, &ctx, grain, &inputs.settings).await?);
@@ -164,13 +164,13 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     // the dates to recompute
     tracing::debug!(elapsed = ?started.elapsed(), "inputs loaded, usage tables open");
     let all_dates = state::inference_dates(&inference)?;
-    let previous = RollupState::read(warehouse);
-    let digests = RollupState::config_digests(warehouse)?;
+    let previous = RollupState::read(warehouse).await;
+    let digests = RollupState::config_digests(warehouse).await?;
     let mut notices = Vec::new();
     let (mode, targets): (&str, BTreeSet<NaiveDate>) = match &opts.scope {
         Scope::Changed => {
             let changed = match &previous {
-                Some(p) if tables_existed => state::dates_changed_since(warehouse, p.inference_version, inference_version)?,
+                Some(p) if tables_existed => state::dates_changed_since(warehouse, p.inference_version, inference_version).await?,
                 _ => None,
             };
             if let Some(p) = previous.as_ref().filter(|_| changed.is_some()) {
@@ -232,7 +232,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
             ctx.register_table(grain.table(), table.table_provider().await?)?;
         }
     }
-    RollupState { inference_version, config: digests }.write(warehouse)?;
+    RollupState { inference_version, config: digests }.write(warehouse).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "committed");
 
     let mut summary = summarize(&ctx).await?;
@@ -255,7 +255,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
 /// and checks that the model still produces the table's columns.
 async fn usage_table(warehouse: &Warehouse, ctx: &SessionContext, grain: Grain, settings: &Settings) -> Result<DeltaTable> {
     let schema = usage(ctx, grain, settings).await?.schema().as_arrow().clone();
-    if !warehouse.has_table(grain.table()) {
+    if !warehouse.has_table(grain.table()).await? {
         return warehouse.create_table(grain.table(), &schema, "date").await;
     }
     let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;

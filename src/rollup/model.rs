@@ -229,12 +229,11 @@ pub struct Inputs {
 
 impl Inputs {
     /// Loads `prices.csv`, `principals.csv` and `settings.toml` from the warehouse's `config/`.
-    pub fn load(warehouse: &Warehouse) -> Result<Self> {
-        let config = warehouse.config_dir();
+    pub async fn load(warehouse: &Warehouse) -> Result<Self> {
         Ok(Self {
-            book: PriceBook::load(&config.join("prices.csv"))?,
-            principals: Principals::load(&config.join("principals.csv"))?,
-            settings: Settings::load(&config.join("settings.toml"))?,
+            book: PriceBook::load(&warehouse.config_file("prices.csv").await?)?,
+            principals: Principals::load(&warehouse.config_file("principals.csv").await?)?,
+            settings: Settings::load(&warehouse.config_file("settings.toml").await?)?,
         })
     }
 }

@@ -6,7 +6,6 @@
 //! them with the same rows.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
@@ -27,36 +26,29 @@ pub struct RollupState {
     pub config: BTreeMap<String, String>,
 }
 
-fn path(warehouse: &Warehouse) -> PathBuf {
-    warehouse.root().join("_tokenledger").join("rollup.json")
-}
+/// Where the state is, in the warehouse.
+const STATE_KEY: &str = "_tokenledger/rollup.json";
 
 impl RollupState {
     /// The state of the last rollup, if there was one (an unreadable file counts as none:
     /// the next run then recomputes everything, which is always correct).
-    pub fn read(warehouse: &Warehouse) -> Option<Self> {
-        let text = std::fs::read_to_string(path(warehouse)).ok()?;
-        serde_json::from_str(&text).ok()
+    pub async fn read(warehouse: &Warehouse) -> Option<Self> {
+        let bytes = warehouse.read(STATE_KEY).await.ok()??;
+        serde_json::from_slice(&bytes).ok()
     }
 
-    /// Replaces the state file atomically (write, then rename).
-    pub fn write(&self, warehouse: &Warehouse) -> Result<()> {
-        let path = path(warehouse);
-        std::fs::create_dir_all(path.parent().expect("state file has a parent"))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self)?)?;
-        std::fs::rename(tmp, path)?;
-        Ok(())
+    /// Replaces the state file atomically.
+    pub async fn write(&self, warehouse: &Warehouse) -> Result<()> {
+        warehouse.write(STATE_KEY, serde_json::to_vec_pretty(self)?).await
     }
 
     /// Digests of the config files as they are now.
-    pub fn config_digests(warehouse: &Warehouse) -> Result<BTreeMap<String, String>> {
+    pub async fn config_digests(warehouse: &Warehouse) -> Result<BTreeMap<String, String>> {
         let mut digests = BTreeMap::new();
         for file in CONFIG_FILES {
-            let digest = match std::fs::read(warehouse.config_dir().join(file)) {
-                Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".to_string(),
-                Err(e) => return Err(e.into()),
+            let digest = match warehouse.read(&format!("config/{file}")).await? {
+                Some(bytes) => hex::encode(Sha256::digest(&bytes)),
+                None => "absent".to_string(),
             };
             digests.insert(file.to_string(), digest);
         }
@@ -76,13 +68,13 @@ impl RollupState {
 /// `since`, read from the table's commit files (commits marked as rewrites, see
 /// [`crate::maintenance`], change no date); `None` when a commit file is gone (log
 /// cleanup), in which case the caller recomputes everything.
-pub fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) -> Result<Option<BTreeSet<NaiveDate>>> {
-    let log = warehouse.table_dir(INFERENCE).join("_delta_log");
+pub async fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) -> Result<Option<BTreeSet<NaiveDate>>> {
     let mut dates = BTreeSet::new();
     for version in since + 1..=until {
-        let Ok(text) = std::fs::read_to_string(log.join(format!("{version:020}.json"))) else {
+        let Some(bytes) = warehouse.read(&format!("{INFERENCE}/_delta_log/{version:020}.json")).await? else {
             return Ok(None);
         };
+        let text = String::from_utf8_lossy(&bytes);
         let actions: Vec<serde_json::Value> =
             text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<std::result::Result<_, _>>()?;
         // compaction and payload retention rewrite files without changing a usage fact

@@ -50,33 +50,26 @@ pub fn last_closed_month(today: NaiveDate) -> String {
 pub async fn run(opts: &RunOptions) -> Result<RunRecord> {
     let config = RunConfig::load(&opts.config)?;
     let warehouse = Warehouse::new(&config.warehouse_location())?;
-    if !warehouse.has_table(INFERENCE) {
+    if !warehouse.has_table(INFERENCE).await? {
         return Err(Error::Usage(format!(
-            "{}: no warehouse at {}; create it with tokenledger -w {} init",
+            "{}: no warehouse at {warehouse}; create it with tokenledger -w {warehouse} init",
             opts.config.display(),
-            warehouse.root().display(),
-            warehouse.root().display()
         )));
     }
     let mut record = RunRecord::start(&opts.config);
     let wait = opts.wait.unwrap_or(Duration::from_secs(config.lock.wait_seconds));
     let stale_after = Duration::from_secs(config.lock.stale_after_seconds);
-    let lock = {
-        let (root, id) = (warehouse.root().to_path_buf(), record.run_id.clone());
-        tokio::task::spawn_blocking(move || lock::RunLock::acquire(&root, &id, wait, stale_after))
-            .await
-            .map_err(|e| Error::Internal(format!("lock task: {e}")))??
-    };
+    let lock = lock::RunLock::acquire(&warehouse, &record.run_id, wait, stale_after).await?;
     if let Some(old) = &lock.took_over {
         record.notes.push(format!("took over the stale lock of {old}"));
     }
-    tracing::info!(run_id = %record.run_id, warehouse = %warehouse.root().display(), "run started");
+    tracing::info!(run_id = %record.run_id, warehouse = %warehouse, "run started");
     let outcome = cycle(&warehouse, &config, opts, &mut record).await;
     record.finish(&outcome);
     if let Err(e) = record::append(&warehouse, &record).await {
         tracing::error!(error = %e, "the run's record could not be written to the runs table");
     }
-    drop(lock);
+    lock.release().await;
     tracing::info!(run_id = %record.run_id, outcome = %record.outcome, exit_code = record.exit_code, "run finished");
     outcome.map(|()| record)
 }
@@ -143,7 +136,7 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         }
     }
     // 5. the budgets
-    if config.export.budgets && warehouse.config_dir().join("budgets.csv").exists() {
+    if config.export.budgets && warehouse.read("config/budgets.csv").await?.is_some() {
         let statuses = budget_status(warehouse, None).await?;
         let over: Vec<String> = statuses.iter().filter(|s| s.over).map(|s| format!("{} {}", s.budget.scope.column(), s.budget.name)).collect();
         record.budgets_over = over.len() as i64;
@@ -168,7 +161,7 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
     .await?;
     let arguments = vec![
         "-w".to_string(),
-        warehouse.root().display().to_string(),
+        warehouse.to_string(),
         "chargeback".into(),
         "--period".into(),
         month.to_string(),

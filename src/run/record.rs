@@ -108,7 +108,7 @@ impl RunRecord {
 
 /// Appends `record` to the warehouse's `runs` table (created by the first run).
 pub async fn append(warehouse: &Warehouse, record: &RunRecord) -> Result<i64> {
-    let mut table = if warehouse.has_table(RUNS) {
+    let mut table = if warehouse.has_table(RUNS).await? {
         warehouse.open_table(RUNS).await?
     } else {
         warehouse.create_table(RUNS, &runs_schema(), RUNS_PARTITION).await?
@@ -123,10 +123,9 @@ pub async fn append(warehouse: &Warehouse, record: &RunRecord) -> Result<i64> {
 
 /// The latest `limit` runs, newest first, as the query's rows.
 pub async fn list_runs(warehouse: &Warehouse, limit: usize) -> Result<Vec<RecordBatch>> {
-    if !warehouse.has_table(RUNS) {
+    if !warehouse.has_table(RUNS).await? {
         return Err(Error::Usage(format!(
-            "no runs yet in {}: the runs table is written by tokenledger run --config FILE",
-            warehouse.root().display()
+            "no runs yet in {warehouse}: the runs table is written by tokenledger run --config FILE"
         )));
     }
     let ctx = datafusion::prelude::SessionContext::new();

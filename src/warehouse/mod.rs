@@ -12,9 +12,13 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, StructType};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder};
+use deltalake::logstore::ObjectStoreRef;
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::pricing::{ConfigError, ConfigFile};
 
 /// Example configuration files written by `init`, each with comments that explain the columns.
 pub const CONFIG_TEMPLATES: [(&str, &str); 6] = [
@@ -26,10 +30,20 @@ pub const CONFIG_TEMPLATES: [(&str, &str); 6] = [
     ("tokenledger.toml", include_str!("templates/tokenledger.toml")),
 ];
 
-/// A warehouse on the local filesystem.
+/// A warehouse: a directory, or a prefix in an object store (`s3://`, `gs://`, `az://`).
+///
+/// Every file of the warehouse (tables, `config/`, `_tokenledger/`) is read and written through
+/// one object store, built the way delta-rs builds the tables' own, so a local directory and a
+/// bucket take the same code path. Credentials come from the environment or the provider's
+/// standard chain only: a URL with a password is refused.
 #[derive(Debug, Clone)]
 pub struct Warehouse {
-    root: PathBuf,
+    /// The root, ending in `/`.
+    url: Url,
+    /// The store, rooted at `url`: keys are relative to the warehouse.
+    store: ObjectStoreRef,
+    /// The directory, when the warehouse is on this machine.
+    local_root: Option<PathBuf>,
 }
 
 /// What `init` did, for the summary it prints.
@@ -49,67 +63,166 @@ impl InitReport {
     }
 }
 
+impl std::fmt::Display for Warehouse {
+    /// A local warehouse by its path, another by its URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.local_root {
+            Some(root) => write!(f, "{}", root.display()),
+            None => write!(f, "{}", self.url),
+        }
+    }
+}
+
+/// The URL schemes a warehouse can be at, for messages.
+const SCHEMES: &str = "a directory, file://, s3:// (s3a://), gs://, az:// (abfs://, abfss://, azure://, adl://)";
+/// The object stores' schemes (delta-rs' cloud crates register these).
+const STORE_SCHEMES: [&str; 8] = ["s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "adl"];
+
+/// Registers delta-rs' object stores for the cloud schemes, once per process.
+fn register_cloud_stores() {
+    #[cfg(feature = "cloud")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            deltalake::aws::register_handlers(None);
+            deltalake::gcp::register_handlers(None);
+            deltalake::azure::register_handlers(None);
+        });
+    }
+}
+
 impl Warehouse {
-    /// A handle on the warehouse at `location` (a directory path or a `file://` URL). Nothing is
-    /// touched on disk until a method needs it.
+    /// A handle on the warehouse at `location`: a directory path, a `file://` URL or an object
+    /// store URL. Nothing is read or written until a method needs it.
     pub fn new(location: &str) -> Result<Self> {
-        let path = match Url::parse(location) {
-            Ok(url) if url.scheme() == "file" => url
-                .to_file_path()
-                .map_err(|_| Error::Usage(format!("not a usable file URL: {location}")))?,
-            Ok(url) if url.scheme().len() > 1 => {
-                return Err(Error::Usage(format!(
-                    "warehouse {location}: only local directories and file:// URLs are supported \
-                     so far ({}:// is not)",
-                    url.scheme()
-                )));
+        let (url, local_root) = match Url::parse(location) {
+            Ok(url) if url.scheme() == "file" => {
+                let path = url.to_file_path().map_err(|_| Error::Usage(format!("not a usable file URL: {location}")))?;
+                Self::local_url(path)?
             }
-            // Not a URL (or a Windows drive letter): a path.
-            _ => PathBuf::from(location),
+            // a one-letter scheme is a Windows drive letter: a path
+            Ok(mut url) if url.scheme().len() > 1 => {
+                if url.password().is_some() || !url.username().is_empty() {
+                    return Err(Error::Usage(format!(
+                        "warehouse {}: the URL holds credentials; give them through the environment \
+                         (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY ...) \
+                         or the provider's standard chain, never in the URL",
+                        url.host_str().unwrap_or("?")
+                    )));
+                }
+                if !STORE_SCHEMES.contains(&url.scheme()) {
+                    return Err(Error::Usage(format!("warehouse {location}: {}:// is not a place for a warehouse; a warehouse is {SCHEMES}", url.scheme())));
+                }
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(Error::Usage(format!("warehouse {location}: the URL names no bucket or container, as in s3://BUCKET/PREFIX")));
+                }
+                if !url.path().ends_with('/') {
+                    url.set_path(&format!("{}/", url.path()));
+                }
+                (url, None)
+            }
+            _ => Self::local_url(PathBuf::from(location))?,
         };
-        let root = if path.is_absolute() {
-            path
-        } else {
-            std::env::current_dir()?.join(path)
-        };
-        Ok(Self { root })
+        register_cloud_stores();
+        let store = deltalake::logstore::store_for(&url, std::iter::empty::<(String, String)>()).map_err(|e| {
+            let hint = if cfg!(feature = "cloud") { "" } else { " (this build has no cloud stores: build with --features cloud)" };
+            Error::Usage(format!("warehouse {location}: cannot open it ({e}); a warehouse is {SCHEMES}{hint}"))
+        })?;
+        Ok(Self { url, store, local_root })
     }
 
-    /// The warehouse directory.
-    pub fn root(&self) -> &Path {
-        &self.root
+    fn local_url(path: PathBuf) -> Result<(Url, Option<PathBuf>)> {
+        let root = if path.is_absolute() { path } else { std::env::current_dir()?.join(path) };
+        let url = Url::from_directory_path(&root).map_err(|_| Error::Usage(format!("cannot turn {} into a URL", root.display())))?;
+        Ok((url, Some(root)))
     }
 
-    /// Directory of the dimension files (`prices.csv`, `principals.csv` ...).
-    pub fn config_dir(&self) -> PathBuf {
-        self.root.join("config")
+    /// The warehouse's URL (ending in `/`).
+    pub fn url(&self) -> &Url {
+        &self.url
     }
 
-    /// Directory of the Delta table `name`.
-    pub fn table_dir(&self, name: &str) -> PathBuf {
-        self.root.join(name)
+    /// The directory, when the warehouse is on this machine.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.local_root.as_deref()
+    }
+
+    /// The object store the warehouse's files are in, rooted at the warehouse.
+    pub fn store(&self) -> &ObjectStoreRef {
+        &self.store
+    }
+
+    /// The URL of the Delta table `name`.
+    pub fn table_url(&self, name: &str) -> Result<Url> {
+        self.url.join(&format!("{name}/")).map_err(|e| Error::Usage(format!("table {name} in {self}: {e}")))
+    }
+
+    /// How messages name the warehouse file `key` (`config/prices.csv` ...).
+    pub fn describe(&self, key: &str) -> String {
+        match &self.local_root {
+            Some(root) => root.join(key).display().to_string(),
+            None => format!("{}{key}", self.url),
+        }
     }
 
     /// Whether the Delta table `name` exists (has a transaction log).
-    pub fn has_table(&self, name: &str) -> bool {
-        self.table_dir(name).join("_delta_log").is_dir()
+    pub async fn has_table(&self, name: &str) -> Result<bool> {
+        use futures::StreamExt;
+        let prefix = ObjectPath::from(format!("{name}/_delta_log"));
+        match self.store.list(Some(&prefix)).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(object_store::Error::NotFound { .. })) => Ok(false),
+            Some(Err(e)) => Err(e.into()),
+        }
     }
 
-    /// The `file://` URL of the Delta table `name`.
-    pub fn table_url(&self, name: &str) -> Result<Url> {
-        let dir = self.table_dir(name);
-        Url::from_directory_path(&dir)
-            .map_err(|_| Error::Usage(format!("cannot turn {} into a URL", dir.display())))
+    /// The bytes of the warehouse file `key`, or `None` when there is none.
+    pub async fn read(&self, key: &str) -> Result<Option<bytes::Bytes>> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(result) => Ok(Some(result.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes the warehouse file `key` whole; a reader sees the old bytes or the new ones (a
+    /// local store writes aside and renames, an object store's put is atomic).
+    pub async fn write(&self, key: &str, bytes: impl Into<bytes::Bytes>) -> Result<()> {
+        self.store.put(&ObjectPath::from(key), object_store::PutPayload::from_bytes(bytes.into())).await?;
+        Ok(())
+    }
+
+    /// Removes the warehouse file `key`; one that is not there is no error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The config file `file` of `config/`.
+    pub async fn config_file(&self, file: &str) -> Result<ConfigFile> {
+        let key = format!("config/{file}");
+        let name = self.describe(&key);
+        let text = match self.read(&key).await? {
+            Some(bytes) => Some(String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Io {
+                path: PathBuf::from(&name),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+            })?),
+            None => None,
+        };
+        Ok(ConfigFile { name, text })
     }
 
     /// Creates the tables and the example configuration that are missing; leaves what exists.
     pub async fn init(&self) -> Result<InitReport> {
         let mut report = InitReport {
-            warehouse: self.root.display().to_string(),
+            warehouse: self.to_string(),
             ..Default::default()
         };
         for (name, arrow_schema, partition) in schema::managed_tables() {
-            if self.has_table(name) {
+            if self.has_table(name).await? {
                 // Check, do not trust: an existing table must have the schema we expect.
                 self.open_table(name).await?;
                 report.tables_existing.push(name.to_string());
@@ -118,15 +231,14 @@ impl Warehouse {
             self.create_table(name, &arrow_schema, partition).await?;
             report.tables_created.push(name.to_string());
         }
-        let config = self.config_dir();
-        std::fs::create_dir_all(&config)?;
         for (file, text) in CONFIG_TEMPLATES {
-            let path = config.join(file);
-            if path.exists() {
-                report.config_files_existing.push(file.to_string());
-            } else {
-                std::fs::write(&path, text)?;
-                report.config_files_written.push(file.to_string());
+            let key = ObjectPath::from(format!("config/{file}"));
+            // create, never overwrite: a file the user edited stays as it is
+            let put = object_store::PutOptions::from(object_store::PutMode::Create);
+            match self.store.put_opts(&key, object_store::PutPayload::from_static(text.as_bytes()), put).await {
+                Ok(_) => report.config_files_written.push(file.to_string()),
+                Err(object_store::Error::AlreadyExists { .. }) => report.config_files_existing.push(file.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(report)
@@ -134,7 +246,9 @@ impl Warehouse {
 
     /// Creates the Delta table `name` with `schema`, partitioned by `partition`.
     pub async fn create_table(&self, name: &str, schema: &arrow::datatypes::Schema, partition: &str) -> Result<DeltaTable> {
-        std::fs::create_dir_all(self.table_dir(name))?;
+        if let Some(root) = &self.local_root {
+            std::fs::create_dir_all(root.join(name))?; // delta-rs opens a local table's directory
+        }
         let kernel_schema: StructType = schema.try_into_kernel()?;
         Ok(DeltaTableBuilder::from_url(self.table_url(name)?)?
             .build()?
@@ -148,11 +262,10 @@ impl Warehouse {
 
     /// Opens the table `name` at its latest version and checks its schema against the code's.
     pub async fn open_table(&self, name: &str) -> Result<DeltaTable> {
-        if !self.has_table(name) {
+        if !self.has_table(name).await? {
             return Err(Error::Usage(format!(
-                "no {name} table in warehouse {}: run `tokenledger init` first \
-                 (or pass -w/--warehouse to point at an existing warehouse)",
-                self.root.display()
+                "no {name} table in warehouse {self}: run `tokenledger init` first \
+                 (or pass -w/--warehouse to point at an existing warehouse)"
             )));
         }
         let table = deltalake::open_table(self.table_url(name)?).await?;
@@ -179,7 +292,7 @@ impl Warehouse {
         Err(Error::Usage(format!(
             "table {} does not have the schema this version of tokenledger expects \
              (see schemas/{name}.json); was it created by another version?",
-            self.table_dir(name).display()
+            self.describe(name)
         )))
     }
 }
