@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 warehouse=${1:-demo-warehouse}
-cargo build --quiet
+# shellcheck disable=SC2086 # flags, split on purpose (e.g. "--features ballista")
+cargo build --quiet ${TOKENLEDGER_CARGO_FLAGS:-}
 bin="${CARGO_TARGET_DIR:-target}/debug/tokenledger"
 
 "$bin" -w "$warehouse" init

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite: cargo test, with moto's S3 server (a local stand-in for S3, from PyPI) so the
+# The test suite: cargo test --features ballista, with moto's S3 server (a local stand-in for S3, from PyPI) so the
 # object-store tests run too. moto is installed once into a virtualenv outside the clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +11,5 @@ if [ ! -x "$moto_env/bin/moto_server" ]; then
     "$moto_env/bin/pip" install --quiet "moto[server]==5.2.5"
 fi
 export TOKENLEDGER_MOTO_SERVER="$moto_env/bin/moto_server"
-cargo test --locked "$@"
+# the ballista feature too: its tests start a scheduler and two executors on loopback
+cargo test --locked --features ballista "$@"

@@ -7,6 +7,7 @@
 
 pub mod chargeback;
 pub mod cli;
+pub mod engine;
 pub mod error;
 pub mod fmt;
 pub mod generator;

@@ -3,6 +3,8 @@
 
 mod util;
 
+#[cfg(feature = "ballista")]
+mod ballista;
 mod budget;
 mod chargeback;
 mod charts;

@@ -4,24 +4,17 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use object_store::{ObjectStoreExt, PutPayload};
 
-use crate::util::{BIN, Env, show};
+use crate::util::{BIN, Env, KillOnDrop, show};
 
 /// moto's S3 server on a free loopback port, stopped on drop.
 struct S3Server {
-    child: Child,
+    _child: KillOnDrop,
     endpoint: String,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The moto server binary: `TOKENLEDGER_MOTO_SERVER`, or `moto_server` on the PATH.
@@ -48,7 +41,7 @@ impl S3Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let server = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let server = Self { _child: KillOnDrop(child), endpoint: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         // moto creates buckets on an unsigned PUT; retry until it listens
         loop {

@@ -216,3 +216,13 @@ pub fn ingested_warehouse(rows: u32, days: u32) -> Env {
     env.ingest_json(&[data.join("logs").to_str().unwrap()]);
     env
 }
+
+/// A child process (a server a test started), killed and reaped when dropped.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -146,7 +146,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         None | Some(chrono_tz::UTC) => ("usage_daily", None),
         Some(tz) => ("usage_hourly", Some(utc_range(&opts.period, tz)?)),
     };
-    let ctx = crate::rollup::session_context(crate::rollup::runtime(crate::rollup::DEFAULT_MEMORY_LIMIT)?, 2);
+    let ctx = crate::rollup::session_context(warehouse.engine(), crate::rollup::runtime(crate::rollup::DEFAULT_MEMORY_LIMIT)?, 2).await?;
     let version = register_usage(&ctx, warehouse, table_name, "usage", opts.as_of.as_ref()).await?;
     let filter = match range {
         None => format!("\"date\" >= DATE '{}' AND \"date\" < DATE '{}'", opts.period.start, opts.period.end),
@@ -493,8 +493,7 @@ async fn register_usage(
             .await
             .map_err(|e| Error::Usage(format!("{table} as of {t:?}: {e} (use RFC 3339, e.g. 2025-02-01T00:00:00Z)")))?,
     };
-    delta.update_datafusion_session(&ctx.state())?;
-    ctx.register_table(name, delta.table_provider().await?)?;
+    ctx.register_table(name, warehouse.engine().delta_table(ctx, &delta).await?)?;
     Ok(delta.version().map_or(0, |v| v as i64))
 }
 

@@ -2,6 +2,7 @@
 
 mod budget_cmd;
 mod chargeback_cmd;
+mod cluster_cmd;
 mod gen_cmd;
 mod ingest_cmd;
 mod init_cmd;
@@ -37,6 +38,11 @@ pub struct Cli {
     /// The warehouse directory (or file:// URL).
     #[arg(short, long, global = true, env = "TOKENLEDGER_WAREHOUSE", default_value = "./warehouse")]
     pub warehouse: String,
+
+    /// Where queries run: local (this process), or ballista://HOST:PORT, a Ballista scheduler
+    /// (a build with the `ballista` feature; `tokenledger cluster` starts one on this machine).
+    #[arg(long, global = true, env = "TOKENLEDGER_ENGINE")]
+    pub engine: Option<String>,
 
     /// Output format: text (or table) for people, json for machines; csv and parquet for sql and report results.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -101,13 +107,16 @@ pub enum Command {
     Run(run_cmd::RunArgs),
     /// The cycles `tokenledger run` recorded, newest first.
     Runs(run_cmd::RunsArgs),
+    /// A Ballista scheduler and executors on this machine (loopback), for --engine ballista:// (feature `ballista`).
+    Cluster(cluster_cmd::ClusterArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
     Gen(gen_cmd::GenArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code for non-error outcomes.
 pub async fn run(cli: Cli) -> Result<i32> {
-    let warehouse = || Warehouse::new(&cli.warehouse);
+    let engine: crate::engine::Engine = cli.engine.as_deref().unwrap_or("local").parse()?;
+    let warehouse = || Warehouse::new(&cli.warehouse).map(|w| w.with_engine(engine.clone()));
     if cli.format == OutputFormat::Focus && !matches!(cli.command, Command::Chargeback(_)) {
         return Err(crate::error::Error::Usage(
             "--format focus is a chargeback export: tokenledger --format focus chargeback --period YYYY-MM --output FILE.csv".into(),
@@ -143,6 +152,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Run(args) => run_cmd::run(args, &cli).await,
         Command::Runs(args) => run_cmd::runs(&warehouse()?, args, &cli).await,
         Command::Gen(args) => gen_cmd::run(args, &cli),
+        Command::Cluster(args) => cluster_cmd::run(args).await,
     };
     if let Some(lock) = lock {
         lock.release().await;

@@ -50,7 +50,7 @@ pub async fn analyst_session(warehouse: &Warehouse, memory_limit: usize) -> Resu
     for name in TABLES.iter().skip(1) {
         if warehouse.has_table(name).await? {
             let table = deltalake::open_table(warehouse.table_url(name)?).await?;
-            ctx.register_table(*name, table.table_provider().await?)?;
+            ctx.register_table(*name, warehouse.engine().delta_table(&ctx, &table).await?)?;
         }
     }
     Ok(ctx)
@@ -91,7 +91,7 @@ async fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehou
             text(budgets.iter().map(|b| b.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(";")).collect()),
         ],
     )?;
-    ctx.register_batch("budgets", batch)?;
+    ctx.register_table("budgets", warehouse.engine().small_table(batch)?)?;
 
     let pools = crate::pricing::Capacity::load(&warehouse.config_file("capacity.csv").await?)?.pools;
     let schema = Schema::new(vec![
@@ -117,7 +117,7 @@ async fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehou
             text(pools.iter().map(|p| p.owner_group.clone()).collect()),
         ],
     )?;
-    ctx.register_batch("capacity", batch)?;
+    ctx.register_table("capacity", warehouse.engine().small_table(batch)?)?;
     Ok(())
 }
 

@@ -151,8 +151,8 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     let runtime = runtime(opts.memory_limit)?;
 
     // a session for the model's schema, the tables' totals and the re-rating report
-    let ctx = session_context(runtime.clone(), 2);
-    register_inputs(&ctx, &inference, &inputs).await?;
+    let ctx = session_context(warehouse.engine(), runtime.clone(), 2).await?;
+    register_inputs(&ctx, warehouse.engine(), &inference, &inputs).await?;
     find_source_groups(&ctx, &mut inputs.settings).await?;
     register_views(&ctx, &inputs.settings).await?;
     let tables_existed = warehouse.has_table(Grain::Hourly.table()).await? && warehouse.has_table(Grain::Daily.table()).await?;
@@ -205,7 +205,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
 
     for grain in [Grain::Hourly, Grain::Daily] {
         let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
-        ctx.register_table(grain.table(), table.table_provider().await?)?;
+        ctx.register_table(grain.table(), warehouse.engine().delta_table(&ctx, &table).await?)?;
     }
     let cost_before = if opts.rerate { cost_by_currency(&ctx, Some(&target_names)).await? } else { BTreeMap::new() };
 
@@ -217,7 +217,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         let bar = crate::progress::bar(requests_recomputed, crate::progress::Unit::Rows, opts.progress);
         bar.set_prefix("rollup");
         tracing::debug!(elapsed = ?started.elapsed(), units = work.len(), "recomputing");
-        let adds = recompute(&inference, &inputs, &tables, runtime, work, opts.parallelism, &bar).await;
+        let adds = recompute(warehouse.engine(), &inference, &inputs, &tables, runtime, work, opts.parallelism, &bar).await;
         tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
         bar.finish_and_clear();
         let adds = adds.map_err(|e| e.with_memory_hint("the rollup", Some(opts.memory_limit)))?;
@@ -229,7 +229,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
             let version = commit_replace_partitions(&mut table, &target_names, adds, metadata.clone()).await?;
             versions.push((grain.table().to_string(), version));
             let _ = ctx.deregister_table(grain.table())?;
-            ctx.register_table(grain.table(), table.table_provider().await?)?;
+            ctx.register_table(grain.table(), warehouse.engine().delta_table(&ctx, &table).await?)?;
         }
     }
     RollupState { inference_version, config: digests }.write(warehouse).await?;
@@ -314,7 +314,9 @@ struct Lane {
 
 /// Recomputes the dates of `work` on `parallelism` lanes; returns the new files of each
 /// table (hourly, daily), not yet committed.
+#[allow(clippy::too_many_arguments)]
 async fn recompute(
+    engine: &crate::engine::Engine,
     inference: &DeltaTable,
     inputs: &Inputs,
     tables: &[DeltaTable],
@@ -326,8 +328,8 @@ async fn recompute(
     let work = Arc::new(Mutex::new(work));
     let mut lanes = tokio::task::JoinSet::new();
     for _ in 0..parallelism.max(1) {
-        let ctx = session_context(runtime.clone(), 1);
-        register_inputs(&ctx, inference, inputs).await?;
+        let ctx = session_context(engine, runtime.clone(), 1).await?;
+        register_inputs(&ctx, engine, inference, inputs).await?;
         let inference = ctx.table(INFERENCE).await?;
         let lane = Lane { ctx, inference, settings: inputs.settings.clone(), tables: tables.to_vec() };
         let (work, bar) = (work.clone(), bar.clone());
@@ -362,7 +364,7 @@ impl Lane {
             let dates = unit.dates.iter().map(|d| lit(date_value(*d))).collect();
             let unit_rows = self.inference.clone().filter(col("request_date").in_list(dates, false))?;
             let _ = self.ctx.deregister_table(INFERENCE)?;
-            self.ctx.register_table(INFERENCE, unit_rows.into_view())?;
+            self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
             register_views(&self.ctx, &self.settings).await?;
             for ((grain, table), adds) in [Grain::Hourly, Grain::Daily].into_iter().zip(&self.tables).zip(adds.iter_mut()) {
                 let mut writer = RecordBatchWriter::for_table(table)?;

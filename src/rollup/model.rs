@@ -9,14 +9,12 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use datafusion::datasource::MemTable;
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use rust_decimal::Decimal;
 
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use super::quantile::quantile_disc;
 use crate::pricing::{PriceBook, Principals, Settings, date_start_micros, epoch_days};
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, utc_micros};
@@ -240,18 +238,11 @@ impl Inputs {
 
 /// A session's runtime: its memory budget (operators spill to disk past it) and the number
 /// of partitions each query is split into.
-pub fn session_context(runtime: Arc<RuntimeEnv>, target_partitions: usize) -> SessionContext {
+pub async fn session_context(engine: &Engine, runtime: Arc<RuntimeEnv>, target_partitions: usize) -> Result<SessionContext> {
     let mut config = SessionConfig::new().with_target_partitions(target_partitions.max(1));
     // where in the SQL an error is: analysts' errors point at it (cheap when nothing fails)
     config.options_mut().sql_parser.collect_spans = true;
-    let state = SessionStateBuilder::new()
-        .with_default_features()
-        .with_config(config)
-        .with_runtime_env(runtime)
-        .build();
-    let ctx = SessionContext::new_with_state(state);
-    ctx.register_udaf(quantile_disc());
-    ctx
+    engine.session(config, runtime).await
 }
 
 /// A runtime whose memory pool holds `memory_limit` bytes, shared fairly by the operators
@@ -263,12 +254,10 @@ pub fn runtime(memory_limit: usize) -> Result<Arc<RuntimeEnv>> {
 }
 
 /// Registers `inference` (the Delta table at its opened version), `prices` and `principals`.
-pub async fn register_inputs(ctx: &SessionContext, table: &deltalake::DeltaTable, inputs: &Inputs) -> Result<()> {
-    table.update_datafusion_session(&ctx.state())?;
-    ctx.register_table(INFERENCE, table.table_provider().await?)?;
+pub async fn register_inputs(ctx: &SessionContext, engine: &Engine, table: &deltalake::DeltaTable, inputs: &Inputs) -> Result<()> {
+    ctx.register_table(INFERENCE, engine.delta_table(ctx, table).await?)?;
     for (name, batch) in [("prices", prices_table(&inputs.book)?), ("principals", principals_table(&inputs.principals)?)] {
-        let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        ctx.register_table(name, Arc::new(mem))?;
+        ctx.register_table(name, engine.small_table(batch)?)?;
     }
     Ok(())
 }
@@ -278,7 +267,7 @@ pub async fn register_inputs(ctx: &SessionContext, table: &deltalake::DeltaTable
 /// models ([`Grain::sql`]) read `charged_requests`.
 pub async fn register_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
     for (name, sql) in [("charged_requests", charged_requests_sql(settings)), ("priced_requests", pricing_sql("charged_requests"))] {
-        let view = ctx.sql(&sql).await?.into_view();
+        let view = crate::engine::view(ctx.sql(&sql).await?);
         let _ = ctx.deregister_table(name)?;
         ctx.register_table(name, view)?;
     }
@@ -293,8 +282,8 @@ pub async fn session(warehouse: &Warehouse, inputs: &Inputs) -> Result<SessionCo
 
 /// [`session`] with a memory budget of `memory_limit` bytes.
 pub async fn session_with_memory(warehouse: &Warehouse, inputs: &Inputs, memory_limit: usize) -> Result<SessionContext> {
-    let ctx = session_context(runtime(memory_limit)?, 2);
-    register_inputs(&ctx, &warehouse.open_table(INFERENCE).await?, inputs).await?;
+    let ctx = session_context(warehouse.engine(), runtime(memory_limit)?, 2).await?;
+    register_inputs(&ctx, warehouse.engine(), &warehouse.open_table(INFERENCE).await?, inputs).await?;
     let mut settings = inputs.settings.clone();
     find_source_groups(&ctx, &mut settings).await?;
     register_views(&ctx, &settings).await?;

@@ -17,6 +17,9 @@ pub const TEMPLATE: &str = include_str!("../warehouse/templates/tokenledger.toml
 pub struct RunConfig {
     /// The warehouse directory (or file:// URL).
     pub warehouse: String,
+    /// Where the cycle's queries run: `local`, or `ballista://HOST:PORT`.
+    #[serde(default)]
+    pub engine: Option<String>,
     #[serde(default)]
     pub inbox: Inbox,
     #[serde(default)]

@@ -36,6 +36,8 @@ pub struct RunOptions {
     /// The day the cycle runs on (UTC); the last closed month is the one before it.
     pub today: Option<NaiveDate>,
     pub progress: bool,
+    /// Overrides the config's `engine`.
+    pub engine: Option<crate::engine::Engine>,
 }
 
 /// The month before `today`'s.
@@ -49,7 +51,11 @@ pub fn last_closed_month(today: NaiveDate) -> String {
 /// and in the `Err`). A cycle that cannot take the lock is not recorded.
 pub async fn run(opts: &RunOptions) -> Result<RunRecord> {
     let config = RunConfig::load(&opts.config)?;
-    let warehouse = Warehouse::new(&config.warehouse_location())?;
+    let engine = match &opts.engine {
+        Some(engine) => engine.clone(),
+        None => config.engine.as_deref().unwrap_or("local").parse()?,
+    };
+    let warehouse = Warehouse::new(&config.warehouse_location())?.with_engine(engine);
     if !warehouse.has_table(INFERENCE).await? {
         return Err(Error::Usage(format!(
             "{}: no warehouse at {warehouse}; create it with tokenledger -w {warehouse} init",

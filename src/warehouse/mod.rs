@@ -17,6 +17,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use url::Url;
 
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::pricing::{ConfigError, ConfigFile};
 
@@ -44,6 +45,8 @@ pub struct Warehouse {
     store: ObjectStoreRef,
     /// The directory, when the warehouse is on this machine.
     local_root: Option<PathBuf>,
+    /// Where queries over the warehouse run.
+    engine: Engine,
 }
 
 /// What `init` did, for the summary it prints.
@@ -128,7 +131,18 @@ impl Warehouse {
             let hint = if cfg!(feature = "cloud") { "" } else { " (this build has no cloud stores: build with --features cloud)" };
             Error::Usage(format!("warehouse {location}: cannot open it ({e}); a warehouse is {SCHEMES}{hint}"))
         })?;
-        Ok(Self { url, store, local_root })
+        Ok(Self { url, store, local_root, engine: Engine::Local })
+    }
+
+    /// The same warehouse, with its queries run on `engine`.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Where queries over the warehouse run.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     fn local_url(path: PathBuf) -> Result<(Url, Option<PathBuf>)> {

@@ -1,0 +1,55 @@
+//! `tokenledger cluster`: a Ballista scheduler and executors on loopback, until stopped.
+
+use clap::Args;
+
+use crate::error::Result;
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// The scheduler's port on 127.0.0.1 (0: any free port; the first line printed names it).
+    #[arg(long, default_value_t = 50050)]
+    pub port: u16,
+
+    /// How many executors to start.
+    #[arg(long, default_value_t = 2)]
+    pub executors: usize,
+
+    /// Task slots per executor (default: the cores, shared among the executors).
+    #[arg(long)]
+    pub slots: Option<usize>,
+
+    /// Where executors keep shuffle files (default: a temporary directory, removed on exit).
+    #[arg(long)]
+    pub work_dir: Option<std::path::PathBuf>,
+}
+
+#[cfg(feature = "ballista")]
+pub async fn run(args: &ClusterArgs) -> Result<i32> {
+    use std::io::Write;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let slots = args.slots.unwrap_or((cores / args.executors.max(1)).max(1));
+    let temp = tempfile::tempdir()?;
+    let work_root = args.work_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let cluster = crate::engine::cluster::LocalCluster::start(args.port, args.executors, slots, &work_root).await?;
+    // the first line is for scripts that start a cluster and need its address
+    println!("ballista://{}", cluster.scheduler);
+    eprintln!(
+        "a Ballista scheduler on {} with {} executors of {slots} task slots; run commands with --engine ballista://{}; Ctrl-C stops it",
+        cluster.scheduler, args.executors, cluster.scheduler
+    );
+    std::io::stdout().flush()?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    drop(cluster);
+    Ok(0)
+}
+
+#[cfg(not(feature = "ballista"))]
+pub async fn run(_args: &ClusterArgs) -> Result<i32> {
+    Err(crate::error::Error::Usage(
+        "tokenledger cluster needs a build with Ballista: cargo build --release --features ballista".into(),
+    ))
+}

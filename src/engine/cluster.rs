@@ -1,0 +1,167 @@
+//! A Ballista cluster on loopback, in this process: one scheduler and N executors, each
+//! executor with its own work directory and task slots. `tokenledger cluster` runs one for
+//! trying `--engine ballista://` on one machine, for the tests and for the benchmark.
+//!
+//! The scheduler and the executors know tokenledger's functions (`quantile_disc`), which a
+//! stock Ballista executor does not: the model's plans name them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::protobuf::ExecutorRegistration;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::scheduler::{ExecutorOperatingSystemSpecification, ExecutorSpecification};
+use ballista_core::utils::{GrpcServerConfig, create_grpc_server, default_config_producer, default_session_builder};
+use ballista_core::{BALLISTA_PROTOCOL_VERSION, RuntimeProducer};
+use ballista_executor::execution_loop::poll_loop;
+use ballista_executor::executor::Executor;
+use ballista_executor::flight_service::BallistaFlightService;
+use ballista_executor::health::ExecutorHealth;
+use ballista_executor::metrics::LoggingMetricsCollector;
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use ballista_scheduler::scheduler_server::SchedulerServer;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+
+/// gRPC messages carry plans and result batches.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+fn ballista_error(what: &str) -> impl Fn(Box<dyn std::fmt::Display>) -> Error + '_ {
+    move |e| Error::Internal(format!("{what}: {e}"))
+}
+
+/// A running loopback cluster; its tasks stop when it is dropped.
+pub struct LocalCluster {
+    pub scheduler: SocketAddr,
+    pub work_dirs: Vec<PathBuf>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// tokenledger's functions, for the plans the executors decode.
+fn functions() -> Arc<BallistaFunctionRegistry> {
+    let mut registry = BallistaFunctionRegistry::default();
+    let quantile = Arc::new(crate::rollup::quantile_disc());
+    registry.aggregate_functions.insert(quantile.name().to_string(), quantile);
+    Arc::new(registry)
+}
+
+impl LocalCluster {
+    /// Starts a scheduler on `127.0.0.1:port` (0: any free port) and `executors` executors of
+    /// `slots` task slots, with work directories under `work_root`, and waits until every
+    /// executor has registered.
+    pub async fn start(port: u16, executors: usize, slots: usize, work_root: &Path) -> Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let scheduler = listener.local_addr()?;
+        let config = SchedulerConfig::default()
+            .with_hostname("127.0.0.1")
+            .with_port(scheduler.port())
+            // executors pull tasks: they need no port of their own for the scheduler
+            .with_scheduler_policy(TaskSchedulingPolicy::PullStaged)
+            .with_override_session_builder(Arc::new(|config: SessionConfig| {
+                let state = default_session_builder(config)?;
+                let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(state).build();
+                datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(crate::rollup::quantile_disc()))?;
+                Ok(state)
+            }));
+        let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| ballista_error("scheduler")(Box::new(e)))?;
+        let server: SchedulerServer<LogicalPlanNode, PhysicalPlanNode> =
+            create_scheduler(cluster, Arc::new(config)).await.map_err(|e| ballista_error("scheduler")(Box::new(e)))?;
+        let mut tasks = Vec::new();
+        let grpc = server.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = start_grpc_service_with_listener(listener, grpc).await {
+                tracing::error!("the Ballista scheduler stopped: {e}");
+            }
+        }));
+        let mut work_dirs = Vec::new();
+        for i in 0..executors {
+            let dir = work_root.join(format!("executor-{i}"));
+            std::fs::create_dir_all(&dir)?;
+            tasks.extend(start_executor(scheduler, &dir, slots).await?);
+            work_dirs.push(dir);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let registered = server.state.executor_manager.get_executors_state().await.map_err(|e| ballista_error("scheduler")(Box::new(e)))?.len();
+            if registered >= executors {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Internal(format!("only {registered} of {executors} Ballista executors registered within 30 s")));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(Self { scheduler, work_dirs, tasks })
+    }
+}
+
+/// One executor: a Flight server on a free loopback port (it serves shuffle data and
+/// results) and the loop that pulls tasks from the scheduler.
+async fn start_executor(scheduler: SocketAddr, work_dir: &Path, slots: usize) -> Result<Vec<JoinHandle<()>>> {
+    let work_dir = work_dir.to_str().ok_or_else(|| Error::Usage(format!("work directory {} is not UTF-8", work_dir.display())))?.to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let registration = ExecutorRegistration {
+        id: uuid::Uuid::new_v4().to_string(),
+        host: Some("127.0.0.1".to_string()),
+        port: u32::from(listener.local_addr()?.port()),
+        grpc_port: 0,
+        specification: Some(ExecutorSpecification::default().with_vcores(slots as u32).into()),
+        os_info: Some(ExecutorOperatingSystemSpecification::default().into()),
+        ballista_protocol_version: BALLISTA_PROTOCOL_VERSION,
+    };
+    // spill files go to the work directory too
+    let spill_dir = work_dir.clone();
+    let runtime: RuntimeProducer =
+        Arc::new(move |_: &SessionConfig| Ok(Arc::new(RuntimeEnvBuilder::new().with_temp_file_path(spill_dir.clone()).build()?)));
+    let executor = Arc::new(Executor::with_default_execution_engine(
+        registration,
+        &work_dir,
+        runtime,
+        Arc::new(default_config_producer),
+        functions(),
+        Arc::new(LoggingMetricsCollector::default()),
+        slots,
+    ));
+    let flight = FlightServiceServer::new(BallistaFlightService::new(work_dir))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let flight = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        if let Err(e) = create_grpc_server(&GrpcServerConfig::default()).add_service(flight).serve_with_incoming(incoming).await {
+            tracing::error!("a Ballista executor's flight server stopped: {e}");
+        }
+    });
+    let client = SchedulerGrpcClient::connect(format!("http://{scheduler}"))
+        .await
+        .map_err(|e| ballista_error("executor")(Box::new(e)))?
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let poll = tokio::spawn(async move {
+        let codec: BallistaCodec<LogicalPlanNode, PhysicalPlanNode> = BallistaCodec::default();
+        if let Err(e) = poll_loop(client, executor, codec, None, None, ExecutorHealth::new()).await {
+            tracing::error!("a Ballista executor stopped: {e}");
+        }
+    });
+    Ok(vec![flight, poll])
+}

@@ -1,0 +1,216 @@
+//! Where queries run: in this process (`local`), or on an Apache DataFusion Ballista cluster
+//! (`ballista://HOST:PORT`, feature `ballista`). The SQL of `sql/` is the same either way; what
+//! differs is how a session is made and how tables are handed to it:
+//!
+//! - a Delta table becomes a view over the Parquet files of its snapshot (one scan per
+//!   partition value, the value as a literal column), so a cluster plans and reads plain
+//!   Parquet, only the files the table's version holds, and never lists a directory;
+//! - a small config table (prices, principals ...) becomes a `VALUES` view, because an
+//!   in-memory table cannot be sent to a cluster.
+//!
+//! Writes stay here: results come back to this process, which commits them to Delta as
+//! before (atomic, per date).
+
+#[cfg(feature = "ballista")]
+pub mod cluster;
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+
+/// Where a command's queries run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// DataFusion in this process.
+    #[default]
+    Local,
+    /// A Ballista scheduler at `host:port`.
+    Ballista { host: String, port: u16 },
+}
+
+impl std::str::FromStr for Engine {
+    type Err = Error;
+
+    /// `local`, or `ballista://HOST:PORT` (`df://HOST:PORT`, Ballista's own spelling, too).
+    fn from_str(text: &str) -> Result<Self> {
+        if text == "local" {
+            return Ok(Engine::Local);
+        }
+        let usage = || Error::Usage(format!("--engine {text}: say `local` or `ballista://HOST:PORT` (a Ballista scheduler)"));
+        let rest = text.strip_prefix("ballista://").or_else(|| text.strip_prefix("df://")).ok_or_else(usage)?;
+        let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or_else(usage)?;
+        let port = port.parse().map_err(|_| usage())?;
+        if host.is_empty() {
+            return Err(usage());
+        }
+        Ok(Engine::Ballista { host: host.to_string(), port })
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Local => write!(f, "local"),
+            Engine::Ballista { host, port } => write!(f, "ballista://{host}:{port}"),
+        }
+    }
+}
+
+impl Engine {
+    /// A session on this engine with `config`, the memory pool of `runtime` (local) and the
+    /// functions the model uses.
+    pub async fn session(&self, config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
+        let ctx = match self {
+            Engine::Local => {
+                let state = datafusion::execution::SessionStateBuilder::new()
+                    .with_default_features()
+                    .with_config(config)
+                    .with_runtime_env(runtime)
+                    .build();
+                SessionContext::new_with_state(state)
+            }
+            Engine::Ballista { host, port } => ballista_session(host, *port, config, runtime).await?,
+        };
+        ctx.register_udaf(crate::rollup::quantile_disc());
+        Ok(ctx)
+    }
+
+    /// `batch` as a table of this engine's sessions.
+    pub fn small_table(&self, batch: RecordBatch) -> Result<Arc<dyn TableProvider>> {
+        match self {
+            Engine::Local => Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?)),
+            Engine::Ballista { .. } => values_view(&batch),
+        }
+    }
+
+    /// The Delta table `table` (at its opened version) as a table of this engine's sessions.
+    pub async fn delta_table(&self, ctx: &SessionContext, table: &deltalake::DeltaTable) -> Result<Arc<dyn TableProvider>> {
+        match self {
+            Engine::Local => {
+                table.update_datafusion_session(&ctx.state())?;
+                Ok(table.table_provider().await?)
+            }
+            Engine::Ballista { .. } => snapshot_view(table),
+        }
+    }
+}
+
+#[cfg(feature = "ballista")]
+async fn ballista_session(host: &str, port: u16, config: SessionConfig, _runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
+    use ballista::prelude::{SessionConfigExt, SessionContextExt};
+    // Ballista connects at the first query; say at once when no scheduler listens there
+    let address = format!("{host}:{port}");
+    let reachable = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect(&address)).await;
+    if !matches!(reachable, Ok(Ok(_))) {
+        return Err(Error::Usage(format!(
+            "no Ballista scheduler answers at {address}: start one (tokenledger cluster, or your cluster's ballista-scheduler) or check --engine"
+        )));
+    }
+    // Ballista's defaults for its sessions, with ours on top (spans for error positions)
+    let mut ballista = SessionConfig::new_with_ballista().with_ballista_job_name("tokenledger");
+    ballista.options_mut().sql_parser.collect_spans = config.options().sql_parser.collect_spans;
+    let state = datafusion::execution::SessionStateBuilder::new().with_default_features().with_config(ballista).build();
+    SessionContext::remote_with_state(&format!("df://{host}:{port}"), state)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot reach the Ballista scheduler at {host}:{port}: {e}")))
+}
+
+#[cfg(not(feature = "ballista"))]
+async fn ballista_session(host: &str, port: u16, _config: SessionConfig, _runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
+    Err(Error::Usage(format!(
+        "--engine ballista://{host}:{port}: this tokenledger was built without Ballista; build it with `cargo build --release --features ballista`"
+    )))
+}
+
+/// A query as a table: a view of its plan, which both engines can inline (a cluster is sent
+/// the plan, not a handle on this process's DataFrame).
+pub fn view(query: datafusion::dataframe::DataFrame) -> Arc<dyn TableProvider> {
+    Arc::new(datafusion::catalog::view::ViewTable::new(query.into_unoptimized_plan(), None))
+}
+
+/// `batch` as `VALUES` rows: a plan a cluster can be sent (every value a literal).
+fn values_view(batch: &RecordBatch) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{LogicalPlanBuilder, lit};
+    let schema = Arc::new(datafusion::common::DFSchema::try_from(batch.schema().as_ref().clone())?);
+    if batch.num_rows() == 0 {
+        return Ok(Arc::new(datafusion::catalog::view::ViewTable::new(empty_relation(schema), None)));
+    }
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let values = batch.columns().iter().map(|c| ScalarValue::try_from_array(c, row).map(lit)).collect::<std::result::Result<Vec<_>, _>>()?;
+        rows.push(values);
+    }
+    // VALUES names its columns column1, column2 ...: give them the table's names
+    let names = schema.fields().iter().enumerate().map(|(i, f)| datafusion::logical_expr::col(format!("column{}", i + 1)).alias(f.name()));
+    let plan = LogicalPlanBuilder::values_with_schema(rows, &schema)?.project(names)?.build()?;
+    Ok(Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)))
+}
+
+/// The Delta table's active files as a view: per partition value, one Parquet scan of
+/// exactly that value's files, with the value as a literal column in the table's place.
+///
+/// One listing table over all the files with the partition column declared does not work
+/// in DataFusion 55 (it parses partition values from the path relative to the table path,
+/// which is the file itself), and one over the directory would also read files the
+/// snapshot does not hold.
+fn snapshot_view(table: &deltalake::DeltaTable) -> Result<Arc<dyn TableProvider>> {
+    use std::collections::BTreeMap;
+
+    use datafusion::common::ScalarValue;
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+
+    let snapshot = table.snapshot()?;
+    let schema = snapshot.snapshot().arrow_schema();
+    let partition = snapshot.metadata().partition_columns().first().cloned();
+    let file_schema = Arc::new(arrow::datatypes::Schema::new(
+        schema.fields().iter().filter(|f| Some(f.name()) != partition.as_ref()).cloned().collect::<Vec<_>>(),
+    ));
+    let root = table.table_url().clone();
+    let mut by_value: BTreeMap<Option<String>, Vec<ListingTableUrl>> = BTreeMap::new();
+    for file in snapshot.log_data().iter() {
+        let value = partition.as_ref().and_then(|p| file.partition_values_map().get(p).cloned().flatten());
+        let url = root.join(file.object_store_path().as_ref()).map_err(|e| Error::Internal(format!("data file URL: {e}")))?;
+        by_value.entry(value).or_default().push(ListingTableUrl::parse(url.as_str())?);
+    }
+    let mut plan: Option<LogicalPlanBuilder> = None;
+    for (i, (value, urls)) in by_value.into_iter().enumerate() {
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(file_schema.clone());
+        let source = datafusion::datasource::provider_as_source(Arc::new(ListingTable::try_new(config)?));
+        let columns = schema.fields().iter().map(|f| {
+            if Some(f.name()) == partition.as_ref() {
+                let literal = match &value {
+                    Some(v) => ScalarValue::try_from_string(v.clone(), f.data_type())?,
+                    None => ScalarValue::try_from(f.data_type())?,
+                };
+                Ok(lit(literal).alias(f.name()))
+            } else {
+                Ok(col(datafusion::common::Column::new_unqualified(f.name())))
+            }
+        });
+        let scan = LogicalPlanBuilder::scan(format!("part_{i}"), source, None)?.project(columns.collect::<Result<Vec<_>>>()?)?;
+        plan = Some(match plan {
+            None => scan,
+            Some(p) => p.union(scan.build()?)?,
+        });
+    }
+    let plan = match plan {
+        Some(p) => p.build()?,
+        None => empty_relation(Arc::new(datafusion::common::DFSchema::try_from(schema.as_ref().clone())?)),
+    };
+    Ok(Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)))
+}
+
+/// No rows, with `schema`'s columns.
+fn empty_relation(schema: datafusion::common::DFSchemaRef) -> datafusion::logical_expr::LogicalPlan {
+    datafusion::logical_expr::LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation { produce_one_row: false, schema })
+}

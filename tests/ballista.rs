@@ -1,0 +1,134 @@
+//! `--engine ballista://`: the same jobs on a Ballista cluster (a scheduler and two executors
+//! on loopback, started by `tokenledger cluster`) give the same tables and bytes as locally.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::util::{BIN, Env, KillOnDrop, show};
+
+/// `tokenledger cluster` as a child process, killed on drop.
+struct Cluster {
+    _child: KillOnDrop,
+    engine: String,
+}
+
+impl Cluster {
+    fn start(env: &Env) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["cluster", "--port", "0", "--executors", "2", "--slots", "1", "--work-dir"])
+            .arg(env.path("ballista"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tokenledger cluster");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let engine = line.trim().to_string();
+        assert!(engine.starts_with("ballista://127.0.0.1:"), "cluster said {engine:?}");
+        Self { _child: KillOnDrop(child), engine }
+    }
+}
+
+/// `tokenledger -w WAREHOUSE ARGS` in the env's directory; asserts success, returns stdout.
+fn ok(env: &Env, warehouse: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN).args(["-w", warehouse]).args(args).current_dir(env.dir.path()).env_remove("RUST_LOG").output().unwrap();
+    assert!(out.status.success(), "-w {warehouse} {args:?}\n{}", show(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Sorted CSV lines of a query over `warehouse`, run on `engine`.
+fn query(env: &Env, warehouse: &std::path::Path, engine: &str, sql: &str) -> Vec<String> {
+    let out = Command::new(BIN)
+        .arg("-w")
+        .arg(warehouse)
+        .args(["--engine", engine, "--format", "csv", "sql", sql])
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{sql} on {engine}\n{}", show(&out));
+    let mut lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn rollup_chargeback_sql_and_reports_on_a_cluster_equal_a_local_run() {
+    let env = Env::init();
+    let cluster = Cluster::start(&env);
+    let data = env.generate("data", &["--rows", "3000", "--days", "6", "--start", "2025-01-28"]);
+    // two warehouses of the same logs: one run locally, one on the cluster
+    for wh in ["wh", "cl"] {
+        if wh == "cl" {
+            ok(&env, "cl", &["init"]);
+        }
+        for f in ["prices.csv", "principals.csv", "capacity.csv", "budgets.csv"] {
+            std::fs::copy(data.join("config").join(f), env.path(wh).join("config").join(f)).unwrap();
+        }
+        std::fs::create_dir_all(env.path(&format!("{wh}-inbox"))).unwrap();
+        std::fs::copy(data.join("logs/inference.jsonl"), env.path(&format!("{wh}-inbox/logs.jsonl"))).unwrap();
+        let engine = if wh == "cl" { format!("engine = \"{}\"\n", cluster.engine) } else { String::new() };
+        env.write(
+            &format!("{wh}.toml"),
+            format!("warehouse = \"{wh}\"\n{engine}[inbox]\npaths = [\"{wh}-inbox\"]\n[export]\ndir = \"{wh}-exports\"\n"),
+        );
+    }
+    // the run config's `engine` key sends the cycle's rollup and export to the cluster
+    let mut records = Vec::new();
+    for wh in ["wh", "cl"] {
+        let out = env.run(&["--format", "json", "run", "--config", &format!("{wh}.toml"), "--today", "2025-02-10"]);
+        assert!(matches!(out.status.code(), Some(0 | 3)), "{}", show(&out));
+        records.push(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap());
+    }
+    assert_eq!(records[0]["dates_recomputed"], records[1]["dates_recomputed"]);
+    assert!(records[1]["dates_recomputed"].as_i64() >= Some(6), "{}", records[1]);
+    let export = |wh: &str| std::fs::read(env.path(&format!("{wh}-exports/chargeback-2025-01.csv"))).unwrap();
+    assert!(export("cl").len() > 500);
+    assert_eq!(export("wh"), export("cl"), "the cluster's chargeback export differs");
+
+    // the usage tables the cluster's rollup wrote, read locally, equal the local rollup's
+    for table in ["usage_hourly", "usage_daily"] {
+        let (l, c) = (query(&env, &env.wh(), "local", &format!("SELECT * FROM {table}")), query(&env, &env.path("cl"), "local", &format!("SELECT * FROM {table}")));
+        assert!(l.len() > 50, "{table}: {} rows", l.len());
+        assert_eq!(l, c, "{table} differs");
+    }
+
+    // a rollup --full and a time-zone chargeback on the cluster change nothing
+    ok(&env, "cl", &["--engine", &cluster.engine, "-q", "rollup", "--full"]);
+    assert_eq!(query(&env, &env.path("cl"), "local", "SELECT * FROM usage_daily"), query(&env, &env.wh(), "local", "SELECT * FROM usage_daily"));
+    let tz = |wh: &str, engine: &str| {
+        let out = env.path(&format!("{wh}-berlin.csv"));
+        ok(&env, wh, &["--engine", engine, "-q", "chargeback", "--period", "2025-01", "--tz", "Europe/Berlin", "--output", out.to_str().unwrap()]);
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(tz("wh", "local"), tz("cl", &cluster.engine));
+
+    // SQL over the inference table (a Delta snapshot as Parquet scans), config tables and views
+    for sql in [
+        "SELECT request_date, endpoint_name, count(*), sum(input_tokens) FROM inference GROUP BY 1, 2",
+        "SELECT requester, sum(cost) FROM priced_requests GROUP BY 1",
+        "SELECT * FROM prices",
+        "SELECT scope, name, amount FROM budgets",
+        "SELECT count(*) FROM inference WHERE request_date = DATE '2025-01-30'",
+    ] {
+        let (l, c) = (query(&env, &env.wh(), "local", sql), query(&env, &env.wh(), &cluster.engine, sql));
+        assert!(l.len() > 1, "{sql}: no rows");
+        assert_eq!(l, c, "{sql}");
+    }
+    // a named report (quantile_disc, which the executors know) gives the same rows
+    let report = |engine: &str| env.ok(&["--engine", engine, "--format", "csv", "report", "rate_limits"]);
+    assert_eq!(report("local"), report(&cluster.engine));
+    // both executors did work
+    let jobs = |i: usize| std::fs::read_dir(env.path(&format!("ballista/executor-{i}"))).map_or(0, |d| d.count());
+    assert!(jobs(0) > 0 && jobs(1) > 0, "executor work dirs: {} and {}", jobs(0), jobs(1));
+}
+
+#[test]
+fn an_unreachable_or_malformed_engine_is_a_usage_error() {
+    let env = Env::init();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let stderr = env.fails(&["--engine", &format!("ballista://127.0.0.1:{port}"), "sql", "SELECT 1"], 2);
+    assert!(stderr.contains("Ballista scheduler"), "{stderr}");
+    let stderr = env.fails(&["--engine", "spark://x:1", "sql", "SELECT 1"], 2);
+    assert!(stderr.contains("ballista://HOST:PORT"), "{stderr}");
+}
