@@ -14,7 +14,13 @@ struct Cluster {
 
 impl Cluster {
     fn start(env: &Env) -> Self {
+        Self::start_with(env, Vec::new())
+    }
+
+    /// A cluster whose processes have `vars` in their environment (object-store settings).
+    fn start_with(env: &Env, vars: Vec<(&'static str, String)>) -> Self {
         let mut child = Command::new(BIN)
+            .envs(vars)
             .args(["cluster", "--port", "0", "--executors", "2", "--slots", "1", "--work-dir"])
             .arg(env.path("ballista"))
             .env("RUST_LOG", "warn")
@@ -131,4 +137,39 @@ fn an_unreachable_or_malformed_engine_is_a_usage_error() {
     assert!(stderr.contains("Ballista scheduler"), "{stderr}");
     let stderr = env.fails(&["--engine", "spark://x:1", "sql", "SELECT 1"], 2);
     assert!(stderr.contains("ballista://HOST:PORT"), "{stderr}");
+}
+
+/// A warehouse in S3 (moto on loopback): the executors and the scheduler find the bucket's
+/// store from the files' URLs, with the credentials of their own environment.
+#[test]
+fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
+    use object_store::{ObjectStoreExt, PutPayload};
+    let Some(s3) = crate::object_store::S3Server::start() else { return };
+    let env = Env::new();
+    let cluster = Cluster::start_with(&env, s3.env());
+    let data = env.generate("data", &["--rows", "1500", "--days", "4", "--start", "2025-01-29"]);
+    let wh = "s3://lake/cluster-wh";
+    s3.ok(&env, wh, &["init"]);
+    for f in ["prices.csv", "principals.csv"] {
+        let bytes = std::fs::read(data.join("config").join(f)).unwrap();
+        crate::object_store::block_on(s3.bucket().put(&format!("cluster-wh/config/{f}").into(), PutPayload::from(bytes))).unwrap();
+    }
+    s3.ok(&env, wh, &["-q", "ingest", data.join("logs").to_str().unwrap()]);
+    s3.ok(&env, wh, &["-q", "rollup"]);
+    let daily = |engine: &str| {
+        let mut lines: Vec<String> = s3.ok(&env, wh, &["--engine", engine, "--format", "csv", "sql", "SELECT * FROM usage_daily"]).lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let local = daily("local");
+    assert!(local.len() > 20, "{} rows", local.len());
+    assert_eq!(daily(&cluster.engine), local, "the cluster reads other rows");
+    s3.ok(&env, wh, &["--engine", &cluster.engine, "-q", "rollup", "--full"]);
+    assert_eq!(daily("local"), local, "the cluster's rollup wrote other rows");
+    let charge = |engine: &str| {
+        let out = env.path(&format!("cb-{}.csv", engine.len()));
+        s3.ok(&env, wh, &["--engine", engine, "-q", "chargeback", "--period", "2025-01", "--output", out.to_str().unwrap()]);
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(charge("local"), charge(&cluster.engine));
 }

@@ -12,7 +12,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use crate::util::{BIN, Env, KillOnDrop, show};
 
 /// moto's S3 server on a free loopback port, stopped on drop.
-struct S3Server {
+pub(crate) struct S3Server {
     _child: KillOnDrop,
     endpoint: String,
 }
@@ -28,7 +28,7 @@ fn moto_server() -> Option<PathBuf> {
 impl S3Server {
     /// Starts the server with a bucket `lake`; `None` (the test is skipped, and says so) when
     /// moto is not installed, except under CI, where that is a failure.
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         let Some(binary) = moto_server() else {
             assert!(std::env::var_os("CI").is_none(), "CI runs the S3 tests: run them with `bash scripts/test.sh`, which installs moto");
             eprintln!("SKIPPED: no moto_server (bash scripts/test.sh installs it)");
@@ -59,7 +59,7 @@ impl S3Server {
 
     /// The environment that points the AWS clients at this server (never at a real endpoint
     /// or the instance metadata service).
-    fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
@@ -70,7 +70,7 @@ impl S3Server {
         ]
     }
 
-    fn tokenledger(&self, env: &Env, warehouse: &str, args: &[&str]) -> Output {
+    pub(crate) fn tokenledger(&self, env: &Env, warehouse: &str, args: &[&str]) -> Output {
         Command::new(BIN)
             .args(["-w", warehouse])
             .args(args)
@@ -82,14 +82,14 @@ impl S3Server {
             .expect("run tokenledger")
     }
 
-    fn ok(&self, env: &Env, warehouse: &str, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, env: &Env, warehouse: &str, args: &[&str]) -> String {
         let out = self.tokenledger(env, warehouse, args);
         assert!(out.status.success(), "tokenledger -w {warehouse} {args:?}\n{}", show(&out));
         String::from_utf8(out.stdout).unwrap()
     }
 
     /// The bucket, as the test's own client sees it.
-    fn bucket(&self) -> object_store::aws::AmazonS3 {
+    pub(crate) fn bucket(&self) -> object_store::aws::AmazonS3 {
         object_store::aws::AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_bucket_name("lake")
@@ -102,7 +102,7 @@ impl S3Server {
     }
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }
 

@@ -34,6 +34,7 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::WarehouseStores;
 use crate::error::{Error, Result};
 
 /// gRPC messages carry plans and result batches.
@@ -80,7 +81,9 @@ impl LocalCluster {
             .with_scheduler_policy(TaskSchedulingPolicy::PullStaged)
             .with_override_session_builder(Arc::new(|config: SessionConfig| {
                 let state = default_session_builder(config)?;
-                let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(state).build();
+                // the scheduler reads the files' footers when it plans: it needs the stores too
+                let runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()?;
+                let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build();
                 datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(crate::rollup::quantile_disc()))?;
                 Ok(state)
             }));
@@ -132,8 +135,10 @@ async fn start_executor(scheduler: SocketAddr, work_dir: &Path, slots: usize) ->
     };
     // spill files go to the work directory too
     let spill_dir = work_dir.clone();
-    let runtime: RuntimeProducer =
-        Arc::new(move |_: &SessionConfig| Ok(Arc::new(RuntimeEnvBuilder::new().with_temp_file_path(spill_dir.clone()).build()?)));
+    let runtime: RuntimeProducer = Arc::new(move |_: &SessionConfig| {
+        let builder = RuntimeEnvBuilder::new().with_temp_file_path(spill_dir.clone());
+        Ok(builder.with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()?)
+    });
     let executor = Arc::new(Executor::with_default_execution_engine(
         registration,
         &work_dir,

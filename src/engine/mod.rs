@@ -128,6 +128,33 @@ async fn ballista_session(host: &str, port: u16, _config: SessionConfig, _runtim
     )))
 }
 
+/// Object stores found by URL, for the sessions of a cluster's scheduler and executors: the
+/// ones registered (the local filesystem), else the store of the URL's bucket, built the way
+/// a warehouse's store is (delta-rs' factories, credentials from the environment) and kept.
+#[derive(Debug, Default)]
+pub struct WarehouseStores {
+    known: datafusion::execution::object_store::DefaultObjectStoreRegistry,
+}
+
+impl datafusion::execution::object_store::ObjectStoreRegistry for WarehouseStores {
+    fn register_store(&self, url: &url::Url, store: Arc<dyn object_store::ObjectStore>) -> Option<Arc<dyn object_store::ObjectStore>> {
+        self.known.register_store(url, store)
+    }
+
+    fn get_store(&self, url: &url::Url) -> datafusion::error::Result<Arc<dyn object_store::ObjectStore>> {
+        if let Ok(store) = self.known.get_store(url) {
+            return Ok(store);
+        }
+        let bucket = url::Url::parse(&format!("{}://{}/", url.scheme(), &url[url::Position::BeforeHost..url::Position::AfterPort]))
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        crate::warehouse::register_cloud_stores();
+        let store = deltalake::logstore::store_for(&bucket, std::iter::empty::<(String, String)>())
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        self.known.register_store(&bucket, store.clone());
+        Ok(store)
+    }
+}
+
 /// A query as a table: a view of its plan, which both engines can inline (a cluster is sent
 /// the plan, not a handle on this process's DataFrame).
 pub fn view(query: datafusion::dataframe::DataFrame) -> Arc<dyn TableProvider> {

@@ -82,7 +82,7 @@ const SCHEMES: &str = "a directory, file://, s3:// (s3a://), gs://, az:// (abfs:
 const STORE_SCHEMES: [&str; 8] = ["s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "adl"];
 
 /// Registers delta-rs' object stores for the cloud schemes, once per process.
-fn register_cloud_stores() {
+pub(crate) fn register_cloud_stores() {
     #[cfg(feature = "cloud")]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
