@@ -19,9 +19,16 @@ impl Cluster {
 
     /// A cluster whose processes have `vars` in their environment (object-store settings).
     fn start_with(env: &Env, vars: Vec<(&'static str, String)>) -> Self {
+        Self::spawn(env, vars, &["--port", "0", "--executors", "2", "--slots", "1"])
+    }
+
+    /// `tokenledger cluster ARGS`, its executors' work directories under `ballista/`.
+    fn spawn(env: &Env, vars: Vec<(&'static str, String)>, args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .envs(vars)
-            .args(["cluster", "--port", "0", "--executors", "2", "--slots", "1", "--work-dir"])
+            .arg("cluster")
+            .args(args)
+            .arg("--work-dir")
             .arg(env.path("ballista"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -172,4 +179,22 @@ fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
         std::fs::read(out).unwrap()
     };
     assert_eq!(charge("local"), charge(&cluster.engine));
+}
+
+/// A scheduler alone, then two executors that join it from another process (how a real
+/// cluster gets executors that know tokenledger's functions).
+#[test]
+fn executors_join_a_running_scheduler() {
+    let env = crate::util::ingested_warehouse(800, 3);
+    env.ok(&["-q", "rollup"]);
+    let scheduler = Cluster::spawn(&env, Vec::new(), &["--port", "0", "--executors", "0"]);
+    let address = scheduler.engine.trim_start_matches("ballista://").to_string();
+    let executors = Cluster::spawn(&env, Vec::new(), &["--scheduler", &address, "--executors", "2", "--slots", "1"]);
+    assert_eq!(executors.engine, scheduler.engine, "the joined executors name their scheduler");
+    let report = |engine: &str| env.ok(&["--engine", engine, "--format", "csv", "report", "rate_limits"]);
+    let local = report("local");
+    assert!(local.lines().count() > 2, "{local}");
+    assert_eq!(report(&scheduler.engine), local);
+    let jobs = |i: usize| std::fs::read_dir(env.path(&format!("ballista/executor-{i}"))).map_or(0, |d| d.count());
+    assert!(jobs(0) + jobs(1) > 0, "the joined executors ran nothing");
 }

@@ -18,6 +18,15 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub slots: Option<usize>,
 
+    /// Join the executors to this running scheduler (HOST:PORT) instead of starting one: the
+    /// executors of a real Ballista cluster, which know tokenledger's functions.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: Option<String>,
+
+    /// With --scheduler: the address the executors listen on and are reached at.
+    #[arg(long, default_value = "127.0.0.1", requires = "scheduler")]
+    pub host: String,
+
     /// Where executors keep shuffle files (default: a temporary directory, removed on exit).
     #[arg(long)]
     pub work_dir: Option<std::path::PathBuf>,
@@ -30,13 +39,27 @@ pub async fn run(args: &ClusterArgs) -> Result<i32> {
     let slots = args.slots.unwrap_or((cores / args.executors.max(1)).max(1));
     let temp = tempfile::tempdir()?;
     let work_root = args.work_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let cluster = crate::engine::cluster::LocalCluster::start(args.port, args.executors, slots, &work_root).await?;
+    use crate::engine::cluster::LocalCluster;
+    let cluster = match &args.scheduler {
+        Some(address) => {
+            let scheduler = tokio::net::lookup_host(address.as_str())
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| crate::error::Error::Usage(format!("--scheduler {address}: not a HOST:PORT this machine can resolve")))?;
+            LocalCluster::join(scheduler, &args.host, args.executors, slots, &work_root).await?
+        }
+        None => LocalCluster::start(args.port, args.executors, slots, &work_root).await?,
+    };
     // the first line is for scripts that start a cluster and need its address
     println!("ballista://{}", cluster.scheduler);
-    eprintln!(
-        "a Ballista scheduler on {} with {} executors of {slots} task slots; run commands with --engine ballista://{}; Ctrl-C stops it",
-        cluster.scheduler, args.executors, cluster.scheduler
-    );
+    match &args.scheduler {
+        Some(_) => eprintln!("{} executors of {slots} task slots joined the Ballista scheduler at {}; Ctrl-C stops them", args.executors, cluster.scheduler),
+        None => eprintln!(
+            "a Ballista scheduler on {} with {} executors of {slots} task slots; run commands with --engine ballista://{}; Ctrl-C stops it",
+            cluster.scheduler, args.executors, cluster.scheduler
+        ),
+    }
     std::io::stdout().flush()?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

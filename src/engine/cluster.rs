@@ -101,7 +101,7 @@ impl LocalCluster {
         for i in 0..executors {
             let dir = work_root.join(format!("executor-{i}"));
             std::fs::create_dir_all(&dir)?;
-            tasks.extend(start_executor(scheduler, &dir, slots).await?);
+            tasks.extend(start_executor(scheduler, "127.0.0.1", &dir, slots).await?);
             work_dirs.push(dir);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -119,14 +119,31 @@ impl LocalCluster {
     }
 }
 
-/// One executor: a Flight server on a free loopback port (it serves shuffle data and
+impl LocalCluster {
+    /// Starts `executors` executors that join the scheduler at `scheduler`, reachable by it
+    /// and by each other at `host` (their Flight servers listen there on free ports): the
+    /// executors of a real cluster, which know tokenledger's functions.
+    pub async fn join(scheduler: SocketAddr, host: &str, executors: usize, slots: usize, work_root: &Path) -> Result<Self> {
+        let mut tasks = Vec::new();
+        let mut work_dirs = Vec::new();
+        for i in 0..executors {
+            let dir = work_root.join(format!("executor-{i}"));
+            std::fs::create_dir_all(&dir)?;
+            tasks.extend(start_executor(scheduler, host, &dir, slots).await?);
+            work_dirs.push(dir);
+        }
+        Ok(Self { scheduler, work_dirs, tasks })
+    }
+}
+
+/// One executor: a Flight server on a free port of `host` (it serves shuffle data and
 /// results) and the loop that pulls tasks from the scheduler.
-async fn start_executor(scheduler: SocketAddr, work_dir: &Path, slots: usize) -> Result<Vec<JoinHandle<()>>> {
+async fn start_executor(scheduler: SocketAddr, host: &str, work_dir: &Path, slots: usize) -> Result<Vec<JoinHandle<()>>> {
     let work_dir = work_dir.to_str().ok_or_else(|| Error::Usage(format!("work directory {} is not UTF-8", work_dir.display())))?.to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = TcpListener::bind((host, 0)).await?;
     let registration = ExecutorRegistration {
         id: uuid::Uuid::new_v4().to_string(),
-        host: Some("127.0.0.1".to_string()),
+        host: Some(host.to_string()),
         port: u32::from(listener.local_addr()?.port()),
         grpc_port: 0,
         specification: Some(ExecutorSpecification::default().with_vcores(slots as u32).into()),
@@ -137,7 +154,7 @@ async fn start_executor(scheduler: SocketAddr, work_dir: &Path, slots: usize) ->
     let spill_dir = work_dir.clone();
     let runtime: RuntimeProducer = Arc::new(move |_: &SessionConfig| {
         let builder = RuntimeEnvBuilder::new().with_temp_file_path(spill_dir.clone());
-        Ok(builder.with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()?)
+        builder.with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()
     });
     let executor = Arc::new(Executor::with_default_execution_engine(
         registration,
