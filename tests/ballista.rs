@@ -45,20 +45,14 @@ impl Cluster {
 
 /// `tokenledger -w WAREHOUSE ARGS` in the env's directory; asserts success, returns stdout.
 fn ok(env: &Env, warehouse: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN).args(["-w", warehouse]).args(args).current_dir(env.dir.path()).env_remove("RUST_LOG").output().unwrap();
+    let out = env.command_on(warehouse, args).output().unwrap();
     assert!(out.status.success(), "-w {warehouse} {args:?}\n{}", show(&out));
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Sorted CSV lines of a query over `warehouse`, run on `engine`.
 fn query(env: &Env, warehouse: &std::path::Path, engine: &str, sql: &str) -> Vec<String> {
-    let out = Command::new(BIN)
-        .arg("-w")
-        .arg(warehouse)
-        .args(["--engine", engine, "--format", "csv", "sql", sql])
-        .current_dir(env.dir.path())
-        .output()
-        .unwrap();
+    let out = env.command_on(warehouse, &["--engine", engine, "--format", "csv", "sql", sql]).output().unwrap();
     assert!(out.status.success(), "{sql} on {engine}\n{}", show(&out));
     let mut lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
     lines.sort();

@@ -71,15 +71,7 @@ impl S3Server {
     }
 
     pub(crate) fn tokenledger(&self, env: &Env, warehouse: &str, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(["-w", warehouse])
-            .args(args)
-            .current_dir(env.dir.path())
-            .env_remove("TOKENLEDGER_WAREHOUSE")
-            .env_remove("RUST_LOG")
-            .envs(self.env())
-            .output()
-            .expect("run tokenledger")
+        env.command_on(warehouse, args).envs(self.env()).output().expect("run tokenledger")
     }
 
     pub(crate) fn ok(&self, env: &Env, warehouse: &str, args: &[&str]) -> String {

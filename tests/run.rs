@@ -28,6 +28,13 @@ fn run(env: &Env, args: &[&str]) -> std::process::Output {
     env.run(&all)
 }
 
+/// A cycle that must succeed; its record as `--format json` prints it.
+fn cycle_record(env: &Env) -> serde_json::Value {
+    let out = run(env, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn runs_json(env: &Env) -> Vec<serde_json::Value> {
     env.ok(&["--format", "json", "runs"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -35,9 +42,7 @@ fn runs_json(env: &Env) -> Vec<serde_json::Value> {
 #[test]
 fn a_cycle_ingests_rolls_up_exports_and_records_and_files_count_once() {
     let env = setup(400, "");
-    let out = run(&env, &["--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let record = cycle_record(&env);
     assert_eq!((record["outcome"].as_str(), record["files_ingested"].as_i64()), (Some("ok"), Some(1)), "{record}");
     assert!(record["rows_written"].as_i64().unwrap() > 300);
     // the export is the chargeback of the last closed month, as the command writes it
@@ -49,9 +54,7 @@ fn a_cycle_ingests_rolls_up_exports_and_records_and_files_count_once() {
 
     // a re-delivered file and a renamed copy are not counted again
     std::fs::copy(env.path("inbox/day1.jsonl"), env.path("inbox/day1-again.jsonl")).unwrap();
-    let out = run(&env, &["--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let record = cycle_record(&env);
     assert_eq!((record["files_ingested"].as_i64(), record["files_skipped"].as_i64(), record["rows_written"].as_i64()), (Some(0), Some(2), Some(0)), "{record}");
     assert_eq!(record["dates_recomputed"], 0, "nothing changed: {record}");
     std::fs::rename(env.path("inbox/day1.jsonl"), env.path("inbox/renamed.jsonl")).unwrap();
@@ -177,9 +180,7 @@ fn logs_are_json_objects_for_collectors() {
 #[test]
 fn a_cycle_can_drop_old_payloads() {
     let env = setup(200, "[maintenance]\npayload_retention_days = 1\nvacuum_retain_hours = 0\n");
-    let out = run(&env, &["--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let record = cycle_record(&env);
     assert!(record["notes"][0].as_str().unwrap().starts_with("payloads before 2025-02-01 dropped from 2 dates"), "{record}");
     let left = env.ok(&["--format", "csv", "sql", "SELECT CAST(request_date AS VARCHAR) AS d, count(request) AS n FROM inference GROUP BY 1 ORDER BY 1"]);
     assert_eq!(left.lines().filter(|l| l.ends_with(",0")).count(), 2, "{left}");
@@ -207,9 +208,7 @@ fn a_warehouse_given_as_a_file_uri_runs_the_same_cycle() {
     let uri = url::Url::from_directory_path(env.wh()).unwrap().to_string();
     assert!(uri.starts_with("file:///"));
     env.write("tokenledger.toml", format!("warehouse = \"{uri}\"\n[inbox]\npaths = [\"inbox\"]\n[export]\ndir = \"exports\"\nbudgets = false\n"));
-    let out = run(&env, &["--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let record = cycle_record(&env);
     assert!(record["rows_written"].as_i64() > Some(50), "{record}");
     let by_uri = Command::new(BIN).args(["-w", &uri, "--format", "json", "runs"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&by_uri.stdout).lines().count(), 1, "{}", show(&by_uri));

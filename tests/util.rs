@@ -53,8 +53,13 @@ impl Env {
 
     /// The command, pointed at this env's warehouse, with no inherited warehouse setting.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_on(self.wh(), args)
+    }
+
+    /// The command in this env's directory, pointed at `warehouse` (a path or a URL).
+    pub fn command_on(&self, warehouse: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.arg("-w").arg(self.wh()).args(args).current_dir(self.dir.path());
+        c.arg("-w").arg(warehouse).args(args).current_dir(self.dir.path());
         c.env_remove("TOKENLEDGER_WAREHOUSE").env_remove("RUST_LOG");
         c
     }

@@ -42,7 +42,7 @@ pub struct Cli {
     /// Where queries run: local (this process), or ballista://HOST:PORT, a Ballista scheduler
     /// (a build with the `ballista` feature; `tokenledger cluster` starts one on this machine).
     #[arg(long, global = true, env = "TOKENLEDGER_ENGINE")]
-    pub engine: Option<String>,
+    pub engine: Option<crate::engine::Engine>,
 
     /// Output format: text (or table) for people, json for machines; csv and parquet for sql and report results.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -115,7 +115,7 @@ pub enum Command {
 
 /// Runs the parsed command line; returns the process exit code for non-error outcomes.
 pub async fn run(cli: Cli) -> Result<i32> {
-    let engine: crate::engine::Engine = cli.engine.as_deref().unwrap_or("local").parse()?;
+    let engine = cli.engine.clone().unwrap_or_default();
     let warehouse = || Warehouse::new(&cli.warehouse).map(|w| w.with_engine(engine.clone()));
     if cli.format == OutputFormat::Focus && !matches!(cli.command, Command::Chargeback(_)) {
         return Err(crate::error::Error::Usage(

@@ -48,7 +48,7 @@ pub async fn run(args: &RunArgs, cli: &Cli) -> Result<i32> {
         wait: args.wait.map(std::time::Duration::from_secs),
         today: args.today,
         progress: show_progress(cli),
-        engine: cli.engine.as_deref().map(str::parse).transpose()?,
+        engine: cli.engine.clone(),
     };
     let record = run_cycle(&opts).await?;
     match cli.format {

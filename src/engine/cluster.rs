@@ -40,8 +40,8 @@ use crate::error::{Error, Result};
 /// gRPC messages carry plans and result batches.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-fn ballista_error(what: &str) -> impl Fn(Box<dyn std::fmt::Display>) -> Error + '_ {
-    move |e| Error::Internal(format!("{what}: {e}"))
+fn ballista_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("{what}: {e}"))
 }
 
 /// A running loopback cluster; its tasks stop when it is dropped.
@@ -87,9 +87,9 @@ impl LocalCluster {
                 datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(crate::rollup::quantile_disc()))?;
                 Ok(state)
             }));
-        let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| ballista_error("scheduler")(Box::new(e)))?;
+        let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| ballista_error("scheduler", e))?;
         let server: SchedulerServer<LogicalPlanNode, PhysicalPlanNode> =
-            create_scheduler(cluster, Arc::new(config)).await.map_err(|e| ballista_error("scheduler")(Box::new(e)))?;
+            create_scheduler(cluster, Arc::new(config)).await.map_err(|e| ballista_error("scheduler", e))?;
         let mut tasks = Vec::new();
         let grpc = server.clone();
         tasks.push(tokio::spawn(async move {
@@ -106,7 +106,7 @@ impl LocalCluster {
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let registered = server.state.executor_manager.get_executors_state().await.map_err(|e| ballista_error("scheduler")(Box::new(e)))?.len();
+            let registered = server.state.executor_manager.get_executors_state().await.map_err(|e| ballista_error("scheduler", e))?.len();
             if registered >= executors {
                 break;
             }
@@ -176,7 +176,7 @@ async fn start_executor(scheduler: SocketAddr, host: &str, work_dir: &Path, slot
     });
     let client = SchedulerGrpcClient::connect(format!("http://{scheduler}"))
         .await
-        .map_err(|e| ballista_error("executor")(Box::new(e)))?
+        .map_err(|e| ballista_error("executor", e))?
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let poll = tokio::spawn(async move {

@@ -121,7 +121,7 @@ impl Place {
     /// The holder, and the version of the lock it was read from (objects only).
     async fn read(&self) -> Option<(Holder, Option<UpdateVersion>)> {
         match self {
-            Place::File(path) => Some((serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?, None)),
+            Place::File(path) => Some((read_holder(path)?, None)),
             Place::Object { store, key, .. } => {
                 let got = store.get(key).await.ok()?;
                 let version = UpdateVersion { e_tag: got.meta.e_tag.clone(), version: got.meta.version.clone() };
@@ -230,12 +230,13 @@ impl RunLock {
     /// Gives the lock up, if it is still ours (a run that took a stale lock over must not
     /// lose it to us).
     pub async fn release(mut self) {
-        if let Place::Object { store, key, released } = &mut self.place {
+        if let Place::Object { store, key, .. } = &self.place
+            && matches!(self.place.read().await, Some((h, _)) if h == self.holder)
+        {
+            let _ = store.delete(key).await;
+        }
+        if let Place::Object { released, .. } = &mut self.place {
             *released = true;
-            let ours = matches!(Place::Object { store: store.clone(), key: key.clone(), released: true }.read().await, Some((h, _)) if h == self.holder);
-            if ours {
-                let _ = store.delete(key).await;
-            }
         }
         // a local lock is released by Drop
     }
@@ -245,8 +246,7 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         match &self.place {
             Place::File(path) => {
-                let holder = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str::<Holder>(&t).ok());
-                if holder.as_ref() == Some(&self.holder) {
+                if read_holder(path).as_ref() == Some(&self.holder) {
                     let _ = std::fs::remove_file(path);
                 }
             }
@@ -257,6 +257,11 @@ impl Drop for RunLock {
             Place::Object { .. } => {}
         }
     }
+}
+
+/// The holder named by the lock file at `path`, if it can be read.
+fn read_holder(path: &Path) -> Option<Holder> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// Whether the holder's run is gone: its process has ended on this host, or its lock is older
