@@ -10,35 +10,65 @@ wall seconds, CPU seconds, peak RSS (ru_maxrss of the child) and peak anonymous 
 from /proc every 50 ms). MB/s is uncompressed input bytes / wall seconds (1 MB = 10^6 bytes).
 Build first: cargo build --release.
 """
-import argparse, json, os, shutil, subprocess, sys, time
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ANCHOR = os.path.join(ROOT, "..", "shared", "bench", "anchor_duckdb.py")
 
 
-def measure(cmd, env=None):
-    """Runs cmd; -> (seconds, cpu_seconds, peak_rss_mb, peak_anon_mb, stdout)"""
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a running process, from /proc (fields 14 and 15 of stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def status_kb(pid, field):
+    """A field of /proc/PID/status in kB (RssAnon, VmRSS), 0 when absent."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def run_measured(cmd, env=None, watch=None):
+    """Runs cmd; -> dict of seconds, cpu_seconds, peak_rss_mb, peak_anon_mb, stdout, and for
+    `watch` (the pid of a server the command talks to) its CPU seconds and peak VmRSS meanwhile."""
+    watch_cpu = cpu_seconds(watch) if watch else 0.0
+    watch_rss = peak_anon = 0
+    # output to files, not pipes: a report of a megabyte would fill a pipe nobody reads yet
+    stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    peak_anon = 0
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=env)
     while True:
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
-        try:
-            with open(f"/proc/{p.pid}/status") as f:
-                anon = next(int(l.split()[1]) for l in f if l.startswith("RssAnon:"))
-            peak_anon = max(peak_anon, anon)
-        except (OSError, StopIteration):
-            pass
+        peak_anon = max(peak_anon, status_kb(p.pid, "RssAnon"))
+        if watch:
+            watch_rss = max(watch_rss, status_kb(watch, "VmRSS"))
         time.sleep(0.05)
     seconds = time.perf_counter() - t0
-    out, err = p.stdout.read().decode(), p.stderr.read().decode()
+    stdout.seek(0)
+    stderr.seek(0)
+    out, err = stdout.read().decode(), stderr.read().decode()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.exit(f"{cmd} failed ({code}):\n{out}\n{err}")
-    return seconds, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, peak_anon / 1024, out
+    return dict(seconds=seconds, cpu_seconds=ru.ru_utime + ru.ru_stime, peak_rss_mb=ru.ru_maxrss / 1024,
+                peak_anon_mb=peak_anon / 1024, stdout=out,
+                watched_cpu_seconds=(cpu_seconds(watch) - watch_cpu) if watch else 0.0, watched_rss_mb=watch_rss / 1024)
+
+
+def measure(cmd, env=None):
+    """Runs cmd; -> (seconds, cpu_seconds, peak_rss_mb, peak_anon_mb, stdout)"""
+    m = run_measured(cmd, env)
+    return m["seconds"], m["cpu_seconds"], m["peak_rss_mb"], m["peak_anon_mb"], m["stdout"]
 
 
 def arguments(description):

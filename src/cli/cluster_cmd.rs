@@ -51,13 +51,18 @@ pub async fn run(args: &ClusterArgs) -> Result<i32> {
         }
         None => LocalCluster::start(args.port, args.executors, slots, &work_root).await?,
     };
-    // the first line is for scripts that start a cluster and need its address
-    println!("ballista://{}", cluster.scheduler);
+    // the first line is for scripts that start a cluster and need its engine; a cluster of
+    // known size says how many tasks fill its slots (Ballista's default is 16 a stage)
+    let engine = match (&args.scheduler, args.executors * slots) {
+        (None, slots @ 1..) => format!("ballista://{}?partitions={slots}", cluster.scheduler),
+        _ => format!("ballista://{}", cluster.scheduler),
+    };
+    println!("{engine}");
     match &args.scheduler {
         Some(_) => eprintln!("{} executors of {slots} task slots joined the Ballista scheduler at {}; Ctrl-C stops them", args.executors, cluster.scheduler),
         None => eprintln!(
-            "a Ballista scheduler on {} with {} executors of {slots} task slots; run commands with --engine ballista://{}; Ctrl-C stops it",
-            cluster.scheduler, args.executors, cluster.scheduler
+            "a Ballista scheduler on {} with {} executors of {slots} task slots; run commands with --engine '{engine}'; Ctrl-C stops it",
+            cluster.scheduler, args.executors
         ),
     }
     std::io::stdout().flush()?;

@@ -14,11 +14,12 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::BallistaCodec;
-use ballista_core::serde::protobuf::ExecutorRegistration;
+use ballista_core::serde::protobuf::{ExecutorRegistration, RuntimeStatsReport, ShuffleWritePartition, TaskColumnStats, WindowStateReport};
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::scheduler::{ExecutorOperatingSystemSpecification, ExecutorSpecification};
 use ballista_core::utils::{GrpcServerConfig, create_grpc_server, default_config_producer, default_session_builder};
-use ballista_core::{BALLISTA_PROTOCOL_VERSION, RuntimeProducer};
+use ballista_core::{BALLISTA_PROTOCOL_VERSION, JobId, RuntimeProducer};
+use ballista_executor::execution_engine::{DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor};
 use ballista_executor::execution_loop::poll_loop;
 use ballista_executor::executor::Executor;
 use ballista_executor::flight_service::BallistaFlightService;
@@ -28,7 +29,10 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use ballista_scheduler::scheduler_server::SchedulerServer;
+use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
@@ -156,7 +160,7 @@ async fn start_executor(scheduler: SocketAddr, host: &str, work_dir: &Path, slot
         let builder = RuntimeEnvBuilder::new().with_temp_file_path(spill_dir.clone());
         builder.with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()
     });
-    let executor = Arc::new(Executor::with_default_execution_engine(
+    let executor = Arc::new(Executor::new(
         registration,
         &work_dir,
         runtime,
@@ -164,6 +168,7 @@ async fn start_executor(scheduler: SocketAddr, host: &str, work_dir: &Path, slot
         functions(),
         Arc::new(LoggingMetricsCollector::default()),
         slots,
+        Arc::new(WithoutOperatorMetrics(DefaultExecutionEngine::new())),
     ));
     let flight = FlightServiceServer::new(BallistaFlightService::new(work_dir))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -186,4 +191,60 @@ async fn start_executor(scheduler: SocketAddr, host: &str, work_dir: &Path, slot
         }
     });
     Ok(vec![flight, poll])
+}
+
+/// Ballista's execution engine, except that tasks report no operator metrics. The scheduler
+/// merges each task's metrics into its stage's, and fails the task's status update when the
+/// operator counts differ, which they do when a stage is a union of scans of different shapes
+/// (the snapshot's per-date scans): the lost status left the job waiting forever (seen at 1M
+/// requests in `report rate_limits`). The metrics only feed the scheduler's display; the
+/// statistics the adaptive planner uses travel separately and are passed through.
+struct WithoutOperatorMetrics(DefaultExecutionEngine);
+
+impl ExecutionEngine for WithoutOperatorMetrics {
+    fn create_query_stage_exec(
+        &self,
+        job_id: JobId,
+        stage_id: usize,
+        task_id: usize,
+        global_output_partition_ids: Vec<usize>,
+        plan: Arc<dyn ExecutionPlan>,
+        work_dir: &str,
+        config: &SessionConfig,
+    ) -> datafusion::error::Result<Arc<dyn QueryStageExecutor>> {
+        let stage = self.0.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)?;
+        Ok(Arc::new(StageWithoutMetrics(stage)))
+    }
+}
+
+#[derive(Debug)]
+struct StageWithoutMetrics(Arc<dyn QueryStageExecutor>);
+
+impl std::fmt::Display for StageWithoutMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryStageExecutor for StageWithoutMetrics {
+    async fn execute_query_stage(&self, task_id: usize, context: Arc<TaskContext>) -> datafusion::error::Result<Vec<ShuffleWritePartition>> {
+        self.0.execute_query_stage(task_id, context).await
+    }
+
+    fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
+        Vec::new()
+    }
+
+    fn collect_runtime_stats_reports(&self) -> Vec<RuntimeStatsReport> {
+        self.0.collect_runtime_stats_reports()
+    }
+
+    fn collect_window_state_reports(&self) -> datafusion::error::Result<Vec<WindowStateReport>> {
+        self.0.collect_window_state_reports()
+    }
+
+    fn collect_column_stats(&self) -> Vec<TaskColumnStats> {
+        self.0.collect_column_stats()
+    }
 }

@@ -30,26 +30,40 @@ pub enum Engine {
     /// DataFusion in this process.
     #[default]
     Local,
-    /// A Ballista scheduler at `host:port`.
-    Ballista { host: String, port: u16 },
+    /// A Ballista scheduler at `host:port`; a stage's work is cut into `partitions` tasks
+    /// (default: Ballista's 16).
+    Ballista { host: String, port: u16, partitions: Option<usize> },
 }
 
 impl std::str::FromStr for Engine {
     type Err = Error;
 
-    /// `local`, or `ballista://HOST:PORT` (`df://HOST:PORT`, Ballista's own spelling, too).
+    /// `local`, or `ballista://HOST:PORT[?partitions=N]` (`df://`, Ballista's own spelling,
+    /// too).
     fn from_str(text: &str) -> Result<Self> {
         if text == "local" {
             return Ok(Engine::Local);
         }
-        let usage = || Error::Usage(format!("--engine {text}: say `local` or `ballista://HOST:PORT` (a Ballista scheduler)"));
+        let usage = || {
+            Error::Usage(format!(
+                "--engine {text}: say `local` or `ballista://HOST:PORT` (a Ballista scheduler), optionally with `?partitions=N` (N ≥ 1)"
+            ))
+        };
         let rest = text.strip_prefix("ballista://").or_else(|| text.strip_prefix("df://")).ok_or_else(usage)?;
-        let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or_else(usage)?;
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (host, port) = address.trim_end_matches('/').rsplit_once(':').ok_or_else(usage)?;
         let port = port.parse().map_err(|_| usage())?;
         if host.is_empty() {
             return Err(usage());
         }
-        Ok(Engine::Ballista { host: host.to_string(), port })
+        let partitions = match query {
+            "" => None,
+            q => match q.strip_prefix("partitions=").map(str::parse::<usize>) {
+                Some(Ok(n)) if n >= 1 => Some(n),
+                _ => return Err(usage()),
+            },
+        };
+        Ok(Engine::Ballista { host: host.to_string(), port, partitions })
     }
 }
 
@@ -57,7 +71,8 @@ impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Engine::Local => write!(f, "local"),
-            Engine::Ballista { host, port } => write!(f, "ballista://{host}:{port}"),
+            Engine::Ballista { host, port, partitions: None } => write!(f, "ballista://{host}:{port}"),
+            Engine::Ballista { host, port, partitions: Some(n) } => write!(f, "ballista://{host}:{port}?partitions={n}"),
         }
     }
 }
@@ -75,7 +90,7 @@ impl Engine {
                     .build();
                 SessionContext::new_with_state(state)
             }
-            Engine::Ballista { host, port } => ballista_session(host, *port, config, runtime).await?,
+            Engine::Ballista { host, port, partitions } => ballista_session(host, *port, *partitions, config, runtime).await?,
         };
         ctx.register_udaf(crate::rollup::quantile_disc());
         Ok(ctx)
@@ -102,7 +117,7 @@ impl Engine {
 }
 
 #[cfg(feature = "ballista")]
-async fn ballista_session(host: &str, port: u16, config: SessionConfig, _runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
+async fn ballista_session(host: &str, port: u16, partitions: Option<usize>, config: SessionConfig, _runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
     use ballista::prelude::{SessionConfigExt, SessionContextExt};
     // Ballista connects at the first query; say at once when no scheduler listens there
     let address = format!("{host}:{port}");
@@ -115,6 +130,13 @@ async fn ballista_session(host: &str, port: u16, config: SessionConfig, _runtime
     // Ballista's defaults for its sessions, with ours on top (spans for error positions)
     let mut ballista = SessionConfig::new_with_ballista().with_ballista_job_name("tokenledger");
     ballista.options_mut().sql_parser.collect_spans = config.options().sql_parser.collect_spans;
+    // a snapshot file is a task's unit of work: a Delta table is a union of per-date scans,
+    // and cutting each date's files into byte ranges made `partitions` tasks of every date
+    // (a 1M-request rollup on two executors: 80 s with the cuts, 22 s without)
+    ballista.options_mut().optimizer.repartition_file_scans = false;
+    if let Some(n) = partitions {
+        ballista.options_mut().execution.target_partitions = n;
+    }
     let state = datafusion::execution::SessionStateBuilder::new().with_default_features().with_config(ballista).build();
     SessionContext::remote_with_state(&format!("df://{host}:{port}"), state)
         .await
@@ -122,7 +144,7 @@ async fn ballista_session(host: &str, port: u16, config: SessionConfig, _runtime
 }
 
 #[cfg(not(feature = "ballista"))]
-async fn ballista_session(host: &str, port: u16, _config: SessionConfig, _runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
+async fn ballista_session(host: &str, port: u16, _partitions: Option<usize>, _config: SessionConfig, _runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
     Err(Error::Usage(format!(
         "--engine ballista://{host}:{port}: this tokenledger was built without Ballista; build it with `cargo build --release --features ballista`"
     )))
@@ -240,4 +262,22 @@ fn snapshot_view(table: &deltalake::DeltaTable) -> Result<Arc<dyn TableProvider>
 /// No rows, with `schema`'s columns.
 fn empty_relation(schema: datafusion::common::DFSchemaRef) -> datafusion::logical_expr::LogicalPlan {
     datafusion::logical_expr::LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation { produce_one_row: false, schema })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Engine;
+
+    #[test]
+    fn engines_parse_and_print_back() {
+        for text in ["local", "ballista://10.0.0.7:50050", "ballista://127.0.0.1:4000?partitions=8"] {
+            assert_eq!(text.parse::<Engine>().unwrap().to_string(), text);
+        }
+        let df: Engine = "df://sched:50050/".parse().unwrap();
+        assert_eq!(df, Engine::Ballista { host: "sched".into(), port: 50050, partitions: None });
+        for bad in ["spark://x:1", "ballista://:1", "ballista://h", "ballista://h:p", "ballista://h:1?partitions=0", "ballista://h:1?slots=2"] {
+            let e = bad.parse::<Engine>().unwrap_err().to_string();
+            assert!(e.contains("ballista://HOST:PORT") && e.contains(bad), "{bad}: {e}");
+        }
+    }
 }
