@@ -35,12 +35,13 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "tokenledger", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The warehouse directory (or file:// URL).
+    /// The warehouse: a directory, or a file://, s3://, gs:// or az:// URL.
     #[arg(short, long, global = true, env = "TOKENLEDGER_WAREHOUSE", default_value = "./warehouse")]
     pub warehouse: String,
 
-    /// Where queries run: local (this process), or ballista://HOST:PORT, a Ballista scheduler
-    /// (a build with the `ballista` feature; `tokenledger cluster` starts one on this machine).
+    /// Where queries run: local (this process), or ballista://HOST:PORT[?partitions=N], a
+    /// Ballista scheduler (a build with the `ballista` feature; `tokenledger cluster` starts one
+    /// on this machine). N: tasks per stage, best the cluster's task slots (default 16).
     #[arg(long, global = true, env = "TOKENLEDGER_ENGINE")]
     pub engine: Option<crate::engine::Engine>,
 
