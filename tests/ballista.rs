@@ -151,7 +151,7 @@ fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
     let data = env.generate("data", &["--rows", "1500", "--days", "4", "--start", "2025-01-29"]);
     let wh = "s3://lake/cluster-wh";
     s3.ok(&env, wh, &["init"]);
-    for f in ["prices.csv", "principals.csv"] {
+    for f in ["prices.csv", "principals.csv", "budgets.csv"] {
         let bytes = std::fs::read(data.join("config").join(f)).unwrap();
         crate::object_store::block_on(s3.bucket().put(&format!("cluster-wh/config/{f}").into(), PutPayload::from(bytes))).unwrap();
     }
@@ -173,6 +173,15 @@ fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
         std::fs::read(out).unwrap()
     };
     assert_eq!(charge("local"), charge(&cluster.engine));
+    // the budget status is computed in the command's process whatever the engine
+    let budget = |engine: &str| {
+        let out = s3.tokenledger(&env, wh, &["--engine", engine, "--format", "json", "budget", "status"]);
+        assert!(matches!(out.status.code(), Some(0 | 3)), "budget status on {engine}\n{}", show(&out));
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let local = budget("local");
+    assert!(local.1.contains("\"spent\""), "{local:?}");
+    assert_eq!(budget(&cluster.engine), local);
 }
 
 /// A scheduler alone, then two executors that join it from another process (how a real

@@ -57,6 +57,9 @@ fn period_of(budget: &Budget, day: NaiveDate) -> Result<(String, Period)> {
 /// last date with usage).
 pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result<Vec<BudgetStatus>> {
     let budgets = Budgets::load(&warehouse.config_file("budgets.csv").await?)?;
+    // a few queries over usage_daily: they run here whatever the engine, so the tables are
+    // handed to this process's session as it reads them (with the warehouse's object store)
+    let warehouse = &warehouse.clone().with_engine(crate::engine::Engine::Local);
     let ctx = SessionContext::new();
     register_usage(&ctx, warehouse, "usage_daily", "usage_daily", None).await?;
     // provisioned pools: a budget pays its share of the pools' hours instead of the pooled tokens' prices
