@@ -255,7 +255,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         table_version: version,
         hourly_version,
         tz: opts.tz.map_or_else(|| "UTC".to_string(), |tz| tz.name().to_string()),
-        price_book_sha256: warehouse.read("config/prices.csv").await?.map(|bytes| hex::encode(Sha256::digest(bytes))).unwrap_or_default(),
+        price_book_sha256: warehouse.read(&crate::warehouse::config_key("prices.csv")).await?.map(|bytes| hex::encode(Sha256::digest(bytes))).unwrap_or_default(),
     })
 }
 

@@ -138,9 +138,9 @@ async fn ballista_session(host: &str, port: u16, partitions: Option<usize>, conf
         ballista.options_mut().execution.target_partitions = n;
     }
     let state = datafusion::execution::SessionStateBuilder::new().with_default_features().with_config(ballista).build();
-    SessionContext::remote_with_state(&format!("df://{host}:{port}"), state)
+    SessionContext::remote_with_state(&format!("df://{address}"), state)
         .await
-        .map_err(|e| Error::Usage(format!("cannot reach the Ballista scheduler at {host}:{port}: {e}")))
+        .map_err(|e| Error::Usage(format!("cannot reach the Ballista scheduler at {address}: {e}")))
 }
 
 #[cfg(not(feature = "ballista"))]

@@ -46,7 +46,7 @@ impl RollupState {
     pub async fn config_digests(warehouse: &Warehouse) -> Result<BTreeMap<String, String>> {
         let mut digests = BTreeMap::new();
         for file in CONFIG_FILES {
-            let digest = match warehouse.read(&format!("config/{file}")).await? {
+            let digest = match warehouse.read(&crate::warehouse::config_key(file)).await? {
                 Some(bytes) => hex::encode(Sha256::digest(&bytes)),
                 None => "absent".to_string(),
             };

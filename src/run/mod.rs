@@ -142,7 +142,7 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         }
     }
     // 5. the budgets
-    if config.export.budgets && warehouse.read("config/budgets.csv").await?.is_some() {
+    if config.export.budgets && warehouse.read(&crate::warehouse::config_key("budgets.csv")).await?.is_some() {
         let statuses = budget_status(warehouse, None).await?;
         let over: Vec<String> = statuses.iter().filter(|s| s.over).map(|s| format!("{} {}", s.budget.scope.column(), s.budget.name)).collect();
         record.budgets_over = over.len() as i64;

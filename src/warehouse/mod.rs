@@ -76,6 +76,11 @@ impl std::fmt::Display for Warehouse {
     }
 }
 
+/// The key of the config file `file` (`prices.csv` ...) in a warehouse.
+pub fn config_key(file: &str) -> String {
+    format!("config/{file}")
+}
+
 /// The URL schemes a warehouse can be at, for messages.
 const SCHEMES: &str = "a directory, file://, s3:// (s3a://), gs://, az:// (abfs://, abfss://, azure://, adl://)";
 /// The object stores' schemes (delta-rs' cloud crates register these).
@@ -217,7 +222,7 @@ impl Warehouse {
 
     /// The config file `file` of `config/`.
     pub async fn config_file(&self, file: &str) -> Result<ConfigFile> {
-        let key = format!("config/{file}");
+        let key = config_key(file);
         let name = self.describe(&key);
         let text = match self.read(&key).await? {
             Some(bytes) => Some(String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Io {
@@ -246,7 +251,7 @@ impl Warehouse {
             report.tables_created.push(name.to_string());
         }
         for (file, text) in CONFIG_TEMPLATES {
-            let key = ObjectPath::from(format!("config/{file}"));
+            let key = ObjectPath::from(config_key(file));
             // create, never overwrite: a file the user edited stays as it is
             let put = object_store::PutOptions::from(object_store::PutMode::Create);
             match self.store.put_opts(&key, object_store::PutPayload::from_static(text.as_bytes()), put).await {
