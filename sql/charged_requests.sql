@@ -21,6 +21,7 @@ SELECT
   entity_type,
   provider,
   status_code,
+  token_count_source,
   is_fallback,
   guardrail_action,
   execution_duration_ms,

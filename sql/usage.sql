@@ -35,6 +35,7 @@ SELECT
   CASE WHEN price_version IS NULL
        THEN input_tokens + cache_read_input_tokens + cache_creation_input_tokens + output_tokens
        ELSE 0 END AS unpriced_tokens,
+  unmetered_requests,
   latency_p50_ms,
   latency_p95_ms,
   latency_max_ms

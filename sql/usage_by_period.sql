@@ -23,6 +23,9 @@ SELECT
   sum(CASE WHEN status_code BETWEEN 400 AND 499 AND status_code <> 429 THEN 1 ELSE 0 END) AS client_errors,
   sum(CASE WHEN is_fallback THEN 1 ELSE 0 END) AS fallback_requests,
   sum(CASE WHEN upper(guardrail_action) = 'BLOCKED' THEN 1 ELSE 0 END) AS guardrail_blocked,
+  -- a success whose log has no token counts (a stream without include_usage, a lost usage
+  -- object) and no payload to estimate them from: its cost is unknown, not zero
+  sum(CASE WHEN status_code BETWEEN 200 AND 299 AND token_count_source = 'absent' THEN 1 ELSE 0 END) AS unmetered_requests,
   sum(input_tokens) AS input_tokens,
   sum(cache_read_input_tokens) AS cache_read_input_tokens,
   sum(cache_creation_input_tokens) AS cache_creation_input_tokens,

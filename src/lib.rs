@@ -1,6 +1,6 @@
 //! tokenledger: the usage and chargeback ledger for LLM gateways.
 //!
-//! The stages of `../shared/DESIGN.md`, one module each: [`warehouse`] (Delta tables and
+//! The stages of the ledger, one module each: [`warehouse`] (Delta tables and
 //! their schemas), [`ingest`] (gateway logs into the `inference` table, exactly once),
 //! [`generator`] (realistic synthetic logs), [`pricing`] (price book and principals, the
 //! dimension files of `config/`), and [`cli`] (the command line).

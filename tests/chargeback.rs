@@ -4,14 +4,7 @@
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use crate::util::{Env, ingested_warehouse};
-
-fn read_csv(path: &std::path::Path) -> Vec<Vec<String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let mut rows = vec![r.headers().unwrap().iter().map(String::from).collect()];
-    rows.extend(r.records().map(|rec| rec.unwrap().iter().map(String::from).collect()));
-    rows
-}
+use crate::util::{Env, ingested_warehouse, read_csv};
 
 #[test]
 fn a_month_adds_up_to_the_cent_and_is_reproducible() {

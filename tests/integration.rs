@@ -6,6 +6,7 @@ mod util;
 #[cfg(feature = "ballista")]
 mod ballista;
 mod budget;
+mod capacity;
 mod chargeback;
 mod charts;
 mod cli;
@@ -23,3 +24,4 @@ mod run_crash;
 mod reports;
 mod schema_contract;
 mod sql;
+mod unmetered;

@@ -169,7 +169,7 @@ fn report_parameters_and_files() {
     let env = fixture();
     let out = env.path("none.csv");
     env.ok(&["report", "unpriced_usage", "--param", "from=2025-03-03", "--output", out.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "served_entity_name,first_day,last_day,requests,tokens\n");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "served_entity_name,first_day,last_day,requests,tokens,unmetered_requests\n");
     let err = env.fails(&["report", "unpriced_usage", "--param", "since=2025-01-01"], 2);
     assert!(err.contains("from, to"), "{err}");
     let err = env.fails(&["report", "nope"], 2);

@@ -231,3 +231,11 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A CSV file's rows, the header first.
+pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let mut rows = vec![r.headers().unwrap().iter().map(String::from).collect()];
+    rows.extend(r.records().map(|rec| rec.unwrap().iter().map(String::from).collect()));
+    rows
+}

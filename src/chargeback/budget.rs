@@ -1,15 +1,19 @@
 //! Budget status: what each budget of `config/budgets.csv` has spent in its current period,
 //! the run-rate forecast to the period's end, and the thresholds crossed. Spend is what the
-//! chargeback charges: tokens at their prices, and for provisioned pools the budget's share of
-//! the pools' hours (idle hours to the owner group) instead of the pooled tokens' prices.
+//! chargeback charges, to the cent: the budget's lines of the period's chargeback by the
+//! budget's scope (tokens at their prices, and for provisioned pools its share of the pools'
+//! hours, idle hours to the owner group, instead of the pooled tokens' prices), rounded as
+//! the chargeback rounds them.
+
+use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
-use datafusion::functions_aggregate::expr_fn::{max, sum};
+use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use rust_decimal::Decimal;
 
-use super::{Period, cast_columns, minor_unit, register_pools, register_usage, round, text_at};
+use super::{Chargeback, ChargebackOptions, Period, cast_columns, chargeback, minor_unit, register_usage, round, text_at};
 use crate::error::{Error, Result};
 use crate::pricing::{Budget, BudgetPeriod, Budgets};
 use crate::warehouse::Warehouse;
@@ -62,8 +66,6 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
     let warehouse = &warehouse.clone().with_engine(crate::engine::Engine::Local);
     let ctx = SessionContext::new();
     register_usage(&ctx, warehouse, "usage_daily", "usage_daily", None).await?;
-    // provisioned pools: a budget pays its share of the pools' hours instead of the pooled tokens' prices
-    let (pools, _) = register_pools(&ctx, warehouse, None).await?;
     let last = last_date(&ctx, None).await?.ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
     let reference = match month {
         Some(m) => {
@@ -74,39 +76,51 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         None => last,
     };
     let mut statuses = Vec::new();
-    // budgets of one scope and period share the pools' allocation: computed once for them all
-    type Allocation = (Vec<super::capacity::Allocated>, std::collections::HashMap<(Vec<String>, String), Decimal>);
-    let mut allocations: std::collections::HashMap<(&'static str, i64, i64), Allocation> = std::collections::HashMap::new();
+    // budgets of one scope and period share one chargeback: computed once for them all
+    let mut chargebacks: HashMap<(&'static str, NaiveDate, NaiveDate), Chargeback> = HashMap::new();
     for budget in budgets.rows {
         let (period_label, period) = period_of(&budget, reference)?;
         let through = last_date(&ctx, Some(&period)).await?.unwrap_or(period.start).max(reference.min(last));
-        let mut spent_exact = spent(&ctx, &budget, &period).await?;
-        if !pools.is_empty() {
-            let until = through.succ_opt().unwrap_or(through).min(period.end);
-            let bounds = (crate::pricing::date_start_micros(period.start), crate::pricing::date_start_micros(until));
-            let slot = (budget.scope.column(), bounds.0, bounds.1);
-            if let std::collections::hash_map::Entry::Vacant(e) = allocations.entry(slot) {
-                e.insert(super::capacity::allocate(&ctx, &pools, bounds, &[budget.scope.column()], false).await?);
-            }
-            let (allocated, pooled) = &allocations[&slot];
-            let key = (vec![budget.name.clone()], budget.currency.clone());
-            spent_exact -= pooled.get(&key).copied().unwrap_or_default();
-            spent_exact += allocated.iter().filter(|a| a.keys == key.0 && a.currency == key.1).map(|a| a.amount).sum::<Decimal>();
+        let scope = budget.scope.column();
+        let slot = (scope, period.start, period.end);
+        if !chargebacks.contains_key(&slot) {
+            let opts = ChargebackOptions {
+                period,
+                by: vec![scope.to_string()],
+                as_of: None,
+                tz: None,
+                share_idle: false,
+                through: None,
+            };
+            chargebacks.insert(slot, chargeback(warehouse, &opts).await?);
         }
+        let lines = chargebacks[&slot]
+            .lines
+            .iter()
+            .filter(|l| l.charge != "total" && l.keys == [budget.name.as_str()] && l.currency == budget.currency);
+        let (spent, spent_exact) = lines.fold((Decimal::ZERO, Decimal::ZERO), |(r, e), l| {
+            (r + l.cost.unwrap_or_default(), e + l.unrounded.unwrap_or_default())
+        });
         let scale = minor_unit(&budget.currency);
+        let spent = round(spent, scale);
         let elapsed = (through - period.start).num_days() + 1;
         let days = (period.end - period.start).num_days();
-        let forecast_exact = spent_exact * Decimal::from(days) / Decimal::from(elapsed.clamp(1, days));
-        let percent = |v: Decimal| (budget.amount > Decimal::ZERO).then(|| (v * Decimal::ONE_HUNDRED / budget.amount).round_dp(1));
+        // a period whose data is complete forecasts what it spent, to the cent
+        let forecast = if elapsed >= days {
+            spent
+        } else {
+            round(spent_exact * Decimal::from(days) / Decimal::from(elapsed.max(1)), scale)
+        };
+        let percent = |v: Decimal| (budget.amount > Decimal::ZERO).then(|| round(v * Decimal::ONE_HUNDRED / budget.amount, 1));
         let reached = |v: Decimal| if budget.amount > Decimal::ZERO { v >= budget.amount } else { v > Decimal::ZERO };
         statuses.push(BudgetStatus {
-            crossed: budget.thresholds.iter().copied().filter(|t| spent_exact * Decimal::ONE_HUNDRED >= budget.amount * *t).collect(),
-            over: reached(spent_exact),
-            forecast_over: reached(forecast_exact),
-            spent: round(spent_exact, scale),
-            used_percent: percent(spent_exact),
-            forecast: round(forecast_exact, scale),
-            forecast_percent: percent(forecast_exact),
+            crossed: budget.thresholds.iter().copied().filter(|t| spent * Decimal::ONE_HUNDRED >= budget.amount * *t).collect(),
+            over: reached(spent),
+            forecast_over: reached(forecast),
+            spent,
+            used_percent: percent(spent),
+            forecast,
+            forecast_percent: percent(forecast),
             period_label,
             period,
             data_through: through,
@@ -135,23 +149,4 @@ fn first_text(batches: &[arrow::record_batch::RecordBatch]) -> Result<Option<Str
     let Some(b) = batches.first().filter(|b| b.num_rows() > 0) else { return Ok(None) };
     let text = text_at(&cast_columns(b, [0], &arrow::datatypes::DataType::Utf8)?[0], 0);
     Ok((!text.is_empty()).then_some(text))
-}
-
-/// Exact cost of `budget`'s scope in its currency over `period`.
-async fn spent(ctx: &SessionContext, budget: &Budget, period: &Period) -> Result<Decimal> {
-    let df = ctx
-        .table("usage_daily")
-        .await?
-        .filter(
-            col(format!("\"{}\"", budget.scope.column()))
-                .eq(lit(budget.name.clone()))
-                .and(col("currency").eq(lit(budget.currency.clone())))
-                .and(col("date").gt_eq(date_lit(period.start)))
-                .and(col("date").lt(date_lit(period.end))),
-        )?
-        .aggregate(vec![], vec![sum(col("cost")).alias("spent")])?;
-    match first_text(&df.collect().await?)? {
-        None => Ok(Decimal::ZERO),
-        Some(text) => text.parse().map_err(|e| Error::Internal(format!("budget spend {text:?}: {e}"))),
-    }
 }

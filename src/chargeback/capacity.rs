@@ -15,7 +15,7 @@ use super::{cast_columns, int_at, largest_remainder, text_at, utc_instant_sql};
 use crate::error::{Error, Result};
 use crate::pricing::{Pool, date_start_micros};
 
-const HOUR: i64 = 3_600_000_000;
+pub const HOUR: i64 = 3_600_000_000;
 
 /// A pool's charge to one key: its share of the busy hours (`capacity`) or the idle hours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub struct Allocated {
     pub charge: &'static str,
     /// Exact (12 decimals).
     pub amount: Decimal,
+    /// The pool hours this charge pays for (a key's token share of each busy hour, or idle
+    /// hours), exact to 12 decimals: a zero-rate pool still has hours.
+    pub hours: Decimal,
 }
 
 /// What the pools cost over `[lo, hi)` (UTC microseconds, whole hours), split by the key
@@ -38,7 +41,8 @@ pub async fn allocate(
     key_columns: &[&str],
     share_idle: bool,
 ) -> Result<(Vec<Allocated>, HashMap<(Vec<String>, String), Decimal>)> {
-    let mut charges: BTreeMap<(&'static str, Vec<String>, String), Decimal> = BTreeMap::new();
+    // (charge, keys, currency) -> (amount, hours)
+    let mut charges: BTreeMap<(&'static str, Vec<String>, String), (Decimal, Decimal)> = BTreeMap::new();
     let mut pooled: HashMap<(Vec<String>, String), Decimal> = HashMap::new();
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let keys_sql: Vec<String> = key_columns.iter().map(|c| format!("\"{c}\"")).collect();
@@ -87,30 +91,49 @@ pub async fn allocate(
                 continue; // requests without tokens (429s): the hour is idle
             }
             busy += 1;
-            let shares: Vec<Decimal> =
-                rows.iter().map(|(_, t)| pool.cost_per_hour * Decimal::from(*t) / Decimal::from(total)).collect();
             for (keys, t) in rows {
                 *period_tokens.entry(keys.clone()).or_default() += t;
             }
-            for ((keys, _), share) in rows.iter().zip(largest_remainder(&shares, 12)) {
-                *charges.entry(("capacity", keys.clone(), pool.currency.clone())).or_default() += share;
-            }
+            let tokens: Vec<i64> = rows.iter().map(|(_, t)| *t).collect();
+            add_shares(&mut charges, "capacity", rows.iter().map(|(k, _)| k), &tokens, Decimal::ONE, pool);
         }
         let idle = (to - from) / HOUR - busy;
         let total_tokens: i64 = period_tokens.values().sum();
         if idle > 0 && share_idle && total_tokens > 0 {
             // --share-idle: the idle hours go to the pool's users, by their tokens in the period
-            let idle_cost = pool.cost_per_hour * Decimal::from(idle);
-            let shares: Vec<Decimal> =
-                period_tokens.values().map(|t| idle_cost * Decimal::from(*t) / Decimal::from(total_tokens)).collect();
-            for (keys, share) in period_tokens.keys().zip(largest_remainder(&shares, 12)) {
-                *charges.entry(("idle", keys.clone(), pool.currency.clone())).or_default() += share;
-            }
+            let tokens: Vec<i64> = period_tokens.values().copied().collect();
+            add_shares(&mut charges, "idle", period_tokens.keys(), &tokens, Decimal::from(idle), pool);
         } else if idle > 0 {
             let keys = key_columns.iter().map(|c| if *c == "group" { pool.owner_group.clone() } else { "*IDLE*".to_string() }).collect();
-            *charges.entry(("idle", keys, pool.currency.clone())).or_default() += pool.cost_per_hour * Decimal::from(idle);
+            let (amount, hours) = charges.entry(("idle", keys, pool.currency.clone())).or_default();
+            *amount += pool.cost_per_hour * Decimal::from(idle);
+            *hours += Decimal::from(idle);
         }
     }
-    let allocated = charges.into_iter().map(|((charge, keys, currency), amount)| Allocated { keys, currency, charge, amount }).collect();
+    let allocated = charges
+        .into_iter()
+        .map(|((charge, keys, currency), (amount, hours))| Allocated { keys, currency, charge, amount, hours })
+        .collect();
     Ok((allocated, pooled))
+}
+
+/// Adds `hours` of `pool` split among `keys` by their `tokens` (a positive total): the amounts
+/// and the hours each by largest remainder at 12 decimals, so that they add up to rate x hours
+/// and to the hours exactly.
+fn add_shares<'a>(
+    charges: &mut BTreeMap<(&'static str, Vec<String>, String), (Decimal, Decimal)>,
+    charge: &'static str,
+    keys: impl Iterator<Item = &'a Vec<String>>,
+    tokens: &[i64],
+    hours: Decimal,
+    pool: &Pool,
+) {
+    let total = Decimal::from(tokens.iter().sum::<i64>());
+    let amounts: Vec<Decimal> = tokens.iter().map(|t| pool.cost_per_hour * hours * Decimal::from(*t) / total).collect();
+    let hour_shares: Vec<Decimal> = tokens.iter().map(|t| hours * Decimal::from(*t) / total).collect();
+    for ((keys, amount), share) in keys.zip(largest_remainder(&amounts, 12)).zip(largest_remainder(&hour_shares, 12)) {
+        let (a, h) = charges.entry((charge, keys.clone(), pool.currency.clone())).or_default();
+        *a += amount;
+        *h += share;
+    }
 }

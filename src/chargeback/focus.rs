@@ -5,6 +5,8 @@
 //! has no cost to report: it is left out and counted, never written as a zero. Provisioned
 //! pools appear as their own rows per day (CapacityReservationId = the pool, status Used for
 //! the busy hours' shares, Unused for the idle hours), and the traffic they serve at cost 0.
+//! While the period is open, pools are charged through the end of the data (or `--through`),
+//! as in the chargeback; the last day's pool rows then end (ChargePeriodEnd) at that instant.
 
 use std::path::Path;
 
@@ -79,6 +81,10 @@ pub struct FocusExport {
     pub billed_cost: std::collections::BTreeMap<String, String>,
     /// Requests left out because they have no price.
     pub unpriced_requests: i64,
+    /// Successful requests logged without token counts (their rows say 0 tokens, cost unknown).
+    pub unmetered_requests: i64,
+    /// Pools were charged through this instant (RFC 3339); `None` without pools.
+    pub capacity_through: Option<String>,
     pub sha256: String,
 }
 
@@ -95,6 +101,8 @@ struct FocusRow {
     cost: Decimal,
     currency: String,
     charge_start: chrono::NaiveDate,
+    /// ChargePeriodEnd when the charge stops before the day's end (pools of an open period).
+    charge_end: Option<String>,
     description: String,
     frequency: &'static str,
     quantity: String,
@@ -133,7 +141,7 @@ impl FocusRow {
             String::new(),                                      // ChargeClass (not a correction)
             self.description,                                   // ChargeDescription
             self.frequency.into(),                              // ChargeFrequency
-            instant(self.charge_start.succ_opt().unwrap_or(self.charge_start)), // ChargePeriodEnd (exclusive)
+            self.charge_end.unwrap_or_else(|| instant(self.charge_start.succ_opt().unwrap_or(self.charge_start))), // ChargePeriodEnd (exclusive)
             instant(self.charge_start),                         // ChargePeriodStart
             self.quantity.clone(),                              // ConsumedQuantity
             self.unit.into(),                                   // ConsumedUnit
@@ -172,14 +180,16 @@ fn instant(date: chrono::NaiveDate) -> String {
     format!("{date}T00:00:00Z")
 }
 
-/// Writes the FOCUS rows of `period` (UTC days of `usage_daily`) to `path`.
-pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) -> Result<FocusExport> {
+/// Writes the FOCUS rows of `period` (UTC days of `usage_daily`) to `path`, charging pools
+/// through `through` (UTC microseconds) while the period is open, or the end of the data.
+pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option<i64>, path: &Path) -> Result<FocusExport> {
     let ctx = datafusion::prelude::SessionContext::new();
     register_usage(&ctx, warehouse, "usage_daily", "usage", None).await?;
     let sql = format!(
         "SELECT CAST(\"date\" AS VARCHAR), served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, \
                 price_version, sum(requests), sum(input_tokens), sum(cache_read_input_tokens), \
-                sum(cache_creation_input_tokens), sum(output_tokens), sum(unpriced_requests), CAST(sum(cost) AS VARCHAR) \
+                sum(cache_creation_input_tokens), sum(output_tokens), sum(unpriced_requests), CAST(sum(cost) AS VARCHAR), \
+                sum(unmetered_requests) \
          FROM usage WHERE \"date\" >= DATE '{}' AND \"date\" < DATE '{}' \
          GROUP BY 1, served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, price_version \
          ORDER BY 1, served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, price_version",
@@ -189,14 +199,15 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) ->
     let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
     out.write_record(COLUMNS.iter().chain(CUSTOM_COLUMNS.iter())).map_err(csv_err)?;
-    let (mut rows, mut unpriced) = (0, 0_i64);
+    let (mut rows, mut unpriced, mut unmetered) = (0, 0_i64, 0_i64);
     let mut billed: std::collections::BTreeMap<String, Decimal> = Default::default();
     for batch in ctx.sql(&sql).await?.collect().await? {
         let text = cast_columns(&batch, [0, 1, 2, 3, 4, 5, 6, 7, 14], &DataType::Utf8)?;
-        let ints = cast_columns(&batch, 8..14, &DataType::Int64)?;
+        let ints = cast_columns(&batch, (8..14).chain([15]), &DataType::Int64)?;
         for row in 0..batch.num_rows() {
             let s = |i: usize| text_at(&text[i], row);
             let n = |i: usize| int_at(&ints[i], row);
+            unmetered += n(6);
             let (date, entity, endpoint, provider, cost_center, group, currency, version, cost) =
                 (s(0), s(1), s(2), s(3), s(4), s(5), s(6), s(7), s(8));
             if cost.is_empty() || currency.is_empty() {
@@ -217,6 +228,7 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) ->
                 cost,
                 currency: currency.clone(),
                 charge_start: day,
+                charge_end: None,
                 description: format!("{entity} tokens via {endpoint}"),
                 frequency: "Usage-Based",
                 quantity: tokens.to_string(),
@@ -237,11 +249,18 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) ->
         }
     }
     // each pool's hours, day by day: the busy hours' shares by cost center and group, then the idle ones
+    let micros = crate::pricing::date_start_micros;
+    let until = match pools.is_empty() {
+        true => None,
+        false => Some(super::capacity_until(&ctx, (micros(period.start), micros(period.end)), through).await?),
+    };
     let mut day = period.start;
-    while day < period.end && !pools.is_empty() {
+    while let Some(until) = until.filter(|u| day < period.end && micros(day) < *u) {
         let next = day.succ_opt().unwrap_or(period.end);
+        let day_end = micros(next).min(until);
+        let charge_end = (day_end < micros(next)).then(|| super::rfc3339(day_end));
         for pool in &pools {
-            let bounds = (crate::pricing::date_start_micros(day), crate::pricing::date_start_micros(next));
+            let bounds = (micros(day), day_end);
             let (allocated, _) =
                 super::capacity::allocate(&ctx, std::slice::from_ref(pool), bounds, &["cost_center", "group"], false).await?;
             for a in allocated {
@@ -251,9 +270,10 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) ->
                     cost: a.amount,
                     currency: a.currency,
                     charge_start: day,
+                    charge_end: charge_end.clone(),
                     description: format!("provisioned pool {} ({} hours)", pool.pool, if idle { "idle" } else { "busy" }),
                     frequency: "Recurring",
-                    quantity: (a.amount / pool.cost_per_hour).round_dp(6).normalize().to_string(),
+                    quantity: a.hours.round_dp(6).normalize().to_string(),
                     unit: "Hours",
                     unit_price: pool.cost_per_hour.to_string(),
                     provider: "tokenledger".to_string(),
@@ -280,6 +300,8 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, path: &Path) ->
         rows,
         billed_cost: billed.into_iter().map(|(c, v)| (c, v.to_string())).collect(),
         unpriced_requests: unpriced,
+        unmetered_requests: unmetered,
+        capacity_through: until.map(super::rfc3339),
         sha256: hex::encode(Sha256::digest(&bytes)),
     })
 }

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 pub use budget::{BudgetStatus, budget_status};
 pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, write_focus};
+pub use capacity::HOUR as HOUR_MICROS;
 pub use rounding::{largest_remainder, minor_unit, round};
 
 use crate::error::{Error, Result};
@@ -40,7 +41,7 @@ pub const KEYS: [(&str, &str); 6] = [
     ("provider", "provider"),
 ];
 
-/// The key of the total lines (as in `../shared/bench/anchor_duckdb.py`).
+/// The key of the total lines.
 pub const TOTAL: &str = "*TOTAL*";
 
 /// A half-open range of UTC dates.
@@ -87,6 +88,9 @@ pub struct ChargebackOptions {
     pub tz: Option<chrono_tz::Tz>,
     /// Idle pool hours go to the pool's users by their tokens, not to its owner group.
     pub share_idle: bool,
+    /// Charge capacity pools of an open period through this UTC instant (microseconds, a whole
+    /// hour) instead of the end of the data; see [`capacity_until`].
+    pub through: Option<i64>,
 }
 
 /// A past state of a table.
@@ -105,8 +109,9 @@ pub struct Line {
     pub keys: Vec<String>,
     /// Empty for unpriced usage.
     pub currency: String,
-    /// `usage` (tokens at their prices), `capacity` (a share of provisioned pools' busy hours),
-    /// `idle` (pool hours without traffic) or `total`.
+    /// `usage` (tokens at their prices), `unmetered` (successes logged without token counts:
+    /// cost unknown), `capacity` (a share of provisioned pools' busy hours), `idle` (pool hours
+    /// without traffic) or `total`.
     pub charge: String,
     pub requests: i64,
     pub input_tokens: i64,
@@ -115,8 +120,14 @@ pub struct Line {
     pub output_tokens: i64,
     pub unpriced_requests: i64,
     pub unpriced_tokens: i64,
-    /// Rounded to the currency's minor unit; `None` for unpriced usage.
+    /// Successful requests logged without token counts (on `unmetered` lines, and on unpriced
+    /// lines, which have no cost either way).
+    pub unmetered_requests: i64,
+    /// Rounded to the currency's minor unit; `None` for unpriced and unmetered usage.
     pub cost: Option<Decimal>,
+    /// The cost before rounding (what the rounded costs were made from).
+    #[serde(skip)]
+    pub unrounded: Option<Decimal>,
 }
 
 /// A chargeback: its lines (the total lines last), and what it was made from.
@@ -128,6 +139,11 @@ pub struct Chargeback {
     /// Currency -> the unrounded total and the rounded one.
     pub totals: BTreeMap<String, (String, String)>,
     pub unpriced_requests: i64,
+    /// Successful requests without token counts: their cost is unknown (`unmetered` lines).
+    pub unmetered_requests: i64,
+    /// Capacity pools were charged through this instant (RFC 3339): the period's end, or the
+    /// end of the data (or `--through`) while the period is open. `None` without pools.
+    pub capacity_through: Option<String>,
     /// The usage table read (`usage_daily`, or `usage_hourly` for a period in a time zone) and its version.
     pub table: String,
     pub table_version: i64,
@@ -156,7 +172,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     let sql = format!(
         "SELECT {keys}, currency, sum(requests), sum(input_tokens), sum(cache_read_input_tokens), \
                 sum(cache_creation_input_tokens), sum(output_tokens), sum(unpriced_requests), sum(unpriced_tokens), \
-                CAST(sum(cost) AS VARCHAR) \
+                sum(unmetered_requests), CAST(sum(cost) AS VARCHAR) \
          FROM usage WHERE {filter} \
          GROUP BY {keys}, currency ORDER BY {keys}, currency NULLS LAST",
         keys = keys.join(", "),
@@ -165,8 +181,8 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     let mut unrounded = Vec::new();
     for batch in ctx.sql(&sql).await?.collect().await? {
         let n = columns.len();
-        let texts = cast_columns(&batch, (0..=n).chain([n + 8]), &DataType::Utf8)?;
-        let ints = cast_columns(&batch, n + 1..n + 8, &DataType::Int64)?;
+        let texts = cast_columns(&batch, (0..=n).chain([n + 9]), &DataType::Utf8)?;
+        let ints = cast_columns(&batch, n + 1..n + 9, &DataType::Int64)?;
         for row in 0..batch.num_rows() {
             let int = |i: usize| int_at(&ints[i], row);
             let cost_text = text_at(&texts[n + 1], row);
@@ -174,49 +190,55 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
                 .then(|| cost_text.parse::<Decimal>())
                 .transpose()
                 .map_err(|e| Error::Internal(format!("cost {cost_text:?} in {table_name}: {e}")))?;
+            let keys: Vec<String> = texts[..n].iter().map(|k| text_at(k, row)).collect();
+            let currency = text_at(&texts[n], row);
+            // priced successes without counts: their own line, without a cost (unknown, not
+            // zero); unpriced ones have no cost anyway and stay on their unpriced line
+            let unmetered = int(7);
+            let split = if currency.is_empty() { 0 } else { unmetered };
             unrounded.push(amount);
             lines.push(Line {
-                keys: texts[..n].iter().map(|k| text_at(k, row)).collect(),
-                currency: text_at(&texts[n], row),
+                keys: keys.clone(),
+                currency: currency.clone(),
                 charge: "usage".to_string(),
-                requests: int(0),
+                requests: int(0) - split,
                 input_tokens: int(1),
                 cache_read_input_tokens: int(2),
                 cache_creation_input_tokens: int(3),
                 output_tokens: int(4),
                 unpriced_requests: int(5),
                 unpriced_tokens: int(6),
+                unmetered_requests: unmetered - split,
                 cost: None,
+                unrounded: None,
             });
+            if split > 0 {
+                unrounded.push(None);
+                lines.push(Line { requests: split, unmetered_requests: split, ..Line::empty(keys, currency, "unmetered") });
+            }
         }
     }
     // provisioned pools: their hours replace the per-token cost of the traffic they serve
     let (pools, hourly_version) = register_pools(&ctx, warehouse, opts.as_of.as_ref()).await?;
+    let mut capacity_through = None;
     if !pools.is_empty() {
-        let bounds = match range {
+        let (lo, hi) = match range {
             Some(r) => r,
             None => (crate::pricing::date_start_micros(opts.period.start), crate::pricing::date_start_micros(opts.period.end)),
         };
-        let (allocated, pooled) = capacity::allocate(&ctx, &pools, bounds, &columns, opts.share_idle).await?;
+        let until = capacity_until(&ctx, (lo, hi), opts.through).await?;
+        capacity_through = Some(rfc3339(until));
+        let (allocated, pooled) = capacity::allocate(&ctx, &pools, (lo, until), &columns, opts.share_idle).await?;
         for (line, amount) in lines.iter().zip(unrounded.iter_mut()) {
+            if line.charge != "usage" {
+                continue;
+            }
             if let (Some(a), Some(p)) = (amount.as_mut(), pooled.get(&(line.keys.clone(), line.currency.clone()))) {
                 *a -= *p;
             }
         }
         for a in allocated {
-            lines.push(Line {
-                keys: a.keys,
-                currency: a.currency,
-                charge: a.charge.to_string(),
-                requests: 0,
-                input_tokens: 0,
-                cache_read_input_tokens: 0,
-                cache_creation_input_tokens: 0,
-                output_tokens: 0,
-                unpriced_requests: 0,
-                unpriced_tokens: 0,
-                cost: None,
-            });
+            lines.push(Line::empty(a.keys, a.currency, a.charge));
             unrounded.push(Some(a.amount));
         }
     }
@@ -235,6 +257,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         let scale = minor_unit(currency);
         for (&i, rounded) in idx.iter().zip(largest_remainder(&amounts, scale)) {
             lines[i].cost = Some(rounded);
+            lines[i].unrounded = unrounded[i];
         }
         let sum: Decimal = amounts.iter().sum();
         totals.insert(currency.clone(), (sum.to_string(), round(sum, scale).to_string()));
@@ -244,6 +267,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         total_lines.push(total_line(&lines, columns.len(), "", None));
     }
     let unpriced_requests = lines.iter().map(|l| l.unpriced_requests).sum();
+    let unmetered_requests = lines.iter().map(|l| l.unmetered_requests).sum();
     lines.extend(total_lines);
     Ok(Chargeback {
         period: opts.period,
@@ -251,12 +275,41 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         lines,
         totals,
         unpriced_requests,
+        unmetered_requests,
+        capacity_through,
         table: table_name.to_string(),
         table_version: version,
         hourly_version,
         tz: opts.tz.map_or_else(|| "UTC".to_string(), |tz| tz.name().to_string()),
         price_book_sha256: warehouse.read(&crate::warehouse::config_key("prices.csv")).await?.map(|bytes| hex::encode(Sha256::digest(bytes))).unwrap_or_default(),
     })
+}
+
+/// Through when capacity pools are charged over `[lo, hi)` (UTC microseconds): a period the
+/// data has passed is charged whole; an open one through the end of the data (the end of the
+/// last UTC date with usage in `hourly`, the date budget status counts through), or through
+/// `through` when given, never past its end.
+/// The chargeback, the FOCUS export and budget status all charge pools through this instant,
+/// so none of them charges idle hours that have not happened yet.
+async fn capacity_until(ctx: &SessionContext, (lo, hi): (i64, i64), through: Option<i64>) -> Result<i64> {
+    let until = match through {
+        Some(t) => t,
+        None => {
+            let batches = ctx.sql("SELECT arrow_cast(max(hour), 'Int64') FROM hourly").await?.collect().await?;
+            let last = match batches.first().filter(|b| b.num_rows() > 0) {
+                Some(b) => cast_columns(b, [0], &DataType::Int64)?.remove(0),
+                None => return Ok(lo),
+            };
+            const DAY: i64 = 24 * capacity::HOUR;
+            if last.is_null(0) { lo } else { (int_at(&last, 0).div_euclid(DAY) + 1) * DAY }
+        }
+    };
+    Ok(until.clamp(lo, hi.max(lo)))
+}
+
+/// A UTC instant (microseconds) in RFC 3339.
+pub fn rfc3339(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros).map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// The period's bounds in `tz` as UTC microseconds. The usage tables are kept per UTC hour,
@@ -295,14 +348,32 @@ fn key_columns(by: &[String]) -> Result<Vec<&'static str>> {
         .collect()
 }
 
+impl Line {
+    /// A line of `charge` with no counts and no cost yet.
+    fn empty(keys: Vec<String>, currency: String, charge: &str) -> Self {
+        Line {
+            keys,
+            currency,
+            charge: charge.to_string(),
+            requests: 0,
+            input_tokens: 0,
+            cache_read_input_tokens: 0,
+            cache_creation_input_tokens: 0,
+            output_tokens: 0,
+            unpriced_requests: 0,
+            unpriced_tokens: 0,
+            unmetered_requests: 0,
+            cost: None,
+            unrounded: None,
+        }
+    }
+}
+
 /// The sum of the lines of `currency` (empty: unpriced usage) under the key [`TOTAL`].
 fn total_line(lines: &[Line], keys: usize, currency: &str, cost: Option<Decimal>) -> Line {
     let of: Vec<&Line> = lines.iter().filter(|l| l.currency == currency).collect();
     let sum = |f: fn(&Line) -> i64| of.iter().map(|l| f(l)).sum();
     Line {
-        keys: vec![TOTAL.to_string(); keys],
-        currency: currency.to_string(),
-        charge: "total".to_string(),
         requests: sum(|l| l.requests),
         input_tokens: sum(|l| l.input_tokens),
         cache_read_input_tokens: sum(|l| l.cache_read_input_tokens),
@@ -310,7 +381,9 @@ fn total_line(lines: &[Line], keys: usize, currency: &str, cost: Option<Decimal>
         output_tokens: sum(|l| l.output_tokens),
         unpriced_requests: sum(|l| l.unpriced_requests),
         unpriced_tokens: sum(|l| l.unpriced_tokens),
+        unmetered_requests: sum(|l| l.unmetered_requests),
         cost,
+        ..Line::empty(vec![TOTAL.to_string(); keys], currency.to_string(), "total")
     }
 }
 
@@ -337,6 +410,7 @@ impl Chargeback {
                 "output_tokens",
                 "unpriced_requests",
                 "unpriced_tokens",
+                "unmetered_requests",
                 "cost",
             ]
             .map(String::from),
@@ -363,6 +437,7 @@ impl Chargeback {
                         l.output_tokens,
                         l.unpriced_requests,
                         l.unpriced_tokens,
+                        l.unmetered_requests,
                     ]
                     .map(|n| n.to_string()),
                 );
@@ -426,12 +501,14 @@ impl Chargeback {
             "arguments": arguments,
             "tables": { self.table.clone(): { "version": self.table_version } },
             "usage_hourly_version_for_capacity": self.hourly_version,
+            "capacity_charged_through": self.capacity_through,
             "time_zone": self.tz,
             "price_book_sha256": self.price_book_sha256,
             "totals": self.totals.iter().map(|(c, (exact, rounded))| {
                 (c.clone(), serde_json::json!({ "unrounded": exact, "rounded": rounded }))
             }).collect::<serde_json::Map<_, _>>(),
             "unpriced_requests": self.unpriced_requests,
+            "unmetered_requests": self.unmetered_requests,
             "tokenledger_version": env!("CARGO_PKG_VERSION"),
         });
         let manifest_path = PathBuf::from(format!("{}.manifest.json", path.display()));

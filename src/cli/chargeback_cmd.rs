@@ -21,9 +21,14 @@ Sums usage_daily over a period by the keys of --by, one line per key and currenc
 lines add up exactly to the rounded total (largest remainder). Usage without a price has its
 own lines, with an empty cost, and its own *TOTAL* line: it is never a silent zero.
 
+Successful requests logged without token counts (a stream without include_usage) have lines
+of their own too (charge = unmetered, empty cost): their cost is unknown, not zero.
+
 Provisioned-throughput pools in config/capacity.csv cost every hour of the period: busy hours
 are split by token share (charge = capacity), hours without traffic go to the pool's owner
-group (charge = idle), and the pooled traffic's per-token price is not charged on top.
+group (charge = idle), and the pooled traffic's per-token price is not charged on top. While
+the period is open (the data ends inside it), pools are charged through the end of the data
+(the end of the last UTC day with usage), or --through; the manifest says through when.
 
 With --output, writes a CSV that is safe to open in a spreadsheet (cells that start with
 = + - @ are prefixed with ') and FILE.manifest.json beside it: the table version read, the
@@ -33,7 +38,8 @@ the same table version give the same bytes.
 Examples:
   tokenledger chargeback --period 2025-01 --by cost_center,group --output jan.csv
   tokenledger chargeback --from 2025-01-01 --to 2025-01-15 --by requester
-  tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 6 if anything is unpriced
+  tokenledger chargeback --period 2025-01 --fail-on-unpriced --output jan.csv   # exit 6 if any cost is unknown
+  tokenledger chargeback --period 2025-01 --through 2025-01-20T00:00:00Z        # pools of an open month through the 19th
   tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12
   tokenledger chargeback --period 2025-01 --tz America/New_York                 # January in New York (read per hour)
   tokenledger --format focus chargeback --period 2025-01 --output focus.csv     # FOCUS 1.2 for FinOps tools
@@ -54,9 +60,14 @@ pub struct ChargebackArgs {
     /// Write the chargeback to this CSV file (and a manifest beside it) instead of printing it.
     #[arg(long, value_name = "FILE.csv")]
     pub output: Option<PathBuf>,
-    /// Exit with code 5 when the period has usage without a price (after writing the file).
+    /// Exit with code 6 when the period has usage without a known cost (after writing the file): requests
+    /// without a price, and successful requests logged without token counts (unmetered).
     #[arg(long)]
     pub fail_on_unpriced: bool,
+    /// Charge capacity pools of an open period through this instant (RFC 3339, a whole UTC hour, e.g.
+    /// 2025-01-20T00:00:00Z) instead of the end of the data. A period the data has passed is always charged whole.
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub through: Option<String>,
     /// Read usage_daily at this Delta version (the manifest of an earlier export names it): the same bytes again.
     #[arg(long, value_name = "N", conflicts_with = "as_of")]
     pub as_of_version: Option<u64>,
@@ -88,7 +99,12 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         (None, Some(t)) => Some(AsOf::Timestamp(t.clone())),
         (None, None) => None,
     };
-    let report = chargeback(warehouse, &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz), share_idle: args.share_idle }).await?;
+    let through = parse_through(args.through.as_deref())?;
+    let report = chargeback(
+        warehouse,
+        &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz), share_idle: args.share_idle, through },
+    )
+    .await?;
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     if let Some(path) = &args.chart {
         super::draw(&report.chart(), path, cli)?;
@@ -114,7 +130,22 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
             print!("{}", t.render());
         }
     }
-    unpriced_outcome(report.unpriced_requests, args.fail_on_unpriced)
+    if let Some(through) = report.capacity_through.as_deref().filter(|_| !cli.quiet && cli.format != OutputFormat::Json) {
+        eprintln!("capacity pools charged through {through}");
+    }
+    unpriced_outcome(report.unpriced_requests, report.unmetered_requests, args.fail_on_unpriced)
+}
+
+/// `--through`: an RFC 3339 instant on a whole UTC hour, as microseconds.
+fn parse_through(text: Option<&str>) -> Result<Option<i64>> {
+    let Some(text) = text else { return Ok(None) };
+    let instant = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| Error::Usage(format!("--through {text:?}: {e}; use RFC 3339, e.g. 2025-01-20T00:00:00Z")))?;
+    let micros = instant.timestamp_micros();
+    if micros.rem_euclid(crate::chargeback::HOUR_MICROS) != 0 {
+        return Err(Error::Usage(format!("--through {text:?} is not a whole UTC hour: pools are charged by the hour")));
+    }
+    Ok(Some(micros))
 }
 
 /// `--format focus`: the FOCUS 1.2 CSV of the period.
@@ -125,16 +156,29 @@ async fn focus(warehouse: &Warehouse, args: &ChargebackArgs, period: crate::char
     if args.tz != chrono_tz::UTC || args.as_of_version.is_some() || args.as_of.is_some() {
         return Err(Error::Usage("--format focus covers UTC days of the current tables: drop --tz / --as-of".into()));
     }
-    let export = crate::chargeback::write_focus(warehouse, &period, path).await?;
+    if args.share_idle {
+        // FOCUS rows are per day, and a day's idle hours cannot be split by the period's token
+        // shares without rows that disagree with the CSV chargeback's: refuse rather than ignore
+        return Err(Error::Usage(
+            "--share-idle is not available with --format focus: its rows charge idle pool hours to the pool \
+             (CapacityReservationStatus Unused) per day. Drop --share-idle, or export the CSV chargeback for shared idle hours"
+                .into(),
+        ));
+    }
+    let through = parse_through(args.through.as_deref())?;
+    let export = crate::chargeback::write_focus(warehouse, &period, through, path).await?;
     println!("wrote {} ({} FOCUS rows)", path.display(), export.rows);
     for (currency, cost) in &export.billed_cost {
         println!("BilledCost {currency} {cost}");
     }
-    unpriced_outcome(export.unpriced_requests, args.fail_on_unpriced)
+    if let Some(through) = &export.capacity_through {
+        println!("capacity pools charged through {through}");
+    }
+    unpriced_outcome(export.unpriced_requests, export.unmetered_requests, args.fail_on_unpriced)
 }
 
-/// Says how much usage had no price; the exit code `--fail-on-unpriced` asks for.
-fn unpriced_outcome(unpriced_requests: i64, fail_on_unpriced: bool) -> Result<i32> {
+/// Says how much usage has no known cost; the exit code `--fail-on-unpriced` asks for.
+fn unpriced_outcome(unpriced_requests: i64, unmetered_requests: i64, fail_on_unpriced: bool) -> Result<i32> {
     if unpriced_requests > 0 {
         eprintln!(
             "{} requests in the period have no price: they are not costed (chargeback lines with an empty cost; left \
@@ -142,9 +186,17 @@ fn unpriced_outcome(unpriced_requests: i64, fail_on_unpriced: bool) -> Result<i3
              config/prices.csv and re-rate the period (tokenledger rollup --rerate --from DATE --to DATE).",
             crate::fmt::thousands(unpriced_requests as u64)
         );
-        if fail_on_unpriced {
-            return Ok(EXIT_UNPRICED);
-        }
+    }
+    if unmetered_requests > 0 {
+        eprintln!(
+            "{} successful requests in the period were logged without token counts: their cost is unknown \
+             (chargeback lines `unmetered` with an empty cost). Fix the gateway's usage logging (e.g. streams with \
+             stream_options.include_usage) and re-ingest, or log the payloads so that tokens can be estimated.",
+            crate::fmt::thousands(unmetered_requests as u64)
+        );
+    }
+    if fail_on_unpriced && (unpriced_requests > 0 || unmetered_requests > 0) {
+        return Ok(EXIT_UNPRICED);
     }
     Ok(0)
 }

@@ -88,6 +88,7 @@ pub async fn run(warehouse: &Warehouse, args: &RollupArgs, cli: &Cli) -> Result<
             }
             t.row(["unpriced requests".into(), thousands(summary.unpriced_requests)]);
             t.row(["unpriced tokens".into(), thousands(summary.unpriced_tokens)]);
+            t.row(["unmetered requests".into(), thousands(summary.unmetered_requests)]);
             t.row(["requests of unknown requesters".into(), thousands(summary.unknown_requester_requests)]);
             t.row(["elapsed".into(), format!("{:.2} s", summary.elapsed_seconds)]);
             print!("{}", t.render());
@@ -97,6 +98,15 @@ pub async fn run(warehouse: &Warehouse, args: &RollupArgs, cli: &Cli) -> Result<
                      unpriced, not as free. Add the missing prices, then re-rate those dates \
                      (tokenledger rollup --rerate --from DATE --to DATE).",
                     thousands(summary.unpriced_requests)
+                );
+            }
+            if summary.unmetered_requests > 0 {
+                println!(
+                    "\n{} successful requests were logged without token counts (and without payload text to \
+                     estimate them from): their cost is unknown, not zero. They are counted as unmetered \
+                     (report unpriced_usage lists them); fix the gateway's usage logging, e.g. stream with \
+                     stream_options.include_usage.",
+                    thousands(summary.unmetered_requests)
                 );
             }
             for notice in &summary.notices {

@@ -152,6 +152,35 @@ fn text_or_texts(v: Option<&Value>) -> usize {
     }
 }
 
+/// The tokens of a request logged without counts, from its payload text: the usage object of
+/// the logged response if it has one, else an estimate from the characters of the prompt and
+/// of the output (text that is not a JSON request or a JSON / SSE response counts whole).
+/// `None` when there is no payload text at all.
+pub fn tokens_from_payload(
+    request: Option<&str>,
+    response: Option<&str>,
+) -> Option<Result<super::tokens::TokenBuckets, super::validate::Reject>> {
+    let (request, response) = (request.filter(|t| !t.is_empty()), response.filter(|t| !t.is_empty()));
+    if request.is_none() && response.is_none() {
+        return None;
+    }
+    let chunks = response.map(response_chunks).unwrap_or_default();
+    if let Some((reported, style)) = from_response(&chunks) {
+        return Some(super::tokens::normalise(reported, style));
+    }
+    // a request body's prompt text; a body without messages, prompt or input counts whole
+    let input_chars = request.map_or(0, |r| match serde_json::from_str::<Value>(r) {
+        Ok(v @ Value::Object(_)) if request_chars(&v) > 0 => request_chars(&v),
+        _ => r.chars().count(),
+    });
+    let output_chars = match response {
+        Some(_) if !chunks.is_empty() => response_chars(&chunks),
+        Some(r) => r.chars().count(),
+        None => 0,
+    };
+    Some(Ok(super::tokens::estimated(input_chars as i64, output_chars as i64)))
+}
+
 /// Databricks' estimate of the tokens in `chars` characters.
 pub fn estimated_tokens(chars: i64) -> i64 {
     (chars + 1) / 4

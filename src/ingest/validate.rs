@@ -252,6 +252,21 @@ pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a
         (Some((input_chars, output_chars)), true) => tokens::estimated(input_chars, output_chars),
         _ => tokens::normalise(reported, raw.token_style)?,
     };
+    let request = payload(raw.request, "request")?;
+    let response = payload(raw.response, "response")?;
+    // A success logged without counts (a stream without include_usage, a lost usage object)
+    // is not free: the logged response's own usage object, else an estimate from the payload's
+    // characters as Databricks makes it. With no payload either it stays `absent`, and the
+    // rollup counts it as unmetered.
+    let tokens = if tokens.source == tokens::TokenCountSource::Absent && (200..=299).contains(&status) {
+        match super::usage::tokens_from_payload(request.as_deref(), response.as_deref()) {
+            Some(Ok(buckets)) => buckets,
+            Some(Err(reject)) => return Err(reject),
+            None => tokens,
+        }
+    } else {
+        tokens
+    };
     Ok(ValidRecord {
         request_id,
         client_request_id: optional_str(raw.client_request_id, "client_request_id", MAX_ID_BYTES)?,
@@ -270,8 +285,8 @@ pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a
         attempt,
         guardrail_action: optional_str(raw.guardrail_action, "guardrail_action", MAX_NAME_BYTES)?,
         tokens,
-        request: payload(raw.request, "request")?,
-        response: payload(raw.response, "response")?,
+        request,
+        response,
         sampling_fraction: fraction(raw.sampling_fraction, typing)?,
         source_reported_cost: cost(raw.source_reported_cost)?,
     })

@@ -1,6 +1,11 @@
 //! `config/capacity.csv`: provisioned-throughput pools, reserved capacity paid by the hour
 //! whether used or not.
-
+//!
+//! Rows follow the price book's rule: a row for an endpoint / served entity applies from its
+//! `effective_from` until its `effective_to` or, when that is empty, until the next row for the
+//! same endpoint and served entity begins (a rate change is a new row). Two rows that would
+//! serve the same traffic in the same hour are refused: each hour of traffic has one pool, so
+//! its rate is charged once and its pooled per-token cost taken off the usage lines once.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -38,7 +43,8 @@ pub struct Pool {
     pub cost_per_hour: Decimal,
     pub currency: String,
     pub effective_from: NaiveDate,
-    /// Exclusive; open-ended when `None`.
+    /// Exclusive; open-ended when `None`. An empty `effective_to` in the file is filled in with
+    /// the next row's `effective_from` for the same endpoint and served entity.
     pub effective_to: Option<NaiveDate>,
     /// Who pays the hours without traffic.
     pub owner_group: String,
@@ -57,13 +63,15 @@ impl Capacity {
         let Some((header, lines)) = read_table(text, COLUMNS, &mut problems) else {
             return problems.into_result(Self::default());
         };
-        let pools: Vec<Pool> = lines.iter().filter_map(|line| parse_row(&header, line, &mut problems)).collect();
+        let mut pools: Vec<Pool> = lines.iter().filter_map(|line| parse_row(&header, line, &mut problems)).collect();
         let mut seen = std::collections::HashMap::new();
         for p in &pools {
             if let Some(first) = seen.insert(p.pool.clone(), p.line) {
                 problems.at(p.line, format!("pool `{}` is already defined on line {first}; give each pool one row", p.pool));
             }
         }
+        end_open_rows_at_the_next(&mut pools);
+        check_overlaps(&pools, &mut problems);
         problems.into_result(Self { pools })
     }
 
@@ -99,6 +107,70 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Po
     Some(Pool { pool, endpoint_name, served_entity_name, cost_per_hour, currency, effective_from, effective_to, owner_group, line: row.number() })
 }
 
+/// Gives each row without `effective_to` the `effective_from` of the next row for the same
+/// endpoint and served entity (the price book's rule), keeping the file's order.
+fn end_open_rows_at_the_next(pools: &mut [Pool]) {
+    let mut order: Vec<usize> = (0..pools.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |p: &Pool| (p.endpoint_name.clone(), p.served_entity_name.clone(), p.effective_from, p.line);
+        key(&pools[a]).cmp(&key(&pools[b]))
+    });
+    for pair in order.windows(2) {
+        let (earlier, later) = (pair[0], pair[1]);
+        let same_traffic = pools[earlier].endpoint_name == pools[later].endpoint_name
+            && pools[earlier].served_entity_name == pools[later].served_entity_name;
+        if same_traffic && pools[earlier].effective_to.is_none() && pools[earlier].effective_from < pools[later].effective_from {
+            pools[earlier].effective_to = Some(pools[later].effective_from);
+        }
+    }
+}
+
+/// Whether two pools could serve one request: each names an endpoint and/or a served entity,
+/// and an empty one matches any.
+fn same_traffic(a: &Pool, b: &Pool) -> bool {
+    let meets = |x: &Option<String>, y: &Option<String>| x.is_none() || y.is_none() || x == y;
+    meets(&a.endpoint_name, &b.endpoint_name) && meets(&a.served_entity_name, &b.served_entity_name)
+}
+
+/// Reports pairs of pools that would serve the same traffic on the same day.
+fn check_overlaps(pools: &[Pool], problems: &mut Problems) {
+    let until = |p: &Pool| p.effective_to.map_or("open".to_string(), |d| format!("until {d}"));
+    for (i, a) in pools.iter().enumerate() {
+        for b in &pools[i + 1..] {
+            let overlap = a.effective_from < b.effective_to.unwrap_or(NaiveDate::MAX)
+                && b.effective_from < a.effective_to.unwrap_or(NaiveDate::MAX);
+            if same_traffic(a, b) && overlap {
+                problems.at(
+                    b.line,
+                    format!(
+                        "pool `{}` ({} from {}, {}) serves traffic of pool `{}` on line {} ({} from {}, {}) in the same hours; \
+                         end one before the other starts (for a rate change, leave {TO} empty on the older row of the same \
+                         endpoint and served entity: it then ends where the newer row begins)",
+                        b.pool,
+                        traffic(b),
+                        b.effective_from,
+                        until(b),
+                        a.pool,
+                        a.line,
+                        traffic(a),
+                        a.effective_from,
+                        until(a)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn traffic(p: &Pool) -> String {
+    match (&p.endpoint_name, &p.served_entity_name) {
+        (Some(e), Some(m)) => format!("{e} / {m}"),
+        (Some(e), None) => format!("{e} / any entity"),
+        (None, Some(m)) => format!("any endpoint / {m}"),
+        (None, None) => "all traffic".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +183,44 @@ mod tests {
                     p,ep,,24.00,USD,2025-01-01,,ml\n";
         let c = Capacity::from_csv_str(text, "capacity.csv").unwrap();
         assert_eq!((c.pools[0].served_entity_name.clone(), c.pools[0].cost_per_hour), (None, Decimal::from(24)));
+    }
+
+    const HEADER: &str = "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\n";
+
+    #[test]
+    fn an_open_row_ends_where_the_next_row_of_its_traffic_begins() {
+        // a rate change written as in prices.csv: the old row left open
+        let c = Capacity::from_csv_str(&format!("{HEADER}v1,ep,m,24,USD,2025-01-01,,g\nv2,ep,m,20,USD,2025-01-15,,g\nother,ep2,,5,USD,2025-01-01,,g\n"), "capacity.csv").unwrap();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(c.pools[0].effective_to, Some(d("2025-01-15")));
+        assert_eq!(c.pools[1].effective_to, None);
+        assert_eq!(c.pools[2].effective_to, None);
+        // rows in any order in the file
+        let c = Capacity::from_csv_str(&format!("{HEADER}v2,ep,m,20,USD,2025-01-15,,g\nv1,ep,m,24,USD,2025-01-01,,g\n"), "capacity.csv").unwrap();
+        assert_eq!((c.pools[0].effective_to, c.pools[1].effective_to), (None, Some(d("2025-01-15"))));
+    }
+
+    #[test]
+    fn pools_that_would_serve_the_same_hours_are_refused() {
+        for (rows, line) in [
+            // an explicit end past the next row's start
+            ("v1,ep,m,24,USD,2025-01-01,2025-01-20,g\nv2,ep,m,20,USD,2025-01-15,,g\n", "line 3"),
+            // the same start twice
+            ("v1,ep,m,24,USD,2025-01-01,,g\nv2,ep,m,20,USD,2025-01-01,,g\n", "line 3"),
+            // an endpoint-wide pool and an entity pool on that endpoint
+            ("a,ep,,24,USD,2025-01-01,,g\nb,ep,m,20,USD,2025-01-10,2025-01-12,g\n", "line 3"),
+            ("a,,m,24,USD,2025-01-01,,g\nb,ep,m,20,USD,2024-12-01,2025-01-02,g\n", "line 3"),
+        ] {
+            let err = Capacity::from_csv_str(&format!("{HEADER}{rows}"), "capacity.csv").unwrap_err().to_string();
+            assert!(err.contains(&format!("{line}: pool `")) && err.contains("same hours"), "{rows}: {err}");
+        }
+        // back to back, or different traffic: fine
+        for rows in [
+            "v1,ep,m,24,USD,2025-01-01,2025-01-15,g\nv2,ep,m,20,USD,2025-01-15,,g\n",
+            "a,ep,m,24,USD,2025-01-01,,g\nb,ep,m2,20,USD,2025-01-01,,g\nc,ep2,,1,USD,2025-01-01,,g\n",
+        ] {
+            Capacity::from_csv_str(&format!("{HEADER}{rows}"), "capacity.csv").unwrap();
+        }
     }
 
     #[test]

@@ -126,6 +126,8 @@ pub struct RollupSummary {
     pub cost: Vec<(String, String)>,
     pub unpriced_requests: u64,
     pub unpriced_tokens: u64,
+    /// Successful requests logged without token counts: cost unknown, not zero.
+    pub unmetered_requests: u64,
     pub unknown_requester_requests: u64,
     /// With `--rerate`: each currency's cost of the recomputed dates before and after.
     pub rerate: Vec<CostChange>,
@@ -238,7 +240,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     let mut summary = summarize(&ctx).await?;
     if opts.rerate {
         let after = cost_by_currency(&ctx, Some(&target_names)).await?;
-        summary.rerate = rerate_report(&cost_before, &after);
+        summary.rerate = rerate_report(&cost_before, &after)?;
     }
     summary.mode = mode.to_string();
     summary.dates_recomputed = target_names.into_iter().collect();
@@ -461,15 +463,24 @@ async fn cost_by_currency(ctx: &SessionContext, dates: Option<&BTreeSet<String>>
     Ok(costs)
 }
 
-fn rerate_report(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<CostChange> {
+/// Each currency's cost before and after a re-rating. A currency absent on one side cost
+/// nothing there; a sum that is not a decimal is an error, never a zero.
+fn rerate_report(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Result<Vec<CostChange>> {
     use rust_decimal::Decimal;
     let currencies: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    let parse = |m: &BTreeMap<String, String>, c: &str| m.get(c).and_then(|v| v.parse::<Decimal>().ok()).unwrap_or_default();
+    let parse = |m: &BTreeMap<String, String>, c: &str, when: &str| -> Result<Decimal> {
+        match m.get(c) {
+            None => Ok(Decimal::ZERO),
+            Some(v) => v.parse::<Decimal>().map_err(|e| {
+                Error::Internal(format!("the {when} cost of {c} in usage_daily, {v:?}, is not a decimal ({e})"))
+            }),
+        }
+    };
     currencies
         .into_iter()
         .map(|c| {
-            let (b, a) = (parse(before, c), parse(after, c));
-            CostChange { currency: c.clone(), before: b.to_string(), after: a.to_string(), change: (a - b).to_string() }
+            let (b, a) = (parse(before, c, "re-rated dates' former")?, parse(after, c, "re-rated dates' new")?);
+            Ok(CostChange { currency: c.clone(), before: b.to_string(), after: a.to_string(), change: (a - b).to_string() })
         })
         .collect()
 }
@@ -479,7 +490,8 @@ async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
     let one = |sql: &'static str| async move { Ok::<_, Error>(ctx.sql(sql).await?.collect().await?) };
     let totals = one(
         "SELECT count(DISTINCT \"date\"), count(*), sum(requests), sum(unpriced_requests), \
-                sum(unpriced_tokens), sum(CASE WHEN unknown_requester THEN requests ELSE 0 END) \
+                sum(unpriced_tokens), sum(CASE WHEN unknown_requester THEN requests ELSE 0 END), \
+                sum(unmetered_requests) \
          FROM usage_daily",
     )
     .await?;
@@ -503,6 +515,7 @@ async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
         unpriced_requests: int(&totals, 3),
         unpriced_tokens: int(&totals, 4),
         unknown_requester_requests: int(&totals, 5),
+        unmetered_requests: int(&totals, 6),
         hourly_rows: int(&hourly_rows, 0),
         cost: cost_by_currency(ctx, None).await?.into_iter().collect(),
         rerate: Vec::new(),
@@ -515,6 +528,17 @@ async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rerate_report_refuses_a_sum_it_cannot_read() {
+        let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(c, v)| (c.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        let got = rerate_report(&map(&[("USD", "10.5")]), &map(&[("USD", "12.25"), ("EUR", "1")])).unwrap();
+        assert_eq!(got[1], CostChange { currency: "USD".into(), before: "10.5".into(), after: "12.25".into(), change: "1.75".into() });
+        assert_eq!((got[0].before.as_str(), got[0].change.as_str()), ("0", "1"));
+        // a sum that is not a number used to become 0, and the report said the cost had moved by all of it
+        let err = rerate_report(&map(&[("USD", "NaN")]), &map(&[("USD", "12.25")])).unwrap_err().to_string();
+        assert!(err.contains("\"NaN\"") && err.contains("USD"), "{err}");
+    }
 
     #[test]
     fn work_units_keep_lanes_busy_and_memory_bounded() {

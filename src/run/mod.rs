@@ -160,11 +160,11 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
     std::fs::create_dir_all(dir).map_err(|source| Error::Output { path: dir.to_path_buf(), source })?;
     let dir = dir.canonicalize()?;
     let path = dir.join(format!("chargeback-{month}.csv"));
-    let report = chargeback(
-        warehouse,
-        &ChargebackOptions { period: Period::month(month)?, by: by.to_vec(), as_of: None, tz: None, share_idle: false },
-    )
-    .await?;
+    let period = Period::month(month)?;
+    // the month is over by the clock: its pools are charged whole even if its last hours had no traffic
+    let through = Some(crate::pricing::date_start_micros(period.end));
+    let report =
+        chargeback(warehouse, &ChargebackOptions { period, by: by.to_vec(), as_of: None, tz: None, share_idle: false, through }).await?;
     let arguments = vec![
         "-w".to_string(),
         warehouse.to_string(),
@@ -173,6 +173,8 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
         month.to_string(),
         "--by".into(),
         by.join(","),
+        "--through".into(),
+        crate::chargeback::rfc3339(crate::pricing::date_start_micros(period.end)),
         "--output".into(),
         path.display().to_string(),
     ];

@@ -308,9 +308,16 @@ impl Warehouse {
         if same {
             return Ok(());
         }
+        // the usage tables hold nothing that inference does not: rebuilding them loses nothing
+        let derived = if name.starts_with("usage_") {
+            " The usage tables are derived from inference: delete usage_hourly and usage_daily (their \
+             folders or prefixes) and run `tokenledger rollup --full` to rebuild them with this version."
+        } else {
+            ""
+        };
         Err(Error::Usage(format!(
             "table {} does not have the schema this version of tokenledger expects \
-             (see schemas/{name}.json); was it created by another version?",
+             (see schemas/{name}.json); was it created by another version?{derived}",
             self.describe(name)
         )))
     }

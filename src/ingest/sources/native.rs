@@ -1,5 +1,5 @@
-//! The native record format: one JSON object per line with the fields of DESIGN.md
-//! (what `tokenledger gen` and `../shared/bench/gen_inference.py` write). The same fields
+//! The native record format: one JSON object per line with the fields of the inference record
+//! (what `tokenledger gen` writes; README "The native record"). The same fields
 //! also arrive as CSV columns or Parquet columns; see [`super::text_record`].
 
 use std::borrow::Cow;
@@ -248,9 +248,17 @@ mod tests {
             .replace(r#""input_tokens":2048"#, r#""input_tokens":null"#)
             .replace(r#""output_tokens":10"#, r#""output_tokens":null"#)
             .replace(r#""cached_input_tokens":1024"#, r#""cached_input_tokens":null"#);
+        // a success with its request logged: estimated from the 10 characters of the body, (10 + 1) / 4
         let r = parse_line(line.as_bytes(), Typing::Strict).unwrap();
+        assert_eq!((r.tokens.source.as_str(), r.tokens.input, r.tokens.output), ("estimated", 2, 0));
+        // without a payload there is nothing to estimate from
+        let bare = line.replace(r#""request":"{\"q\":\"東京\"}""#, r#""request":null"#);
+        let r = parse_line(bare.as_bytes(), Typing::Strict).unwrap();
         assert_eq!(r.tokens.source.as_str(), "absent");
         assert_eq!(r.tokens.input + r.tokens.output, 0);
+        // an error without counts is absent whatever it logged
+        let error = line.replace(r#""status_code":200"#, r#""status_code":429"#);
+        assert_eq!(parse_line(error.as_bytes(), Typing::Strict).unwrap().tokens.source.as_str(), "absent");
     }
 
     #[test]
