@@ -93,7 +93,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
             spent_exact -= pooled.get(&key).copied().unwrap_or_default();
             spent_exact += allocated.iter().filter(|a| a.keys == key.0 && a.currency == key.1).map(|a| a.amount).sum::<Decimal>();
         }
-        let scale = minor_unit(&budget.currency);
+        let scale = minor_unit(&budget.currency)?;
         let elapsed = (through - period.start).num_days() + 1;
         let days = (period.end - period.start).num_days();
         let forecast_exact = spent_exact * Decimal::from(days) / Decimal::from(elapsed.clamp(1, days));

@@ -232,7 +232,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     for currency in &currencies {
         let idx: Vec<usize> = (0..lines.len()).filter(|&i| &lines[i].currency == currency && unrounded[i].is_some()).collect();
         let amounts: Vec<Decimal> = idx.iter().map(|&i| unrounded[i].unwrap_or_default()).collect();
-        let scale = minor_unit(currency);
+        let scale = minor_unit(currency)?;
         for (&i, rounded) in idx.iter().zip(largest_remainder(&amounts, scale)) {
             lines[i].cost = Some(rounded);
         }
