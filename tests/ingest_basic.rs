@@ -1,6 +1,6 @@
 //! Clean ingests: exact counts, exactly once across runs and files, gzip, directories.
 
-use crate::util::{Env, as_u64, longs, num_rows, sorted, strings, table_version};
+use crate::util::{Env, as_u64, files_holding, longs, num_rows, show, sorted, strings, table_version};
 
 fn gen_summary(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
@@ -116,9 +116,10 @@ fn payload_modes() {
     let kept = strings(&keep.rows("inference"), "request")[0].clone().unwrap();
     assert!(kept.contains("東京"), "{kept}");
 
-    env.ingest_json(&["--payloads", "hash", f.to_str().unwrap()]);
+    let out = ingest_hashed(&env, Some(KEY), &f);
+    assert!(out.status.success(), "{}", show(&out));
     let hashed = strings(&env.rows("inference"), "request")[0].clone().unwrap();
-    assert!(hashed.starts_with("sha256:") && hashed.len() == 7 + 64, "{hashed}");
+    assert!(hashed.starts_with("hmac-sha256:") && hashed.len() == 12 + 8 + 1 + 64, "{hashed}");
     assert!(!hashed.contains("東京"));
 
     let dropped = Env::init();
@@ -128,6 +129,69 @@ fn payload_modes() {
     assert_eq!(strings(&rows, "response"), vec![None]);
     // usage facts are the same whatever the payload mode
     assert_eq!(longs(&rows, "input_tokens"), longs(&keep.rows("inference"), "input_tokens"));
+}
+
+const KEY: &str = "payload-key-for-tests-0123456789";
+
+/// `ingest --payloads hash FILE` with `key` (if any) in TOKENLEDGER_PAYLOAD_KEY, logging all.
+fn ingest_hashed(env: &Env, key: Option<&str>, file: &std::path::Path) -> std::process::Output {
+    let mut c = env.command(&["ingest", "--payloads", "hash", file.to_str().unwrap()]);
+    c.env("RUST_LOG", "debug");
+    if let Some(key) = key {
+        c.env("TOKENLEDGER_PAYLOAD_KEY", key);
+    }
+    c.output().unwrap()
+}
+
+/// The (request, response) cells of the one row ingested from `file` with `key`, after
+/// checking that the key is nowhere in the output, the logs or the warehouse's bytes.
+fn hashed_cells(key: &str, file: &std::path::Path) -> (String, String) {
+    let env = Env::init();
+    let out = ingest_hashed(&env, Some(key), file);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!show(&out).contains(key), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DEBUG"), "the logs were on: {}", show(&out));
+    assert_eq!(files_holding(&env.wh(), key), Vec::<std::path::PathBuf>::new(), "the key is in the warehouse");
+    let rows = env.rows("inference");
+    let request = strings(&rows, "request")[0].clone().unwrap();
+    assert!(!files_holding(&env.wh(), &request).is_empty(), "the search sees the rows' values");
+    (request, strings(&rows, "response")[0].clone().unwrap())
+}
+
+#[test]
+fn hashed_payloads_join_within_one_key_only() {
+    let env = Env::new();
+    let line = crate::util::mixed_lines(1).remove(0);
+    let f = env.write("one.jsonl", format!("{line}\n"));
+    let key_id = |cell: &str| cell.split(':').nth(1).unwrap().to_string();
+
+    let (request, response) = hashed_cells(KEY, &f);
+    assert_eq!(hashed_cells(KEY, &f), (request.clone(), response.clone()), "same text, same key: same cells");
+    assert_ne!(request, response);
+    assert_eq!(key_id(&request), key_id(&response));
+    assert!(key_id(&request).len() == 8 && key_id(&request).bytes().all(|b| b.is_ascii_hexdigit()), "{request}");
+
+    let (other_request, _) = hashed_cells("another-key-of-32-bytes-abcdefgh", &f);
+    assert_ne!(key_id(&other_request), key_id(&request), "another key, another key id");
+    assert_ne!(other_request.rsplit(':').next(), request.rsplit(':').next(), "another key, another hash");
+}
+
+#[test]
+fn hashing_without_a_key_is_refused_and_writes_nothing() {
+    let line = crate::util::mixed_lines(1).remove(0);
+    for key in [None, Some(""), Some("fifteen-bytes!!")] {
+        let env = Env::init();
+        let f = env.write("one.jsonl", format!("{line}\n"));
+        let out = ingest_hashed(&env, key, &f);
+        assert_eq!(out.status.code(), Some(2), "a usage error: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("set it to at least 16 random bytes") && err.contains("TOKENLEDGER_PAYLOAD_KEY"), "{err}");
+        if let Some(key) = key.filter(|k| !k.is_empty()) {
+            assert!(!err.contains(key), "the key is not repeated: {err}");
+        }
+        assert_eq!(table_version(&env.wh().join("inference")), 0, "nothing committed");
+        assert_eq!(table_version(&env.wh().join("quarantine")), 0, "nothing committed");
+    }
 }
 
 #[test]

@@ -218,3 +218,28 @@ fn a_warehouse_given_as_a_file_uri_runs_the_same_cycle() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("s3://"), "{}", show(&out));
 }
+
+#[test]
+fn a_cycle_hashes_payloads_with_the_key_from_the_environment_and_records_no_key() {
+    let env = setup(100, "");
+    let config = std::fs::read_to_string(env.path("tokenledger.toml")).unwrap();
+    env.write("tokenledger.toml", config.replace("[inbox]\n", "[inbox]\npayloads = \"hash\"\n"));
+    let out = run(&env, &[]);
+    assert_eq!(out.status.code(), Some(2), "no key: {}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TOKENLEDGER_PAYLOAD_KEY"), "{}", show(&out));
+
+    let key = "run-payload-key-0123456789abcdef";
+    let out = env
+        .command(&["run", "--config", "tokenledger.toml", "--today", "2025-02-02"])
+        .env("TOKENLEDGER_PAYLOAD_KEY", key)
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!show(&out).contains(key), "{}", show(&out));
+    let requests = crate::util::strings(&env.rows("inference"), "request");
+    assert!(requests.iter().flatten().all(|r| r.starts_with("hmac-sha256:")) && requests.iter().flatten().count() > 50, "{requests:?}");
+    let holding = |dir| crate::util::files_holding(&env.path(dir), key);
+    assert_eq!((holding("wh"), holding("exports")), (vec![], vec![]), "the key is in the warehouse or the exports");
+    assert_eq!(runs_json(&env).len(), 2, "both runs are recorded");
+}

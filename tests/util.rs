@@ -60,7 +60,7 @@ impl Env {
     pub fn command_on(&self, warehouse: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("-w").arg(warehouse).args(args).current_dir(self.dir.path());
-        c.env_remove("TOKENLEDGER_WAREHOUSE").env_remove("RUST_LOG");
+        c.env_remove("TOKENLEDGER_WAREHOUSE").env_remove("RUST_LOG").env_remove("TOKENLEDGER_PAYLOAD_KEY");
         c
     }
 
@@ -144,6 +144,33 @@ pub fn read_table(dir: &Path) -> Vec<RecordBatch> {
         }
     }
     out
+}
+
+/// The files under `dir` that hold `needle`: in their bytes or, for Parquet, whose compression
+/// could hide it, in any value of their rows.
+pub fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        if path.extension().is_some_and(|e| e == "parquet") {
+            let file = std::fs::File::open(&path).unwrap();
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+            let mut rows = arrow::json::LineDelimitedWriter::new(&mut bytes);
+            for batch in reader {
+                rows.write(&batch.unwrap()).unwrap();
+            }
+            rows.finish().unwrap();
+        }
+        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            found.push(path);
+        }
+    }
+    found
 }
 
 /// The active data files of a Delta table, as local paths.

@@ -83,7 +83,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         let through = last_date(&ctx, Some(&period)).await?.unwrap_or(period.start).max(reference.min(last));
         let scope = budget.scope.column();
         let slot = (scope, period.start, period.end);
-        if !chargebacks.contains_key(&slot) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = chargebacks.entry(slot) {
             let opts = ChargebackOptions {
                 period,
                 by: vec![scope.to_string()],
@@ -92,7 +92,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
                 share_idle: false,
                 through: None,
             };
-            chargebacks.insert(slot, chargeback(warehouse, &opts).await?);
+            slot.insert(chargeback(warehouse, &opts).await?);
         }
         let lines = chargebacks[&slot]
             .lines
@@ -101,7 +101,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         let (spent, spent_exact) = lines.fold((Decimal::ZERO, Decimal::ZERO), |(r, e), l| {
             (r + l.cost.unwrap_or_default(), e + l.unrounded.unwrap_or_default())
         });
-        let scale = minor_unit(&budget.currency);
+        let scale = minor_unit(&budget.currency)?;
         let spent = round(spent, scale);
         let elapsed = (through - period.start).num_days() + 1;
         let days = (period.end - period.start).num_days();

@@ -254,7 +254,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     for currency in &currencies {
         let idx: Vec<usize> = (0..lines.len()).filter(|&i| &lines[i].currency == currency && unrounded[i].is_some()).collect();
         let amounts: Vec<Decimal> = idx.iter().map(|&i| unrounded[i].unwrap_or_default()).collect();
-        let scale = minor_unit(currency);
+        let scale = minor_unit(currency)?;
         for (&i, rounded) in idx.iter().zip(largest_remainder(&amounts, scale)) {
             lines[i].cost = Some(rounded);
             lines[i].unrounded = unrounded[i];
@@ -312,26 +312,54 @@ pub fn rfc3339(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros).map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-/// The period's bounds in `tz` as UTC microseconds. The usage tables are kept per UTC hour,
-/// so a zone whose midnight falls inside a UTC hour (India, Nepal, ...) cannot be cut exactly.
+/// The period's bounds in `tz` as UTC microseconds: the first instant of its first day and of
+/// the day after it. The usage tables are kept per UTC hour, so a zone whose day starts inside
+/// a UTC hour (India, Nepal, ...) cannot be cut exactly.
 fn utc_range(period: &Period, tz: chrono_tz::Tz) -> Result<(i64, i64)> {
-    use chrono::TimeZone;
     let bound = |day: NaiveDate| -> Result<i64> {
-        let local = day.and_hms_opt(0, 0, 0).expect("midnight exists");
-        let instant = tz
-            .from_local_datetime(&local)
-            .earliest()
-            .ok_or_else(|| Error::Usage(format!("{day} 00:00 does not exist in {tz}")))?;
+        let instant = local_day_start(day, tz)?;
         let micros = instant.timestamp_micros();
         if micros % 3_600_000_000 != 0 {
             return Err(Error::Usage(format!(
-                "midnight in {tz} ({instant}) is not a whole UTC hour, and usage is kept per UTC hour: \
+                "the day {day} in {tz} starts at {instant}, not on a whole UTC hour, and usage is kept per UTC hour: \
                  use a zone with a whole-hour offset, or UTC"
             )));
         }
         Ok(micros)
     };
     Ok((bound(period.start)?, bound(period.end)?))
+}
+
+/// The first instant of the local date `day` in `tz`: its midnight, or, where the clocks jump
+/// over midnight (America/Santiago on 2024-09-08 goes from 23:59:59 to 01:00), the instant of
+/// the jump, when that date begins on the local clock.
+fn local_day_start(day: NaiveDate, tz: chrono_tz::Tz) -> Result<chrono::DateTime<chrono_tz::Tz>> {
+    use chrono::{Offset, TimeZone};
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    if let Some(instant) = tz.from_local_datetime(&midnight).earliest() {
+        return Ok(instant);
+    }
+    // Midnight is in a gap. With the offsets a day before and a day after (zones change
+    // offset months apart), the jump is after midnight read at the later offset and no later
+    // than midnight read at the earlier one; between those two instants the local clock is
+    // before midnight until the jump and after it from then on, so the jump is found by
+    // bisection to the second (tz data is in whole seconds).
+    let missing = || Error::Usage(format!("{day} has no midnight in {tz}, and its first instant could not be found: use UTC"));
+    let instant = |utc: i64| chrono::DateTime::from_timestamp(utc, 0).map(|t| t.with_timezone(&tz)).ok_or_else(missing);
+    let offset_at = |utc: i64| instant(utc).map(|t| i64::from(t.offset().fix().local_minus_utc()));
+    // seconds of the local midnight as if it were UTC
+    let midnight_utc = midnight.and_utc().timestamp();
+    let (before, after) = (offset_at(midnight_utc - 86_400)?, offset_at(midnight_utc + 86_400)?);
+    if after <= before {
+        return Err(missing());
+    }
+    // the local clock reads before midnight at `lo`, and midnight or later at `hi`
+    let (mut lo, mut hi) = (midnight_utc - after, midnight_utc - before);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if mid + offset_at(mid)? >= midnight_utc { hi = mid } else { lo = mid }
+    }
+    instant(hi)
 }
 
 fn key_columns(by: &[String]) -> Result<Vec<&'static str>> {
@@ -626,6 +654,26 @@ mod tests {
         assert_eq!(chrono::DateTime::from_timestamp_micros(hi).unwrap().to_rfc3339(), "2025-02-01T05:00:00+00:00");
         let err = utc_range(&jan, chrono_tz::Asia::Kolkata).unwrap_err().to_string();
         assert!(err.contains("whole UTC hour"), "{err}");
+    }
+
+    #[test]
+    fn a_day_without_a_midnight_starts_when_its_clock_does() {
+        // Santiago moves from -04 to -03 at 2024-09-08 00:00, which becomes 01:00 local: the
+        // day starts at 01:00 -03 = 04:00 UTC, and the day before ends there too.
+        let santiago = chrono_tz::America::Santiago;
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let utc = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).unwrap().to_rfc3339();
+        let starting = Period::days(d("2024-09-08"), d("2024-09-09")).unwrap();
+        let (lo, hi) = utc_range(&starting, santiago).unwrap();
+        assert_eq!((utc(lo), utc(hi)), ("2024-09-08T04:00:00+00:00".into(), "2024-09-10T03:00:00+00:00".into()));
+        let ending = Period::days(d("2024-09-01"), d("2024-09-07")).unwrap();
+        let (lo, hi) = utc_range(&ending, santiago).unwrap();
+        assert_eq!((utc(lo), utc(hi)), ("2024-09-01T04:00:00+00:00".into(), "2024-09-08T04:00:00+00:00".into()));
+        // the first instant is on the local date itself, at 01:00
+        assert_eq!(local_day_start(d("2024-09-08"), santiago).unwrap().to_rfc3339(), "2024-09-08T01:00:00-03:00");
+        // a month over the change, as --period gives it
+        let (lo, hi) = utc_range(&Period::month("2024-09").unwrap(), santiago).unwrap();
+        assert_eq!((utc(lo), utc(hi)), ("2024-09-01T04:00:00+00:00".into(), "2024-10-01T03:00:00+00:00".into()));
     }
 
     #[test]

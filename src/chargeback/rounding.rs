@@ -3,13 +3,22 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// Decimal places of a currency's minor unit (ISO 4217; 2 unless listed).
-pub fn minor_unit(currency: &str) -> u32 {
-    match currency {
-        "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF" | "PYG" | "RWF" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
-        _ => 2,
-    }
+use crate::error::{Error, Result};
+
+/// Decimal places of `currency`'s minor unit, from the ISO 4217 table (the `iso_currency`
+/// crate): JPY 0, USD 2, KWD 3, CLF 4. The config files accept only codes this answers for;
+/// a code it does not know (an alphabetic code not in ISO 4217, or one without a minor unit
+/// such as XAU or XXX) is an error rather than a guess, because a wrong guess would round
+/// every line of that currency to the wrong unit without anyone noticing.
+pub fn minor_unit(currency: &str) -> Result<u32> {
+    iso_currency::Currency::from_code(currency).and_then(|c| c.exponent()).map(u32::from).ok_or_else(|| {
+        // Reached only by data the config checks did not see: usage rated by a price book
+        // loaded before currency codes were checked.
+        Error::Config(format!(
+            "currency `{currency}` is not an ISO 4217 code with a minor unit, so its money cannot be rounded; \
+             correct it in config/prices.csv or config/capacity.csv, then rate the usage again (tokenledger rollup --full)"
+        ))
+    })
 }
 
 /// `amount` rounded to `scale` places, half away from zero (what finance expects of a total),
@@ -49,6 +58,21 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn minor_units_come_from_the_iso_table() {
+        for (code, places) in [
+            ("XPF", 0), ("BIF", 0), ("DJF", 0), ("GNF", 0), ("KMF", 0), ("VUV", 0),
+            ("CLF", 4), ("JPY", 0), ("KWD", 3), ("USD", 2),
+        ] {
+            assert_eq!(minor_unit(code).unwrap(), places, "{code}");
+        }
+        // not a code, not in capitals, or no minor unit: refused, never a default of 2
+        for code in ["XYZ", "usd", "US", "XAU", "XXX"] {
+            let err = minor_unit(code).unwrap_err().to_string();
+            assert!(err.contains(&format!("currency `{code}` is not an ISO 4217 code")), "{err}");
+        }
     }
 
     #[test]

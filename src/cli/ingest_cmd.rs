@@ -31,7 +31,8 @@ pub struct IngestArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 
-    /// What to store of request/response payloads, which may hold personal data.
+    /// What to store of request/response payloads, which may hold personal data. `hash` needs a
+    /// secret key of at least 16 bytes in the environment variable TOKENLEDGER_PAYLOAD_KEY.
     #[arg(long, value_enum, default_value_t = PayloadMode::Keep)]
     pub payloads: PayloadMode,
 

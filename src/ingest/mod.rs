@@ -122,6 +122,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     {
         return Err(Error::Usage(format!("--max-quarantine-ratio must be between 0 and 1, got {r}")));
     }
+    let payloads = opts.payloads.resolve()?;
     let mut files = sources::discover(&opts.paths)?;
     for file in &mut files {
         file.source = match opts.source {
@@ -216,7 +217,7 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
                 fingerprint: full,
                 parse: Arc::new(ParseContext {
                     lineage,
-                    payloads: opts.payloads,
+                    payloads: payloads.clone(),
                     max_line_bytes: opts.max_line_bytes,
                     source: file.source,
                     entities: entities.clone(),

@@ -18,7 +18,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use indicatif::ProgressBar;
 
 use super::dedup::{Dedup, Seen};
-use super::record::{InferenceBatchBuilder, Lineage, PayloadMode, QuarantineBatchBuilder, Rejected, fingerprint, id_hash};
+use super::record::{InferenceBatchBuilder, Lineage, Payloads, QuarantineBatchBuilder, Rejected, fingerprint, id_hash};
 use super::sources::databricks::{self, ServedEntities};
 use super::sources::{Chunk, ChunkOptions, InputFile, LineNumbers, Source, litellm, native, read_chunks, too_long_message};
 use super::validate::ReasonCode;
@@ -39,7 +39,7 @@ const MAX_OPEN_PARTITIONS: usize = 4;
 /// What workers need to turn a chunk into rows.
 pub struct ParseContext {
     pub lineage: Arc<Lineage>,
-    pub payloads: PayloadMode,
+    pub payloads: Payloads,
     /// Lines longer than this are quarantined (the reader only stops them from being
     /// buffered whole when they span reads).
     pub max_line_bytes: usize,
@@ -76,7 +76,7 @@ struct ParsedChunk {
 
 fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
     let lines = memchr::memchr_iter(b'\n', &chunk.data).count() + 1;
-    let mut builder = InferenceBatchBuilder::with_capacity(ctx.lineage.clone(), ctx.payloads, lines, chunk.data.len());
+    let mut builder = InferenceBatchBuilder::with_capacity(ctx.lineage.clone(), ctx.payloads.clone(), lines, chunk.data.len());
     let mut keys = Vec::with_capacity(lines);
     let mut rows = Vec::with_capacity(lines);
     let mut rejects = chunk.rejects;

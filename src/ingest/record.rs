@@ -8,11 +8,12 @@ use arrow::array::{
     Int64Builder, MapBuilder, MapFieldNames, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use super::validate::{ReasonCode, ValidRecord};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::warehouse::schema::{inference_schema, quarantine_schema};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -24,10 +25,87 @@ pub enum PayloadMode {
     /// Store the text as it came.
     #[default]
     Keep,
-    /// Store `sha256:<hex>` of the text: joinable for audits, unreadable.
+    /// Store `hmac-sha256:<key id>:<hex>`, keyed by the secret in TOKENLEDGER_PAYLOAD_KEY:
+    /// joinable for audits within one key, and not recoverable by hashing guesses.
     Hash,
     /// Store nothing.
     Drop,
+}
+
+/// The environment variable that holds the secret key of `--payloads hash`. It is read from the
+/// environment only, so that it never sits in a command line, a config file or a run record.
+pub const PAYLOAD_KEY_ENV: &str = "TOKENLEDGER_PAYLOAD_KEY";
+
+/// The shortest key accepted, in bytes: 128 bits, too many to guess.
+pub const MIN_PAYLOAD_KEY_BYTES: usize = 16;
+
+impl PayloadMode {
+    /// The mode ready to use: `hash` takes its key from [`PAYLOAD_KEY_ENV`], and is refused
+    /// without one.
+    pub fn resolve(self) -> Result<Payloads> {
+        Ok(match self {
+            PayloadMode::Keep => Payloads::Keep,
+            PayloadMode::Drop => Payloads::Drop,
+            PayloadMode::Hash => {
+                let key = std::env::var_os(PAYLOAD_KEY_ENV).unwrap_or_default();
+                Payloads::Hash(Arc::new(PayloadKey::new(key.as_encoded_bytes())?))
+            }
+        })
+    }
+}
+
+/// What the rows get of payload text: a [`PayloadMode`] with, for `hash`, its key.
+#[derive(Debug, Clone)]
+pub enum Payloads {
+    Keep,
+    Hash(Arc<PayloadKey>),
+    Drop,
+}
+
+/// The secret key of `--payloads hash`, held as a keyed HMAC-SHA-256, and its key id. The key
+/// itself is never shown: `Debug` prints the id only.
+#[derive(Clone)]
+pub struct PayloadKey {
+    mac: Hmac<Sha256>,
+    id: String,
+}
+
+impl std::fmt::Debug for PayloadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadKey").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl PayloadKey {
+    /// A key of at least [`MIN_PAYLOAD_KEY_BYTES`] bytes; the error says what to set, and
+    /// never repeats the key.
+    pub fn new(key: &[u8]) -> Result<Self> {
+        if key.len() < MIN_PAYLOAD_KEY_BYTES {
+            let what = if key.is_empty() { "is not set" } else { "is too short" };
+            return Err(Error::Usage(format!(
+                "--payloads hash (or payloads = \"hash\" in a run config) needs a secret key, and {PAYLOAD_KEY_ENV} {what}: \
+                 set it to at least {MIN_PAYLOAD_KEY_BYTES} random bytes, e.g. export {PAYLOAD_KEY_ENV}=$(openssl rand -hex 32), \
+                 and keep it as you keep other secrets: rows hashed under one key join only with rows hashed under the same key"
+            )));
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::Internal(format!("HMAC key: {e}")))?;
+        // The id names the key without revealing it: a truncated hash under a prefix of its own,
+        // so it equals no HMAC cell and no plain SHA-256 of the key someone else may keep.
+        let digest = Sha256::new().chain_update(b"tokenledger payload key id\0").chain_update(key).finalize();
+        Ok(Self { mac, id: hex::encode(&digest[..4]) })
+    }
+
+    /// The key id stored in every cell: 8 hex digits.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The stored form of `text`: `hmac-sha256:<key id>:<64 hex digits>`.
+    pub fn cell(&self, text: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(text.as_bytes());
+        format!("hmac-sha256:{}:{}", self.id, hex::encode(mac.finalize().into_bytes()))
+    }
 }
 
 /// Where a batch of rows came from; the same for every row of one input file.
@@ -113,7 +191,7 @@ pub fn fingerprint(r: &ValidRecord<'_>) -> u64 {
 /// Builds `inference` batches row by row.
 pub struct InferenceBatchBuilder {
     lineage: Arc<Lineage>,
-    payloads: PayloadMode,
+    payloads: Payloads,
     request_id: StringBuilder,
     client_request_id: StringBuilder,
     source: StringBuilder,
@@ -157,10 +235,15 @@ fn utc_ts() -> TimestampMicrosecondBuilder {
 impl InferenceBatchBuilder {
     /// A builder with room for `rows` rows and `text_bytes` of input text, so that the
     /// column buffers are allocated once instead of growing by doubling.
-    pub fn with_capacity(lineage: Arc<Lineage>, payloads: PayloadMode, rows: usize, text_bytes: usize) -> Self {
+    pub fn with_capacity(lineage: Arc<Lineage>, payloads: Payloads, rows: usize, text_bytes: usize) -> Self {
         let names = MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() };
         let text = |per_row: usize| StringBuilder::with_capacity(rows, rows * per_row);
-        let payload_bytes = if payloads == PayloadMode::Keep { text_bytes / 3 } else { rows * 72 };
+        let payload_bytes = match payloads {
+            Payloads::Keep => text_bytes / 3,
+            // `hmac-sha256:` + 8 + `:` + 64
+            Payloads::Hash(_) => rows * 85,
+            Payloads::Drop => 0,
+        };
         Self {
             lineage,
             payloads,
@@ -210,12 +293,10 @@ impl InferenceBatchBuilder {
     }
 
     fn payload(&self, text: Option<&str>, out: &mut StringBuilder) {
-        match (self.payloads, text) {
-            (_, None) | (PayloadMode::Drop, _) => out.append_null(),
-            (PayloadMode::Keep, Some(t)) => out.append_value(t),
-            (PayloadMode::Hash, Some(t)) => {
-                out.append_value(format!("sha256:{}", hex::encode(Sha256::digest(t.as_bytes()))))
-            }
+        match (&self.payloads, text) {
+            (_, None) | (Payloads::Drop, _) => out.append_null(),
+            (Payloads::Keep, Some(t)) => out.append_value(t),
+            (Payloads::Hash(key), Some(t)) => out.append_value(key.cell(t)),
         }
     }
 
@@ -428,5 +509,23 @@ impl QuarantineBatchBuilder {
         ];
         self.rows = 0;
         Ok(RecordBatch::try_new(quarantine_schema(), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_cell_is_standard_hmac_sha256_and_a_key_shows_only_its_id() {
+        // RFC 4231, test case 1
+        let key = PayloadKey::new(&[0x0b; 20]).unwrap();
+        let cell = key.cell("Hi There");
+        assert_eq!(cell, format!("hmac-sha256:{}:b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", key.id()));
+        let secret = "0123456789abcdef";
+        let key = PayloadKey::new(secret.as_bytes()).unwrap();
+        let shown = format!("{:?}", Payloads::Hash(Arc::new(key.clone())));
+        assert!(!shown.contains(secret) && shown.contains(key.id()), "{shown}");
+        assert!(PayloadKey::new(&secret.as_bytes()[1..]).is_err(), "15 bytes are too few");
     }
 }

@@ -505,13 +505,17 @@ fn parse_price(text: &str) -> Result<Decimal, String> {
         .map_err(|_| "has more digits than a decimal can hold exactly (28); shorten it".to_string())
 }
 
-/// ISO 4217 style: three uppercase ASCII letters.
+/// An ISO 4217 alphabetic code that has a minor unit: the codes money can be rounded in
+/// ([`crate::chargeback::minor_unit`] answers for exactly these).
 fn parse_currency(text: &str) -> Result<String, String> {
-    if text.len() == 3 && text.bytes().all(|c| c.is_ascii_uppercase()) {
-        Ok(text.to_string())
-    } else {
-        Err("is not a currency code; write three uppercase letters, e.g. USD or EUR".to_string())
+    if crate::chargeback::minor_unit(text).is_ok() {
+        return Ok(text.to_string());
     }
+    let upper = text.to_ascii_uppercase();
+    if crate::chargeback::minor_unit(&upper).is_ok() {
+        return Err(format!("is not an ISO 4217 code; write it in capitals: {upper}"));
+    }
+    Err("is not an ISO 4217 code with a minor unit; write the currency's three-letter code, e.g. USD, EUR or JPY".to_string())
 }
 
 #[cfg(test)]
@@ -582,11 +586,43 @@ mod tests {
     }
 
     #[test]
-    fn currency_is_three_uppercase_letters() {
-        assert!(parse_currency("USD").is_ok());
-        for bad in ["usd", "US", "USDT", "U$D", "ÉUR"] {
-            assert!(parse_currency(bad).is_err(), "{bad}");
+    fn currency_is_an_iso_4217_code() {
+        for good in ["USD", "EUR", "JPY", "XPF", "CLF"] {
+            assert_eq!(parse_currency(good).as_deref(), Ok(good));
         }
+        for bad in ["XYZ", "XAU", "US", "USDT", "U$D", "ÉUR", ""] {
+            assert!(parse_currency(bad).unwrap_err().starts_with("is not an ISO 4217 code"), "{bad}");
+        }
+        assert!(parse_currency("usd").unwrap_err().contains("in capitals: USD"));
+    }
+
+    #[test]
+    fn a_currency_outside_iso_4217_is_refused_with_its_line_in_every_file() {
+        let invalid = |err: ConfigError| err.to_string();
+        let prices = "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\n\
+                      # a comment counts as a line\n\
+                      a,2025-01-01,USD,1,1,1\n\
+                      b,2025-01-01,XYZ,1,1,1\n";
+        let err = invalid(PriceBook::from_csv_str(prices, "prices.csv").unwrap_err());
+        assert!(err.contains("prices.csv line 4: currency `XYZ` is not an ISO 4217 code"), "{err}");
+        let capacity = "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\n\
+                        p,ep,,24.00,XYZ,2025-01-01,,ml\n";
+        let err = invalid(Capacity::from_csv_str(capacity, "capacity.csv").unwrap_err());
+        assert!(err.contains("capacity.csv line 2: currency `XYZ` is not an ISO 4217 code"), "{err}");
+        let budgets = "scope,name,period,amount,currency,thresholds\n\
+                       group,x,monthly,10,USD,50\n\
+                       \n\
+                       group,y,monthly,10,XYZ,50\n";
+        let err = invalid(Budgets::from_csv_str(budgets, "budgets.csv").unwrap_err());
+        assert!(err.contains("budgets.csv line 4: currency `XYZ` is not an ISO 4217 code"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_files_use_iso_4217_currencies() {
+        // templates are what `init` writes; sample_data is what the demo and the docs use
+        PriceBook::from_csv_str(include_str!("../warehouse/templates/prices.csv"), "prices.csv").unwrap();
+        Capacity::from_csv_str(include_str!("../../sample_data/config/capacity.csv"), "capacity.csv").unwrap();
+        Budgets::from_csv_str(include_str!("../../sample_data/config/budgets.csv"), "budgets.csv").unwrap();
     }
 
     #[test]

@@ -616,7 +616,7 @@ mod tests {
             "prices.csv line 5: output_price_per_1m `abc` is not a number",
             "prices.csv line 7: served_entity_name is empty",
             "prices.csv line 7: effective_from `2025/01/01` is not a date; write it as YYYY-MM-DD",
-            "prices.csv line 7: currency `usd` is not a currency code",
+            "prices.csv line 7: currency `usd` is not an ISO 4217 code; write it in capitals: USD",
             "prices.csv line 7: pricing_mode `ptu` is not a pricing mode; use per_token or provisioned",
             "prices.csv line 7: retires_on `2025-02-30` is not a day in the calendar",
             "prices.csv line 8: has 8 cells but the header has 9 columns",

@@ -46,7 +46,7 @@ pub struct Inbox {
     pub served_entities: Option<String>,
     /// Fail the cycle (exit 4, nothing written) above this fraction of quarantined records.
     pub max_quarantine_ratio: Option<f64>,
-    /// What to keep of payloads: keep, hash or drop.
+    /// What to keep of payloads: keep, hash (keyed by TOKENLEDGER_PAYLOAD_KEY from the environment) or drop.
     #[serde(default)]
     pub payloads: crate::ingest::PayloadMode,
 }
