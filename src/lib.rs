@@ -1,23 +1,43 @@
 //! tokenledger: the usage and chargeback ledger for LLM gateways.
 //!
-//! The stages of the ledger, one module each: [`warehouse`] (Delta tables and
-//! their schemas), [`ingest`] (gateway logs into the `inference` table, exactly once),
-//! [`generator`] (realistic synthetic logs), [`pricing`] (price book and principals, the
-//! dimension files of `config/`), and [`cli`] (the command line).
+//! Three layers, and imports go down only (`tests/architecture.rs` checks it):
+//!
+//! - **Above the stages**: [`cli`] (the command line, one file per command) and [`run`] (the
+//!   scheduled cycle, its lock and run records) call the stages in order.
+//! - **The stages** ([`STAGES`]), side by side, meeting only through the warehouse's tables:
+//!   [`ingest`] (gateway logs into `inference` and `quarantine`, exactly once), [`rollup`]
+//!   (the usage tables, priced and attributed), [`chargeback`] (periods, capacity pools,
+//!   CSV and FOCUS exports, budget status), [`query`] (analyst SQL, the shell, named
+//!   reports), [`maintenance`] (compaction, vacuum, payload retention) and [`generator`]
+//!   (realistic synthetic gateway logs).
+//! - **Plumbing** ([`PLUMBING`]), used by all and using no stage: [`warehouse`] (Delta tables,
+//!   commits, config files, the lock), [`engine`] (every DataFusion session, local or
+//!   Ballista, its memory pool, functions and object stores), [`model`] (the SQL of `sql/` and
+//!   its inputs), [`pricing`] (the price book, principals, budgets and capacity pools of
+//!   `config/`), [`money`] (rounding), [`time`] (dates and instants), [`output`] (tables,
+//!   CSV, JSON, Parquet, charts, atomic files), [`progress`] (progress bars) and [`error`].
+
+/// The stages: no stage's code names another.
+pub const STAGES: [&str; 6] = ["ingest", "rollup", "chargeback", "query", "maintenance", "generator"];
+/// The shared plumbing below the stages: it names no stage.
+pub const PLUMBING: [&str; 9] = ["warehouse", "engine", "model", "pricing", "money", "time", "output", "progress", "error"];
 
 pub mod chargeback;
 pub mod cli;
 pub mod engine;
 pub mod error;
-pub mod fmt;
 pub mod generator;
 pub mod ingest;
 pub mod maintenance;
+pub mod money;
+pub mod model;
+pub mod output;
 pub mod pricing;
 pub mod progress;
 pub mod query;
 pub mod rollup;
 pub mod run;
+pub mod time;
 pub mod warehouse;
 
 pub use error::{Error, Result};

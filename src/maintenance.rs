@@ -16,11 +16,9 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::warehouse::schema::{INFERENCE, INFERENCE_PARTITION, TABLES, inference_schema};
-use crate::warehouse::{Warehouse, commit_replace_partitions, writer_properties};
+use crate::warehouse::{OPERATION_KEY, Warehouse, commit_replace_partitions, writer_properties};
 
-/// The commit metadata key that marks a commit which rewrites files without changing rows.
-pub const OPERATION_KEY: &str = "tokenledger.operation";
-/// Its value on a payload-retention commit.
+/// The value of [`OPERATION_KEY`] on a payload-retention commit.
 pub const PAYLOAD_RETENTION: &str = "payload_retention";
 
 /// Every table of the warehouse that exists.
@@ -106,8 +104,10 @@ pub struct PayloadRetention {
 /// the text stay until a vacuum deletes them.
 pub async fn drop_payloads_before(warehouse: &Warehouse, before: NaiveDate) -> Result<PayloadRetention> {
     let mut table = warehouse.open_table(INFERENCE).await?;
-    let ctx = datafusion::prelude::SessionContext::new();
-    ctx.register_table(INFERENCE, table.table_provider().await?)?;
+    // the rewrite is committed from here: its reads run here too, whatever the engine
+    let local = crate::engine::Engine::Local;
+    let ctx = local.context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
+    ctx.register_table(INFERENCE, local.delta_table(&ctx, &table).await?)?;
     let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
     let dates: BTreeSet<String> = {
         let sql = format!(

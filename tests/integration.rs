@@ -3,6 +3,7 @@
 
 mod util;
 
+mod architecture;
 #[cfg(feature = "ballista")]
 mod ballista;
 mod budget;

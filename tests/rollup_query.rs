@@ -5,7 +5,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
 use rust_decimal::Decimal;
 use tokenledger::pricing::{ConfigFile, PriceBook, Principals, Settings, request_cost};
-use tokenledger::rollup::{Grain, Inputs};
+use tokenledger::model::{Grain, Inputs};
 use tokenledger::warehouse::Warehouse;
 
 use crate::util::{Env, as_u64, ingested_warehouse, longs, strings};
@@ -45,10 +45,10 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
     let (hourly, daily): (Vec<RecordBatch>, Vec<RecordBatch>) = rt.block_on(async {
         let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
         let inputs = Inputs { book: book.clone(), principals: principals.clone(), settings: Settings::default() };
-        let ctx = tokenledger::rollup::session(&wh, &inputs).await.unwrap();
+        let ctx = tokenledger::model::session(&wh, &inputs).await.unwrap();
         let mut out = Vec::new();
         for grain in [Grain::Hourly, Grain::Daily] {
-            out.push(tokenledger::rollup::usage(&ctx, grain, &inputs.settings).await.unwrap().collect().await.unwrap());
+            out.push(tokenledger::model::usage(&ctx, grain, &inputs.settings).await.unwrap().collect().await.unwrap());
         }
         let daily = out.pop().unwrap();
         (out.pop().unwrap(), daily)
@@ -111,9 +111,9 @@ fn query(env: &Env, prices: &str, principals: &str, sql: &str) -> Vec<RecordBatc
     rt.block_on(async {
         let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
         let inputs = Inputs { book, principals, settings: Settings::default() };
-        let ctx = tokenledger::rollup::session(&wh, &inputs).await.unwrap();
+        let ctx = tokenledger::model::session(&wh, &inputs).await.unwrap();
         for grain in [Grain::Hourly, Grain::Daily] {
-            let df = tokenledger::rollup::usage(&ctx, grain, &inputs.settings).await.unwrap();
+            let df = tokenledger::model::usage(&ctx, grain, &inputs.settings).await.unwrap();
             ctx.register_table(grain.table(), df.into_view()).unwrap();
         }
         ctx.sql(sql).await.unwrap().collect().await.unwrap()

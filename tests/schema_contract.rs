@@ -71,7 +71,7 @@ fn parquet_files_in_the_table_have_the_contract_schema() {
 #[test]
 fn usage_models_and_contracts_agree() {
     use tokenledger::pricing::{PriceBook, Principals, Settings};
-    use tokenledger::rollup::{Grain, Inputs};
+    use tokenledger::model::{Grain, Inputs};
     let env = Env::init();
     let inputs = Inputs {
         book: PriceBook::from_csv_str(
@@ -85,12 +85,12 @@ fn usage_models_and_contracts_agree() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let wh = tokenledger::warehouse::Warehouse::new(env.wh().to_str().unwrap()).unwrap();
-        let ctx = tokenledger::rollup::session(&wh, &inputs).await.unwrap();
+        let ctx = tokenledger::model::session(&wh, &inputs).await.unwrap();
         for grain in [Grain::Hourly, Grain::Daily] {
             let c = contract(grain.table());
             assert_eq!(c["table"], grain.table());
             assert_eq!(c["partition_columns"], serde_json::json!(["date"]));
-            let df = tokenledger::rollup::usage(&ctx, grain, &inputs.settings).await.unwrap();
+            let df = tokenledger::model::usage(&ctx, grain, &inputs.settings).await.unwrap();
             let code: Vec<(String, String, bool)> = df
                 .schema()
                 .fields()

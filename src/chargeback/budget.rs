@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use chrono::{Datelike, NaiveDate};
 use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::prelude::{SessionContext, col, lit};
-use datafusion::scalar::ScalarValue;
 use rust_decimal::Decimal;
 
 use super::{Chargeback, ChargebackOptions, Period, cast_columns, chargeback, minor_unit, register_usage, round, text_at};
@@ -64,7 +63,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
     // a few queries over usage_daily: they run here whatever the engine, so the tables are
     // handed to this process's session as it reads them (with the warehouse's object store)
     let warehouse = &warehouse.clone().with_engine(crate::engine::Engine::Local);
-    let ctx = SessionContext::new();
+    let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     register_usage(&ctx, warehouse, "usage_daily", "usage_daily", None).await?;
     let last = last_date(&ctx, None).await?.ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
     let reference = match month {
@@ -131,7 +130,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
 }
 
 fn date_lit(d: NaiveDate) -> datafusion::prelude::Expr {
-    lit(ScalarValue::Date32(Some((crate::pricing::date_start_micros(d) / 86_400_000_000) as i32)))
+    lit(crate::time::date_value(d))
 }
 
 /// The last date with usage (within `period`, if given).

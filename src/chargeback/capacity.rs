@@ -13,9 +13,10 @@ use rust_decimal::Decimal;
 
 use super::{cast_columns, int_at, largest_remainder, text_at, utc_instant_sql};
 use crate::error::{Error, Result};
-use crate::pricing::{Pool, date_start_micros};
+use crate::pricing::{Pool};
+use crate::time::{date_start_micros};
 
-pub const HOUR: i64 = 3_600_000_000;
+use crate::time::MICROS_PER_HOUR as HOUR;
 
 /// A pool's charge to one key: its share of the busy hours (`capacity`) or the idle hours.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,8 @@ use arrow::datatypes::DataType;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use super::{Period, cast_columns, int_at, neutralise, register_pools, register_usage, text_at};
+use super::{Period, cast_columns, int_at, register_pools, register_usage, text_at};
+use crate::output::neutralise;
 use crate::error::{Error, Result};
 use crate::warehouse::Warehouse;
 
@@ -183,7 +184,7 @@ fn instant(date: chrono::NaiveDate) -> String {
 /// Writes the FOCUS rows of `period` (UTC days of `usage_daily`) to `path`, charging pools
 /// through `through` (UTC microseconds) while the period is open, or the end of the data.
 pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option<i64>, path: &Path) -> Result<FocusExport> {
-    let ctx = datafusion::prelude::SessionContext::new();
+    let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     register_usage(&ctx, warehouse, "usage_daily", "usage", None).await?;
     let sql = format!(
         "SELECT CAST(\"date\" AS VARCHAR), served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, \
@@ -196,10 +197,8 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option
         period.start, period.end
     );
     let (pools, _) = register_pools(&ctx, warehouse, None).await?;
-    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let csv_err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
-    out.write_record(COLUMNS.iter().chain(CUSTOM_COLUMNS.iter())).map_err(csv_err)?;
-    let (mut rows, mut unpriced, mut unmetered) = (0, 0_i64, 0_i64);
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let (mut unpriced, mut unmetered) = (0_i64, 0_i64);
     let mut billed: std::collections::BTreeMap<String, Decimal> = Default::default();
     for batch in ctx.sql(&sql).await?.collect().await? {
         let text = cast_columns(&batch, [0, 1, 2, 3, 4, 5, 6, 7, 14], &DataType::Utf8)?;
@@ -244,12 +243,11 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option
                 counts: [n(0), n(1), n(2), n(3), n(4)],
             }
             .cells(period);
-            out.write_record(cells.iter().map(|c| neutralise(c))).map_err(csv_err)?;
-            rows += 1;
+            out.push(cells.iter().map(|c| neutralise(c)).collect());
         }
     }
     // each pool's hours, day by day: the busy hours' shares by cost center and group, then the idle ones
-    let micros = crate::pricing::date_start_micros;
+    let micros = crate::time::date_start_micros;
     let until = match pools.is_empty() {
         true => None,
         false => Some(super::capacity_until(&ctx, (micros(period.start), micros(period.end)), through).await?),
@@ -258,7 +256,7 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option
     while let Some(until) = until.filter(|u| day < period.end && micros(day) < *u) {
         let next = day.succ_opt().unwrap_or(period.end);
         let day_end = micros(next).min(until);
-        let charge_end = (day_end < micros(next)).then(|| super::rfc3339(day_end));
+        let charge_end = (day_end < micros(next)).then(|| crate::time::rfc3339(day_end));
         for pool in &pools {
             let bounds = (micros(day), day_end);
             let (allocated, _) =
@@ -286,22 +284,21 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option
                     counts: [0; 5],
                 }
                 .cells(period);
-                out.write_record(cells.iter().map(|c| neutralise(c))).map_err(csv_err)?;
-                rows += 1;
+                out.push(cells.iter().map(|c| neutralise(c)).collect());
             }
         }
         day = next;
     }
-    let bytes = out.into_inner().map_err(|e| Error::Internal(format!("CSV buffer: {e}")))?;
-    let tmp = path.with_extension("csv.tmp");
-    std::fs::write(&tmp, &bytes)?;
-    std::fs::rename(&tmp, path)?;
+    let header: Vec<String> = COLUMNS.iter().chain(CUSTOM_COLUMNS.iter()).map(|c| c.to_string()).collect();
+    let rows = out.len();
+    let bytes = crate::output::csv_bytes(header, out)?;
+    crate::output::write_atomic(path, &bytes)?;
     Ok(FocusExport {
         rows,
         billed_cost: billed.into_iter().map(|(c, v)| (c, v.to_string())).collect(),
         unpriced_requests: unpriced,
         unmetered_requests: unmetered,
-        capacity_through: until.map(super::rfc3339),
+        capacity_through: until.map(crate::time::rfc3339),
         sha256: hex::encode(Sha256::digest(&bytes)),
     })
 }

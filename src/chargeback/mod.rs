@@ -9,7 +9,6 @@
 mod budget;
 mod capacity;
 mod focus;
-mod rounding;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,10 +23,10 @@ use sha2::{Digest, Sha256};
 
 pub use budget::{BudgetStatus, budget_status};
 pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, write_focus};
-pub use capacity::HOUR as HOUR_MICROS;
-pub use rounding::{largest_remainder, minor_unit, round};
+pub use crate::money::{largest_remainder, minor_unit, round};
 
 use crate::error::{Error, Result};
+use crate::output::neutralise;
 use crate::pricing::Pool;
 use crate::warehouse::Warehouse;
 
@@ -162,7 +161,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         None | Some(chrono_tz::UTC) => ("usage_daily", None),
         Some(tz) => ("usage_hourly", Some(utc_range(&opts.period, tz)?)),
     };
-    let ctx = crate::rollup::session_context(warehouse.engine(), crate::rollup::runtime(crate::rollup::DEFAULT_MEMORY_LIMIT)?, 2).await?;
+    let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     let version = register_usage(&ctx, warehouse, table_name, "usage", opts.as_of.as_ref()).await?;
     let filter = match range {
         None => format!("\"date\" >= DATE '{}' AND \"date\" < DATE '{}'", opts.period.start, opts.period.end),
@@ -224,10 +223,10 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     if !pools.is_empty() {
         let (lo, hi) = match range {
             Some(r) => r,
-            None => (crate::pricing::date_start_micros(opts.period.start), crate::pricing::date_start_micros(opts.period.end)),
+            None => (crate::time::date_start_micros(opts.period.start), crate::time::date_start_micros(opts.period.end)),
         };
         let until = capacity_until(&ctx, (lo, hi), opts.through).await?;
-        capacity_through = Some(rfc3339(until));
+        capacity_through = Some(crate::time::rfc3339(until));
         let (allocated, pooled) = capacity::allocate(&ctx, &pools, (lo, until), &columns, opts.share_idle).await?;
         for (line, amount) in lines.iter().zip(unrounded.iter_mut()) {
             if line.charge != "usage" {
@@ -300,16 +299,11 @@ async fn capacity_until(ctx: &SessionContext, (lo, hi): (i64, i64), through: Opt
                 Some(b) => cast_columns(b, [0], &DataType::Int64)?.remove(0),
                 None => return Ok(lo),
             };
-            const DAY: i64 = 24 * capacity::HOUR;
+            use crate::time::MICROS_PER_DAY as DAY;
             if last.is_null(0) { lo } else { (int_at(&last, 0).div_euclid(DAY) + 1) * DAY }
         }
     };
     Ok(until.clamp(lo, hi.max(lo)))
-}
-
-/// A UTC instant (microseconds) in RFC 3339.
-pub fn rfc3339(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros).map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// The period's bounds in `tz` as UTC microseconds: the first instant of its first day and of
@@ -319,7 +313,7 @@ fn utc_range(period: &Period, tz: chrono_tz::Tz) -> Result<(i64, i64)> {
     let bound = |day: NaiveDate| -> Result<i64> {
         let instant = local_day_start(day, tz)?;
         let micros = instant.timestamp_micros();
-        if micros % 3_600_000_000 != 0 {
+        if micros % crate::time::MICROS_PER_HOUR != 0 {
             return Err(Error::Usage(format!(
                 "the day {day} in {tz} starts at {instant}, not on a whole UTC hour, and usage is kept per UTC hour: \
                  use a zone with a whole-hour offset, or UTC"
@@ -415,13 +409,6 @@ fn total_line(lines: &[Line], keys: usize, currency: &str, cost: Option<Decimal>
     }
 }
 
-/// A cell as a spreadsheet will not run it: text that starts with `=`, `+`, `-`, `@`, a tab or
-/// a carriage return gets a leading `'` (OWASP's advice for CSV injection). Numbers this
-/// module writes itself are never negative and are not passed through here.
-pub fn neutralise(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
-}
-
 impl Chargeback {
     /// The CSV header.
     pub fn header(&self) -> Vec<String> {
@@ -478,8 +465,8 @@ impl Chargeback {
     /// The lines' rounded costs as a bar per key, stacked by charge (usage, capacity, idle);
     /// the total and unpriced lines are not drawn. With more than one currency a bar's label
     /// names its currency.
-    pub fn chart(&self) -> crate::query::chart::Chart {
-        use crate::query::chart::{Chart, ChartKind};
+    pub fn chart(&self) -> crate::output::chart::Chart {
+        use crate::output::chart::{Chart, ChartKind};
         let currencies: std::collections::BTreeSet<&str> = self.lines.iter().filter(|l| l.cost.is_some()).map(|l| l.currency.as_str()).collect();
         let last_day = self.period.end.pred_opt().unwrap_or(self.period.end);
         let unit = currencies.iter().copied().collect::<Vec<_>>().join(" / ");
@@ -511,15 +498,8 @@ impl Chargeback {
     /// Writes the CSV to `path` and its manifest beside it (`<path>.manifest.json`); returns
     /// the manifest's path. The same chargeback gives the same bytes.
     pub fn write_csv(&self, path: &Path, arguments: &[String]) -> Result<PathBuf> {
-        let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-        out.write_record(self.header()).map_err(csv_error)?;
-        for row in self.rows() {
-            out.write_record(row).map_err(csv_error)?;
-        }
-        let bytes = out.into_inner().map_err(|e| Error::Internal(format!("CSV buffer: {e}")))?;
-        let tmp = path.with_extension("csv.tmp");
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::rename(&tmp, path)?;
+        let bytes = crate::output::csv_bytes(self.header(), self.rows())?;
+        crate::output::write_atomic(path, &bytes)?;
         let manifest = serde_json::json!({
             "file": path.file_name().map(|f| f.to_string_lossy().to_string()),
             "sha256": hex::encode(Sha256::digest(&bytes)),
@@ -540,13 +520,9 @@ impl Chargeback {
             "tokenledger_version": env!("CARGO_PKG_VERSION"),
         });
         let manifest_path = PathBuf::from(format!("{}.manifest.json", path.display()));
-        std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)? + "\n")?;
+        crate::output::write_atomic(&manifest_path, (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
         Ok(manifest_path)
     }
-}
-
-fn csv_error(e: csv::Error) -> Error {
-    Error::Internal(format!("writing CSV: {e}"))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -621,16 +597,6 @@ async fn register_pools(ctx: &SessionContext, warehouse: &Warehouse, as_of: Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formula_like_cells_are_neutralised() {
-        for bad in ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"] {
-            assert!(neutralise(bad).starts_with('\''), "{bad:?}");
-        }
-        for fine in ["CC-1000", "data-science", "alice@example.com", "東京", ""] {
-            assert_eq!(neutralise(fine), fine);
-        }
-    }
 
     #[test]
     fn periods() {

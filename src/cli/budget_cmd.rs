@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use super::{Cli, OutputFormat, print_json};
 use crate::chargeback::budget_status;
 use crate::error::Result;
-use crate::fmt::Table;
+use crate::output::Table;
 use crate::warehouse::Warehouse;
 
 /// Exit code when a budget is spent (or, with --fail-on-forecast, forecast to be).

@@ -8,7 +8,7 @@ use clap::Args;
 use super::{Cli, OutputFormat, print_json};
 use crate::chargeback::{AsOf, ChargebackOptions, Period, chargeback};
 use crate::error::{Error, Result};
-use crate::fmt::Table;
+use crate::output::Table;
 use crate::warehouse::Warehouse;
 
 /// Exit code of `--fail-on-unpriced` when the period has unpriced usage.
@@ -142,7 +142,7 @@ fn parse_through(text: Option<&str>) -> Result<Option<i64>> {
     let instant = chrono::DateTime::parse_from_rfc3339(text)
         .map_err(|e| Error::Usage(format!("--through {text:?}: {e}; use RFC 3339, e.g. 2025-01-20T00:00:00Z")))?;
     let micros = instant.timestamp_micros();
-    if micros.rem_euclid(crate::chargeback::HOUR_MICROS) != 0 {
+    if micros.rem_euclid(crate::time::MICROS_PER_HOUR) != 0 {
         return Err(Error::Usage(format!("--through {text:?} is not a whole UTC hour: pools are charged by the hour")));
     }
     Ok(Some(micros))
@@ -184,7 +184,7 @@ fn unpriced_outcome(unpriced_requests: i64, unmetered_requests: i64, fail_on_unp
             "{} requests in the period have no price: they are not costed (chargeback lines with an empty cost; left \
              out of a FOCUS export). Add their prices to \
              config/prices.csv and re-rate the period (tokenledger rollup --rerate --from DATE --to DATE).",
-            crate::fmt::thousands(unpriced_requests as u64)
+            crate::output::thousands(unpriced_requests as u64)
         );
     }
     if unmetered_requests > 0 {
@@ -192,7 +192,7 @@ fn unpriced_outcome(unpriced_requests: i64, unmetered_requests: i64, fail_on_unp
             "{} successful requests in the period were logged without token counts: their cost is unknown \
              (chargeback lines `unmetered` with an empty cost). Fix the gateway's usage logging (e.g. streams with \
              stream_options.include_usage) and re-ingest, or log the payloads so that tokens can be estimated.",
-            crate::fmt::thousands(unmetered_requests as u64)
+            crate::output::thousands(unmetered_requests as u64)
         );
     }
     if fail_on_unpriced && (unpriced_requests > 0 || unmetered_requests > 0) {

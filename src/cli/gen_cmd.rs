@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::{Cli, OutputFormat, print_json};
 use crate::error::{Error, Result};
-use crate::fmt::thousands;
+use crate::output::thousands;
 use crate::generator::{GenOptions, generate};
 
 #[derive(Debug, Args)]

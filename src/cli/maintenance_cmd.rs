@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::{Cli, OutputFormat, print_json};
 use crate::error::{Error, Result};
-use crate::fmt::{Table, thousands};
+use crate::output::{Table, thousands};
 use crate::maintenance::{compact, drop_payloads_before, tables, vacuum};
 use crate::warehouse::Warehouse;
 

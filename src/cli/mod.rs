@@ -174,7 +174,7 @@ async fn writer_lock(warehouse: &Warehouse, command: &str) -> Result<Option<crat
 }
 
 /// `--chart FILE`: draws `chart` and says so.
-pub(crate) fn draw(chart: &crate::query::chart::Chart, path: &std::path::Path, cli: &Cli) -> Result<()> {
+pub(crate) fn draw(chart: &crate::output::chart::Chart, path: &std::path::Path, cli: &Cli) -> Result<()> {
     chart.render(path)?;
     if !cli.quiet {
         eprintln!("drew {}", path.display());

@@ -7,11 +7,11 @@ use clap::Args;
 use super::sql_cmd::print_batches;
 use super::{Cli, OutputFormat, print_json};
 use crate::error::{Error, Result};
-use crate::fmt::Table;
-use crate::query::chart::Chart;
+use crate::output::Table;
+use crate::output::chart::Chart;
 use crate::query::reports::{find, reports};
 use crate::query::{analyst_session, query};
-use crate::rollup::DEFAULT_MEMORY_LIMIT;
+use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Args)]

@@ -5,8 +5,9 @@ use clap::Args;
 
 use super::{Cli, OutputFormat, print_json, show_progress};
 use crate::error::Result;
-use crate::fmt::{Table, thousands};
-use crate::rollup::{DEFAULT_MEMORY_LIMIT, RollupOptions, Scope, rollup};
+use crate::output::{Table, thousands};
+use crate::engine::DEFAULT_MEMORY_LIMIT;
+use crate::rollup::{RollupOptions, Scope, rollup};
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Args)]

@@ -55,8 +55,8 @@ pub async fn run(args: &RunArgs, cli: &Cli) -> Result<i32> {
         OutputFormat::Json => print_json(&record)?,
         _ if cli.quiet => {}
         _ => {
-            let mut t = crate::fmt::Table::key_value();
-            let n = |v: i64| crate::fmt::thousands(v.max(0) as u64);
+            let mut t = crate::output::Table::key_value();
+            let n = |v: i64| crate::output::thousands(v.max(0) as u64);
             t.row(["run".into(), record.run_id.clone()]);
             t.row(["outcome".into(), record.outcome.clone()]);
             t.row(["files ingested".into(), format!("{} ({} seen before)", n(record.files_ingested), n(record.files_skipped))]);

@@ -6,10 +6,10 @@ use clap::Args;
 
 use super::{Cli, OutputFormat};
 use crate::error::{Error, Result};
-use crate::query::output::{self, Format};
+use crate::output::results::{self as output, Format};
 use crate::query::shell::{Editor, Plain, Shell};
 use crate::query::{analyst_session, query};
-use crate::rollup::DEFAULT_MEMORY_LIMIT;
+use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Args)]
@@ -95,7 +95,7 @@ pub(crate) fn print_batches(batches: &[arrow::record_batch::RecordBatch], file: 
         Some(path) => {
             output::write_file(batches, asked.unwrap_or_else(|| Format::for_path(path)), path)?;
             if !cli.quiet {
-                eprintln!("wrote {} rows to {}", crate::fmt::thousands(output::row_count(batches) as u64), path.display());
+                eprintln!("wrote {} rows to {}", crate::output::thousands(output::row_count(batches) as u64), path.display());
             }
         }
         None => output::write(batches, asked.unwrap_or(Format::Table), &mut std::io::stdout().lock())?,

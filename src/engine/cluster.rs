@@ -66,8 +66,9 @@ impl Drop for LocalCluster {
 /// tokenledger's functions, for the plans the executors decode.
 fn functions() -> Arc<BallistaFunctionRegistry> {
     let mut registry = BallistaFunctionRegistry::default();
-    let quantile = Arc::new(crate::rollup::quantile_disc());
-    registry.aggregate_functions.insert(quantile.name().to_string(), quantile);
+    for udaf in super::functions::aggregates() {
+        registry.aggregate_functions.insert(udaf.name().to_string(), udaf);
+    }
     Arc::new(registry)
 }
 
@@ -88,7 +89,9 @@ impl LocalCluster {
                 // the scheduler reads the files' footers when it plans: it needs the stores too
                 let runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()?;
                 let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build();
-                datafusion::execution::FunctionRegistry::register_udaf(&mut state, Arc::new(crate::rollup::quantile_disc()))?;
+                for udaf in super::functions::aggregates() {
+                    datafusion::execution::FunctionRegistry::register_udaf(&mut state, udaf)?;
+                }
                 Ok(state)
             }));
         let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| ballista_error("scheduler", e))?;

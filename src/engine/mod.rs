@@ -13,6 +13,9 @@
 
 #[cfg(feature = "ballista")]
 pub mod cluster;
+pub mod functions;
+mod session;
+mod stores;
 
 use std::sync::Arc;
 
@@ -21,6 +24,9 @@ use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
+
+pub use session::{DEFAULT_MEMORY_LIMIT, runtime};
+pub use stores::{WarehouseStores, register_cloud_stores};
 
 use crate::error::{Error, Result};
 
@@ -92,7 +98,7 @@ impl Engine {
             }
             Engine::Ballista { host, port, partitions } => ballista_session(host, *port, *partitions, config, runtime).await?,
         };
-        ctx.register_udaf(crate::rollup::quantile_disc());
+        functions::register(&ctx);
         Ok(ctx)
     }
 
@@ -148,33 +154,6 @@ async fn ballista_session(host: &str, port: u16, _partitions: Option<usize>, _co
     Err(Error::Usage(format!(
         "--engine ballista://{host}:{port}: this tokenledger was built without Ballista; build it with `cargo build --release --features ballista`"
     )))
-}
-
-/// Object stores found by URL, for the sessions of a cluster's scheduler and executors: the
-/// ones registered (the local filesystem), else the store of the URL's bucket, built the way
-/// a warehouse's store is (delta-rs' factories, credentials from the environment) and kept.
-#[derive(Debug, Default)]
-pub struct WarehouseStores {
-    known: datafusion::execution::object_store::DefaultObjectStoreRegistry,
-}
-
-impl datafusion::execution::object_store::ObjectStoreRegistry for WarehouseStores {
-    fn register_store(&self, url: &url::Url, store: Arc<dyn object_store::ObjectStore>) -> Option<Arc<dyn object_store::ObjectStore>> {
-        self.known.register_store(url, store)
-    }
-
-    fn get_store(&self, url: &url::Url) -> datafusion::error::Result<Arc<dyn object_store::ObjectStore>> {
-        if let Ok(store) = self.known.get_store(url) {
-            return Ok(store);
-        }
-        let bucket = url::Url::parse(&format!("{}://{}/", url.scheme(), &url[url::Position::BeforeHost..url::Position::AfterPort]))
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        crate::warehouse::register_cloud_stores();
-        let store = deltalake::logstore::store_for(&bucket, std::iter::empty::<(String, String)>())
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-        self.known.register_store(&bucket, store.clone());
-        Ok(store)
-    }
 }
 
 /// A query as a table: a view of its plan, which both engines can inline (a cluster is sent

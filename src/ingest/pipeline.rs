@@ -258,8 +258,8 @@ pub async fn process_file(
                     let secs = progress.elapsed().as_secs_f64().max(1e-3);
                     progress.set_message(format!(
                         "{} records, {} records/s",
-                        crate::fmt::thousands(counts.records),
-                        crate::fmt::thousands((counts.records as f64 / secs) as u64)
+                        crate::output::thousands(counts.records),
+                        crate::output::thousands((counts.records as f64 / secs) as u64)
                     ));
                 }
             }

@@ -16,7 +16,6 @@ use super::validate::{ReasonCode, ValidRecord};
 use crate::error::{Error, Result};
 use crate::warehouse::schema::{inference_schema, quarantine_schema};
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// What to keep of request/response payloads, which may hold personal data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -312,7 +311,7 @@ impl InferenceBatchBuilder {
         self.ingested_at.append_value(l.ingested_at_us);
         self.record_fingerprint.append_value(fingerprint as i64);
         self.request_time.append_value(r.request_time_us);
-        self.request_date.append_value(r.request_time_us.div_euclid(MICROS_PER_DAY) as i32);
+        self.request_date.append_value(crate::time::day_of_micros(r.request_time_us));
         self.endpoint_name.append_value(&r.endpoint_name);
         self.served_entity_name.append_value(&r.served_entity_name);
         self.served_entity_id.append_option(r.served_entity_id.as_deref());
@@ -477,7 +476,7 @@ impl QuarantineBatchBuilder {
     }
 
     pub fn append(&mut self, lineage: &Lineage, file_fingerprint: &str, r: &Rejected) {
-        self.ingest_date.append_value(lineage.ingested_at_us.div_euclid(MICROS_PER_DAY) as i32);
+        self.ingest_date.append_value(crate::time::day_of_micros(lineage.ingested_at_us));
         self.ingest_batch_id.append_value(&lineage.ingest_batch_id);
         self.ingested_at.append_value(lineage.ingested_at_us);
         self.source.append_value(&lineage.source);

@@ -30,7 +30,7 @@ use std::fmt::{Display, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 pub use prices::{PriceBook, PriceRow, PricingMode, request_cost};
@@ -68,21 +68,6 @@ fn render_problems(problems: &[String], count: usize) -> String {
         let _ = write!(text, "\n... and {} more not shown", count - problems.len());
     }
     text
-}
-
-/// Days since the Unix epoch: `date` as an Arrow `Date32` value.
-pub fn epoch_days(date: NaiveDate) -> i32 {
-    (date_start_micros(date) / 86_400_000_000) as i32
-}
-
-/// UTC microseconds since the Unix epoch at 00:00 of `date`: where a dated period starts or ends.
-///
-/// Never overflows: chrono dates span about ±262,000 years, i64 microseconds about ±292,000.
-pub fn date_start_micros(date: NaiveDate) -> i64 {
-    const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
-    // 1970-01-01 is day 719,163 counted from 0001-01-01 (day 1) in chrono's proleptic calendar.
-    const UNIX_EPOCH_DAYS_FROM_CE: i64 = 719_163;
-    (i64::from(date.num_days_from_ce()) - UNIX_EPOCH_DAYS_FROM_CE) * MICROS_PER_DAY
 }
 
 /// One config file, read whole (from a warehouse's `config/`, see
@@ -506,13 +491,13 @@ fn parse_price(text: &str) -> Result<Decimal, String> {
 }
 
 /// An ISO 4217 alphabetic code that has a minor unit: the codes money can be rounded in
-/// ([`crate::chargeback::minor_unit`] answers for exactly these).
+/// ([`crate::money::minor_unit`] answers for exactly these).
 fn parse_currency(text: &str) -> Result<String, String> {
-    if crate::chargeback::minor_unit(text).is_ok() {
+    if crate::money::minor_unit(text).is_ok() {
         return Ok(text.to_string());
     }
     let upper = text.to_ascii_uppercase();
-    if crate::chargeback::minor_unit(&upper).is_ok() {
+    if crate::money::minor_unit(&upper).is_ok() {
         return Err(format!("is not an ISO 4217 code; write it in capitals: {upper}"));
     }
     Err("is not an ISO 4217 code with a minor unit; write the currency's three-letter code, e.g. USD, EUR or JPY".to_string())
@@ -521,19 +506,6 @@ fn parse_currency(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn date_start_micros_matches_known_instants() {
-        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        assert_eq!(date_start_micros(day(1970, 1, 1)), 0);
-        assert_eq!(date_start_micros(day(1970, 1, 2)), 86_400_000_000);
-        assert_eq!(date_start_micros(day(1969, 12, 31)), -86_400_000_000);
-        // 2025-01-15T00:00:00Z = 1736899200 s.
-        assert_eq!(date_start_micros(day(2025, 1, 15)), 1_736_899_200_000_000);
-        // The extremes of the calendar do not overflow.
-        assert!(date_start_micros(NaiveDate::MAX) > 0);
-        assert!(date_start_micros(NaiveDate::MIN) < 0);
-    }
 
     #[test]
     fn dates_must_be_yyyy_mm_dd() {

@@ -8,8 +8,9 @@ use std::ops::Range;
 
 use chrono::NaiveDate;
 
+use crate::time::date_start_micros;
 use super::{
-    Column, ConfigError, Header, Line, Problems, Row, csv_cell, date_start_micros, index_by,
+    Column, ConfigError, Header, Line, Problems, Row, csv_cell, index_by,
     parse_date, parse_text, ConfigFile, read_table,
 };
 

@@ -8,8 +8,6 @@
 //! [`output`] writes results, [`shell`] is the interactive shell, [`reports`] the named
 //! reports and [`chart`] their pictures.
 
-pub mod chart;
-pub mod output;
 pub mod reports;
 pub mod shell;
 
@@ -17,7 +15,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::rollup::{Inputs, session_with_memory};
+use crate::model::{Inputs, session_with_memory};
 use crate::warehouse::Warehouse;
 
 /// The warehouse's Delta tables a query can read (those that exist).
@@ -68,7 +66,7 @@ async fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehou
         let scaled: Vec<i128> = values.iter().map(|d| (d * rust_decimal::Decimal::from(1_000_000)).trunc().mantissa()).collect();
         Ok(Arc::new(Decimal128Array::from(scaled).with_precision_and_scale(38, 6)?))
     };
-    let days = crate::pricing::epoch_days;
+    let days = crate::time::epoch_days;
     let text = |v: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(v)) };
 
     let budgets = crate::pricing::Budgets::load(&warehouse.config_file("budgets.csv").await?)?.rows;

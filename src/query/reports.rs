@@ -1,9 +1,9 @@
 //! Named reports: the SQL in `sql/reports/`, each file starting with a `-- description:` line
 //! and one `-- param: NAME DEFAULT` line per parameter (no default: the empty string). A
 //! parameter's value is substituted for `{{NAME}}` as a quoted SQL string literal, so a value
-//! can never become SQL. A `-- chart:` line (see [`super::chart`]) says what `--chart` draws.
+//! can never become SQL. A `-- chart:` line (see [`crate::output::chart`]) says what `--chart` draws.
 
-use super::chart::ChartSpec;
+use crate::output::chart::ChartSpec;
 use crate::error::{Error, Result};
 
 /// Every file of `sql/reports/`, compiled in (a test checks that none is missing).

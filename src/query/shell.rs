@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use datafusion::prelude::SessionContext;
 
-use super::output::{self, Format};
+use crate::output::results::{self as output, Format};
 use super::{kind_of, query};
 use crate::error::{Error, Result};
-use crate::fmt::Table;
+use crate::output::Table;
 
 const HELP: &str = "\
 Statements end with ; and may span lines. Commands:
@@ -165,8 +165,8 @@ impl<'a> Shell<'a> {
                 if self.format == Format::Table {
                     let s = if rows == 1 { "" } else { "s" };
                     match output::row_count(&shown) {
-                        n if n < rows => writeln!(out, "({} row{s}, the first {n} shown; \\maxrows 0 shows all)", crate::fmt::thousands(rows as u64))?,
-                        _ => writeln!(out, "({} row{s})", crate::fmt::thousands(rows as u64))?,
+                        n if n < rows => writeln!(out, "({} row{s}, the first {n} shown; \\maxrows 0 shows all)", crate::output::thousands(rows as u64))?,
+                        _ => writeln!(out, "({} row{s})", crate::output::thousands(rows as u64))?,
                     }
                 }
             }

@@ -14,8 +14,6 @@
 //! All dates of a run are committed to each table in one Delta commit that removes the old
 //! files of those dates and adds the new ones.
 
-mod model;
-mod quantile;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -27,27 +25,21 @@ use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
-use datafusion::scalar::ScalarValue;
 use deltalake::DeltaTable;
 use deltalake::kernel::Add;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::StreamExt;
 use indicatif::ProgressBar;
 
-pub use model::{
-    CHARGED_REQUESTS_SQL, Grain, Inputs, PRICE_SCALE, PRICING_SQL, USAGE_BY_PERIOD_SQL, USAGE_SQL, charged_requests_sql,
-    find_source_groups, prices_table, principals_table, pricing_sql, register_inputs, register_views, runtime, session, session_context, session_with_memory, usage,
-};
-pub use quantile::quantile_disc;
 pub use state::{CONFIG_FILES, RollupState};
 
+use crate::engine::{DEFAULT_MEMORY_LIMIT, runtime};
 use crate::error::{Error, Result};
+use crate::model::{Grain, Inputs, find_source_groups, register_inputs, register_views, usage};
 use crate::pricing::Settings;
 use crate::warehouse::schema::INFERENCE;
 use crate::warehouse::{Warehouse, commit_replace_partitions, writer_properties};
 
-/// The memory budget of a rollup when `--memory-limit` is not given.
-pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 /// Consecutive dates are recomputed together up to about this many requests: a query per
 /// date would spend more time planning than running on small days.
@@ -153,7 +145,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     let runtime = runtime(opts.memory_limit)?;
 
     // a session for the model's schema, the tables' totals and the re-rating report
-    let ctx = session_context(warehouse.engine(), runtime.clone(), 2).await?;
+    let ctx = warehouse.engine().context(runtime.clone(), 2).await?;
     register_inputs(&ctx, warehouse.engine(), &inference, &inputs).await?;
     find_source_groups(&ctx, &mut inputs.settings).await?;
     register_views(&ctx, &inputs.settings).await?;
@@ -330,7 +322,7 @@ async fn recompute(
     let work = Arc::new(Mutex::new(work));
     let mut lanes = tokio::task::JoinSet::new();
     for _ in 0..parallelism.max(1) {
-        let ctx = session_context(engine, runtime.clone(), 1).await?;
+        let ctx = engine.context(runtime.clone(), 1).await?;
         register_inputs(&ctx, engine, inference, inputs).await?;
         let inference = ctx.table(INFERENCE).await?;
         let lane = Lane { ctx, inference, settings: inputs.settings.clone(), tables: tables.to_vec() };
@@ -363,7 +355,7 @@ impl Lane {
             bar.set_message(unit.label());
             // the unit's dates only: the scan reads just their files (partition pruning), and
             // each grain reads them again rather than holding them (memory stays bounded)
-            let dates = unit.dates.iter().map(|d| lit(date_value(*d))).collect();
+            let dates = unit.dates.iter().map(|d| lit(crate::time::date_value(*d))).collect();
             let unit_rows = self.inference.clone().filter(col("request_date").in_list(dates, false))?;
             let _ = self.ctx.deregister_table(INFERENCE)?;
             self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
@@ -430,11 +422,6 @@ fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
-fn date_value(date: NaiveDate) -> ScalarValue {
-    let days = crate::pricing::date_start_micros(date) / 86_400_000_000;
-    ScalarValue::Date32(Some(days as i32))
 }
 
 /// Each currency's total cost in `usage_daily`, over `dates` or all of them.

@@ -66,7 +66,7 @@ impl RollupState {
 
 /// The `request_date`s of data files added to or removed from `inference` after version
 /// `since`, read from the table's commit files (commits marked as rewrites, see
-/// [`crate::maintenance`], change no date); `None` when a commit file is gone (log
+/// [`crate::warehouse::OPERATION_KEY`], change no date); `None` when a commit file is gone (log
 /// cleanup), in which case the caller recomputes everything.
 pub async fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) -> Result<Option<BTreeSet<NaiveDate>>> {
     let mut dates = BTreeSet::new();
@@ -78,7 +78,7 @@ pub async fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) 
         let actions: Vec<serde_json::Value> =
             text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<std::result::Result<_, _>>()?;
         // compaction and payload retention rewrite files without changing a usage fact
-        let rewrite = actions.iter().any(|a| a["commitInfo"][crate::maintenance::OPERATION_KEY].is_string());
+        let rewrite = actions.iter().any(|a| a["commitInfo"][crate::warehouse::OPERATION_KEY].is_string());
         if rewrite {
             continue;
         }

@@ -162,7 +162,7 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
     let path = dir.join(format!("chargeback-{month}.csv"));
     let period = Period::month(month)?;
     // the month is over by the clock: its pools are charged whole even if its last hours had no traffic
-    let through = Some(crate::pricing::date_start_micros(period.end));
+    let through = Some(crate::time::date_start_micros(period.end));
     let report =
         chargeback(warehouse, &ChargebackOptions { period, by: by.to_vec(), as_of: None, tz: None, share_idle: false, through }).await?;
     let arguments = vec![
@@ -174,7 +174,7 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
         "--by".into(),
         by.join(","),
         "--through".into(),
-        crate::chargeback::rfc3339(crate::pricing::date_start_micros(period.end)),
+        crate::time::rfc3339(crate::time::date_start_micros(period.end)),
         "--output".into(),
         path.display().to_string(),
     ];

@@ -79,7 +79,7 @@ impl RunRecord {
         let time = |us: i64| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(vec![us]).with_timezone("UTC")) };
         let joined = |v: &[String]| (!v.is_empty()).then(|| v.join("; "));
         let columns = vec![
-            Arc::new(Date32Array::from(vec![self.started_at_us.div_euclid(86_400_000_000) as i32])) as ArrayRef,
+            Arc::new(Date32Array::from(vec![crate::time::day_of_micros(self.started_at_us)])) as ArrayRef,
             text(&self.run_id),
             time(self.started_at_us),
             time(self.ended_at_us),
@@ -128,9 +128,9 @@ pub async fn list_runs(warehouse: &Warehouse, limit: usize) -> Result<Vec<Record
             "no runs yet in {warehouse}: the runs table is written by tokenledger run --config FILE"
         )));
     }
-    let ctx = datafusion::prelude::SessionContext::new();
+    let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     let table = deltalake::open_table(warehouse.table_url(RUNS)?).await?;
-    ctx.register_table(RUNS, table.table_provider().await?)?;
+    ctx.register_table(RUNS, warehouse.engine().delta_table(&ctx, &table).await?)?;
     let sql = format!(
         "SELECT CAST(started_at AS VARCHAR) AS started_at, \
                 round(CAST(CAST(ended_at AS BIGINT) - CAST(started_at AS BIGINT) AS DOUBLE) / 1e6, 2) AS seconds, \

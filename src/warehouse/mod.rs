@@ -86,19 +86,6 @@ const SCHEMES: &str = "a directory, file://, s3:// (s3a://), gs://, az:// (abfs:
 /// The object stores' schemes (delta-rs' cloud crates register these).
 const STORE_SCHEMES: [&str; 8] = ["s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "adl"];
 
-/// Registers delta-rs' object stores for the cloud schemes, once per process.
-pub(crate) fn register_cloud_stores() {
-    #[cfg(feature = "cloud")]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            deltalake::aws::register_handlers(None);
-            deltalake::gcp::register_handlers(None);
-            deltalake::azure::register_handlers(None);
-        });
-    }
-}
-
 impl Warehouse {
     /// A handle on the warehouse at `location`: a directory path, a `file://` URL or an object
     /// store URL. Nothing is read or written until a method needs it.
@@ -131,7 +118,7 @@ impl Warehouse {
             }
             _ => Self::local_url(PathBuf::from(location))?,
         };
-        register_cloud_stores();
+        crate::engine::register_cloud_stores();
         let store = deltalake::logstore::store_for(&url, std::iter::empty::<(String, String)>()).map_err(|e| {
             let hint = if cfg!(feature = "cloud") { "" } else { " (this build has no cloud stores: build with --features cloud)" };
             Error::Usage(format!("warehouse {location}: cannot open it ({e}); a warehouse is {SCHEMES}{hint}"))
@@ -322,6 +309,11 @@ impl Warehouse {
         )))
     }
 }
+
+/// The commit metadata key that marks a commit which rewrites files without changing a row
+/// (compaction, payload retention): readers of the log, such as the incremental rollup, skip
+/// such commits.
+pub const OPERATION_KEY: &str = "tokenledger.operation";
 
 /// Parquet settings for the tables: zstd(1) is several times faster to write than the
 /// default level and compresses gateway logs almost as well. Ids and payloads are unique per

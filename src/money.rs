@@ -1,5 +1,6 @@
-//! Rounding money for people: each line to the currency's minor unit such that the lines add
-//! up exactly to the rounded total (largest remainder, DESIGN rule 4).
+//! Money for people, rounded once and in one place: each line to the currency's minor unit
+//! such that the lines add up exactly to the rounded total (largest remainder), totals and
+//! percentages half away from zero. The chargeback, FOCUS and budget status all round here.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 

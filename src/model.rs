@@ -1,32 +1,34 @@
-//! The rollup model: the SQL in `sql/` and the inputs it reads. `charged_requests` says who
-//! pays for each request; `usage_by_period` sums them per hour or day; `pricing` prices rows
-//! (single requests for the `priced_requests` view, or the sums); `usage` picks the usage
-//! tables' columns. [`session`] gives a DataFusion session with all of it registered (for
-//! tests and analysts); the rollup driver in [`super`] runs the same SQL a few dates at a time.
+//! The SQL model of `sql/` and the inputs it reads, shared by the rollup (which writes the
+//! usage tables with it) and analysts' queries (which read its views). `charged_requests`
+//! says who pays for each request; `usage_by_period` sums them per hour or day; `pricing`
+//! prices rows (single requests for the `priced_requests` view, or the sums); `usage` picks
+//! the usage tables' columns. [`session`] gives a DataFusion session with all of it
+//! registered (for tests and analysts); the rollup stage runs the same SQL a few dates at a
+//! time.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Builder, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionContext};
 use rust_decimal::Decimal;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::pricing::{PriceBook, Principals, Settings, date_start_micros, epoch_days};
+use crate::pricing::{PriceBook, Principals, Settings};
+use crate::time::{date_start_micros, epoch_days};
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, utc_micros};
 
 /// Who is charged for each request (`charged_requests`).
-pub const CHARGED_REQUESTS_SQL: &str = include_str!("../../sql/charged_requests.sql");
+pub const CHARGED_REQUESTS_SQL: &str = include_str!("../sql/charged_requests.sql");
 /// Prices and owners for rows of `{{input}}` (single requests or sums per period).
-pub const PRICING_SQL: &str = include_str!("../../sql/pricing.sql");
+pub const PRICING_SQL: &str = include_str!("../sql/pricing.sql");
 /// Charged requests summed per period, before pricing.
-pub const USAGE_BY_PERIOD_SQL: &str = include_str!("../../sql/usage_by_period.sql");
+pub const USAGE_BY_PERIOD_SQL: &str = include_str!("../sql/usage_by_period.sql");
 /// The usage tables' columns, from the priced sums.
-pub const USAGE_SQL: &str = include_str!("../../sql/usage.sql");
+pub const USAGE_SQL: &str = include_str!("../sql/usage.sql");
 
 /// The time grain of a usage table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,23 +238,6 @@ impl Inputs {
     }
 }
 
-/// A session's runtime: its memory budget (operators spill to disk past it) and the number
-/// of partitions each query is split into.
-pub async fn session_context(engine: &Engine, runtime: Arc<RuntimeEnv>, target_partitions: usize) -> Result<SessionContext> {
-    let mut config = SessionConfig::new().with_target_partitions(target_partitions.max(1));
-    // where in the SQL an error is: analysts' errors point at it (cheap when nothing fails)
-    config.options_mut().sql_parser.collect_spans = true;
-    engine.session(config, runtime).await
-}
-
-/// A runtime whose memory pool holds `memory_limit` bytes, shared fairly by the operators
-/// that can spill (aggregations, sorts); spill files go to the system's temporary directory.
-pub fn runtime(memory_limit: usize) -> Result<Arc<RuntimeEnv>> {
-    use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-    let pool = TrackConsumersPool::new(FairSpillPool::new(memory_limit), std::num::NonZeroUsize::new(5).expect("5 > 0"));
-    Ok(RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).build_arc()?)
-}
-
 /// Registers `inference` (the Delta table at its opened version), `prices` and `principals`.
 pub async fn register_inputs(ctx: &SessionContext, engine: &Engine, table: &deltalake::DeltaTable, inputs: &Inputs) -> Result<()> {
     ctx.register_table(INFERENCE, engine.delta_table(ctx, table).await?)?;
@@ -277,12 +262,12 @@ pub async fn register_views(ctx: &SessionContext, settings: &Settings) -> Result
 /// A DataFusion session over the warehouse: `inference` (Delta), `prices`, `principals`, and
 /// the model's views, with the default memory budget.
 pub async fn session(warehouse: &Warehouse, inputs: &Inputs) -> Result<SessionContext> {
-    session_with_memory(warehouse, inputs, super::DEFAULT_MEMORY_LIMIT).await
+    session_with_memory(warehouse, inputs, crate::engine::DEFAULT_MEMORY_LIMIT).await
 }
 
 /// [`session`] with a memory budget of `memory_limit` bytes.
 pub async fn session_with_memory(warehouse: &Warehouse, inputs: &Inputs, memory_limit: usize) -> Result<SessionContext> {
-    let ctx = session_context(warehouse.engine(), runtime(memory_limit)?, 2).await?;
+    let ctx = warehouse.engine().context_with_memory(memory_limit).await?;
     register_inputs(&ctx, warehouse.engine(), &warehouse.open_table(INFERENCE).await?, inputs).await?;
     let mut settings = inputs.settings.clone();
     find_source_groups(&ctx, &mut settings).await?;

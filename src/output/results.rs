@@ -9,7 +9,7 @@ use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::chargeback::neutralise;
+use super::{csv_error, neutralise};
 use crate::error::{Error, Result};
 
 /// How rows are written.
@@ -77,7 +77,7 @@ pub fn write(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> Re
 
 /// Writes `batches` to the file at `path` (replaced whole: written aside, then renamed).
 pub fn write_file(batches: &[RecordBatch], format: Format, path: &Path) -> Result<()> {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()));
+    let tmp = super::temp_beside(path);
     {
         let file = std::fs::File::create(&tmp).map_err(|source| Error::Output { path: path.to_path_buf(), source })?;
         let mut file = std::io::BufWriter::new(file);
@@ -100,7 +100,6 @@ pub fn write_file(batches: &[RecordBatch], format: Format, path: &Path) -> Resul
 /// CSV through the csv crate: one formatter per column, and text neutralised for spreadsheets
 /// (numbers are written as they are: a negative number is data, not a formula).
 fn write_csv(batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
-    let csv_error = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
     let mut writer = csv::Writer::from_writer(out);
     let Some(first) = batches.first() else { return Ok(()) };
     writer.write_record(first.schema().fields().iter().map(|f| f.name().as_str())).map_err(csv_error)?;
