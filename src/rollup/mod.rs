@@ -167,12 +167,21 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     let previous = RollupState::read(warehouse).await;
     let digests = RollupState::config_digests(warehouse).await?;
     let mut notices = Vec::new();
+    // the dates the usage tables are behind on: those whose inference data changed since the
+    // last rollup, and those an earlier range rollup left out; `None` when that cannot be told
+    // (no state or no usage tables yet, commit files cleaned up, a bad state file)
+    let changed = match &previous {
+        Some(p) if tables_existed => match (state::dates_changed_since(warehouse, p.inference_version, inference_version).await?, p.pending_dates()) {
+            (Some(mut dates), Ok(pending)) => {
+                dates.extend(pending);
+                Some(dates)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     let (mode, targets): (&str, BTreeSet<NaiveDate>) = match &opts.scope {
         Scope::Changed => {
-            let changed = match &previous {
-                Some(p) if tables_existed => state::dates_changed_since(warehouse, p.inference_version, inference_version).await?,
-                _ => None,
-            };
             if let Some(p) = previous.as_ref().filter(|_| changed.is_some()) {
                 let files = p.changed_config(&digests);
                 if !files.is_empty() {
@@ -184,7 +193,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
                     ));
                 }
             }
-            match changed {
+            match changed.clone() {
                 Some(dates) => ("incremental", dates),
                 None => ("full", all_dates.keys().copied().collect()),
             }
@@ -232,7 +241,11 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
             ctx.register_table(grain.table(), warehouse.engine().delta_table(&ctx, &table).await?)?;
         }
     }
-    RollupState { inference_version, config: digests }.write(warehouse).await?;
+    // what this run leaves behind for the next plain rollup (nothing after a plain or a full
+    // one): a range rollup must not make the dates it skipped look done
+    let behind = changed.unwrap_or_else(|| all_dates.keys().copied().collect());
+    let pending = state::date_ranges(behind.difference(&targets));
+    RollupState { inference_version, config: digests, pending }.write(warehouse).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "committed");
 
     let mut summary = summarize(&ctx).await?;

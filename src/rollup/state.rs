@@ -1,9 +1,11 @@
 //! What the rollup remembers between runs, and which dates a run recomputes.
 //!
-//! `_tokenledger/rollup.json` holds the `inference` version the usage tables reflect and a
-//! digest of each config file the rollup read. It is written after the usage commits: a
-//! crash in between only makes the next run recompute the same dates again, which replaces
-//! them with the same rows.
+//! `_tokenledger/rollup.json` holds the `inference` version the usage tables reflect, the
+//! dates that changed in `inference` up to that version but were not recomputed (a range
+//! rollup recomputes only its range; the next plain rollup does the rest), and a digest of
+//! each config file the rollup read. It is written after the usage commits: a crash in
+//! between only makes the next run recompute the same dates again, which replaces them with
+//! the same rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +26,11 @@ pub struct RollupState {
     /// Config file name -> SHA-256 of its bytes (`absent` when there was none).
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Dates whose inference data changed at or before `inference_version` and that no
+    /// rollup has recomputed since, as compact ranges (see [`date_ranges`]). A state file
+    /// from before this field reads as none pending.
+    #[serde(default)]
+    pub pending: Vec<String>,
 }
 
 /// Where the state is, in the warehouse.
@@ -40,6 +47,11 @@ impl RollupState {
     /// Replaces the state file atomically.
     pub async fn write(&self, warehouse: &Warehouse) -> Result<()> {
         warehouse.write(STATE_KEY, serde_json::to_vec_pretty(self)?).await
+    }
+
+    /// The dates of [`Self::pending`].
+    pub fn pending_dates(&self) -> Result<BTreeSet<NaiveDate>> {
+        parse_date_ranges(&self.pending)
     }
 
     /// Digests of the config files as they are now.
@@ -106,7 +118,52 @@ pub fn inference_dates(table: &deltalake::DeltaTable) -> Result<BTreeMap<NaiveDa
     Ok(dates)
 }
 
+/// `dates` as compact ranges, in order: `2025-01-01..2025-01-10`, `2025-01-15`.
+pub fn date_ranges<'a>(dates: impl IntoIterator<Item = &'a NaiveDate>) -> Vec<String> {
+    let mut ranges: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &date in dates {
+        match ranges.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(date) => *last = date,
+            _ => ranges.push((date, date)),
+        }
+    }
+    ranges.into_iter().map(|(first, last)| if first == last { first.to_string() } else { format!("{first}..{last}") }).collect()
+}
+
+/// The dates of ranges written by [`date_ranges`].
+pub fn parse_date_ranges(ranges: &[String]) -> Result<BTreeSet<NaiveDate>> {
+    let day = |text: &str| {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| Error::Internal(format!("bad date {text:?} in a date range: {e}")))
+    };
+    let mut dates = BTreeSet::new();
+    for range in ranges {
+        let (first, last) = match range.split_once("..") {
+            Some((first, last)) => (day(first)?, day(last)?),
+            None => (day(range)?, day(range)?),
+        };
+        dates.extend(first.iter_days().take_while(|d| *d <= last));
+    }
+    Ok(dates)
+}
+
 fn parse_partition_date(text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|e| Error::Internal(format!("bad {INFERENCE_PARTITION} partition value {text:?} in the inference log: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_ranges_are_compact_and_read_back() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let dates: BTreeSet<NaiveDate> =
+            ["2024-12-31", "2025-01-01", "2025-01-02", "2025-01-05", "2025-01-07", "2025-01-08"].into_iter().map(d).collect();
+        let ranges = date_ranges(&dates);
+        assert_eq!(ranges, ["2024-12-31..2025-01-02", "2025-01-05", "2025-01-07..2025-01-08"]);
+        assert_eq!(parse_date_ranges(&ranges).unwrap(), dates);
+        assert!(date_ranges(&BTreeSet::new()).is_empty());
+        assert!(parse_date_ranges(&["2025-13-01".into()]).is_err());
+    }
 }
