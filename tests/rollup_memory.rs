@@ -68,3 +68,61 @@ fn a_first_rollup_that_is_a_range_leaves_the_other_dates_to_the_next_plain_rollu
     assert_eq!(number(&env, "(SELECT count(DISTINCT \"date\") FROM usage_daily)"), 10);
     assert_eq!(rollup(&env, &[])["dates_recomputed"], serde_json::json!([]));
 }
+
+/// The manifest of `chargeback --period 2025-01 ARGS --output jan.csv`, and the command's stderr.
+fn export(env: &Env, args: &[&str]) -> (serde_json::Value, String) {
+    let out = env.path("jan.csv");
+    let mut all = vec!["chargeback", "--period", "2025-01", "--output", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let run = env.run(&all);
+    assert!(run.status.success(), "{}", crate::util::show(&run));
+    let manifest = std::fs::read_to_string(env.path("jan.csv.manifest.json")).unwrap();
+    (serde_json::from_str(&manifest).unwrap(), String::from_utf8_lossy(&run.stderr).into_owned())
+}
+
+fn sha256_of(env: &Env, config: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(std::fs::read(env.wh().join("config").join(config)).unwrap()))
+}
+
+/// The price book with a comment appended: other bytes, the same prices.
+fn touch_prices(env: &Env, comment: &str) {
+    let path = env.wh().join("config/prices.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}# {comment}\n")).unwrap();
+}
+
+#[test]
+fn the_manifest_says_which_config_rated_each_date_and_as_of_says_when_it_changed() {
+    let env = ingested_warehouse(1000, 10);
+    rollup(&env, &[]);
+    let old_prices = sha256_of(&env, "prices.csv");
+    let (first, stderr) = export(&env, &[]);
+    let config = serde_json::json!({
+        "prices.csv": old_prices,
+        "principals.csv": sha256_of(&env, "principals.csv"),
+        "settings.toml": sha256_of(&env, "settings.toml"),
+    });
+    assert_eq!(first["rated_with"], serde_json::json!([{ "config": config, "dates": ["2025-01-01..2025-01-10"] }]));
+    assert_eq!(first["config_read_at_export"]["capacity.csv"], sha256_of(&env, "capacity.csv"));
+    assert_eq!(first["config_changed_since_rated"], serde_json::Value::Null);
+    assert!(!stderr.contains("notice"), "{stderr}");
+
+    // a new price book, two dates re-rated with it
+    touch_prices(&env, "new prices");
+    rollup(&env, &["--rerate", "--from", "2025-01-03", "--to", "2025-01-04"]);
+    let (second, _) = export(&env, &[]);
+    let mut new_config = config.clone();
+    new_config["prices.csv"] = sha256_of(&env, "prices.csv").into();
+    let sets = second["rated_with"].as_array().unwrap();
+    assert_eq!(sets.len(), 2, "{second}");
+    assert!(sets.contains(&serde_json::json!({ "config": config, "dates": ["2025-01-01..2025-01-02", "2025-01-05..2025-01-10"] })), "{second}");
+    assert!(sets.contains(&serde_json::json!({ "config": new_config, "dates": ["2025-01-03..2025-01-04"] })), "{second}");
+
+    // the first export again: its dates were rated with the old price book, and it says so
+    let version = first["tables"]["usage_daily"]["version"].to_string();
+    let (again, stderr) = export(&env, &["--as-of-version", &version]);
+    assert_eq!(again["rated_with"], first["rated_with"]);
+    assert!(stderr.contains("notice") && stderr.contains("config/prices.csv") && stderr.contains("2025-01-01..2025-01-10"), "{stderr}");
+    assert_eq!(again["config_changed_since_rated"], serde_json::json!({ "files": ["prices.csv"], "dates": ["2025-01-01..2025-01-10"] }));
+}

@@ -16,6 +16,7 @@
 
 mod model;
 mod quantile;
+mod rated;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -39,7 +40,8 @@ pub use model::{
     find_source_groups, prices_table, principals_table, pricing_sql, register_inputs, register_views, runtime, session, session_context, session_with_memory, usage,
 };
 pub use quantile::quantile_disc;
-pub use state::{CONFIG_FILES, RollupState};
+pub use rated::{ConfigSet, RatedDates, RatedWith, StaleConfig};
+pub use state::{CONFIG_FILES, RollupState, config_digests};
 
 use crate::error::{Error, Result};
 use crate::pricing::Settings;
@@ -230,12 +232,18 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
         bar.finish_and_clear();
         let adds = adds.map_err(|e| e.with_memory_hint("the rollup", Some(opts.memory_limit)))?;
-        let metadata = serde_json::json!({
-            "tokenledger": { "operation": "rollup", "mode": mode, "inference_version": inference_version }
-        });
-        let metadata = metadata.as_object().cloned().unwrap_or_default();
         for (mut table, (grain, adds)) in tables.into_iter().zip([Grain::Hourly, Grain::Daily].into_iter().zip(adds)) {
-            let version = commit_replace_partitions(&mut table, &target_names, adds, metadata.clone()).await?;
+            // the commit records the config of every date of the table after it (see `rated`)
+            let existing: BTreeSet<NaiveDate> = state::partition_dates(&table, "date")?.into_keys().collect();
+            let previous = RatedWith::read(warehouse, grain.table(), table.version().map_or(-1, |v| v as i64)).await?;
+            let written = adds
+                .iter()
+                .filter_map(|a| a.partition_values.get("date").cloned().flatten())
+                .map(|d| state::parse_partition_date(&d))
+                .collect::<Result<BTreeSet<NaiveDate>>>()?;
+            let rated = RatedWith::after_commit(previous.as_ref(), &existing, &targets, &written, &digests);
+            let metadata = rated.to_metadata(&digests, mode, inference_version);
+            let version = commit_replace_partitions(&mut table, &target_names, adds, metadata).await?;
             versions.push((grain.table().to_string(), version));
             let _ = ctx.deregister_table(grain.table())?;
             ctx.register_table(grain.table(), warehouse.engine().delta_table(&ctx, &table).await?)?;

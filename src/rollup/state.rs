@@ -54,17 +54,9 @@ impl RollupState {
         parse_date_ranges(&self.pending)
     }
 
-    /// Digests of the config files as they are now.
+    /// Digests of the config files the rollup reads, as they are now.
     pub async fn config_digests(warehouse: &Warehouse) -> Result<BTreeMap<String, String>> {
-        let mut digests = BTreeMap::new();
-        for file in CONFIG_FILES {
-            let digest = match warehouse.read(&crate::warehouse::config_key(file)).await? {
-                Some(bytes) => hex::encode(Sha256::digest(&bytes)),
-                None => "absent".to_string(),
-            };
-            digests.insert(file.to_string(), digest);
-        }
-        Ok(digests)
+        config_digests(warehouse, &CONFIG_FILES).await
     }
 
     /// The config files whose digest differs from this state's.
@@ -74,6 +66,19 @@ impl RollupState {
         }
         now.iter().filter(|(file, digest)| self.config.get(*file) != Some(digest)).map(|(f, _)| f.clone()).collect()
     }
+}
+
+/// SHA-256 of each config file of `files` as it is now (`absent` when there is none).
+pub async fn config_digests(warehouse: &Warehouse, files: &[&str]) -> Result<BTreeMap<String, String>> {
+    let mut digests = BTreeMap::new();
+    for file in files {
+        let digest = match warehouse.read(&crate::warehouse::config_key(file)).await? {
+            Some(bytes) => hex::encode(Sha256::digest(&bytes)),
+            None => "absent".to_string(),
+        };
+        digests.insert(file.to_string(), digest);
+    }
+    Ok(digests)
 }
 
 /// The `request_date`s of data files added to or removed from `inference` after version
@@ -108,9 +113,15 @@ pub async fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) 
 /// Every `request_date` of the opened `inference` table, with its row count (from the
 /// files' statistics; 0 where a file has none).
 pub fn inference_dates(table: &deltalake::DeltaTable) -> Result<BTreeMap<NaiveDate, u64>> {
+    partition_dates(table, INFERENCE_PARTITION)
+}
+
+/// Every date of the opened `table`, partitioned by the date column `column`, with its row
+/// count (from the files' statistics; 0 where a file has none).
+pub fn partition_dates(table: &deltalake::DeltaTable, column: &str) -> Result<BTreeMap<NaiveDate, u64>> {
     let mut dates = BTreeMap::new();
     for file in table.snapshot()?.log_data().iter() {
-        let Some(Some(date)) = file.partition_values_map().get(INFERENCE_PARTITION).cloned() else {
+        let Some(Some(date)) = file.partition_values_map().get(column).cloned() else {
             continue;
         };
         *dates.entry(parse_partition_date(&date)?).or_insert(0) += file.num_records().unwrap_or(0) as u64;
@@ -146,9 +157,9 @@ pub fn parse_date_ranges(ranges: &[String]) -> Result<BTreeSet<NaiveDate>> {
     Ok(dates)
 }
 
-fn parse_partition_date(text: &str) -> Result<NaiveDate> {
+pub(crate) fn parse_partition_date(text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|e| Error::Internal(format!("bad {INFERENCE_PARTITION} partition value {text:?} in the inference log: {e}")))
+        .map_err(|e| Error::Internal(format!("bad date partition value {text:?} in a table's log: {e}")))
 }
 
 #[cfg(test)]
