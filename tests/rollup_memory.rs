@@ -126,3 +126,54 @@ fn the_manifest_says_which_config_rated_each_date_and_as_of_says_when_it_changed
     assert!(stderr.contains("notice") && stderr.contains("config/prices.csv") && stderr.contains("2025-01-01..2025-01-10"), "{stderr}");
     assert_eq!(again["config_changed_since_rated"], serde_json::json!({ "files": ["prices.csv"], "dates": ["2025-01-01..2025-01-10"] }));
 }
+
+#[test]
+fn dates_rated_with_a_changed_config_are_named_on_every_run_until_restated() {
+    let env = ingested_warehouse(1000, 10);
+    rollup(&env, &[]);
+    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency,thresholds\ngroup,data-science,monthly,1000000,USD,50\n");
+    let budget = |env: &Env| {
+        let out = env.run(&["--format", "json", "budget", "status"]);
+        assert!(out.status.success(), "{}", crate::util::show(&out));
+        let statuses: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (statuses[0]["stale_config"].clone(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(budget(&env).0, serde_json::Value::Null);
+
+    // a new price book, and new data on one date: that date gets the new prices, the others keep the old
+    touch_prices(&env, "new prices");
+    ingest_late(&env, "late", "2025-01-05", 1);
+    let stale = serde_json::json!({ "files": ["prices.csv"], "dates": ["2025-01-01..2025-01-04", "2025-01-06..2025-01-10"] });
+    let first = rollup(&env, &[]);
+    assert_eq!(first["dates_recomputed"], serde_json::json!(["2025-01-05"]));
+    assert_eq!(first["stale_config"], stale, "{first}");
+    let notice = first["notices"][0].as_str().unwrap();
+    assert!(notice.contains("config/prices.csv") && notice.contains("2025-01-01..2025-01-04, 2025-01-06..2025-01-10"), "{notice}");
+    // not once: every rollup says it again, also after a compaction of the usage tables
+    env.ok(&["compact"]);
+    let again = rollup(&env, &[]);
+    assert_eq!((&again["dates_recomputed"], &again["stale_config"]), (&serde_json::json!([]), &stale), "{again}");
+    let text = env.ok(&["rollup"]);
+    assert!(text.contains("2025-01-01..2025-01-04, 2025-01-06..2025-01-10"), "{text}");
+    // budget status warns about the dates of its period, and says which in its JSON
+    let (in_budget, stderr) = budget(&env);
+    assert_eq!(in_budget, stale);
+    assert!(stderr.contains("warning") && stderr.contains("2025-01-06..2025-01-10"), "{stderr}");
+    // and a scheduled cycle keeps it in its record
+    std::fs::create_dir_all(env.path("inbox")).unwrap();
+    env.write("tokenledger.toml", "warehouse = \"wh\"\n[inbox]\npaths = [\"inbox\"]\n[export]\nbudgets = false\n");
+    let out = env.run(&["--format", "json", "run", "--config", "tokenledger.toml", "--today", "2025-02-02"]);
+    assert!(out.status.success(), "{}", crate::util::show(&out));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(record["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("2025-01-01..2025-01-04")), "{record}");
+
+    // part of them restated: the rest is still named; all restated: nothing more to say
+    let part = rollup(&env, &["--rerate", "--from", "2025-01-01", "--to", "2025-01-04"]);
+    assert_eq!(part["stale_config"]["dates"], serde_json::json!(["2025-01-06..2025-01-10"]), "{part}");
+    let all = rollup(&env, &["--rerate", "--from", "2025-01-06", "--to", "2025-01-10"]);
+    assert_eq!((&all["stale_config"], &all["notices"]), (&serde_json::Value::Null, &serde_json::json!([])), "{all}");
+    assert_eq!(rollup(&env, &[])["notices"], serde_json::json!([]));
+    let (in_budget, stderr) = budget(&env);
+    assert_eq!(in_budget, serde_json::Value::Null);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use super::{Period, cast_columns, minor_unit, register_pools, register_usage, round, text_at};
 use crate::error::{Error, Result};
 use crate::pricing::{Budget, BudgetPeriod, Budgets};
+use crate::rollup::StaleConfig;
 use crate::warehouse::Warehouse;
 
 /// Where one budget stands.
@@ -37,6 +38,8 @@ pub struct BudgetStatus {
     pub over: bool,
     /// `forecast` reaches the amount.
     pub forecast_over: bool,
+    /// Dates of the period rated with config files that have changed since (until restated).
+    pub stale_config: Option<StaleConfig>,
 }
 
 /// The budget period of `budget` that contains `day`.
@@ -64,6 +67,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
     register_usage(&ctx, warehouse, "usage_daily", "usage_daily", None).await?;
     // provisioned pools: a budget pays its share of the pools' hours instead of the pooled tokens' prices
     let (pools, _) = register_pools(&ctx, warehouse, None).await?;
+    let stale_config = crate::rollup::stale_config(warehouse).await?;
     let last = last_date(&ctx, None).await?.ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
     let reference = match month {
         Some(m) => {
@@ -99,7 +103,10 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         let forecast_exact = spent_exact * Decimal::from(days) / Decimal::from(elapsed.clamp(1, days));
         let percent = |v: Decimal| (budget.amount > Decimal::ZERO).then(|| (v * Decimal::ONE_HUNDRED / budget.amount).round_dp(1));
         let reached = |v: Decimal| if budget.amount > Decimal::ZERO { v >= budget.amount } else { v > Decimal::ZERO };
+        let last_day = period.end.pred_opt().unwrap_or(period.end);
+        let stale_config = stale_config.as_ref().map(|s| s.within(period.start, last_day)).transpose()?.flatten();
         statuses.push(BudgetStatus {
+            stale_config,
             crossed: budget.thresholds.iter().copied().filter(|t| spent_exact * Decimal::ONE_HUNDRED >= budget.amount * *t).collect(),
             over: reached(spent_exact),
             forecast_over: reached(forecast_exact),

@@ -99,7 +99,7 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
                  were rolled up. The export shows what they were computed with then (the manifest records both).",
                 report.table,
                 report.table_version,
-                changed.files.iter().map(|f| crate::warehouse::config_key(f)).collect::<Vec<_>>().join(", "),
+                changed.file_keys(),
                 changed.dates.join(", ")
             );
         } else {

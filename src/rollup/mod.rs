@@ -40,7 +40,7 @@ pub use model::{
     find_source_groups, prices_table, principals_table, pricing_sql, register_inputs, register_views, runtime, session, session_context, session_with_memory, usage,
 };
 pub use quantile::quantile_disc;
-pub use rated::{ConfigSet, RatedDates, RatedWith, StaleConfig};
+pub use rated::{ConfigSet, RatedDates, RatedWith, StaleConfig, stale_config};
 pub use state::{CONFIG_FILES, RollupState, config_digests};
 
 use crate::error::{Error, Result};
@@ -131,8 +131,11 @@ pub struct RollupSummary {
     pub unknown_requester_requests: u64,
     /// With `--rerate`: each currency's cost of the recomputed dates before and after.
     pub rerate: Vec<CostChange>,
-    /// Things the user should know (a config file changed since the last rollup ...).
+    /// Things the user should know (dates rated with config files that changed since ...).
     pub notices: Vec<String>,
+    /// The dates of `usage_daily` rated with config files that have changed since, until
+    /// they are restated (also in `notices`).
+    pub stale_config: Option<StaleConfig>,
     pub memory_limit_bytes: u64,
     pub elapsed_seconds: f64,
 }
@@ -183,23 +186,10 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         _ => None,
     };
     let (mode, targets): (&str, BTreeSet<NaiveDate>) = match &opts.scope {
-        Scope::Changed => {
-            if let Some(p) = previous.as_ref().filter(|_| changed.is_some()) {
-                let files = p.changed_config(&digests);
-                if !files.is_empty() {
-                    notices.push(format!(
-                        "config/{} changed since the last rollup: dates rolled up before keep what they were \
-                         computed with. Restate them with `tokenledger rollup --rerate --from DATE --to DATE` \
-                         (or `rollup --full`).",
-                        files.join(", config/")
-                    ));
-                }
-            }
-            match changed.clone() {
-                Some(dates) => ("incremental", dates),
-                None => ("full", all_dates.keys().copied().collect()),
-            }
-        }
+        Scope::Changed => match changed.clone() {
+            Some(dates) => ("incremental", dates),
+            None => ("full", all_dates.keys().copied().collect()),
+        },
         Scope::All => (if opts.rerate { "rerate" } else { "full" }, all_dates.keys().copied().collect()),
         Scope::Range { from, to } => {
             if from > to {
@@ -253,8 +243,11 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     // one): a range rollup must not make the dates it skipped look done
     let behind = changed.unwrap_or_else(|| all_dates.keys().copied().collect());
     let pending = state::date_ranges(behind.difference(&targets));
-    RollupState { inference_version, config: digests, pending }.write(warehouse).await?;
+    RollupState { inference_version, pending }.write(warehouse).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "committed");
+    // said on every run until those dates are restated, not once
+    let stale_config = stale_config(warehouse).await?;
+    notices.extend(stale_config.as_ref().map(StaleConfig::notice));
 
     let mut summary = summarize(&ctx).await?;
     if opts.rerate {
@@ -267,6 +260,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     summary.inference_version = inference_version;
     summary.versions = versions;
     summary.notices = notices;
+    summary.stale_config = stale_config;
     summary.memory_limit_bytes = opts.memory_limit as u64;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
@@ -528,6 +522,7 @@ async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
         cost: cost_by_currency(ctx, None).await?.into_iter().collect(),
         rerate: Vec::new(),
         notices: Vec::new(),
+        stale_config: None,
         memory_limit_bytes: 0,
         elapsed_seconds: 0.0,
     })

@@ -68,13 +68,40 @@ pub struct StaleConfig {
 impl StaleConfig {
     /// What the user reads: which files, which dates, and how to restate them.
     pub fn notice(&self) -> String {
-        let files: Vec<String> = self.files.iter().map(|f| crate::warehouse::config_key(f)).collect();
         format!(
             "{} changed since these dates were rolled up, and they keep what they were computed with: {}. \
              Restate them with `tokenledger rollup --rerate --from DATE --to DATE` (or `rollup --full`).",
-            files.join(", "),
+            self.file_keys(),
             self.dates.join(", ")
         )
+    }
+
+    /// The files as the warehouse names them: `config/prices.csv, config/settings.toml`.
+    pub fn file_keys(&self) -> String {
+        self.files.iter().map(|f| crate::warehouse::config_key(f)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The dates of `usage_daily` rated with config files that differ from today's, and those
+/// files: what the rollup, `run`'s record and `budget status` warn about until the dates are
+/// restated. Dates whose config is not known are not counted.
+pub async fn stale_config(warehouse: &Warehouse) -> Result<Option<StaleConfig>> {
+    let table = super::Grain::Daily.table();
+    if !warehouse.has_table(table).await? {
+        return Ok(None);
+    }
+    let version = deltalake::open_table(warehouse.table_url(table)?).await?.version().map_or(-1, |v| v as i64);
+    let Some(rated) = RatedWith::read(warehouse, table, version).await? else {
+        return Ok(None);
+    };
+    Ok(rated.stale(&super::RollupState::config_digests(warehouse).await?, None))
+}
+
+impl StaleConfig {
+    /// The part of it from `first` to `last` (the files as they are).
+    pub fn within(&self, first: NaiveDate, last: NaiveDate) -> Result<Option<StaleConfig>> {
+        let dates: BTreeSet<NaiveDate> = parse_date_ranges(&self.dates)?.into_iter().filter(|d| (first..=last).contains(d)).collect();
+        Ok((!dates.is_empty()).then(|| StaleConfig { files: self.files.clone(), dates: date_ranges(&dates) }))
     }
 }
 

@@ -2,10 +2,10 @@
 //!
 //! `_tokenledger/rollup.json` holds the `inference` version the usage tables reflect, the
 //! dates that changed in `inference` up to that version but were not recomputed (a range
-//! rollup recomputes only its range; the next plain rollup does the rest), and a digest of
-//! each config file the rollup read. It is written after the usage commits: a crash in
-//! between only makes the next run recompute the same dates again, which replaces them with
-//! the same rows.
+//! rollup recomputes only its range; the next plain rollup does the rest). (The config each
+//! date was rated with is in the usage tables' commits, see [`super::rated`].) It is written
+//! after the usage commits: a crash in between only makes the next run recompute the same
+//! dates again, which replaces them with the same rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,9 +23,6 @@ pub const CONFIG_FILES: [&str; 3] = ["prices.csv", "principals.csv", "settings.t
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RollupState {
     pub inference_version: i64,
-    /// Config file name -> SHA-256 of its bytes (`absent` when there was none).
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
     /// Dates whose inference data changed at or before `inference_version` and that no
     /// rollup has recomputed since, as compact ranges (see [`date_ranges`]). A state file
     /// from before this field reads as none pending.
@@ -57,14 +54,6 @@ impl RollupState {
     /// Digests of the config files the rollup reads, as they are now.
     pub async fn config_digests(warehouse: &Warehouse) -> Result<BTreeMap<String, String>> {
         config_digests(warehouse, &CONFIG_FILES).await
-    }
-
-    /// The config files whose digest differs from this state's.
-    pub fn changed_config(&self, now: &BTreeMap<String, String>) -> Vec<String> {
-        if self.config.is_empty() {
-            return Vec::new(); // a state from before digests were kept: nothing to compare
-        }
-        now.iter().filter(|(file, digest)| self.config.get(*file) != Some(digest)).map(|(f, _)| f.clone()).collect()
     }
 }
 
