@@ -61,7 +61,8 @@ const FLUSH_BYTES: usize = 128 << 20;
 /// Which dates a rollup recomputes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    /// The dates whose inference data changed since the last rollup (all, the first time).
+    /// The dates whose inference data changed since the last rollup, and those an earlier
+    /// range rollup left out (all, the first time).
     Changed,
     /// Every date that has inference data.
     All,
