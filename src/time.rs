@@ -1,7 +1,11 @@
 //! Dates and instants as the tables keep them: UTC microseconds since the Unix epoch
 //! (`request_time`, `hour`) and days since it (Arrow `Date32`: `request_date`, `date`).
 
+use std::collections::BTreeSet;
+
 use chrono::{Datelike, NaiveDate};
+
+use crate::error::{Error, Result};
 
 /// Microseconds in an hour: the grain of `usage_hourly` and of capacity pools.
 pub const MICROS_PER_HOUR: i64 = 3_600 * 1_000_000;
@@ -37,9 +41,49 @@ pub fn rfc3339(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros).map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
+/// `dates` as compact ranges, in order: `2025-01-01..2025-01-10`, `2025-01-15`.
+pub fn date_ranges<'a>(dates: impl IntoIterator<Item = &'a NaiveDate>) -> Vec<String> {
+    let mut ranges: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &date in dates {
+        match ranges.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(date) => *last = date,
+            _ => ranges.push((date, date)),
+        }
+    }
+    ranges.into_iter().map(|(first, last)| if first == last { first.to_string() } else { format!("{first}..{last}") }).collect()
+}
+
+/// The dates of ranges written by [`date_ranges`].
+pub fn parse_date_ranges(ranges: &[String]) -> Result<BTreeSet<NaiveDate>> {
+    let day = |text: &str| {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| Error::Internal(format!("bad date {text:?} in a date range: {e}")))
+    };
+    let mut dates = BTreeSet::new();
+    for range in ranges {
+        let (first, last) = match range.split_once("..") {
+            Some((first, last)) => (day(first)?, day(last)?),
+            None => (day(range)?, day(range)?),
+        };
+        dates.extend(first.iter_days().take_while(|d| *d <= last));
+    }
+    Ok(dates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_ranges_are_compact_and_read_back() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let dates: BTreeSet<NaiveDate> =
+            ["2024-12-31", "2025-01-01", "2025-01-02", "2025-01-05", "2025-01-07", "2025-01-08"].into_iter().map(d).collect();
+        let ranges = date_ranges(&dates);
+        assert_eq!(ranges, ["2024-12-31..2025-01-02", "2025-01-05", "2025-01-07..2025-01-08"]);
+        assert_eq!(parse_date_ranges(&ranges).unwrap(), dates);
+        assert!(date_ranges(&BTreeSet::new()).is_empty());
+        assert!(parse_date_ranges(&["2025-13-01".into()]).is_err());
+    }
 
     #[test]
     fn days_and_instants_agree_with_known_values() {

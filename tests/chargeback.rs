@@ -38,7 +38,8 @@ fn a_month_adds_up_to_the_cent_and_is_reproducible() {
     assert_eq!(manifest["totals"]["USD"]["rounded"], total[cost_col]);
     assert_eq!(manifest["tables"]["usage_daily"]["version"], rollup["versions"][1][1]);
     assert_eq!(manifest["time_zone"], "UTC");
-    assert_eq!(manifest["price_book_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(manifest["rated_with"][0]["config"]["prices.csv"].as_str().unwrap().len(), 64);
+    assert_eq!(manifest["rated_with"][0]["dates"], serde_json::json!(["2025-01-01..2025-01-31"]));
 
     // late data for January arrives and is rolled up: the export changes, and the version in
     // the first manifest gives the first bytes again

@@ -19,6 +19,7 @@ mod ingest_formats;
 mod ingest_property;
 mod maintenance;
 mod object_store;
+mod rollup_memory;
 mod rollup_query;
 mod run;
 mod run_crash;

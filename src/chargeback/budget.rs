@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use super::{Chargeback, ChargebackOptions, Period, cast_columns, chargeback, minor_unit, register_usage, round, text_at};
 use crate::error::{Error, Result};
 use crate::pricing::{Budget, BudgetPeriod, Budgets};
+use crate::warehouse::rated::StaleConfig;
 use crate::warehouse::Warehouse;
 
 /// Where one budget stands.
@@ -40,6 +41,8 @@ pub struct BudgetStatus {
     pub over: bool,
     /// `forecast` reaches the amount.
     pub forecast_over: bool,
+    /// Dates of the period rated with config files that have changed since (until restated).
+    pub stale_config: Option<StaleConfig>,
 }
 
 /// The budget period of `budget` that contains `day`.
@@ -65,6 +68,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
     let warehouse = &warehouse.clone().with_engine(crate::engine::Engine::Local);
     let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     register_usage(&ctx, warehouse, "usage_daily", "usage_daily", None).await?;
+    let stale_config = crate::warehouse::rated::stale_config(warehouse).await?;
     let last = last_date(&ctx, None).await?.ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
     let reference = match month {
         Some(m) => {
@@ -112,7 +116,10 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         };
         let percent = |v: Decimal| (budget.amount > Decimal::ZERO).then(|| round(v * Decimal::ONE_HUNDRED / budget.amount, 1));
         let reached = |v: Decimal| if budget.amount > Decimal::ZERO { v >= budget.amount } else { v > Decimal::ZERO };
+        let last_day = period.end.pred_opt().unwrap_or(period.end);
+        let stale_config = stale_config.as_ref().map(|s| s.within(period.start, last_day)).transpose()?.flatten();
         statuses.push(BudgetStatus {
+            stale_config,
             crossed: budget.thresholds.iter().copied().filter(|t| spent * Decimal::ONE_HUNDRED >= budget.amount * *t).collect(),
             over: reached(spent),
             forecast_over: reached(forecast),

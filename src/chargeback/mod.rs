@@ -28,6 +28,7 @@ pub use crate::money::{largest_remainder, minor_unit, round};
 use crate::error::{Error, Result};
 use crate::output::neutralise;
 use crate::pricing::Pool;
+use crate::warehouse::rated::{CONFIG_FILES, RatedDates, RatedWith, StaleConfig, config_digests};
 use crate::warehouse::Warehouse;
 
 /// The key columns a chargeback can be broken down by: (name on the command line, column).
@@ -150,8 +151,13 @@ pub struct Chargeback {
     pub hourly_version: Option<i64>,
     /// The time zone of the period's boundaries.
     pub tz: String,
-    /// SHA-256 of `config/prices.csv` as it is now.
-    pub price_book_sha256: String,
+    /// The config files (file -> SHA-256) the period's dates were rated with, and which
+    /// dates each; `unknown` for dates rolled up before tokenledger recorded it.
+    pub rated_with: Vec<RatedDates>,
+    /// The config files read at export time (capacity pools), file -> SHA-256.
+    pub config_at_export: BTreeMap<String, String>,
+    /// The rollup's config files that changed since the period's dates were rated, and those dates.
+    pub config_changed: Option<StaleConfig>,
 }
 
 /// Reads `usage_daily` for the period and builds the chargeback.
@@ -163,6 +169,19 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     };
     let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     let version = register_usage(&ctx, warehouse, table_name, "usage", opts.as_of.as_ref()).await?;
+    // the UTC dates the period reads, and what they were rated with
+    let (first, last) = match range {
+        None => (opts.period.start, opts.period.end.pred_opt().unwrap_or(opts.period.end)),
+        Some((lo, hi)) => {
+            let day = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).map_or(opts.period.start, |t| t.date_naive());
+            (day(lo), day(hi - 1))
+        }
+    };
+    let rated = RatedWith::read(warehouse, table_name, version).await?;
+    let config_changed = match &rated {
+        Some(rated) => rated.stale(&config_digests(warehouse, &CONFIG_FILES).await?, Some((first, last))),
+        None => None,
+    };
     let filter = match range {
         None => format!("\"date\" >= DATE '{}' AND \"date\" < DATE '{}'", opts.period.start, opts.period.end),
         Some((lo, hi)) => format!("hour >= {} AND hour < {}", utc_instant_sql(lo), utc_instant_sql(hi)),
@@ -280,7 +299,9 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         table_version: version,
         hourly_version,
         tz: opts.tz.map_or_else(|| "UTC".to_string(), |tz| tz.name().to_string()),
-        price_book_sha256: warehouse.read(&crate::warehouse::config_key("prices.csv")).await?.map(|bytes| hex::encode(Sha256::digest(bytes))).unwrap_or_default(),
+        rated_with: RatedWith::between(rated.as_ref(), first, last),
+        config_at_export: config_digests(warehouse, &["capacity.csv"]).await?,
+        config_changed,
     })
 }
 
@@ -511,7 +532,9 @@ impl Chargeback {
             "usage_hourly_version_for_capacity": self.hourly_version,
             "capacity_charged_through": self.capacity_through,
             "time_zone": self.tz,
-            "price_book_sha256": self.price_book_sha256,
+            "rated_with": self.rated_with,
+            "config_read_at_export": self.config_at_export,
+            "config_changed_since_rated": self.config_changed,
             "totals": self.totals.iter().map(|(c, (exact, rounded))| {
                 (c.clone(), serde_json::json!({ "unrounded": exact, "rounded": rounded }))
             }).collect::<serde_json::Map<_, _>>(),

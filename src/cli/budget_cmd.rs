@@ -27,6 +27,10 @@ cost center or requester, in its currency. The period is the month or quarter th
 --period (default: the month of the last date with usage). The forecast extrapolates the
 spend so far at the same daily rate to the period's end.
 
+Spend on dates rated with a config file that has changed since (prices.csv ...) is what
+those dates were computed with: a warning on stderr (and stale_config in the JSON) lists
+them until they are restated (tokenledger rollup --rerate --from DATE --to DATE).
+
 Exit code 3 when a budget is spent (100% or more), or with --fail-on-forecast when a
 forecast reaches it: a scheduler can alert on it.")]
     Status(StatusArgs),
@@ -45,6 +49,13 @@ pub struct StatusArgs {
 pub async fn run(warehouse: &Warehouse, args: &BudgetArgs, cli: &Cli) -> Result<i32> {
     let BudgetCommand::Status(args) = &args.command;
     let statuses = budget_status(warehouse, args.period.as_deref()).await?;
+    // once per distinct warning: budgets of one period share it
+    let mut warned = std::collections::BTreeSet::new();
+    for stale in statuses.iter().filter_map(|s| s.stale_config.as_ref()) {
+        if warned.insert(stale.notice()) {
+            eprintln!("warning: {}", stale.notice());
+        }
+    }
     match cli.format {
         OutputFormat::Json => print_json(&statuses)?,
         _ if statuses.is_empty() => println!("no budgets in config/budgets.csv"),

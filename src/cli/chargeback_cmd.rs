@@ -32,8 +32,10 @@ the period is open (the data ends inside it), pools are charged through the end 
 
 With --output, writes a CSV that is safe to open in a spreadsheet (cells that start with
 = + - @ are prefixed with ') and FILE.manifest.json beside it: the table version read, the
-price book's SHA-256, the arguments, the totals and the CSV's SHA-256. The same arguments on
-the same table version give the same bytes.
+config files (SHA-256) each date was rated with, those read at export (capacity.csv), the
+arguments, the totals and the CSV's SHA-256. The same arguments on the same table version give
+the same bytes; when today's config differs from the one the dates were rated with, a notice
+on stderr (and the manifest) names the files and the dates.
 
 Examples:
   tokenledger chargeback --period 2025-01 --by cost_center,group --output jan.csv
@@ -100,11 +102,26 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         (None, None) => None,
     };
     let through = parse_through(args.through.as_deref())?;
+    let reading_the_past = as_of.is_some();
     let report = chargeback(
         warehouse,
         &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz), share_idle: args.share_idle, through },
     )
     .await?;
+    if let Some(changed) = &report.config_changed {
+        if reading_the_past {
+            eprintln!(
+                "notice: {} version {} was rated with config that differs from today's: {} changed since dates {} \
+                 were rolled up. The export shows what they were computed with then (the manifest records both).",
+                report.table,
+                report.table_version,
+                changed.file_keys(),
+                changed.dates.join(", ")
+            );
+        } else {
+            eprintln!("notice: {}", changed.notice());
+        }
+    }
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     if let Some(path) = &args.chart {
         super::draw(&report.chart(), path, cli)?;

@@ -21,7 +21,8 @@ keep a NULL cost and are counted as unpriced, never as free.
 
 Which dates are recomputed:
   (default)            those whose inference data changed since the last rollup (late data
-                       for an old date recomputes that date); every date the first time
+                       for an old date recomputes that date), including changed dates an
+                       earlier --from/--to rollup left out; every date the first time
   --full               every date that has inference data
   --from D --to D      the dates in that range (either end may be left open): a restatement
   --rerate             with --from/--to or --full, after a price change: also reports each

@@ -31,12 +31,13 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::StreamExt;
 use indicatif::ProgressBar;
 
-pub use state::{CONFIG_FILES, RollupState};
+pub use state::RollupState;
 
 use crate::engine::{DEFAULT_MEMORY_LIMIT, runtime};
 use crate::error::{Error, Result};
 use crate::model::{Grain, Inputs, find_source_groups, register_inputs, register_views, usage};
 use crate::pricing::Settings;
+use crate::warehouse::rated::{RatedWith, StaleConfig, stale_config};
 use crate::warehouse::schema::INFERENCE;
 use crate::warehouse::{Warehouse, commit_replace_partitions, writer_properties};
 
@@ -51,7 +52,8 @@ const FLUSH_BYTES: usize = 128 << 20;
 /// Which dates a rollup recomputes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    /// The dates whose inference data changed since the last rollup (all, the first time).
+    /// The dates whose inference data changed since the last rollup, and those an earlier
+    /// range rollup left out (all, the first time).
     Changed,
     /// Every date that has inference data.
     All,
@@ -123,8 +125,11 @@ pub struct RollupSummary {
     pub unknown_requester_requests: u64,
     /// With `--rerate`: each currency's cost of the recomputed dates before and after.
     pub rerate: Vec<CostChange>,
-    /// Things the user should know (a config file changed since the last rollup ...).
+    /// Things the user should know (dates rated with config files that changed since ...).
     pub notices: Vec<String>,
+    /// The dates of `usage_daily` rated with config files that have changed since, until
+    /// they are restated (also in `notices`).
+    pub stale_config: Option<StaleConfig>,
     pub memory_limit_bytes: u64,
     pub elapsed_seconds: f64,
 }
@@ -161,28 +166,24 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     let previous = RollupState::read(warehouse).await;
     let digests = RollupState::config_digests(warehouse).await?;
     let mut notices = Vec::new();
+    // the dates the usage tables are behind on: those whose inference data changed since the
+    // last rollup, and those an earlier range rollup left out; `None` when that cannot be told
+    // (no state or no usage tables yet, commit files cleaned up, a bad state file)
+    let changed = match &previous {
+        Some(p) if tables_existed => match (state::dates_changed_since(warehouse, p.inference_version, inference_version).await?, p.pending_dates()) {
+            (Some(mut dates), Ok(pending)) => {
+                dates.extend(pending);
+                Some(dates)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     let (mode, targets): (&str, BTreeSet<NaiveDate>) = match &opts.scope {
-        Scope::Changed => {
-            let changed = match &previous {
-                Some(p) if tables_existed => state::dates_changed_since(warehouse, p.inference_version, inference_version).await?,
-                _ => None,
-            };
-            if let Some(p) = previous.as_ref().filter(|_| changed.is_some()) {
-                let files = p.changed_config(&digests);
-                if !files.is_empty() {
-                    notices.push(format!(
-                        "config/{} changed since the last rollup: dates rolled up before keep what they were \
-                         computed with. Restate them with `tokenledger rollup --rerate --from DATE --to DATE` \
-                         (or `rollup --full`).",
-                        files.join(", config/")
-                    ));
-                }
-            }
-            match changed {
-                Some(dates) => ("incremental", dates),
-                None => ("full", all_dates.keys().copied().collect()),
-            }
-        }
+        Scope::Changed => match changed.clone() {
+            Some(dates) => ("incremental", dates),
+            None => ("full", all_dates.keys().copied().collect()),
+        },
         Scope::All => (if opts.rerate { "rerate" } else { "full" }, all_dates.keys().copied().collect()),
         Scope::Range { from, to } => {
             if from > to {
@@ -215,19 +216,32 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
         bar.finish_and_clear();
         let adds = adds.map_err(|e| e.with_memory_hint("the rollup", Some(opts.memory_limit)))?;
-        let metadata = serde_json::json!({
-            "tokenledger": { "operation": "rollup", "mode": mode, "inference_version": inference_version }
-        });
-        let metadata = metadata.as_object().cloned().unwrap_or_default();
         for (mut table, (grain, adds)) in tables.into_iter().zip([Grain::Hourly, Grain::Daily].into_iter().zip(adds)) {
-            let version = commit_replace_partitions(&mut table, &target_names, adds, metadata.clone()).await?;
+            // the commit records the config of every date of the table after it (see `rated`)
+            let existing: BTreeSet<NaiveDate> = state::partition_dates(&table, "date")?.into_keys().collect();
+            let previous = RatedWith::read(warehouse, grain.table(), table.version().map_or(-1, |v| v as i64)).await?;
+            let written = adds
+                .iter()
+                .filter_map(|a| a.partition_values.get("date").cloned().flatten())
+                .map(|d| state::parse_partition_date(&d))
+                .collect::<Result<BTreeSet<NaiveDate>>>()?;
+            let rated = RatedWith::after_commit(previous.as_ref(), &existing, &targets, &written, &digests);
+            let metadata = rated.to_metadata(&digests, mode, inference_version);
+            let version = commit_replace_partitions(&mut table, &target_names, adds, metadata).await?;
             versions.push((grain.table().to_string(), version));
             let _ = ctx.deregister_table(grain.table())?;
             ctx.register_table(grain.table(), warehouse.engine().delta_table(&ctx, &table).await?)?;
         }
     }
-    RollupState { inference_version, config: digests }.write(warehouse).await?;
+    // what this run leaves behind for the next plain rollup (nothing after a plain or a full
+    // one): a range rollup must not make the dates it skipped look done
+    let behind = changed.unwrap_or_else(|| all_dates.keys().copied().collect());
+    let pending = crate::time::date_ranges(behind.difference(&targets));
+    RollupState { inference_version, pending }.write(warehouse).await?;
     tracing::debug!(elapsed = ?started.elapsed(), "committed");
+    // said on every run until those dates are restated, not once
+    let stale_config = stale_config(warehouse).await?;
+    notices.extend(stale_config.as_ref().map(StaleConfig::notice));
 
     let mut summary = summarize(&ctx).await?;
     if opts.rerate {
@@ -240,6 +254,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     summary.inference_version = inference_version;
     summary.versions = versions;
     summary.notices = notices;
+    summary.stale_config = stale_config;
     summary.memory_limit_bytes = opts.memory_limit as u64;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
@@ -507,6 +522,7 @@ async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
         cost: cost_by_currency(ctx, None).await?.into_iter().collect(),
         rerate: Vec::new(),
         notices: Vec::new(),
+        stale_config: None,
         memory_limit_bytes: 0,
         elapsed_seconds: 0.0,
     })

@@ -1,29 +1,29 @@
 //! What the rollup remembers between runs, and which dates a run recomputes.
 //!
-//! `_tokenledger/rollup.json` holds the `inference` version the usage tables reflect and a
-//! digest of each config file the rollup read. It is written after the usage commits: a
-//! crash in between only makes the next run recompute the same dates again, which replaces
-//! them with the same rows.
+//! `_tokenledger/rollup.json` holds the `inference` version the usage tables reflect, the
+//! dates that changed in `inference` up to that version but were not recomputed (a range
+//! rollup recomputes only its range; the next plain rollup does the rest). (The config each
+//! date was rated with is in the usage tables' commits, see [`super::rated`].) It is written
+//! after the usage commits: a crash in between only makes the next run recompute the same
+//! dates again, which replaces them with the same rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, INFERENCE_PARTITION};
 
-/// The config files that change the rollup's numbers.
-pub const CONFIG_FILES: [&str; 3] = ["prices.csv", "principals.csv", "settings.toml"];
-
 /// The state of the last rollup.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RollupState {
     pub inference_version: i64,
-    /// Config file name -> SHA-256 of its bytes (`absent` when there was none).
+    /// Dates whose inference data changed at or before `inference_version` and that no
+    /// rollup has recomputed since, as compact ranges (see [`crate::time::date_ranges`]). A state file
+    /// from before this field reads as none pending.
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub pending: Vec<String>,
 }
 
 /// Where the state is, in the warehouse.
@@ -42,25 +42,14 @@ impl RollupState {
         warehouse.write(STATE_KEY, serde_json::to_vec_pretty(self)?).await
     }
 
-    /// Digests of the config files as they are now.
-    pub async fn config_digests(warehouse: &Warehouse) -> Result<BTreeMap<String, String>> {
-        let mut digests = BTreeMap::new();
-        for file in CONFIG_FILES {
-            let digest = match warehouse.read(&crate::warehouse::config_key(file)).await? {
-                Some(bytes) => hex::encode(Sha256::digest(&bytes)),
-                None => "absent".to_string(),
-            };
-            digests.insert(file.to_string(), digest);
-        }
-        Ok(digests)
+    /// The dates of [`Self::pending`].
+    pub fn pending_dates(&self) -> Result<BTreeSet<NaiveDate>> {
+        crate::time::parse_date_ranges(&self.pending)
     }
 
-    /// The config files whose digest differs from this state's.
-    pub fn changed_config(&self, now: &BTreeMap<String, String>) -> Vec<String> {
-        if self.config.is_empty() {
-            return Vec::new(); // a state from before digests were kept: nothing to compare
-        }
-        now.iter().filter(|(file, digest)| self.config.get(*file) != Some(digest)).map(|(f, _)| f.clone()).collect()
+    /// Digests of the config files the rollup reads, as they are now.
+    pub async fn config_digests(warehouse: &Warehouse) -> Result<BTreeMap<String, String>> {
+        crate::warehouse::rated::config_digests(warehouse, &crate::warehouse::rated::CONFIG_FILES).await
     }
 }
 
@@ -96,9 +85,15 @@ pub async fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) 
 /// Every `request_date` of the opened `inference` table, with its row count (from the
 /// files' statistics; 0 where a file has none).
 pub fn inference_dates(table: &deltalake::DeltaTable) -> Result<BTreeMap<NaiveDate, u64>> {
+    partition_dates(table, INFERENCE_PARTITION)
+}
+
+/// Every date of the opened `table`, partitioned by the date column `column`, with its row
+/// count (from the files' statistics; 0 where a file has none).
+pub fn partition_dates(table: &deltalake::DeltaTable, column: &str) -> Result<BTreeMap<NaiveDate, u64>> {
     let mut dates = BTreeMap::new();
     for file in table.snapshot()?.log_data().iter() {
-        let Some(Some(date)) = file.partition_values_map().get(INFERENCE_PARTITION).cloned() else {
+        let Some(Some(date)) = file.partition_values_map().get(column).cloned() else {
             continue;
         };
         *dates.entry(parse_partition_date(&date)?).or_insert(0) += file.num_records().unwrap_or(0) as u64;
@@ -106,7 +101,8 @@ pub fn inference_dates(table: &deltalake::DeltaTable) -> Result<BTreeMap<NaiveDa
     Ok(dates)
 }
 
-fn parse_partition_date(text: &str) -> Result<NaiveDate> {
+pub(crate) fn parse_partition_date(text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|e| Error::Internal(format!("bad {INFERENCE_PARTITION} partition value {text:?} in the inference log: {e}")))
+        .map_err(|e| Error::Internal(format!("bad date partition value {text:?} in a table's log: {e}")))
 }
+

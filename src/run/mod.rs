@@ -120,6 +120,10 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         }
     }
     tracing::info!(dates = summary.dates_recomputed.len(), requests = summary.requests_recomputed, "rolled up");
+    if let Some(stale) = &summary.stale_config {
+        tracing::warn!(files = %stale.files.join(", "), dates = %stale.dates.join(", "), "dates rated with config that changed since");
+        record.notes.push(stale.notice());
+    }
 
     // 3. the chargeback of the period
     if let Some(dir) = &config.export.dir {

@@ -3,6 +3,7 @@
 //! Opening, creating and committing to tables lives here so that every stage uses the same
 //! rules (table locations, partitioning, schema checks).
 
+pub mod rated;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
