@@ -173,6 +173,16 @@ fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
         std::fs::read(out).unwrap()
     };
     assert_eq!(charge("local"), charge(&cluster.engine));
+    // the FOCUS export reads the tables through the command's engine too (a bare session of
+    // its own had no store for the bucket)
+    let focus = |engine: &str| {
+        let out = env.path(&format!("focus-{}.csv", engine.len()));
+        s3.ok(&env, wh, &["--engine", engine, "--format", "focus", "chargeback", "--period", "2025-01", "--output", out.to_str().unwrap()]);
+        std::fs::read(out).unwrap()
+    };
+    let local_focus = focus("local");
+    assert!(local_focus.split(|b| *b == b'\n').count() > 3, "{}", String::from_utf8_lossy(&local_focus));
+    assert_eq!(focus(&cluster.engine), local_focus);
     // the budget status is computed in the command's process whatever the engine
     let budget = |engine: &str| {
         let out = s3.tokenledger(&env, wh, &["--engine", engine, "--format", "json", "budget", "status"]);

@@ -100,7 +100,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         let lines = chargebacks[&slot]
             .lines
             .iter()
-            .filter(|l| l.charge != "total" && l.keys == [budget.name.as_str()] && l.currency == budget.currency);
+            .filter(|l| l.charge != super::Charge::Total && l.keys == [budget.name.as_str()] && l.currency == budget.currency);
         let (spent, spent_exact) = lines.fold((Decimal::ZERO, Decimal::ZERO), |(r, e), l| {
             (r + l.cost.unwrap_or_default(), e + l.unrounded.unwrap_or_default())
         });

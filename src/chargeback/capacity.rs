@@ -11,7 +11,7 @@ use arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 
-use super::{cast_columns, int_at, largest_remainder, text_at, utc_instant_sql};
+use super::{Charge, cast_columns, int_at, largest_remainder, text_at, utc_instant_sql};
 use crate::error::{Error, Result};
 use crate::pricing::{Pool};
 use crate::time::{date_start_micros};
@@ -24,7 +24,7 @@ pub struct Allocated {
     pub keys: Vec<String>,
     pub currency: String,
     /// `capacity` or `idle`.
-    pub charge: &'static str,
+    pub charge: Charge,
     /// Exact (12 decimals).
     pub amount: Decimal,
     /// The pool hours this charge pays for (a key's token share of each busy hour, or idle
@@ -43,7 +43,7 @@ pub async fn allocate(
     share_idle: bool,
 ) -> Result<(Vec<Allocated>, HashMap<(Vec<String>, String), Decimal>)> {
     // (charge, keys, currency) -> (amount, hours)
-    let mut charges: BTreeMap<(&'static str, Vec<String>, String), (Decimal, Decimal)> = BTreeMap::new();
+    let mut charges: BTreeMap<(Charge, Vec<String>, String), (Decimal, Decimal)> = BTreeMap::new();
     let mut pooled: HashMap<(Vec<String>, String), Decimal> = HashMap::new();
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let keys_sql: Vec<String> = key_columns.iter().map(|c| format!("\"{c}\"")).collect();
@@ -96,17 +96,17 @@ pub async fn allocate(
                 *period_tokens.entry(keys.clone()).or_default() += t;
             }
             let tokens: Vec<i64> = rows.iter().map(|(_, t)| *t).collect();
-            add_shares(&mut charges, "capacity", rows.iter().map(|(k, _)| k), &tokens, Decimal::ONE, pool);
+            add_shares(&mut charges, Charge::Capacity, rows.iter().map(|(k, _)| k), &tokens, Decimal::ONE, pool);
         }
         let idle = (to - from) / HOUR - busy;
         let total_tokens: i64 = period_tokens.values().sum();
         if idle > 0 && share_idle && total_tokens > 0 {
             // --share-idle: the idle hours go to the pool's users, by their tokens in the period
             let tokens: Vec<i64> = period_tokens.values().copied().collect();
-            add_shares(&mut charges, "idle", period_tokens.keys(), &tokens, Decimal::from(idle), pool);
+            add_shares(&mut charges, Charge::Idle, period_tokens.keys(), &tokens, Decimal::from(idle), pool);
         } else if idle > 0 {
             let keys = key_columns.iter().map(|c| if *c == "group" { pool.owner_group.clone() } else { "*IDLE*".to_string() }).collect();
-            let (amount, hours) = charges.entry(("idle", keys, pool.currency.clone())).or_default();
+            let (amount, hours) = charges.entry((Charge::Idle, keys, pool.currency.clone())).or_default();
             *amount += pool.cost_per_hour * Decimal::from(idle);
             *hours += Decimal::from(idle);
         }
@@ -122,8 +122,8 @@ pub async fn allocate(
 /// and the hours each by largest remainder at 12 decimals, so that they add up to rate x hours
 /// and to the hours exactly.
 fn add_shares<'a>(
-    charges: &mut BTreeMap<(&'static str, Vec<String>, String), (Decimal, Decimal)>,
-    charge: &'static str,
+    charges: &mut BTreeMap<(Charge, Vec<String>, String), (Decimal, Decimal)>,
+    charge: Charge,
     keys: impl Iterator<Item = &'a Vec<String>>,
     tokens: &[i64],
     hours: Decimal,

@@ -263,7 +263,7 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option
                 super::capacity::allocate(&ctx, std::slice::from_ref(pool), bounds, &["cost_center", "group"], false).await?;
             for a in allocated {
                 *billed.entry(a.currency.clone()).or_default() += a.amount;
-                let idle = a.charge == "idle";
+                let idle = a.charge == super::Charge::Idle;
                 let cells = FocusRow {
                     cost: a.amount,
                     currency: a.currency,

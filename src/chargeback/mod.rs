@@ -102,6 +102,41 @@ pub enum AsOf {
     Timestamp(String),
 }
 
+/// What a chargeback line charges for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Charge {
+    /// Tokens at their prices.
+    Usage,
+    /// Successes logged without token counts: cost unknown.
+    Unmetered,
+    /// A share of provisioned pools' busy hours.
+    Capacity,
+    /// Pool hours without traffic.
+    Idle,
+    /// The sum of a currency's lines.
+    Total,
+}
+
+impl Charge {
+    /// The word in the CSV's `charge` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Charge::Usage => "usage",
+            Charge::Unmetered => "unmetered",
+            Charge::Capacity => "capacity",
+            Charge::Idle => "idle",
+            Charge::Total => "total",
+        }
+    }
+}
+
+impl std::fmt::Display for Charge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One line of a chargeback.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Line {
@@ -109,10 +144,7 @@ pub struct Line {
     pub keys: Vec<String>,
     /// Empty for unpriced usage.
     pub currency: String,
-    /// `usage` (tokens at their prices), `unmetered` (successes logged without token counts:
-    /// cost unknown), `capacity` (a share of provisioned pools' busy hours), `idle` (pool hours
-    /// without traffic) or `total`.
-    pub charge: String,
+    pub charge: Charge,
     pub requests: i64,
     pub input_tokens: i64,
     pub cache_read_input_tokens: i64,
@@ -218,7 +250,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
             lines.push(Line {
                 keys: keys.clone(),
                 currency: currency.clone(),
-                charge: "usage".to_string(),
+                charge: Charge::Usage,
                 requests: int(0) - split,
                 input_tokens: int(1),
                 cache_read_input_tokens: int(2),
@@ -232,7 +264,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
             });
             if split > 0 {
                 unrounded.push(None);
-                lines.push(Line { requests: split, unmetered_requests: split, ..Line::empty(keys, currency, "unmetered") });
+                lines.push(Line { requests: split, unmetered_requests: split, ..Line::empty(keys, currency, Charge::Unmetered) });
             }
         }
     }
@@ -248,7 +280,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         capacity_through = Some(crate::time::rfc3339(until));
         let (allocated, pooled) = capacity::allocate(&ctx, &pools, (lo, until), &columns, opts.share_idle).await?;
         for (line, amount) in lines.iter().zip(unrounded.iter_mut()) {
-            if line.charge != "usage" {
+            if line.charge != Charge::Usage {
                 continue;
             }
             if let (Some(a), Some(p)) = (amount.as_mut(), pooled.get(&(line.keys.clone(), line.currency.clone()))) {
@@ -393,11 +425,11 @@ fn key_columns(by: &[String]) -> Result<Vec<&'static str>> {
 
 impl Line {
     /// A line of `charge` with no counts and no cost yet.
-    fn empty(keys: Vec<String>, currency: String, charge: &str) -> Self {
+    fn empty(keys: Vec<String>, currency: String, charge: Charge) -> Self {
         Line {
             keys,
             currency,
-            charge: charge.to_string(),
+            charge,
             requests: 0,
             input_tokens: 0,
             cache_read_input_tokens: 0,
@@ -426,7 +458,7 @@ fn total_line(lines: &[Line], keys: usize, currency: &str, cost: Option<Decimal>
         unpriced_tokens: sum(|l| l.unpriced_tokens),
         unmetered_requests: sum(|l| l.unmetered_requests),
         cost,
-        ..Line::empty(vec![TOTAL.to_string(); keys], currency.to_string(), "total")
+        ..Line::empty(vec![TOTAL.to_string(); keys], currency.to_string(), Charge::Total)
     }
 }
 
@@ -463,7 +495,7 @@ impl Chargeback {
                 let mut r = vec![self.period.start.to_string(), last_day.to_string()];
                 r.extend(l.keys.iter().map(|k| neutralise(k)));
                 r.push(neutralise(&l.currency));
-                r.push(l.charge.clone());
+                r.push(l.charge.to_string());
                 r.extend(
                     [
                         l.requests,
@@ -497,7 +529,7 @@ impl Chargeback {
             &self.by.join(" / "),
             &format!("cost ({unit})"),
         );
-        let mut lines: Vec<&Line> = self.lines.iter().filter(|l| l.charge != "total" && l.cost.is_some()).collect();
+        let mut lines: Vec<&Line> = self.lines.iter().filter(|l| l.charge != Charge::Total && l.cost.is_some()).collect();
         // the largest first: the bars read from the top
         let mut key_totals: BTreeMap<(&[String], &str), Decimal> = BTreeMap::new();
         for l in &lines {
@@ -511,7 +543,7 @@ impl Chargeback {
                 label = format!("{label} ({})", l.currency);
             }
             let cost = l.cost.unwrap_or_default().to_string().parse::<f64>().unwrap_or(0.0);
-            chart.add(&label, &l.charge, cost);
+            chart.add(&label, l.charge.as_str(), cost);
         }
         chart
     }

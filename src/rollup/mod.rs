@@ -97,12 +97,42 @@ pub struct CostChange {
     pub change: String,
 }
 
+/// Which dates a rollup recomputed, as its summary and its commits say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollupMode {
+    /// The dates whose inference data changed (and those a range rollup left pending).
+    #[default]
+    Incremental,
+    /// Every date.
+    Full,
+    /// A range of dates, restated.
+    Restate,
+    /// A range of dates (or every date) re-rated after a price change.
+    Rerate,
+}
+
+impl RollupMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollupMode::Incremental => "incremental",
+            RollupMode::Full => "full",
+            RollupMode::Restate => "restate",
+            RollupMode::Rerate => "rerate",
+        }
+    }
+}
+
+impl std::fmt::Display for RollupMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a rollup did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RollupSummary {
-    /// `incremental` (the dates whose inference data changed), `full` (every date),
-    /// `restate` or `rerate` (a range of dates).
-    pub mode: String,
+    pub mode: RollupMode,
     /// The dates recomputed by this run.
     pub dates_recomputed: Vec<String>,
     /// Requests read from `inference` for those dates.
@@ -179,18 +209,18 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         },
         _ => None,
     };
-    let (mode, targets): (&str, BTreeSet<NaiveDate>) = match &opts.scope {
+    let (mode, targets): (RollupMode, BTreeSet<NaiveDate>) = match &opts.scope {
         Scope::Changed => match changed.clone() {
-            Some(dates) => ("incremental", dates),
-            None => ("full", all_dates.keys().copied().collect()),
+            Some(dates) => (RollupMode::Incremental, dates),
+            None => (RollupMode::Full, all_dates.keys().copied().collect()),
         },
-        Scope::All => (if opts.rerate { "rerate" } else { "full" }, all_dates.keys().copied().collect()),
+        Scope::All => (if opts.rerate { RollupMode::Rerate } else { RollupMode::Full }, all_dates.keys().copied().collect()),
         Scope::Range { from, to } => {
             if from > to {
                 return Err(Error::Usage(format!("--from {from} is after --to {to}")));
             }
             let dates = all_dates.keys().filter(|d| (from..=to).contains(d)).copied().collect();
-            (if opts.rerate { "rerate" } else { "restate" }, dates)
+            (if opts.rerate { RollupMode::Rerate } else { RollupMode::Restate }, dates)
         }
     };
     if opts.scope != Scope::Changed && targets.is_empty() {
@@ -226,7 +256,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
                 .map(|d| state::parse_partition_date(&d))
                 .collect::<Result<BTreeSet<NaiveDate>>>()?;
             let rated = RatedWith::after_commit(previous.as_ref(), &existing, &targets, &written, &digests);
-            let metadata = rated.to_metadata(&digests, mode, inference_version);
+            let metadata = rated.to_metadata(&digests, mode.as_str(), inference_version);
             let version = commit_replace_partitions(&mut table, &target_names, adds, metadata).await?;
             versions.push((grain.table().to_string(), version));
             let _ = ctx.deregister_table(grain.table())?;
@@ -248,7 +278,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         let after = cost_by_currency(&ctx, Some(&target_names)).await?;
         summary.rerate = rerate_report(&cost_before, &after)?;
     }
-    summary.mode = mode.to_string();
+    summary.mode = mode;
     summary.dates_recomputed = target_names.into_iter().collect();
     summary.requests_recomputed = requests_recomputed;
     summary.inference_version = inference_version;
@@ -506,7 +536,7 @@ async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
             .map_or(0, |a| a.as_primitive::<Int64Type>().iter().flatten().sum::<i64>() as u64)
     };
     Ok(RollupSummary {
-        mode: String::new(),
+        mode: RollupMode::default(),
         dates_recomputed: Vec::new(),
         requests_recomputed: 0,
         inference_version: 0,

@@ -61,6 +61,29 @@ fn auto() -> String {
     "auto".into()
 }
 
+/// The month a cycle charges back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ExportPeriod {
+    /// The month before the run's day (UTC): the last one that is over.
+    #[default]
+    LastClosedMonth,
+    /// A given month, `YYYY-MM`.
+    Month(String),
+}
+
+impl<'de> Deserialize<'de> for ExportPeriod {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text == "last_closed_month" {
+            return Ok(ExportPeriod::LastClosedMonth);
+        }
+        match chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d") {
+            Ok(_) if text.len() == 7 => Ok(ExportPeriod::Month(text)),
+            _ => Err(serde::de::Error::custom(format!("export.period {text:?}: say last_closed_month or a month YYYY-MM, e.g. 2025-01"))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Export {
@@ -70,8 +93,8 @@ pub struct Export {
     #[serde(default = "default_by")]
     pub by: Vec<String>,
     /// `last_closed_month` (the month before the run's day, UTC), or a month `YYYY-MM`.
-    #[serde(default = "last_closed_month")]
-    pub period: String,
+    #[serde(default)]
+    pub period: ExportPeriod,
     /// Check config/budgets.csv after the rollup.
     #[serde(default = "yes")]
     pub budgets: bool,
@@ -82,16 +105,12 @@ pub struct Export {
 
 impl Default for Export {
     fn default() -> Self {
-        Self { dir: None, by: default_by(), period: last_closed_month(), budgets: true, fail_on_budget: true }
+        Self { dir: None, by: default_by(), period: ExportPeriod::default(), budgets: true, fail_on_budget: true }
     }
 }
 
 fn default_by() -> Vec<String> {
     vec!["cost_center".into(), "group".into()]
-}
-
-fn last_closed_month() -> String {
-    "last_closed_month".into()
 }
 
 fn yes() -> bool {
@@ -146,9 +165,6 @@ impl RunConfig {
                 "{label}: inbox.source {:?} is not auto, native, databricks-usage, databricks-payload or litellm",
                 config.inbox.source
             )));
-        }
-        if config.export.period != "last_closed_month" && crate::chargeback::Period::month(&config.export.period).is_err() {
-            return Err(Error::Config(format!("{label}: export.period {:?} is not last_closed_month or YYYY-MM", config.export.period)));
         }
         Ok(config)
     }
@@ -240,7 +256,7 @@ mod tests {
     #[test]
     fn the_template_is_a_valid_config() {
         let c = load(TEMPLATE).unwrap();
-        assert_eq!(c.export.period, "last_closed_month");
+        assert_eq!(c.export.period, ExportPeriod::LastClosedMonth);
         assert_eq!(c.lock.stale_after_seconds, 6 * 3600);
     }
 

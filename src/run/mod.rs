@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate};
 
-pub use config::RunConfig;
+pub use config::{ExportPeriod, RunConfig};
 pub use record::{RunRecord, list_runs};
 
 use crate::chargeback::{ChargebackOptions, Period, budget_status, chargeback};
@@ -127,9 +127,9 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
 
     // 3. the chargeback of the period
     if let Some(dir) = &config.export.dir {
-        let month = match config.export.period.as_str() {
-            "last_closed_month" => last_closed_month(today),
-            month => month.to_string(),
+        let month = match &config.export.period {
+            ExportPeriod::LastClosedMonth => last_closed_month(today),
+            ExportPeriod::Month(month) => month.clone(),
         };
         let dir = config.path(dir);
         let path = export_chargeback(warehouse, &dir, &month, &config.export.by).await?;
