@@ -30,12 +30,15 @@ use std::time::Instant;
 
 use deltalake::kernel::Transaction;
 use deltalake::writer::RecordBatchWriter;
+use indicatif::ProgressBar;
 
 use crate::error::{Error, Result};
 use crate::warehouse::schema::{INFERENCE, QUARANTINE};
 use crate::warehouse::{Warehouse, commit_append, writer_properties};
 use pipeline::{FileCounts, FileJob, ParseContext, RunState};
 pub use record::PayloadMode;
+use record::Payloads;
+use sources::databricks::ServedEntities;
 use sources::{ChunkOptions, InputFile};
 pub use summary::{FileOutcome, FileStatus, IngestSummary};
 
@@ -112,138 +115,78 @@ fn served_entities(files: &[sources::InputFile], path: Option<&std::path::Path>)
     }
 }
 
+/// A file that is new to the warehouse, to be read in this run.
+struct NewFile {
+    file: InputFile,
+    /// Its quick fingerprint (see `sources::quick_fingerprint`).
+    quick: String,
+    /// Its content fingerprint when it had to be hashed before reading (its quick fingerprint
+    /// was seen before); otherwise the file is hashed while it is read.
+    full: Option<String>,
+}
+
+/// The two tables a run writes.
+struct Tables {
+    inference: deltalake::DeltaTable,
+    quarantine: deltalake::DeltaTable,
+}
+
+/// What the steps of one run share once its files are known.
+struct Run<'a> {
+    warehouse: &'a Warehouse,
+    opts: &'a IngestOptions,
+    batch_id: String,
+    ingested_at_us: i64,
+    bar: ProgressBar,
+    /// Input bytes dealt with so far (read or skipped): the bar's position.
+    counter: Arc<AtomicU64>,
+}
+
+/// What the rows of every file are parsed with.
+struct Parsing {
+    payloads: Payloads,
+    entities: Arc<ServedEntities>,
+}
+
+/// What reading the new files leaves for the commits.
+#[derive(Default)]
+struct FilesRead {
+    /// Application transactions of the inference commit: every file read.
+    inference_txns: Vec<Transaction>,
+    /// Application transactions of the quarantine commit: the files whose rejects were written.
+    quarantine_txns: Vec<Transaction>,
+    /// Date partitions that received rows.
+    partitions: BTreeSet<i32>,
+}
+
 /// Runs one ingest.
 pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<IngestSummary> {
     let started = Instant::now();
     let ingested_at_us = chrono::Utc::now().timestamp_micros();
     let batch_id = uuid::Uuid::new_v4().to_string();
-    if let Some(r) = opts.max_quarantine_ratio
-        && !(0.0..=1.0).contains(&r)
-    {
-        return Err(Error::Usage(format!("--max-quarantine-ratio must be between 0 and 1, got {r}")));
-    }
+    check_options(opts)?;
     let payloads = opts.payloads.resolve()?;
-    let mut files = sources::discover(&opts.paths)?;
-    for file in &mut files {
-        file.source = match opts.source {
-            Some(source) => source,
-            None => sources::detect::detect(file)?,
-        };
-    }
-    let entities = Arc::new(served_entities(&files, opts.served_entities.as_deref())?);
-    let mut inference = warehouse.open_table(INFERENCE).await?;
-    let mut quarantine = warehouse.open_table(QUARANTINE).await?;
+    let files = plan_files(opts)?;
+    let parsing = Parsing { payloads, entities: Arc::new(served_entities(&files, opts.served_entities.as_deref())?) };
+    let mut tables =
+        Tables { inference: warehouse.open_table(INFERENCE).await?, quarantine: warehouse.open_table(QUARANTINE).await? };
 
     let total_bytes: u64 = files.iter().map(|f| f.size).sum();
-    let bar = crate::progress::bar(total_bytes, crate::progress::Unit::Bytes, opts.progress);
-    let counter = Arc::new(AtomicU64::new(0));
-
-    // Which files are new? The quick fingerprint (size, first and last MiB) tells a new file
-    // at once, and the new file is then hashed while it is read: one pass over its bytes.
-    // Only a file whose quick fingerprint was seen before (in the table or twice in this run)
-    // is hashed whole first, to tell a re-delivery from a look-alike.
-    bar.set_prefix("checking");
-    let mut summary = IngestSummary::new(batch_id.clone());
-    let quick: Vec<String> =
-        files.iter().map(|f| sources::quick_fingerprint(&f.path, f.size)).collect::<Result<_>>()?;
-    let mut quick_in_run: HashMap<&str, usize> = HashMap::new();
-    for q in &quick {
-        *quick_in_run.entry(q.as_str()).or_default() += 1;
-    }
-    let mut todo: Vec<(InputFile, String, Option<String>)> = Vec::new();
-    let mut full_in_run = HashSet::new();
-    for (file, q) in files.iter().zip(&quick) {
-        let seen_before = quick_in_run[q.as_str()] > 1
-            // Parquet is not read as a stream, so it cannot be hashed on the way
-            || file.format == sources::Format::Parquet
-            || has_transaction(&inference, quick_app_id(q)).await?
-            || has_transaction(&quarantine, quick_app_id(q)).await?;
-        let full = if seen_before { Some(sources::file_fingerprint(&file.path, &AtomicU64::new(0))?) } else { None };
-        let status = match &full {
-            Some(fp) if !full_in_run.insert(fp.clone()) => Some(FileStatus::SkippedSameContentInRun),
-            Some(fp) if has_transaction(&inference, file_app_id(fp)).await? => Some(FileStatus::SkippedAlreadyIngested),
-            _ => None,
-        };
-        match (status, &full) {
-            (Some(status), Some(fp)) => {
-                counter.fetch_add(file.size, Ordering::Relaxed);
-                summary.files.push(FileOutcome::skipped(file, fp, status));
-            }
-            _ => todo.push((file.clone(), q.clone(), full)),
-        }
-    }
-
+    let run = Run {
+        warehouse,
+        opts,
+        batch_id,
+        ingested_at_us,
+        bar: crate::progress::bar(total_bytes, crate::progress::Unit::Bytes, opts.progress),
+        counter: Arc::new(AtomicU64::new(0)),
+    };
+    let mut summary = IngestSummary::new(run.batch_id.clone());
+    let todo = run.select_new_files(&files, &tables, &mut summary).await?;
     tracing::debug!(new_files = todo.len(), "files checked");
     let mut partitions = BTreeSet::new();
     if !todo.is_empty() {
-        bar.set_prefix("loading ids");
-        let mut state = RunState {
-            dedup: dedup_for(&inference, &todo).await?,
-            inference: RecordBatchWriter::for_table(&inference)?
-                .with_writer_properties(writer_properties())
-                .with_target_file_size(TARGET_FILE_BYTES),
-            quarantine: RecordBatchWriter::for_table(&quarantine)?.with_writer_properties(writer_properties()),
-            quarantine_rows: Default::default(),
-            inference_adds: Vec::new(),
-            quarantine_adds: Vec::new(),
-            open_partitions: BTreeSet::new(),
-        };
-        let threads = if opts.threads == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            opts.threads
-        };
-        bar.set_prefix("ingesting");
-        let mut inference_txns = Vec::new();
-        let mut quarantine_txns = Vec::new();
-        for (file, quick, full) in todo {
-            let lineage = Arc::new(record::Lineage {
-                source: file.source.as_str().into(),
-                source_file: file.path.canonicalize().unwrap_or_else(|_| file.path.clone()).display().to_string(),
-                ingest_batch_id: batch_id.clone(),
-                ingested_at_us,
-            });
-            // Both fingerprints are recorded in both commits, so a file whose quick one is
-            // new to the quarantine table has certainly not had its rejects written.
-            let quarantine_done = match &full {
-                Some(fp) => has_transaction(&quarantine, file_app_id(fp)).await?,
-                None => false,
-            };
-            if !opts.progress {
-                tracing::info!(file = %file.path.display(), bytes = file.size, "ingesting");
-            }
-            let job = FileJob {
-                file: &file,
-                fingerprint: full,
-                parse: Arc::new(ParseContext {
-                    lineage,
-                    payloads: payloads.clone(),
-                    max_line_bytes: opts.max_line_bytes,
-                    source: file.source,
-                    entities: entities.clone(),
-                }),
-                chunks: ChunkOptions {
-                    chunk_bytes: CHUNK_BYTES,
-                    max_line_bytes: opts.max_line_bytes,
-                    required: file.source.required(),
-                    what: file.source.what(),
-                },
-                threads,
-                write_quarantine: !quarantine_done,
-            };
-            let before = counter.load(Ordering::Relaxed);
-            let (counts, fp): (FileCounts, String) = pipeline::process_file(job, &mut state, &bar, &counter).await?;
-            // exact even where the reader counted differently (Parquet is counted at the end)
-            counter.store(before + file.size, Ordering::Relaxed);
-            bar.set_position(counter.load(Ordering::Relaxed));
-            partitions.extend(counts.partitions.iter().copied());
-            summary.files.push(FileOutcome::ingested(&file, &fp, &counts));
-            let txns = [Transaction::new(file_app_id(&fp), 1), Transaction::new(quick_app_id(&quick), 1)];
-            inference_txns.extend(txns.clone());
-            if !quarantine_done {
-                quarantine_txns.extend(txns);
-            }
-        }
+        let mut state = run.open_writers(&tables, &todo).await?;
+        let read = run.read_files(todo, &tables.quarantine, &parsing, &mut state, &mut summary).await?;
         state.finish().await?;
         summary.tally();
         tracing::debug!(
@@ -252,37 +195,218 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
             table_rows_loaded = state.dedup.table_rows_loaded,
             "data files written"
         );
-
-        if let Some(limit) = opts.max_quarantine_ratio {
-            let ratio = summary.quarantined as f64 / summary.records_read.max(1) as f64;
-            if ratio > limit {
-                discard_files(warehouse, INFERENCE, &state.inference_adds).await;
-                discard_files(warehouse, QUARANTINE, &state.quarantine_adds).await;
-                bar.finish_and_clear();
-                return Err(Error::QuarantineRatioExceeded {
-                    quarantined: summary.quarantined,
-                    read: summary.records_read,
-                    ratio: ratio * 100.0,
-                    limit: limit * 100.0,
-                });
-            }
-        }
-        bar.set_prefix("committing");
-        let metadata = commit_metadata(&batch_id, &summary);
-        if !quarantine_txns.is_empty() {
-            summary.quarantine_version =
-                Some(commit_append(&mut quarantine, std::mem::take(&mut state.quarantine_adds), quarantine_txns, metadata.clone()).await?);
-        }
-        summary.inference_version =
-            Some(commit_append(&mut inference, std::mem::take(&mut state.inference_adds), inference_txns, metadata).await?);
+        run.check_quarantine_ratio(&state, &summary).await?;
+        run.commit(&mut tables, &mut state, read.inference_txns, read.quarantine_txns, &mut summary).await?;
+        partitions = read.partitions;
     }
     tracing::debug!("committed");
-    bar.finish_and_clear();
+    run.bar.finish_and_clear();
+    finish_summary(&mut summary, partitions, total_bytes, started);
+    Ok(summary)
+}
+
+/// Refuses options no run can honour, before anything is read.
+fn check_options(opts: &IngestOptions) -> Result<()> {
+    if let Some(r) = opts.max_quarantine_ratio
+        && !(0.0..=1.0).contains(&r)
+    {
+        return Err(Error::Usage(format!("--max-quarantine-ratio must be between 0 and 1, got {r}")));
+    }
+    Ok(())
+}
+
+/// The input files, each with the source that wrote it (given, or detected from its columns).
+fn plan_files(opts: &IngestOptions) -> Result<Vec<InputFile>> {
+    let mut files = sources::discover(&opts.paths)?;
+    for file in &mut files {
+        file.source = match opts.source {
+            Some(source) => source,
+            None => sources::detect::detect(file)?,
+        };
+    }
+    Ok(files)
+}
+
+impl Run<'_> {
+    /// The files not ingested before; the others are skipped and recorded in `summary`.
+    ///
+    /// The quick fingerprint (size, first and last MiB) tells a new file at once, and the new
+    /// file is then hashed while it is read: one pass over its bytes. Only a file whose quick
+    /// fingerprint was seen before (in the table or twice in this run) is hashed whole first,
+    /// to tell a re-delivery from a look-alike.
+    async fn select_new_files(&self, files: &[InputFile], tables: &Tables, summary: &mut IngestSummary) -> Result<Vec<NewFile>> {
+        self.bar.set_prefix("checking");
+        let quick: Vec<String> =
+            files.iter().map(|f| sources::quick_fingerprint(&f.path, f.size)).collect::<Result<_>>()?;
+        let mut quick_in_run: HashMap<&str, usize> = HashMap::new();
+        for q in &quick {
+            *quick_in_run.entry(q.as_str()).or_default() += 1;
+        }
+        let mut todo = Vec::new();
+        let mut full_in_run = HashSet::new();
+        for (file, q) in files.iter().zip(&quick) {
+            let seen_before = quick_in_run[q.as_str()] > 1
+                // Parquet is not read as a stream, so it cannot be hashed on the way
+                || file.format == sources::Format::Parquet
+                || has_transaction(&tables.inference, quick_app_id(q)).await?
+                || has_transaction(&tables.quarantine, quick_app_id(q)).await?;
+            let full = if seen_before { Some(sources::file_fingerprint(&file.path, &AtomicU64::new(0))?) } else { None };
+            let status = match &full {
+                Some(fp) if !full_in_run.insert(fp.clone()) => Some(FileStatus::SkippedSameContentInRun),
+                Some(fp) if has_transaction(&tables.inference, file_app_id(fp)).await? => Some(FileStatus::SkippedAlreadyIngested),
+                _ => None,
+            };
+            match (status, &full) {
+                (Some(status), Some(fp)) => {
+                    self.counter.fetch_add(file.size, Ordering::Relaxed);
+                    summary.files.push(FileOutcome::skipped(file, fp, status));
+                }
+                _ => todo.push(NewFile { file: file.clone(), quick: q.clone(), full }),
+            }
+        }
+        Ok(todo)
+    }
+
+    /// The run's writers, and the dedup state over the request ids already in the table.
+    async fn open_writers(&self, tables: &Tables, todo: &[NewFile]) -> Result<RunState> {
+        self.bar.set_prefix("loading ids");
+        Ok(RunState {
+            dedup: dedup_for(&tables.inference, todo).await?,
+            inference: RecordBatchWriter::for_table(&tables.inference)?
+                .with_writer_properties(writer_properties())
+                .with_target_file_size(TARGET_FILE_BYTES),
+            quarantine: RecordBatchWriter::for_table(&tables.quarantine)?.with_writer_properties(writer_properties()),
+            quarantine_rows: Default::default(),
+            inference_adds: Vec::new(),
+            quarantine_adds: Vec::new(),
+            open_partitions: BTreeSet::new(),
+        })
+    }
+
+    /// Reads, validates and dedups the new files into the writers (nothing is committed yet),
+    /// and records each file's outcome in `summary`.
+    async fn read_files(
+        &self,
+        todo: Vec<NewFile>,
+        quarantine: &deltalake::DeltaTable,
+        parsing: &Parsing,
+        state: &mut RunState,
+        summary: &mut IngestSummary,
+    ) -> Result<FilesRead> {
+        let threads = if self.opts.threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            self.opts.threads
+        };
+        self.bar.set_prefix("ingesting");
+        let mut read = FilesRead::default();
+        for NewFile { file, quick, full } in todo {
+            let parse = self.parse_context(&file, parsing);
+            // Both fingerprints are recorded in both commits, so a file whose quick one is
+            // new to the quarantine table has certainly not had its rejects written.
+            let quarantine_done = match &full {
+                Some(fp) => has_transaction(quarantine, file_app_id(fp)).await?,
+                None => false,
+            };
+            if !self.opts.progress {
+                tracing::info!(file = %file.path.display(), bytes = file.size, "ingesting");
+            }
+            let job = FileJob {
+                file: &file,
+                fingerprint: full,
+                parse,
+                chunks: ChunkOptions {
+                    chunk_bytes: CHUNK_BYTES,
+                    max_line_bytes: self.opts.max_line_bytes,
+                    required: file.source.required(),
+                    what: file.source.what(),
+                },
+                threads,
+                write_quarantine: !quarantine_done,
+            };
+            let before = self.counter.load(Ordering::Relaxed);
+            let (counts, fp): (FileCounts, String) = pipeline::process_file(job, state, &self.bar, &self.counter).await?;
+            // exact even where the reader counted differently (Parquet is counted at the end)
+            self.counter.store(before + file.size, Ordering::Relaxed);
+            self.bar.set_position(self.counter.load(Ordering::Relaxed));
+            read.partitions.extend(counts.partitions.iter().copied());
+            summary.files.push(FileOutcome::ingested(&file, &fp, &counts));
+            let txns = [Transaction::new(file_app_id(&fp), 1), Transaction::new(quick_app_id(&quick), 1)];
+            read.inference_txns.extend(txns.clone());
+            if !quarantine_done {
+                read.quarantine_txns.extend(txns);
+            }
+        }
+        Ok(read)
+    }
+
+    /// What the parse workers of `file` need: its lineage and the run's parse settings.
+    fn parse_context(&self, file: &InputFile, parsing: &Parsing) -> Arc<ParseContext> {
+        let lineage = Arc::new(record::Lineage {
+            source: file.source.as_str().into(),
+            source_file: file.path.canonicalize().unwrap_or_else(|_| file.path.clone()).display().to_string(),
+            ingest_batch_id: self.batch_id.clone(),
+            ingested_at_us: self.ingested_at_us,
+        });
+        Arc::new(ParseContext {
+            lineage,
+            payloads: parsing.payloads.clone(),
+            max_line_bytes: self.opts.max_line_bytes,
+            source: file.source,
+            entities: parsing.entities.clone(),
+        })
+    }
+
+    /// Over `--max-quarantine-ratio`, the run writes nothing: its data files are removed and
+    /// it fails.
+    async fn check_quarantine_ratio(&self, state: &RunState, summary: &IngestSummary) -> Result<()> {
+        let Some(limit) = self.opts.max_quarantine_ratio else {
+            return Ok(());
+        };
+        let ratio = summary.quarantined as f64 / summary.records_read.max(1) as f64;
+        if ratio > limit {
+            discard_files(self.warehouse, INFERENCE, &state.inference_adds).await;
+            discard_files(self.warehouse, QUARANTINE, &state.quarantine_adds).await;
+            self.bar.finish_and_clear();
+            return Err(Error::QuarantineRatioExceeded {
+                quarantined: summary.quarantined,
+                read: summary.records_read,
+                ratio: ratio * 100.0,
+                limit: limit * 100.0,
+            });
+        }
+        Ok(())
+    }
+
+    /// One commit to each table, quarantine first (see the module docs); records the versions.
+    async fn commit(
+        &self,
+        tables: &mut Tables,
+        state: &mut RunState,
+        inference_txns: Vec<Transaction>,
+        quarantine_txns: Vec<Transaction>,
+        summary: &mut IngestSummary,
+    ) -> Result<()> {
+        self.bar.set_prefix("committing");
+        let metadata = commit_metadata(&self.batch_id, summary);
+        if !quarantine_txns.is_empty() {
+            summary.quarantine_version = Some(
+                commit_append(&mut tables.quarantine, std::mem::take(&mut state.quarantine_adds), quarantine_txns, metadata.clone())
+                    .await?,
+            );
+        }
+        summary.inference_version =
+            Some(commit_append(&mut tables.inference, std::mem::take(&mut state.inference_adds), inference_txns, metadata).await?);
+        Ok(())
+    }
+}
+
+/// The run-wide figures of the summary: partitions, bytes, speed and the totals.
+fn finish_summary(summary: &mut IngestSummary, partitions: BTreeSet<i32>, total_bytes: u64, started: Instant) {
     summary.partitions_touched = partitions.into_iter().map(date_string).collect();
     summary.bytes_read = total_bytes;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     summary.tally();
-    Ok(summary)
 }
 
 /// What the commit records about the run (shown by `DESCRIBE HISTORY` in Spark and friends).
@@ -298,9 +422,9 @@ fn commit_metadata(batch_id: &str, s: &IngestSummary) -> serde_json::Map<String,
 }
 
 /// Dedup state over the table's data files, with room for the rows about to come.
-async fn dedup_for(table: &deltalake::DeltaTable, todo: &[(InputFile, String, Option<String>)]) -> Result<dedup::Dedup> {
+async fn dedup_for(table: &deltalake::DeltaTable, todo: &[NewFile]) -> Result<dedup::Dedup> {
     let files = table.snapshot()?.log_data().iter().map(|file| file.object_store_path()).collect();
-    let incoming: u64 = todo.iter().map(|(f, _, _)| estimate_records(f)).sum();
+    let incoming: u64 = todo.iter().map(|new| estimate_records(&new.file)).sum();
     dedup::Dedup::new(table.object_store(), files, incoming as usize).await
 }
 

@@ -1,0 +1,222 @@
+//! The static catalog (ported from gen_inference.py; prices are illustrative): served entities,
+//! endpoints, price changes, groups, the diurnal curve and the vocabularies names and payloads are
+//! drawn from.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum EntityType {
+    PayPerToken,
+    Provisioned,
+    External,
+}
+
+impl EntityType {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            EntityType::PayPerToken => "FOUNDATION_MODEL_PAY_PER_TOKEN",
+            EntityType::Provisioned => "PROVISIONED_THROUGHPUT",
+            EntityType::External => "EXTERNAL_MODEL",
+        }
+    }
+}
+
+/// Drives token counts and latency: embeddings have no output, reasoning models long slow outputs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
+    Emb,
+    Small,
+    Large,
+    Reason,
+}
+
+pub(super) struct Entity {
+    pub(super) name: &'static str,
+    pub(super) etype: EntityType,
+    pub(super) provider: &'static str,
+    /// USD per 1M tokens, kept as decimal strings so the CSV carries them exactly.
+    pub(super) input: &'static str,
+    pub(super) output: &'static str,
+    pub(super) cached: &'static str,
+    pub(super) kind: Kind,
+}
+
+const fn ent(
+    name: &'static str,
+    etype: EntityType,
+    provider: &'static str,
+    input: &'static str,
+    output: &'static str,
+    cached: &'static str,
+    kind: Kind,
+) -> Entity {
+    Entity {
+        name,
+        etype,
+        provider,
+        input,
+        output,
+        cached,
+        kind,
+    }
+}
+
+use EntityType::{External as EXT, PayPerToken as PPT, Provisioned as PT};
+use Kind::{Emb, Large, Reason, Small};
+
+#[rustfmt::skip]
+pub(super) const ENTITIES: [Entity; 40] = [
+    ent("gpt-4o",                                  EXT, "openai",         "2.50",  "10.00", "1.25",   Large),
+    ent("gpt-4o-mini",                             EXT, "openai",         "0.15",  "0.60",  "0.075",  Small),
+    ent("gpt-4.1",                                 EXT, "openai",         "2.00",  "8.00",  "0.50",   Large),
+    ent("gpt-4.1-mini",                            EXT, "openai",         "0.40",  "1.60",  "0.10",   Small),
+    ent("gpt-4.1-nano",                            EXT, "openai",         "0.10",  "0.40",  "0.025",  Small),
+    ent("o3-mini",                                 EXT, "openai",         "1.10",  "4.40",  "0.55",   Reason),
+    ent("o1",                                      EXT, "openai",         "15.00", "60.00", "7.50",   Reason),
+    ent("text-embedding-3-large",                  EXT, "openai",         "0.13",  "0",     "0.13",   Emb),
+    ent("text-embedding-3-small",                  EXT, "openai",         "0.02",  "0",     "0.02",   Emb),
+    ent("claude-3-5-sonnet",                       EXT, "anthropic",      "3.00",  "15.00", "0.30",   Large),
+    ent("claude-3-5-haiku",                        EXT, "anthropic",      "0.80",  "4.00",  "0.08",   Small),
+    ent("claude-3-7-sonnet",                       EXT, "anthropic",      "3.00",  "15.00", "0.30",   Large),
+    ent("claude-3-opus",                           EXT, "anthropic",      "15.00", "75.00", "1.50",   Large),
+    ent("gemini-1-5-pro",                          EXT, "google",         "1.25",  "5.00",  "0.3125", Large),
+    ent("gemini-1-5-flash",                        EXT, "google",         "0.075", "0.30",  "0.019",  Small),
+    ent("gemini-2-0-flash",                        EXT, "google",         "0.10",  "0.40",  "0.025",  Small),
+    ent("command-r-plus",                          EXT, "cohere",         "2.50",  "10.00", "2.50",   Large),
+    ent("command-r",                               EXT, "cohere",         "0.15",  "0.60",  "0.15",   Small),
+    ent("mistral-large",                           EXT, "mistral",        "2.00",  "6.00",  "2.00",   Large),
+    ent("titan-embed-text-v2",                     EXT, "amazon-bedrock", "0.02",  "0",     "0.02",   Emb),
+    ent("databricks-meta-llama-3-3-70b-instruct",  PPT, "databricks",     "0.50",  "1.50",  "0.50",   Large),
+    ent("databricks-meta-llama-3-1-405b-instruct", PPT, "databricks",     "5.00",  "15.00", "5.00",   Large),
+    ent("databricks-meta-llama-3-1-8b-instruct",   PPT, "databricks",     "0.15",  "0.45",  "0.15",   Small),
+    ent("databricks-claude-3-7-sonnet",            PPT, "databricks",     "3.00",  "15.00", "0.30",   Large),
+    ent("databricks-dbrx-instruct",                PPT, "databricks",     "0.75",  "2.25",  "0.75",   Large),
+    ent("databricks-mixtral-8x7b-instruct",        PPT, "databricks",     "0.50",  "1.00",  "0.50",   Small),
+    ent("databricks-gte-large-en",                 PPT, "databricks",     "0.10",  "0",     "0.10",   Emb),
+    ent("databricks-bge-large-en",                 PPT, "databricks",     "0.10",  "0",     "0.10",   Emb),
+    ent("databricks-llama-4-maverick",             PPT, "databricks",     "0.50",  "1.50",  "0.50",   Large),
+    ent("databricks-gemma-3-12b",                  PPT, "databricks",     "0.15",  "0.50",  "0.15",   Small),
+    ent("llama-3-70b-pt",                          PT,  "databricks",     "0.40",  "1.20",  "0.40",   Large),
+    ent("llama-3-1-8b-pt",                         PT,  "databricks",     "0.08",  "0.24",  "0.08",   Small),
+    ent("mixtral-8x7b-pt",                         PT,  "databricks",     "0.30",  "0.60",  "0.30",   Small),
+    ent("dbrx-pt",                                 PT,  "databricks",     "0.50",  "1.50",  "0.50",   Large),
+    ent("custom-finetune-llama-3-8b-pt",           PT,  "databricks",     "0.10",  "0.30",  "0.10",   Small),
+    ent("bge-large-en-pt",                         PT,  "databricks",     "0.02",  "0",     "0.02",   Emb),
+    ent("qwen-2-5-72b-pt",                         PT,  "databricks",     "0.40",  "1.20",  "0.40",   Large),
+    ent("mistral-7b-pt",                           PT,  "databricks",     "0.05",  "0.15",  "0.05",   Small),
+    ent("gte-large-en-pt",                         PT,  "databricks",     "0.02",  "0",     "0.02",   Emb),
+    ent("llama-3-3-70b-pt",                        PT,  "databricks",     "0.40",  "1.20",  "0.40",   Large),
+];
+
+/// Anthropic models bill cache writes; so does Claude served as a Databricks foundation model.
+pub(super) fn bills_cache_writes(e: &Entity) -> bool {
+    e.provider == "anthropic" || e.name.starts_with("databricks-claude")
+}
+
+pub(super) struct Endpoint {
+    pub(super) name: &'static str,
+    /// Relative share of traffic.
+    pub(super) weight: u32,
+    /// Served entities and their traffic split.
+    pub(super) models: &'static [(&'static str, u32)],
+    /// Entity that serves a small share of the 200s when the primary fails over.
+    pub(super) fallback: Option<&'static str>,
+}
+
+const fn ep(
+    name: &'static str,
+    weight: u32,
+    models: &'static [(&'static str, u32)],
+    fallback: Option<&'static str>,
+) -> Endpoint {
+    Endpoint {
+        name,
+        weight,
+        models,
+        fallback,
+    }
+}
+
+#[rustfmt::skip]
+pub(super) const ENDPOINTS: [Endpoint; 20] = [
+    ep("ai-gateway-chat-prod", 20, &[("gpt-4o", 6), ("gpt-4o-mini", 4)], Some("claude-3-5-sonnet")),
+    ep("ai-gateway-chat-dev", 5, &[("gpt-4o-mini", 5), ("gpt-4.1-nano", 3), ("gpt-4.1-mini", 2)], None),
+    ep("openai-reasoning", 3, &[("o3-mini", 8), ("o1", 2)], Some("gpt-4.1")),
+    ep("anthropic-prod", 12,
+       &[("claude-3-5-sonnet", 5), ("claude-3-7-sonnet", 3), ("claude-3-5-haiku", 2)],
+       Some("databricks-claude-3-7-sonnet")),
+    ep("anthropic-research", 2, &[("claude-3-opus", 3), ("claude-3-7-sonnet", 7)], None),
+    ep("gemini-prod", 5, &[("gemini-1-5-pro", 3), ("gemini-1-5-flash", 4), ("gemini-2-0-flash", 3)], None),
+    ep("embeddings-prod", 15, &[("text-embedding-3-large", 3), ("text-embedding-3-small", 7)],
+       Some("titan-embed-text-v2")),
+    ep("embeddings-internal", 8,
+       &[("databricks-gte-large-en", 3), ("databricks-bge-large-en", 3), ("bge-large-en-pt", 2),
+         ("gte-large-en-pt", 2)],
+       None),
+    ep("rag-assistant", 8, &[("databricks-meta-llama-3-3-70b-instruct", 7), ("llama-3-3-70b-pt", 3)],
+       Some("gpt-4o-mini")),
+    ep("llama-batch-pt", 4, &[("llama-3-70b-pt", 5), ("llama-3-1-8b-pt", 5)], None),
+    ep("code-assistant", 6, &[("claude-3-7-sonnet", 5), ("gpt-4.1", 5)], Some("gpt-4o")),
+    ep("fm-api-llama", 3,
+       &[("databricks-meta-llama-3-1-405b-instruct", 2), ("databricks-meta-llama-3-1-8b-instruct", 5),
+         ("databricks-llama-4-maverick", 3)],
+       None),
+    ep("fm-api-misc", 2,
+       &[("databricks-dbrx-instruct", 2), ("databricks-mixtral-8x7b-instruct", 3),
+         ("databricks-gemma-3-12b", 3), ("databricks-claude-3-7-sonnet", 2)],
+       None),
+    ep("cohere-search", 2, &[("command-r-plus", 4), ("command-r", 6)], None),
+    ep("mistral-eu", 1, &[("mistral-large", 5), ("mistral-7b-pt", 5)], None),
+    ep("finetune-support-bot", 2, &[("custom-finetune-llama-3-8b-pt", 1)],
+       Some("databricks-meta-llama-3-1-8b-instruct")),
+    ep("analytics-sql-agent", 2, &[("gpt-4.1-mini", 4), ("claude-3-5-haiku", 3), ("qwen-2-5-72b-pt", 3)], None),
+    ep("doc-summarizer-pt", 2, &[("mixtral-8x7b-pt", 5), ("dbrx-pt", 5)], None),
+    ep("bedrock-titan", 1, &[("titan-embed-text-v2", 1)], None),
+    ep("sandbox-playground", 1,
+       &[("gpt-4o", 2), ("claude-3-5-sonnet", 2), ("gemini-2-0-flash", 2), ("llama-3-1-8b-pt", 2),
+         ("databricks-meta-llama-3-3-70b-instruct", 2)],
+       None),
+];
+
+/// (entity, fraction of the range at which the new price starts, input, cached, output $/1M).
+#[rustfmt::skip]
+pub(super) const PRICE_CHANGES: [(&str, f64, &str, &str, &str); 4] = [
+    ("gpt-4o",                                 0.5,  "2.00", "1.00", "8.00"),
+    ("claude-3-5-sonnet",                      0.66, "2.70", "0.27", "13.50"),
+    ("databricks-meta-llama-3-3-70b-instruct", 0.33, "0.45", "0.45", "1.35"),
+    ("llama-3-70b-pt",                         0.75, "0.35", "0.35", "1.05"),
+];
+
+#[rustfmt::skip]
+pub(super) const GROUPS: [&str; 30] = [
+    "data-science", "ml-platform", "search", "support-eng", "marketing-analytics", "finance-bi",
+    "legal-ops", "sales-eng", "security", "hr-analytics", "growth", "payments", "risk", "mobile",
+    "web-frontend", "infra", "data-eng", "research", "product-ops", "customer-success",
+    "trust-safety", "ads", "recommendations", "devex", "it-ops", "procurement", "bizops",
+    "localization", "design", "qa",
+];
+
+/// Relative traffic per UTC hour of day.
+pub(super) const DIURNAL: [f64; 24] = [
+    0.35, 0.3, 0.25, 0.22, 0.22, 0.25, 0.35, 0.5, 0.7, 0.85, 0.95, 1.0, 1.0, 1.05, 1.15, 1.25, 1.3,
+    1.25, 1.15, 1.0, 0.85, 0.7, 0.55, 0.45,
+];
+
+pub(super) const FIRST_NAMES: &str = "james mary robert patricia john jennifer michael linda david elizabeth william \
+    barbara richard susan joseph jessica thomas sarah chris karen daniel lisa matthew nancy anthony betty \
+    mark sandra paul ashley steven kim andrew emily joshua donna kevin michelle brian carol george amanda \
+    wei li priya arjun yuki hana omar fatima lars ingrid jose lucia chen mei ana pedro";
+pub(super) const LAST_NAMES: &str = "smith johnson williams brown jones garcia miller davis rodriguez martinez \
+    hernandez lopez gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson white \
+    harris sanchez clark ramirez lewis robinson walker young allen king wright scott torres nguyen hill \
+    flores green adams nelson baker hall rivera campbell mitchell carter roberts patel kumar zhang wang \
+    tanaka sato muller schmidt rossi silva";
+/// Payload vocabulary, already escaped for the *outer* JSON string: the payloads are JSON documents
+/// stored as strings, so the last word (`\n` inside the inner document) appears as `\\n` in the line.
+/// No word contains `"`, so whole words can be copied into a line without further escaping.
+pub(super) const WORDS: &str = "the a of to and in is for on with that this model token cost latency request \
+    response please summarize explain why how table query customer revenue forecast churn pipeline \
+    python rust sql spark cluster notebook error retry budget quarter report draft email translate \
+    résumé naïve café façade über straße 東京 データ 모델 ok yes no 42 3.14 2025 v1 v2 json-like item-7 \
+    foo_bar \\\\n";
+pub(super) const PROJECT_KINDS: [&str; 7] =
+    ["rag", "chatbot", "etl", "eval", "agent", "search", "summ"];
+pub(super) const PROJECTS_PER_KIND: usize = 15;

@@ -1,0 +1,154 @@
+//! A JSON array of records (LiteLLM's export): one line per element.
+
+use std::path::Path;
+
+use super::{lines_chunk, read_error, too_long_message};
+use crate::error::{Error, Result};
+use crate::ingest::record::Rejected;
+use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
+use crate::ingest::validate::{ReasonCode, Typing};
+
+/// A JSON array of objects (LiteLLM's export): each element becomes one line, numbered by its
+/// 1-based position. Newlines between tokens are blanks (a JSON string cannot hold a raw
+/// newline), so an element's bytes with them replaced are a one-line record. An element over
+/// `max_line_bytes` is quarantined without being kept whole.
+pub(super) fn json_array_chunks(
+    reader: &mut dyn std::io::BufRead,
+    path: &Path,
+    opts: ChunkOptions,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<bool> {
+    let mut seq = 0u64;
+    let mut chunk = lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict);
+    let mut element: Vec<u8> = Vec::new();
+    let (mut index, mut depth, mut in_string, mut escaped, mut too_long) = (0u64, 0usize, false, false, 0u64);
+    let finish = |element: &mut Vec<u8>, too_long: &mut u64, chunk: &mut Chunk, index: u64| {
+        if *too_long > 0 {
+            let mut r = Rejected::new(index, element, None, ReasonCode::LineTooLong, too_long_message(*too_long, opts.max_line_bytes));
+            r.raw_bytes = *too_long;
+            chunk.rejects.push(r);
+            chunk.prerejected_records += 1;
+        } else if !element.iter().all(u8::is_ascii_whitespace) {
+            for b in element.iter_mut() {
+                if *b == b'\n' || *b == b'\r' {
+                    *b = b' ';
+                }
+            }
+            chunk.data.extend_from_slice(element.trim_ascii());
+            chunk.data.push(b'\n');
+            if let LineNumbers::Each(numbers) = &mut chunk.lines {
+                numbers.push(index);
+            }
+        }
+        element.clear();
+        *too_long = 0;
+    };
+    loop {
+        let buf = reader.fill_buf().map_err(read_error(path))?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        for &b in buf {
+            if depth == 0 {
+                // before the array's '[' (after it, depth is at least 1 until its ']')
+                if b == b'[' {
+                    depth = 1;
+                } else if !b.is_ascii_whitespace() {
+                    return Err(Error::InputFormat { path: path.to_path_buf(), message: "not a JSON array of records".into() });
+                }
+                continue;
+            }
+            let mut ends_element = false;
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => depth -= 1,
+                    b',' if depth == 1 => ends_element = true,
+                    _ => {}
+                }
+            }
+            if depth == 0 || ends_element {
+                index += 1;
+                finish(&mut element, &mut too_long, &mut chunk, index);
+                if chunk.data.len() >= opts.chunk_bytes {
+                    seq += 1;
+                    let full = std::mem::replace(&mut chunk, lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict));
+                    if !emit(full) {
+                        return Ok(false);
+                    }
+                }
+                if depth == 0 {
+                    // the closing ']': what follows is not read
+                    reader.consume(n);
+                    return Ok(emit(chunk));
+                }
+                continue;
+            }
+            if too_long > 0 {
+                too_long += 1;
+            } else if element.len() >= opts.max_line_bytes {
+                too_long = element.len() as u64 + 1;
+                element.truncate(crate::ingest::record::RAW_CAP_BYTES);
+            } else {
+                element.push(b);
+            }
+        }
+        reader.consume(n);
+    }
+    Err(Error::InputFormat { path: path.to_path_buf(), message: "the JSON array is not closed (a truncated file?)".into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn array_chunks(input: &[u8], max_line_bytes: usize) -> Result<Vec<Chunk>> {
+        let mut out = Vec::new();
+        let mut reader = std::io::BufReader::with_capacity(7, std::io::Cursor::new(input.to_vec()));
+        let opts = ChunkOptions { chunk_bytes: 64, max_line_bytes, required: &[], what: "records" };
+        json_array_chunks(&mut reader, Path::new("t.json"), opts, &mut |c| {
+            out.push(c);
+            true
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_json_array_becomes_one_line_per_element_numbered_by_position() {
+        // pretty-printed, with brackets, braces, commas and escaped quotes inside strings, and a
+        // reader that sees 7 bytes at a time
+        let input = b"  [\n  {\"a\": \"x],}\\\"{\\\\\",\n   \"b\": [1, {\"c\": 2}]},\n  {\"a\": \"\\u00e9\"}\n]\ntrailing";
+        let chunks = array_chunks(input, 1 << 20).unwrap();
+        let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        let lines: Vec<serde_json::Value> = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        assert_eq!(lines, vec![serde_json::json!({"a": "x],}\"{\\", "b": [1, {"c": 2}]}), serde_json::json!({"a": "é"})]);
+        let numbers: Vec<u64> = chunks.iter().flat_map(|c| match &c.lines { LineNumbers::Each(n) => n.clone(), _ => vec![] }).collect();
+        assert_eq!(numbers, vec![1, 2]);
+        assert!(array_chunks(b"[]", 100).unwrap().iter().all(|c| c.data.is_empty() && c.rejects.is_empty()));
+    }
+
+    #[test]
+    fn a_huge_array_element_is_quarantined_and_a_truncated_array_is_an_error() {
+        let big = format!("[{{\"a\": \"{}\"}}, {{\"b\": 1}}]", "x".repeat(5000));
+        let chunks = array_chunks(big.as_bytes(), 1000).unwrap();
+        let rejects: Vec<&Rejected> = chunks.iter().flat_map(|c| &c.rejects).collect();
+        assert_eq!(rejects.len(), 1);
+        assert_eq!((rejects[0].line, rejects[0].code), (1, ReasonCode::LineTooLong));
+        assert!(rejects[0].raw_bytes > 5000);
+        let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
+        assert_eq!(String::from_utf8(data).unwrap(), "{\"b\": 1}\n", "the next element is read");
+        let err = array_chunks(b"[{\"a\": 1}, {\"b\"", 1000).unwrap_err().to_string();
+        assert!(err.contains("not closed"), "{err}");
+        assert!(array_chunks(b"{\"not\": \"an array\"}", 1000).unwrap_err().to_string().contains("not a JSON array"));
+    }
+}

@@ -1,0 +1,101 @@
+//! Cutting an input file into chunks of records: the reader that counts and hashes the bytes,
+//! and the dispatch to the chunker of the file's format.
+
+mod csv_rows;
+mod json_array;
+mod json_lines;
+mod parquet_rows;
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use xxhash_rust::xxh3::Xxh3;
+
+use super::{Chunk, ChunkOptions, Format, InputFile, LineNumbers, detect};
+use crate::error::{Error, Result};
+use crate::ingest::validate::Typing;
+use csv_rows::csv_chunks;
+use json_array::json_array_chunks;
+use json_lines::json_line_chunks;
+use parquet_rows::parquet_chunks;
+
+/// Counts and hashes the file's bytes as they are read: the progress bar's position, and
+/// the file's fingerprint without a second pass over it.
+struct Counting<R> {
+    inner: R,
+    counter: Arc<AtomicU64>,
+    hasher: Arc<std::sync::Mutex<Xxh3>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        self.hasher.lock().expect("only the reader thread hashes").update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn open(file: &InputFile, counter: Arc<AtomicU64>, hasher: Arc<std::sync::Mutex<Xxh3>>) -> Result<Box<dyn Read + Send>> {
+    let f = File::open(&file.path).map_err(|source| Error::Input { path: file.path.clone(), source })?;
+    let counted = Counting { inner: f, counter, hasher };
+    Ok(if file.gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, counted)))
+    } else {
+        Box::new(counted)
+    })
+}
+
+/// Reads `file` and hands its records to `emit` in chunks, in order. `emit` returns false
+/// when the consumer has stopped; reading stops too. Returns the file's fingerprint (the
+/// same as [`file_fingerprint`](super::file_fingerprint)) when the whole file was read as a stream (not Parquet).
+pub fn read_chunks(
+    file: &InputFile,
+    opts: ChunkOptions,
+    counter: Arc<AtomicU64>,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<Option<String>> {
+    let hasher = Arc::new(std::sync::Mutex::new(Xxh3::new()));
+    let complete = match file.format {
+        Format::JsonLines => {
+            let mut reader = BufReader::with_capacity(1 << 16, open(file, counter, hasher.clone())?);
+            let complete = if detect::starts_with_array(&mut reader).map_err(read_error(&file.path))? {
+                json_array_chunks(&mut reader, &file.path, opts, emit)?
+            } else {
+                json_line_chunks(&mut reader, &file.path, opts, emit)?
+            };
+            // gzip may stop before the end of the file's bytes (trailing garbage): hash them all
+            complete && std::io::copy(&mut reader, &mut std::io::sink()).is_ok()
+        }
+        Format::Csv => {
+            let mut reader = open(file, counter, hasher.clone())?;
+            csv_chunks(&mut reader, &file.path, opts, emit)?
+        }
+        // Parquet is read by seeking, not as a stream: ingest hashes it whole before reading
+        Format::Parquet => {
+            parquet_chunks(file, counter, opts, emit)?;
+            return Ok(None);
+        }
+    };
+    if !complete {
+        return Ok(None);
+    }
+    let hasher = hasher.lock().expect("reader finished");
+    Ok(Some(format!("{:032x}", hasher.digest128())))
+}
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Input { path: path.to_path_buf(), source }
+}
+
+fn lines_chunk(seq: u64, data: Vec<u8>, lines: LineNumbers, typing: Typing) -> Chunk {
+    Chunk { seq, data, lines, typing, rejects: Vec::new(), prerejected_records: 0 }
+}
+
+/// The quarantine message of an over-long line.
+pub fn too_long_message(total: u64, cap: usize) -> String {
+    format!("the line is {total} bytes long, over --max-line-bytes {cap}; raise it if such records are real")
+}
