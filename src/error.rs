@@ -9,6 +9,27 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The warehouse has no such table (yet): it was never initialised, or the step that
+    /// writes the table has not run. The command line says which command makes it.
+    #[error("no {table} table in warehouse {warehouse}")]
+    NoTable { table: String, warehouse: String },
+
+    /// A table has no such version to read (it is newer than the table, or its log is gone).
+    #[error("{table} has no version {version} to read ({reason})")]
+    NoVersion { table: String, version: u64, reason: String },
+
+    /// A range of dates whose first day is after its last.
+    #[error("the range starts on {from}, after it ends on {to}")]
+    EmptyRange { from: chrono::NaiveDate, to: chrono::NaiveDate },
+
+    /// A period that is not a month, `YYYY-MM`.
+    #[error("{text:?} is not a month: use YYYY-MM, e.g. 2025-01")]
+    NotAMonth { text: String },
+
+    /// A chargeback key that is not one of the keys.
+    #[error("{key:?} is not a chargeback key; use any of {known}")]
+    UnknownKey { key: String, known: String },
+
     /// A configuration file is invalid; the message names the file and line.
     #[error("{0}")]
     Config(String),
@@ -38,12 +59,7 @@ pub enum Error {
         "{quarantined} of {read} records ({ratio:.2}%) were quarantined, over the limit of {limit:.2}%; \
          nothing was written. Inspect the reasons above, fix the input, or raise --max-quarantine-ratio"
     )]
-    QuarantineRatioExceeded {
-        quarantined: u64,
-        read: u64,
-        ratio: f64,
-        limit: f64,
-    },
+    QuarantineRatioExceeded { quarantined: u64, read: u64, ratio: f64, limit: f64 },
 
     /// Another run holds the warehouse's lock (exit code 5); the message names it.
     #[error("{0}")]
@@ -91,9 +107,14 @@ impl Error {
     /// how. `what` is the work that ran out (`the rollup`, `the query`).
     pub fn with_memory_hint(self, what: &str, limit: Option<usize>) -> Error {
         match &self {
-            Error::DataFusion(e) if matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) => {
-                let limit = limit.map_or(String::new(), |l| format!(" ({})", bytesize::ByteSize::b(l as u64).display().iec()));
-                Error::Usage(format!("{what} needed more memory than --memory-limit allows{limit}: {e}. Run it again with a larger --memory-limit."))
+            Error::DataFusion(e)
+                if matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)) =>
+            {
+                let limit =
+                    limit.map_or(String::new(), |l| format!(" ({})", bytesize::ByteSize::b(l as u64).display().iec()));
+                Error::Usage(format!(
+                    "{what} needed more memory than --memory-limit allows{limit}: {e}. Run it again with a larger --memory-limit."
+                ))
             }
             _ => self,
         }
@@ -102,7 +123,13 @@ impl Error {
     /// The process exit code for this error (documented in `tokenledger --help`).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Config(_) => 2,
+            Error::Usage(_)
+            | Error::Config(_)
+            | Error::NoTable { .. }
+            | Error::NoVersion { .. }
+            | Error::EmptyRange { .. }
+            | Error::NotAMonth { .. }
+            | Error::UnknownKey { .. } => 2,
             Error::QuarantineRatioExceeded { .. } => 4,
             Error::Locked(_) => 5,
             _ => 1,

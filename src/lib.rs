@@ -20,7 +20,8 @@
 /// The stages: no stage's code names another.
 pub const STAGES: [&str; 6] = ["ingest", "rollup", "chargeback", "query", "maintenance", "generator"];
 /// The shared plumbing below the stages: it names no stage.
-pub const PLUMBING: [&str; 9] = ["warehouse", "engine", "model", "pricing", "money", "time", "output", "progress", "error"];
+pub const PLUMBING: [&str; 9] =
+    ["warehouse", "engine", "model", "pricing", "money", "time", "output", "progress", "error"];
 
 pub mod chargeback;
 pub mod cli;
@@ -29,8 +30,8 @@ pub mod error;
 pub mod generator;
 pub mod ingest;
 pub mod maintenance;
-pub mod money;
 pub mod model;
+pub mod money;
 pub mod output;
 pub mod pricing;
 pub mod progress;

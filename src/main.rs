@@ -19,6 +19,9 @@ fn main() {
             // the crate's messages already say what their source said; printing the chain
             // again would repeat it
             eprintln!("error: {e}");
+            if let Some(hint) = tokenledger::cli::hint(&e) {
+                eprintln!("hint: {hint}");
+            }
             e.exit_code()
         }
     };

@@ -45,7 +45,8 @@ pub struct Compacted {
 /// Merges small files of `table` into files of about `target_bytes`.
 pub async fn compact(warehouse: &Warehouse, table: &str, target_bytes: u64) -> Result<Compacted> {
     let t = warehouse.open_table(table).await?;
-    let target = std::num::NonZeroU64::new(target_bytes).ok_or_else(|| Error::Usage("--target-size must be above 0".into()))?;
+    let target =
+        std::num::NonZeroU64::new(target_bytes).ok_or_else(|| Error::Usage("--target-size must be above 0".into()))?;
     let mut metadata = serde_json::Map::new();
     metadata.insert(OPERATION_KEY.into(), "compact".into());
     let (t, metrics) = t
@@ -137,7 +138,8 @@ pub async fn drop_payloads_before(warehouse: &Warehouse, before: NaiveDate) -> R
         })
         .collect();
     let list: Vec<String> = dates.iter().map(|d| format!("DATE '{d}'")).collect();
-    let sql = format!("SELECT {} FROM {INFERENCE} WHERE {INFERENCE_PARTITION} IN ({})", columns.join(", "), list.join(", "));
+    let sql =
+        format!("SELECT {} FROM {INFERENCE} WHERE {INFERENCE_PARTITION} IN ({})", columns.join(", "), list.join(", "));
     let mut writer = RecordBatchWriter::for_table(&table)?.with_writer_properties(writer_properties());
     let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
     while let Some(batch) = stream.next().await {

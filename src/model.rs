@@ -239,9 +239,16 @@ impl Inputs {
 }
 
 /// Registers `inference` (the Delta table at its opened version), `prices` and `principals`.
-pub async fn register_inputs(ctx: &SessionContext, engine: &Engine, table: &deltalake::DeltaTable, inputs: &Inputs) -> Result<()> {
+pub async fn register_inputs(
+    ctx: &SessionContext,
+    engine: &Engine,
+    table: &deltalake::DeltaTable,
+    inputs: &Inputs,
+) -> Result<()> {
     ctx.register_table(INFERENCE, engine.delta_table(ctx, table).await?)?;
-    for (name, batch) in [("prices", prices_table(&inputs.book)?), ("principals", principals_table(&inputs.principals)?)] {
+    for (name, batch) in
+        [("prices", prices_table(&inputs.book)?), ("principals", principals_table(&inputs.principals)?)]
+    {
         ctx.register_table(name, engine.small_table(batch)?)?;
     }
     Ok(())
@@ -251,7 +258,9 @@ pub async fn register_inputs(ctx: &SessionContext, engine: &Engine, table: &delt
 /// `priced_requests` (every request with its price, owner and cost, for analysts). The usage
 /// models ([`Grain::sql`]) read `charged_requests`.
 pub async fn register_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
-    for (name, sql) in [("charged_requests", charged_requests_sql(settings)), ("priced_requests", pricing_sql("charged_requests"))] {
+    for (name, sql) in
+        [("charged_requests", charged_requests_sql(settings)), ("priced_requests", pricing_sql("charged_requests"))]
+    {
         let view = crate::engine::view(ctx.sql(&sql).await?);
         let _ = ctx.deregister_table(name)?;
         ctx.register_table(name, view)?;
@@ -266,7 +275,11 @@ pub async fn session(warehouse: &Warehouse, inputs: &Inputs) -> Result<SessionCo
 }
 
 /// [`session`] with a memory budget of `memory_limit` bytes.
-pub async fn session_with_memory(warehouse: &Warehouse, inputs: &Inputs, memory_limit: usize) -> Result<SessionContext> {
+pub async fn session_with_memory(
+    warehouse: &Warehouse,
+    inputs: &Inputs,
+    memory_limit: usize,
+) -> Result<SessionContext> {
     let ctx = warehouse.engine().context_with_memory(memory_limit).await?;
     register_inputs(&ctx, warehouse.engine(), &warehouse.open_table(INFERENCE).await?, inputs).await?;
     let mut settings = inputs.settings.clone();

@@ -64,8 +64,16 @@ mod tests {
     #[test]
     fn minor_units_come_from_the_iso_table() {
         for (code, places) in [
-            ("XPF", 0), ("BIF", 0), ("DJF", 0), ("GNF", 0), ("KMF", 0), ("VUV", 0),
-            ("CLF", 4), ("JPY", 0), ("KWD", 3), ("USD", 2),
+            ("XPF", 0),
+            ("BIF", 0),
+            ("DJF", 0),
+            ("GNF", 0),
+            ("KMF", 0),
+            ("VUV", 0),
+            ("CLF", 4),
+            ("JPY", 0),
+            ("KWD", 3),
+            ("USD", 2),
         ] {
             assert_eq!(minor_unit(code).unwrap(), places, "{code}");
         }

@@ -24,9 +24,11 @@ pub fn bar(total: u64, unit: Unit, enabled: bool) -> ProgressBar {
     };
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template(&format!("{{spinner}} {{prefix}} [{{elapsed_precise}}] {{wide_bar}} {counts} {{msg}}"))
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {{prefix}} [{{elapsed_precise}}] {{wide_bar}} {counts} {{msg}}"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar

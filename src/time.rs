@@ -38,7 +38,8 @@ pub fn date_value(date: NaiveDate) -> datafusion::scalar::ScalarValue {
 
 /// A UTC instant (microseconds) in RFC 3339, to the second (`2025-01-11T00:00:00Z`).
 pub fn rfc3339(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros).map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// `dates` as compact ranges, in order: `2025-01-01..2025-01-10`, `2025-01-15`.
@@ -50,13 +51,17 @@ pub fn date_ranges<'a>(dates: impl IntoIterator<Item = &'a NaiveDate>) -> Vec<St
             _ => ranges.push((date, date)),
         }
     }
-    ranges.into_iter().map(|(first, last)| if first == last { first.to_string() } else { format!("{first}..{last}") }).collect()
+    ranges
+        .into_iter()
+        .map(|(first, last)| if first == last { first.to_string() } else { format!("{first}..{last}") })
+        .collect()
 }
 
 /// The dates of ranges written by [`date_ranges`].
 pub fn parse_date_ranges(ranges: &[String]) -> Result<BTreeSet<NaiveDate>> {
     let day = |text: &str| {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| Error::Internal(format!("bad date {text:?} in a date range: {e}")))
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|e| Error::Internal(format!("bad date {text:?} in a date range: {e}")))
     };
     let mut dates = BTreeSet::new();
     for range in ranges {
@@ -77,7 +82,10 @@ mod tests {
     fn date_ranges_are_compact_and_read_back() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let dates: BTreeSet<NaiveDate> =
-            ["2024-12-31", "2025-01-01", "2025-01-02", "2025-01-05", "2025-01-07", "2025-01-08"].into_iter().map(d).collect();
+            ["2024-12-31", "2025-01-01", "2025-01-02", "2025-01-05", "2025-01-07", "2025-01-08"]
+                .into_iter()
+                .map(d)
+                .collect();
         let ranges = date_ranges(&dates);
         assert_eq!(ranges, ["2024-12-31..2025-01-02", "2025-01-05", "2025-01-07..2025-01-08"]);
         assert_eq!(parse_date_ranges(&ranges).unwrap(), dates);

@@ -53,7 +53,10 @@ fn no_stage_imports_another_and_the_plumbing_imports_none() {
                 let code = std::fs::read_to_string(&file).unwrap();
                 for stage in tokenledger::STAGES.iter().chain(["cli", "run"].iter()).filter(|s| **s != name) {
                     for (line, text) in mentions(&code, stage) {
-                        found.push(format!("{}:{line}: {layer} `{name}` names `{stage}`: {text}", file.strip_prefix(&src).unwrap().display()));
+                        found.push(format!(
+                            "{}:{line}: {layer} `{name}` names `{stage}`: {text}",
+                            file.strip_prefix(&src).unwrap().display()
+                        ));
                     }
                 }
             }

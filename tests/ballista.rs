@@ -77,7 +77,9 @@ fn rollup_chargeback_sql_and_reports_on_a_cluster_equal_a_local_run() {
         let engine = if wh == "cl" { format!("engine = \"{}\"\n", cluster.engine) } else { String::new() };
         env.write(
             &format!("{wh}.toml"),
-            format!("warehouse = \"{wh}\"\n{engine}[inbox]\npaths = [\"{wh}-inbox\"]\n[export]\ndir = \"{wh}-exports\"\n"),
+            format!(
+                "warehouse = \"{wh}\"\n{engine}[inbox]\npaths = [\"{wh}-inbox\"]\n[export]\ndir = \"{wh}-exports\"\n"
+            ),
         );
     }
     // the run config's `engine` key sends the cycle's rollup and export to the cluster
@@ -95,17 +97,38 @@ fn rollup_chargeback_sql_and_reports_on_a_cluster_equal_a_local_run() {
 
     // the usage tables the cluster's rollup wrote, read locally, equal the local rollup's
     for table in ["usage_hourly", "usage_daily"] {
-        let (l, c) = (query(&env, &env.wh(), "local", &format!("SELECT * FROM {table}")), query(&env, &env.path("cl"), "local", &format!("SELECT * FROM {table}")));
+        let (l, c) = (
+            query(&env, &env.wh(), "local", &format!("SELECT * FROM {table}")),
+            query(&env, &env.path("cl"), "local", &format!("SELECT * FROM {table}")),
+        );
         assert!(l.len() > 50, "{table}: {} rows", l.len());
         assert_eq!(l, c, "{table} differs");
     }
 
     // a rollup --full and a time-zone chargeback on the cluster change nothing
     ok(&env, "cl", &["--engine", &cluster.engine, "-q", "rollup", "--full"]);
-    assert_eq!(query(&env, &env.path("cl"), "local", "SELECT * FROM usage_daily"), query(&env, &env.wh(), "local", "SELECT * FROM usage_daily"));
+    assert_eq!(
+        query(&env, &env.path("cl"), "local", "SELECT * FROM usage_daily"),
+        query(&env, &env.wh(), "local", "SELECT * FROM usage_daily")
+    );
     let tz = |wh: &str, engine: &str| {
         let out = env.path(&format!("{wh}-berlin.csv"));
-        ok(&env, wh, &["--engine", engine, "-q", "chargeback", "--period", "2025-01", "--tz", "Europe/Berlin", "--output", out.to_str().unwrap()]);
+        ok(
+            &env,
+            wh,
+            &[
+                "--engine",
+                engine,
+                "-q",
+                "chargeback",
+                "--period",
+                "2025-01",
+                "--tz",
+                "Europe/Berlin",
+                "--output",
+                out.to_str().unwrap(),
+            ],
+        );
         std::fs::read(out).unwrap()
     };
     assert_eq!(tz("wh", "local"), tz("cl", &cluster.engine));
@@ -153,12 +176,19 @@ fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
     s3.ok(&env, wh, &["init"]);
     for f in ["prices.csv", "principals.csv", "budgets.csv"] {
         let bytes = std::fs::read(data.join("config").join(f)).unwrap();
-        crate::object_store::block_on(s3.bucket().put(&format!("cluster-wh/config/{f}").into(), PutPayload::from(bytes))).unwrap();
+        crate::object_store::block_on(
+            s3.bucket().put(&format!("cluster-wh/config/{f}").into(), PutPayload::from(bytes)),
+        )
+        .unwrap();
     }
     s3.ok(&env, wh, &["-q", "ingest", data.join("logs").to_str().unwrap()]);
     s3.ok(&env, wh, &["-q", "rollup"]);
     let daily = |engine: &str| {
-        let mut lines: Vec<String> = s3.ok(&env, wh, &["--engine", engine, "--format", "csv", "sql", "SELECT * FROM usage_daily"]).lines().map(str::to_string).collect();
+        let mut lines: Vec<String> = s3
+            .ok(&env, wh, &["--engine", engine, "--format", "csv", "sql", "SELECT * FROM usage_daily"])
+            .lines()
+            .map(str::to_string)
+            .collect();
         lines.sort();
         lines
     };
@@ -169,7 +199,11 @@ fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
     assert_eq!(daily("local"), local, "the cluster's rollup wrote other rows");
     let charge = |engine: &str| {
         let out = env.path(&format!("cb-{}.csv", engine.len()));
-        s3.ok(&env, wh, &["--engine", engine, "-q", "chargeback", "--period", "2025-01", "--output", out.to_str().unwrap()]);
+        s3.ok(
+            &env,
+            wh,
+            &["--engine", engine, "-q", "chargeback", "--period", "2025-01", "--output", out.to_str().unwrap()],
+        );
         std::fs::read(out).unwrap()
     };
     assert_eq!(charge("local"), charge(&cluster.engine));
@@ -177,7 +211,21 @@ fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
     // its own had no store for the bucket)
     let focus = |engine: &str| {
         let out = env.path(&format!("focus-{}.csv", engine.len()));
-        s3.ok(&env, wh, &["--engine", engine, "--format", "focus", "chargeback", "--period", "2025-01", "--output", out.to_str().unwrap()]);
+        s3.ok(
+            &env,
+            wh,
+            &[
+                "--engine",
+                engine,
+                "--format",
+                "focus",
+                "chargeback",
+                "--period",
+                "2025-01",
+                "--output",
+                out.to_str().unwrap(),
+            ],
+        );
         std::fs::read(out).unwrap()
     };
     let local_focus = focus("local");

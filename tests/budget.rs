@@ -33,7 +33,10 @@ fn status(env: &Env, args: &[&str], code: i32) -> serde_json::Value {
 #[test]
 fn spend_forecast_thresholds_and_exit_codes() {
     let env = spent_in_march();
-    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency,thresholds\ngroup,ds,monthly,10,USD,50;80;100\n");
+    env.write(
+        "wh/config/budgets.csv",
+        "scope,name,period,amount,currency,thresholds\ngroup,ds,monthly,10,USD,50;80;100\n",
+    );
     // 6.00 of 10: the 50% threshold; 10 days of data in a 31-day month: forecast 6 x 31 / 10
     let s = status(&env, &[], 0);
     let ds = &s[0];

@@ -47,7 +47,8 @@ fn lines(env: &Env, args: &[&str]) -> (Vec<(String, String, Decimal)>, serde_jso
     env.ok(&all);
     let rows = read_csv(&out);
     let (g, c, cost) = (col(&rows, "group"), col(&rows, "charge"), col(&rows, "cost"));
-    let lines = rows[1..].iter().filter(|r| r[c] != "total").map(|r| (r[g].clone(), r[c].clone(), dec(&r[cost]))).collect();
+    let lines =
+        rows[1..].iter().filter(|r| r[c] != "total").map(|r| (r[g].clone(), r[c].clone(), dec(&r[cost]))).collect();
     let manifest = serde_json::from_str(&std::fs::read_to_string(env.path("cb.csv.manifest.json")).unwrap()).unwrap();
     (lines, manifest)
 }
@@ -63,7 +64,12 @@ fn focus_pool_rows(env: &Env, args: &[&str]) -> (Decimal, Decimal, String) {
     all.extend_from_slice(args);
     env.ok(&all);
     let rows = read_csv(&out);
-    let (unit, cost, qty, end) = (col(&rows, "PricingUnit"), col(&rows, "BilledCost"), col(&rows, "PricingQuantity"), col(&rows, "ChargePeriodEnd"));
+    let (unit, cost, qty, end) = (
+        col(&rows, "PricingUnit"),
+        col(&rows, "BilledCost"),
+        col(&rows, "PricingQuantity"),
+        col(&rows, "ChargePeriodEnd"),
+    );
     let pool: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[unit] == "Hours").collect();
     let last = pool.iter().map(|r| r[end].clone()).max().unwrap_or_default();
     (pool.iter().map(|r| dec(&r[cost])).sum(), pool.iter().map(|r| dec(&r[qty])).sum(), last)
@@ -78,7 +84,11 @@ fn budget_spent(env: &Env, args: &[&str]) -> Vec<(String, Decimal)> {
     let mut all = vec!["--format", "json", "budget", "status"];
     all.extend_from_slice(args);
     let s: serde_json::Value = serde_json::from_str(&env.ok(&all)).unwrap();
-    s.as_array().unwrap().iter().map(|b| (b["name"].as_str().unwrap().to_string(), dec(b["spent"].as_str().unwrap()))).collect()
+    s.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap().to_string(), dec(b["spent"].as_str().unwrap())))
+        .collect()
 }
 
 fn by_group(lines: &[(String, String, Decimal)], group: &str) -> Decimal {
@@ -88,12 +98,18 @@ fn by_group(lines: &[(String, String, Decimal)], group: &str) -> Decimal {
 #[test]
 fn a_rate_change_written_as_a_new_row_charges_each_hour_once_everywhere() {
     // the old row left open, as in prices.csv: 24.00 until the 15th, then 20.00
-    let env = pooled(&["2025-01-02", "2025-01-20", "2025-02-01"], "v1,ep,m,24,USD,2025-01-01,,g\nv2,ep,m,20,USD,2025-01-15,,g\n");
+    let env = pooled(
+        &["2025-01-02", "2025-01-20", "2025-02-01"],
+        "v1,ep,m,24,USD,2025-01-01,,g\nv2,ep,m,20,USD,2025-01-15,,g\n",
+    );
     let want = Decimal::from(24 * 24 * 14 + 20 * 24 * 17); // every January hour once, at its rate
     let (jan, manifest) = lines(&env, &["--period", "2025-01"]);
     assert_eq!(pool_total(&jan), want, "{jan:?}");
     assert!(jan.iter().all(|(_, _, d)| *d >= Decimal::ZERO), "no usage line goes negative: {jan:?}");
-    assert_eq!(manifest["capacity_charged_through"], "2025-02-01T00:00:00Z", "the data has passed January: charged whole");
+    assert_eq!(
+        manifest["capacity_charged_through"], "2025-02-01T00:00:00Z",
+        "the data has passed January: charged whole"
+    );
     let (focus_cost, focus_hours, _) = focus_pool_rows(&env, &["--period", "2025-01"]);
     assert_eq!((focus_cost, focus_hours), (want, Decimal::from(31 * 24)));
     // budget status charges what the chargeback charges, group by group
@@ -118,7 +134,10 @@ fn an_open_period_charges_pools_through_the_end_of_the_data_in_every_output() {
     assert_eq!(pool_total(&jan), Decimal::from(10 * 24 * 10), "ten days of hours, not 31: {jan:?}");
     assert_eq!(manifest["capacity_charged_through"], "2025-01-11T00:00:00Z");
     let (focus_cost, focus_hours, last_end) = focus_pool_rows(&env, &["--period", "2025-01"]);
-    assert_eq!((focus_cost, focus_hours, last_end.as_str()), (Decimal::from(2400), Decimal::from(240), "2025-01-11T00:00:00Z"));
+    assert_eq!(
+        (focus_cost, focus_hours, last_end.as_str()),
+        (Decimal::from(2400), Decimal::from(240), "2025-01-11T00:00:00Z")
+    );
     for (group, spent) in budget_spent(&env, &[]) {
         assert_eq!(spent, by_group(&jan, &group), "{group}");
     }
@@ -127,7 +146,11 @@ fn an_open_period_charges_pools_through_the_end_of_the_data_in_every_output() {
     assert_eq!(pool_total(&jan), Decimal::from(10 * (19 * 24 + 12)));
     assert_eq!(manifest["capacity_charged_through"], "2025-01-20T12:00:00Z");
     let (_, hours, last_end) = focus_pool_rows(&env, &["--period", "2025-01", "--through", "2025-01-20T12:00:00Z"]);
-    assert_eq!((hours, last_end.as_str()), (Decimal::from(19 * 24 + 12), "2025-01-20T12:00:00Z"), "the last day's rows end at --through");
+    assert_eq!(
+        (hours, last_end.as_str()),
+        (Decimal::from(19 * 24 + 12), "2025-01-20T12:00:00Z"),
+        "the last day's rows end at --through"
+    );
     let err = env.fails(&["chargeback", "--period", "2025-01", "--through", "2025-01-20T12:30:00Z"], 2);
     assert!(err.contains("whole UTC hour"), "{err}");
 }
@@ -140,7 +163,10 @@ fn a_zero_rate_pool_exports_zero_cost_rows_and_focus_refuses_share_idle() {
     let (jan, _) = lines(&env, &["--period", "2025-01"]);
     assert_eq!(pool_total(&jan), Decimal::ZERO);
     let out = env.path("f.csv");
-    let err = env.fails(&["--format", "focus", "chargeback", "--period", "2025-01", "--share-idle", "--output", out.to_str().unwrap()], 2);
+    let err = env.fails(
+        &["--format", "focus", "chargeback", "--period", "2025-01", "--share-idle", "--output", out.to_str().unwrap()],
+        2,
+    );
     assert!(err.contains("--share-idle") && err.contains("focus"), "{err}");
     assert!(!out.exists());
 }
@@ -155,7 +181,8 @@ fn budget_status_rounds_as_the_chargeback_does() {
     };
     // x and y each spend half a cent: the chargeback's lines add up to the 0.01 total, so one of
     // them is 0.01 and the other 0.00; z spends exactly 12.25 of 100.00
-    let log = [line("a", "xu", "n", 1000), line("b", "yu", "n", 1000), line("c", "zu", "m", 1_000_000)].join("\n") + "\n";
+    let log =
+        [line("a", "xu", "n", 1000), line("b", "yu", "n", 1000), line("c", "zu", "m", 1_000_000)].join("\n") + "\n";
     let f = env.write("log.jsonl", log);
     env.ingest_json(&[f.to_str().unwrap()]);
     env.write(

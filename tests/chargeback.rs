@@ -70,7 +70,11 @@ fn cells_that_a_spreadsheet_would_run_are_neutralised_and_unpriced_usage_is_flag
             r#"{{"request_id":"{id}","request_time":"2025-03-03T10:00:00Z","endpoint_name":"chat","served_entity_name":"{model}","requester":"{who}","status_code":200,"input_tokens":1000000,"output_tokens":0}}"#
         )
     };
-    let log = [line("a", "=HYPERLINK(\\\"http://evil\\\")", "m"), line("b", "@SUM(1+1)", "m"), line("c", "bob", "unknown-model")];
+    let log = [
+        line("a", "=HYPERLINK(\\\"http://evil\\\")", "m"),
+        line("b", "@SUM(1+1)", "m"),
+        line("c", "bob", "unknown-model"),
+    ];
     let f = env.write("log.jsonl", log.join("\n") + "\n");
     env.ingest_json(&[f.to_str().unwrap()]);
     env.write(
@@ -84,7 +88,19 @@ fn cells_that_a_spreadsheet_would_run_are_neutralised_and_unpriced_usage_is_flag
     let err = env.fails(&[&args[..], &["--fail-on-unpriced"]].concat(), 6);
     assert!(err.contains("1 requests in the period have no price"), "{err}");
     let focus = env.path("focus.csv");
-    let err = env.fails(&["--format", "focus", "chargeback", "--period", "2025-03", "--output", focus.to_str().unwrap(), "--fail-on-unpriced"], 6);
+    let err = env.fails(
+        &[
+            "--format",
+            "focus",
+            "chargeback",
+            "--period",
+            "2025-03",
+            "--output",
+            focus.to_str().unwrap(),
+            "--fail-on-unpriced",
+        ],
+        6,
+    );
     assert!(err.contains("left") && !std::fs::read_to_string(&focus).unwrap().contains("unknown-model"), "{err}");
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("'=HYPERLINK(\"\"http://evil\"\")") && text.contains("'@SUM(1+1)"), "{text}");
@@ -130,11 +146,26 @@ fn a_month_in_a_time_zone_is_cut_at_its_midnights() {
         let mut args = vec!["--format", "json", "chargeback", "--period", "2025-01", "--by", "requester"];
         args.extend_from_slice(extra);
         let v: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
-        v["lines"].as_array().unwrap().iter().filter(|l| l["keys"][0] == "*TOTAL*").map(|l| l["requests"].as_i64().unwrap()).sum()
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["keys"][0] == "*TOTAL*")
+            .map(|l| l["requests"].as_i64().unwrap())
+            .sum()
     };
     assert_eq!(total_requests(&[]), 2, "UTC January: b and c");
     assert_eq!(total_requests(&["--tz", "America/New_York"]), 2, "New York January: c and d");
-    let v: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "chargeback", "--period", "2025-01", "--tz", "America/New_York"])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "--format",
+        "json",
+        "chargeback",
+        "--period",
+        "2025-01",
+        "--tz",
+        "America/New_York",
+    ]))
+    .unwrap();
     assert_eq!((v["table"].as_str(), v["tz"].as_str()), (Some("usage_hourly"), Some("America/New_York")));
     let err = env.fails(&["chargeback", "--period", "2025-01", "--tz", "Asia/Kolkata"], 2);
     assert!(err.contains("whole UTC hour"), "{err}");
@@ -153,7 +184,8 @@ fn focus_export_has_the_specification_columns_and_the_same_cost() {
     for column in tokenledger::chargeback::FOCUS_COLUMNS {
         assert!(header.iter().any(|h| h == column), "FOCUS column {column} missing");
     }
-    let custom: Vec<&String> = header.iter().filter(|h| !tokenledger::chargeback::FOCUS_COLUMNS.contains(&h.as_str())).collect();
+    let custom: Vec<&String> =
+        header.iter().filter(|h| !tokenledger::chargeback::FOCUS_COLUMNS.contains(&h.as_str())).collect();
     assert!(!custom.is_empty() && custom.iter().all(|h| h.starts_with("x_")), "{custom:?}");
     let at = |name: &str| header.iter().position(|h| h == name).unwrap();
     let instant = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
@@ -166,14 +198,23 @@ fn focus_export_has_the_specification_columns_and_the_same_cost() {
         billed += cost;
         let (start, end) = (instant(&r[at("ChargePeriodStart")]), instant(&r[at("ChargePeriodEnd")]));
         assert_eq!(end - start, chrono::Duration::days(1));
-        assert!(r[at("ChargePeriodStart")].ends_with("T00:00:00Z") && r[at("ChargePeriodStart")].starts_with("2025-01-"));
-        assert_eq!((r[at("BillingPeriodStart")].as_str(), r[at("BillingPeriodEnd")].as_str()), ("2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z"));
-        assert_eq!((r[at("ChargeCategory")].as_str(), r[at("BillingCurrency")].as_str(), r[at("PricingUnit")].as_str()), ("Usage", "USD", "Tokens"));
+        assert!(
+            r[at("ChargePeriodStart")].ends_with("T00:00:00Z") && r[at("ChargePeriodStart")].starts_with("2025-01-")
+        );
+        assert_eq!(
+            (r[at("BillingPeriodStart")].as_str(), r[at("BillingPeriodEnd")].as_str()),
+            ("2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z")
+        );
+        assert_eq!(
+            (r[at("ChargeCategory")].as_str(), r[at("BillingCurrency")].as_str(), r[at("PricingUnit")].as_str()),
+            ("Usage", "USD", "Tokens")
+        );
         assert!(r[at("PricingQuantity")].parse::<i64>().unwrap() >= 0);
         assert!(serde_json::from_str::<serde_json::Value>(&r[at("Tags")]).unwrap().is_object());
     }
     // the same money as the chargeback, unrounded
-    let cb: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "chargeback", "--period", "2025-01"])).unwrap();
+    let cb: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--format", "json", "chargeback", "--period", "2025-01"])).unwrap();
     assert_eq!(billed, cb["totals"]["USD"][0].as_str().unwrap().parse::<Decimal>().unwrap());
     let err = env.fails(&["--format", "focus", "rollup"], 2);
     assert!(err.contains("chargeback"), "{err}");
@@ -209,16 +250,27 @@ fn a_pool_costs_every_hour_shared_by_tokens_with_idle_hours_to_its_owner() {
     );
     env.ok(&["rollup"]);
     let out = env.path("day.csv");
-    env.ok(&["chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--by", "group", "--output", out.to_str().unwrap()]);
+    env.ok(&[
+        "chargeback",
+        "--from",
+        "2025-03-01",
+        "--to",
+        "2025-03-01",
+        "--by",
+        "group",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     let rows = read_csv(&out);
     let at = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
-    let got: Vec<String> = rows[1..].iter().map(|r| format!("{} {} {}", r[at("group")], r[at("charge")], r[at("cost")])).collect();
+    let got: Vec<String> =
+        rows[1..].iter().map(|r| format!("{} {} {}", r[at("group")], r[at("charge")], r[at("cost")])).collect();
     assert_eq!(
         got,
         [
-            "ds usage 0.00",       // alice's pooled tokens are paid by the pool, not per token
-            "web usage 1.00",      // bob's 1M tokens elsewhere: 1.00 per token price
-            "ds capacity 17.50",   // 7.50 + 10.00
+            "ds usage 0.00",     // alice's pooled tokens are paid by the pool, not per token
+            "web usage 1.00",    // bob's 1M tokens elsewhere: 1.00 per token price
+            "ds capacity 17.50", // 7.50 + 10.00
             "web capacity 2.50",
             "platform idle 220.00", // 22 idle hours x 10.00
             "*TOTAL* total 241.00", // 24 x 10.00 + 1.00
@@ -226,22 +278,55 @@ fn a_pool_costs_every_hour_shared_by_tokens_with_idle_hours_to_its_owner() {
         "{rows:?}"
     );
     // --share-idle: the 220.00 idle goes to the users by their tokens in the day (350 : 100)
-    env.ok(&["chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--by", "group", "--share-idle", "--output", out.to_str().unwrap()]);
+    env.ok(&[
+        "chargeback",
+        "--from",
+        "2025-03-01",
+        "--to",
+        "2025-03-01",
+        "--by",
+        "group",
+        "--share-idle",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     let rows = read_csv(&out);
-    let got: Vec<String> = rows[1..].iter().map(|r| format!("{} {} {}", r[at("group")], r[at("charge")], r[at("cost")])).collect();
+    let got: Vec<String> =
+        rows[1..].iter().map(|r| format!("{} {} {}", r[at("group")], r[at("charge")], r[at("cost")])).collect();
     assert_eq!(
         got,
-        ["ds usage 0.00", "web usage 1.00", "ds capacity 17.50", "web capacity 2.50", "ds idle 171.11", "web idle 48.89", "*TOTAL* total 241.00"],
+        [
+            "ds usage 0.00",
+            "web usage 1.00",
+            "ds capacity 17.50",
+            "web capacity 2.50",
+            "ds idle 171.11",
+            "web idle 48.89",
+            "*TOTAL* total 241.00"
+        ],
         "{rows:?}"
     );
     // the FOCUS export carries the same money: pooled traffic at 0, the pool's hours as rows
     let focus = env.path("focus.csv");
-    env.ok(&["--format", "focus", "chargeback", "--from", "2025-03-01", "--to", "2025-03-01", "--output", focus.to_str().unwrap()]);
+    env.ok(&[
+        "--format",
+        "focus",
+        "chargeback",
+        "--from",
+        "2025-03-01",
+        "--to",
+        "2025-03-01",
+        "--output",
+        focus.to_str().unwrap(),
+    ]);
     let f = read_csv(&focus);
     let col = |name: &str| f[0].iter().position(|h| h == name).unwrap();
     let sum = |status: &str, unit: &str| -> Decimal {
-        f[1..].iter().filter(|r| r[col("CapacityReservationStatus")] == status && r[col("PricingUnit")] == unit)
-            .map(|r| r[col("BilledCost")].parse::<Decimal>().unwrap()).sum()
+        f[1..]
+            .iter()
+            .filter(|r| r[col("CapacityReservationStatus")] == status && r[col("PricingUnit")] == unit)
+            .map(|r| r[col("BilledCost")].parse::<Decimal>().unwrap())
+            .sum()
     };
     assert_eq!(sum("Used", "Hours"), Decimal::new(2000, 2), "{f:?}");
     assert_eq!(sum("Unused", "Hours"), Decimal::new(22000, 2));

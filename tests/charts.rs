@@ -13,7 +13,12 @@ fn svg_series_and_texts(svg: &str) -> (Vec<String>, Vec<String>) {
         .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
         .map(|n| n.attribute("stroke").unwrap().to_string())
         .collect();
-    let texts = doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(|t| t.trim().to_string()).collect();
+    let texts = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect();
     (series, texts)
 }
 
@@ -40,7 +45,8 @@ fn bar_charts_are_png_or_svg_and_the_chargeback_draws_its_charges() {
     env.ok(&["report", "tokens_by_entity", "--chart", png.to_str().unwrap()]);
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
-    let (width, height) = (u32::from_be_bytes(bytes[16..20].try_into().unwrap()), u32::from_be_bytes(bytes[20..24].try_into().unwrap()));
+    let (width, height) =
+        (u32::from_be_bytes(bytes[16..20].try_into().unwrap()), u32::from_be_bytes(bytes[20..24].try_into().unwrap()));
     assert_eq!((width, height), (1200, 420), "five entities fit the smallest bar chart");
 
     let svg = env.path("cb.svg");

@@ -6,7 +6,17 @@ use crate::util::Env;
 fn help_documents_exit_codes() {
     let env = Env::new();
     let help = env.ok(&["--help"]);
-    for needle in ["Exit codes", "4  ingest, run: more records quarantined", "5  run, ingest", "6  chargeback --fail-on-unpriced", "ingest", "init", "gen", "run", "vacuum"] {
+    for needle in [
+        "Exit codes",
+        "4  ingest, run: more records quarantined",
+        "5  run, ingest",
+        "6  chargeback --fail-on-unpriced",
+        "ingest",
+        "init",
+        "gen",
+        "run",
+        "vacuum",
+    ] {
         assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
     }
     let ingest_help = env.ok(&["ingest", "--help"]);

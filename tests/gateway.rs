@@ -49,7 +49,10 @@ fn actual_by_line(env: &Env) -> BTreeMap<i64, Value> {
         for row in 0..batch.num_rows() {
             let line = cell(&batch, "line_number", row).as_i64().unwrap();
             let reason = cell(&batch, "reason_code", row);
-            assert!(out.insert(line, json!({"quarantine": reason})).is_none(), "line {line} both written and quarantined");
+            assert!(
+                out.insert(line, json!({"quarantine": reason})).is_none(),
+                "line {line} both written and quarantined"
+            );
         }
     }
     out
@@ -133,7 +136,13 @@ fn assert_same(what: &str, expected: &BTreeMap<i64, Value>, actual: &[Value]) {
     for extra in actual.iter().skip(expected.len()) {
         diffs.push(format!("not expected: {extra}"));
     }
-    assert!(diffs.is_empty(), "{what}: {} of {} records differ:\n{}", diffs.len(), expected.len(), diffs.iter().take(25).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} of {} records differ:\n{}",
+        diffs.len(),
+        expected.len(),
+        diffs.iter().take(25).cloned().collect::<Vec<_>>().join("\n")
+    );
 }
 
 fn ingest(env: &Env, args: &[&str]) -> Value {
@@ -165,10 +174,7 @@ fn endpoint_usage_csv_and_json_lines_give_the_oracles_rows() {
     golden_in_every_form(
         "endpoint_usage",
         "databricks-usage",
-        &[
-            ("endpoint_usage.csv", Some("served_entities.csv")),
-            ("endpoint_usage.jsonl", Some("served_entities.jsonl")),
-        ],
+        &[("endpoint_usage.csv", Some("served_entities.csv")), ("endpoint_usage.jsonl", Some("served_entities.jsonl"))],
     );
 }
 
@@ -200,7 +206,12 @@ fn auto_tells_each_file_by_its_columns_and_refuses_what_fits_no_source() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), f["source"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string(),
+                f["source"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         sources,
@@ -222,7 +233,10 @@ fn auto_tells_each_file_by_its_columns_and_refuses_what_fits_no_source() {
     // a CSV of something else is refused whole, naming what each source lacks
     let other = env.write("other.csv", "id,when,tokens\n1,2025-03-01,5\n");
     let err = env.fails(&["ingest", other.to_str().unwrap()], 1);
-    assert!(err.contains("fit none of the sources") && err.contains("litellm (lacks request_id, startTime, model"), "{err}");
+    assert!(
+        err.contains("fit none of the sources") && err.contains("litellm (lacks request_id, startTime, model"),
+        "{err}"
+    );
     // the served_entities export given as a log says where it belongs
     let err = env.fails(&["ingest", &data("served_entities.csv")], 1);
     assert!(err.contains("pass it with --served-entities"), "{err}");
@@ -243,7 +257,10 @@ fn endpoint_usage_as_parquet_with_a_map_and_timestamps_gives_the_same_rows() {
     let map = DataType::Map(
         Arc::new(Field::new(
             "entries",
-            DataType::Struct(Fields::from(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", DataType::Utf8, true)])),
+            DataType::Struct(Fields::from(vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", DataType::Utf8, true),
+            ])),
             false,
         )),
         false,
@@ -270,7 +287,8 @@ fn endpoint_usage_as_parquet_with_a_map_and_timestamps_gives_the_same_rows() {
     let jsonl = std::fs::File::open(data("endpoint_usage.jsonl")).unwrap();
     let reader = arrow::json::ReaderBuilder::new(schema.clone()).build(std::io::BufReader::new(jsonl)).unwrap();
     let parquet = env.path("endpoint_usage.parquet");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&parquet).unwrap(), schema, None).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&parquet).unwrap(), schema, None).unwrap();
     for batch in reader {
         writer.write(&batch.unwrap()).unwrap();
     }
@@ -301,5 +319,9 @@ fn litellm_teams_are_the_groups_of_their_requests() {
                    FULL JOIN (SELECT \"group\", count(*) AS r FROM priced_requests GROUP BY 1) p ON u.\"group\" = p.\"group\" \
                    WHERE u.r IS DISTINCT FROM p.r";
     assert_eq!(one(by_team), json!(0));
-    assert_eq!(one("SELECT count(DISTINCT \"group\") AS n FROM usage_daily").as_i64().unwrap(), teams.as_i64().unwrap() + 2, "teams, alice's group, unassigned");
+    assert_eq!(
+        one("SELECT count(DISTINCT \"group\") AS n FROM usage_daily").as_i64().unwrap(),
+        teams.as_i64().unwrap() + 2,
+        "teams, alice's group, unassigned"
+    );
 }

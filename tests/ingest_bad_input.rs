@@ -1,6 +1,6 @@
 //! Bad input: every kind is quarantined with its reason, nothing panics, nothing is lost.
 
-use crate::util::{MIXED, Env, as_u64, data_files, longs, num_rows, sorted, strings, table_version};
+use crate::util::{Env, MIXED, as_u64, data_files, longs, num_rows, sorted, strings, table_version};
 
 /// `tests/data/native_mixed.jsonl`: line -> what must happen to it.
 const EXPECTED_QUARANTINE: [(i64, &str); 11] = [
@@ -29,10 +29,8 @@ fn each_kind_of_bad_record_is_quarantined_with_its_reason() {
     assert_eq!(s["quarantined_by_reason"]["malformed_record"], 2);
 
     let q = env.rows("quarantine");
-    let mut got: Vec<(i64, String)> = longs(&q, "line_number")
-        .into_iter()
-        .zip(strings(&q, "reason_code").into_iter().map(Option::unwrap))
-        .collect();
+    let mut got: Vec<(i64, String)> =
+        longs(&q, "line_number").into_iter().zip(strings(&q, "reason_code").into_iter().map(Option::unwrap)).collect();
     got.sort();
     let want: Vec<(i64, String)> = EXPECTED_QUARANTINE.iter().map(|(l, r)| (*l, r.to_string())).collect();
     assert_eq!(got, want);
@@ -46,10 +44,7 @@ fn each_kind_of_bad_record_is_quarantined_with_its_reason() {
     let ids = strings(&q, "request_id");
     assert!(ids.contains(&Some("req-0002".to_string())));
     let rows = env.rows("inference");
-    assert_eq!(
-        sorted(strings(&rows, "request_id")),
-        vec!["req-0001", "req-0002", "req-0012", "req-0013", "req-0014"]
-    );
+    assert_eq!(sorted(strings(&rows, "request_id")), vec!["req-0001", "req-0002", "req-0012", "req-0013", "req-0014"]);
     let out: Vec<i64> = longs(&rows, "output_tokens");
     assert!(!out.contains(&999), "the conflicting version was not written");
     // 429 without counts: zero tokens, marked absent
@@ -109,7 +104,17 @@ fn generated_bad_lines_are_all_accounted_for() {
     assert_eq!(as_u64(&s, "quarantined"), as_u64(&manifest, "bad_lines"));
     assert_eq!(as_u64(&s, "duplicates_skipped"), as_u64(&manifest, "duplicate_lines"));
     let reasons = s["quarantined_by_reason"].as_object().unwrap();
-    for r in ["malformed_record", "missing_field", "negative_value", "bad_timestamp", "bad_status", "wrong_type", "invalid_utf8", "inconsistent_tokens", "conflicting_duplicate"] {
+    for r in [
+        "malformed_record",
+        "missing_field",
+        "negative_value",
+        "bad_timestamp",
+        "bad_status",
+        "wrong_type",
+        "invalid_utf8",
+        "inconsistent_tokens",
+        "conflicting_duplicate",
+    ] {
         assert!(reasons.contains_key(r), "no {r} in {reasons:?}");
     }
     assert_eq!(num_rows(&env.rows("quarantine")) as u64, as_u64(&manifest, "bad_lines"));

@@ -15,7 +15,15 @@ fn clean_ingest_counts_exactly() {
     let dups = as_u64(&manifest, "duplicate_lines");
     assert!(dups > 0, "the generator should have made duplicates");
     let s = env.ingest_json(&[data.join("logs").to_str().unwrap()]);
-    for key in ["files_read", "files_skipped", "records_read", "rows_written", "duplicates_skipped", "quarantined", "quarantined_by_reason"] {
+    for key in [
+        "files_read",
+        "files_skipped",
+        "records_read",
+        "rows_written",
+        "duplicates_skipped",
+        "quarantined",
+        "quarantined_by_reason",
+    ] {
         assert!(s.get(key).is_some(), "summary lacks {key}: {s}");
     }
     assert_eq!(as_u64(&s, "files_read"), 1);
@@ -31,10 +39,13 @@ fn clean_ingest_counts_exactly() {
     ids.dedup();
     assert_eq!(ids.len() as u64, unique, "request ids are unique in the table");
     // the partition directories are the request dates
-    let parts: Vec<_> = std::fs::read_dir(env.wh().join("inference")).unwrap().filter_map(|e| {
-        let n = e.unwrap().file_name().to_string_lossy().into_owned();
-        n.starts_with("request_date=").then_some(n)
-    }).collect();
+    let parts: Vec<_> = std::fs::read_dir(env.wh().join("inference"))
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            n.starts_with("request_date=").then_some(n)
+        })
+        .collect();
     assert_eq!(parts.len(), 5, "{parts:?}");
 }
 

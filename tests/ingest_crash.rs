@@ -42,7 +42,11 @@ fn killed_ingests_leave_the_table_before_or_after_and_reruns_converge() {
 
         // the re-run finishes the job, without counting anything twice
         victim.ok(&["-q", "ingest", logs.to_str().unwrap()]);
-        assert_eq!(sorted(strings(&victim.rows("inference"), "request_id")), want_ids, "re-run after kill at {delay:?}");
+        assert_eq!(
+            sorted(strings(&victim.rows("inference"), "request_id")),
+            want_ids,
+            "re-run after kill at {delay:?}"
+        );
         assert_eq!(num_rows(&victim.rows("quarantine")), want_quarantine, "re-run after kill at {delay:?}");
     }
 }

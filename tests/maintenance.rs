@@ -11,7 +11,8 @@ use crate::util::{Env, data_files};
 fn warehouse() -> Env {
     let env = Env::init();
     for seed in ["1", "2"] {
-        let data = env.generate(&format!("d{seed}"), &["--rows", "600", "--days", "3", "--seed", seed, "--payload-bytes", "80"]);
+        let data = env
+            .generate(&format!("d{seed}"), &["--rows", "600", "--days", "3", "--seed", seed, "--payload-bytes", "80"]);
         if seed == "1" {
             for f in ["prices.csv", "principals.csv"] {
                 std::fs::copy(data.join("config").join(f), env.wh().join("config").join(f)).unwrap();
@@ -88,7 +89,17 @@ fn payload_retention_drops_old_text_and_keeps_every_fact() {
     let payloads = "SELECT CAST(request_date AS VARCHAR) AS d, count(*) AS n, count(request) AS req, count(response) AS resp FROM inference GROUP BY 1";
     let before = rows(&env, payloads);
     assert!(before.iter().skip(1).all(|l| !l.ends_with(",0,0")), "the logs have payloads: {before:?}");
-    let out = env.ok(&["--format", "json", "vacuum", "--payload-retention-days", "1", "--today", "2025-01-03", "--retain-hours", "0"]);
+    let out = env.ok(&[
+        "--format",
+        "json",
+        "vacuum",
+        "--payload-retention-days",
+        "1",
+        "--today",
+        "2025-01-03",
+        "--retain-hours",
+        "0",
+    ]);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["payload_retention"]["dates_rewritten"], serde_json::json!(["2025-01-01"]), "{report}");
     let after = rows(&env, payloads);
@@ -102,13 +113,20 @@ fn payload_retention_drops_old_text_and_keeps_every_fact() {
 
     // and the text is gone from the disk, not only from the current version: every file of
     // the old day, referenced or not, holds no payload
-    let old_day: Vec<PathBuf> =
-        parquet_on_disk(&env.wh().join("inference")).into_iter().filter(|f| f.to_string_lossy().contains("request_date=2025-01-01")).collect();
+    let old_day: Vec<PathBuf> = parquet_on_disk(&env.wh().join("inference"))
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("request_date=2025-01-01"))
+        .collect();
     assert!(!old_day.is_empty());
     for f in old_day {
         for b in read_table_file(&f) {
             for col in ["request", "response"] {
-                assert_eq!(b.column_by_name(col).unwrap().null_count(), b.num_rows(), "{} still holds {col} text", f.display());
+                assert_eq!(
+                    b.column_by_name(col).unwrap().null_count(),
+                    b.num_rows(),
+                    "{} still holds {col} text",
+                    f.display()
+                );
             }
         }
     }
@@ -116,5 +134,10 @@ fn payload_retention_drops_old_text_and_keeps_every_fact() {
 
 fn read_table_file(f: &Path) -> Vec<arrow::array::RecordBatch> {
     let file = std::fs::File::open(f).unwrap();
-    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(Result::unwrap).collect()
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }

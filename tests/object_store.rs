@@ -30,7 +30,10 @@ impl S3Server {
     /// moto is not installed, except under CI, where that is a failure.
     pub(crate) fn start() -> Option<Self> {
         let Some(binary) = moto_server() else {
-            assert!(std::env::var_os("CI").is_none(), "CI runs the S3 tests: run them with `bash scripts/test.sh`, which installs moto");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the S3 tests: run them with `bash scripts/test.sh`, which installs moto"
+            );
             eprintln!("SKIPPED: no moto_server (bash scripts/test.sh installs it)");
             return None;
         };
@@ -46,7 +49,11 @@ impl S3Server {
         // moto creates buckets on an unsigned PUT; retry until it listens
         loop {
             if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-                write!(stream, "PUT /lake HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+                write!(
+                    stream,
+                    "PUT /lake HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
                 let mut reply = String::new();
                 let _ = stream.read_to_string(&mut reply);
                 assert!(reply.starts_with("HTTP/1.1 200"), "moto did not create the bucket: {reply}");
@@ -104,7 +111,8 @@ fn config(warehouse: &str) -> String {
 }
 
 fn cycle(s3: &S3Server, env: &Env, config_file: &str) -> serde_json::Value {
-    let out = s3.tokenledger(env, "unused", &["--format", "json", "run", "--config", config_file, "--today", "2025-02-02"]);
+    let out =
+        s3.tokenledger(env, "unused", &["--format", "json", "run", "--config", config_file, "--today", "2025-02-02"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -164,7 +172,12 @@ fn an_s3_warehouse_runs_the_same_cycle_as_a_local_one() {
         let (l, r) = (table_lines(&s3, &env, &local, table), table_lines(&s3, &env, remote, table));
         assert!(l.len() > 1 || table == "quarantine", "{table} is empty");
         let first = l.iter().zip(&r).find(|(a, b)| a != b);
-        assert!(l.len() == r.len() && first.is_none(), "{table}: {} rows here, {} in the bucket; first difference {first:?}", l.len(), r.len());
+        assert!(
+            l.len() == r.len() && first.is_none(),
+            "{table}: {} rows here, {} in the bucket; first difference {first:?}",
+            l.len(),
+            r.len()
+        );
     }
 
     // a second cycle finds the file ingested; the state, lock and runs live in the bucket

@@ -148,7 +148,11 @@ fn reports_give_the_expected_rows() {
         };
         let actual = rows(&env, &command);
         if actual != expected {
-            failures.push(format!("{command}\n  expected:\n    {}\n  actual:\n    {}", expected.join("\n    "), actual.join("\n    ")));
+            failures.push(format!(
+                "{command}\n  expected:\n    {}\n  actual:\n    {}",
+                expected.join("\n    "),
+                actual.join("\n    ")
+            ));
         }
         blessed.push_str(&format!("{command}\n----\n"));
         for r in &actual {
@@ -169,13 +173,18 @@ fn report_parameters_and_files() {
     let env = fixture();
     let out = env.path("none.csv");
     env.ok(&["report", "unpriced_usage", "--param", "from=2025-03-03", "--output", out.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "served_entity_name,first_day,last_day,requests,tokens,unmetered_requests\n");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "served_entity_name,first_day,last_day,requests,tokens,unmetered_requests\n"
+    );
     let err = env.fails(&["report", "unpriced_usage", "--param", "since=2025-01-01"], 2);
     assert!(err.contains("from, to"), "{err}");
     let err = env.fails(&["report", "nope"], 2);
     assert!(err.contains("top_consumers") && err.contains("rate_limits"), "{err}");
     let list = env.ok(&["report", "--list"]);
-    for name in ["top_consumers", "rate_limits", "fallbacks", "provisioned_break_even", "retirements", "spend_anomalies"] {
+    for name in
+        ["top_consumers", "rate_limits", "fallbacks", "provisioned_break_even", "retirements", "spend_anomalies"]
+    {
         assert!(list.contains(name), "{name}: {list}");
     }
     assert!(list.contains("top (5)") && list.contains("headroom (1.5)"), "{list}");
@@ -184,7 +193,10 @@ fn report_parameters_and_files() {
     env.ok(&["report", "top_consumers", "--output", parquet.to_str().unwrap()]);
     let file = std::fs::File::open(&parquet).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-    assert_eq!(reader.schema().field_with_name("cost").unwrap().data_type(), &arrow::datatypes::DataType::Decimal128(38, 12));
+    assert_eq!(
+        reader.schema().field_with_name("cost").unwrap().data_type(),
+        &arrow::datatypes::DataType::Decimal128(38, 12)
+    );
     let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(rows, 5, "chat: alice, bob, carol; search: bob; batch: dave");
     // a report without a chart says which have one

@@ -63,7 +63,19 @@ fn a_first_rollup_that_is_a_range_leaves_the_other_dates_to_the_next_plain_rollu
     // the dates neither range covered, and Jan 3 (changed since the range that covered it)
     let plain = rollup(&env, &[]);
     let dates: Vec<&str> = plain["dates_recomputed"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
-    assert_eq!(dates, ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-05", "2025-01-06", "2025-01-07", "2025-01-08", "2025-01-10"]);
+    assert_eq!(
+        dates,
+        [
+            "2025-01-01",
+            "2025-01-02",
+            "2025-01-03",
+            "2025-01-05",
+            "2025-01-06",
+            "2025-01-07",
+            "2025-01-08",
+            "2025-01-10"
+        ]
+    );
     assert_eq!(plain["requests"], 1002);
     assert_eq!(number(&env, "(SELECT count(DISTINCT \"date\") FROM usage_daily)"), 10);
     assert_eq!(rollup(&env, &[])["dates_recomputed"], serde_json::json!([]));
@@ -116,22 +128,39 @@ fn the_manifest_says_which_config_rated_each_date_and_as_of_says_when_it_changed
     new_config["prices.csv"] = sha256_of(&env, "prices.csv").into();
     let sets = second["rated_with"].as_array().unwrap();
     assert_eq!(sets.len(), 2, "{second}");
-    assert!(sets.contains(&serde_json::json!({ "config": config, "dates": ["2025-01-01..2025-01-02", "2025-01-05..2025-01-10"] })), "{second}");
-    assert!(sets.contains(&serde_json::json!({ "config": new_config, "dates": ["2025-01-03..2025-01-04"] })), "{second}");
+    assert!(
+        sets.contains(
+            &serde_json::json!({ "config": config, "dates": ["2025-01-01..2025-01-02", "2025-01-05..2025-01-10"] })
+        ),
+        "{second}"
+    );
+    assert!(
+        sets.contains(&serde_json::json!({ "config": new_config, "dates": ["2025-01-03..2025-01-04"] })),
+        "{second}"
+    );
 
     // the first export again: its dates were rated with the old price book, and it says so
     let version = first["tables"]["usage_daily"]["version"].to_string();
     let (again, stderr) = export(&env, &["--as-of-version", &version]);
     assert_eq!(again["rated_with"], first["rated_with"]);
-    assert!(stderr.contains("notice") && stderr.contains("config/prices.csv") && stderr.contains("2025-01-01..2025-01-10"), "{stderr}");
-    assert_eq!(again["config_changed_since_rated"], serde_json::json!({ "files": ["prices.csv"], "dates": ["2025-01-01..2025-01-10"] }));
+    assert!(
+        stderr.contains("notice") && stderr.contains("config/prices.csv") && stderr.contains("2025-01-01..2025-01-10"),
+        "{stderr}"
+    );
+    assert_eq!(
+        again["config_changed_since_rated"],
+        serde_json::json!({ "files": ["prices.csv"], "dates": ["2025-01-01..2025-01-10"] })
+    );
 }
 
 #[test]
 fn dates_rated_with_a_changed_config_are_named_on_every_run_until_restated() {
     let env = ingested_warehouse(1000, 10);
     rollup(&env, &[]);
-    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency,thresholds\ngroup,data-science,monthly,1000000,USD,50\n");
+    env.write(
+        "wh/config/budgets.csv",
+        "scope,name,period,amount,currency,thresholds\ngroup,data-science,monthly,1000000,USD,50\n",
+    );
     let budget = |env: &Env| {
         let out = env.run(&["--format", "json", "budget", "status"]);
         assert!(out.status.success(), "{}", crate::util::show(&out));
@@ -143,12 +172,16 @@ fn dates_rated_with_a_changed_config_are_named_on_every_run_until_restated() {
     // a new price book, and new data on one date: that date gets the new prices, the others keep the old
     touch_prices(&env, "new prices");
     ingest_late(&env, "late", "2025-01-05", 1);
-    let stale = serde_json::json!({ "files": ["prices.csv"], "dates": ["2025-01-01..2025-01-04", "2025-01-06..2025-01-10"] });
+    let stale =
+        serde_json::json!({ "files": ["prices.csv"], "dates": ["2025-01-01..2025-01-04", "2025-01-06..2025-01-10"] });
     let first = rollup(&env, &[]);
     assert_eq!(first["dates_recomputed"], serde_json::json!(["2025-01-05"]));
     assert_eq!(first["stale_config"], stale, "{first}");
     let notice = first["notices"][0].as_str().unwrap();
-    assert!(notice.contains("config/prices.csv") && notice.contains("2025-01-01..2025-01-04, 2025-01-06..2025-01-10"), "{notice}");
+    assert!(
+        notice.contains("config/prices.csv") && notice.contains("2025-01-01..2025-01-04, 2025-01-06..2025-01-10"),
+        "{notice}"
+    );
     // not once: every rollup says it again, also after a compaction of the usage tables
     env.ok(&["compact"]);
     let again = rollup(&env, &[]);
@@ -165,7 +198,10 @@ fn dates_rated_with_a_changed_config_are_named_on_every_run_until_restated() {
     let out = env.run(&["--format", "json", "run", "--config", "tokenledger.toml", "--today", "2025-02-02"]);
     assert!(out.status.success(), "{}", crate::util::show(&out));
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(record["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("2025-01-01..2025-01-04")), "{record}");
+    assert!(
+        record["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("2025-01-01..2025-01-04")),
+        "{record}"
+    );
 
     // part of them restated: the rest is still named; all restated: nothing more to say
     let part = rollup(&env, &["--rerate", "--from", "2025-01-01", "--to", "2025-01-04"]);

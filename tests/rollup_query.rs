@@ -4,8 +4,8 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
 use rust_decimal::Decimal;
-use tokenledger::pricing::{ConfigFile, PriceBook, Principals, Settings, request_cost};
 use tokenledger::model::{Grain, Inputs};
+use tokenledger::pricing::{ConfigFile, PriceBook, Principals, Settings, request_cost};
 use tokenledger::warehouse::Warehouse;
 
 use crate::util::{Env, as_u64, ingested_warehouse, longs, strings};
@@ -63,11 +63,17 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
         let requester = b.column_by_name("requester").unwrap().as_string::<i32>();
         let time = b.column_by_name("request_time").unwrap().as_primitive::<TimestampMicrosecondType>();
         let tok = |c: &str| b.column_by_name(c).unwrap().as_primitive::<Int64Type>().clone();
-        let (input, read, write, output) =
-            (tok("input_tokens"), tok("cache_read_input_tokens"), tok("cache_creation_input_tokens"), tok("output_tokens"));
+        let (input, read, write, output) = (
+            tok("input_tokens"),
+            tok("cache_read_input_tokens"),
+            tok("cache_creation_input_tokens"),
+            tok("output_tokens"),
+        );
         for i in 0..b.num_rows() {
             match book.price_at(entity.value(i), time.value(i)) {
-                Some(p) => cost += request_cost(p, input.value(i), read.value(i), write.value(i), output.value(i)).unwrap(),
+                Some(p) => {
+                    cost += request_cost(p, input.value(i), read.value(i), write.value(i), output.value(i)).unwrap()
+                }
                 None => unpriced += 1,
             }
             if !principals.resolve(requester.value(i), time.value(i)).2 {
@@ -84,12 +90,23 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
     assert_eq!(sum_decimal(&hourly, "cost"), cost, "cost to the last decimal");
     assert_eq!(sum_i64(&hourly, "unpriced_requests"), unpriced);
     // the daily grain holds the same requests, tokens and money, in fewer rows
-    let measures = ["requests", "rate_limited", "server_errors", "input_tokens", "cache_read_input_tokens", "output_tokens", "unpriced_requests"];
+    let measures = [
+        "requests",
+        "rate_limited",
+        "server_errors",
+        "input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "unpriced_requests",
+    ];
     for m in measures {
         assert_eq!(sum_i64(&daily, m), sum_i64(&hourly, m), "{m}");
     }
     assert_eq!(sum_decimal(&daily, "cost"), cost);
-    assert!(daily.iter().map(RecordBatch::num_rows).sum::<usize>() < hourly.iter().map(RecordBatch::num_rows).sum::<usize>());
+    assert!(
+        daily.iter().map(RecordBatch::num_rows).sum::<usize>()
+            < hourly.iter().map(RecordBatch::num_rows).sum::<usize>()
+    );
     let groups = strings(&hourly, "group");
     let requests = longs(&hourly, "requests");
     let unassigned_requests: i64 =
@@ -133,9 +150,22 @@ fn hand_computed_costs() {
         line("a", "2025-01-14T23:59:59.999999Z", "gpt-4o", "alice@x.com", 200, openai),
         line("b", "2025-01-15T00:00:00Z", "gpt-4o", "alice@x.com", 200, openai),
         // Anthropic-shaped: cache reads and writes, both inside input_tokens in the native format
-        line("c", "2025-01-15T10:00:00Z", "claude-3-5-sonnet", "alice@x.com", 200,
-             r#""input_tokens":1500,"cached_input_tokens":1000,"cache_creation_input_tokens":300,"output_tokens":50"#),
-        line("d", "2025-01-15T10:00:00Z", "mystery-model", "alice@x.com", 200, r#""input_tokens":100,"output_tokens":10"#),
+        line(
+            "c",
+            "2025-01-15T10:00:00Z",
+            "claude-3-5-sonnet",
+            "alice@x.com",
+            200,
+            r#""input_tokens":1500,"cached_input_tokens":1000,"cache_creation_input_tokens":300,"output_tokens":50"#,
+        ),
+        line(
+            "d",
+            "2025-01-15T10:00:00Z",
+            "mystery-model",
+            "alice@x.com",
+            200,
+            r#""input_tokens":100,"output_tokens":10"#,
+        ),
         line("e", "2025-01-15T10:30:00Z", "gpt-4o", "alice@x.com", 429, r#""input_tokens":null,"output_tokens":null"#),
         line("f", "2025-01-15T11:00:00Z", "gpt-4o", "ghost@x.com", 200, r#""input_tokens":10,"output_tokens":0"#),
     ];
@@ -191,8 +221,13 @@ fn latency_percentiles_are_nearest_rank() {
     let f = env.write("lat.jsonl", lines.join("\n") + "\n");
     env.ingest_json(&[f.to_str().unwrap()]);
     let prices = "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\nm,2025-01-01,USD,1,1,1\n";
-    let got = query(&env, prices, "requester,group,cost_center\n", "SELECT requests, latency_p50_ms, latency_p95_ms, latency_max_ms FROM usage_hourly \
-         UNION ALL SELECT requests, latency_p50_ms, latency_p95_ms, latency_max_ms FROM usage_daily");
+    let got = query(
+        &env,
+        prices,
+        "requester,group,cost_center\n",
+        "SELECT requests, latency_p50_ms, latency_p95_ms, latency_max_ms FROM usage_hourly \
+         UNION ALL SELECT requests, latency_p50_ms, latency_p95_ms, latency_max_ms FROM usage_daily",
+    );
     let text = arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string();
     for line in text.lines().skip(3).take(2) {
         assert_eq!(line, "| 21       | 10             | 19             | 20             |", "\n{text}");
@@ -336,7 +371,11 @@ fn rerating_a_range_after_a_price_change_changes_only_that_range() {
     assert_eq!(daily_cost(&["2025-01-03", "2025-01-04"]), range_before * Decimal::TWO);
     // the dates not re-rated keep the old prices, and each run names them until they are restated
     let after = rollup(&[]);
-    assert_eq!(after["stale_config"]["dates"], serde_json::json!(["2025-01-01..2025-01-02", "2025-01-05..2025-01-10"]), "{after}");
+    assert_eq!(
+        after["stale_config"]["dates"],
+        serde_json::json!(["2025-01-01..2025-01-02", "2025-01-05..2025-01-10"]),
+        "{after}"
+    );
 
     // an open-ended restatement: from the 9th to the last date
     let restate = rollup(&["--from", "2025-01-09"]);
@@ -367,7 +406,15 @@ fn usage_context_overrides_are_off_by_default_and_documented_when_on() {
         let (r, g, c) = (strings(&b, "requester"), strings(&b, "group"), strings(&b, "cost_center"));
         let n = longs(&b, "requests");
         let mut rows: Vec<String> = (0..n.len())
-            .map(|i| format!("{} {} {} {}", r[i].as_deref().unwrap(), g[i].as_deref().unwrap(), c[i].as_deref().unwrap(), n[i]))
+            .map(|i| {
+                format!(
+                    "{} {} {} {}",
+                    r[i].as_deref().unwrap(),
+                    g[i].as_deref().unwrap(),
+                    c[i].as_deref().unwrap(),
+                    n[i]
+                )
+            })
             .collect();
         rows.sort();
         rows
@@ -391,7 +438,8 @@ fn a_memory_budget_too_small_is_a_clear_error() {
     assert!(err.contains("--memory-limit"), "{err}");
     // nothing was committed: the usage tables do not exist yet or hold no rows
     assert!(!env.wh().join("usage_hourly/_delta_log/00000000000000000001.json").exists());
-    let ok: serde_json::Value = serde_json::from_str(&env.ok(&["--format", "json", "rollup", "--memory-limit", "64MiB"])).unwrap();
+    let ok: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--format", "json", "rollup", "--memory-limit", "64MiB"])).unwrap();
     assert_eq!(ok["requests"], 500);
     assert_eq!(ok["memory_limit_bytes"], 64 << 20);
 }

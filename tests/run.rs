@@ -17,7 +17,9 @@ fn setup(rows: u32, extra: &str) -> Env {
     std::fs::copy(data.join("logs/inference.jsonl"), env.path("inbox/day1.jsonl")).unwrap();
     env.write(
         "tokenledger.toml",
-        format!("warehouse = \"wh\"\n[inbox]\npaths = [\"inbox\"]\n[export]\ndir = \"exports\"\nbudgets = false\n{extra}"),
+        format!(
+            "warehouse = \"wh\"\n[inbox]\npaths = [\"inbox\"]\n[export]\ndir = \"exports\"\nbudgets = false\n{extra}"
+        ),
     );
     env
 }
@@ -55,7 +57,11 @@ fn a_cycle_ingests_rolls_up_exports_and_records_and_files_count_once() {
     // a re-delivered file and a renamed copy are not counted again
     std::fs::copy(env.path("inbox/day1.jsonl"), env.path("inbox/day1-again.jsonl")).unwrap();
     let record = cycle_record(&env);
-    assert_eq!((record["files_ingested"].as_i64(), record["files_skipped"].as_i64(), record["rows_written"].as_i64()), (Some(0), Some(2), Some(0)), "{record}");
+    assert_eq!(
+        (record["files_ingested"].as_i64(), record["files_skipped"].as_i64(), record["rows_written"].as_i64()),
+        (Some(0), Some(2), Some(0)),
+        "{record}"
+    );
     assert_eq!(record["dates_recomputed"], 0, "nothing changed: {record}");
     std::fs::rename(env.path("inbox/day1.jsonl"), env.path("inbox/renamed.jsonl")).unwrap();
     assert_eq!(run(&env, &[]).status.code(), Some(0));
@@ -63,7 +69,11 @@ fn a_cycle_ingests_rolls_up_exports_and_records_and_files_count_once() {
     let runs = runs_json(&env);
     assert_eq!(runs.len(), 3, "{runs:?}");
     assert!(runs.iter().all(|r| r["outcome"] == "ok" && r["exit_code"] == 0), "{runs:?}");
-    assert_eq!(runs.iter().map(|r| r["rows"].as_i64().unwrap()).filter(|n| *n > 0).count(), 1, "rows written once: {runs:?}");
+    assert_eq!(
+        runs.iter().map(|r| r["rows"].as_i64().unwrap()).filter(|n| *n > 0).count(),
+        1,
+        "rows written once: {runs:?}"
+    );
     let table = env.ok(&["runs"]);
     assert!(table.contains("outcome") && table.contains("chargeback-2025-01.csv"), "{table}");
 }
@@ -91,18 +101,28 @@ fn every_exit_code_of_run() {
     assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     assert!(crate::util::data_files(&env.wh().join("inference")).is_empty(), "nothing was written");
     let runs = runs_json(&env);
-    assert_eq!((runs[0]["outcome"].as_str(), runs[0]["exit_code"].as_i64()), (Some("quarantine_over"), Some(4)), "{runs:?}");
+    assert_eq!(
+        (runs[0]["outcome"].as_str(), runs[0]["exit_code"].as_i64()),
+        (Some("quarantine_over"), Some(4)),
+        "{runs:?}"
+    );
     assert!(runs[0]["error"].as_str().unwrap().contains("quarantined"));
 
     // 1: a step fails (the served entities file is missing): recorded with the error
-    env.write("tokenledger.toml", "warehouse = \"wh\"\n[inbox]\npaths = [\"inbox\"]\nserved_entities = \"missing.csv\"\n");
+    env.write(
+        "tokenledger.toml",
+        "warehouse = \"wh\"\n[inbox]\npaths = [\"inbox\"]\nserved_entities = \"missing.csv\"\n",
+    );
     let out = run(&env, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert_eq!(runs_json(&env)[0]["outcome"], "failed");
 
     // 3: a budget is spent; the work is done first
     let env = setup(300, "");
-    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency,thresholds\ngroup,data-science,monthly,0.01,USD,50;100\n");
+    env.write(
+        "wh/config/budgets.csv",
+        "scope,name,period,amount,currency,thresholds\ngroup,data-science,monthly,0.01,USD,50;100\n",
+    );
     env.write("tokenledger.toml", "warehouse = \"wh\"\n[inbox]\npaths = [\"inbox\"]\n[export]\ndir = \"exports\"\n");
     let out = run(&env, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -170,8 +190,10 @@ fn logs_are_json_objects_for_collectors() {
     let env = setup(100, "");
     let out = env.run(&["--log-format", "json", "run", "--config", "tokenledger.toml", "--today", "2025-02-02"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stderr).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
     let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
     assert!(messages.contains(&"run started") && messages.contains(&"run finished"), "{messages:?}");
     assert!(lines.iter().any(|l| l["message"] == "run finished" && l["outcome"] == "ok"), "{lines:?}");
@@ -181,8 +203,16 @@ fn logs_are_json_objects_for_collectors() {
 fn a_cycle_can_drop_old_payloads() {
     let env = setup(200, "[maintenance]\npayload_retention_days = 1\nvacuum_retain_hours = 0\n");
     let record = cycle_record(&env);
-    assert!(record["notes"][0].as_str().unwrap().starts_with("payloads before 2025-02-01 dropped from 2 dates"), "{record}");
-    let left = env.ok(&["--format", "csv", "sql", "SELECT CAST(request_date AS VARCHAR) AS d, count(request) AS n FROM inference GROUP BY 1 ORDER BY 1"]);
+    assert!(
+        record["notes"][0].as_str().unwrap().starts_with("payloads before 2025-02-01 dropped from 2 dates"),
+        "{record}"
+    );
+    let left = env.ok(&[
+        "--format",
+        "csv",
+        "sql",
+        "SELECT CAST(request_date AS VARCHAR) AS d, count(request) AS n FROM inference GROUP BY 1 ORDER BY 1",
+    ]);
     assert_eq!(left.lines().filter(|l| l.ends_with(",0")).count(), 2, "{left}");
 }
 
@@ -207,7 +237,10 @@ fn a_warehouse_given_as_a_file_uri_runs_the_same_cycle() {
     let env = setup(100, "");
     let uri = url::Url::from_directory_path(env.wh()).unwrap().to_string();
     assert!(uri.starts_with("file:///"));
-    env.write("tokenledger.toml", format!("warehouse = \"{uri}\"\n[inbox]\npaths = [\"inbox\"]\n[export]\ndir = \"exports\"\nbudgets = false\n"));
+    env.write(
+        "tokenledger.toml",
+        format!("warehouse = \"{uri}\"\n[inbox]\npaths = [\"inbox\"]\n[export]\ndir = \"exports\"\nbudgets = false\n"),
+    );
     let record = cycle_record(&env);
     assert!(record["rows_written"].as_i64() > Some(50), "{record}");
     let by_uri = Command::new(BIN).args(["-w", &uri, "--format", "json", "runs"]).output().unwrap();
@@ -238,7 +271,10 @@ fn a_cycle_hashes_payloads_with_the_key_from_the_environment_and_records_no_key(
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(!show(&out).contains(key), "{}", show(&out));
     let requests = crate::util::strings(&env.rows("inference"), "request");
-    assert!(requests.iter().flatten().all(|r| r.starts_with("hmac-sha256:")) && requests.iter().flatten().count() > 50, "{requests:?}");
+    assert!(
+        requests.iter().flatten().all(|r| r.starts_with("hmac-sha256:")) && requests.iter().flatten().count() > 50,
+        "{requests:?}"
+    );
     let holding = |dir| crate::util::files_holding(&env.path(dir), key);
     assert_eq!((holding("wh"), holding("exports")), (vec![], vec![]), "the key is in the warehouse or the exports");
     assert_eq!(runs_json(&env).len(), 2, "both runs are recorded");

@@ -15,11 +15,14 @@ fn state(env: &Env) -> Vec<String> {
         lines.join("\n")
     };
     vec![
-        sql("SELECT request_id, record_fingerprint, request_time, input_tokens, output_tokens, source_file, source_line FROM inference"),
+        sql(
+            "SELECT request_id, record_fingerprint, request_time, input_tokens, output_tokens, source_file, source_line FROM inference",
+        ),
         sql("SELECT source_file, line_number, reason_code, raw FROM quarantine"),
         sql("SELECT * FROM usage_daily"),
         sql("SELECT * FROM usage_hourly"),
-        String::from_utf8_lossy(&std::fs::read(env.path("exports/chargeback-2025-01.csv")).unwrap_or_default()).into_owned(),
+        String::from_utf8_lossy(&std::fs::read(env.path("exports/chargeback-2025-01.csv")).unwrap_or_default())
+            .into_owned(),
     ]
 }
 
@@ -30,7 +33,10 @@ fn warehouse(inbox: &std::path::Path, config: &std::path::Path) -> Env {
     }
     env.write(
         "tokenledger.toml",
-        format!("warehouse = \"wh\"\n[inbox]\npaths = [\"{}\"]\n[export]\ndir = \"exports\"\nbudgets = false\n", inbox.display()),
+        format!(
+            "warehouse = \"wh\"\n[inbox]\npaths = [\"{}\"]\n[export]\ndir = \"exports\"\nbudgets = false\n",
+            inbox.display()
+        ),
     );
     env
 }
@@ -40,7 +46,10 @@ fn killed_runs_rerun_to_the_same_tables_and_exports() {
     let data = Env::new();
     let mut inbox = Vec::new();
     for (i, start) in ["2025-01-10", "2025-01-20", "2025-01-30"].iter().enumerate() {
-        let dir = data.generate(&format!("d{i}"), &["--rows", "400", "--days", "2", "--start", start, "--seed", &i.to_string(), "--bad-rate", "0.01"]);
+        let dir = data.generate(
+            &format!("d{i}"),
+            &["--rows", "400", "--days", "2", "--start", start, "--seed", &i.to_string(), "--bad-rate", "0.01"],
+        );
         inbox.push(dir);
     }
     let inbox_dir = data.path("inbox");

@@ -2,7 +2,7 @@
 
 use tokenledger::warehouse::schema::{contract_type, managed_tables};
 
-use crate::util::{MIXED, Env, data_files};
+use crate::util::{Env, MIXED, data_files};
 
 fn contract(table: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(format!("schemas/{table}.json")).expect("schemas/<table>.json exists");
@@ -32,11 +32,8 @@ fn code_and_contract_agree() {
         let c = contract(name);
         assert_eq!(c["table"], name);
         assert_eq!(c["partition_columns"], serde_json::json!([partition]));
-        let code: Vec<(String, String, bool)> = schema
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), contract_type(f.data_type()), f.is_nullable()))
-            .collect();
+        let code: Vec<(String, String, bool)> =
+            schema.fields().iter().map(|f| (f.name().clone(), contract_type(f.data_type()), f.is_nullable())).collect();
         assert_eq!(code, contract_columns(&c), "schemas/{name}.json and the code differ");
     }
 }
@@ -54,13 +51,12 @@ fn parquet_files_in_the_table_have_the_contract_schema() {
         let files = data_files(&env.wh().join(name));
         assert!(!files.is_empty(), "{name} has data files");
         for f in files {
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap()).unwrap();
-            let got: Vec<(String, String)> = reader
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| (f.name().clone(), contract_type(f.data_type())))
-                .collect();
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(&f).unwrap(),
+            )
+            .unwrap();
+            let got: Vec<(String, String)> =
+                reader.schema().fields().iter().map(|f| (f.name().clone(), contract_type(f.data_type()))).collect();
             assert_eq!(got, want, "{}", f.display());
         }
     }
@@ -70,8 +66,8 @@ fn parquet_files_in_the_table_have_the_contract_schema() {
 /// change to the SQL that changes a column is a visible change to the contract too.
 #[test]
 fn usage_models_and_contracts_agree() {
-    use tokenledger::pricing::{PriceBook, Principals, Settings};
     use tokenledger::model::{Grain, Inputs};
+    use tokenledger::pricing::{PriceBook, Principals, Settings};
     let env = Env::init();
     let inputs = Inputs {
         book: PriceBook::from_csv_str(
@@ -97,7 +93,12 @@ fn usage_models_and_contracts_agree() {
                 .iter()
                 .map(|f| (f.name().clone(), contract_type(f.data_type()), f.is_nullable()))
                 .collect();
-            assert_eq!(code, contract_columns(&c), "schemas/{}.json and sql/usage.sql differ:\n{code:#?}", grain.table());
+            assert_eq!(
+                code,
+                contract_columns(&c),
+                "schemas/{}.json and sql/usage.sql differ:\n{code:#?}",
+                grain.table()
+            );
         }
     });
 }

@@ -16,17 +16,28 @@ fn queries_read_every_table_and_nothing_can_write() {
                 (SELECT count(*) FROM priced_requests) AS priced, (SELECT count(*) FROM prices) > 0 AS has_prices",
     ]);
     let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    assert_eq!((row["daily"].as_i64(), row["hourly"].as_i64(), row["priced"].as_i64()), (Some(500), Some(500), Some(500)), "{row}");
+    assert_eq!(
+        (row["daily"].as_i64(), row["hourly"].as_i64(), row["priced"].as_i64()),
+        (Some(500), Some(500), Some(500)),
+        "{row}"
+    );
     assert_eq!(row["has_prices"], true);
     // the config files as tables, amounts exact
-    env.write("wh/config/budgets.csv", "scope,name,period,amount,currency,thresholds\ngroup,ds,monthly,1234.56,USD,50;100\n");
+    env.write(
+        "wh/config/budgets.csv",
+        "scope,name,period,amount,currency,thresholds\ngroup,ds,monthly,1234.56,USD,50;100\n",
+    );
     env.write(
         "wh/config/capacity.csv",
         "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\np,ep,,24.5,USD,2025-01-01,,ml\n",
     );
     let json = env.ok(&["--format", "json", "sql", "SELECT CAST(b.amount AS VARCHAR) AS amount, b.thresholds, CAST(c.cost_per_hour AS VARCHAR) AS rate,         CAST(c.effective_from AS VARCHAR) AS since, c.served_entity_name FROM budgets b CROSS JOIN capacity c"]);
     let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    assert_eq!(row, serde_json::json!({"amount": "1234.560000", "thresholds": "50;100", "rate": "24.500000", "since": "2025-01-01"}), "{json}");
+    assert_eq!(
+        row,
+        serde_json::json!({"amount": "1234.560000", "thresholds": "50;100", "rate": "24.500000", "since": "2025-01-01"}),
+        "{json}"
+    );
 
     let out = env.path("q.csv");
     env.ok(&["sql", "SELECT requester FROM inference ORDER BY requester LIMIT 3", "--output", out.to_str().unwrap()]);
@@ -59,12 +70,22 @@ fn results_go_to_csv_json_and_parquet_and_csv_is_safe_in_a_spreadsheet() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), csv, "a file is the same CSV");
     // --format wins over the extension; JSON lines keep the numbers
     let json = env.path("q.txt");
-    env.ok(&["--format", "json", "sql", "SELECT requester, count(*) AS n FROM inference GROUP BY 1 ORDER BY 1", "--output", json.to_str().unwrap()]);
-    let first: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&json).unwrap().lines().next().unwrap()).unwrap();
+    env.ok(&[
+        "--format",
+        "json",
+        "sql",
+        "SELECT requester, count(*) AS n FROM inference GROUP BY 1 ORDER BY 1",
+        "--output",
+        json.to_str().unwrap(),
+    ]);
+    let first: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&json).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!(first, serde_json::json!({"requester": "alice", "n": 7}));
     let parquet = env.path("usage.parquet");
     env.ok(&["sql", "SELECT * FROM usage_daily", "--output", parquet.to_str().unwrap()]);
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&parquet).unwrap()).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&parquet).unwrap())
+            .unwrap();
     let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
     let count = env.ok(&["--format", "csv", "sql", "SELECT count(*) AS n FROM usage_daily"]);
     assert_eq!(format!("n\n{rows}\n"), count);
@@ -132,8 +153,15 @@ fn a_query_over_its_memory_budget_says_how_to_raise_it() {
     let env = crate::util::ingested_warehouse(500, 3);
     env.ok(&["-q", "rollup"]);
     let err = env.fails(&["report", "rate_limits", "--memory-limit", "16KiB"], 2);
-    assert!(err.contains("the query needed more memory than --memory-limit allows") && err.contains("larger --memory-limit"), "{err}");
-    let err = env.fails(&["sql", "SELECT requester, count(*) FROM priced_requests GROUP BY 1 ORDER BY 2", "--memory-limit", "16KiB"], 2);
+    assert!(
+        err.contains("the query needed more memory than --memory-limit allows")
+            && err.contains("larger --memory-limit"),
+        "{err}"
+    );
+    let err = env.fails(
+        &["sql", "SELECT requester, count(*) FROM priced_requests GROUP BY 1 ORDER BY 2", "--memory-limit", "16KiB"],
+        2,
+    );
     assert!(err.contains("larger --memory-limit"), "{err}");
     // with room, the same report runs
     env.ok(&["report", "rate_limits", "--memory-limit", "256MiB"]);

@@ -15,7 +15,11 @@ fn a_success_without_counts_is_estimated_from_its_payload_or_counted_as_unmetere
         // a stream logged without include_usage and without payloads: cost unknown
         rec("silent", 200, ""),
         // the payload's characters give an estimate: (11 + 1) / 4 = 3 in, (7 + 1) / 4 = 2 out
-        rec("texts", 200, r#","request":"{\"messages\":[{\"role\":\"user\",\"content\":\"hello world\"}]}","response":"goodbye""#),
+        rec(
+            "texts",
+            200,
+            r#","request":"{\"messages\":[{\"role\":\"user\",\"content\":\"hello world\"}]}","response":"goodbye""#,
+        ),
         // the logged response reports its usage: that is the count
         rec("usage", 200, r#","response":"{\"choices\":[],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":2}}""#),
         // a 429 without counts costs nothing, as before
@@ -29,7 +33,8 @@ fn a_success_without_counts_is_estimated_from_its_payload_or_counted_as_unmetere
     let rows = env.rows("inference");
     let ids = strings(&rows, "request_id");
     let at = |id: &str| ids.iter().position(|i| i.as_deref() == Some(id)).unwrap();
-    let (source, input, output) = (strings(&rows, "token_count_source"), longs(&rows, "input_tokens"), longs(&rows, "output_tokens"));
+    let (source, input, output) =
+        (strings(&rows, "token_count_source"), longs(&rows, "input_tokens"), longs(&rows, "output_tokens"));
     assert_eq!(source[at("silent")].as_deref(), Some("absent"));
     assert_eq!((source[at("texts")].as_deref(), input[at("texts")], output[at("texts")]), (Some("estimated"), 3, 2));
     assert_eq!((source[at("usage")].as_deref(), input[at("usage")], output[at("usage")]), (Some("reported"), 40, 2));
@@ -51,9 +56,14 @@ fn a_success_without_counts_is_estimated_from_its_payload_or_counted_as_unmetere
     let mut rows = read_csv(&out);
     let header = rows.remove(0);
     let c = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let line = |charge: &str| rows.iter().find(|r| r[c("charge")] == charge).unwrap_or_else(|| panic!("no {charge} line in {rows:?}"));
+    let line = |charge: &str| {
+        rows.iter().find(|r| r[c("charge")] == charge).unwrap_or_else(|| panic!("no {charge} line in {rows:?}"))
+    };
     let unmetered = line("unmetered");
-    assert_eq!((unmetered[c("requests")].as_str(), unmetered[c("unmetered_requests")].as_str(), unmetered[c("cost")].as_str()), ("1", "1", ""));
+    assert_eq!(
+        (unmetered[c("requests")].as_str(), unmetered[c("unmetered_requests")].as_str(), unmetered[c("cost")].as_str()),
+        ("1", "1", "")
+    );
     assert_eq!(line("usage")[c("requests")], "4", "the other four requests");
     assert_eq!((line("total")[c("requests")].as_str(), line("total")[c("unmetered_requests")].as_str()), ("5", "1"));
     let out = env.run(&[&args[..], &["--fail-on-unpriced"]].concat());
@@ -62,5 +72,9 @@ fn a_success_without_counts_is_estimated_from_its_payload_or_counted_as_unmetere
 
     // the unpriced report lists it
     let report = env.ok(&["--format", "csv", "report", "unpriced_usage"]);
-    assert!(report.lines().next().unwrap().contains("unmetered_requests") && report.contains("m,2025-03-01,2025-03-01,0,0,1"), "{report}");
+    assert!(
+        report.lines().next().unwrap().contains("unmetered_requests")
+            && report.contains("m,2025-03-01,2025-03-01,0,0,1"),
+        "{report}"
+    );
 }

@@ -138,7 +138,8 @@ pub fn read_table(dir: &Path) -> Vec<RecordBatch> {
     let mut out = Vec::new();
     for f in files {
         let file = std::fs::File::open(&f).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
         for b in reader {
             out.push(b.unwrap());
         }
@@ -159,7 +160,8 @@ pub fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
         let mut bytes = std::fs::read(&path).unwrap();
         if path.extension().is_some_and(|e| e == "parquet") {
             let file = std::fs::File::open(&path).unwrap();
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
             let mut rows = arrow::json::LineDelimitedWriter::new(&mut bytes);
             for batch in reader {
                 rows.write(&batch.unwrap()).unwrap();

@@ -12,11 +12,13 @@ use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::prelude::{SessionContext, col, lit};
 use rust_decimal::Decimal;
 
-use super::{Chargeback, ChargebackOptions, Period, cast_columns, chargeback, minor_unit, register_usage, round, text_at};
+use super::{
+    Chargeback, ChargebackOptions, Period, cast_columns, chargeback, minor_unit, register_usage, round, text_at,
+};
 use crate::error::{Error, Result};
 use crate::pricing::{Budget, BudgetPeriod, Budgets};
-use crate::warehouse::rated::StaleConfig;
 use crate::warehouse::Warehouse;
+use crate::warehouse::rated::StaleConfig;
 
 /// Where one budget stands.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -47,7 +49,8 @@ pub struct BudgetStatus {
 
 /// The budget period of `budget` that contains `day`.
 fn period_of(budget: &Budget, day: NaiveDate) -> Result<(String, Period)> {
-    let month = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(|| Error::Internal(format!("no month {y}-{m}")));
+    let month =
+        |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(|| Error::Internal(format!("no month {y}-{m}")));
     let (label, start, months) = match budget.period {
         BudgetPeriod::Monthly => (format!("{}-{:02}", day.year(), day.month()), month(day.year(), day.month())?, 1),
         BudgetPeriod::Quarterly => {
@@ -55,7 +58,8 @@ fn period_of(budget: &Budget, day: NaiveDate) -> Result<(String, Period)> {
             (format!("{}-Q{}", day.year(), q + 1), month(day.year(), q * 3 + 1)?, 3)
         }
     };
-    let end = start.checked_add_months(chrono::Months::new(months)).ok_or_else(|| Error::Internal("period end".into()))?;
+    let end =
+        start.checked_add_months(chrono::Months::new(months)).ok_or_else(|| Error::Internal("period end".into()))?;
     Ok((label, Period { start, end }))
 }
 
@@ -69,7 +73,9 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
     let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     register_usage(&ctx, warehouse, "usage_daily", "usage_daily", None).await?;
     let stale_config = crate::warehouse::rated::stale_config(warehouse).await?;
-    let last = last_date(&ctx, None).await?.ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
+    let last = last_date(&ctx, None)
+        .await?
+        .ok_or_else(|| Error::Usage("usage_daily is empty: nothing to compare budgets with".into()))?;
     let reference = match month {
         Some(m) => {
             let p = Period::month(m)?;
@@ -97,10 +103,9 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
             };
             slot.insert(chargeback(warehouse, &opts).await?);
         }
-        let lines = chargebacks[&slot]
-            .lines
-            .iter()
-            .filter(|l| l.charge != super::Charge::Total && l.keys == [budget.name.as_str()] && l.currency == budget.currency);
+        let lines = chargebacks[&slot].lines.iter().filter(|l| {
+            l.charge != super::Charge::Total && l.keys == [budget.name.as_str()] && l.currency == budget.currency
+        });
         let (spent, spent_exact) = lines.fold((Decimal::ZERO, Decimal::ZERO), |(r, e), l| {
             (r + l.cost.unwrap_or_default(), e + l.unrounded.unwrap_or_default())
         });
@@ -114,13 +119,19 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
         } else {
             round(spent_exact * Decimal::from(days) / Decimal::from(elapsed.max(1)), scale)
         };
-        let percent = |v: Decimal| (budget.amount > Decimal::ZERO).then(|| round(v * Decimal::ONE_HUNDRED / budget.amount, 1));
+        let percent =
+            |v: Decimal| (budget.amount > Decimal::ZERO).then(|| round(v * Decimal::ONE_HUNDRED / budget.amount, 1));
         let reached = |v: Decimal| if budget.amount > Decimal::ZERO { v >= budget.amount } else { v > Decimal::ZERO };
         let last_day = period.end.pred_opt().unwrap_or(period.end);
         let stale_config = stale_config.as_ref().map(|s| s.within(period.start, last_day)).transpose()?.flatten();
         statuses.push(BudgetStatus {
             stale_config,
-            crossed: budget.thresholds.iter().copied().filter(|t| spent * Decimal::ONE_HUNDRED >= budget.amount * *t).collect(),
+            crossed: budget
+                .thresholds
+                .iter()
+                .copied()
+                .filter(|t| spent * Decimal::ONE_HUNDRED >= budget.amount * *t)
+                .collect(),
             over: reached(spent),
             forecast_over: reached(forecast),
             spent,

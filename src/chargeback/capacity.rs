@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 
 use super::{Charge, cast_columns, int_at, largest_remainder, text_at, utc_instant_sql};
 use crate::error::{Error, Result};
-use crate::pricing::{Pool};
-use crate::time::{date_start_micros};
+use crate::pricing::Pool;
+use crate::time::date_start_micros;
 
 use crate::time::MICROS_PER_HOUR as HOUR;
 
@@ -105,7 +105,10 @@ pub async fn allocate(
             let tokens: Vec<i64> = period_tokens.values().copied().collect();
             add_shares(&mut charges, Charge::Idle, period_tokens.keys(), &tokens, Decimal::from(idle), pool);
         } else if idle > 0 {
-            let keys = key_columns.iter().map(|c| if *c == "group" { pool.owner_group.clone() } else { "*IDLE*".to_string() }).collect();
+            let keys = key_columns
+                .iter()
+                .map(|c| if *c == "group" { pool.owner_group.clone() } else { "*IDLE*".to_string() })
+                .collect();
             let (amount, hours) = charges.entry((Charge::Idle, keys, pool.currency.clone())).or_default();
             *amount += pool.cost_per_hour * Decimal::from(idle);
             *hours += Decimal::from(idle);

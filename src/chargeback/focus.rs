@@ -15,8 +15,8 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 use super::{Period, cast_columns, int_at, register_pools, register_usage, text_at};
-use crate::output::neutralise;
 use crate::error::{Error, Result};
+use crate::output::neutralise;
 use crate::warehouse::Warehouse;
 
 /// FOCUS 1.2 columns written (the specification's, alphabetical), then tokenledger's `x_` ones.
@@ -126,51 +126,52 @@ impl FocusRow {
     /// so every cost column is the same amount.
     fn cells(self, period: &Period) -> Vec<String> {
         let cost = self.cost.to_string();
-        let (reservation, status) = self.reservation.map_or((String::new(), String::new()), |(p, s)| (p, s.to_string()));
+        let (reservation, status) =
+            self.reservation.map_or((String::new(), String::new()), |(p, s)| (p, s.to_string()));
         let tags = serde_json::json!({ "group": self.group, "cost_center": self.cost_center }).to_string();
         let mut cells = vec![
-            String::new(),                                      // AvailabilityZone
-            cost.clone(),                                       // BilledCost
-            "tokenledger".into(),                               // BillingAccountId
-            "tokenledger gateway usage".into(),                 // BillingAccountName
-            self.currency,                                      // BillingCurrency
-            instant(period.end),                                // BillingPeriodEnd (exclusive)
-            instant(period.start),                              // BillingPeriodStart
-            reservation,                                        // CapacityReservationId
-            status,                                             // CapacityReservationStatus
-            "Usage".into(),                                     // ChargeCategory
-            String::new(),                                      // ChargeClass (not a correction)
-            self.description,                                   // ChargeDescription
-            self.frequency.into(),                              // ChargeFrequency
+            String::new(),                      // AvailabilityZone
+            cost.clone(),                       // BilledCost
+            "tokenledger".into(),               // BillingAccountId
+            "tokenledger gateway usage".into(), // BillingAccountName
+            self.currency,                      // BillingCurrency
+            instant(period.end),                // BillingPeriodEnd (exclusive)
+            instant(period.start),              // BillingPeriodStart
+            reservation,                        // CapacityReservationId
+            status,                             // CapacityReservationStatus
+            "Usage".into(),                     // ChargeCategory
+            String::new(),                      // ChargeClass (not a correction)
+            self.description,                   // ChargeDescription
+            self.frequency.into(),              // ChargeFrequency
             self.charge_end.unwrap_or_else(|| instant(self.charge_start.succ_opt().unwrap_or(self.charge_start))), // ChargePeriodEnd (exclusive)
-            instant(self.charge_start),                         // ChargePeriodStart
-            self.quantity.clone(),                              // ConsumedQuantity
-            self.unit.into(),                                   // ConsumedUnit
-            cost.clone(),                                       // ContractedCost
-            self.unit_price.clone(),                            // ContractedUnitPrice
-            cost.clone(),                                       // EffectiveCost
-            self.provider.clone(),                              // InvoiceIssuerName
-            cost,                                               // ListCost
-            self.unit_price,                                    // ListUnitPrice
-            "Standard".into(),                                  // PricingCategory
-            self.quantity,                                      // PricingQuantity
-            self.unit.into(),                                   // PricingUnit
-            self.provider.clone(),                              // ProviderName
-            self.provider,                                      // PublisherName
-            String::new(),                                      // RegionId
-            String::new(),                                      // RegionName
-            self.resource.clone(),                              // ResourceId
-            self.resource,                                      // ResourceName
-            "Serving Endpoint".into(),                          // ResourceType
-            "AI and Machine Learning".into(),                   // ServiceCategory
-            "LLM inference".into(),                             // ServiceName
-            self.sku,                                           // SkuId
-            self.sku_price,                                     // SkuPriceId
-            self.cost_center.clone(),                           // SubAccountId
-            self.cost_center.clone(),                           // SubAccountName
-            tags,                                               // Tags
-            self.group,                                         // x_Group
-            self.cost_center,                                   // x_CostCenter
+            instant(self.charge_start),       // ChargePeriodStart
+            self.quantity.clone(),            // ConsumedQuantity
+            self.unit.into(),                 // ConsumedUnit
+            cost.clone(),                     // ContractedCost
+            self.unit_price.clone(),          // ContractedUnitPrice
+            cost.clone(),                     // EffectiveCost
+            self.provider.clone(),            // InvoiceIssuerName
+            cost,                             // ListCost
+            self.unit_price,                  // ListUnitPrice
+            "Standard".into(),                // PricingCategory
+            self.quantity,                    // PricingQuantity
+            self.unit.into(),                 // PricingUnit
+            self.provider.clone(),            // ProviderName
+            self.provider,                    // PublisherName
+            String::new(),                    // RegionId
+            String::new(),                    // RegionName
+            self.resource.clone(),            // ResourceId
+            self.resource,                    // ResourceName
+            "Serving Endpoint".into(),        // ResourceType
+            "AI and Machine Learning".into(), // ServiceCategory
+            "LLM inference".into(),           // ServiceName
+            self.sku,                         // SkuId
+            self.sku_price,                   // SkuPriceId
+            self.cost_center.clone(),         // SubAccountId
+            self.cost_center.clone(),         // SubAccountName
+            tags,                             // Tags
+            self.group,                       // x_Group
+            self.cost_center,                 // x_CostCenter
         ];
         cells.extend(self.counts.iter().map(|n| n.to_string())); // x_Requests .. x_OutputTokens
         cells
@@ -183,7 +184,12 @@ fn instant(date: chrono::NaiveDate) -> String {
 
 /// Writes the FOCUS rows of `period` (UTC days of `usage_daily`) to `path`, charging pools
 /// through `through` (UTC microseconds) while the period is open, or the end of the data.
-pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option<i64>, path: &Path) -> Result<FocusExport> {
+pub async fn write_focus(
+    warehouse: &Warehouse,
+    period: &Period,
+    through: Option<i64>,
+    path: &Path,
+) -> Result<FocusExport> {
     let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     register_usage(&ctx, warehouse, "usage_daily", "usage", None).await?;
     let sql = format!(
@@ -260,7 +266,8 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option
         for pool in &pools {
             let bounds = (micros(day), day_end);
             let (allocated, _) =
-                super::capacity::allocate(&ctx, std::slice::from_ref(pool), bounds, &["cost_center", "group"], false).await?;
+                super::capacity::allocate(&ctx, std::slice::from_ref(pool), bounds, &["cost_center", "group"], false)
+                    .await?;
             for a in allocated {
                 *billed.entry(a.currency.clone()).or_default() += a.amount;
                 let idle = a.charge == super::Charge::Idle;
@@ -269,7 +276,11 @@ pub async fn write_focus(warehouse: &Warehouse, period: &Period, through: Option
                     currency: a.currency,
                     charge_start: day,
                     charge_end: charge_end.clone(),
-                    description: format!("provisioned pool {} ({} hours)", pool.pool, if idle { "idle" } else { "busy" }),
+                    description: format!(
+                        "provisioned pool {} ({} hours)",
+                        pool.pool,
+                        if idle { "idle" } else { "busy" }
+                    ),
                     frequency: "Recurring",
                     quantity: a.hours.round_dp(6).normalize().to_string(),
                     unit: "Hours",

@@ -21,15 +21,15 @@ use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
+pub use crate::money::{largest_remainder, minor_unit, round};
 pub use budget::{BudgetStatus, budget_status};
 pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, write_focus};
-pub use crate::money::{largest_remainder, minor_unit, round};
 
 use crate::error::{Error, Result};
 use crate::output::neutralise;
 use crate::pricing::Pool;
-use crate::warehouse::rated::{CONFIG_FILES, RatedDates, RatedWith, StaleConfig, config_digests};
 use crate::warehouse::Warehouse;
+use crate::warehouse::rated::{CONFIG_FILES, RatedDates, RatedWith, StaleConfig, config_digests};
 
 /// The key columns a chargeback can be broken down by: (name on the command line, column).
 pub const KEYS: [(&str, &str); 6] = [
@@ -56,20 +56,20 @@ impl Period {
     /// `YYYY-MM`: that month.
     pub fn month(text: &str) -> Result<Self> {
         let start = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
-            .map_err(|_| Error::Usage(format!("--period {text:?} is not a month: use YYYY-MM, e.g. 2025-01")))?;
+            .map_err(|_| Error::NotAMonth { text: text.to_string() })?;
         let end = if start.month() == 12 {
             NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)
         } else {
             NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)
         }
-        .ok_or_else(|| Error::Usage(format!("--period {text:?} is out of range")))?;
+        .ok_or_else(|| Error::NotAMonth { text: text.to_string() })?;
         Ok(Self { start, end })
     }
 
     /// From `from` to `to`, both inclusive.
     pub fn days(from: NaiveDate, to: NaiveDate) -> Result<Self> {
         if from > to {
-            return Err(Error::Usage(format!("--from {from} is after --to {to}")));
+            return Err(Error::EmptyRange { from, to });
         }
         Ok(Self { start: from, end: to.succ_opt().unwrap_or(to) })
     }
@@ -205,7 +205,9 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     let (first, last) = match range {
         None => (opts.period.start, opts.period.end.pred_opt().unwrap_or(opts.period.end)),
         Some((lo, hi)) => {
-            let day = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).map_or(opts.period.start, |t| t.date_naive());
+            let day = |micros: i64| {
+                chrono::DateTime::from_timestamp_micros(micros).map_or(opts.period.start, |t| t.date_naive())
+            };
             (day(lo), day(hi - 1))
         }
     };
@@ -264,7 +266,11 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
             });
             if split > 0 {
                 unrounded.push(None);
-                lines.push(Line { requests: split, unmetered_requests: split, ..Line::empty(keys, currency, Charge::Unmetered) });
+                lines.push(Line {
+                    requests: split,
+                    unmetered_requests: split,
+                    ..Line::empty(keys, currency, Charge::Unmetered)
+                });
             }
         }
     }
@@ -274,7 +280,9 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     if !pools.is_empty() {
         let (lo, hi) = match range {
             Some(r) => r,
-            None => (crate::time::date_start_micros(opts.period.start), crate::time::date_start_micros(opts.period.end)),
+            None => {
+                (crate::time::date_start_micros(opts.period.start), crate::time::date_start_micros(opts.period.end))
+            }
         };
         let until = capacity_until(&ctx, (lo, hi), opts.through).await?;
         capacity_through = Some(crate::time::rfc3339(until));
@@ -302,7 +310,8 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     let mut totals = BTreeMap::new();
     let mut total_lines = Vec::new();
     for currency in &currencies {
-        let idx: Vec<usize> = (0..lines.len()).filter(|&i| &lines[i].currency == currency && unrounded[i].is_some()).collect();
+        let idx: Vec<usize> =
+            (0..lines.len()).filter(|&i| &lines[i].currency == currency && unrounded[i].is_some()).collect();
         let amounts: Vec<Decimal> = idx.iter().map(|&i| unrounded[i].unwrap_or_default()).collect();
         let scale = minor_unit(currency)?;
         for (&i, rounded) in idx.iter().zip(largest_remainder(&amounts, scale)) {
@@ -391,7 +400,8 @@ fn local_day_start(day: NaiveDate, tz: chrono_tz::Tz) -> Result<chrono::DateTime
     // than midnight read at the earlier one; between those two instants the local clock is
     // before midnight until the jump and after it from then on, so the jump is found by
     // bisection to the second (tz data is in whole seconds).
-    let missing = || Error::Usage(format!("{day} has no midnight in {tz}, and its first instant could not be found: use UTC"));
+    let missing =
+        || Error::Usage(format!("{day} has no midnight in {tz}, and its first instant could not be found: use UTC"));
     let instant = |utc: i64| chrono::DateTime::from_timestamp(utc, 0).map(|t| t.with_timezone(&tz)).ok_or_else(missing);
     let offset_at = |utc: i64| instant(utc).map(|t| i64::from(t.offset().fix().local_minus_utc()));
     // seconds of the local midnight as if it were UTC
@@ -417,7 +427,7 @@ fn key_columns(by: &[String]) -> Result<Vec<&'static str>> {
         .map(|k| {
             KEYS.iter().find(|(name, _)| name == k).map(|(_, c)| *c).ok_or_else(|| {
                 let names: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
-                Error::Usage(format!("--by {k:?}: not a key; use any of {}", names.join(", ")))
+                Error::UnknownKey { key: k.clone(), known: names.join(", ") }
             })
         })
         .collect()
@@ -520,7 +530,8 @@ impl Chargeback {
     /// names its currency.
     pub fn chart(&self) -> crate::output::chart::Chart {
         use crate::output::chart::{Chart, ChartKind};
-        let currencies: std::collections::BTreeSet<&str> = self.lines.iter().filter(|l| l.cost.is_some()).map(|l| l.currency.as_str()).collect();
+        let currencies: std::collections::BTreeSet<&str> =
+            self.lines.iter().filter(|l| l.cost.is_some()).map(|l| l.currency.as_str()).collect();
         let last_day = self.period.end.pred_opt().unwrap_or(self.period.end);
         let unit = currencies.iter().copied().collect::<Vec<_>>().join(" / ");
         let mut chart = Chart::new(
@@ -529,7 +540,8 @@ impl Chargeback {
             &self.by.join(" / "),
             &format!("cost ({unit})"),
         );
-        let mut lines: Vec<&Line> = self.lines.iter().filter(|l| l.charge != Charge::Total && l.cost.is_some()).collect();
+        let mut lines: Vec<&Line> =
+            self.lines.iter().filter(|l| l.charge != Charge::Total && l.cost.is_some()).collect();
         // the largest first: the bars read from the top
         let mut key_totals: BTreeMap<(&[String], &str), Decimal> = BTreeMap::new();
         for l in &lines {
@@ -617,25 +629,30 @@ async fn register_usage(
     as_of: Option<&AsOf>,
 ) -> Result<i64> {
     if !warehouse.has_table(table).await? {
-        return Err(Error::Usage(format!("no {table} table yet: run `tokenledger rollup` first")));
+        return Err(Error::NoTable { table: table.to_string(), warehouse: warehouse.to_string() });
     }
     let url = warehouse.table_url(table)?;
-    let delta = match as_of {
-        None => deltalake::open_table(url).await?,
-        Some(AsOf::Version(v)) => deltalake::open_table_with_version(url, *v)
-            .await
-            .map_err(|e| Error::Usage(format!("{table} has no version {v} to read ({e})")))?,
-        Some(AsOf::Timestamp(t)) => deltalake::open_table_with_ds(url, t)
-            .await
-            .map_err(|e| Error::Usage(format!("{table} as of {t:?}: {e} (use RFC 3339, e.g. 2025-02-01T00:00:00Z)")))?,
-    };
+    let delta =
+        match as_of {
+            None => deltalake::open_table(url).await?,
+            Some(AsOf::Version(v)) => deltalake::open_table_with_version(url, *v)
+                .await
+                .map_err(|e| Error::NoVersion { table: table.to_string(), version: *v, reason: e.to_string() })?,
+            Some(AsOf::Timestamp(t)) => deltalake::open_table_with_ds(url, t).await.map_err(|e| {
+                Error::Usage(format!("{table} as of {t:?}: {e} (use RFC 3339, e.g. 2025-02-01T00:00:00Z)"))
+            })?,
+        };
     ctx.register_table(name, warehouse.engine().delta_table(ctx, &delta).await?)?;
     Ok(delta.version().map_or(0, |v| v as i64))
 }
 
 /// The pools of `config/capacity.csv`; when there are any, `usage_hourly` (at `as_of`) is
 /// registered in `ctx` as `hourly` for [`capacity::allocate`], and its version returned.
-async fn register_pools(ctx: &SessionContext, warehouse: &Warehouse, as_of: Option<&AsOf>) -> Result<(Vec<Pool>, Option<i64>)> {
+async fn register_pools(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    as_of: Option<&AsOf>,
+) -> Result<(Vec<Pool>, Option<i64>)> {
     let pools = crate::pricing::Capacity::load(&warehouse.config_file("capacity.csv").await?)?.pools;
     if pools.is_empty() {
         return Ok((pools, None));

@@ -60,7 +60,8 @@ pub async fn run(warehouse: &Warehouse, args: &BudgetArgs, cli: &Cli) -> Result<
         OutputFormat::Json => print_json(&statuses)?,
         _ if statuses.is_empty() => println!("no budgets in config/budgets.csv"),
         _ => {
-            let mut t = Table::new(["scope", "name", "period", "budget", "spent", "forecast", "thresholds crossed", "status"]);
+            let mut t =
+                Table::new(["scope", "name", "period", "budget", "spent", "forecast", "thresholds crossed", "status"]);
             let pct = |p: Option<rust_decimal::Decimal>| p.map_or("-".to_string(), |p| format!("{p}%"));
             for s in &statuses {
                 let status = match (s.over, s.forecast_over) {

@@ -105,7 +105,14 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
     let reading_the_past = as_of.is_some();
     let report = chargeback(
         warehouse,
-        &ChargebackOptions { period, by: args.by.clone(), as_of, tz: Some(args.tz), share_idle: args.share_idle, through },
+        &ChargebackOptions {
+            period,
+            by: args.by.clone(),
+            as_of,
+            tz: Some(args.tz),
+            share_idle: args.share_idle,
+            through,
+        },
     )
     .await?;
     if let Some(changed) = &report.config_changed {
@@ -130,7 +137,9 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         (Some(path), format) => {
             let manifest = report.write_csv(path, &arguments)?;
             if format == OutputFormat::Json {
-                print_json(&serde_json::json!({ "csv": path, "manifest": manifest, "lines": report.lines.len(), "totals": report.totals }))?;
+                print_json(
+                    &serde_json::json!({ "csv": path, "manifest": manifest, "lines": report.lines.len(), "totals": report.totals }),
+                )?;
             } else if !cli.quiet {
                 println!("wrote {} ({} lines) and {}", path.display(), report.lines.len(), manifest.display());
                 for (currency, (_, rounded)) in &report.totals {
@@ -147,7 +156,8 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
             print!("{}", t.render());
         }
     }
-    if let Some(through) = report.capacity_through.as_deref().filter(|_| !cli.quiet && cli.format != OutputFormat::Json) {
+    if let Some(through) = report.capacity_through.as_deref().filter(|_| !cli.quiet && cli.format != OutputFormat::Json)
+    {
         eprintln!("capacity pools charged through {through}");
     }
     unpriced_outcome(report.unpriced_requests, report.unmetered_requests, args.fail_on_unpriced)

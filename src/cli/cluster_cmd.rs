@@ -42,11 +42,12 @@ pub async fn run(args: &ClusterArgs) -> Result<i32> {
     use crate::engine::cluster::LocalCluster;
     let cluster = match &args.scheduler {
         Some(address) => {
-            let scheduler = tokio::net::lookup_host(address.as_str())
-                .await
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| crate::error::Error::Usage(format!("--scheduler {address}: not a HOST:PORT this machine can resolve")))?;
+            let scheduler =
+                tokio::net::lookup_host(address.as_str()).await.ok().and_then(|mut a| a.next()).ok_or_else(|| {
+                    crate::error::Error::Usage(format!(
+                        "--scheduler {address}: not a HOST:PORT this machine can resolve"
+                    ))
+                })?;
             LocalCluster::join(scheduler, &args.host, args.executors, slots, &work_root).await?
         }
         None => LocalCluster::start(args.port, args.executors, slots, &work_root).await?,
@@ -59,7 +60,10 @@ pub async fn run(args: &ClusterArgs) -> Result<i32> {
     };
     println!("{engine}");
     match &args.scheduler {
-        Some(_) => eprintln!("{} executors of {slots} task slots joined the Ballista scheduler at {}; Ctrl-C stops them", args.executors, cluster.scheduler),
+        Some(_) => eprintln!(
+            "{} executors of {slots} task slots joined the Ballista scheduler at {}; Ctrl-C stops them",
+            args.executors, cluster.scheduler
+        ),
         None => eprintln!(
             "a Ballista scheduler on {} with {} executors of {slots} task slots; run commands with --engine '{engine}'; Ctrl-C stops it",
             cluster.scheduler, args.executors

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::{Cli, OutputFormat, print_json};
 use crate::error::{Error, Result};
-use crate::output::thousands;
 use crate::generator::{GenOptions, generate};
+use crate::output::thousands;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

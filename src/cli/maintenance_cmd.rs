@@ -4,8 +4,8 @@ use clap::Args;
 
 use super::{Cli, OutputFormat, print_json};
 use crate::error::{Error, Result};
-use crate::output::{Table, thousands};
 use crate::maintenance::{compact, drop_payloads_before, tables, vacuum};
+use crate::output::{Table, thousands};
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Args)]
@@ -67,7 +67,13 @@ pub async fn run_compact(warehouse: &Warehouse, args: &CompactArgs, cli: &Cli) -
         _ => {
             let mut t = Table::new(["table", "files removed", "files written", "partitions", "version"]);
             for c in &done {
-                t.row([c.table.clone(), thousands(c.files_removed), thousands(c.files_added), thousands(c.partitions), c.version.map_or("unchanged".into(), |v| v.to_string())]);
+                t.row([
+                    c.table.clone(),
+                    thousands(c.files_removed),
+                    thousands(c.files_added),
+                    thousands(c.partitions),
+                    c.version.map_or("unchanged".into(), |v| v.to_string()),
+                ]);
             }
             print!("{}", t.render());
         }

@@ -14,7 +14,7 @@ mod sql_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::warehouse::Warehouse;
 
 const EXIT_CODES: &str = "\
@@ -115,6 +115,23 @@ pub enum Command {
 }
 
 /// Runs the parsed command line; returns the process exit code for non-error outcomes.
+/// What the user can do about `error`, in the command line's words: the library's errors say
+/// what went wrong, this says which command or flag fixes it.
+pub fn hint(error: &Error) -> Option<String> {
+    match error {
+        Error::NoTable { table, .. } if table.starts_with("usage_") => Some("run `tokenledger rollup` first".into()),
+        Error::NoTable { table, .. } if table == "runs" => Some("the runs table is written by `tokenledger run --config FILE`".into()),
+        Error::NoTable { .. } => {
+            Some("run `tokenledger init` first (or pass -w/--warehouse, or set TOKENLEDGER_WAREHOUSE, to point at an existing warehouse)".into())
+        }
+        Error::NoVersion { .. } => Some("the manifest of an export names the version it read; --as-of TIMESTAMP reads the version current at an instant".into()),
+        Error::EmptyRange { .. } => Some("give --from a day on or before --to".into()),
+        Error::NotAMonth { .. } => Some("--period takes a month, e.g. --period 2025-01 (or use --from DATE --to DATE)".into()),
+        Error::UnknownKey { .. } => Some("--by takes keys separated by commas, e.g. --by cost_center,group".into()),
+        _ => None,
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<i32> {
     let engine = cli.engine.clone().unwrap_or_default();
     let warehouse = || Warehouse::new(&cli.warehouse).map(|w| w.with_engine(engine.clone()));
@@ -123,7 +140,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             "--format focus is a chargeback export: tokenledger --format focus chargeback --period YYYY-MM --output FILE.csv".into(),
         ));
     }
-    if matches!(cli.format, OutputFormat::Csv | OutputFormat::Parquet) && !matches!(cli.command, Command::Sql(_) | Command::Report(_)) {
+    if matches!(cli.format, OutputFormat::Csv | OutputFormat::Parquet)
+        && !matches!(cli.command, Command::Sql(_) | Command::Report(_))
+    {
         return Err(crate::error::Error::Usage(
             "--format csv and --format parquet are for query results (sql, report); the chargeback writes CSV with --output FILE.csv".into(),
         ));
@@ -170,7 +189,9 @@ async fn writer_lock(warehouse: &Warehouse, command: &str) -> Result<Option<crat
     }
     let id = uuid::Uuid::new_v4().to_string();
     let stale_after = crate::run::lock::DEFAULT_STALE_AFTER;
-    crate::run::lock::RunLock::acquire_for(command, warehouse, &id, std::time::Duration::ZERO, stale_after).await.map(Some)
+    crate::run::lock::RunLock::acquire_for(command, warehouse, &id, std::time::Duration::ZERO, stale_after)
+        .await
+        .map(Some)
 }
 
 /// `--chart FILE`: draws `chart` and says so.
@@ -196,4 +217,24 @@ pub(crate) fn show_progress(cli: &Cli) -> bool {
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_library_says_what_went_wrong_and_the_command_line_says_what_to_run() {
+        let no_usage = Error::NoTable { table: "usage_daily".into(), warehouse: "wh".into() };
+        assert_eq!(no_usage.to_string(), "no usage_daily table in warehouse wh");
+        assert_eq!(no_usage.exit_code(), 2);
+        assert!(hint(&no_usage).unwrap().contains("tokenledger rollup"));
+        let no_inference = Error::NoTable { table: "inference".into(), warehouse: "wh".into() };
+        assert!(hint(&no_inference).unwrap().contains("tokenledger init"));
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let range = Error::EmptyRange { from: day("2025-01-06"), to: day("2025-01-05") };
+        assert!(!range.to_string().contains("--"), "no flag in the library's words: {range}");
+        assert!(hint(&range).unwrap().contains("--from"));
+        assert!(hint(&Error::Internal("x".into())).is_none());
+    }
 }

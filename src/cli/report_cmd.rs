@@ -6,12 +6,12 @@ use clap::Args;
 
 use super::sql_cmd::print_batches;
 use super::{Cli, OutputFormat, print_json};
+use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::error::{Error, Result};
 use crate::output::Table;
 use crate::output::chart::Chart;
 use crate::query::reports::{find, reports};
 use crate::query::{analyst_session, query};
-use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Args)]
@@ -54,7 +54,8 @@ pub async fn run(warehouse: &Warehouse, args: &ReportArgs, cli: &Cli) -> Result<
         }
         let mut t = Table::new(["report", "what it shows", "parameters (default)", "chart"]);
         for r in &all {
-            let params: Vec<String> = r.params.iter().map(|(n, d)| if d.is_empty() { n.clone() } else { format!("{n} ({d})") }).collect();
+            let params: Vec<String> =
+                r.params.iter().map(|(n, d)| if d.is_empty() { n.clone() } else { format!("{n} ({d})") }).collect();
             let chart = r.chart.as_ref().map_or(String::new(), |c| format!("{:?}", c.kind).to_lowercase());
             t.row([r.name.to_string(), r.description.clone(), params.join(", "), chart]);
         }

@@ -4,9 +4,9 @@ use chrono::NaiveDate;
 use clap::Args;
 
 use super::{Cli, OutputFormat, print_json, show_progress};
+use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::error::Result;
 use crate::output::{Table, thousands};
-use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::rollup::{RollupOptions, Scope, rollup};
 use crate::warehouse::Warehouse;
 

@@ -59,7 +59,10 @@ pub async fn run(args: &RunArgs, cli: &Cli) -> Result<i32> {
             let n = |v: i64| crate::output::thousands(v.max(0) as u64);
             t.row(["run".into(), record.run_id.clone()]);
             t.row(["outcome".into(), record.outcome.clone()]);
-            t.row(["files ingested".into(), format!("{} ({} seen before)", n(record.files_ingested), n(record.files_skipped))]);
+            t.row([
+                "files ingested".into(),
+                format!("{} ({} seen before)", n(record.files_ingested), n(record.files_skipped)),
+            ]);
             t.row(["rows written".into(), n(record.rows_written)]);
             t.row(["quarantined".into(), n(record.quarantined)]);
             t.row(["dates rolled up".into(), n(record.dates_recomputed)]);

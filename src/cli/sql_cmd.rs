@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{Cli, OutputFormat};
+use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::error::{Error, Result};
 use crate::output::results::{self as output, Format};
 use crate::query::shell::{Editor, Plain, Shell};
 use crate::query::{analyst_session, query};
-use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::warehouse::Warehouse;
 
 #[derive(Debug, Args)]
@@ -65,7 +65,9 @@ async fn shell(ctx: &datafusion::prelude::SessionContext, cli: &Cli) -> Result<i
     if std::io::stdin().is_terminal() {
         let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tokenledger_history"));
         let mut editor = Editor::new(history)?;
-        eprintln!("tokenledger sql: read-only SQL over the warehouse; \\d lists the tables, \\? the commands, \\q quits.");
+        eprintln!(
+            "tokenledger sql: read-only SQL over the warehouse; \\d lists the tables, \\? the commands, \\q quits."
+        );
         shell.run(&mut editor, &mut out, &mut err).await?;
         Ok(0)
     } else {
@@ -89,13 +91,21 @@ fn asked_format(cli: &Cli) -> Result<Option<Format>> {
 
 /// Query results to stdout (a table, or `--format csv|json`) or to a file (`--output`, in
 /// `--format` or the format its extension names).
-pub(crate) fn print_batches(batches: &[arrow::record_batch::RecordBatch], file: Option<&Path>, cli: &Cli) -> Result<i32> {
+pub(crate) fn print_batches(
+    batches: &[arrow::record_batch::RecordBatch],
+    file: Option<&Path>,
+    cli: &Cli,
+) -> Result<i32> {
     let asked = asked_format(cli)?;
     match file {
         Some(path) => {
             output::write_file(batches, asked.unwrap_or_else(|| Format::for_path(path)), path)?;
             if !cli.quiet {
-                eprintln!("wrote {} rows to {}", crate::output::thousands(output::row_count(batches) as u64), path.display());
+                eprintln!(
+                    "wrote {} rows to {}",
+                    crate::output::thousands(output::row_count(batches) as u64),
+                    path.display()
+                );
             }
         }
         None => output::write(batches, asked.unwrap_or(Format::Table), &mut std::io::stdout().lock())?,

@@ -14,8 +14,10 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::BallistaCodec;
-use ballista_core::serde::protobuf::{ExecutorRegistration, RuntimeStatsReport, ShuffleWritePartition, TaskColumnStats, WindowStateReport};
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::{
+    ExecutorRegistration, RuntimeStatsReport, ShuffleWritePartition, TaskColumnStats, WindowStateReport,
+};
 use ballista_core::serde::scheduler::{ExecutorOperatingSystemSpecification, ExecutorSpecification};
 use ballista_core::utils::{GrpcServerConfig, create_grpc_server, default_config_producer, default_session_builder};
 use ballista_core::{BALLISTA_PROTOCOL_VERSION, JobId, RuntimeProducer};
@@ -87,8 +89,12 @@ impl LocalCluster {
             .with_override_session_builder(Arc::new(|config: SessionConfig| {
                 let state = default_session_builder(config)?;
                 // the scheduler reads the files' footers when it plans: it needs the stores too
-                let runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()?;
-                let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build();
+                let runtime = RuntimeEnvBuilder::new()
+                    .with_object_store_registry(Arc::new(WarehouseStores::default()))
+                    .build_arc()?;
+                let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
+                    .with_runtime_env(runtime)
+                    .build();
                 for udaf in super::functions::aggregates() {
                     datafusion::execution::FunctionRegistry::register_udaf(&mut state, udaf)?;
                 }
@@ -113,12 +119,20 @@ impl LocalCluster {
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let registered = server.state.executor_manager.get_executors_state().await.map_err(|e| ballista_error("scheduler", e))?.len();
+            let registered = server
+                .state
+                .executor_manager
+                .get_executors_state()
+                .await
+                .map_err(|e| ballista_error("scheduler", e))?
+                .len();
             if registered >= executors {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(Error::Internal(format!("only {registered} of {executors} Ballista executors registered within 30 s")));
+                return Err(Error::Internal(format!(
+                    "only {registered} of {executors} Ballista executors registered within 30 s"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -130,7 +144,13 @@ impl LocalCluster {
     /// Starts `executors` executors that join the scheduler at `scheduler`, reachable by it
     /// and by each other at `host` (their Flight servers listen there on free ports): the
     /// executors of a real cluster, which know tokenledger's functions.
-    pub async fn join(scheduler: SocketAddr, host: &str, executors: usize, slots: usize, work_root: &Path) -> Result<Self> {
+    pub async fn join(
+        scheduler: SocketAddr,
+        host: &str,
+        executors: usize,
+        slots: usize,
+        work_root: &Path,
+    ) -> Result<Self> {
         let mut tasks = Vec::new();
         let mut work_dirs = Vec::new();
         for i in 0..executors {
@@ -145,8 +165,16 @@ impl LocalCluster {
 
 /// One executor: a Flight server on a free port of `host` (it serves shuffle data and
 /// results) and the loop that pulls tasks from the scheduler.
-async fn start_executor(scheduler: SocketAddr, host: &str, work_dir: &Path, slots: usize) -> Result<Vec<JoinHandle<()>>> {
-    let work_dir = work_dir.to_str().ok_or_else(|| Error::Usage(format!("work directory {} is not UTF-8", work_dir.display())))?.to_string();
+async fn start_executor(
+    scheduler: SocketAddr,
+    host: &str,
+    work_dir: &Path,
+    slots: usize,
+) -> Result<Vec<JoinHandle<()>>> {
+    let work_dir = work_dir
+        .to_str()
+        .ok_or_else(|| Error::Usage(format!("work directory {} is not UTF-8", work_dir.display())))?
+        .to_string();
     let listener = TcpListener::bind((host, 0)).await?;
     let registration = ExecutorRegistration {
         id: uuid::Uuid::new_v4().to_string(),
@@ -178,7 +206,9 @@ async fn start_executor(scheduler: SocketAddr, host: &str, work_dir: &Path, slot
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let flight = tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        if let Err(e) = create_grpc_server(&GrpcServerConfig::default()).add_service(flight).serve_with_incoming(incoming).await {
+        if let Err(e) =
+            create_grpc_server(&GrpcServerConfig::default()).add_service(flight).serve_with_incoming(incoming).await
+        {
             tracing::error!("a Ballista executor's flight server stopped: {e}");
         }
     });
@@ -215,7 +245,15 @@ impl ExecutionEngine for WithoutOperatorMetrics {
         work_dir: &str,
         config: &SessionConfig,
     ) -> datafusion::error::Result<Arc<dyn QueryStageExecutor>> {
-        let stage = self.0.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)?;
+        let stage = self.0.create_query_stage_exec(
+            job_id,
+            stage_id,
+            task_id,
+            global_output_partition_ids,
+            plan,
+            work_dir,
+            config,
+        )?;
         Ok(Arc::new(StageWithoutMetrics(stage)))
     }
 }
@@ -231,7 +269,11 @@ impl std::fmt::Display for StageWithoutMetrics {
 
 #[async_trait::async_trait]
 impl QueryStageExecutor for StageWithoutMetrics {
-    async fn execute_query_stage(&self, task_id: usize, context: Arc<TaskContext>) -> datafusion::error::Result<Vec<ShuffleWritePartition>> {
+    async fn execute_query_stage(
+        &self,
+        task_id: usize,
+        context: Arc<TaskContext>,
+    ) -> datafusion::error::Result<Vec<ShuffleWritePartition>> {
         self.0.execute_query_stage(task_id, context).await
     }
 

@@ -78,7 +78,9 @@ impl std::fmt::Display for Engine {
         match self {
             Engine::Local => write!(f, "local"),
             Engine::Ballista { host, port, partitions: None } => write!(f, "ballista://{host}:{port}"),
-            Engine::Ballista { host, port, partitions: Some(n) } => write!(f, "ballista://{host}:{port}?partitions={n}"),
+            Engine::Ballista { host, port, partitions: Some(n) } => {
+                write!(f, "ballista://{host}:{port}?partitions={n}")
+            }
         }
     }
 }
@@ -96,7 +98,9 @@ impl Engine {
                     .build();
                 SessionContext::new_with_state(state)
             }
-            Engine::Ballista { host, port, partitions } => ballista_session(host, *port, *partitions, config, runtime).await?,
+            Engine::Ballista { host, port, partitions } => {
+                ballista_session(host, *port, *partitions, config, runtime).await?
+            }
         };
         functions::register(&ctx);
         Ok(ctx)
@@ -111,7 +115,11 @@ impl Engine {
     }
 
     /// The Delta table `table` (at its opened version) as a table of this engine's sessions.
-    pub async fn delta_table(&self, ctx: &SessionContext, table: &deltalake::DeltaTable) -> Result<Arc<dyn TableProvider>> {
+    pub async fn delta_table(
+        &self,
+        ctx: &SessionContext,
+        table: &deltalake::DeltaTable,
+    ) -> Result<Arc<dyn TableProvider>> {
         match self {
             Engine::Local => {
                 table.update_datafusion_session(&ctx.state())?;
@@ -123,11 +131,18 @@ impl Engine {
 }
 
 #[cfg(feature = "ballista")]
-async fn ballista_session(host: &str, port: u16, partitions: Option<usize>, config: SessionConfig, _runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
+async fn ballista_session(
+    host: &str,
+    port: u16,
+    partitions: Option<usize>,
+    config: SessionConfig,
+    _runtime: Arc<RuntimeEnv>,
+) -> Result<SessionContext> {
     use ballista::prelude::{SessionConfigExt, SessionContextExt};
     // Ballista connects at the first query; say at once when no scheduler listens there
     let address = format!("{host}:{port}");
-    let reachable = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect(&address)).await;
+    let reachable =
+        tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect(&address)).await;
     if !matches!(reachable, Ok(Ok(_))) {
         return Err(Error::Usage(format!(
             "no Ballista scheduler answers at {address}: start one (tokenledger cluster, or your cluster's ballista-scheduler) or check --engine"
@@ -150,7 +165,13 @@ async fn ballista_session(host: &str, port: u16, partitions: Option<usize>, conf
 }
 
 #[cfg(not(feature = "ballista"))]
-async fn ballista_session(host: &str, port: u16, _partitions: Option<usize>, _config: SessionConfig, _runtime: Arc<RuntimeEnv>) -> Result<SessionContext> {
+async fn ballista_session(
+    host: &str,
+    port: u16,
+    _partitions: Option<usize>,
+    _config: SessionConfig,
+    _runtime: Arc<RuntimeEnv>,
+) -> Result<SessionContext> {
     Err(Error::Usage(format!(
         "--engine ballista://{host}:{port}: this tokenledger was built without Ballista; build it with `cargo build --release --features ballista`"
     )))
@@ -172,11 +193,19 @@ fn values_view(batch: &RecordBatch) -> Result<Arc<dyn TableProvider>> {
     }
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        let values = batch.columns().iter().map(|c| ScalarValue::try_from_array(c, row).map(lit)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let values = batch
+            .columns()
+            .iter()
+            .map(|c| ScalarValue::try_from_array(c, row).map(lit))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         rows.push(values);
     }
     // VALUES names its columns column1, column2 ...: give them the table's names
-    let names = schema.fields().iter().enumerate().map(|(i, f)| datafusion::logical_expr::col(format!("column{}", i + 1)).alias(f.name()));
+    let names = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| datafusion::logical_expr::col(format!("column{}", i + 1)).alias(f.name()));
     let plan = LogicalPlanBuilder::values_with_schema(rows, &schema)?.project(names)?.build()?;
     Ok(Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)))
 }
@@ -206,13 +235,16 @@ fn snapshot_view(table: &deltalake::DeltaTable) -> Result<Arc<dyn TableProvider>
     let mut by_value: BTreeMap<Option<String>, Vec<ListingTableUrl>> = BTreeMap::new();
     for file in snapshot.log_data().iter() {
         let value = partition.as_ref().and_then(|p| file.partition_values_map().get(p).cloned().flatten());
-        let url = root.join(file.object_store_path().as_ref()).map_err(|e| Error::Internal(format!("data file URL: {e}")))?;
+        let url =
+            root.join(file.object_store_path().as_ref()).map_err(|e| Error::Internal(format!("data file URL: {e}")))?;
         by_value.entry(value).or_default().push(ListingTableUrl::parse(url.as_str())?);
     }
     let mut plan: Option<LogicalPlanBuilder> = None;
     for (i, (value, urls)) in by_value.into_iter().enumerate() {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(file_schema.clone());
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(file_schema.clone());
         let source = datafusion::datasource::provider_as_source(Arc::new(ListingTable::try_new(config)?));
         let columns = schema.fields().iter().map(|f| {
             if Some(f.name()) == partition.as_ref() {
@@ -225,7 +257,8 @@ fn snapshot_view(table: &deltalake::DeltaTable) -> Result<Arc<dyn TableProvider>
                 Ok(col(datafusion::common::Column::new_unqualified(f.name())))
             }
         });
-        let scan = LogicalPlanBuilder::scan(format!("part_{i}"), source, None)?.project(columns.collect::<Result<Vec<_>>>()?)?;
+        let scan = LogicalPlanBuilder::scan(format!("part_{i}"), source, None)?
+            .project(columns.collect::<Result<Vec<_>>>()?)?;
         plan = Some(match plan {
             None => scan,
             Some(p) => p.union(scan.build()?)?,
@@ -240,7 +273,10 @@ fn snapshot_view(table: &deltalake::DeltaTable) -> Result<Arc<dyn TableProvider>
 
 /// No rows, with `schema`'s columns.
 fn empty_relation(schema: datafusion::common::DFSchemaRef) -> datafusion::logical_expr::LogicalPlan {
-    datafusion::logical_expr::LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation { produce_one_row: false, schema })
+    datafusion::logical_expr::LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+        produce_one_row: false,
+        schema,
+    })
 }
 
 #[cfg(test)]
@@ -254,7 +290,14 @@ mod tests {
         }
         let df: Engine = "df://sched:50050/".parse().unwrap();
         assert_eq!(df, Engine::Ballista { host: "sched".into(), port: 50050, partitions: None });
-        for bad in ["spark://x:1", "ballista://:1", "ballista://h", "ballista://h:p", "ballista://h:1?partitions=0", "ballista://h:1?slots=2"] {
+        for bad in [
+            "spark://x:1",
+            "ballista://:1",
+            "ballista://h",
+            "ballista://h:p",
+            "ballista://h:1?partitions=0",
+            "ballista://h:1?slots=2",
+        ] {
             let e = bad.parse::<Engine>().unwrap_err().to_string();
             assert!(e.contains("ballista://HOST:PORT") && e.contains(bad), "{bad}: {e}");
         }

@@ -18,7 +18,8 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 /// that can spill (aggregations, sorts); spill files go to the system's temporary directory.
 /// Lanes of one rollup share one runtime, so the budget is the command's, not a lane's.
 pub fn runtime(memory_limit: usize) -> Result<Arc<RuntimeEnv>> {
-    let pool = TrackConsumersPool::new(FairSpillPool::new(memory_limit), std::num::NonZeroUsize::new(5).expect("5 > 0"));
+    let pool =
+        TrackConsumersPool::new(FairSpillPool::new(memory_limit), std::num::NonZeroUsize::new(5).expect("5 > 0"));
     Ok(RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).build_arc()?)
 }
 

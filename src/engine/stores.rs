@@ -25,7 +25,11 @@ pub struct WarehouseStores {
 }
 
 impl datafusion::execution::object_store::ObjectStoreRegistry for WarehouseStores {
-    fn register_store(&self, url: &url::Url, store: Arc<dyn object_store::ObjectStore>) -> Option<Arc<dyn object_store::ObjectStore>> {
+    fn register_store(
+        &self,
+        url: &url::Url,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) -> Option<Arc<dyn object_store::ObjectStore>> {
         self.known.register_store(url, store)
     }
 
@@ -33,8 +37,12 @@ impl datafusion::execution::object_store::ObjectStoreRegistry for WarehouseStore
         if let Ok(store) = self.known.get_store(url) {
             return Ok(store);
         }
-        let bucket = url::Url::parse(&format!("{}://{}/", url.scheme(), &url[url::Position::BeforeHost..url::Position::AfterPort]))
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        let bucket = url::Url::parse(&format!(
+            "{}://{}/",
+            url.scheme(),
+            &url[url::Position::BeforeHost..url::Position::AfterPort]
+        ))
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         register_cloud_stores();
         let store = deltalake::logstore::store_for(&bucket, std::iter::empty::<(String, String)>())
             .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;

@@ -48,15 +48,7 @@ const fn ent(
     cached: &'static str,
     kind: Kind,
 ) -> Entity {
-    Entity {
-        name,
-        etype,
-        provider,
-        input,
-        output,
-        cached,
-        kind,
-    }
+    Entity { name, etype, provider, input, output, cached, kind }
 }
 
 use EntityType::{External as EXT, PayPerToken as PPT, Provisioned as PT};
@@ -127,12 +119,7 @@ const fn ep(
     models: &'static [(&'static str, u32)],
     fallback: Option<&'static str>,
 ) -> Endpoint {
-    Endpoint {
-        name,
-        weight,
-        models,
-        fallback,
-    }
+    Endpoint { name, weight, models, fallback }
 }
 
 #[rustfmt::skip]
@@ -196,8 +183,8 @@ pub(super) const GROUPS: [&str; 30] = [
 
 /// Relative traffic per UTC hour of day.
 pub(super) const DIURNAL: [f64; 24] = [
-    0.35, 0.3, 0.25, 0.22, 0.22, 0.25, 0.35, 0.5, 0.7, 0.85, 0.95, 1.0, 1.0, 1.05, 1.15, 1.25, 1.3,
-    1.25, 1.15, 1.0, 0.85, 0.7, 0.55, 0.45,
+    0.35, 0.3, 0.25, 0.22, 0.22, 0.25, 0.35, 0.5, 0.7, 0.85, 0.95, 1.0, 1.0, 1.05, 1.15, 1.25, 1.3, 1.25, 1.15, 1.0,
+    0.85, 0.7, 0.55, 0.45,
 ];
 
 pub(super) const FIRST_NAMES: &str = "james mary robert patricia john jennifer michael linda david elizabeth william \
@@ -217,6 +204,5 @@ pub(super) const WORDS: &str = "the a of to and in is for on with that this mode
     python rust sql spark cluster notebook error retry budget quarter report draft email translate \
     résumé naïve café façade über straße 東京 データ 모델 ok yes no 42 3.14 2025 v1 v2 json-like item-7 \
     foo_bar \\\\n";
-pub(super) const PROJECT_KINDS: [&str; 7] =
-    ["rag", "chatbot", "etl", "eval", "agent", "search", "summ"];
+pub(super) const PROJECT_KINDS: [&str; 7] = ["rag", "chatbot", "etl", "eval", "agent", "search", "summ"];
 pub(super) const PROJECTS_PER_KIND: usize = 15;

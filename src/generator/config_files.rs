@@ -12,8 +12,7 @@ use super::catalog::{ENDPOINTS, ENTITIES, Endpoint, EntityType, GROUPS, Kind};
 use super::context::{Ctx, cost_center_of_slot, group_name};
 use super::inference::Spend;
 use super::limits::{
-    COST_CENTER_BUDGETS, DAYS_PER_MONTH, DAYS_PER_QUARTER, GROUP_BUDGETS, STREAM_BUDGETS,
-    STREAM_CAPACITY, WRITE_BUFFER,
+    COST_CENTER_BUDGETS, DAYS_PER_MONTH, DAYS_PER_QUARTER, GROUP_BUDGETS, STREAM_BUDGETS, STREAM_CAPACITY, WRITE_BUFFER,
 };
 use super::random::{stream_rng, unit};
 use Kind::{Emb, Large, Reason, Small};
@@ -50,20 +49,14 @@ pub(super) fn budgets_csv(opts: &GenOptions, spend: &Spend) -> String {
     for &(g, total) in groups.iter().take(GROUP_BUDGETS) {
         let factor = 0.7 + 0.9 * unit(&mut rng);
         let amount = budget_amount(total / days * DAYS_PER_MONTH * factor);
-        s += &format!(
-            "group,{},monthly,{amount},USD,50;80;100\n",
-            group_name(g as u8)
-        );
+        s += &format!("group,{},monthly,{amount},USD,50;80;100\n", group_name(g as u8));
     }
     let mut centers: Vec<(usize, f64)> = spend.by_cost_center.iter().copied().enumerate().collect();
     centers.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     for &(slot, total) in centers.iter().take(COST_CENTER_BUDGETS) {
         let factor = 0.7 + 0.9 * unit(&mut rng);
         let amount = budget_amount(total / days * DAYS_PER_QUARTER * factor);
-        s += &format!(
-            "cost_center,CC-{},quarterly,{amount},USD,75;90;100\n",
-            cost_center_of_slot(slot)
-        );
+        s += &format!("cost_center,CC-{},quarterly,{amount},USD,75;90;100\n", cost_center_of_slot(slot));
     }
     s
 }
@@ -75,10 +68,7 @@ pub(super) fn capacity_csv(opts: &GenOptions) -> io::Result<String> {
         "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\n",
     );
     let total_weight = |e: &Endpoint| e.models.iter().map(|(_, w)| f64::from(*w)).sum::<f64>();
-    for e in ENTITIES
-        .iter()
-        .filter(|e| e.etype == EntityType::Provisioned)
-    {
+    for e in ENTITIES.iter().filter(|e| e.etype == EntityType::Provisioned) {
         let mut best: Option<(&str, f64)> = None;
         for ep in &ENDPOINTS {
             for &(m, w) in ep.models {
@@ -89,10 +79,7 @@ pub(super) fn capacity_csv(opts: &GenOptions) -> io::Result<String> {
             }
         }
         let Some((endpoint, _)) = best else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{} is on no endpoint", e.name),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is on no endpoint", e.name)));
         };
         let cost_per_hour = match e.kind {
             Emb => "4.00",
@@ -100,10 +87,7 @@ pub(super) fn capacity_csv(opts: &GenOptions) -> io::Result<String> {
             Large | Reason => "24.00",
         };
         let owner = GROUPS[rng.random_range(0..GROUPS.len())];
-        s += &format!(
-            "pool-{},{endpoint},{},{cost_per_hour},USD,{},,{owner}\n",
-            e.name, e.name, opts.start
-        );
+        s += &format!("pool-{},{endpoint},{},{cost_per_hour},USD,{},,{owner}\n", e.name, e.name, opts.start);
     }
     Ok(s)
 }

@@ -11,13 +11,13 @@ use rand::seq::SliceRandom;
 use super::GenOptions;
 use super::catalog::Kind::Emb;
 use super::catalog::{
-    DIURNAL, ENDPOINTS, ENTITIES, FIRST_NAMES, GROUPS, LAST_NAMES, PROJECT_KINDS,
-    PROJECTS_PER_KIND, WORDS, bills_cache_writes,
+    DIURNAL, ENDPOINTS, ENTITIES, FIRST_NAMES, GROUPS, LAST_NAMES, PROJECT_KINDS, PROJECTS_PER_KIND, WORDS,
+    bills_cache_writes,
 };
 use super::limits::{
-    CORPUS_MIN_BYTES, CORPUS_SLACK, COST_CENTERS, FIRST_COST_CENTER, GROUP_SKEW, GROWTH_OVER_RANGE,
-    MISSING_USER_RATE, MS_PER_HOUR, OTHER_COST_CENTER_RATE, SERVICE_COST_CENTER, SERVICE_GROUP,
-    SERVICE_PRINCIPALS, STREAM_CATALOG, STREAM_CORPUS, WEEKEND_FACTOR, ZIPF_Q, ZIPF_S,
+    CORPUS_MIN_BYTES, CORPUS_SLACK, COST_CENTERS, FIRST_COST_CENTER, GROUP_SKEW, GROWTH_OVER_RANGE, MISSING_USER_RATE,
+    MS_PER_HOUR, OTHER_COST_CENTER_RATE, SERVICE_COST_CENTER, SERVICE_GROUP, SERVICE_PRINCIPALS, STREAM_CATALOG,
+    STREAM_CORPUS, WEEKEND_FACTOR, ZIPF_Q, ZIPF_S,
 };
 use super::prices::{PricePoint, PriceRow, price_points, price_rows};
 use super::random::{cumulative, pick, stream_rng, unit, uuid_v4};
@@ -64,12 +64,10 @@ pub(super) struct Ctx {
 }
 
 pub(super) fn entity_index(name: &str) -> io::Result<usize> {
-    ENTITIES.iter().position(|e| e.name == name).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("catalog names unknown entity {name}"),
-        )
-    })
+    ENTITIES
+        .iter()
+        .position(|e| e.name == name)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("catalog names unknown entity {name}")))
 }
 
 fn group_names() -> impl Iterator<Item = &'static str> {
@@ -82,19 +80,11 @@ pub(super) fn group_name(ix: u8) -> &'static str {
 
 /// Spend slot of a cost centre number: the 22 regular ones, then CC-9000.
 pub(super) fn cost_center_slot(cc: u16) -> usize {
-    if cc == SERVICE_COST_CENTER {
-        usize::from(COST_CENTERS)
-    } else {
-        usize::from(cc - FIRST_COST_CENTER)
-    }
+    if cc == SERVICE_COST_CENTER { usize::from(COST_CENTERS) } else { usize::from(cc - FIRST_COST_CENTER) }
 }
 
 pub(super) fn cost_center_of_slot(slot: usize) -> u16 {
-    if slot == usize::from(COST_CENTERS) {
-        SERVICE_COST_CENTER
-    } else {
-        FIRST_COST_CENTER + slot as u16
-    }
+    if slot == usize::from(COST_CENTERS) { SERVICE_COST_CENTER } else { FIRST_COST_CENTER + slot as u16 }
 }
 
 impl Ctx {
@@ -102,18 +92,11 @@ impl Ctx {
         let endpoints = ENDPOINTS
             .iter()
             .map(|e| {
-                let models = e
-                    .models
-                    .iter()
-                    .map(|(m, _)| entity_index(m).map(|i| i as u16))
-                    .collect::<io::Result<Vec<_>>>()?;
+                let models =
+                    e.models.iter().map(|(m, _)| entity_index(m).map(|i| i as u16)).collect::<io::Result<Vec<_>>>()?;
                 let fallback = e.fallback.map(entity_index).transpose()?.map(|i| i as u16);
                 let cum = cumulative(e.models.iter().map(|(_, w)| f64::from(*w)));
-                Ok(ResolvedEndpoint {
-                    models,
-                    cum,
-                    fallback,
-                })
+                Ok(ResolvedEndpoint { models, cum, fallback })
             })
             .collect::<io::Result<Vec<_>>>()?;
         let ep_cum = cumulative(ENDPOINTS.iter().map(|e| f64::from(e.weight)));
@@ -131,16 +114,9 @@ impl Ctx {
             endpoints,
             ep_cum,
             // A model caches reads only when cached input is billed lower (as in the Python generator).
-            caches_reads: ENTITIES
-                .iter()
-                .map(|e| e.kind != Emb && e.input != e.cached)
-                .collect(),
+            caches_reads: ENTITIES.iter().map(|e| e.kind != Emb && e.input != e.cached).collect(),
             caches_writes: ENTITIES.iter().map(bills_cache_writes).collect(),
-            corpus: if o.payload_bytes > 0 {
-                build_corpus(o.seed, o.payload_bytes)
-            } else {
-                Vec::new()
-            },
+            corpus: if o.payload_bytes > 0 { build_corpus(o.seed, o.payload_bytes) } else { Vec::new() },
             price_rows,
             price_points,
         })
@@ -151,10 +127,7 @@ impl Ctx {
     pub(super) fn completion_ms(&self, i: u64, jitter: f64) -> i64 {
         let total = self.hour_cum.last().copied().unwrap_or(1.0);
         let u = (i as f64 + jitter) / self.rows as f64 * total;
-        let h = self
-            .hour_cum
-            .partition_point(|&c| c <= u)
-            .min(self.hour_cum.len() - 1);
+        let h = self.hour_cum.partition_point(|&c| c <= u).min(self.hour_cum.len() - 1);
         let into = ((u - (self.hour_cum[h] - self.hour_w[h])) / self.hour_w[h]).clamp(0.0, 1.0);
         h as i64 * MS_PER_HOUR + ((into * MS_PER_HOUR as f64) as i64).min(MS_PER_HOUR - 1)
     }
@@ -189,10 +162,7 @@ fn build_catalog(seed: u64, users: usize, ep_cum: &[f64]) -> Catalog {
     let mut seen: HashMap<(usize, usize), u32> = HashMap::new();
     let mut requesters = Vec::with_capacity(users + SERVICE_PRINCIPALS);
     for _ in 0..users {
-        let (f, l) = (
-            rng.random_range(0..first.len()),
-            rng.random_range(0..last.len()),
-        );
+        let (f, l) = (rng.random_range(0..first.len()), rng.random_range(0..last.len()));
         let n = seen.entry((f, l)).or_insert(0);
         *n += 1;
         requesters.push(if *n == 1 {
@@ -212,10 +182,9 @@ fn build_catalog(seed: u64, users: usize, ep_cum: &[f64]) -> Catalog {
         .map(|i| {
             if i >= users {
                 // Service principals: every other one is registered to the batch-jobs group.
-                return (i - users).is_multiple_of(2).then_some(Principal {
-                    group: GROUPS.len() as u8,
-                    cost_center: SERVICE_COST_CENTER,
-                });
+                return (i - users)
+                    .is_multiple_of(2)
+                    .then_some(Principal { group: GROUPS.len() as u8, cost_center: SERVICE_COST_CENTER });
             }
             if unit(&mut rng) < MISSING_USER_RATE {
                 return None;
@@ -226,10 +195,7 @@ fn build_catalog(seed: u64, users: usize, ep_cum: &[f64]) -> Catalog {
             } else {
                 g as u16 % COST_CENTERS
             };
-            Some(Principal {
-                group: g as u8,
-                cost_center: FIRST_COST_CENTER + cc_slot,
-            })
+            Some(Principal { group: g as u8, cost_center: FIRST_COST_CENTER + cc_slot })
         })
         .collect();
 
@@ -240,24 +206,11 @@ fn build_catalog(seed: u64, users: usize, ep_cum: &[f64]) -> Catalog {
     for (rank, &i) in order.iter().enumerate() {
         weights[i] = 1.0 / (rank as f64 + ZIPF_Q).powf(ZIPF_S);
     }
-    let favourite = (0..requesters.len())
-        .map(|_| pick(ep_cum, unit(&mut rng)) as u8)
-        .collect();
-    let projects: Vec<String> = PROJECT_KINDS
-        .iter()
-        .flat_map(|k| (0..PROJECTS_PER_KIND).map(move |n| format!("proj-{k}-{n}")))
-        .collect();
-    let project = (0..requesters.len())
-        .map(|_| rng.random_range(0..projects.len()) as u16)
-        .collect();
-    Catalog {
-        req_cum: cumulative(weights),
-        requesters,
-        favourite,
-        project,
-        projects,
-        principals,
-    }
+    let favourite = (0..requesters.len()).map(|_| pick(ep_cum, unit(&mut rng)) as u8).collect();
+    let projects: Vec<String> =
+        PROJECT_KINDS.iter().flat_map(|k| (0..PROJECTS_PER_KIND).map(move |n| format!("proj-{k}-{n}"))).collect();
+    let project = (0..requesters.len()).map(|_| rng.random_range(0..projects.len()) as u16).collect();
+    Catalog { req_cum: cumulative(weights), requesters, favourite, project, projects, principals }
 }
 
 /// A long random run of whole words separated by single spaces, with a space at both ends, so any

@@ -15,8 +15,7 @@ use super::bad_lines::{BAD_KINDS, render_bad};
 use super::catalog::GROUPS;
 use super::context::{Ctx, cost_center_slot};
 use super::limits::{
-    CHUNK_ROWS, COST_CENTERS, MAX_DUP_DELAY, STREAM_BAD, STREAM_DUPS, STREAM_PAYLOAD, STREAM_ROWS,
-    WRITE_BUFFER,
+    CHUNK_ROWS, COST_CENTERS, MAX_DUP_DELAY, STREAM_BAD, STREAM_DUPS, STREAM_PAYLOAD, STREAM_ROWS, WRITE_BUFFER,
 };
 use super::random::{stream_rng, unit};
 use super::render::{Flaw, render};
@@ -29,10 +28,7 @@ pub(super) struct Spend {
 
 impl Spend {
     fn new() -> Spend {
-        Spend {
-            by_group: vec![0.0; GROUPS.len() + 1],
-            by_cost_center: vec![0.0; usize::from(COST_CENTERS) + 1],
-        }
+        Spend { by_group: vec![0.0; GROUPS.len() + 1], by_cost_center: vec![0.0; usize::from(COST_CENTERS) + 1] }
     }
 
     fn add(&mut self, ctx: &Ctx, r: &Record) {
@@ -80,11 +76,7 @@ impl<W: Write> LineSink<W> {
     }
 }
 
-pub(super) fn write_inference(
-    ctx: &Ctx,
-    opts: &GenOptions,
-    path: &Path,
-) -> io::Result<InferenceStats> {
+pub(super) fn write_inference(ctx: &Ctx, opts: &GenOptions, path: &Path) -> io::Result<InferenceStats> {
     let file = File::create(path)?;
     if opts.gzip {
         let gz = GzEncoder::new(file, Compression::new(1));
@@ -99,12 +91,7 @@ pub(super) fn write_inference(
 }
 
 fn stream_lines<W: Write>(ctx: &Ctx, opts: &GenOptions, w: W) -> io::Result<(InferenceStats, W)> {
-    let mut sink = LineSink {
-        w,
-        crc: Crc::new(),
-        lines: 0,
-        bytes: 0,
-    };
+    let mut sink = LineSink { w, crc: Crc::new(), lines: 0, bytes: 0 };
     let mut dup_rng = stream_rng(opts.seed, STREAM_DUPS);
     let mut bad_rng = stream_rng(opts.seed, STREAM_BAD);
     // Lines waiting to be re-emitted, keyed by the unique row after which they go.

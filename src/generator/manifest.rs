@@ -51,22 +51,14 @@ struct Manifest {
     files: Vec<ManifestFile>,
 }
 
-pub(super) fn manifest_json(
-    opts: &GenOptions,
-    s: &GenSummary,
-    stats: &InferenceStats,
-) -> io::Result<String> {
+pub(super) fn manifest_json(opts: &GenOptions, s: &GenSummary, stats: &InferenceStats) -> io::Result<String> {
     let files = s
         .files
         .iter()
         .map(|p| {
             Ok(ManifestFile {
                 // relative to `out`, e.g. "config/prices.csv"
-                name: p
-                    .strip_prefix(&opts.out)
-                    .unwrap_or(p)
-                    .to_string_lossy()
-                    .into_owned(),
+                name: p.strip_prefix(&opts.out).unwrap_or(p).to_string_lossy().into_owned(),
                 bytes: fs::metadata(p)?.len(),
             })
         })
@@ -94,10 +86,7 @@ pub(super) fn manifest_json(
         inference_crc32: format!("{:08x}", stats.crc32),
         bad_kinds: BAD_KINDS
             .iter()
-            .map(|&k| ManifestBadKind {
-                kind: k.name(),
-                lines: stats.bad_by_kind[k as usize],
-            })
+            .map(|&k| ManifestBadKind { kind: k.name(), lines: stats.bad_by_kind[k as usize] })
             .collect(),
         files,
     };

@@ -168,11 +168,7 @@ pub fn generate(opts: &GenOptions) -> io::Result<GenSummary> {
     fs::write(&path, capacity_csv(opts)?)?;
     files.push(path);
 
-    let path = opts.out.join(LOGS_DIR).join(if opts.gzip {
-        "inference.jsonl.gz"
-    } else {
-        "inference.jsonl"
-    });
+    let path = opts.out.join(LOGS_DIR).join(if opts.gzip { "inference.jsonl.gz" } else { "inference.jsonl" });
     let stats = write_inference(&ctx, opts, &path)?;
     files.push(path);
 

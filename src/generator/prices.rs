@@ -7,8 +7,7 @@ use chrono::{Days, NaiveDate};
 use super::catalog::{ENTITIES, Entity, EntityType, PRICE_CHANGES, bills_cache_writes};
 use super::context::entity_index;
 use super::limits::{
-    BASE_PRICE_LEAD_DAYS, FUTURE_PRICE, FUTURE_PRICE_AFTER_END_DAYS, MS_PER_HOUR,
-    RETIRE_AFTER_END_DAYS, RETIRING,
+    BASE_PRICE_LEAD_DAYS, FUTURE_PRICE, FUTURE_PRICE_AFTER_END_DAYS, MS_PER_HOUR, RETIRE_AFTER_END_DAYS, RETIRING,
 };
 use super::validate::invalid;
 /// One row of prices.csv.
@@ -36,10 +35,7 @@ pub(super) struct PricePoint {
 fn times_five_quarters(price: &str) -> io::Result<String> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("bad price {price:?}"));
     let (int, frac) = price.split_once('.').unwrap_or((price, ""));
-    if int.is_empty()
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-        || frac.len() > 12
-    {
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) || frac.len() > 12 {
         return Err(bad());
     }
     let mantissa: u128 = format!("{int}{frac}").parse().map_err(|_| bad())?;
@@ -54,24 +50,14 @@ fn times_five_quarters(price: &str) -> io::Result<String> {
 pub(super) fn price_rows(start: NaiveDate, days: u32) -> io::Result<Vec<PriceRow>> {
     let range_err = || invalid(format!("price dates out of range for start {start}"));
     let add = |d: u64| start.checked_add_days(Days::new(d)).ok_or_else(range_err);
-    let base = start
-        .checked_sub_days(Days::new(BASE_PRICE_LEAD_DAYS))
-        .ok_or_else(range_err)?;
+    let base = start.checked_sub_days(Days::new(BASE_PRICE_LEAD_DAYS)).ok_or_else(range_err)?;
     let end = u64::from(days);
     let cache_write = |e: &Entity, input: &str| -> io::Result<Option<String>> {
-        if bills_cache_writes(e) {
-            times_five_quarters(input).map(Some)
-        } else {
-            Ok(None)
-        }
+        if bills_cache_writes(e) { times_five_quarters(input).map(Some) } else { Ok(None) }
     };
     let mut rows = Vec::new();
     for (i, e) in ENTITIES.iter().enumerate() {
-        let retires_on = if RETIRING.contains(&e.name) {
-            Some(add(end + RETIRE_AFTER_END_DAYS)?)
-        } else {
-            None
-        };
+        let retires_on = if RETIRING.contains(&e.name) { Some(add(end + RETIRE_AFTER_END_DAYS)?) } else { None };
         rows.push(PriceRow {
             entity: i,
             from: base,
@@ -85,13 +71,7 @@ pub(super) fn price_rows(start: NaiveDate, days: u32) -> io::Result<Vec<PriceRow
     let changes = PRICE_CHANGES
         .iter()
         .map(|&(n, frac, i, c, o)| (n, (f64::from(days) * frac).floor() as u64, i, c, o))
-        .chain([(
-            FUTURE_PRICE.0,
-            end + FUTURE_PRICE_AFTER_END_DAYS,
-            FUTURE_PRICE.1,
-            FUTURE_PRICE.2,
-            FUTURE_PRICE.3,
-        )]);
+        .chain([(FUTURE_PRICE.0, end + FUTURE_PRICE_AFTER_END_DAYS, FUTURE_PRICE.1, FUTURE_PRICE.2, FUTURE_PRICE.3)]);
     for (name, offset, input, cached, output) in changes {
         let entity = entity_index(name)?;
         rows.push(PriceRow {
@@ -108,10 +88,7 @@ pub(super) fn price_rows(start: NaiveDate, days: u32) -> io::Result<Vec<PriceRow
     Ok(rows)
 }
 
-pub(super) fn price_points(
-    start: NaiveDate,
-    rows: &[PriceRow],
-) -> io::Result<Vec<Vec<PricePoint>>> {
+pub(super) fn price_points(start: NaiveDate, rows: &[PriceRow]) -> io::Result<Vec<Vec<PricePoint>>> {
     let per_token = |s: &str| -> io::Result<f64> {
         s.parse::<f64>()
             .map(|p| p / 1e6)
@@ -125,12 +102,7 @@ pub(super) fn price_points(
             input,
             cached: per_token(r.cached)?,
             output: per_token(r.output)?,
-            cache_write: r
-                .cache_write
-                .as_deref()
-                .map(per_token)
-                .transpose()?
-                .unwrap_or(input),
+            cache_write: r.cache_write.as_deref().map(per_token).transpose()?.unwrap_or(input),
         });
     }
     Ok(points)
@@ -143,11 +115,7 @@ pub(super) fn prices_csv(rows: &[PriceRow]) -> String {
     );
     for r in rows {
         let e = &ENTITIES[r.entity];
-        let mode = if e.etype == EntityType::Provisioned {
-            "provisioned"
-        } else {
-            "per_token"
-        };
+        let mode = if e.etype == EntityType::Provisioned { "provisioned" } else { "per_token" };
         let retires = r.retires_on.map(|d| d.to_string()).unwrap_or_default();
         s += &format!(
             "{},{},USD,{},{},{},{},{},{}\n",

@@ -25,8 +25,7 @@ pub(super) fn cumulative(weights: impl IntoIterator<Item = f64>) -> Vec<f64> {
 pub(super) fn pick(cum: &[f64], u: f64) -> usize {
     let total = cum.last().copied().unwrap_or(0.0);
     let x = u * total;
-    cum.partition_point(|&c| c <= x)
-        .min(cum.len().saturating_sub(1))
+    cum.partition_point(|&c| c <= x).min(cum.len().saturating_sub(1))
 }
 
 pub(super) fn lognormal(rng: &mut ChaCha8Rng, mu: f64, sigma: f64) -> f64 {

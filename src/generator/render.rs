@@ -147,16 +147,8 @@ pub(super) fn render(ctx: &Ctx, r: &Record, flaw: Flaw, buf: &mut Vec<u8>) {
     }
     buf.extend_from_slice(b",\"execution_duration_ms\":");
     push_i64(buf, r.duration_ms);
-    buf.extend_from_slice(if r.streaming {
-        b",\"request_streaming\":true"
-    } else {
-        b",\"request_streaming\":false"
-    });
-    buf.extend_from_slice(if r.fallback {
-        b",\"is_fallback\":true"
-    } else {
-        b",\"is_fallback\":false"
-    });
+    buf.extend_from_slice(if r.streaming { b",\"request_streaming\":true" } else { b",\"request_streaming\":false" });
+    buf.extend_from_slice(if r.fallback { b",\"is_fallback\":true" } else { b",\"is_fallback\":false" });
     buf.extend_from_slice(if r.guardrail_blocked {
         b",\"guardrail_action\":\"BLOCKED\""
     } else {
@@ -211,9 +203,7 @@ fn render_payload(ctx: &Ctx, r: &Record, buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"\",\"response\":\"");
     match (r.status, p.response) {
         (200, Some(resp)) => {
-            buf.extend_from_slice(
-                br#"{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\""#,
-            );
+            buf.extend_from_slice(br#"{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\""#);
             buf.extend_from_slice(text(resp));
             buf.extend_from_slice(br#"\"}}],\"usage\":{\"prompt_tokens\":"#);
             push_i64(buf, tokens.input);
@@ -231,9 +221,7 @@ fn render_payload(ctx: &Ctx, r: &Record, buf: &mut Vec<u8>) {
         (status, _) => {
             let (code, message) = match status {
                 429 => ("REQUEST_LIMIT_EXCEEDED", "rate limit exceeded"),
-                400 if r.guardrail_blocked => {
-                    ("GUARDRAIL_BLOCKED", "input blocked by safety guardrail")
-                }
+                400 if r.guardrail_blocked => ("GUARDRAIL_BLOCKED", "input blocked by safety guardrail"),
                 400 => ("BAD_REQUEST", "invalid request body"),
                 503 => ("TEMPORARILY_UNAVAILABLE", "upstream unavailable"),
                 _ => ("INTERNAL_ERROR", "upstream returned an error"),

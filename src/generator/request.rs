@@ -6,11 +6,10 @@ use rand_chacha::ChaCha8Rng;
 use super::catalog::{ENTITIES, Kind};
 use super::context::Ctx;
 use super::limits::{
-    CACHE_BLOCK, CACHE_READ_MIN_INPUT, CACHE_READ_RATE, CACHE_WRITE_RATE, CORPUS_SLACK,
-    COST_CENTERS, FALLBACK_RATE, FAVOURITE_ENDPOINT_SHARE, FIRST_COST_CENTER, GATEWAY_TIMEOUT_MS,
-    MAX_EMBEDDING_INPUT_TOKENS, MAX_INPUT_TOKENS, MAX_OUTPUT_TOKENS, MIN_PAYLOAD_TEXT,
-    NULL_CLIENT_ID_RATE, PAYLOAD_OVERHEAD, STATUS_MIX, STREAMING_RATE, TIMEOUT_503_RATE,
-    USAGE_NULL_BELOW, USAGE_PROJECT_ONLY_BELOW, USUAL_PROJECT_SHARE,
+    CACHE_BLOCK, CACHE_READ_MIN_INPUT, CACHE_READ_RATE, CACHE_WRITE_RATE, CORPUS_SLACK, COST_CENTERS, FALLBACK_RATE,
+    FAVOURITE_ENDPOINT_SHARE, FIRST_COST_CENTER, GATEWAY_TIMEOUT_MS, MAX_EMBEDDING_INPUT_TOKENS, MAX_INPUT_TOKENS,
+    MAX_OUTPUT_TOKENS, MIN_PAYLOAD_TEXT, NULL_CLIENT_ID_RATE, PAYLOAD_OVERHEAD, STATUS_MIX, STREAMING_RATE,
+    TIMEOUT_503_RATE, USAGE_NULL_BELOW, USAGE_PROJECT_ONLY_BELOW, USUAL_PROJECT_SHARE,
 };
 use super::random::{lognormal, pick, unit, uuid_v4};
 use Kind::{Emb, Large, Reason, Small};
@@ -62,33 +61,20 @@ pub(super) struct Record {
 }
 
 fn draw_status(u: f64) -> (u16, bool) {
-    STATUS_MIX
-        .iter()
-        .find(|(bound, _, _)| u < *bound)
-        .map_or((503, false), |&(_, s, b)| (s, b))
+    STATUS_MIX.iter().find(|(bound, _, _)| u < *bound).map_or((503, false), |&(_, s, b)| (s, b))
 }
 
 /// What the model would have consumed and produced; the status decides how much of it is logged.
 fn draw_tokens(rng: &mut ChaCha8Rng, ctx: &Ctx, entity: usize) -> Tokens {
     let kind = ENTITIES[entity].kind;
     let (input, output) = if kind == Emb {
-        (
-            (lognormal(rng, 5.7, 1.0) as i64).clamp(1, MAX_EMBEDDING_INPUT_TOKENS),
-            0,
-        )
+        ((lognormal(rng, 5.7, 1.0) as i64).clamp(1, MAX_EMBEDDING_INPUT_TOKENS), 0)
     } else {
         let input = (lognormal(rng, 6.8, 1.3) as i64).clamp(1, MAX_INPUT_TOKENS);
         let stretch = if kind == Reason { 4.0 } else { 1.0 };
-        (
-            input,
-            ((lognormal(rng, 5.2, 1.1) * stretch) as i64).clamp(1, MAX_OUTPUT_TOKENS),
-        )
+        (input, ((lognormal(rng, 5.2, 1.1) * stretch) as i64).clamp(1, MAX_OUTPUT_TOKENS))
     };
-    let mut t = Tokens {
-        input,
-        output,
-        ..Tokens::default()
-    };
+    let mut t = Tokens { input, output, ..Tokens::default() };
     if ctx.caches_reads[entity] && input >= CACHE_READ_MIN_INPUT && unit(rng) < CACHE_READ_RATE {
         t.cached = (input as f64 * (0.2 + 0.75 * unit(rng))) as i64 / CACHE_BLOCK * CACHE_BLOCK;
     }
@@ -151,10 +137,7 @@ fn draw_text(rng: &mut ChaCha8Rng, corpus: &[u8], n: usize) -> (u32, u32) {
 }
 
 fn draw_payload(rng: &mut ChaCha8Rng, ctx: &Ctx, kind: Kind, status: u16) -> Payload {
-    let budget = ctx
-        .payload_bytes
-        .saturating_sub(PAYLOAD_OVERHEAD)
-        .max(MIN_PAYLOAD_TEXT) as f64;
+    let budget = ctx.payload_bytes.saturating_sub(PAYLOAD_OVERHEAD).max(MIN_PAYLOAD_TEXT) as f64;
     // An embedding call has no response text, so its input gets the whole budget.
     let share = if kind == Emb { 2.0 } else { 1.0 };
     let n = (budget * share * (0.25 + 0.5 * unit(rng))) as usize;
@@ -186,11 +169,7 @@ pub(super) fn gen_record(
     };
     let ep = &ctx.endpoints[endpoint];
     let mut entity = ep.models[pick(&ep.cum, unit(rng))];
-    let (status, guardrail_blocked) = if force_ok {
-        (200, false)
-    } else {
-        draw_status(unit(rng))
-    };
+    let (status, guardrail_blocked) = if force_ok { (200, false) } else { draw_status(unit(rng)) };
     let mut fallback = false;
     if let Some(fb) = ep.fallback
         && status == 200
@@ -206,10 +185,7 @@ pub(super) fn gen_record(
         200 => Some(drawn),
         429 | 400 => None,
         // Server errors: the prompt was processed (and is billed by some providers), nothing came back.
-        _ => Some(Tokens {
-            input: drawn.input,
-            ..Tokens::default()
-        }),
+        _ => Some(Tokens { input: drawn.input, ..Tokens::default() }),
     };
     let duration_ms = draw_duration(rng, kind, status, guardrail_blocked, &drawn);
     let start_ms = (done_ms - duration_ms).clamp(0, ctx.total_ms - 1);

@@ -9,9 +9,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::bad_lines::{BAD_KINDS, BadKind};
-use super::catalog::{
-    ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, PRICE_CHANGES, bills_cache_writes,
-};
+use super::catalog::{ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, PRICE_CHANGES, bills_cache_writes};
 use super::context::entity_index;
 use super::limits::{CACHE_BLOCK, COST_CENTER_BUDGETS, GROUP_BUDGETS, MAX_DAYS, MAX_PAYLOAD_BYTES};
 use super::render::{BAD_REQUEST_TIME, BAD_UTF8};
@@ -85,54 +83,30 @@ fn assert_field_order(line: &[u8]) {
     let text = std::str::from_utf8(line).expect("utf-8");
     let mut at = 0;
     for (i, f) in FIELDS.iter().enumerate() {
-        let key = if i == 0 {
-            format!("{{\"{f}\":")
-        } else {
-            format!(",\"{f}\":")
-        };
-        let pos = text[at..]
-            .find(&key)
-            .unwrap_or_else(|| panic!("{f} missing or out of order in {text}"));
+        let key = if i == 0 { format!("{{\"{f}\":") } else { format!(",\"{f}\":") };
+        let pos = text[at..].find(&key).unwrap_or_else(|| panic!("{f} missing or out of order in {text}"));
         at += pos + key.len();
     }
 }
 
 #[test]
 fn same_options_give_same_bytes() {
-    let (a, b, c) = (
-        TempDir::new("det-a"),
-        TempDir::new("det-b"),
-        TempDir::new("det-c"),
-    );
+    let (a, b, c) = (TempDir::new("det-a"), TempDir::new("det-b"), TempDir::new("det-c"));
     let mut oa = small_opts(&a, 3000);
     oa.dup_rate = 0.02;
     oa.bad_rate = 0.01;
-    let ob = GenOptions {
-        out: b.0.clone(),
-        ..oa.clone()
-    };
+    let ob = GenOptions { out: b.0.clone(), ..oa.clone() };
     let sa = generate(&oa).expect("run a");
     let sb = generate(&ob).expect("run b");
     assert_eq!(sa.files.len(), 6);
     assert_eq!(sb.files.len(), sa.files.len());
     for (fa, fb) in sa.files.iter().zip(&sb.files) {
         assert_eq!(fa.file_name(), fb.file_name());
-        assert!(
-            read(fa) == read(fb),
-            "{} differs between runs",
-            fa.display()
-        );
+        assert!(read(fa) == read(fb), "{} differs between runs", fa.display());
     }
-    let oc = GenOptions {
-        out: c.0.clone(),
-        seed: oa.seed + 1,
-        ..oa.clone()
-    };
+    let oc = GenOptions { out: c.0.clone(), seed: oa.seed + 1, ..oa.clone() };
     generate(&oc).expect("run c");
-    assert_ne!(
-        read(&a.0.join("logs/inference.jsonl")),
-        read(&c.0.join("logs/inference.jsonl"))
-    );
+    assert_ne!(read(&a.0.join("logs/inference.jsonl")), read(&c.0.join("logs/inference.jsonl")));
 }
 
 #[test]
@@ -179,21 +153,14 @@ fn counts_and_request_ids_add_up() {
     }
     assert_eq!(truncated, expected_bad(s.bad_lines, BadKind::TruncatedJson));
     assert_eq!(bad_utf8, expected_bad(s.bad_lines, BadKind::InvalidUtf8));
-    assert_eq!(
-        missing_id,
-        expected_bad(s.bad_lines, BadKind::MissingRequestId)
-    );
+    assert_eq!(missing_id, expected_bad(s.bad_lines, BadKind::MissingRequestId));
     assert_eq!(conflicts, s.conflict_lines);
     assert_eq!(conflicts, expected_bad(s.bad_lines, BadKind::Conflict));
     assert_eq!(dups, s.duplicate_lines);
     // Every valid request and every parseable bad line other than conflicts has its own id.
-    assert_eq!(
-        first.len() as u64,
-        s.unique_rows + s.bad_lines - s.conflict_lines - missing_id - truncated - bad_utf8
-    );
+    assert_eq!(first.len() as u64, s.unique_rows + s.bad_lines - s.conflict_lines - missing_id - truncated - bad_utf8);
 
-    let manifest: Value =
-        serde_json::from_slice(&read(&dir.0.join("manifest.json"))).expect("manifest");
+    let manifest: Value = serde_json::from_slice(&read(&dir.0.join("manifest.json"))).expect("manifest");
     assert_eq!(manifest["lines"], s.lines);
     assert_eq!(manifest["bad_lines"], s.bad_lines);
     for f in manifest["files"].as_array().expect("files") {
@@ -221,11 +188,8 @@ fn valid_lines_keep_the_token_invariants() {
         assert_field_order(line);
         let status = v["status_code"].as_i64().expect("status");
         *status_counts.entry(status).or_default() += 1;
-        *per_requester
-            .entry(v["requester"].as_str().expect("requester").to_string())
-            .or_default() += 1;
-        let entity = &ENTITIES
-            [entity_index(v["served_entity_name"].as_str().expect("entity")).expect("known")];
+        *per_requester.entry(v["requester"].as_str().expect("requester").to_string()).or_default() += 1;
+        let entity = &ENTITIES[entity_index(v["served_entity_name"].as_str().expect("entity")).expect("known")];
         assert_eq!(v["served_entity_type"], entity.etype.as_str());
         assert_eq!(v["provider"], entity.provider);
         let is_blocked = v["guardrail_action"] == "BLOCKED";
@@ -235,30 +199,16 @@ fn valid_lines_keep_the_token_invariants() {
             assert_eq!(status, 400);
         }
         let tok = |f: &str| v[f].as_i64();
-        let names = [
-            "input_tokens",
-            "output_tokens",
-            "cached_input_tokens",
-            "cache_creation_input_tokens",
-            "reasoning_tokens",
-        ];
+        let names =
+            ["input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens", "reasoning_tokens"];
         let should_be_null = status == 429 || status == 400;
         for f in names {
-            assert_eq!(
-                v[f].is_null(),
-                should_be_null,
-                "{f} for status {status}: {v}"
-            );
+            assert_eq!(v[f].is_null(), should_be_null, "{f} for status {status}: {v}");
         }
         if !should_be_null {
-            let (input, output) = (
-                tok("input_tokens").expect("in"),
-                tok("output_tokens").expect("out"),
-            );
-            let (cached, written) = (
-                tok("cached_input_tokens").expect("c"),
-                tok("cache_creation_input_tokens").expect("w"),
-            );
+            let (input, output) = (tok("input_tokens").expect("in"), tok("output_tokens").expect("out"));
+            let (cached, written) =
+                (tok("cached_input_tokens").expect("c"), tok("cache_creation_input_tokens").expect("w"));
             let reason = tok("reasoning_tokens").expect("r");
             assert!(input >= 1 && output >= 0 && cached >= 0 && written >= 0 && reason >= 0);
             assert!(cached + written <= input, "{v}");
@@ -283,16 +233,13 @@ fn valid_lines_keep_the_token_invariants() {
         if entity.kind == Kind::Emb {
             assert_eq!(v["request_streaming"], false);
         }
-        let t = chrono::NaiveDateTime::parse_from_str(
-            v["request_time"].as_str().expect("time"),
-            "%Y-%m-%dT%H:%M:%S%.3fZ",
-        )
-        .expect("request_time parses");
+        let t =
+            chrono::NaiveDateTime::parse_from_str(v["request_time"].as_str().expect("time"), "%Y-%m-%dT%H:%M:%S%.3fZ")
+                .expect("request_time parses");
         assert!(t >= start && t < end);
         // Requests are written in completion order (start + duration), apart from duplicates and
         // the requests whose start was clamped to the start of the range.
-        let done =
-            t + chrono::Duration::milliseconds(tok("execution_duration_ms").expect("duration"));
+        let done = t + chrono::Duration::milliseconds(tok("execution_duration_ms").expect("duration"));
         let first_time = seen.insert(v["request_id"].as_str().expect("id").to_string());
         if first_time && t > start {
             assert!(done >= last_completion, "out of completion order: {v}");
@@ -302,33 +249,19 @@ fn valid_lines_keep_the_token_invariants() {
             Value::Null => {}
             Value::Object(m) => {
                 assert!(m["project"].is_string());
-                assert!(
-                    m.len() == 1
-                        || m["cost_center"]
-                            .as_str()
-                            .is_some_and(|c| c.starts_with("CC-"))
-                );
+                assert!(m.len() == 1 || m["cost_center"].as_str().is_some_and(|c| c.starts_with("CC-")));
             }
             other => panic!("usage_context {other}"),
         }
         for f in ["request", "response"] {
             let doc = v[f].as_str().expect("payload string");
-            serde_json::from_str::<Value>(doc)
-                .unwrap_or_else(|e| panic!("{f} is not JSON ({e}): {doc}"));
+            serde_json::from_str::<Value>(doc).unwrap_or_else(|e| panic!("{f} is not JSON ({e}): {doc}"));
         }
     }
     let n = s.lines as f64;
     let share = |status: i64| status_counts.get(&status).copied().unwrap_or(0) as f64 / n;
-    assert!(
-        (0.955..0.975).contains(&share(200)),
-        "200 share {}",
-        share(200)
-    );
-    assert!(
-        (0.015..0.025).contains(&share(429)),
-        "429 share {}",
-        share(429)
-    );
+    assert!((0.955..0.975).contains(&share(200)), "200 share {}", share(200));
+    assert!((0.015..0.025).contains(&share(429)), "429 share {}", share(429));
     assert!(blocked > 0 && cache_writes > 0 && reasoning > 0);
     let top = per_requester.values().max().copied().unwrap_or(0) as f64 / n;
     assert!((0.02..0.09).contains(&top), "top requester share {top}");
@@ -338,11 +271,7 @@ fn valid_lines_keep_the_token_invariants() {
 fn gzip_decompresses_to_the_plain_bytes() {
     let (plain, gz) = (TempDir::new("plain"), TempDir::new("gz"));
     let o = small_opts(&plain, 3000);
-    let og = GenOptions {
-        out: gz.0.clone(),
-        gzip: true,
-        ..o.clone()
-    };
+    let og = GenOptions { out: gz.0.clone(), gzip: true, ..o.clone() };
     let sp = generate(&o).expect("plain");
     let sg = generate(&og).expect("gzip");
     assert!(!gz.0.join("logs/inference.jsonl").exists());
@@ -394,21 +323,15 @@ fn every_bad_kind_appears() {
         if v["input_tokens"] == "lots" {
             seen[BadKind::InputTokensString as usize] += 1;
         }
-        if let (Some(c), Some(i)) = (
-            v["cached_input_tokens"].as_i64(),
-            v["input_tokens"].as_i64(),
-        ) && c > i
+        if let (Some(c), Some(i)) = (v["cached_input_tokens"].as_i64(), v["input_tokens"].as_i64())
+            && c > i
         {
             seen[BadKind::CachedAboveInput as usize] += 1;
         }
     }
     for kind in BAD_KINDS {
         assert!(seen[kind as usize] >= 1, "{kind:?} missing");
-        assert_eq!(
-            seen[kind as usize],
-            expected_bad(s.bad_lines, kind),
-            "{kind:?}"
-        );
+        assert_eq!(seen[kind as usize], expected_bad(s.bad_lines, kind), "{kind:?}");
     }
 }
 
@@ -417,17 +340,10 @@ fn bad_lines_are_only_added() {
     let (clean, dirty) = (TempDir::new("clean"), TempDir::new("dirty"));
     let mut o = small_opts(&clean, 3000);
     o.dup_rate = 0.01;
-    let od = GenOptions {
-        out: dirty.0.clone(),
-        bad_rate: 0.03,
-        ..o.clone()
-    };
+    let od = GenOptions { out: dirty.0.clone(), bad_rate: 0.03, ..o.clone() };
     generate(&o).expect("clean");
     let s = generate(&od).expect("dirty");
-    let (a, b) = (
-        read(&clean.0.join("logs/inference.jsonl")),
-        read(&dirty.0.join("logs/inference.jsonl")),
-    );
+    let (a, b) = (read(&clean.0.join("logs/inference.jsonl")), read(&dirty.0.join("logs/inference.jsonl")));
     let (a, b) = (split_lines(&a), split_lines(&b));
     assert_eq!(b.len() - a.len(), s.bad_lines as usize);
     // The clean file is a subsequence of the dirty one.
@@ -443,28 +359,17 @@ fn bad_lines_are_only_added() {
 #[test]
 fn payload_size_follows_the_option() {
     let (none, big) = (TempDir::new("pay0"), TempDir::new("pay2k"));
-    let o = GenOptions {
-        payload_bytes: 0,
-        ..small_opts(&none, 500)
-    };
+    let o = GenOptions { payload_bytes: 0, ..small_opts(&none, 500) };
     let s0 = generate(&o).expect("no payload");
     let bytes = read(&none.0.join("logs/inference.jsonl"));
     for line in split_lines(&bytes) {
         let v: Value = serde_json::from_slice(line).expect("parse");
         assert!(v["request"].is_null() && v["response"].is_null());
     }
-    let s2 = generate(&GenOptions {
-        payload_bytes: 2000,
-        out: big.0.clone(),
-        ..o
-    })
-    .expect("2 KB payload");
+    let s2 = generate(&GenOptions { payload_bytes: 2000, out: big.0.clone(), ..o }).expect("2 KB payload");
     let per_line = |s: &GenSummary| s.uncompressed_bytes as f64 / s.lines as f64;
     let extra = per_line(&s2) - per_line(&s0);
-    assert!(
-        (1000.0..2600.0).contains(&extra),
-        "2 KB payloads add {extra} B per line"
-    );
+    assert!((1000.0..2600.0).contains(&extra), "2 KB payloads add {extra} B per line");
 }
 
 #[test]
@@ -472,46 +377,16 @@ fn invalid_options_are_rejected() {
     let dir = TempDir::new("invalid");
     let base = small_opts(&dir, 10);
     let cases = [
-        GenOptions {
-            rows: 0,
-            ..base.clone()
-        },
-        GenOptions {
-            days: 0,
-            ..base.clone()
-        },
-        GenOptions {
-            days: MAX_DAYS + 1,
-            ..base.clone()
-        },
-        GenOptions {
-            users: 0,
-            ..base.clone()
-        },
-        GenOptions {
-            payload_bytes: MAX_PAYLOAD_BYTES + 1,
-            ..base.clone()
-        },
-        GenOptions {
-            dup_rate: f64::NAN,
-            ..base.clone()
-        },
-        GenOptions {
-            dup_rate: -0.1,
-            ..base.clone()
-        },
-        GenOptions {
-            bad_rate: 1.5,
-            ..base.clone()
-        },
-        GenOptions {
-            start: NaiveDate::from_ymd_opt(1960, 1, 1).expect("date"),
-            ..base.clone()
-        },
-        GenOptions {
-            start: NaiveDate::from_ymd_opt(9999, 12, 1).expect("date"),
-            ..base.clone()
-        },
+        GenOptions { rows: 0, ..base.clone() },
+        GenOptions { days: 0, ..base.clone() },
+        GenOptions { days: MAX_DAYS + 1, ..base.clone() },
+        GenOptions { users: 0, ..base.clone() },
+        GenOptions { payload_bytes: MAX_PAYLOAD_BYTES + 1, ..base.clone() },
+        GenOptions { dup_rate: f64::NAN, ..base.clone() },
+        GenOptions { dup_rate: -0.1, ..base.clone() },
+        GenOptions { bad_rate: 1.5, ..base.clone() },
+        GenOptions { start: NaiveDate::from_ymd_opt(1960, 1, 1).expect("date"), ..base.clone() },
+        GenOptions { start: NaiveDate::from_ymd_opt(9999, 12, 1).expect("date"), ..base.clone() },
     ];
     for o in cases {
         let err = generate(&o).expect_err("must be rejected");
@@ -520,19 +395,9 @@ fn invalid_options_are_rejected() {
     }
     assert!(!dir.0.exists(), "nothing is written for invalid options");
     // Extreme but valid options work.
-    let o = GenOptions {
-        rows: 1,
-        days: 1,
-        users: 1,
-        dup_rate: 1.0,
-        bad_rate: 1.0,
-        ..base
-    };
+    let o = GenOptions { rows: 1, days: 1, users: 1, dup_rate: 1.0, bad_rate: 1.0, ..base };
     let s = generate(&o).expect("tiny run");
-    assert_eq!(
-        (s.unique_rows, s.duplicate_lines, s.bad_lines, s.lines),
-        (1, 1, 1, 3)
-    );
+    assert_eq!((s.unique_rows, s.duplicate_lines, s.bad_lines, s.lines), (1, 1, 1, 3));
 }
 
 #[test]
@@ -540,19 +405,10 @@ fn config_files_have_the_agreed_shape() {
     let dir = TempDir::new("config");
     let o = small_opts(&dir, 2000);
     generate(&o).expect("generate");
-    let text =
-        |name: &str| String::from_utf8(read(&dir.0.join("config").join(name))).expect("utf-8 csv");
-    for name in [
-        "prices.csv",
-        "principals.csv",
-        "budgets.csv",
-        "capacity.csv",
-    ] {
+    let text = |name: &str| String::from_utf8(read(&dir.0.join("config").join(name))).expect("utf-8 csv");
+    for name in ["prices.csv", "principals.csv", "budgets.csv", "capacity.csv"] {
         let t = text(name);
-        assert!(
-            t.ends_with('\n') && !t.contains('\r') && !t.contains('#'),
-            "{name}"
-        );
+        assert!(t.ends_with('\n') && !t.contains('\r') && !t.contains('#'), "{name}");
     }
 
     let prices = text("prices.csv");
@@ -565,33 +421,15 @@ fn config_files_have_the_agreed_shape() {
     assert_eq!(rows.len(), 1 + ENTITIES.len() + PRICE_CHANGES.len() + 1);
     assert!(rows[1..].iter().all(|r| r.len() == 9 && r[2] == "USD"));
     let keys: Vec<(&str, &str)> = rows[1..].iter().map(|r| (r[0], r[1])).collect();
-    assert!(
-        keys.windows(2).all(|w| w[0] < w[1]),
-        "sorted by (name, effective_from)"
-    );
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted by (name, effective_from)");
     let row = |name: &str, from: &str| rows.iter().find(|r| r[0] == name && r[1] == from).cloned();
-    assert_eq!(
-        row("claude-3-5-sonnet", "2023-11-28").expect("base")[6],
-        "3.75"
-    );
-    assert_eq!(
-        row("claude-3-5-sonnet", "2025-01-05").expect("change")[6],
-        "3.375"
-    );
+    assert_eq!(row("claude-3-5-sonnet", "2023-11-28").expect("base")[6], "3.75");
+    assert_eq!(row("claude-3-5-sonnet", "2025-01-05").expect("change")[6], "3.375");
     assert_eq!(row("gpt-4o", "2023-11-28").expect("base")[6], "");
-    assert_eq!(
-        row("gpt-4o-mini", "2025-02-07").expect("future price")[3],
-        "0.12"
-    );
+    assert_eq!(row("gpt-4o-mini", "2025-02-07").expect("future price")[3], "0.12");
     assert_eq!(row("o1", "2023-11-28").expect("o1")[8], "2025-02-22");
-    assert_eq!(
-        row("llama-3-70b-pt", "2023-11-28").expect("pt")[7],
-        "provisioned"
-    );
-    assert_eq!(
-        row("gemini-1-5-pro", "2023-11-28").expect("gemini")[4],
-        "0.3125"
-    );
+    assert_eq!(row("llama-3-70b-pt", "2023-11-28").expect("pt")[7], "provisioned");
+    assert_eq!(row("gemini-1-5-pro", "2023-11-28").expect("gemini")[4], "0.3125");
 
     let principals = text("principals.csv");
     let mut lines = principals.lines();
@@ -602,26 +440,11 @@ fn config_files_have_the_agreed_shape() {
 
     let budgets = text("budgets.csv");
     let rows: Vec<Vec<&str>> = budgets.lines().map(|l| l.split(',').collect()).collect();
-    assert_eq!(
-        rows[0].join(","),
-        "scope,name,period,amount,currency,thresholds"
-    );
+    assert_eq!(rows[0].join(","), "scope,name,period,amount,currency,thresholds");
     assert_eq!(rows.len(), 1 + GROUP_BUDGETS + COST_CENTER_BUDGETS);
-    assert!(
-        rows[1..=GROUP_BUDGETS]
-            .iter()
-            .all(|r| r[0] == "group" && r[2] == "monthly")
-    );
-    assert!(
-        rows[GROUP_BUDGETS + 1..]
-            .iter()
-            .all(|r| r[0] == "cost_center" && r[2] == "quarterly")
-    );
-    assert!(
-        rows[1..]
-            .iter()
-            .all(|r| r[3].parse::<f64>().is_ok_and(|a| a >= 1.0) && r[4] == "USD")
-    );
+    assert!(rows[1..=GROUP_BUDGETS].iter().all(|r| r[0] == "group" && r[2] == "monthly"));
+    assert!(rows[GROUP_BUDGETS + 1..].iter().all(|r| r[0] == "cost_center" && r[2] == "quarterly"));
+    assert!(rows[1..].iter().all(|r| r[3].parse::<f64>().is_ok_and(|a| a >= 1.0) && r[4] == "USD"));
 
     let capacity = text("capacity.csv");
     let rows: Vec<Vec<&str>> = capacity.lines().map(|l| l.split(',').collect()).collect();
@@ -629,19 +452,12 @@ fn config_files_have_the_agreed_shape() {
         rows[0].join(","),
         "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group"
     );
-    let pt = ENTITIES
-        .iter()
-        .filter(|e| e.etype == EntityType::Provisioned)
-        .count();
+    let pt = ENTITIES.iter().filter(|e| e.etype == EntityType::Provisioned).count();
     assert_eq!(rows.len(), 1 + pt);
     for r in &rows[1..] {
         let e = &ENTITIES[entity_index(r[2]).expect("entity")];
         assert_eq!(e.etype, EntityType::Provisioned);
-        assert!(
-            ENDPOINTS
-                .iter()
-                .any(|ep| ep.name == r[1] && ep.models.iter().any(|(m, _)| *m == r[2]))
-        );
+        assert!(ENDPOINTS.iter().any(|ep| ep.name == r[1] && ep.models.iter().any(|(m, _)| *m == r[2])));
         assert!(GROUPS.contains(&r[7]) && r[5] == "2025-01-01" && r[6].is_empty());
     }
 }

@@ -97,7 +97,10 @@ async fn has_transaction(table: &deltalake::DeltaTable, app_id: String) -> Resul
 }
 
 /// The served_entities export, loaded when a file needs it (and refused when it is missing).
-fn served_entities(files: &[sources::InputFile], path: Option<&std::path::Path>) -> Result<sources::databricks::ServedEntities> {
+fn served_entities(
+    files: &[sources::InputFile],
+    path: Option<&std::path::Path>,
+) -> Result<sources::databricks::ServedEntities> {
     let needing = files.iter().find(|f| f.source.needs_served_entities());
     match (needing, path) {
         (Some(file), None) => Err(Error::Usage(format!(
@@ -168,8 +171,10 @@ pub async fn ingest(warehouse: &Warehouse, opts: &IngestOptions) -> Result<Inges
     let payloads = opts.payloads.resolve()?;
     let files = plan_files(opts)?;
     let parsing = Parsing { payloads, entities: Arc::new(served_entities(&files, opts.served_entities.as_deref())?) };
-    let mut tables =
-        Tables { inference: warehouse.open_table(INFERENCE).await?, quarantine: warehouse.open_table(QUARANTINE).await? };
+    let mut tables = Tables {
+        inference: warehouse.open_table(INFERENCE).await?,
+        quarantine: warehouse.open_table(QUARANTINE).await?,
+    };
 
     let total_bytes: u64 = files.iter().map(|f| f.size).sum();
     let run = Run {
@@ -234,7 +239,12 @@ impl Run<'_> {
     /// file is then hashed while it is read: one pass over its bytes. Only a file whose quick
     /// fingerprint was seen before (in the table or twice in this run) is hashed whole first,
     /// to tell a re-delivery from a look-alike.
-    async fn select_new_files(&self, files: &[InputFile], tables: &Tables, summary: &mut IngestSummary) -> Result<Vec<NewFile>> {
+    async fn select_new_files(
+        &self,
+        files: &[InputFile],
+        tables: &Tables,
+        summary: &mut IngestSummary,
+    ) -> Result<Vec<NewFile>> {
         self.bar.set_prefix("checking");
         let quick: Vec<String> =
             files.iter().map(|f| sources::quick_fingerprint(&f.path, f.size)).collect::<Result<_>>()?;
@@ -250,10 +260,13 @@ impl Run<'_> {
                 || file.format == sources::Format::Parquet
                 || has_transaction(&tables.inference, quick_app_id(q)).await?
                 || has_transaction(&tables.quarantine, quick_app_id(q)).await?;
-            let full = if seen_before { Some(sources::file_fingerprint(&file.path, &AtomicU64::new(0))?) } else { None };
+            let full =
+                if seen_before { Some(sources::file_fingerprint(&file.path, &AtomicU64::new(0))?) } else { None };
             let status = match &full {
                 Some(fp) if !full_in_run.insert(fp.clone()) => Some(FileStatus::SkippedSameContentInRun),
-                Some(fp) if has_transaction(&tables.inference, file_app_id(fp)).await? => Some(FileStatus::SkippedAlreadyIngested),
+                Some(fp) if has_transaction(&tables.inference, file_app_id(fp)).await? => {
+                    Some(FileStatus::SkippedAlreadyIngested)
+                }
                 _ => None,
             };
             match (status, &full) {
@@ -325,7 +338,8 @@ impl Run<'_> {
                 write_quarantine: !quarantine_done,
             };
             let before = self.counter.load(Ordering::Relaxed);
-            let (counts, fp): (FileCounts, String) = pipeline::process_file(job, state, &self.bar, &self.counter).await?;
+            let (counts, fp): (FileCounts, String) =
+                pipeline::process_file(job, state, &self.bar, &self.counter).await?;
             // exact even where the reader counted differently (Parquet is counted at the end)
             self.counter.store(before + file.size, Ordering::Relaxed);
             self.bar.set_position(self.counter.load(Ordering::Relaxed));
@@ -391,12 +405,19 @@ impl Run<'_> {
         let metadata = commit_metadata(&self.batch_id, summary);
         if !quarantine_txns.is_empty() {
             summary.quarantine_version = Some(
-                commit_append(&mut tables.quarantine, std::mem::take(&mut state.quarantine_adds), quarantine_txns, metadata.clone())
-                    .await?,
+                commit_append(
+                    &mut tables.quarantine,
+                    std::mem::take(&mut state.quarantine_adds),
+                    quarantine_txns,
+                    metadata.clone(),
+                )
+                .await?,
             );
         }
-        summary.inference_version =
-            Some(commit_append(&mut tables.inference, std::mem::take(&mut state.inference_adds), inference_txns, metadata).await?);
+        summary.inference_version = Some(
+            commit_append(&mut tables.inference, std::mem::take(&mut state.inference_adds), inference_txns, metadata)
+                .await?,
+        );
         Ok(())
     }
 }
@@ -445,7 +466,8 @@ fn estimate_records(file: &InputFile) -> u64 {
 /// Delta anyway; this only saves `vacuum` the work).
 async fn discard_files(warehouse: &Warehouse, table: &str, adds: &[deltalake::kernel::Add]) {
     for add in adds {
-        let decoded = url::form_urlencoded::parse(add.path.as_bytes()).map(|(k, v)| format!("{k}{v}")).collect::<String>();
+        let decoded =
+            url::form_urlencoded::parse(add.path.as_bytes()).map(|(k, v)| format!("{k}{v}")).collect::<String>();
         for candidate in [add.path.clone(), decoded] {
             let _ = warehouse.delete(&format!("{table}/{candidate}")).await;
         }

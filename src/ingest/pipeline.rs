@@ -20,7 +20,9 @@ use indicatif::ProgressBar;
 use super::dedup::{Dedup, Seen};
 use super::record::{InferenceBatchBuilder, Lineage, Payloads, QuarantineBatchBuilder, Rejected, fingerprint, id_hash};
 use super::sources::databricks::{self, ServedEntities};
-use super::sources::{Chunk, ChunkOptions, InputFile, LineNumbers, Source, litellm, native, read_chunks, too_long_message};
+use super::sources::{
+    Chunk, ChunkOptions, InputFile, LineNumbers, Source, litellm, native, read_chunks, too_long_message,
+};
 use super::validate::ReasonCode;
 use crate::error::{Error, Result};
 use crate::warehouse::schema::INFERENCE_PARTITION;
@@ -51,7 +53,11 @@ pub struct ParseContext {
 
 impl ParseContext {
     /// One line through the source's adapter.
-    fn parse<'a>(&self, line: &'a [u8], typing: crate::ingest::validate::Typing) -> std::result::Result<crate::ingest::validate::ValidRecord<'a>, crate::ingest::validate::Reject> {
+    fn parse<'a>(
+        &self,
+        line: &'a [u8],
+        typing: crate::ingest::validate::Typing,
+    ) -> std::result::Result<crate::ingest::validate::ValidRecord<'a>, crate::ingest::validate::Reject> {
         match self.source {
             Source::Native => native::parse_line(line, typing),
             Source::DatabricksUsage => databricks::parse_usage_line(line, typing, &self.entities),
@@ -76,7 +82,8 @@ struct ParsedChunk {
 
 fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
     let lines = memchr::memchr_iter(b'\n', &chunk.data).count() + 1;
-    let mut builder = InferenceBatchBuilder::with_capacity(ctx.lineage.clone(), ctx.payloads.clone(), lines, chunk.data.len());
+    let mut builder =
+        InferenceBatchBuilder::with_capacity(ctx.lineage.clone(), ctx.payloads.clone(), lines, chunk.data.len());
     let mut keys = Vec::with_capacity(lines);
     let mut rows = Vec::with_capacity(lines);
     let mut rejects = chunk.rejects;
@@ -302,7 +309,12 @@ pub async fn process_file(
 
 /// Queues a quarantine row: written at once when the file's fingerprint is known, held back
 /// until the end of the file otherwise (hashing the file now if too many pile up).
-fn quarantine(job: &mut FileJob<'_>, state: &mut RunState, pending: &mut Vec<Rejected>, reject: Rejected) -> Result<()> {
+fn quarantine(
+    job: &mut FileJob<'_>,
+    state: &mut RunState,
+    pending: &mut Vec<Rejected>,
+    reject: Rejected,
+) -> Result<()> {
     if !job.write_quarantine {
         return Ok(());
     }
@@ -367,13 +379,16 @@ async fn consume(
                         &parsed.data[start..end],
                         Some(request_id.clone()),
                         ReasonCode::ConflictingDuplicate,
-                        format!("request_id {request_id} was already ingested with different content; the first version is kept"),
+                        format!(
+                            "request_id {request_id} was already ingested with different content; the first version is kept"
+                        ),
                     );
                     quarantine(job, state, pending, reject)?;
                 }
             }
         }
-        let batch = if keep.iter().all(|k| *k) { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
+        let batch =
+            if keep.iter().all(|k| *k) { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
         if batch.num_rows() > 0 {
             counts.written += batch.num_rows() as u64;
             counts.partitions.extend(&written_dates);

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder,
-    Int64Builder, MapBuilder, MapFieldNames, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder, MapBuilder,
+    MapFieldNames, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
 use hmac::{Hmac, Mac};
@@ -15,7 +15,6 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 use super::validate::{ReasonCode, ValidRecord};
 use crate::error::{Error, Result};
 use crate::warehouse::schema::{inference_schema, quarantine_schema};
-
 
 /// What to keep of request/response payloads, which may hold personal data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -276,7 +275,9 @@ impl InferenceBatchBuilder {
             reasoning_tokens: Int64Builder::with_capacity(rows),
             token_count_source: text(8),
             sampling_fraction: Float64Builder::new(),
-            source_reported_cost: Decimal128Builder::new().with_precision_and_scale(38, 10).expect("valid decimal type"),
+            source_reported_cost: Decimal128Builder::new()
+                .with_precision_and_scale(38, 10)
+                .expect("valid decimal type"),
             request: StringBuilder::with_capacity(rows, payload_bytes),
             response: StringBuilder::with_capacity(rows, payload_bytes),
             rows: 0,
@@ -520,7 +521,10 @@ mod tests {
         // RFC 4231, test case 1
         let key = PayloadKey::new(&[0x0b; 20]).unwrap();
         let cell = key.cell("Hi There");
-        assert_eq!(cell, format!("hmac-sha256:{}:b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", key.id()));
+        assert_eq!(
+            cell,
+            format!("hmac-sha256:{}:b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", key.id())
+        );
         let secret = "0123456789abcdef";
         let key = PayloadKey::new(secret.as_bytes()).unwrap();
         let shown = format!("{:?}", Payloads::Hash(Arc::new(key.clone())));

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::pipeline::FileCounts;
 use super::sources::{Format, InputFile};
-use crate::output::{thousands, Table};
+use crate::output::{Table, thousands};
 
 /// What happened to one input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

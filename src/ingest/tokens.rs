@@ -97,7 +97,8 @@ pub fn openai_style(r: Reported) -> Result<TokenBuckets, Reject> {
     let total_input = r.input.unwrap_or(0);
     let cached = r.cache_read.unwrap_or(0);
     let written = r.cache_creation.unwrap_or(0);
-    let cached_parts = cached.checked_add(written).ok_or_else(|| inconsistent("cached token counts overflow".into()))?;
+    let cached_parts =
+        cached.checked_add(written).ok_or_else(|| inconsistent("cached token counts overflow".into()))?;
     if cached_parts > total_input {
         return Err(inconsistent(format!(
             "cached_input_tokens ({cached}) + cache_creation_input_tokens ({written}) exceed input_tokens ({total_input}), which includes them"
@@ -120,7 +121,13 @@ pub fn anthropic_style(r: Reported) -> Result<TokenBuckets, Reject> {
     )
 }
 
-fn reported(input: i64, cache_read: i64, cache_creation: i64, output: i64, reasoning: Option<i64>) -> Result<TokenBuckets, Reject> {
+fn reported(
+    input: i64,
+    cache_read: i64,
+    cache_creation: i64,
+    output: i64,
+    reasoning: Option<i64>,
+) -> Result<TokenBuckets, Reject> {
     if let Some(reasoning) = reasoning
         && reasoning > output
     {

@@ -37,20 +37,24 @@ pub fn from_usage_object(usage: &Value) -> Option<(Reported, TokenStyle)> {
     let detail = |a: &str, b: &str| obj.get(a).and_then(|d| d.get(b)).and_then(Value::as_i64);
     // OpenAI counts the cached part inside the prompt, under two sets of names: chat,
     // completions and embeddings, and the Responses API
-    let openai = |prompt: &str, prompt_details: &str, completion: &str, completion_details: &str| {
-        Reported {
-            input: int(prompt),
-            cache_read: detail(prompt_details, "cached_tokens"),
-            cache_creation: None,
-            output: int(completion),
-            reasoning: detail(completion_details, "reasoning_tokens"),
-        }
+    let openai = |prompt: &str, prompt_details: &str, completion: &str, completion_details: &str| Reported {
+        input: int(prompt),
+        cache_read: detail(prompt_details, "cached_tokens"),
+        cache_creation: None,
+        output: int(completion),
+        reasoning: detail(completion_details, "reasoning_tokens"),
     };
     if has("prompt_tokens") || (has("completion_tokens") && !has("input_tokens")) {
-        return Some((openai("prompt_tokens", "prompt_tokens_details", "completion_tokens", "completion_tokens_details"), TokenStyle::OpenAi));
+        return Some((
+            openai("prompt_tokens", "prompt_tokens_details", "completion_tokens", "completion_tokens_details"),
+            TokenStyle::OpenAi,
+        ));
     }
     if has("input_tokens_details") || has("output_tokens_details") {
-        return Some((openai("input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details"), TokenStyle::OpenAi));
+        return Some((
+            openai("input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details"),
+            TokenStyle::OpenAi,
+        ));
     }
     if has("input_tokens") || has("output_tokens") {
         return Some((
@@ -194,9 +198,14 @@ mod tests {
 
     #[test]
     fn openai_and_anthropic_usage_objects() {
-        let (r, s) = from_usage_object(&json!({"prompt_tokens": 100, "completion_tokens": 20, "prompt_tokens_details": {"cached_tokens": 64}})).unwrap();
+        let (r, s) = from_usage_object(
+            &json!({"prompt_tokens": 100, "completion_tokens": 20, "prompt_tokens_details": {"cached_tokens": 64}}),
+        )
+        .unwrap();
         assert_eq!((r.input, r.cache_read, r.output, s), (Some(100), Some(64), Some(20), TokenStyle::OpenAi));
-        let (r, s) = from_usage_object(&json!({"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": null})).unwrap();
+        let (r, s) =
+            from_usage_object(&json!({"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": null}))
+                .unwrap();
         assert_eq!((r.input, r.cache_read, r.output, s), (Some(5), None, Some(7), TokenStyle::Anthropic));
         assert!(from_usage_object(&json!({"total": 3})).is_none());
         assert!(from_usage_object(&json!({"prompt_tokens": null, "completion_tokens": null})).is_none());
@@ -228,7 +237,8 @@ mod tests {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let got = from_response(&response_chunks(&text)).map(|(r, style)| crate::ingest::tokens::normalise(r, style).unwrap());
+            let got = from_response(&response_chunks(&text))
+                .map(|(r, style)| crate::ingest::tokens::normalise(r, style).unwrap());
             let want = &case["expect"];
             match got {
                 None => assert!(want.is_null(), "{name}: no usage found, expected {want}"),

@@ -224,10 +224,8 @@ pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a
     let request_time_us = timestamp(raw.request_time, typing, raw.zone_less_time_is_utc)?;
     let requester = required_str(raw.requester, "requester", MAX_NAME_BYTES)?;
     let endpoint_name = required_str(raw.endpoint_name, "endpoint_name", MAX_NAME_BYTES)?;
-    let served_entity_name =
-        required_str(raw.served_entity_name, "served_entity_name", MAX_NAME_BYTES)?;
-    let status = int(raw.status_code, "status_code", typing)?
-        .ok_or_else(|| missing("status_code"))?;
+    let served_entity_name = required_str(raw.served_entity_name, "served_entity_name", MAX_NAME_BYTES)?;
+    let status = int(raw.status_code, "status_code", typing)?.ok_or_else(|| missing("status_code"))?;
     if !(100..=599).contains(&status) {
         return Err(Reject::new(
             ReasonCode::BadStatus,
@@ -351,10 +349,7 @@ fn missing(field: &str) -> Reject {
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Val<'_>) -> Reject {
-    Reject::new(
-        ReasonCode::WrongType,
-        format!("{field} must be {expected}, got {}{}", got.type_name(), excerpt(got)),
-    )
+    Reject::new(ReasonCode::WrongType, format!("{field} must be {expected}, got {}{}", got.type_name(), excerpt(got)))
 }
 
 /// A short rendering of an offending value for messages.
@@ -413,9 +408,9 @@ fn int(v: Option<Val<'_>>, field: &str, typing: Typing) -> Result<Option<i64>, R
         Some(Val::Float(f)) => Err(Reject::new(ReasonCode::WrongType, format!("{field} must be an integer, got {f}"))),
         Some(Val::Str(s)) if typing == Typing::FromText => {
             let t = s.trim();
-            t.parse::<i64>().map(Some).map_err(|_| {
-                Reject::new(ReasonCode::WrongType, format!("{field} must be an integer, got {t:?}"))
-            })
+            t.parse::<i64>()
+                .map(Some)
+                .map_err(|_| Reject::new(ReasonCode::WrongType, format!("{field} must be an integer, got {t:?}")))
         }
         Some(other) => Err(wrong_type(field, "an integer", &other)),
     }
@@ -473,9 +468,8 @@ fn timestamp(v: Option<Val<'_>>, typing: Typing, zone_less_is_utc: bool) -> Resu
     let min = MIN_TIME.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros();
     let max = MAX_TIME.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_micros();
     if !(min..max).contains(&micros) {
-        let shown = DateTime::from_timestamp_micros(micros)
-            .map(|d| d.to_rfc3339())
-            .unwrap_or_else(|| micros.to_string());
+        let shown =
+            DateTime::from_timestamp_micros(micros).map(|d| d.to_rfc3339()).unwrap_or_else(|| micros.to_string());
         return Err(bad(format!(
             "request_time {shown} is outside 2000-01-01..2100-01-01 (epoch values must be milliseconds)"
         )));

@@ -136,7 +136,9 @@ impl Chart {
     /// The chart of a query result, as `spec` says.
     pub fn from_batches(spec: &ChartSpec, batches: &[RecordBatch]) -> Result<Self> {
         let column = |batch: &RecordBatch, name: &str, to: &DataType| -> Result<arrow::array::ArrayRef> {
-            let c = batch.column_by_name(name).ok_or_else(|| Error::Internal(format!("chart: the result has no column {name}")))?;
+            let c = batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::Internal(format!("chart: the result has no column {name}")))?;
             Ok(arrow::compute::cast(c, to)?)
         };
         let mut units = Vec::<String>::new();
@@ -214,7 +216,11 @@ impl Chart {
             keep
         };
         let keep_series = keep(self.series.len(), MAX_SERIES, totals(true));
-        let keep_bars = if self.kind == ChartKind::Bar { keep(self.categories.len(), MAX_BARS, totals(false)) } else { vec![true; self.categories.len()] };
+        let keep_bars = if self.kind == ChartKind::Bar {
+            keep(self.categories.len(), MAX_BARS, totals(false))
+        } else {
+            vec![true; self.categories.len()]
+        };
         let other_series = format!("other ({})", keep_series.iter().filter(|k| !**k).count());
         let other_bars = format!("other ({})", keep_bars.iter().filter(|k| !**k).count());
         // categories first, in order, so that "other" comes last
@@ -294,7 +300,10 @@ impl Chart {
         per_category.values().copied().fold(0.0, f64::max).max(f64::MIN_POSITIVE) * 1.08
     }
 
-    fn draw_lines<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    fn draw_lines<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let n = self.categories.len();
         let labels = &self.categories;
         let mut chart = ChartBuilder::on(area)
@@ -304,7 +313,11 @@ impl Chart {
             .build_cartesian_2d(0f64..(n.max(2) - 1) as f64, 0f64..self.max_value(false))?;
         let x_label = |v: &f64| {
             let i = v.round();
-            if (v - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < n { labels[i as usize].clone() } else { String::new() }
+            if (v - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < n {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
         };
         chart
             .configure_mesh()
@@ -326,7 +339,10 @@ impl Chart {
         Ok(())
     }
 
-    fn draw_bars<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    fn draw_bars<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         let n = self.categories.len() as i32;
         let longest = self.categories.iter().map(|c| c.chars().count()).max().unwrap_or(0) as u32;
         let mut chart = ChartBuilder::on(area)
@@ -337,7 +353,9 @@ impl Chart {
         let labels = &self.categories;
         // the first category at the top
         let category = |v: &SegmentValue<i32>| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) if (0..n).contains(i) => labels[(n - 1 - i) as usize].clone(),
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) if (0..n).contains(i) => {
+                labels[(n - 1 - i) as usize].clone()
+            }
             _ => String::new(),
         };
         chart
@@ -358,7 +376,10 @@ impl Chart {
             for (s, _) in self.series.iter().enumerate() {
                 let Some(v) = self.values.get(&(c as usize, s)).copied().filter(|v| *v > 0.0) else { continue };
                 let color = PALETTE[s % PALETTE.len()];
-                let mut bar = Rectangle::new([(start, SegmentValue::Exact(row)), (start + v, SegmentValue::Exact(row + 1))], color.filled());
+                let mut bar = Rectangle::new(
+                    [(start, SegmentValue::Exact(row)), (start + v, SegmentValue::Exact(row + 1))],
+                    color.filled(),
+                );
                 bar.set_margin(4, 4, 0, 0);
                 chart.draw_series(std::iter::once(bar))?;
                 start += v;
@@ -377,13 +398,20 @@ fn human(v: f64) -> String {
         a if a >= 1e3 => (v / 1e3, "k"),
         _ => (v, ""),
     };
-    let text = if scaled.fract().abs() < 1e-9 { format!("{scaled:.0}") } else if a < 1.0 { format!("{scaled:.3}") } else { format!("{scaled:.1}") };
+    let text = if scaled.fract().abs() < 1e-9 {
+        format!("{scaled:.0}")
+    } else if a < 1.0 {
+        format!("{scaled:.3}")
+    } else {
+        format!("{scaled:.1}")
+    };
     format!("{text}{suffix}")
 }
 
 fn register_font() -> Result<()> {
     static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok());
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok());
     if ok { Ok(()) } else { Err(Error::Internal("the embedded chart font does not load".into())) }
 }
 
@@ -395,7 +423,10 @@ mod tests {
     fn specs_parse_and_bad_ones_are_refused() {
         let s = ChartSpec::parse("line x=date y=cost series=group unit_column=currency", "T").unwrap();
         assert_eq!(s.unit_column.as_deref(), Some("currency"));
-        assert_eq!((s.kind, s.x.as_str(), s.y.clone(), s.series.as_deref()), (ChartKind::Line, "date", vec!["cost".to_string()], Some("group")));
+        assert_eq!(
+            (s.kind, s.x.as_str(), s.y.clone(), s.series.as_deref()),
+            (ChartKind::Line, "date", vec!["cost".to_string()], Some("group"))
+        );
         assert!(ChartSpec::parse("pie x=a y=b", "T").is_err());
         assert!(ChartSpec::parse("bar x=a y=b,c series=d", "T").is_err());
         assert!(ChartSpec::parse("bar y=b", "T").is_err());

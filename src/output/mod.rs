@@ -23,7 +23,10 @@ pub fn neutralise(cell: &str) -> String {
 
 /// A CSV file for finance: a header and rows of cells (each cell as given: neutralise text
 /// before), CRLF line ends as spreadsheets expect, as bytes.
-pub fn csv_bytes<R: IntoIterator<Item = impl AsRef<[u8]>>>(header: R, rows: impl IntoIterator<Item = R>) -> Result<Vec<u8>> {
+pub fn csv_bytes<R: IntoIterator<Item = impl AsRef<[u8]>>>(
+    header: R,
+    rows: impl IntoIterator<Item = R>,
+) -> Result<Vec<u8>> {
     let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     out.write_record(header).map_err(csv_error)?;
     for row in rows {

@@ -82,7 +82,10 @@ pub fn write_file(batches: &[RecordBatch], format: Format, path: &Path) -> Resul
         let file = std::fs::File::create(&tmp).map_err(|source| Error::Output { path: path.to_path_buf(), source })?;
         let mut file = std::io::BufWriter::new(file);
         if format == Format::Parquet {
-            let schema = batches.first().map(RecordBatch::schema).unwrap_or_else(|| std::sync::Arc::new(arrow::datatypes::Schema::empty()));
+            let schema = batches
+                .first()
+                .map(RecordBatch::schema)
+                .unwrap_or_else(|| std::sync::Arc::new(arrow::datatypes::Schema::empty()));
             let mut writer = parquet::arrow::ArrowWriter::try_new(&mut file, schema, None)?;
             for b in batches {
                 writer.write(b)?;

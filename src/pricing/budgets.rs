@@ -1,10 +1,11 @@
 //! `config/budgets.csv`: how much a group, cost center or requester may spend per month or
 //! quarter, and the percentages at which someone should hear about it.
 
-
 use rust_decimal::Decimal;
 
-use super::{Column, ConfigError, Header, Line, Problems, Row, parse_currency, parse_price, parse_text, ConfigFile, read_table};
+use super::{
+    Column, ConfigError, ConfigFile, Header, Line, Problems, Row, parse_currency, parse_price, parse_text, read_table,
+};
 
 const SCOPE: &str = "scope";
 const NAME: &str = "name";
@@ -80,7 +81,10 @@ impl Budgets {
         let mut seen = std::collections::HashMap::new();
         for b in &rows {
             if let Some(first) = seen.insert((b.scope, b.name.clone(), b.period, b.currency.clone()), b.line) {
-                problems.at(b.line, format!("repeats the budget of line {first} (same scope, name, period and currency); keep one"));
+                problems.at(
+                    b.line,
+                    format!("repeats the budget of line {first} (same scope, name, period and currency); keep one"),
+                );
             }
         }
         problems.into_result(Self { rows })
@@ -153,7 +157,8 @@ mod tests {
 
     #[test]
     fn the_template_and_the_sample_parse() {
-        let template = Budgets::from_csv_str(include_str!("../warehouse/templates/budgets.csv"), "budgets.csv").unwrap();
+        let template =
+            Budgets::from_csv_str(include_str!("../warehouse/templates/budgets.csv"), "budgets.csv").unwrap();
         assert_eq!(template.rows.len(), 2);
         assert_eq!(template.rows[1].scope, BudgetScope::CostCenter);
         assert_eq!(template.rows[1].period, BudgetPeriod::Quarterly);
@@ -170,8 +175,14 @@ mod tests {
                     group,z,monthly,10,USD,\n\
                     group,z,monthly,20,USD,\n";
         let err = Budgets::from_csv_str(text, "budgets.csv").unwrap_err().to_string();
-        for want in ["line 2: scope `team`", "line 3: period `weekly`", "line 4: amount `-3`", "line 5: currency `usd`",
-                     "line 5: thresholds", "line 7: repeats the budget of line 6"] {
+        for want in [
+            "line 2: scope `team`",
+            "line 3: period `weekly`",
+            "line 4: amount `-3`",
+            "line 5: currency `usd`",
+            "line 5: thresholds",
+            "line 7: repeats the budget of line 6",
+        ] {
             assert!(err.contains(want), "{want} in\n{err}");
         }
     }

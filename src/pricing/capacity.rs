@@ -10,7 +10,10 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{Column, ConfigError, Header, Line, Problems, Row, parse_currency, parse_date, parse_price, parse_text, ConfigFile, read_table};
+use super::{
+    Column, ConfigError, ConfigFile, Header, Line, Problems, Row, parse_currency, parse_date, parse_price, parse_text,
+    read_table,
+};
 
 const POOL: &str = "pool";
 const ENDPOINT: &str = "endpoint_name";
@@ -67,7 +70,10 @@ impl Capacity {
         let mut seen = std::collections::HashMap::new();
         for p in &pools {
             if let Some(first) = seen.insert(p.pool.clone(), p.line) {
-                problems.at(p.line, format!("pool `{}` is already defined on line {first}; give each pool one row", p.pool));
+                problems.at(
+                    p.line,
+                    format!("pool `{}` is already defined on line {first}; give each pool one row", p.pool),
+                );
             }
         }
         end_open_rows_at_the_next(&mut pools);
@@ -91,8 +97,16 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Po
     let from = row.required(FROM, parse_date);
     let to = row.optional(TO, parse_date);
     let owner = row.required(OWNER, parse_text);
-    let (Ok(pool), Ok(endpoint_name), Ok(served_entity_name), Ok(cost_per_hour), Ok(currency), Ok(effective_from), Ok(effective_to), Ok(owner_group)) =
-        (pool, endpoint, entity, cost, currency, from, to, owner)
+    let (
+        Ok(pool),
+        Ok(endpoint_name),
+        Ok(served_entity_name),
+        Ok(cost_per_hour),
+        Ok(currency),
+        Ok(effective_from),
+        Ok(effective_to),
+        Ok(owner_group),
+    ) = (pool, endpoint, entity, cost, currency, from, to, owner)
     else {
         return None;
     };
@@ -104,7 +118,17 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Po
         row.problem(format!("{TO} is not after {FROM}; make it later or leave it empty"));
         return None;
     }
-    Some(Pool { pool, endpoint_name, served_entity_name, cost_per_hour, currency, effective_from, effective_to, owner_group, line: row.number() })
+    Some(Pool {
+        pool,
+        endpoint_name,
+        served_entity_name,
+        cost_per_hour,
+        currency,
+        effective_from,
+        effective_to,
+        owner_group,
+        line: row.number(),
+    })
 }
 
 /// Gives each row without `effective_to` the `effective_from` of the next row for the same
@@ -119,7 +143,10 @@ fn end_open_rows_at_the_next(pools: &mut [Pool]) {
         let (earlier, later) = (pair[0], pair[1]);
         let same_traffic = pools[earlier].endpoint_name == pools[later].endpoint_name
             && pools[earlier].served_entity_name == pools[later].served_entity_name;
-        if same_traffic && pools[earlier].effective_to.is_none() && pools[earlier].effective_from < pools[later].effective_from {
+        if same_traffic
+            && pools[earlier].effective_to.is_none()
+            && pools[earlier].effective_from < pools[later].effective_from
+        {
             pools[earlier].effective_to = Some(pools[later].effective_from);
         }
     }
@@ -177,7 +204,8 @@ mod tests {
 
     #[test]
     fn the_template_has_no_live_pool_and_the_sample_parses() {
-        let template = Capacity::from_csv_str(include_str!("../warehouse/templates/capacity.csv"), "capacity.csv").unwrap();
+        let template =
+            Capacity::from_csv_str(include_str!("../warehouse/templates/capacity.csv"), "capacity.csv").unwrap();
         assert!(template.pools.is_empty());
         let text = "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\n\
                     p,ep,,24.00,USD,2025-01-01,,ml\n";
@@ -185,18 +213,29 @@ mod tests {
         assert_eq!((c.pools[0].served_entity_name.clone(), c.pools[0].cost_per_hour), (None, Decimal::from(24)));
     }
 
-    const HEADER: &str = "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\n";
+    const HEADER: &str =
+        "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\n";
 
     #[test]
     fn an_open_row_ends_where_the_next_row_of_its_traffic_begins() {
         // a rate change written as in prices.csv: the old row left open
-        let c = Capacity::from_csv_str(&format!("{HEADER}v1,ep,m,24,USD,2025-01-01,,g\nv2,ep,m,20,USD,2025-01-15,,g\nother,ep2,,5,USD,2025-01-01,,g\n"), "capacity.csv").unwrap();
+        let c = Capacity::from_csv_str(
+            &format!(
+                "{HEADER}v1,ep,m,24,USD,2025-01-01,,g\nv2,ep,m,20,USD,2025-01-15,,g\nother,ep2,,5,USD,2025-01-01,,g\n"
+            ),
+            "capacity.csv",
+        )
+        .unwrap();
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         assert_eq!(c.pools[0].effective_to, Some(d("2025-01-15")));
         assert_eq!(c.pools[1].effective_to, None);
         assert_eq!(c.pools[2].effective_to, None);
         // rows in any order in the file
-        let c = Capacity::from_csv_str(&format!("{HEADER}v2,ep,m,20,USD,2025-01-15,,g\nv1,ep,m,24,USD,2025-01-01,,g\n"), "capacity.csv").unwrap();
+        let c = Capacity::from_csv_str(
+            &format!("{HEADER}v2,ep,m,20,USD,2025-01-15,,g\nv1,ep,m,24,USD,2025-01-01,,g\n"),
+            "capacity.csv",
+        )
+        .unwrap();
         assert_eq!((c.pools[0].effective_to, c.pools[1].effective_to), (None, Some(d("2025-01-15"))));
     }
 
@@ -232,7 +271,12 @@ mod tests {
                     s,ep,,1,USD,2025-01-01,,ml\n\
                     s,ep2,,1,USD,2025-01-01,,ml\n";
         let err = Capacity::from_csv_str(text, "capacity.csv").unwrap_err().to_string();
-        for want in ["line 2: endpoint_name and served_entity_name", "line 3: cost_per_hour `-1`", "line 4: effective_to", "line 6: pool `s`"] {
+        for want in [
+            "line 2: endpoint_name and served_entity_name",
+            "line 3: cost_per_hour `-1`",
+            "line 4: effective_to",
+            "line 6: pool `s`",
+        ] {
             assert!(err.contains(want), "{want} in\n{err}");
         }
     }

@@ -33,11 +33,11 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
+pub use capacity::{Capacity, Pool};
 pub use prices::{PriceBook, PriceRow, PricingMode, request_cost};
 pub use principals::{Principal, Principals, UNALLOCATED_COST_CENTER, UNASSIGNED_GROUP};
 pub use settings::{Attribution, Settings};
-pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
-pub use capacity::{Capacity, Pool};
 
 /// At most this many problems are listed in a [`ConfigError::Invalid`]; the count covers all.
 pub const MAX_REPORTED_PROBLEMS: usize = 50;
@@ -48,18 +48,11 @@ pub enum ConfigError {
     /// The file was read but is not valid. `count` is the number of problems found; `problems`
     /// holds the first [`MAX_REPORTED_PROBLEMS`] of them, each a complete line-numbered message.
     #[error("{file}: {count} problem(s):\n{}", render_problems(.problems, *.count))]
-    Invalid {
-        file: String,
-        count: usize,
-        problems: Vec<String>,
-    },
+    Invalid { file: String, count: usize, problems: Vec<String> },
 
     /// The file could not be read at all (missing, unreadable, not UTF-8).
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 fn render_problems(problems: &[String], count: usize) -> String {
@@ -87,13 +80,19 @@ impl ConfigFile {
             Some(text) => parse(text, &self.name),
             None => Err(ConfigError::Io {
                 path: PathBuf::from(&self.name),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (tokenledger init writes an example)"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file (tokenledger init writes an example)",
+                ),
             }),
         }
     }
 
     /// Parses the file, or gives the default (an empty table) when it is absent.
-    pub fn parse_or_default<T: Default>(&self, parse: impl Fn(&str, &str) -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+    pub fn parse_or_default<T: Default>(
+        &self,
+        parse: impl Fn(&str, &str) -> Result<T, ConfigError>,
+    ) -> Result<T, ConfigError> {
         if self.text.is_none() { Ok(T::default()) } else { self.parse(parse) }
     }
 
@@ -129,11 +128,7 @@ fn index_by<T>(rows: &[T], key: impl Fn(&T) -> &str) -> HashMap<String, Range<us
 
 /// Quotes a cell for a canonical CSV rendering when it would otherwise be ambiguous.
 fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -149,19 +144,14 @@ struct Problems {
 
 impl Problems {
     fn new(file: &str) -> Self {
-        Self {
-            file: file.to_string(),
-            kept: Vec::new(),
-            count: 0,
-        }
+        Self { file: file.to_string(), kept: Vec::new(), count: 0 }
     }
 
     /// Records `<file> line N: <message>`; `message` says what is wrong, then `; ` what to do.
     fn at(&mut self, line: usize, message: impl Display) {
         self.count += 1;
         if self.kept.len() < MAX_REPORTED_PROBLEMS {
-            self.kept
-                .push((line, format!("{} line {line}: {message}", self.file)));
+            self.kept.push((line, format!("{} line {line}: {message}", self.file)));
         }
     }
 
@@ -226,14 +216,10 @@ fn data_lines(text: &str, problems: &mut Problems) -> Vec<Line> {
 
 /// Parses one physical line as exactly one CSV record, cells trimmed.
 fn parse_csv_line(raw: &str) -> Result<csv::StringRecord, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(raw.as_bytes());
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(raw.as_bytes());
     let mut cells = csv::StringRecord::new();
-    let unreadable =
-        |e: csv::Error| format!("cannot be read as CSV ({e}); fix the quoting or separators");
+    let unreadable = |e: csv::Error| format!("cannot be read as CSV ({e}); fix the quoting or separators");
     reader.read_record(&mut cells).map_err(unreadable)?;
     let mut extra = csv::StringRecord::new();
     if reader.read_record(&mut extra).map_err(unreadable)? {
@@ -259,31 +245,19 @@ impl Header {
     /// ignored so that the rows can still be checked; a missing required column makes the rows
     /// impossible to read, so then `None` is returned after reporting it.
     fn parse(line: &Line, columns: &[Column], problems: &mut Problems) -> Option<Header> {
-        let names = columns
-            .iter()
-            .map(|c| c.name)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let names = columns.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
         let mut positions: Vec<(&'static str, usize)> = Vec::new();
         for (position, name) in line.cells.iter().enumerate() {
             match columns.iter().find(|c| c.name == name) {
                 None if name.is_empty() => problems.at(
                     line.number,
-                    format!(
-                        "header cell {} is empty; name the column or remove the extra comma",
-                        position + 1
-                    ),
+                    format!("header cell {} is empty; name the column or remove the extra comma", position + 1),
                 ),
-                None => problems.at(
-                    line.number,
-                    format!(
-                        "unknown column `{name}`; remove or rename it (known columns: {names})"
-                    ),
-                ),
-                Some(c) if positions.iter().any(|(n, _)| *n == c.name) => problems.at(
-                    line.number,
-                    format!("column `{name}` appears twice in the header; keep one"),
-                ),
+                None => problems
+                    .at(line.number, format!("unknown column `{name}`; remove or rename it (known columns: {names})")),
+                Some(c) if positions.iter().any(|(n, _)| *n == c.name) => {
+                    problems.at(line.number, format!("column `{name}` appears twice in the header; keep one"))
+                }
                 Some(c) => positions.push((c.name, position)),
             }
         }
@@ -300,10 +274,7 @@ impl Header {
                 );
             }
         }
-        complete.then_some(Header {
-            positions,
-            width: line.cells.len(),
-        })
+        complete.then_some(Header { positions, width: line.cells.len() })
     }
 
     /// The trimmed cell of `line` under `column`, or `None` when the file has no such column.
@@ -315,24 +286,13 @@ impl Header {
 
 /// The header and the data lines of a config file; `None` (with problems recorded) when the file
 /// has no usable header.
-fn read_table(
-    text: &str,
-    columns: &[Column],
-    problems: &mut Problems,
-) -> Option<(Header, Vec<Line>)> {
+fn read_table(text: &str, columns: &[Column], problems: &mut Problems) -> Option<(Header, Vec<Line>)> {
     let mut lines = data_lines(text, problems).into_iter();
     let Some(first) = lines.next() else {
-        let names = columns
-            .iter()
-            .filter(|c| c.required)
-            .map(|c| c.name)
-            .collect::<Vec<_>>();
+        let names = columns.iter().filter(|c| c.required).map(|c| c.name).collect::<Vec<_>>();
         problems.at(
             1,
-            format!(
-                "no header line; the first line that is not a comment must name the columns: {}",
-                names.join(",")
-            ),
+            format!("no header line; the first line that is not a comment must name the columns: {}", names.join(",")),
         );
         return None;
     };
@@ -366,11 +326,7 @@ impl<'a> Row<'a> {
             );
             return None;
         }
-        Some(Self {
-            header,
-            line,
-            problems,
-        })
+        Some(Self { header, line, problems })
     }
 
     fn number(&self) -> usize {
@@ -378,29 +334,18 @@ impl<'a> Row<'a> {
     }
 
     /// A cell that must not be empty, parsed with `parse` (which explains what is wrong).
-    fn required<T>(
-        &mut self,
-        column: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, Reported> {
+    fn required<T>(&mut self, column: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, Reported> {
         match self.header.cell(self.line, column) {
             Some(text) if !text.is_empty() => self.parsed(column, text, parse),
             _ => {
-                self.problems.at(
-                    self.line.number,
-                    format!("{column} is empty; every row needs a value here"),
-                );
+                self.problems.at(self.line.number, format!("{column} is empty; every row needs a value here"));
                 Err(Reported)
             }
         }
     }
 
     /// A cell that may be empty or whose column may be absent (then `None`).
-    fn optional<T>(
-        &mut self,
-        column: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, Reported> {
+    fn optional<T>(&mut self, column: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, Reported> {
         match self.header.cell(self.line, column) {
             Some(text) if !text.is_empty() => self.parsed(column, text, parse).map(Some),
             _ => Ok(None),
@@ -414,8 +359,7 @@ impl<'a> Row<'a> {
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<T, Reported> {
         parse(text).map_err(|why| {
-            self.problems
-                .at(self.line.number, format!("{column} `{text}` {why}"));
+            self.problems.at(self.line.number, format!("{column} `{text}` {why}"));
             Reported
         })
     }
@@ -441,13 +385,7 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
     let bad = || "is not a date; write it as YYYY-MM-DD, e.g. 2025-03-01".to_string();
     let b = text.as_bytes();
     let shape_ok = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
+        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
     if !shape_ok {
         return Err(bad());
     }
@@ -458,9 +396,7 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
     i32::try_from(year)
         .ok()
         .and_then(|year| NaiveDate::from_ymd_opt(year, month, day))
-        .ok_or_else(|| {
-            "is not a day in the calendar; check the month and day (YYYY-MM-DD)".to_string()
-        })
+        .ok_or_else(|| "is not a day in the calendar; check the month and day (YYYY-MM-DD)".to_string())
 }
 
 /// A price: a plain non-negative decimal (`2.50`, `0.075`, `15`), parsed exactly.
@@ -470,9 +406,7 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 fn parse_price(text: &str) -> Result<Decimal, String> {
     let plain = |s: &str| {
         let digits = s.chars().filter(char::is_ascii_digit).count();
-        digits > 0
-            && s.chars().all(|c| c.is_ascii_digit() || c == '.')
-            && s.matches('.').count() <= 1
+        digits > 0 && s.chars().all(|c| c.is_ascii_digit() || c == '.') && s.matches('.').count() <= 1
     };
     if let Some(rest) = text.strip_prefix('-')
         && plain(rest)
@@ -500,7 +434,8 @@ fn parse_currency(text: &str) -> Result<String, String> {
     if crate::money::minor_unit(&upper).is_ok() {
         return Err(format!("is not an ISO 4217 code; write it in capitals: {upper}"));
     }
-    Err("is not an ISO 4217 code with a minor unit; write the currency's three-letter code, e.g. USD, EUR or JPY".to_string())
+    Err("is not an ISO 4217 code with a minor unit; write the currency's three-letter code, e.g. USD, EUR or JPY"
+        .to_string())
 }
 
 #[cfg(test)]
@@ -509,10 +444,7 @@ mod tests {
 
     #[test]
     fn dates_must_be_yyyy_mm_dd() {
-        assert_eq!(
-            parse_date("2025-03-01"),
-            Ok(NaiveDate::from_ymd_opt(2025, 3, 1).unwrap())
-        );
+        assert_eq!(parse_date("2025-03-01"), Ok(NaiveDate::from_ymd_opt(2025, 3, 1).unwrap()));
         for bad in [
             "2025-3-1",
             "2025/03/01",
@@ -536,25 +468,12 @@ mod tests {
         assert_eq!(price("0.075"), Ok("0.075".to_string()));
         assert_eq!(price("15"), Ok("15".to_string()));
         assert_eq!(price("0"), Ok("0".to_string()));
-        for bad in [
-            "1_000", "+1", "1e5", "$2.50", "2,50", "1.2.3", ".", "abc", "NaN", "0x10",
-        ] {
-            assert!(
-                parse_price(bad).unwrap_err().contains("not a number"),
-                "{bad}"
-            );
+        for bad in ["1_000", "+1", "1e5", "$2.50", "2,50", "1.2.3", ".", "abc", "NaN", "0x10"] {
+            assert!(parse_price(bad).unwrap_err().contains("not a number"), "{bad}");
         }
         assert!(parse_price("-1.00").unwrap_err().contains("negative"));
-        assert!(
-            parse_price("79228162514264337593543950336")
-                .unwrap_err()
-                .contains("more digits")
-        );
-        assert!(
-            parse_price("0.00000000000000000000000000001")
-                .unwrap_err()
-                .contains("more digits")
-        );
+        assert!(parse_price("79228162514264337593543950336").unwrap_err().contains("more digits"));
+        assert!(parse_price("0.00000000000000000000000000001").unwrap_err().contains("more digits"));
     }
 
     #[test]
@@ -604,20 +523,10 @@ mod tests {
             problems.at(line, "bad; fix it");
         }
         let err = problems.into_result(()).unwrap_err();
-        let ConfigError::Invalid {
-            count,
-            problems: listed,
-            ..
-        } = &err
-        else {
-            panic!()
-        };
+        let ConfigError::Invalid { count, problems: listed, .. } = &err else { panic!() };
         assert_eq!((*count, listed.len()), (60, MAX_REPORTED_PROBLEMS));
         let text = err.to_string();
-        assert!(
-            text.starts_with("x.csv: 60 problem(s):\nx.csv line "),
-            "{text}"
-        );
+        assert!(text.starts_with("x.csv: 60 problem(s):\nx.csv line "), "{text}");
         assert!(text.ends_with("... and 10 more not shown"), "{text}");
     }
 
@@ -625,18 +534,9 @@ mod tests {
     fn stray_quotes_and_carriage_returns_are_reported_with_their_line() {
         let mut problems = Problems::new("f.csv");
         let lines = data_lines("a,b\n\"x,y\n1,2\r\nq\rr,s\n", &mut problems);
-        assert_eq!(
-            lines.iter().map(|l| l.number).collect::<Vec<_>>(),
-            vec![1, 3]
-        );
+        assert_eq!(lines.iter().map(|l| l.number).collect::<Vec<_>>(), vec![1, 3]);
         let err = problems.into_result(()).unwrap_err().to_string();
-        assert!(
-            err.contains("f.csv line 2: a quoted cell is not closed"),
-            "{err}"
-        );
-        assert!(
-            err.contains("f.csv line 4: holds a stray carriage return"),
-            "{err}"
-        );
+        assert!(err.contains("f.csv line 2: a quoted cell is not closed"), "{err}");
+        assert!(err.contains("f.csv line 4: holds a stray carriage return"), "{err}");
     }
 }

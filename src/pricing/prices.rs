@@ -8,11 +8,11 @@ use std::ops::Range;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::time::date_start_micros;
 use super::{
-    Column, ConfigError, Header, Line, Problems, Row, csv_cell, index_by,
-    parse_currency, parse_date, parse_price, parse_text, ConfigFile, read_table,
+    Column, ConfigError, ConfigFile, Header, Line, Problems, Row, csv_cell, index_by, parse_currency, parse_date,
+    parse_price, parse_text, read_table,
 };
+use crate::time::date_start_micros;
 
 const SERVED_ENTITY_NAME: &str = "served_entity_name";
 const EFFECTIVE_FROM: &str = "effective_from";
@@ -26,46 +26,16 @@ const PRICING_MODE: &str = "pricing_mode";
 const RETIRES_ON: &str = "retires_on";
 
 const COLUMNS: &[Column] = &[
-    Column {
-        name: SERVED_ENTITY_NAME,
-        required: true,
-    },
-    Column {
-        name: EFFECTIVE_FROM,
-        required: true,
-    },
-    Column {
-        name: EFFECTIVE_TO,
-        required: false,
-    },
-    Column {
-        name: CURRENCY,
-        required: true,
-    },
-    Column {
-        name: INPUT_PRICE,
-        required: true,
-    },
-    Column {
-        name: CACHED_INPUT_PRICE,
-        required: true,
-    },
-    Column {
-        name: OUTPUT_PRICE,
-        required: true,
-    },
-    Column {
-        name: CACHE_WRITE_PRICE,
-        required: false,
-    },
-    Column {
-        name: PRICING_MODE,
-        required: false,
-    },
-    Column {
-        name: RETIRES_ON,
-        required: false,
-    },
+    Column { name: SERVED_ENTITY_NAME, required: true },
+    Column { name: EFFECTIVE_FROM, required: true },
+    Column { name: EFFECTIVE_TO, required: false },
+    Column { name: CURRENCY, required: true },
+    Column { name: INPUT_PRICE, required: true },
+    Column { name: CACHED_INPUT_PRICE, required: true },
+    Column { name: OUTPUT_PRICE, required: true },
+    Column { name: CACHE_WRITE_PRICE, required: false },
+    Column { name: PRICING_MODE, required: false },
+    Column { name: RETIRES_ON, required: false },
 ];
 
 /// Prices are per million tokens: the cost of one request is the token-weighted sum divided by
@@ -96,10 +66,7 @@ impl PricingMode {
         match text {
             "per_token" => Ok(PricingMode::PerToken),
             "provisioned" => Ok(PricingMode::Provisioned),
-            _ => Err(
-                "is not a pricing mode; use per_token or provisioned (empty means per_token)"
-                    .to_string(),
-            ),
+            _ => Err("is not a pricing mode; use per_token or provisioned (empty means per_token)".to_string()),
         }
     }
 }
@@ -151,16 +118,11 @@ impl PriceRow {
 
     /// The largest number of decimal places among this row's prices.
     fn price_scale(&self) -> u32 {
-        [
-            self.input_per_1m,
-            self.cached_input_per_1m,
-            self.output_per_1m,
-            self.cache_write_or_input(),
-        ]
-        .iter()
-        .map(Decimal::scale)
-        .max()
-        .unwrap_or(0)
+        [self.input_per_1m, self.cached_input_per_1m, self.output_per_1m, self.cache_write_or_input()]
+            .iter()
+            .map(Decimal::scale)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -176,13 +138,7 @@ impl PriceRow {
 /// `None` when the exact result cannot be represented (more than 28 decimal places or 96 bits of
 /// mantissa, which takes absurd token counts or prices): the caller must treat that as an error,
 /// not as zero. Negative token counts are computed as given; rejecting them is ingest's job.
-pub fn request_cost(
-    row: &PriceRow,
-    input: i64,
-    cache_read: i64,
-    cache_write: i64,
-    output: i64,
-) -> Option<Decimal> {
+pub fn request_cost(row: &PriceRow, input: i64, cache_read: i64, cache_write: i64, output: i64) -> Option<Decimal> {
     let terms = [
         (input, row.input_per_1m),
         (cache_read, row.cached_input_per_1m),
@@ -216,14 +172,10 @@ impl PriceBook {
         let Some((header, lines)) = read_table(text, COLUMNS, &mut problems) else {
             return problems.into_result(Self::default());
         };
-        let mut rows: Vec<PriceRow> = lines
-            .iter()
-            .filter_map(|line| parse_row(&header, line, &mut problems))
-            .collect();
+        let mut rows: Vec<PriceRow> = lines.iter().filter_map(|line| parse_row(&header, line, &mut problems)).collect();
         // Stable, so rows with the same key keep their file order for the duplicate message.
         rows.sort_by(|a, b| {
-            (a.served_entity_name.as_str(), a.effective_from)
-                .cmp(&(b.served_entity_name.as_str(), b.effective_from))
+            (a.served_entity_name.as_str(), a.effective_from).cmp(&(b.served_entity_name.as_str(), b.effective_from))
         });
         check_periods(&rows, &mut problems);
         let by_entity = index_by(&rows, |r| r.served_entity_name.as_str());
@@ -244,9 +196,7 @@ impl PriceBook {
     /// epoch): the latest row whose `effective_from` is at or before that instant, unless its
     /// `effective_to` has passed. `None` means unpriced, which must never be read as free.
     pub fn price_at(&self, served_entity_name: &str, at_micros: i64) -> Option<&PriceRow> {
-        let rows = self
-            .rows
-            .get(self.by_entity.get(served_entity_name)?.clone())?;
+        let rows = self.rows.get(self.by_entity.get(served_entity_name)?.clone())?;
         let started = rows.partition_point(|r| date_start_micros(r.effective_from) <= at_micros);
         let row = rows.get(started.checked_sub(1)?)?;
         match row.effective_to {
@@ -277,11 +227,7 @@ impl PriceBook {
     /// scale + 6, so a fixed-scale decimal column of scale s holds every cost exactly when this is
     /// at most s - 6.
     pub fn max_price_scale(&self) -> u32 {
-        self.rows
-            .iter()
-            .map(PriceRow::price_scale)
-            .max()
-            .unwrap_or(0)
+        self.rows.iter().map(PriceRow::price_scale).max().unwrap_or(0)
     }
 
     /// A deterministic rendering of the validated rows, for the caller to hash as the price book's
@@ -347,18 +293,7 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Pr
         Ok(cache_write),
         Ok(mode),
         Ok(retires_on),
-    ) = (
-        entity,
-        from,
-        to,
-        currency,
-        input,
-        cached,
-        output,
-        cache_write,
-        mode,
-        retires_on,
-    )
+    ) = (entity, from, to, currency, input, cached, output, cache_write, mode, retires_on)
     else {
         return None;
     };
@@ -423,9 +358,7 @@ mod tests {
     /// The problem lines of a book that must fail to load.
     fn problems(text: &str) -> Vec<String> {
         match PriceBook::from_csv_str(text, "prices.csv") {
-            Err(ConfigError::Invalid {
-                problems, count, ..
-            }) => {
+            Err(ConfigError::Invalid { problems, count, .. }) => {
                 assert_eq!(count, problems.len());
                 problems
             }
@@ -434,9 +367,7 @@ mod tests {
     }
 
     fn micros(rfc3339: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(rfc3339)
-            .unwrap()
-            .timestamp_micros()
+        chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_micros()
     }
 
     fn dec(s: &str) -> Decimal {
@@ -451,18 +382,12 @@ mod tests {
     fn the_init_template_loads() {
         let book = book(include_str!("../warehouse/templates/prices.csv"));
         assert_eq!(book.rows().len(), 5);
-        let sonnet = book
-            .price_at("claude-3-5-sonnet", micros("2025-01-01T00:00:00Z"))
-            .unwrap();
+        let sonnet = book.price_at("claude-3-5-sonnet", micros("2025-01-01T00:00:00Z")).unwrap();
         assert_eq!(sonnet.cache_write_per_1m, Some(dec("3.75")));
-        let gpt = book
-            .price_at("gpt-4o", micros("2025-03-01T00:00:00Z"))
-            .unwrap();
+        let gpt = book.price_at("gpt-4o", micros("2025-03-01T00:00:00Z")).unwrap();
         assert_eq!((gpt.input_per_1m, gpt.line), (dec("2.00"), 9));
         assert_eq!(gpt.cache_write_or_input(), dec("2.00"));
-        let pt = book
-            .price_at("llama-3-70b-pt", micros("2025-01-01T00:00:00Z"))
-            .unwrap();
+        let pt = book.price_at("llama-3-70b-pt", micros("2025-01-01T00:00:00Z")).unwrap();
         assert_eq!(pt.pricing_mode, PricingMode::Provisioned);
     }
 
@@ -470,16 +395,9 @@ mod tests {
     fn the_sample_data_loads() {
         let book = book(include_str!("../../sample_data/config/prices.csv"));
         assert!(book.rows().len() > 40);
-        let opus = book
-            .rows()
-            .iter()
-            .find(|r| r.served_entity_name == "claude-3-opus")
-            .unwrap();
+        let opus = book.rows().iter().find(|r| r.served_entity_name == "claude-3-opus").unwrap();
         assert_eq!(opus.retires_on, Some(day("2025-03-18")));
-        assert!(
-            book.max_price_scale() <= 4,
-            "sample costs fit DECIMAL(38,10)"
-        );
+        assert!(book.max_price_scale() <= 4, "sample costs fit DECIMAL(38,10)");
     }
 
     #[test]
@@ -490,32 +408,12 @@ mod tests {
              m,2025-01-15,USD,0.80,0.40,1.60,,,\n"
         ));
         let version = |at| book.price_at("m", micros(at)).map(PriceRow::version);
-        assert_eq!(
-            version("2025-01-14T23:59:59.999999Z").as_deref(),
-            Some("m@2025-01-01")
-        );
-        assert_eq!(
-            version("2025-01-15T00:00:00Z").as_deref(),
-            Some("m@2025-01-15")
-        );
-        assert_eq!(
-            version("2025-01-01T00:00:00Z").as_deref(),
-            Some("m@2025-01-01")
-        );
-        assert_eq!(
-            version("2099-01-01T00:00:00Z").as_deref(),
-            Some("m@2025-01-15"),
-            "last row is open"
-        );
-        assert_eq!(
-            version("2024-12-31T23:59:59.999999Z"),
-            None,
-            "before the first row"
-        );
-        assert_eq!(
-            book.price_at("unknown-model", micros("2025-01-20T00:00:00Z")),
-            None
-        );
+        assert_eq!(version("2025-01-14T23:59:59.999999Z").as_deref(), Some("m@2025-01-01"));
+        assert_eq!(version("2025-01-15T00:00:00Z").as_deref(), Some("m@2025-01-15"));
+        assert_eq!(version("2025-01-01T00:00:00Z").as_deref(), Some("m@2025-01-01"));
+        assert_eq!(version("2099-01-01T00:00:00Z").as_deref(), Some("m@2025-01-15"), "last row is open");
+        assert_eq!(version("2024-12-31T23:59:59.999999Z"), None, "before the first row");
+        assert_eq!(book.price_at("unknown-model", micros("2025-01-20T00:00:00Z")), None);
         assert_eq!(book.price_at("m", i64::MIN), None);
         assert!(book.price_at("m", i64::MAX).is_some());
     }
@@ -529,16 +427,10 @@ mod tests {
              m,2025-03-01,,USD,2,2,2\n",
         );
         let version = |at| book.price_at("m", micros(at)).map(PriceRow::version);
-        assert_eq!(
-            version("2025-01-31T23:59:59.999999Z").as_deref(),
-            Some("m@2025-01-01")
-        );
+        assert_eq!(version("2025-01-31T23:59:59.999999Z").as_deref(), Some("m@2025-01-01"));
         assert_eq!(version("2025-02-01T00:00:00Z"), None);
         assert_eq!(version("2025-02-28T12:00:00Z"), None);
-        assert_eq!(
-            version("2025-03-01T00:00:00Z").as_deref(),
-            Some("m@2025-03-01")
-        );
+        assert_eq!(version("2025-03-01T00:00:00Z").as_deref(), Some("m@2025-03-01"));
         let ends: Vec<_> = book.periods().map(|(r, end)| (r.line, end)).collect();
         assert_eq!(ends, vec![(2, Some(day("2025-02-01"))), (3, None)]);
     }
@@ -551,21 +443,10 @@ mod tests {
              m,2030-06-01,USD,9.00,9.00,9.00,,,\n\
              only-future,2030-06-01,USD,1,1,1,,,\n"
         ));
-        assert_eq!(
-            book.price_at("m", micros("2025-06-01T00:00:00Z"))
-                .unwrap()
-                .input_per_1m,
-            dec("1.00")
-        );
-        assert_eq!(
-            book.price_at("only-future", micros("2025-06-01T00:00:00Z")),
-            None
-        );
+        assert_eq!(book.price_at("m", micros("2025-06-01T00:00:00Z")).unwrap().input_per_1m, dec("1.00"));
+        assert_eq!(book.price_at("only-future", micros("2025-06-01T00:00:00Z")), None);
         let ends: Vec<_> = book.periods().map(|(r, end)| (r.version(), end)).collect();
-        assert_eq!(
-            ends[0],
-            ("m@2024-01-01".to_string(), Some(day("2030-06-01")))
-        );
+        assert_eq!(ends[0], ("m@2024-01-01".to_string(), Some(day("2030-06-01"))));
     }
 
     #[test]
@@ -576,17 +457,9 @@ mod tests {
         );
         let row = &book.rows()[0];
         assert_eq!(row.served_entity_name, "gpt-4o");
+        assert_eq!((row.currency.as_str(), row.output_per_1m, row.input_per_1m), ("EUR", dec("8.00"), dec("2.00")));
         assert_eq!(
-            (row.currency.as_str(), row.output_per_1m, row.input_per_1m),
-            ("EUR", dec("8.00"), dec("2.00"))
-        );
-        assert_eq!(
-            (
-                row.cache_write_per_1m,
-                row.pricing_mode,
-                row.retires_on,
-                row.effective_to
-            ),
+            (row.cache_write_per_1m, row.pricing_mode, row.retires_on, row.effective_to),
             (None, PricingMode::PerToken, None, None)
         );
     }
@@ -641,12 +514,8 @@ mod tests {
              o,2025-01-01,2025-01-02,USD,1,1,1\n",
         );
         assert_eq!(p.len(), 2, "{p:#?}");
-        assert!(p[0].starts_with(
-            "prices.csv line 2: effective_to 2025-01-01 is not after effective_from 2025-01-01;"
-        ));
-        assert!(p[1].starts_with(
-            "prices.csv line 3: effective_to 2025-01-01 is not after effective_from 2025-01-02;"
-        ));
+        assert!(p[0].starts_with("prices.csv line 2: effective_to 2025-01-01 is not after effective_from 2025-01-01;"));
+        assert!(p[1].starts_with("prices.csv line 3: effective_to 2025-01-01 is not after effective_from 2025-01-02;"));
     }
 
     #[test]
@@ -671,7 +540,13 @@ mod tests {
             "{}",
             p[0]
         );
-        assert!(p[1].starts_with("prices.csv line 8: n has two rows with effective_from 2025-03-01 (the other is line 6); keep one"), "{}", p[1]);
+        assert!(
+            p[1].starts_with(
+                "prices.csv line 8: n has two rows with effective_from 2025-03-01 (the other is line 6); keep one"
+            ),
+            "{}",
+            p[1]
+        );
     }
 
     #[test]
@@ -712,9 +587,7 @@ mod tests {
 
     #[test]
     fn windows_line_endings_and_a_byte_order_mark_are_accepted() {
-        let book = book(&format!(
-            "\u{feff}{HEADER}\r\nm,2025-01-01,USD,1,1,1,,,\r\n"
-        ));
+        let book = book(&format!("\u{feff}{HEADER}\r\nm,2025-01-01,USD,1,1,1,,,\r\n"));
         assert_eq!(book.rows()[0].line, 2);
     }
 
@@ -725,11 +598,7 @@ mod tests {
             text += &format!("m{i},2025-01-01,USD,1,1,-1,,,\n");
         }
         match PriceBook::from_csv_str(&text, "prices.csv") {
-            Err(ConfigError::Invalid {
-                count: 60,
-                problems,
-                ..
-            }) => {
+            Err(ConfigError::Invalid { count: 60, problems, .. }) => {
                 assert_eq!(problems.len(), 50);
                 assert!(problems[49].starts_with("prices.csv line 51:"));
             }
@@ -767,17 +636,11 @@ mod tests {
         // claude-3-5-sonnet 3.00 / 0.30 / 15.00, cache write 3.75: 100 input, 2,000 cache read,
         // 1,000 cache write, 500 output: (300 + 600 + 3750 + 7500) / 10^6 = 0.01215.
         let sonnet = row("3.00", "0.30", "15.00", Some("3.75"));
-        assert_eq!(
-            request_cost(&sonnet, 100, 2000, 1000, 500),
-            Some(dec("0.01215"))
-        );
+        assert_eq!(request_cost(&sonnet, 100, 2000, 1000, 500), Some(dec("0.01215")));
         // Without a cache-write price the 1,000 tokens cost the input price: 3000 instead of 3750.
         let defaulted = row("3.00", "0.30", "15.00", None);
         assert_eq!(defaulted.cache_write_or_input(), dec("3.00"));
-        assert_eq!(
-            request_cost(&defaulted, 100, 2000, 1000, 500),
-            Some(dec("0.01140"))
-        );
+        assert_eq!(request_cost(&defaulted, 100, 2000, 1000, 500), Some(dec("0.01140")));
     }
 
     #[test]
@@ -798,10 +661,7 @@ mod tests {
             1_000_000_000,
         );
         assert_eq!(big, Some(dec("13734.4")));
-        assert_eq!(
-            request_cost(&row("1", "1", "1", None), 0, 0, 0, 0),
-            Some(Decimal::ZERO)
-        );
+        assert_eq!(request_cost(&row("1", "1", "1", None), 0, 0, 0, 0), Some(Decimal::ZERO));
     }
 
     #[test]
@@ -843,30 +703,20 @@ mod tests {
             "{HEADER}\nm,2025-01-01,USD,2.51,1.25,10,,,\nb,2025-01-01,USD,1,1,1,,provisioned,2026-01-01\n"
         ));
         assert_ne!(a.canonical_text(), c.canonical_text());
-        let quoted = book(&format!(
-            "{HEADER}\n\"we,ird\"\"name\",2025-01-01,USD,1,1,1,,,\n"
-        ));
-        assert!(
-            quoted
-                .canonical_text()
-                .ends_with("\n\"we,ird\"\"name\",2025-01-01,,USD,1,1,1,,per_token,\n")
-        );
+        let quoted = book(&format!("{HEADER}\n\"we,ird\"\"name\",2025-01-01,USD,1,1,1,,,\n"));
+        assert!(quoted.canonical_text().ends_with("\n\"we,ird\"\"name\",2025-01-01,,USD,1,1,1,,per_token,\n"));
     }
 
     #[test]
     fn load_reads_a_file_and_names_it_in_errors() {
-        let dir =
-            std::env::temp_dir().join(format!("tokenledger-pricing-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("tokenledger-pricing-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("prices.csv");
         std::fs::write(&path, format!("{HEADER}\nm,2025-01-01,USD,1,1,1,,,\n")).unwrap();
         assert_eq!(PriceBook::load(&ConfigFile::from_path(&path).unwrap()).unwrap().rows().len(), 1);
         std::fs::write(&path, format!("{HEADER}\nm,2025-01-01,USD,1,1,-1,,,\n")).unwrap();
         let err = PriceBook::load(&ConfigFile::from_path(&path).unwrap()).unwrap_err().to_string();
-        assert!(
-            err.contains(&format!("{} line 2: output_price_per_1m", path.display())),
-            "{err}"
-        );
+        assert!(err.contains(&format!("{} line 2: output_price_per_1m", path.display())), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
         let missing = PriceBook::load(&ConfigFile::from_path(&dir.join("nope.csv")).unwrap()).unwrap_err();
         assert!(matches!(missing, ConfigError::Io { .. }));

@@ -8,11 +8,11 @@ use std::ops::Range;
 
 use chrono::NaiveDate;
 
-use crate::time::date_start_micros;
 use super::{
-    Column, ConfigError, Header, Line, Problems, Row, csv_cell, index_by,
-    parse_date, parse_text, ConfigFile, read_table,
+    Column, ConfigError, ConfigFile, Header, Line, Problems, Row, csv_cell, index_by, parse_date, parse_text,
+    read_table,
 };
+use crate::time::date_start_micros;
 
 /// The group of a requester who is not in principals.csv (or not at that time).
 pub const UNASSIGNED_GROUP: &str = "unassigned";
@@ -26,26 +26,11 @@ const EFFECTIVE_FROM: &str = "effective_from";
 const EFFECTIVE_TO: &str = "effective_to";
 
 const COLUMNS: &[Column] = &[
-    Column {
-        name: REQUESTER,
-        required: true,
-    },
-    Column {
-        name: GROUP,
-        required: true,
-    },
-    Column {
-        name: COST_CENTER,
-        required: true,
-    },
-    Column {
-        name: EFFECTIVE_FROM,
-        required: false,
-    },
-    Column {
-        name: EFFECTIVE_TO,
-        required: false,
-    },
+    Column { name: REQUESTER, required: true },
+    Column { name: GROUP, required: true },
+    Column { name: COST_CENTER, required: true },
+    Column { name: EFFECTIVE_FROM, required: false },
+    Column { name: EFFECTIVE_TO, required: false },
 ];
 
 /// One validated row: a requester's group and cost center over a period.
@@ -66,11 +51,8 @@ pub struct Principal {
 impl Principal {
     /// Whether the row's period covers `at_micros` (UTC microseconds since the epoch).
     pub fn covers(&self, at_micros: i64) -> bool {
-        self.effective_from
-            .is_none_or(|from| date_start_micros(from) <= at_micros)
-            && self
-                .effective_to
-                .is_none_or(|to| at_micros < date_start_micros(to))
+        self.effective_from.is_none_or(|from| date_start_micros(from) <= at_micros)
+            && self.effective_to.is_none_or(|to| at_micros < date_start_micros(to))
     }
 
     /// The period in words, for messages.
@@ -100,15 +82,11 @@ impl Principals {
         let Some((header, lines)) = read_table(text, COLUMNS, &mut problems) else {
             return problems.into_result(Self::default());
         };
-        let mut rows: Vec<Principal> = lines
-            .iter()
-            .filter_map(|line| parse_row(&header, line, &mut problems))
-            .collect();
+        let mut rows: Vec<Principal> =
+            lines.iter().filter_map(|line| parse_row(&header, line, &mut problems)).collect();
         // `None` sorts first, which is right: an open start is the earliest start. Stable, so
         // equal keys keep their file order for messages.
-        rows.sort_by(|a, b| {
-            (a.requester.as_str(), a.effective_from).cmp(&(b.requester.as_str(), b.effective_from))
-        });
+        rows.sort_by(|a, b| (a.requester.as_str(), a.effective_from).cmp(&(b.requester.as_str(), b.effective_from)));
         check_periods(&rows, &mut problems);
         let by_requester = index_by(&rows, |p| p.requester.as_str());
         problems.into_result(Self { rows, by_requester })
@@ -128,12 +106,9 @@ impl Principals {
     pub fn find(&self, requester: &str, at_micros: i64) -> Option<&Principal> {
         let rows = self.rows.get(self.by_requester.get(requester)?.clone())?;
         // Periods do not overlap, so the candidate is the last row that has started.
-        let started = rows.partition_point(|p| {
-            p.effective_from
-                .is_none_or(|from| date_start_micros(from) <= at_micros)
-        });
-        rows.get(started.checked_sub(1)?)
-            .filter(|p| p.covers(at_micros))
+        let started =
+            rows.partition_point(|p| p.effective_from.is_none_or(|from| date_start_micros(from) <= at_micros));
+        rows.get(started.checked_sub(1)?).filter(|p| p.covers(at_micros))
     }
 
     /// `(group, cost_center, known)` of `requester` at `at_micros`. A requester not listed, or
@@ -188,14 +163,7 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Pr
     else {
         return None;
     };
-    Some(Principal {
-        requester,
-        group,
-        cost_center,
-        effective_from,
-        effective_to,
-        line: row.number(),
-    })
+    Some(Principal { requester, group, cost_center, effective_from, effective_to, line: row.number() })
 }
 
 /// Reports rows of one requester whose periods overlap. `rows` is sorted by (requester, start);
@@ -215,14 +183,10 @@ fn check_periods(rows: &[Principal], problems: &mut Problems) {
         };
         if overlaps {
             let fix = match p.effective_from {
-                Some(start) => format!(
-                    "end line {} with {EFFECTIVE_TO} {start}, or change this row's dates",
-                    earlier.line
-                ),
-                None => format!(
-                    "give this row an {EFFECTIVE_FROM}, or change the dates on line {}",
-                    earlier.line
-                ),
+                Some(start) => {
+                    format!("end line {} with {EFFECTIVE_TO} {start}, or change this row's dates", earlier.line)
+                }
+                None => format!("give this row an {EFFECTIVE_FROM}, or change the dates on line {}", earlier.line),
             };
             problems.at(
                 p.line,
@@ -263,54 +227,31 @@ mod tests {
     }
 
     fn micros(rfc3339: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(rfc3339)
-            .unwrap()
-            .timestamp_micros()
+        chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_micros()
     }
 
     #[test]
     fn the_init_template_loads() {
         let p = principals(include_str!("../warehouse/templates/principals.csv"));
         assert_eq!(p.rows().len(), 3);
-        assert_eq!(
-            p.resolve("bob@example.com", 0),
-            ("ml-platform", "CC-1001", true)
-        );
+        assert_eq!(p.resolve("bob@example.com", 0), ("ml-platform", "CC-1001", true));
     }
 
     #[test]
     fn the_sample_data_loads() {
         let p = principals(include_str!("../../sample_data/config/principals.csv"));
         assert!(p.rows().len() > 280);
-        assert!(
-            p.rows()
-                .iter()
-                .all(|r| r.effective_from.is_none() && r.effective_to.is_none())
-        );
+        assert!(p.rows().iter().all(|r| r.effective_from.is_none() && r.effective_to.is_none()));
     }
 
     #[test]
     fn resolve_known_and_unknown() {
-        let p = principals(
-            "# who\nrequester,group,cost_center\nalice@example.com,data-science,CC-1000\n",
-        );
+        let p = principals("# who\nrequester,group,cost_center\nalice@example.com,data-science,CC-1000\n");
         let now = micros("2025-02-01T12:00:00Z");
-        assert_eq!(
-            p.resolve("alice@example.com", now),
-            ("data-science", "CC-1000", true)
-        );
-        assert_eq!(
-            p.resolve("mallory@example.com", now),
-            (UNASSIGNED_GROUP, UNALLOCATED_COST_CENTER, false)
-        );
-        assert_eq!(
-            p.resolve("mallory@example.com", now),
-            ("unassigned", "UNALLOCATED", false)
-        );
-        assert!(
-            !p.resolve("ALICE@example.com", now).2,
-            "requesters match exactly"
-        );
+        assert_eq!(p.resolve("alice@example.com", now), ("data-science", "CC-1000", true));
+        assert_eq!(p.resolve("mallory@example.com", now), (UNASSIGNED_GROUP, UNALLOCATED_COST_CENTER, false));
+        assert_eq!(p.resolve("mallory@example.com", now), ("unassigned", "UNALLOCATED", false));
+        assert!(!p.resolve("ALICE@example.com", now).2, "requesters match exactly");
         assert_eq!(p.find("alice@example.com", now).map(|r| r.line), Some(3));
     }
 
@@ -326,11 +267,7 @@ mod tests {
         assert_eq!(at("2020-01-01T00:00:00Z"), ("web", "CC-1", true));
         assert_eq!(at("2025-01-31T23:59:59.999999Z"), ("web", "CC-1", true));
         assert_eq!(at("2025-02-01T00:00:00Z"), ("ml-platform", "CC-2", true));
-        assert_eq!(
-            at("2025-04-01T00:00:00Z"),
-            ("unassigned", "UNALLOCATED", false),
-            "between periods"
-        );
+        assert_eq!(at("2025-04-01T00:00:00Z"), ("unassigned", "UNALLOCATED", false), "between periods");
         assert_eq!(at("2025-05-01T00:00:00Z"), ("data-science", "CC-3", true));
         assert_eq!(p.resolve("carol@example.com", i64::MIN).0, "web");
         assert_eq!(p.resolve("carol@example.com", i64::MAX).0, "data-science");

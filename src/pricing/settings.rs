@@ -2,7 +2,6 @@
 //! is optional (every option defaults to off) and strict: an unknown key is an error, so a
 //! typo cannot silently leave an option off.
 
-
 use serde::Deserialize;
 
 use super::{ConfigError, ConfigFile};

@@ -63,7 +63,8 @@ async fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehou
     use arrow::record_batch::RecordBatch;
     let money = |values: Vec<rust_decimal::Decimal>| -> Result<ArrayRef> {
         // 38 digits at 6 decimals: budgets and hourly rates are plain amounts
-        let scaled: Vec<i128> = values.iter().map(|d| (d * rust_decimal::Decimal::from(1_000_000)).trunc().mantissa()).collect();
+        let scaled: Vec<i128> =
+            values.iter().map(|d| (d * rust_decimal::Decimal::from(1_000_000)).trunc().mantissa()).collect();
         Ok(Arc::new(Decimal128Array::from(scaled).with_precision_and_scale(38, 6)?))
     };
     let days = crate::time::epoch_days;
@@ -86,7 +87,12 @@ async fn register_budgets_and_capacity(ctx: &SessionContext, warehouse: &Warehou
             text(budgets.iter().map(|b| format!("{:?}", b.period).to_lowercase()).collect()),
             money(budgets.iter().map(|b| b.amount).collect())?,
             text(budgets.iter().map(|b| b.currency.clone()).collect()),
-            text(budgets.iter().map(|b| b.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(";")).collect()),
+            text(
+                budgets
+                    .iter()
+                    .map(|b| b.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(";"))
+                    .collect(),
+            ),
         ],
     )?;
     ctx.register_table("budgets", warehouse.engine().small_table(batch)?)?;
@@ -142,10 +148,13 @@ fn explain(sql: &str, e: &datafusion::error::DataFusionError) -> String {
     }
     let lower = text.to_lowercase();
     let parse_error = lower.contains("parsererror") || lower.contains("sql parser error");
-    let hint = if lower.contains("not supported") && (lower.contains("ddl") || lower.contains("dml") || lower.contains("statement")) {
+    let hint = if lower.contains("not supported")
+        && (lower.contains("ddl") || lower.contains("dml") || lower.contains("statement"))
+    {
         "tokenledger sql is read-only: SELECT (and WITH / EXPLAIN) only; the warehouse changes through ingest and rollup".to_string()
     } else if parse_error {
-        "the SQL does not parse at the caret; a query is one SELECT (or WITH ... SELECT, or EXPLAIN) statement".to_string()
+        "the SQL does not parse at the caret; a query is one SELECT (or WITH ... SELECT, or EXPLAIN) statement"
+            .to_string()
     } else if lower.contains("table") && lower.contains("not found") {
         format!("the tables are {} (\\d in tokenledger sql's shell lists them)", all_names())
     } else if lower.contains("no field named") || lower.contains("column") {
@@ -161,7 +170,11 @@ fn explain(sql: &str, e: &datafusion::error::DataFusionError) -> String {
 /// Where the error is, 1-based: from DataFusion's diagnostic span, or from the parser's
 /// "at Line: L, Column: C".
 fn error_location(e: &datafusion::error::DataFusionError, text: &str) -> Option<(usize, usize)> {
-    let from_span = e.iter().find_map(|e| e.diagnostic()).and_then(|d| d.span).map(|s| (s.start.line as usize, s.start.column as usize));
+    let from_span = e
+        .iter()
+        .find_map(|e| e.diagnostic())
+        .and_then(|d| d.span)
+        .map(|s| (s.start.line as usize, s.start.column as usize));
     from_span.filter(|(line, _)| *line > 0).or_else(|| {
         let rest = &text[text.find("Line: ")? + 6..];
         let (line, rest) = rest.split_once(", Column: ")?;

@@ -3,8 +3,8 @@
 //! parameter's value is substituted for `{{NAME}}` as a quoted SQL string literal, so a value
 //! can never become SQL. A `-- chart:` line (see [`crate::output::chart`]) says what `--chart` draws.
 
-use crate::output::chart::ChartSpec;
 use crate::error::{Error, Result};
+use crate::output::chart::ChartSpec;
 
 /// Every file of `sql/reports/`, compiled in (a test checks that none is missing).
 const SOURCES: [(&str, &str); 10] = [

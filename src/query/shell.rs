@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use datafusion::prelude::SessionContext;
 
-use crate::output::results::{self as output, Format};
 use super::{kind_of, query};
 use crate::error::{Error, Result};
 use crate::output::Table;
+use crate::output::results::{self as output, Format};
 
 const HELP: &str = "\
 Statements end with ; and may span lines. Commands:
@@ -158,14 +158,22 @@ impl<'a> Shell<'a> {
         match query(self.ctx, sql).await {
             Ok(batches) => {
                 let rows = output::row_count(&batches);
-                let shown = if self.format == Format::Table && self.max_rows > 0 { first_rows(&batches, self.max_rows) } else { batches };
+                let shown = if self.format == Format::Table && self.max_rows > 0 {
+                    first_rows(&batches, self.max_rows)
+                } else {
+                    batches
+                };
                 if let Err(e) = output::write(&shown, self.format, out) {
                     self.failed(&e, err)?;
                 }
                 if self.format == Format::Table {
                     let s = if rows == 1 { "" } else { "s" };
                     match output::row_count(&shown) {
-                        n if n < rows => writeln!(out, "({} row{s}, the first {n} shown; \\maxrows 0 shows all)", crate::output::thousands(rows as u64))?,
+                        n if n < rows => writeln!(
+                            out,
+                            "({} row{s}, the first {n} shown; \\maxrows 0 shows all)",
+                            crate::output::thousands(rows as u64)
+                        )?,
                         _ => writeln!(out, "({} row{s})", crate::output::thousands(rows as u64))?,
                     }
                 }
@@ -218,7 +226,12 @@ impl<'a> Shell<'a> {
 
     /// `\d`: every name a query can read, what it is and how many columns it has.
     async fn tables(&self) -> Result<String> {
-        let mut names = self.ctx.catalog("datafusion").and_then(|c| c.schema("public")).map(|s| s.table_names()).unwrap_or_default();
+        let mut names = self
+            .ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+            .map(|s| s.table_names())
+            .unwrap_or_default();
         names.sort_by_key(|n| (["table", "config", "view"].iter().position(|k| *k == kind_of(n)), n.clone()));
         let mut t = Table::new(["name", "kind", "columns"]);
         for name in names {
@@ -230,9 +243,11 @@ impl<'a> Shell<'a> {
 
     /// `\d NAME`: a table's columns, their types and whether they may be NULL.
     async fn columns(&self, table: &str) -> Result<String> {
-        let provider = self.ctx.table_provider(table).await.map_err(|_| {
-            Error::Usage(format!("no table {table:?}; \\d lists the tables"))
-        })?;
+        let provider = self
+            .ctx
+            .table_provider(table)
+            .await
+            .map_err(|_| Error::Usage(format!("no table {table:?}; \\d lists the tables")))?;
         let mut t = Table::new(["column", "type", "nullable"]);
         for f in provider.schema().fields() {
             // the contracts' type names (schemas/*.json), which Spark and Delta users know

@@ -41,7 +41,6 @@ use crate::warehouse::rated::{RatedWith, StaleConfig, stale_config};
 use crate::warehouse::schema::INFERENCE;
 use crate::warehouse::{Warehouse, commit_replace_partitions, writer_properties};
 
-
 /// Consecutive dates are recomputed together up to about this many requests: a query per
 /// date would spend more time planning than running on small days.
 const UNIT_ROWS: u64 = 500_000;
@@ -171,7 +170,8 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     let started = std::time::Instant::now();
     if opts.rerate && opts.scope == Scope::Changed {
         return Err(Error::Usage(
-            "--rerate recomputes a range of dates with the current prices: give it --from DATE --to DATE (or --full)".into(),
+            "--rerate recomputes a range of dates with the current prices: give it --from DATE --to DATE (or --full)"
+                .into(),
         ));
     }
     let mut inputs = Inputs::load(warehouse).await?;
@@ -184,7 +184,8 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     register_inputs(&ctx, warehouse.engine(), &inference, &inputs).await?;
     find_source_groups(&ctx, &mut inputs.settings).await?;
     register_views(&ctx, &inputs.settings).await?;
-    let tables_existed = warehouse.has_table(Grain::Hourly.table()).await? && warehouse.has_table(Grain::Daily.table()).await?;
+    let tables_existed =
+        warehouse.has_table(Grain::Hourly.table()).await? && warehouse.has_table(Grain::Daily.table()).await?;
     let mut tables = Vec::new();
     for grain in [Grain::Hourly, Grain::Daily] {
         tables.push(usage_table(warehouse, &ctx, grain, &inputs.settings).await?);
@@ -200,7 +201,10 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     // last rollup, and those an earlier range rollup left out; `None` when that cannot be told
     // (no state or no usage tables yet, commit files cleaned up, a bad state file)
     let changed = match &previous {
-        Some(p) if tables_existed => match (state::dates_changed_since(warehouse, p.inference_version, inference_version).await?, p.pending_dates()) {
+        Some(p) if tables_existed => match (
+            state::dates_changed_since(warehouse, p.inference_version, inference_version).await?,
+            p.pending_dates(),
+        ) {
             (Some(mut dates), Ok(pending)) => {
                 dates.extend(pending);
                 Some(dates)
@@ -214,10 +218,12 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
             Some(dates) => (RollupMode::Incremental, dates),
             None => (RollupMode::Full, all_dates.keys().copied().collect()),
         },
-        Scope::All => (if opts.rerate { RollupMode::Rerate } else { RollupMode::Full }, all_dates.keys().copied().collect()),
+        Scope::All => {
+            (if opts.rerate { RollupMode::Rerate } else { RollupMode::Full }, all_dates.keys().copied().collect())
+        }
         Scope::Range { from, to } => {
             if from > to {
-                return Err(Error::Usage(format!("--from {from} is after --to {to}")));
+                return Err(Error::EmptyRange { from: *from, to: *to });
             }
             let dates = all_dates.keys().filter(|d| (from..=to).contains(d)).copied().collect();
             (if opts.rerate { RollupMode::Rerate } else { RollupMode::Restate }, dates)
@@ -237,12 +243,14 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     let mut versions = Vec::new();
     let requests_recomputed: u64 = targets.iter().map(|d| all_dates.get(d).copied().unwrap_or(0)).sum();
     if !targets.is_empty() {
-        let dates: Vec<(NaiveDate, u64)> = targets.iter().map(|d| (*d, all_dates.get(d).copied().unwrap_or(0))).collect();
+        let dates: Vec<(NaiveDate, u64)> =
+            targets.iter().map(|d| (*d, all_dates.get(d).copied().unwrap_or(0))).collect();
         let work = work_units(&dates, opts.parallelism);
         let bar = crate::progress::bar(requests_recomputed, crate::progress::Unit::Rows, opts.progress);
         bar.set_prefix("rollup");
         tracing::debug!(elapsed = ?started.elapsed(), units = work.len(), "recomputing");
-        let adds = recompute(warehouse.engine(), &inference, &inputs, &tables, runtime, work, opts.parallelism, &bar).await;
+        let adds =
+            recompute(warehouse.engine(), &inference, &inputs, &tables, runtime, work, opts.parallelism, &bar).await;
         tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
         bar.finish_and_clear();
         let adds = adds.map_err(|e| e.with_memory_hint("the rollup", Some(opts.memory_limit)))?;
@@ -292,7 +300,12 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
 
 /// Opens the usage table of `grain`, creating it from the model's schema the first time,
 /// and checks that the model still produces the table's columns.
-async fn usage_table(warehouse: &Warehouse, ctx: &SessionContext, grain: Grain, settings: &Settings) -> Result<DeltaTable> {
+async fn usage_table(
+    warehouse: &Warehouse,
+    ctx: &SessionContext,
+    grain: Grain,
+    settings: &Settings,
+) -> Result<DeltaTable> {
     let schema = usage(ctx, grain, settings).await?.schema().as_arrow().clone();
     if !warehouse.has_table(grain.table()).await? {
         return warehouse.create_table(grain.table(), &schema, "date").await;
@@ -405,7 +418,9 @@ impl Lane {
             let _ = self.ctx.deregister_table(INFERENCE)?;
             self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
             register_views(&self.ctx, &self.settings).await?;
-            for ((grain, table), adds) in [Grain::Hourly, Grain::Daily].into_iter().zip(&self.tables).zip(adds.iter_mut()) {
+            for ((grain, table), adds) in
+                [Grain::Hourly, Grain::Daily].into_iter().zip(&self.tables).zip(adds.iter_mut())
+            {
                 let mut writer = RecordBatchWriter::for_table(table)?;
                 let schema = writer.arrow_schema();
                 writer = writer.with_writer_properties(usage_writer_properties(&schema));
@@ -444,7 +459,8 @@ fn usage_writer_properties(schema: &arrow::datatypes::Schema) -> parquet::file::
         .set_compression(parquet::basic::Compression::SNAPPY)
         .set_dictionary_enabled(false);
     for field in schema.fields().iter().filter(|f| matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View)) {
-        builder = builder.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(field.name().as_str()), true);
+        builder = builder
+            .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(field.name().as_str()), true);
     }
     builder.build()
 }
@@ -486,7 +502,8 @@ async fn cost_by_currency(ctx: &SessionContext, dates: Option<&BTreeSet<String>>
     let mut costs = BTreeMap::new();
     for b in ctx.sql(&sql).await?.collect().await? {
         // DataFusion may hand strings back as views; one type is easier to read
-        let (c, v) = (arrow::compute::cast(b.column(0), &DataType::Utf8)?, arrow::compute::cast(b.column(1), &DataType::Utf8)?);
+        let (c, v) =
+            (arrow::compute::cast(b.column(0), &DataType::Utf8)?, arrow::compute::cast(b.column(1), &DataType::Utf8)?);
         let (c, v) = (c.as_string::<i32>(), v.as_string::<i32>());
         for i in 0..b.num_rows() {
             costs.insert(c.value(i).to_string(), v.value(i).to_string());
@@ -512,7 +529,12 @@ fn rerate_report(before: &BTreeMap<String, String>, after: &BTreeMap<String, Str
         .into_iter()
         .map(|c| {
             let (b, a) = (parse(before, c, "re-rated dates' former")?, parse(after, c, "re-rated dates' new")?);
-            Ok(CostChange { currency: c.clone(), before: b.to_string(), after: a.to_string(), change: (a - b).to_string() })
+            Ok(CostChange {
+                currency: c.clone(),
+                before: b.to_string(),
+                after: a.to_string(),
+                change: (a - b).to_string(),
+            })
         })
         .collect()
 }
@@ -520,12 +542,10 @@ fn rerate_report(before: &BTreeMap<String, String>, after: &BTreeMap<String, Str
 /// Totals of the usage tables (registered in `ctx`), read back from them.
 async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
     let one = |sql: &'static str| async move { Ok::<_, Error>(ctx.sql(sql).await?.collect().await?) };
-    let totals = one(
-        "SELECT count(DISTINCT \"date\"), count(*), sum(requests), sum(unpriced_requests), \
+    let totals = one("SELECT count(DISTINCT \"date\"), count(*), sum(requests), sum(unpriced_requests), \
                 sum(unpriced_tokens), sum(CASE WHEN unknown_requester THEN requests ELSE 0 END), \
                 sum(unmetered_requests) \
-         FROM usage_daily",
-    )
+         FROM usage_daily")
     .await?;
     let hourly_rows = one("SELECT count(*) FROM usage_hourly").await?;
     let int = |batches: &[RecordBatch], col: usize| -> u64 {
@@ -564,9 +584,14 @@ mod tests {
 
     #[test]
     fn a_rerate_report_refuses_a_sum_it_cannot_read() {
-        let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(c, v)| (c.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        let map = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(c, v)| (c.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()
+        };
         let got = rerate_report(&map(&[("USD", "10.5")]), &map(&[("USD", "12.25"), ("EUR", "1")])).unwrap();
-        assert_eq!(got[1], CostChange { currency: "USD".into(), before: "10.5".into(), after: "12.25".into(), change: "1.75".into() });
+        assert_eq!(
+            got[1],
+            CostChange { currency: "USD".into(), before: "10.5".into(), after: "12.25".into(), change: "1.75".into() }
+        );
         assert_eq!((got[0].before.as_str(), got[0].change.as_str()), ("0", "1"));
         // a sum that is not a number used to become 0, and the report said the cost had moved by all of it
         let err = rerate_report(&map(&[("USD", "NaN")]), &map(&[("USD", "12.25")])).unwrap_err().to_string();

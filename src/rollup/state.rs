@@ -64,8 +64,11 @@ pub async fn dates_changed_since(warehouse: &Warehouse, since: i64, until: i64) 
             return Ok(None);
         };
         let text = String::from_utf8_lossy(&bytes);
-        let actions: Vec<serde_json::Value> =
-            text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<std::result::Result<_, _>>()?;
+        let actions: Vec<serde_json::Value> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<std::result::Result<_, _>>()?;
         // compaction and payload retention rewrite files without changing a usage fact
         let rewrite = actions.iter().any(|a| a["commitInfo"][crate::warehouse::OPERATION_KEY].is_string());
         if rewrite {
@@ -105,4 +108,3 @@ pub(crate) fn parse_partition_date(text: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|e| Error::Internal(format!("bad date partition value {text:?} in a table's log: {e}")))
 }
-

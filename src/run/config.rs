@@ -53,7 +53,13 @@ pub struct Inbox {
 
 impl Default for Inbox {
     fn default() -> Self {
-        Self { paths: Vec::new(), source: auto(), served_entities: None, max_quarantine_ratio: None, payloads: Default::default() }
+        Self {
+            paths: Vec::new(),
+            source: auto(),
+            served_entities: None,
+            max_quarantine_ratio: None,
+            payloads: Default::default(),
+        }
     }
 }
 
@@ -79,7 +85,9 @@ impl<'de> Deserialize<'de> for ExportPeriod {
         }
         match chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d") {
             Ok(_) if text.len() == 7 => Ok(ExportPeriod::Month(text)),
-            _ => Err(serde::de::Error::custom(format!("export.period {text:?}: say last_closed_month or a month YYYY-MM, e.g. 2025-01"))),
+            _ => Err(serde::de::Error::custom(format!(
+                "export.period {text:?}: say last_closed_month or a month YYYY-MM, e.g. 2025-01"
+            ))),
         }
     }
 }
@@ -149,7 +157,8 @@ pub struct Maintenance {
 }
 
 /// Key names that hold credentials (compared in lower case, as parts of a key).
-const SECRET_KEYS: [&str; 8] = ["secret", "password", "passwd", "token", "access_key", "credential", "sas", "private_key"];
+const SECRET_KEYS: [&str; 8] =
+    ["secret", "password", "passwd", "token", "access_key", "credential", "sas", "private_key"];
 
 impl RunConfig {
     /// Reads and checks `path`.
@@ -178,7 +187,11 @@ impl RunConfig {
 
     /// The warehouse location, a relative directory resolved against the file's folder.
     pub fn warehouse_location(&self) -> String {
-        if self.warehouse.contains("://") { self.warehouse.clone() } else { self.path(&self.warehouse).display().to_string() }
+        if self.warehouse.contains("://") {
+            self.warehouse.clone()
+        } else {
+            self.path(&self.warehouse).display().to_string()
+        }
     }
 
     /// The inbox's files: paths as given, directories, and the matches of globs, in order.
@@ -190,7 +203,10 @@ impl RunConfig {
             if text.contains(['*', '?', '[']) {
                 let matches = glob::glob(&text).map_err(|e| Error::Config(format!("inbox path {p:?}: {e}")))?;
                 for m in matches {
-                    out.push(m.map_err(|e| Error::Input { path: e.path().to_path_buf(), source: std::io::Error::other(e.to_string()) })?);
+                    out.push(m.map_err(|e| Error::Input {
+                        path: e.path().to_path_buf(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?);
                 }
             } else if full.exists() {
                 out.push(full);
@@ -232,7 +248,9 @@ fn refuse_secrets(v: &toml::Value, key: &str, label: &str) -> Result<()> {
             {
                 return Err(refuse(format!("`{key}` is a URL with a password in it")));
             }
-            let looks_like_key = s.len() == 20 && (s.starts_with("AKIA") || s.starts_with("ASIA")) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            let looks_like_key = s.len() == 20
+                && (s.starts_with("AKIA") || s.starts_with("ASIA"))
+                && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
             if looks_like_key {
                 return Err(refuse(format!("`{key}` looks like an AWS access key id")));
             }

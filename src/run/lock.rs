@@ -150,7 +150,9 @@ impl Place {
                 let mode = PutMode::Update(version);
                 match store.put_opts(key, PutPayload::from(serde_json::to_vec(holder)?), PutOptions::from(mode)).await {
                     Ok(_) => Ok(TakeOver::Held),
-                    Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => Ok(TakeOver::Lost),
+                    Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                        Ok(TakeOver::Lost)
+                    }
                     Err(object_store::Error::NotImplemented { .. }) => {
                         // a store without conditional updates: delete, then race to create
                         match store.delete(key).await {
@@ -172,15 +174,30 @@ impl RunLock {
     }
 
     /// Takes the lock for `command` (a command that writes to the warehouse).
-    pub async fn acquire_for(command: &str, warehouse: &Warehouse, run_id: &str, wait: Duration, stale_after: Duration) -> Result<Self> {
+    pub async fn acquire_for(
+        command: &str,
+        warehouse: &Warehouse,
+        run_id: &str,
+        wait: Duration,
+        stale_after: Duration,
+    ) -> Result<Self> {
         let place = match warehouse.local_root() {
             Some(root) => Place::File(root.join(LOCK_KEY)),
-            None => Place::Object { store: warehouse.store().clone(), key: ObjectPath::from(LOCK_KEY), released: false },
+            None => {
+                Place::Object { store: warehouse.store().clone(), key: ObjectPath::from(LOCK_KEY), released: false }
+            }
         };
         Self::acquire_at(place, &warehouse.to_string(), command, run_id, wait, stale_after).await
     }
 
-    async fn acquire_at(place: Place, warehouse: &str, command: &str, run_id: &str, wait: Duration, stale_after: Duration) -> Result<Self> {
+    async fn acquire_at(
+        place: Place,
+        warehouse: &str,
+        command: &str,
+        run_id: &str,
+        wait: Duration,
+        stale_after: Duration,
+    ) -> Result<Self> {
         let holder = Holder {
             command: command.to_string(),
             pid: std::process::id(),
@@ -209,7 +226,8 @@ impl RunLock {
                 continue;
             }
             if Instant::now() >= deadline {
-                let who = current.map_or_else(|| "another run (the lock is being written)".to_string(), |(h, _)| h.to_string());
+                let who = current
+                    .map_or_else(|| "another run (the lock is being written)".to_string(), |(h, _)| h.to_string());
                 return Err(Error::Locked(format!(
                     "the warehouse {warehouse} is locked by {who}; waited {} s. Wait for it to finish (run takes --wait SECONDS); \
                      a lock whose run was killed is taken over once it is stale ({} s, or at once on its host when its \
@@ -296,11 +314,23 @@ mod tests {
     }
 
     fn dead_here() -> Holder {
-        Holder { command: "run".into(), pid: u32::MAX - 1, host: host_name(), started_at: chrono::Utc::now().to_rfc3339(), run_id: "dead".into() }
+        Holder {
+            command: "run".into(),
+            pid: u32::MAX - 1,
+            host: host_name(),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            run_id: "dead".into(),
+        }
     }
 
     fn old_elsewhere() -> Holder {
-        Holder { command: "run".into(), pid: 1, host: "another-host".into(), started_at: "2020-01-01T00:00:00Z".into(), run_id: "old".into() }
+        Holder {
+            command: "run".into(),
+            pid: 1,
+            host: "another-host".into(),
+            started_at: "2020-01-01T00:00:00Z".into(),
+            run_id: "old".into(),
+        }
     }
 
     #[tokio::test]
@@ -331,7 +361,8 @@ mod tests {
         let place = || Place::Object { store: store.clone(), key: ObjectPath::from(LOCK_KEY), released: false };
         let hour = Duration::from_secs(3600);
         let first = RunLock::acquire_at(place(), "mem://w", "run", "a", Duration::ZERO, hour).await.unwrap();
-        let err = RunLock::acquire_at(place(), "mem://w", "run", "b", Duration::from_millis(250), hour).await.unwrap_err();
+        let err =
+            RunLock::acquire_at(place(), "mem://w", "run", "b", Duration::from_millis(250), hour).await.unwrap_err();
         assert_eq!(err.exit_code(), 5);
         assert!(err.to_string().contains("run a (pid"), "{err}");
         first.release().await;

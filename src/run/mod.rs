@@ -105,7 +105,13 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         record.records_read = summary.records_read as i64;
         record.rows_written = summary.rows_written as i64;
         record.quarantined = summary.quarantined as i64;
-        tracing::info!(files = summary.files_read, skipped = summary.files_skipped, rows = summary.rows_written, quarantined = summary.quarantined, "ingested");
+        tracing::info!(
+            files = summary.files_read,
+            skipped = summary.files_skipped,
+            rows = summary.rows_written,
+            quarantined = summary.quarantined,
+            "ingested"
+        );
     }
 
     // 2. roll up the dates that changed
@@ -137,18 +143,27 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
     }
     // 4. payload retention: old text dropped, the files that held it vacuumed
     if let Some(days) = config.maintenance.payload_retention_days {
-        let dropped = crate::maintenance::drop_payloads_before(warehouse, today - chrono::Days::new(days as u64)).await?;
+        let dropped =
+            crate::maintenance::drop_payloads_before(warehouse, today - chrono::Days::new(days as u64)).await?;
         let retain = config.maintenance.vacuum_retain_hours.unwrap_or(crate::maintenance::DEFAULT_RETAIN_HOURS);
         let vacuumed = crate::maintenance::vacuum(warehouse, INFERENCE, retain, false).await?;
         tracing::info!(before = %dropped.before, dates = dropped.dates_rewritten.len(), files_deleted = vacuumed.files_deleted, "payload retention");
         if !dropped.dates_rewritten.is_empty() {
-            record.notes.push(format!("payloads before {} dropped from {} dates", dropped.before, dropped.dates_rewritten.len()));
+            record.notes.push(format!(
+                "payloads before {} dropped from {} dates",
+                dropped.before,
+                dropped.dates_rewritten.len()
+            ));
         }
     }
     // 5. the budgets
     if config.export.budgets && warehouse.read(&crate::warehouse::config_key("budgets.csv")).await?.is_some() {
         let statuses = budget_status(warehouse, None).await?;
-        let over: Vec<String> = statuses.iter().filter(|s| s.over).map(|s| format!("{} {}", s.budget.scope.column(), s.budget.name)).collect();
+        let over: Vec<String> = statuses
+            .iter()
+            .filter(|s| s.over)
+            .map(|s| format!("{} {}", s.budget.scope.column(), s.budget.name))
+            .collect();
         record.budgets_over = over.len() as i64;
         if !over.is_empty() {
             tracing::warn!(budgets = %over.join(", "), "budgets spent");
@@ -167,8 +182,11 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
     let period = Period::month(month)?;
     // the month is over by the clock: its pools are charged whole even if its last hours had no traffic
     let through = Some(crate::time::date_start_micros(period.end));
-    let report =
-        chargeback(warehouse, &ChargebackOptions { period, by: by.to_vec(), as_of: None, tz: None, share_idle: false, through }).await?;
+    let report = chargeback(
+        warehouse,
+        &ChargebackOptions { period, by: by.to_vec(), as_of: None, tz: None, share_idle: false, through },
+    )
+    .await?;
     let arguments = vec![
         "-w".to_string(),
         warehouse.to_string(),

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, StructType};
+use deltalake::logstore::ObjectStoreRef;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder};
-use deltalake::logstore::ObjectStoreRef;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use url::Url;
@@ -93,7 +93,8 @@ impl Warehouse {
     pub fn new(location: &str) -> Result<Self> {
         let (url, local_root) = match Url::parse(location) {
             Ok(url) if url.scheme() == "file" => {
-                let path = url.to_file_path().map_err(|_| Error::Usage(format!("not a usable file URL: {location}")))?;
+                let path =
+                    url.to_file_path().map_err(|_| Error::Usage(format!("not a usable file URL: {location}")))?;
                 Self::local_url(path)?
             }
             // a one-letter scheme is a Windows drive letter: a path
@@ -107,10 +108,15 @@ impl Warehouse {
                     )));
                 }
                 if !STORE_SCHEMES.contains(&url.scheme()) {
-                    return Err(Error::Usage(format!("warehouse {location}: {}:// is not a place for a warehouse; a warehouse is {SCHEMES}", url.scheme())));
+                    return Err(Error::Usage(format!(
+                        "warehouse {location}: {}:// is not a place for a warehouse; a warehouse is {SCHEMES}",
+                        url.scheme()
+                    )));
                 }
                 if url.host_str().is_none_or(str::is_empty) {
-                    return Err(Error::Usage(format!("warehouse {location}: the URL names no bucket or container, as in s3://BUCKET/PREFIX")));
+                    return Err(Error::Usage(format!(
+                        "warehouse {location}: the URL names no bucket or container, as in s3://BUCKET/PREFIX"
+                    )));
                 }
                 if !url.path().ends_with('/') {
                     url.set_path(&format!("{}/", url.path()));
@@ -121,7 +127,11 @@ impl Warehouse {
         };
         crate::engine::register_cloud_stores();
         let store = deltalake::logstore::store_for(&url, std::iter::empty::<(String, String)>()).map_err(|e| {
-            let hint = if cfg!(feature = "cloud") { "" } else { " (this build has no cloud stores: build with --features cloud)" };
+            let hint = if cfg!(feature = "cloud") {
+                ""
+            } else {
+                " (this build has no cloud stores: build with --features cloud)"
+            };
             Error::Usage(format!("warehouse {location}: cannot open it ({e}); a warehouse is {SCHEMES}{hint}"))
         })?;
         Ok(Self { url, store, local_root, engine: Engine::Local })
@@ -140,7 +150,8 @@ impl Warehouse {
 
     fn local_url(path: PathBuf) -> Result<(Url, Option<PathBuf>)> {
         let root = if path.is_absolute() { path } else { std::env::current_dir()?.join(path) };
-        let url = Url::from_directory_path(&root).map_err(|_| Error::Usage(format!("cannot turn {} into a URL", root.display())))?;
+        let url = Url::from_directory_path(&root)
+            .map_err(|_| Error::Usage(format!("cannot turn {} into a URL", root.display())))?;
         Ok((url, Some(root)))
     }
 
@@ -224,10 +235,7 @@ impl Warehouse {
 
     /// Creates the tables and the example configuration that are missing; leaves what exists.
     pub async fn init(&self) -> Result<InitReport> {
-        let mut report = InitReport {
-            warehouse: self.to_string(),
-            ..Default::default()
-        };
+        let mut report = InitReport { warehouse: self.to_string(), ..Default::default() };
         for (name, arrow_schema, partition) in schema::managed_tables() {
             if self.has_table(name).await? {
                 // Check, do not trust: an existing table must have the schema we expect.
@@ -252,7 +260,12 @@ impl Warehouse {
     }
 
     /// Creates the Delta table `name` with `schema`, partitioned by `partition`.
-    pub async fn create_table(&self, name: &str, schema: &arrow::datatypes::Schema, partition: &str) -> Result<DeltaTable> {
+    pub async fn create_table(
+        &self,
+        name: &str,
+        schema: &arrow::datatypes::Schema,
+        partition: &str,
+    ) -> Result<DeltaTable> {
         if let Some(root) = &self.local_root {
             std::fs::create_dir_all(root.join(name))?; // delta-rs opens a local table's directory
         }
@@ -270,16 +283,10 @@ impl Warehouse {
     /// Opens the table `name` at its latest version and checks its schema against the code's.
     pub async fn open_table(&self, name: &str) -> Result<DeltaTable> {
         if !self.has_table(name).await? {
-            return Err(Error::Usage(format!(
-                "no {name} table in warehouse {self}: run `tokenledger init` first \
-                 (or pass -w/--warehouse to point at an existing warehouse)"
-            )));
+            return Err(Error::NoTable { table: name.to_string(), warehouse: self.to_string() });
         }
         let table = deltalake::open_table(self.table_url(name)?).await?;
-        let expected = schema::managed_tables()
-            .into_iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, s, _)| s);
+        let expected = schema::managed_tables().into_iter().find(|(n, _, _)| *n == name).map(|(_, s, _)| s);
         if let Some(expected) = expected {
             self.check_schema(&table, name, &expected)?;
         }
@@ -322,12 +329,17 @@ pub const OPERATION_KEY: &str = "tokenledger.operation";
 /// ids or free text prune nothing but cost a comparison per value.
 pub fn writer_properties() -> parquet::file::properties::WriterProperties {
     let mut builder = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::try_new(1).expect("1 is a valid zstd level")))
+        .set_compression(parquet::basic::Compression::ZSTD(
+            parquet::basic::ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
+        ))
         .set_max_row_group_row_count(Some(128 * 1024));
     for column in ["request_id", "client_request_id", "request", "response", "raw", "record_fingerprint"] {
         builder = builder
             .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(column), false)
-            .set_column_statistics_enabled(parquet::schema::types::ColumnPath::from(column), parquet::file::properties::EnabledStatistics::None);
+            .set_column_statistics_enabled(
+                parquet::schema::types::ColumnPath::from(column),
+                parquet::file::properties::EnabledStatistics::None,
+            );
     }
     builder.build()
 }
@@ -341,9 +353,8 @@ pub async fn commit_append(
     transactions: Vec<deltalake::kernel::Transaction>,
     app_metadata: serde_json::Map<String, serde_json::Value>,
 ) -> Result<i64> {
-    let properties = CommitProperties::default()
-        .with_application_transactions(transactions)
-        .with_metadata(app_metadata);
+    let properties =
+        CommitProperties::default().with_application_transactions(transactions).with_metadata(app_metadata);
     let actions = adds.into_iter().map(Action::Add).collect();
     commit(table, actions, SaveMode::Append, None, properties).await
 }
@@ -358,9 +369,12 @@ pub async fn commit_replace_partitions(
     app_metadata: serde_json::Map<String, serde_json::Value>,
 ) -> Result<i64> {
     let snapshot = table.snapshot()?;
-    let column = snapshot.metadata().partition_columns().first().cloned().ok_or_else(|| {
-        Error::Internal("commit_replace_partitions on an unpartitioned table".into())
-    })?;
+    let column = snapshot
+        .metadata()
+        .partition_columns()
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::Internal("commit_replace_partitions on an unpartitioned table".into()))?;
     let files = snapshot.log_data();
     let mut actions: Vec<Action> = files
         .iter()
@@ -386,11 +400,8 @@ async fn commit(
 ) -> Result<i64> {
     let snapshot = table.snapshot()?;
     let partition_by: Vec<String> = snapshot.metadata().partition_columns().to_vec();
-    let operation = DeltaOperation::Write {
-        mode,
-        partition_by: (!partition_by.is_empty()).then_some(partition_by),
-        predicate,
-    };
+    let operation =
+        DeltaOperation::Write { mode, partition_by: (!partition_by.is_empty()).then_some(partition_by), predicate };
     let finalized = CommitBuilder::from(properties)
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use crate::time::{date_ranges, parse_date_ranges};
 use crate::error::Result;
+use crate::time::{date_ranges, parse_date_ranges};
 use crate::warehouse::Warehouse;
 
 /// The config files that change what usage costs and who pays it: those the rollup reads.
@@ -116,7 +116,8 @@ pub async fn stale_config(warehouse: &Warehouse) -> Result<Option<StaleConfig>> 
 impl StaleConfig {
     /// The part of it from `first` to `last` (the files as they are).
     pub fn within(&self, first: NaiveDate, last: NaiveDate) -> Result<Option<StaleConfig>> {
-        let dates: BTreeSet<NaiveDate> = parse_date_ranges(&self.dates)?.into_iter().filter(|d| (first..=last).contains(d)).collect();
+        let dates: BTreeSet<NaiveDate> =
+            parse_date_ranges(&self.dates)?.into_iter().filter(|d| (first..=last).contains(d)).collect();
         Ok((!dates.is_empty()).then(|| StaleConfig { files: self.files.clone(), dates: date_ranges(&dates) }))
     }
 }
@@ -135,7 +136,8 @@ impl RatedWith {
                 return Ok(None);
             };
             let text = String::from_utf8_lossy(&bytes);
-            let actions: Vec<serde_json::Value> = text.lines().filter(|l| !l.trim().is_empty()).filter_map(|l| serde_json::from_str(l).ok()).collect();
+            let actions: Vec<serde_json::Value> =
+                text.lines().filter(|l| !l.trim().is_empty()).filter_map(|l| serde_json::from_str(l).ok()).collect();
             let info = actions.iter().find_map(|a| a.get("commitInfo"));
             if let Some(rollup) = info.and_then(|i| i.get(METADATA_KEY)).filter(|m| m["operation"] == "rollup") {
                 return Ok(Self::from_metadata(rollup));
@@ -166,8 +168,9 @@ impl RatedWith {
             .collect();
         dates.extend(written.iter().map(|d| (*d, Some(id.clone()))));
         let used: BTreeSet<&String> = dates.values().flatten().collect();
-        let mut sets: BTreeMap<String, ConfigSet> =
-            previous.map(|p| p.sets.iter().filter(|(i, _)| used.contains(i)).map(|(i, s)| (i.clone(), s.clone())).collect()).unwrap_or_default();
+        let mut sets: BTreeMap<String, ConfigSet> = previous
+            .map(|p| p.sets.iter().filter(|(i, _)| used.contains(i)).map(|(i, s)| (i.clone(), s.clone())).collect())
+            .unwrap_or_default();
         if used.contains(&id) {
             sets.insert(id, config.clone());
         }
@@ -175,7 +178,12 @@ impl RatedWith {
     }
 
     /// The commit metadata of a rollup that used `config` and left the table with this map.
-    pub fn to_metadata(&self, config: &ConfigSet, mode: &str, inference_version: i64) -> serde_json::Map<String, serde_json::Value> {
+    pub fn to_metadata(
+        &self,
+        config: &ConfigSet,
+        mode: &str,
+        inference_version: i64,
+    ) -> serde_json::Map<String, serde_json::Value> {
         let mut by_set: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
         for (date, id) in &self.dates {
             by_set.entry(id.clone().unwrap_or_else(|| UNKNOWN.to_string())).or_default().insert(*date);
@@ -200,7 +208,8 @@ impl RatedWith {
     /// The map in a rollup commit's metadata; `None` when it has none (an older tokenledger).
     fn from_metadata(rollup: &serde_json::Value) -> Option<Self> {
         let sets: BTreeMap<String, ConfigSet> = serde_json::from_value(rollup.get("config_sets")?.clone()).ok()?;
-        let rated_with: BTreeMap<String, Vec<String>> = serde_json::from_value(rollup.get("rated_with")?.clone()).ok()?;
+        let rated_with: BTreeMap<String, Vec<String>> =
+            serde_json::from_value(rollup.get("rated_with")?.clone()).ok()?;
         let mut dates = BTreeMap::new();
         for (id, ranges) in rated_with {
             let id = (id != UNKNOWN).then_some(id);
@@ -224,7 +233,10 @@ impl RatedWith {
         groups.sort_by_key(|(id, dates)| (id.is_none(), dates.first().copied()));
         groups
             .into_iter()
-            .map(|(id, dates)| RatedDates { config: id.and_then(|i| map.sets.get(i)).cloned(), dates: date_ranges(&dates) })
+            .map(|(id, dates)| RatedDates {
+                config: id.and_then(|i| map.sets.get(i)).cloned(),
+                dates: date_ranges(&dates),
+            })
             .collect()
     }
 
@@ -235,7 +247,8 @@ impl RatedWith {
         let mut dates = BTreeSet::new();
         for (date, id) in self.dates.range(first..=last) {
             let Some(set) = id.as_ref().and_then(|i| self.sets.get(i)) else { continue };
-            let changed: Vec<&String> = today.iter().filter(|(file, digest)| set.get(*file) != Some(digest)).map(|(f, _)| f).collect();
+            let changed: Vec<&String> =
+                today.iter().filter(|(file, digest)| set.get(*file) != Some(digest)).map(|(f, _)| f).collect();
             if !changed.is_empty() {
                 files.extend(changed.into_iter().cloned());
                 dates.insert(*date);
@@ -254,7 +267,9 @@ mod tests {
     }
 
     fn set(prices: &str) -> ConfigSet {
-        [("prices.csv", prices), ("principals.csv", "p"), ("settings.toml", "absent")].map(|(f, d)| (f.to_string(), d.to_string())).into()
+        [("prices.csv", prices), ("principals.csv", "p"), ("settings.toml", "absent")]
+            .map(|(f, d)| (f.to_string(), d.to_string()))
+            .into()
     }
 
     #[test]
@@ -266,7 +281,13 @@ mod tests {
         assert_eq!(first.dates[&day(1)], None);
         assert_eq!(first.dates[&day(2)], Some(config_id(&old)));
         // a re-rate of the 3rd and a new date with another price book; the 5th lost its rows
-        let second = RatedWith::after_commit(Some(&first), &days(1..=5), &BTreeSet::from([day(3), day(5), day(6)]), &BTreeSet::from([day(3), day(6)]), &new);
+        let second = RatedWith::after_commit(
+            Some(&first),
+            &days(1..=5),
+            &BTreeSet::from([day(3), day(5), day(6)]),
+            &BTreeSet::from([day(3), day(6)]),
+            &new,
+        );
         assert_eq!(second.dates.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4, 6].map(day));
         assert_eq!(second.sets.len(), 2);
         let metadata = serde_json::Value::Object(second.to_metadata(&new, "rerate", 7));
@@ -276,7 +297,10 @@ mod tests {
 
         // grouped for a manifest: known sets first, unknown last
         let between = RatedWith::between(Some(&second), day(2), day(31));
-        assert_eq!(between.iter().map(|r| r.dates.clone()).collect::<Vec<_>>(), [vec!["2025-01-02"], vec!["2025-01-03", "2025-01-06"], vec!["2025-01-04"]]);
+        assert_eq!(
+            between.iter().map(|r| r.dates.clone()).collect::<Vec<_>>(),
+            [vec!["2025-01-02"], vec!["2025-01-03", "2025-01-06"], vec!["2025-01-04"]]
+        );
         assert_eq!(between[2].config, None);
         assert_eq!(serde_json::to_value(&between[2]).unwrap()["config"], UNKNOWN);
         let nothing_known = RatedWith::between(None, day(1), day(3));

@@ -148,10 +148,7 @@ pub fn quarantine_schema() -> SchemaRef {
 
 /// The tables `init` creates, with their schema and partition column.
 pub fn managed_tables() -> [(&'static str, SchemaRef, &'static str); 2] {
-    [
-        (INFERENCE, inference_schema(), INFERENCE_PARTITION),
-        (QUARANTINE, quarantine_schema(), QUARANTINE_PARTITION),
-    ]
+    [(INFERENCE, inference_schema(), INFERENCE_PARTITION), (QUARANTINE, quarantine_schema(), QUARANTINE_PARTITION)]
 }
 
 /// The type name a column has in `schemas/*.json`: Delta's names (`string`, `long`,
@@ -169,11 +166,9 @@ pub fn contract_type(data_type: &DataType) -> String {
         DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp_ntz".into(),
         DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
         DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => format!(
-                "map<{},{}>",
-                contract_type(kv[0].data_type()),
-                contract_type(kv[1].data_type())
-            ),
+            DataType::Struct(kv) if kv.len() == 2 => {
+                format!("map<{},{}>", contract_type(kv[0].data_type()), contract_type(kv[1].data_type()))
+            }
             other => format!("{other}"),
         },
         other => format!("{other}"),

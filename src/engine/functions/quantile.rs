@@ -16,9 +16,11 @@ use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
 use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
 
 /// The `quantile_disc` aggregate function, to register in a session.
 pub fn quantile_disc() -> AggregateUDF {
@@ -38,7 +40,9 @@ fn millionths(args: &AccumulatorArgs) -> Result<u64> {
     let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
     let q = args.exprs.get(1).and_then(|e| e.evaluate(&empty).ok());
     match q {
-        Some(ColumnarValue::Scalar(ScalarValue::Float64(Some(q)))) if (0.0..=1.0).contains(&q) => Ok((q * 1e6).round() as u64),
+        Some(ColumnarValue::Scalar(ScalarValue::Float64(Some(q)))) if (0.0..=1.0).contains(&q) => {
+            Ok((q * 1e6).round() as u64)
+        }
         other => plan_err!("quantile_disc(value, q) needs q as a literal between 0 and 1, got {other:?}"),
     }
 }

@@ -24,7 +24,9 @@ use super::native::fields;
 use super::{ChunkOptions, InputFile, LineNumbers, format_of, read_chunks};
 use crate::error::{Error, Result};
 use crate::ingest::usage::{self, TokenStyle};
-use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, ValidRecord, export_count, export_time, validate};
+use crate::ingest::validate::{
+    RawRecord, ReasonCode, Reject, Typing, Val, ValidRecord, export_count, export_time, validate,
+};
 
 /// One config version of a served entity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +54,13 @@ impl ServedEntities {
         let (format, gzip) = format_of(path).ok_or_else(|| {
             Error::Usage(format!("--served-entities {}: give a .csv, .jsonl, .json or .parquet export", path.display()))
         })?;
-        let file = InputFile { path: path.to_path_buf(), format, gzip, size: meta.len(), source: super::Source::DatabricksUsage };
+        let file = InputFile {
+            path: path.to_path_buf(),
+            format,
+            gzip,
+            size: meta.len(),
+            source: super::Source::DatabricksUsage,
+        };
         let opts = ChunkOptions {
             chunk_bytes: 8 << 20,
             max_line_bytes: 1 << 20,
@@ -94,7 +102,9 @@ impl ServedEntities {
         let Some(versions) = self.versions.get(id) else {
             return Err(Reject::new(
                 ReasonCode::UnknownEntity,
-                format!("served_entity_id {id} is not in the served_entities export (export it again, or give the right one)"),
+                format!(
+                    "served_entity_id {id} is not in the served_entities export (export it again, or give the right one)"
+                ),
             ));
         };
         match versions.partition_point(|v| v.change_time_us <= at_us) {
@@ -102,7 +112,8 @@ impl ServedEntities {
                 ReasonCode::UnknownEntity,
                 format!(
                     "served_entity_id {id} has no version in force at the request's time: its first change_time is {}",
-                    chrono::DateTime::from_timestamp_micros(versions[0].change_time_us).map_or_else(String::new, |t| t.to_rfc3339())
+                    chrono::DateTime::from_timestamp_micros(versions[0].change_time_us)
+                        .map_or_else(String::new, |t| t.to_rfc3339())
                 ),
             )),
             n => Ok(&versions[n - 1]),
@@ -126,14 +137,30 @@ fn version_of(line: &[u8], typing: Typing) -> std::result::Result<(String, Entit
     let change_time_us = export_time(f.remove("change_time"), "change_time", typing)?;
     let provider = match f.remove("external_model_config") {
         Some(Val::Json(v)) => v.get("provider").and_then(Value::as_str).map(str::to_string),
-        Some(Val::Str(s)) => serde_json::from_str::<Value>(&s).ok().and_then(|v| v.get("provider")?.as_str().map(str::to_string)),
+        Some(Val::Str(s)) => {
+            serde_json::from_str::<Value>(&s).ok().and_then(|v| v.get("provider")?.as_str().map(str::to_string))
+        }
         _ => None,
     };
-    Ok((id, EntityVersion { change_time_us, endpoint_name, served_entity_name, entity_type: text(f.remove("entity_type")), provider }))
+    Ok((
+        id,
+        EntityVersion {
+            change_time_us,
+            endpoint_name,
+            served_entity_name,
+            entity_type: text(f.remove("entity_type")),
+            provider,
+        },
+    ))
 }
 
 /// Fills in the endpoint, model, type and provider of the served entity in force.
-fn resolve_entity<'a>(raw: &mut RawRecord<'a>, id: Option<Val<'a>>, at_us: i64, entities: &ServedEntities) -> std::result::Result<(), Reject> {
+fn resolve_entity<'a>(
+    raw: &mut RawRecord<'a>,
+    id: Option<Val<'a>>,
+    at_us: i64,
+    entities: &ServedEntities,
+) -> std::result::Result<(), Reject> {
     let id = match &id {
         Some(Val::Str(s)) if !s.trim().is_empty() => s.trim().to_string(),
         _ => return Err(Reject::new(ReasonCode::MissingField, "required field served_entity_id is missing or null")),
@@ -149,7 +176,11 @@ fn resolve_entity<'a>(raw: &mut RawRecord<'a>, id: Option<Val<'a>>, at_us: i64, 
 }
 
 /// One row of a `system.serving.endpoint_usage` export.
-pub fn parse_usage_line<'a>(line: &'a [u8], typing: Typing, entities: &ServedEntities) -> std::result::Result<ValidRecord<'a>, Reject> {
+pub fn parse_usage_line<'a>(
+    line: &'a [u8],
+    typing: Typing,
+    entities: &ServedEntities,
+) -> std::result::Result<ValidRecord<'a>, Reject> {
     let mut f = fields(line)?;
     let at_us = export_time(f.get("request_time").cloned(), "request_time", typing)?;
     let mut raw = RawRecord {
@@ -184,7 +215,11 @@ fn is_empty_map(v: &Val<'_>) -> bool {
 }
 
 /// One row of an AI Gateway payload (inference) table.
-pub fn parse_payload_line<'a>(line: &'a [u8], typing: Typing, entities: &ServedEntities) -> std::result::Result<ValidRecord<'a>, Reject> {
+pub fn parse_payload_line<'a>(
+    line: &'a [u8],
+    typing: Typing,
+    entities: &ServedEntities,
+) -> std::result::Result<ValidRecord<'a>, Reject> {
     let mut f = fields(line)?;
     let at_us = export_time(f.get("request_time").cloned(), "request_time", typing)?;
     // the bodies are JSON text in the table; an export may have made them objects
@@ -227,7 +262,9 @@ pub fn parse_payload_line<'a>(line: &'a [u8], typing: Typing, entities: &ServedE
             let ok = matches!(&raw.status_code, Some(Val::Int(200..=299)))
                 || matches!(&raw.status_code, Some(Val::Str(s)) if s.trim().starts_with('2') && s.trim().len() == 3);
             if ok {
-                let request_chars = text(&request).and_then(|r| serde_json::from_str::<Value>(&r).ok()).map_or(0, |r| usage::request_chars(&r));
+                let request_chars = text(&request)
+                    .and_then(|r| serde_json::from_str::<Value>(&r).ok())
+                    .map_or(0, |r| usage::request_chars(&r));
                 raw.estimate_from_chars = Some((request_chars as i64, usage::response_chars(&chunks) as i64));
                 raw.token_style = TokenStyle::OpenAi;
             }

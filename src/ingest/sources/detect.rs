@@ -60,7 +60,9 @@ impl Source {
     /// The columns every file of the source has: its identity and time fields.
     pub fn required(self) -> &'static [&'static str] {
         match self {
-            Source::Native => &["request_id", "request_time", "requester", "endpoint_name", "served_entity_name", "status_code"],
+            Source::Native => {
+                &["request_id", "request_time", "requester", "endpoint_name", "served_entity_name", "status_code"]
+            }
             Source::DatabricksUsage => &["databricks_request_id", "request_time", "status_code", "served_entity_id"],
             Source::DatabricksPayload => &["databricks_request_id", "request_time", "status_code", "served_entity_id"],
             Source::Litellm => &["request_id", "startTime", "model"],
@@ -104,13 +106,17 @@ impl Source {
             ([Source::Native], []) => Ok(Source::Native),
             (_, []) => {
                 if SERVED_ENTITIES_KEYS.iter().all(has) {
-                    return Err("it is a Databricks served_entities export: pass it with --served-entities FILE, not as a log".into());
+                    return Err(
+                        "it is a Databricks served_entities export: pass it with --served-entities FILE, not as a log"
+                            .into(),
+                    );
                 }
                 let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
                 let needs: Vec<String> = Source::ALL
                     .iter()
                     .map(|s| {
-                        let missing: Vec<&str> = s.required().iter().chain(s.distinctive()).copied().filter(|c| !has(c)).collect();
+                        let missing: Vec<&str> =
+                            s.required().iter().chain(s.distinctive()).copied().filter(|c| !has(c)).collect();
                         format!("{} (lacks {})", s.as_str(), missing.join(", "))
                     })
                     .collect();
@@ -139,7 +145,11 @@ pub fn detect(file: &InputFile) -> Result<Source> {
     };
     Source::from_columns(&names).or_else(|why| match file.format {
         // a JSON record of unknown shape is a bad native record, quarantined with its reason
-        Format::JsonLines if !is_array(file) && !names.iter().any(|n| n == "databricks_request_id" || n == "call_type") => Ok(Source::Native),
+        Format::JsonLines
+            if !is_array(file) && !names.iter().any(|n| n == "databricks_request_id" || n == "call_type") =>
+        {
+            Ok(Source::Native)
+        }
         _ => Err(Error::InputFormat { path: file.path.clone(), message: format!("cannot tell what wrote it: {why}") }),
     })
 }
@@ -154,7 +164,13 @@ pub fn columns(file: &InputFile) -> Result<Vec<String>> {
         let f = std::fs::File::open(path).map_err(io)?;
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
             .map_err(|e| unreadable(format!("not a readable Parquet file: {e}")))?;
-        return Ok(builder.schema().fields().iter().filter(|f| !matches!(f.data_type(), DataType::Null)).map(|f| f.name().clone()).collect());
+        return Ok(builder
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| !matches!(f.data_type(), DataType::Null))
+            .map(|f| f.name().clone())
+            .collect());
     }
     let f = std::fs::File::open(path).map_err(io)?;
     let reader: Box<dyn Read> = if file.gzip { Box::new(flate2::read::MultiGzDecoder::new(f)) } else { Box::new(f) };
@@ -172,10 +188,13 @@ pub fn columns(file: &InputFile) -> Result<Vec<String>> {
         let mut all = Vec::new();
         limited.read_to_end(&mut all).map_err(io)?;
         let open = all.iter().position(|b| *b == b'{').unwrap_or(all.len());
-        let mut de = serde_json::Deserializer::from_slice(&all[open..]).into_iter::<serde_json::Map<String, serde_json::Value>>();
+        let mut de = serde_json::Deserializer::from_slice(&all[open..])
+            .into_iter::<serde_json::Map<String, serde_json::Value>>();
         return match de.next() {
             Some(Ok(obj)) => Ok(obj.keys().cloned().collect()),
-            _ => Err(unreadable("the first element of the JSON array is not a readable object (or is over 1 MiB)".into())),
+            _ => Err(unreadable(
+                "the first element of the JSON array is not a readable object (or is over 1 MiB)".into(),
+            )),
         };
     }
     loop {
@@ -232,24 +251,56 @@ mod tests {
 
     #[test]
     fn each_source_is_recognised_by_its_columns() {
-        let usage = names(&["workspace_id", "databricks_request_id", "requester", "status_code", "request_time", "input_token_count", "output_token_count", "served_entity_id"]);
+        let usage = names(&[
+            "workspace_id",
+            "databricks_request_id",
+            "requester",
+            "status_code",
+            "request_time",
+            "input_token_count",
+            "output_token_count",
+            "served_entity_id",
+        ]);
         assert_eq!(Source::from_columns(&usage), Ok(Source::DatabricksUsage));
-        let payload = names(&["databricks_request_id", "request_date", "request_time", "status_code", "execution_duration_ms", "request", "response", "served_entity_id"]);
+        let payload = names(&[
+            "databricks_request_id",
+            "request_date",
+            "request_time",
+            "status_code",
+            "execution_duration_ms",
+            "request",
+            "response",
+            "served_entity_id",
+        ]);
         assert_eq!(Source::from_columns(&payload), Ok(Source::DatabricksPayload));
         let litellm = names(&["request_id", "call_type", "spend", "startTime", "endTime", "model"]);
         assert_eq!(Source::from_columns(&litellm), Ok(Source::Litellm));
-        let native = names(&["request_id", "request_time", "requester", "endpoint_name", "served_entity_name", "status_code"]);
+        let native =
+            names(&["request_id", "request_time", "requester", "endpoint_name", "served_entity_name", "status_code"]);
         assert_eq!(Source::from_columns(&native), Ok(Source::Native));
     }
 
     #[test]
     fn unknown_and_misplaced_files_are_refused_with_the_candidates() {
         let err = Source::from_columns(&names(&["a", "b"])).unwrap_err();
-        assert!(err.contains("native (lacks request_id") && err.contains("litellm (lacks request_id, startTime, model, call_type, spend)"), "{err}");
+        assert!(
+            err.contains("native (lacks request_id")
+                && err.contains("litellm (lacks request_id, startTime, model, call_type, spend)"),
+            "{err}"
+        );
         let served = names(&["served_entity_id", "endpoint_name", "endpoint_config_version", "change_time"]);
         assert!(Source::from_columns(&served).unwrap_err().contains("--served-entities"));
         // a file with the key columns of two sources is ambiguous, not guessed
-        let both = names(&["databricks_request_id", "request_time", "status_code", "served_entity_id", "input_token_count", "output_token_count", "response", "execution_duration_ms"]);
+        let both = names(&[
+            "databricks_request_id",
+            "request_time",
+            "status_code",
+            "served_entity_id",
+            "input_token_count",
+            "output_token_count",
+            "response",
+            "execution_duration_ms",
+        ]);
         assert!(Source::from_columns(&both).unwrap_err().contains("several sources"));
     }
 }

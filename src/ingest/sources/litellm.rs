@@ -33,7 +33,8 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         }
         v.as_i64()
     };
-    let cache_read = int_at(&["prompt_tokens_details", "cached_tokens"]).or_else(|| int_at(&["cache_read_input_tokens"]));
+    let cache_read =
+        int_at(&["prompt_tokens_details", "cached_tokens"]).or_else(|| int_at(&["cache_read_input_tokens"]));
     let cache_creation = int_at(&["cache_creation_input_tokens"]);
     let reasoning = int_at(&["completion_tokens_details", "reasoning_tokens"]);
 
@@ -76,7 +77,10 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
     put("team_id", team.clone());
     put("group", team);
     put("end_user", end_user.clone());
-    put("key_alias", metadata.as_ref().and_then(|m| m.get("user_api_key_alias")).and_then(Value::as_str).map(str::to_string));
+    put(
+        "key_alias",
+        metadata.as_ref().and_then(|m| m.get("user_api_key_alias")).and_then(Value::as_str).map(str::to_string),
+    );
     let tags: Vec<String> = match json_of(take("request_tags")) {
         Some(Value::Array(tags)) => tags.iter().filter_map(Value::as_str).map(str::to_string).collect(),
         _ => Vec::new(),
@@ -84,7 +88,8 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
     put("request_tags", Some(tags.join(",")));
     put("call_type", text(&take("call_type")));
 
-    let requester = user.or_else(|| end_user.map(|u| Val::Str(Cow::Owned(u)))).unwrap_or(Val::Str(Cow::Borrowed("unknown")));
+    let requester =
+        user.or_else(|| end_user.map(|u| Val::Str(Cow::Owned(u)))).unwrap_or(Val::Str(Cow::Borrowed("unknown")));
     let raw = RawRecord {
         request_id: take("request_id"),
         request_time: start,

@@ -159,7 +159,10 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
 /// a struct from a JSON array, field by field).
 fn object_text(line: &[u8]) -> Result<&str, Reject> {
     let text = std::str::from_utf8(line).map_err(|e| {
-        Reject::new(ReasonCode::InvalidUtf8, format!("the line is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()))
+        Reject::new(
+            ReasonCode::InvalidUtf8,
+            format!("the line is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()),
+        )
     })?;
     if text.trim_start().as_bytes().first() != Some(&b'{') {
         return Err(Reject::new(ReasonCode::MalformedRecord, "not a JSON object"));
@@ -171,8 +174,8 @@ fn object_text(line: &[u8]) -> Result<&str, Reject> {
 /// sources map from, with the same checks as [`parse_line`].
 pub(crate) fn fields(line: &[u8]) -> Result<std::collections::HashMap<String, Val<'_>>, Reject> {
     let text = object_text(line)?;
-    let parsed: std::collections::HashMap<String, Loose<'_>> =
-        serde_json::from_str(text).map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))?;
+    let parsed: std::collections::HashMap<String, Loose<'_>> = serde_json::from_str(text)
+        .map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))?;
     Ok(parsed.into_iter().filter_map(|(k, v)| v.0.map(|v| (k, v))).collect())
 }
 
@@ -203,10 +206,7 @@ mod tests {
         assert_eq!(r.tokens.cache_read, 1024);
         assert_eq!(r.entity_type.as_deref(), Some("EXTERNAL_MODEL"));
         assert_eq!(r.request.as_deref(), Some("{\"q\":\"東京\"}"));
-        assert_eq!(
-            r.usage_context,
-            Some(vec![("cost_center".into(), "CC-1".into()), ("project".into(), "p".into())])
-        );
+        assert_eq!(r.usage_context, Some(vec![("cost_center".into(), "CC-1".into()), ("project".into(), "p".into())]));
     }
 
     fn reason(line: &str) -> ReasonCode {
@@ -224,7 +224,10 @@ mod tests {
         assert_eq!(reason(&GOOD.replace(r#""status_code":200"#, r#""status_code":700"#)), ReasonCode::BadStatus);
         assert_eq!(reason(&GOOD.replace(r#""input_tokens":2048"#, r#""input_tokens":"lots""#)), ReasonCode::WrongType);
         assert_eq!(reason(&GOOD.replace(r#""input_tokens":2048"#, r#""input_tokens":12.5"#)), ReasonCode::WrongType);
-        assert_eq!(reason(&GOOD.replace(r#""cached_input_tokens":1024"#, r#""cached_input_tokens":4096"#)), ReasonCode::InconsistentTokens);
+        assert_eq!(
+            reason(&GOOD.replace(r#""cached_input_tokens":1024"#, r#""cached_input_tokens":4096"#)),
+            ReasonCode::InconsistentTokens
+        );
         assert_eq!(reason(&GOOD.replace("a@x.com", &"x".repeat(600))), ReasonCode::FieldTooLong);
         let mut bad = GOOD.as_bytes().to_vec();
         bad[30] = 0xff;

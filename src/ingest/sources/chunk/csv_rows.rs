@@ -48,7 +48,13 @@ pub(super) fn csv_chunks(
                 }
                 _ => {
                     let line = e.position().map_or(0, |p| p.line());
-                    chunk.rejects.push(Rejected::new(line, b"", None, ReasonCode::MalformedRecord, format!("bad CSV record: {e}")));
+                    chunk.rejects.push(Rejected::new(
+                        line,
+                        b"",
+                        None,
+                        ReasonCode::MalformedRecord,
+                        format!("bad CSV record: {e}"),
+                    ));
                     chunk.prerejected_records += 1;
                     continue;
                 }
@@ -82,7 +88,13 @@ pub(super) fn csv_chunks(
             }
         }
         if let Some(field) = utf8_error {
-            chunk.rejects.push(Rejected::new(line, &raw, None, ReasonCode::InvalidUtf8, format!("field {field} is not valid UTF-8")));
+            chunk.rejects.push(Rejected::new(
+                line,
+                &raw,
+                None,
+                ReasonCode::InvalidUtf8,
+                format!("field {field} is not valid UTF-8"),
+            ));
             chunk.prerejected_records += 1;
             continue;
         }
@@ -93,7 +105,10 @@ pub(super) fn csv_chunks(
         }
         if chunk.data.len() >= opts.chunk_bytes {
             seq += 1;
-            let full = std::mem::replace(&mut chunk, lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::FromText));
+            let full = std::mem::replace(
+                &mut chunk,
+                lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::FromText),
+            );
             if !emit(full) {
                 return Ok(false);
             }

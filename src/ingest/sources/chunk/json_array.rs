@@ -24,7 +24,13 @@ pub(super) fn json_array_chunks(
     let (mut index, mut depth, mut in_string, mut escaped, mut too_long) = (0u64, 0usize, false, false, 0u64);
     let finish = |element: &mut Vec<u8>, too_long: &mut u64, chunk: &mut Chunk, index: u64| {
         if *too_long > 0 {
-            let mut r = Rejected::new(index, element, None, ReasonCode::LineTooLong, too_long_message(*too_long, opts.max_line_bytes));
+            let mut r = Rejected::new(
+                index,
+                element,
+                None,
+                ReasonCode::LineTooLong,
+                too_long_message(*too_long, opts.max_line_bytes),
+            );
             r.raw_bytes = *too_long;
             chunk.rejects.push(r);
             chunk.prerejected_records += 1;
@@ -55,7 +61,10 @@ pub(super) fn json_array_chunks(
                 if b == b'[' {
                     depth = 1;
                 } else if !b.is_ascii_whitespace() {
-                    return Err(Error::InputFormat { path: path.to_path_buf(), message: "not a JSON array of records".into() });
+                    return Err(Error::InputFormat {
+                        path: path.to_path_buf(),
+                        message: "not a JSON array of records".into(),
+                    });
                 }
                 continue;
             }
@@ -82,7 +91,10 @@ pub(super) fn json_array_chunks(
                 finish(&mut element, &mut too_long, &mut chunk, index);
                 if chunk.data.len() >= opts.chunk_bytes {
                     seq += 1;
-                    let full = std::mem::replace(&mut chunk, lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict));
+                    let full = std::mem::replace(
+                        &mut chunk,
+                        lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict),
+                    );
                     if !emit(full) {
                         return Ok(false);
                     }
@@ -105,7 +117,10 @@ pub(super) fn json_array_chunks(
         }
         reader.consume(n);
     }
-    Err(Error::InputFormat { path: path.to_path_buf(), message: "the JSON array is not closed (a truncated file?)".into() })
+    Err(Error::InputFormat {
+        path: path.to_path_buf(),
+        message: "the JSON array is not closed (a truncated file?)".into(),
+    })
 }
 
 #[cfg(test)]
@@ -127,12 +142,23 @@ mod tests {
     fn a_json_array_becomes_one_line_per_element_numbered_by_position() {
         // pretty-printed, with brackets, braces, commas and escaped quotes inside strings, and a
         // reader that sees 7 bytes at a time
-        let input = b"  [\n  {\"a\": \"x],}\\\"{\\\\\",\n   \"b\": [1, {\"c\": 2}]},\n  {\"a\": \"\\u00e9\"}\n]\ntrailing";
+        let input =
+            b"  [\n  {\"a\": \"x],}\\\"{\\\\\",\n   \"b\": [1, {\"c\": 2}]},\n  {\"a\": \"\\u00e9\"}\n]\ntrailing";
         let chunks = array_chunks(input, 1 << 20).unwrap();
         let data: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
-        let lines: Vec<serde_json::Value> = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
-        assert_eq!(lines, vec![serde_json::json!({"a": "x],}\"{\\", "b": [1, {"c": 2}]}), serde_json::json!({"a": "é"})]);
-        let numbers: Vec<u64> = chunks.iter().flat_map(|c| match &c.lines { LineNumbers::Each(n) => n.clone(), _ => vec![] }).collect();
+        let lines: Vec<serde_json::Value> =
+            data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        assert_eq!(
+            lines,
+            vec![serde_json::json!({"a": "x],}\"{\\", "b": [1, {"c": 2}]}), serde_json::json!({"a": "é"})]
+        );
+        let numbers: Vec<u64> = chunks
+            .iter()
+            .flat_map(|c| match &c.lines {
+                LineNumbers::Each(n) => n.clone(),
+                _ => vec![],
+            })
+            .collect();
         assert_eq!(numbers, vec![1, 2]);
         assert!(array_chunks(b"[]", 100).unwrap().iter().all(|c| c.data.is_empty() && c.rejects.is_empty()));
     }

@@ -92,13 +92,7 @@ pub(super) fn json_line_chunks(
 }
 
 fn too_long_chunk(seq: u64, line: u64, head: &[u8], total: u64, cap: usize) -> Chunk {
-    let reject = Rejected::new(
-        line,
-        head,
-        None,
-        ReasonCode::LineTooLong,
-        too_long_message(total, cap),
-    );
+    let reject = Rejected::new(line, head, None, ReasonCode::LineTooLong, too_long_message(total, cap));
     let mut r = reject;
     r.raw_bytes = total;
     Chunk {
@@ -121,7 +115,12 @@ mod tests {
         json_line_chunks(
             &mut std::io::Cursor::new(input.to_vec()),
             Path::new("t.jsonl"),
-            ChunkOptions { chunk_bytes, max_line_bytes, required: Source::Native.required(), what: Source::Native.what() },
+            ChunkOptions {
+                chunk_bytes,
+                max_line_bytes,
+                required: Source::Native.required(),
+                what: Source::Native.what(),
+            },
             &mut |c| {
                 out.push(c);
                 true

@@ -39,7 +39,11 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn open(file: &InputFile, counter: Arc<AtomicU64>, hasher: Arc<std::sync::Mutex<Xxh3>>) -> Result<Box<dyn Read + Send>> {
+fn open(
+    file: &InputFile,
+    counter: Arc<AtomicU64>,
+    hasher: Arc<std::sync::Mutex<Xxh3>>,
+) -> Result<Box<dyn Read + Send>> {
     let f = File::open(&file.path).map_err(|source| Error::Input { path: file.path.clone(), source })?;
     let counted = Counting { inner: f, counter, hasher };
     Ok(if file.gzip {

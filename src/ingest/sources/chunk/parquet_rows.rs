@@ -22,14 +22,18 @@ pub(super) fn parquet_chunks(
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<bool> {
     let path = &file.path;
-    let bad = |e: &dyn std::fmt::Display| Error::InputFormat { path: path.clone(), message: format!("not a readable Parquet file: {e}") };
+    let bad = |e: &dyn std::fmt::Display| Error::InputFormat {
+        path: path.clone(),
+        message: format!("not a readable Parquet file: {e}"),
+    };
     let f = File::open(path).map_err(read_error(path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(f)
         .map_err(|e| bad(&e))?
         .with_batch_size(8192)
         .build()
         .map_err(|e| bad(&e))?;
-    let names: Vec<String> = arrow::record_batch::RecordBatchReader::schema(&reader).fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> =
+        arrow::record_batch::RecordBatchReader::schema(&reader).fields().iter().map(|f| f.name().clone()).collect();
     let missing: Vec<&str> = opts.required.iter().copied().filter(|c| !names.iter().any(|n| n == c)).collect();
     if !missing.is_empty() {
         return Err(Error::InputFormat {
