@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::{Cli, OutputFormat, print_json, show_progress};
 use crate::error::Result;
+use crate::ingest::sources::SourceChoice;
 use crate::ingest::{DEFAULT_MAX_LINE_BYTES, IngestOptions, PayloadMode, ingest};
 use crate::warehouse::Warehouse;
 
@@ -50,9 +51,8 @@ pub struct IngestArgs {
     pub threads: usize,
 
     /// What wrote the files: auto tells each file by its columns.
-    #[arg(long, value_name = "SOURCE", default_value = "auto",
-          value_parser = ["auto", "native", "databricks-usage", "databricks-payload", "litellm"])]
-    pub source: String,
+    #[arg(long, value_name = "SOURCE", value_enum, default_value_t = SourceChoice::Auto)]
+    pub source: SourceChoice,
 
     /// An export of Databricks system.serving.served_entities (CSV, JSON lines or Parquet): it
     /// names the endpoint and model of each served_entity_id in endpoint_usage and payload rows.
@@ -68,7 +68,7 @@ pub async fn run(warehouse: &Warehouse, args: &IngestArgs, cli: &Cli) -> Result<
         max_line_bytes: args.max_line_bytes,
         threads: args.threads,
         progress: show_progress(cli),
-        source: crate::ingest::sources::Source::named(&args.source),
+        source: args.source.source(),
         served_entities: args.served_entities.clone(),
     };
     let summary = ingest(warehouse, &opts).await?;

@@ -40,8 +40,8 @@ pub struct Inbox {
     #[serde(default)]
     pub paths: Vec<String>,
     /// `auto` (each file by its columns), or a source name.
-    #[serde(default = "auto")]
-    pub source: String,
+    #[serde(default)]
+    pub source: crate::ingest::sources::SourceChoice,
     /// The Databricks served_entities export, for endpoint_usage and payload rows.
     pub served_entities: Option<String>,
     /// Fail the cycle (exit 4, nothing written) above this fraction of quarantined records.
@@ -55,16 +55,12 @@ impl Default for Inbox {
     fn default() -> Self {
         Self {
             paths: Vec::new(),
-            source: auto(),
+            source: Default::default(),
             served_entities: None,
             max_quarantine_ratio: None,
             payloads: Default::default(),
         }
     }
-}
-
-fn auto() -> String {
-    "auto".into()
 }
 
 /// The month a cycle charges back.
@@ -169,12 +165,6 @@ impl RunConfig {
         refuse_secrets(&toml::Value::Table(value), "", &label)?;
         let mut config: RunConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("{label}: {e}")))?;
         config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if config.inbox.source != "auto" && crate::ingest::sources::Source::named(&config.inbox.source).is_none() {
-            return Err(Error::Config(format!(
-                "{label}: inbox.source {:?} is not auto, native, databricks-usage, databricks-payload or litellm",
-                config.inbox.source
-            )));
-        }
         Ok(config)
     }
 
@@ -279,9 +269,21 @@ mod tests {
     }
 
     #[test]
+    fn sources_and_periods_are_parsed_once_into_their_kinds() {
+        let c = load("warehouse = \"wh\"\n[inbox]\nsource = \"litellm\"\n[export]\nperiod = \"2025-02\"\n").unwrap();
+        assert_eq!(c.inbox.source.source(), Some(crate::ingest::sources::Source::Litellm));
+        assert_eq!(c.export.period, ExportPeriod::Month("2025-02".into()));
+        let err = load("warehouse = \"wh\"\n[inbox]\nsource = \"splunk\"\n").unwrap_err().to_string();
+        assert!(err.contains("splunk") && err.contains("litellm"), "{err}");
+    }
+
+    #[test]
     fn a_config_of_a_warehouse_alone_has_the_defaults() {
         let c = load("warehouse = \"wh\"\n").unwrap();
-        assert_eq!((c.inbox.source.as_str(), c.export.budgets, c.lock.wait_seconds), ("auto", true, 0));
+        assert_eq!(
+            (c.inbox.source, c.export.budgets, c.lock.wait_seconds),
+            (crate::ingest::sources::SourceChoice::Auto, true, 0)
+        );
     }
 
     #[test]

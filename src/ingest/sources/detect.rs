@@ -11,6 +11,31 @@ use arrow::datatypes::DataType;
 use super::{Format, InputFile};
 use crate::error::{Error, Result};
 
+/// What the user says wrote the files: `auto` (each file told by its columns) or a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceChoice {
+    #[default]
+    Auto,
+    Native,
+    DatabricksUsage,
+    DatabricksPayload,
+    Litellm,
+}
+
+impl SourceChoice {
+    /// The source chosen; `None` for `auto`.
+    pub fn source(self) -> Option<Source> {
+        match self {
+            SourceChoice::Auto => None,
+            SourceChoice::Native => Some(Source::Native),
+            SourceChoice::DatabricksUsage => Some(Source::DatabricksUsage),
+            SourceChoice::DatabricksPayload => Some(Source::DatabricksPayload),
+            SourceChoice::Litellm => Some(Source::Litellm),
+        }
+    }
+}
+
 /// The system that wrote a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -39,12 +64,6 @@ impl Source {
             Source::DatabricksPayload => "databricks-payload",
             Source::Litellm => "litellm",
         }
-    }
-
-    /// The source called `name` on the command line or in a config (`None` for `auto` and
-    /// unknown names).
-    pub fn named(name: &str) -> Option<Source> {
-        Source::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
     /// What its files hold, for messages.

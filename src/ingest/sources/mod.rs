@@ -19,7 +19,7 @@ mod discover;
 mod fingerprint;
 
 pub use chunk::{read_chunks, too_long_message};
-pub use detect::Source;
+pub use detect::{Source, SourceChoice};
 pub use discover::{discover, format_of};
 pub use fingerprint::{file_fingerprint, quick_fingerprint};
 
