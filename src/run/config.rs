@@ -33,7 +33,7 @@ pub struct RunConfig {
     pub base: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inbox {
     /// Files, directories (searched recursively) and globs (`logs/*.jsonl.gz`).
@@ -49,18 +49,6 @@ pub struct Inbox {
     /// What to keep of payloads: keep, hash (keyed by TOKENLEDGER_PAYLOAD_KEY from the environment) or drop.
     #[serde(default)]
     pub payloads: crate::ingest::PayloadMode,
-}
-
-impl Default for Inbox {
-    fn default() -> Self {
-        Self {
-            paths: Vec::new(),
-            source: Default::default(),
-            served_entities: None,
-            max_quarantine_ratio: None,
-            payloads: Default::default(),
-        }
-    }
 }
 
 /// The month a cycle charges back.
