@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::output::Table;
 use crate::warehouse::Warehouse;
 
-/// Exit code of `--fail-on-unpriced` when the period has unpriced usage.
+/// Exit code of `--fail-on-unpriced` when the period has usage without a known cost.
 pub const EXIT_UNPRICED: i32 = 6;
 
 #[derive(Debug, Args)]

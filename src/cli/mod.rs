@@ -25,7 +25,7 @@ Exit codes:
   3  budget status, run: a budget is spent (budget status --fail-on-forecast: forecast to be)
   4  ingest, run: more records quarantined than the ratio allowed (nothing was written)
   5  run, ingest, rollup, compact, vacuum: another command holds the warehouse's lock (named)
-  6  chargeback --fail-on-unpriced: the period has usage without a price";
+  6  chargeback --fail-on-unpriced: the period has usage without a known cost (no price, or unmetered)";
 
 /// tokenledger: the usage and chargeback ledger for LLM gateways.
 ///
