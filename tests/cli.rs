@@ -46,11 +46,14 @@ fn init_creates_tables_and_config_then_changes_nothing() {
 }
 
 #[test]
-fn ingest_without_warehouse_says_to_run_init() {
+fn commands_without_a_warehouse_say_to_run_init() {
     let env = Env::new();
     let data = env.write("a.jsonl", "");
     let err = env.fails(&["ingest", data.to_str().unwrap()], 2);
-    assert!(err.contains("tokenledger init"), "{err}");
+    assert!(err.contains("no inference table") && err.contains("hint: run `tokenledger init`"), "{err}");
+    // rollup used to miss config/prices.csv first, and exit 1 as if a file were unreadable
+    let err = env.fails(&["rollup"], 2);
+    assert!(err.contains("no inference table") && err.contains("hint: run `tokenledger init`"), "{err}");
 }
 
 #[test]

@@ -174,8 +174,9 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
                 .into(),
         ));
     }
-    let mut inputs = Inputs::load(warehouse).await?;
+    // no warehouse at all is said as such, before its config files are missed
     let inference = warehouse.open_table(INFERENCE).await?;
+    let mut inputs = Inputs::load(warehouse).await?;
     let inference_version = inference.version().map_or(0, |v| v as i64);
     let runtime = runtime(opts.memory_limit)?;
 
