@@ -222,13 +222,13 @@ pub async fn write_focus(
             let amount: Decimal = cost.parse().map_err(|e| Error::Internal(format!("cost {cost:?}: {e}")))?;
             let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
                 .map_err(|e| Error::Internal(format!("date {date:?}: {e}")))?;
-            if !pools.iter().any(|p| serves(p, &endpoint, &entity, day)) {
-                *billed.entry(currency.clone()).or_default() += amount;
-            }
             let tokens = n(1) + n(2) + n(3) + n(4);
             // traffic a capacity pool serves is paid by the pool's rows below, not per token
             let pool = pools.iter().find(|p| serves(p, &endpoint, &entity, day));
             let cost = if pool.is_some() { Decimal::ZERO } else { amount };
+            if pool.is_none() {
+                *billed.entry(currency.clone()).or_default() += amount;
+            }
             let cells = FocusRow {
                 cost,
                 currency: currency.clone(),
