@@ -5,10 +5,16 @@ r"""Write tests/data/gateway/: gateway-log fixtures and, independently, the reco
 
 Inputs: Databricks served_entities (.csv/.jsonl), endpoint_usage (.csv/.jsonl), an AI Gateway
 payload table (payload.jsonl), LiteLLM_SpendLogs (litellm.csv / litellm.json = one JSON array),
-usage_objects.json (a corpus of provider usage shapes). The CSV and JSON form of a source hold the
-same requests in the same order; the script reads back BOTH files it wrote, normalises each with the
-rules below, asserts they agree, and writes expected/<source>.jsonl: one {"line": N, "row": {...}}
-or {"line": N, "quarantine": CODE} per input record (N 1-based: CSV data row, JSONL line, array index).
+usage_objects.json (a corpus of provider usage shapes), the Databricks Unity AI Gateway usage table
+system.ai_gateway.usage (ai_gateway_usage.csv/.jsonl), the new AI Gateway payload table shape
+(ai_gateway_payload.jsonl) and a legacy endpoint_usage file over a migration window in which
+ai_gateway_usage recorded 40 of the same requests (endpoint_usage_migration.csv). The CSV and JSON form
+of a source hold the same requests in the same order; the script reads back BOTH files it wrote,
+normalises each with the rules below, asserts they agree, and writes expected/<source>.jsonl: one
+{"line": N, "row": {...}} or {"line": N, "quarantine": CODE} per input record (N 1-based: CSV data
+row, JSONL line, array index); an ai_gateway_usage record with failed routing attempts gives
+{"line": N, "rows": [attempt 1 row, ..., attempt n-1 row, the row]}. Generation of these last three
+sources is appended after the others, so the older files stay byte-identical.
 
 Rules (the Rust adapters follow exactly these):
 * Token buckets are disjoint: input (uncached prompt), cache_read, cache_creation, output (all
@@ -60,6 +66,49 @@ Rules (the Rust adapters follow exactly these):
   startTime) in ms). Empty means null or "". spend: the decimal as written (the shortest round-trip
   text of the float), rounded half-even to 10 places, written with exactly 10 decimals.
   has_request/has_response: messages/response is not null, {}, [] or "" (a CSV cell is JSON text).
+* Rows not listed otherwise below: attempt null, service_tier null, requester_type null.
+* Databricks AI Gateway usage (system.ai_gateway.usage) -> source "databricks-ai-gateway". Checks in
+  this order, first match wins: mcp_metadata non-null with a non-null json_rpc_method -> quarantine
+  not_model_traffic; request_time_us = event_time (timestamp rules above) else bad_timestamp;
+  request_id null -> missing_field; endpoint_name = endpoint_name, else service_name, else
+  missing_field; served_entity_name = destination_name, else destination_model, else missing_field.
+  served_entity_id = destination_id; entity_type = destination_type upper-cased with a leading
+  "DESTINATION_TYPE_" removed (null -> null); provider = "databricks" when entity_type is
+  "FOUNDATION_MODEL", else the url path segment right after "/ai-gateway/" (up to the next "/")
+  lower-cased, null when that segment is "model-services" or "mcp-services", when the url has no
+  "/ai-gateway/" and when the url is null. requester = requester, null or "" -> "unknown";
+  requester_type "USER" -> "user", "SERVICE_PRINCIPAL" -> "service_principal", other text
+  lower-cased, null -> null; client_request_id null. usage_context = request_tags, keys sorted, {} or
+  null -> null; status_code as given; execution_duration_ms = latency_ms; request_streaming = null
+  when response_content_type is null, else whether it starts with "text/event-stream".
+  service_tier = invocation_metadata.service_tier lower-cased, "default" -> "standard" (null
+  invocation_metadata or tier -> null). Tokens (OpenAI style: input_tokens is the WHOLE prompt, cache
+  reads and writes included; total_tokens ignored): i = input_tokens, o = output_tokens, cr/cw/r =
+  token_details.cache_read_input_tokens / cache_creation_input_tokens / output_reasoning_tokens (null
+  token_details: all null). Any of i, o, cr, cw, r negative -> negative_value. i and o both null:
+  cr or cw > 0 -> inconsistent_tokens, else absent. Otherwise reported: cache_read = cr or 0,
+  cache_creation = cw or 0, input = (i or 0) - cache_read - cache_creation (< 0 ->
+  inconsistent_tokens), output = o or 0, reasoning = r (null stays null; r > output ->
+  inconsistent_tokens). A quarantine covers the whole record (no attempt rows).
+  Attempts = routing_information.attempts (routing_information null, attempts null or [] -> none):
+  none -> attempt null, is_fallback false; one -> attempt 1, is_fallback false; n >= 2 -> the row
+  has attempt n, is_fallback true, and the record ALSO yields n-1 failed-attempt rows before it,
+  k = 1..n-1 in order: request_id "<request_id>#attempt-<k>", served_entity_name =
+  attempts[k-1].destination, status_code = attempts[k-1].status_code, execution_duration_ms =
+  attempts[k-1].latency_ms, tokens absent, attempt k, is_fallback false, served_entity_id /
+  entity_type / provider the row's when that destination equals the row's served_entity_name, else
+  null; every other field as the row's. sampling_fraction, source_reported_cost null; has_request,
+  has_response false.
+* AI Gateway payload table (new shape) -> source "databricks-ai-gateway-payload": request_time_us =
+  event_time (else bad_timestamp); request_id null -> missing_field; served_entity_name =
+  destination_name, else destination_model, else missing_field (checks in this order);
+  served_entity_id null; entity_type and provider as for usage rows; endpoint_name = the url path
+  segment right after "/model-services/" or "/serving-endpoints/" (up to the next "/"), else
+  served_entity_name; requester null or "" -> "unknown"; requester_type null; usage_context =
+  request_tags as above; status_code, sampling_fraction as given; execution_duration_ms = latency_ms;
+  tokens from the response and has_request/has_response exactly as the payload rule above;
+  request_streaming null, attempt null, is_fallback false, service_tier null, client_request_id null.
+* endpoint_usage_migration.csv is the legacy endpoint_usage shape and follows its rules above.
 """
 from __future__ import annotations
 
@@ -78,10 +127,11 @@ UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 ROW_KEYS = ["request_id", "client_request_id", "request_time_us", "endpoint_name", "served_entity_name",
             "served_entity_id", "entity_type", "provider", "requester", "usage_context", "status_code",
-            "execution_duration_ms", "request_streaming", "is_fallback", "input_tokens",
+            "execution_duration_ms", "request_streaming", "is_fallback", "attempt", "input_tokens",
             "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens", "reasoning_tokens",
-            "token_count_source", "sampling_fraction", "source_reported_cost", "has_request", "has_response",
-            "source"]
+            "token_count_source", "sampling_fraction", "source_reported_cost", "service_tier", "requester_type",
+            "has_request", "has_response", "source"]
+TOKEN_KEYS = ["input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"]
 
 # ----------------------------------------------------------------------------- time helpers
 
@@ -344,7 +394,7 @@ def estimate(in_chars: int, out_chars: int) -> dict:
 
 def row(**kw) -> dict:
     assert set(kw) == set(ROW_KEYS), set(kw) ^ set(ROW_KEYS)
-    assert all(kw[k] >= 0 for k in ROW_KEYS[14:18]), kw
+    assert all(kw[k] >= 0 for k in TOKEN_KEYS), kw
     return {k: kw[k] for k in ROW_KEYS}
 
 
@@ -527,9 +577,9 @@ def normalise_usage(r, table):
     return {"row": row(request_id=r["databricks_request_id"], client_request_id=r["client_request_id"], request_time_us=t,
                        **ent, served_entity_id=r["served_entity_id"], requester=r["requester"],
                        usage_context=ctx and dict(sorted(ctx.items())), status_code=r["status_code"],
-                       execution_duration_ms=None, request_streaming=r["request_streaming"], is_fallback=False, **tok,
-                       sampling_fraction=None, source_reported_cost=None, has_request=False, has_response=False,
-                       source="databricks-usage")}
+                       execution_duration_ms=None, request_streaming=r["request_streaming"], is_fallback=False, attempt=None, **tok,
+                       sampling_fraction=None, source_reported_cost=None, service_tier=None, requester_type=None,
+                       has_request=False, has_response=False, source="databricks-usage")}
 
 
 # ----------------------------------------------------------------------------- Databricks payload table
@@ -670,8 +720,8 @@ def normalise_payload(r, table):
     return {"row": row(request_id=r["databricks_request_id"], client_request_id=r["client_request_id"], request_time_us=t,
                        **ent, served_entity_id=r["served_entity_id"], requester=r["requester"] or "unknown",
                        usage_context=None, status_code=r["status_code"], execution_duration_ms=r["execution_duration_ms"],
-                       request_streaming=None, is_fallback=False, **tok, sampling_fraction=r["sampling_fraction"],
-                       source_reported_cost=None, has_request=isinstance(r["request"], str),
+                       request_streaming=None, is_fallback=False, attempt=None, **tok, sampling_fraction=r["sampling_fraction"],
+                       source_reported_cost=None, service_tier=None, requester_type=None, has_request=isinstance(r["request"], str),
                        has_response=isinstance(r["response"], str), source="databricks-payload")}
 
 
@@ -885,8 +935,407 @@ def normalise_litellm(r):
                        requester=r["user"] if not empty(r["user"]) else r["end_user"] if not empty(r["end_user"]) else "unknown",
                        usage_context=dict(sorted(ctx.items())) or None, status_code=status,
                        execution_duration_ms=None if e is None else (e - t) // 1000, request_streaming=None,
-                       is_fallback=False, **tok, sampling_fraction=None, source_reported_cost=cost,
+                       is_fallback=False, attempt=None, **tok, sampling_fraction=None, source_reported_cost=cost,
+                       service_tier=None, requester_type=None,
                        has_request=kept(r["messages"]), has_response=kept(r["response"]), source="litellm")}
+
+
+# ----------------------------------------------------------------------------- Databricks Unity AI Gateway
+AIGW_COLS = ["event_time", "account_id", "workspace_id", "request_id", "endpoint_id", "endpoint_name", "endpoint_metadata",
+             "endpoint_tags", "destination_type", "destination_name", "destination_id", "destination_model", "requester",
+             "requester_type", "ip_address", "url", "user_agent", "api_type", "request_tags", "input_tokens", "output_tokens",
+             "total_tokens", "token_details", "latency_ms", "time_to_first_byte_ms", "response_content_type", "status_code",
+             "routing_information", "invocation_id", "invocation_metadata", "service_type", "service_id", "service_name",
+             "service_tags", "mcp_metadata", "schema_version"]
+AIGW_JSON_COLS = ("endpoint_metadata", "endpoint_tags", "request_tags", "token_details", "routing_information",
+                  "invocation_metadata", "service_tags", "mcp_metadata")
+AIGW_INT_COLS = ("input_tokens", "output_tokens", "total_tokens", "latency_ms", "time_to_first_byte_ms", "status_code")
+AIGW_PL_COLS = ["event_time", "request_id", "invocation_id", "request_tags", "status_code", "sampling_fraction", "latency_ms",
+                "request", "response", "destination_type", "destination_name", "destination_model", "logging_error_codes",
+                "requester", "time_to_first_byte_ms", "schema_version", "url", "api_type"]
+AIGW_HOST = "https://dbc-7f3a9c21-5b8e.cloud.databricks.com"
+AIGW_DESTS = {  # destination_name: destination_type, destination_model, legacy served_entities key, token family
+    "claude_primary": ("DESTINATION_TYPE_EXTERNAL_MODEL", "claude-sonnet-4-5", "claude", "claude"),
+    "claude_fm": ("DESTINATION_TYPE_FOUNDATION_MODEL", "databricks-claude-sonnet-4-5", "claude", "claude"),
+    "gpt4o_primary": ("DESTINATION_TYPE_EXTERNAL_MODEL", "gpt-4o", "gpt4o", "gpt"),
+    "gpt4o_fallback": ("DESTINATION_TYPE_EXTERNAL_MODEL", "gpt-4o", "gpt4o", "gpt"),
+    "o3_mini": ("DESTINATION_TYPE_EXTERNAL_MODEL", "o3-mini", "gpt4o", "reasoning"),
+    "llama_fm": ("DESTINATION_TYPE_FOUNDATION_MODEL", "databricks-meta-llama-3-3-70b-instruct", "llama", "llama"),
+    "gte_large": ("DESTINATION_TYPE_FOUNDATION_MODEL", "databricks-gte-large-en", "embed", "embed"),
+}
+AIGW_ENDPOINTS = {  # endpoint_name: api types, destinations (weights), fallback chain, provider-native path (+ its api type)
+    "main.ai_services.prod_claude": ({"ANTHROPIC_MESSAGES": 3, "OPENAI_CHAT_COMPLETIONS": 2}, {"claude_primary": 8, "claude_fm": 1},
+                                     ["claude_primary", "claude_fm"], ("anthropic/v1/messages", "ANTHROPIC_MESSAGES")),
+    "main.ai_services.chat": ({"OPENAI_CHAT_COMPLETIONS": 1}, {"gpt4o_primary": 8, "gpt4o_fallback": 1, "o3_mini": 3, "llama_fm": 4},
+                              ["gpt4o_primary", "gpt4o_fallback", "llama_fm"], ("openai/v1/chat/completions", "OPENAI_CHAT_COMPLETIONS")),
+    "main.ai_services.embeddings": ({"OPENAI_EMBEDDINGS": 1}, {"gte_large": 1}, None, None),
+}
+AIGW_EP_W = {"main.ai_services.prod_claude": 4, "main.ai_services.chat": 5, "main.ai_services.embeddings": 2}
+AIGW_SPS = ["8a3f2c1d-6b7e-4f90-a1b2-c3d4e5f60718", "0e9d8c7b-6a5f-4e3d-9c2b-1a0f9e8d7c6b", REQUESTERS[4]]
+AIGW_TAGS = [None] * 4 + [{}] * 2 + [{"cost_center": "CC-1042", "project": "rag"}, {"project": "support-bot", "cost_center": "CC-1042"},
+                                     {"project": "search"}, {"team": "équipe-data", "cost_center": "CC-2077"}]
+AIGW_AGENTS = ["OpenAI/Python 1.54.3", "Anthropic/Python 0.40.0", "databricks-sdk-py/0.38.0", "mlflow/2.19.0", "curl/8.5.0",
+               "langchain-databricks/0.1.1"]
+
+
+def aigw_setup(rng) -> dict:
+    """Per-endpoint and per-destination constants (ids, metadata, tags)."""
+    gw = {"dest_id": {d: uid(rng) for d in AIGW_DESTS}, "ep": {}}
+    for k, ep in enumerate(AIGW_ENDPOINTS):
+        created = us(2025, 1, 20 + k, 10, 15)
+        short = ep.rsplit(".", 1)[1]
+        gw["ep"][ep] = {"endpoint_id": f"{rng.getrandbits(128):032x}",
+                        "endpoint_metadata": {"creator": "platform-team@example.com", "creation_time": fmt_ms(created, "z"),
+                                              "last_updated_time": fmt_ms(created + 86_400_000_000 * (9 + 3 * k), "z"),
+                                              "destinations": [{"name": d, "type": AIGW_DESTS[d][0], "model": AIGW_DESTS[d][1]}
+                                                               for d in AIGW_ENDPOINTS[ep][1]],
+                                              "inference_table": f"main.ai_services.{short}_payload"},
+                        "endpoint_tags": {"team": "ml-platform", "env": "prod"} if k != 2 else {"team": "search", "env": "prod", "tier": "gold"}}
+    return gw
+
+
+def aigw_record(rng, gw, t, status=None, n=None, ep=None):
+    """One system.ai_gateway.usage row (typed: event_time in microseconds, structs as dicts)."""
+    ep = ep or pick(rng, AIGW_EP_W)
+    apis, dests, chain, native = AIGW_ENDPOINTS[ep]
+    status = status or pick(rng, {200: 88, 429: 6, 500: 4, 400: 2})
+    if n is None:
+        n = pick(rng, {2: 3, 3: 1}) if chain and status == 200 and rng.random() < 0.09 else 1
+    n = min(n, len(chain)) if chain else 1
+    dest = chain[n - 1] if n > 1 else pick(rng, dests)
+    dtype, model, _, fam = AIGW_DESTS[dest]
+    if "FOUNDATION" in dtype and rng.random() < 0.3:
+        dtype = "FOUNDATION_MODEL"
+    api = pick(rng, apis) if dest != "llama_fm" else "OPENAI_CHAT_COMPLETIONS"
+    url = f"{AIGW_HOST}/ai-gateway/model-services/{ep}/invocations"
+    if native and api == native[1] and rng.random() < 0.35:
+        url = f"{AIGW_HOST}/ai-gateway/{native[0]}"
+    if rng.random() < 0.02:
+        url = None
+    stream = api != "OPENAI_EMBEDDINGS" and rng.random() < 0.35
+    i = o = r = td = None
+    if status != 200:
+        if rng.random() < 0.7:
+            i = o = 0
+    elif fam == "embed":
+        i, o = rng.randint(3, 600), 0
+        if rng.random() < 0.4:
+            td = {"cache_read_input_tokens": None, "cache_creation_input_tokens": None, "output_reasoning_tokens": None}
+    else:
+        u, o, cr, cw = rng.randint(20, 4000), rng.randint(1, 1500), 0, 0
+        if fam == "claude":
+            cr, cw = rng.choice([0, 0, 0, 2048, 4096, 12288]), rng.choice([0, 0, 0, 1024, 310])
+            r = rng.randint(0, o) if rng.random() < 0.15 else None   # extended thinking (part of output)
+        elif fam in ("gpt", "reasoning"):
+            cr = 0 if rng.random() < 0.65 else 1024 + 128 * rng.randint(0, 10)
+            if fam == "reasoning":
+                o = rng.randint(200, 3000)
+                r = rng.randint(64, o)
+            else:
+                r = rng.choice([0, None])
+        i = u + cr + cw
+        if fam == "llama":
+            td = None if rng.random() < 0.7 else {"cache_read_input_tokens": 0, "cache_creation_input_tokens": 0, "output_reasoning_tokens": None}
+        elif cr or cw or r or rng.random() < 0.85:
+            td = {"cache_read_input_tokens": cr, "cache_creation_input_tokens": cw if fam == "claude" else rng.choice([0, None]),
+                  "output_reasoning_tokens": r}
+    if status == 200:
+        lat = rng.randint(20, 400) if fam == "embed" else rng.randint(150, 20000)
+        ctype = rng.choice(["text/event-stream", "text/event-stream; charset=utf-8"]) if stream else "application/json"
+        if rng.random() < 0.03:
+            ctype = None
+        ttfb = rng.randint(80, min(lat, 3000)) if stream else lat
+    else:
+        lat, ctype, ttfb = rng.randint(2, 400), rng.choice(["application/json", None]), None
+    if n > 1:
+        atts = [{"action": "PRIMARY" if k == 0 else "FALLBACK", "destination": d, "status_code": rng.choice([429, 503]),
+                 "latency_ms": rng.randint(15, 2500)} for k, d in enumerate(chain[:n - 1])]
+        atts.append({"action": "FALLBACK", "destination": dest, "status_code": status, "latency_ms": lat})
+        routing = {"attempts": atts}
+        lat = sum(a["latency_ms"] for a in atts) + rng.randint(1, 30)
+        ttfb = ttfb and ttfb + lat - atts[-1]["latency_ms"]
+    else:
+        x = rng.random()
+        routing = None if x < 0.07 else {"attempts": []} if x < 0.09 else {"attempts": None} if x < 0.1 else \
+            {"attempts": [{"action": "PRIMARY", "destination": dest, "status_code": status, "latency_ms": lat}]}
+    x = rng.random()
+    requester, rtype = (None, None) if x < 0.03 else (rng.choice(AIGW_SPS), "SERVICE_PRINCIPAL") if x < 0.25 else \
+        (rng.choice(REQUESTERS[:4]), "USER")
+    inv = None if rng.random() < 0.2 else {"source": pick(rng, {"API": 6, "PLAYGROUND": 1, "AI_QUERY": 2}),
+                                           "service_tier": pick(rng, {None: 3, "default": 4, "priority": 1, "flex": 1, "batch": 1})}
+    e = gw["ep"][ep]
+    return {"event_time": t, "account_id": ACCOUNT, "workspace_id": WORKSPACE, "request_id": uid(rng),
+            "endpoint_id": e["endpoint_id"], "endpoint_name": ep, "endpoint_metadata": e["endpoint_metadata"],
+            "endpoint_tags": e["endpoint_tags"], "destination_type": dtype, "destination_name": dest,
+            "destination_id": gw["dest_id"][dest], "destination_model": model, "requester": requester, "requester_type": rtype,
+            "ip_address": f"10.12.{rng.randint(0, 40)}.{rng.randint(2, 254)}", "url": url, "user_agent": rng.choice(AIGW_AGENTS),
+            "api_type": api, "request_tags": rng.choice(AIGW_TAGS), "input_tokens": i, "output_tokens": o,
+            "total_tokens": None if i is None and o is None else (i or 0) + (o or 0), "token_details": td, "latency_ms": lat,
+            "time_to_first_byte_ms": ttfb, "response_content_type": ctype, "status_code": status, "routing_information": routing,
+            "invocation_id": uid(rng), "invocation_metadata": inv, "service_type": "MODEL_SERVICE", "service_id": e["endpoint_id"],
+            "service_name": ep, "service_tags": e["endpoint_tags"],
+            "mcp_metadata": {"json_rpc_method": None, "tool_name": None, "server_type": None, "client_name": None} if rng.random() < 0.05 else None,
+            "schema_version": "1"}
+
+
+def aigw_mcp(rng, gw, t, method):
+    """An MCP call through the gateway: no endpoint, no model, no tokens."""
+    svc = rng.choice(["main.ai_services.github_mcp", "main.ai_services.uc_functions_mcp"])
+    return {c: None for c in AIGW_COLS} | {
+        "event_time": t, "account_id": ACCOUNT, "workspace_id": WORKSPACE, "request_id": uid(rng),
+        "requester": rng.choice(REQUESTERS[:4]), "requester_type": "USER", "ip_address": f"10.12.{rng.randint(0, 40)}.{rng.randint(2, 254)}",
+        "url": f"{AIGW_HOST}/ai-gateway/mcp-services/{svc}/mcp", "user_agent": rng.choice(["claude-code/1.0.61", "Cursor/0.48.2"]),
+        "api_type": "MCP", "request_tags": {}, "latency_ms": rng.randint(5, 900), "response_content_type": "application/json",
+        "status_code": 200, "invocation_id": uid(rng), "service_type": "MCP_SERVICE", "service_id": hashlib.sha256(svc.encode()).hexdigest()[:32],
+        "service_name": svc, "service_tags": {"owner": "devex"},
+        "mcp_metadata": {"json_rpc_method": method, "tool_name": "search_issues" if method == "tools/call" else None,
+                         "server_type": "MANAGED" if "uc_functions" in svc else "EXTERNAL",
+                         "client_name": rng.choice(["claude-code", "cursor"])},
+        "schema_version": "1"}
+
+
+def gen_aigw(rng, gw):
+    """(records in event_time order, a tag per record: 'normal', 'mcp:<method>' or the one fault it carries)."""
+    recs = [(aigw_record(rng, gw, rand_time(rng)), "normal") for _ in range(330)]
+    recs += [(aigw_mcp(rng, gw, rand_time(rng), m), "mcp:" + m)
+             for m in ("initialize", "initialize", "tools/list", "tools/list", "tools/call", "tools/call", "tools/call")]
+    def special(tag, ep, status=200):
+        r = aigw_record(rng, gw, rand_time(rng), status, 1, ep)
+        if tag == "cache_read_gt_input":
+            r["token_details"] = {"cache_read_input_tokens": r["input_tokens"] + 512, "cache_creation_input_tokens": 0,
+                                  "output_reasoning_tokens": None}
+        elif tag == "negative_output":
+            r["output_tokens"] = -3
+            r["total_tokens"] = r["input_tokens"] - 3
+            r["token_details"] = None
+        elif tag == "bad_event_time":
+            r["event_time"] = "2025-13-01 00:00:00"
+        elif tag == "missing_request_id":
+            r["request_id"] = None
+        elif tag in ("2xx_tokens_null", "429_tokens_null"):
+            r.update(input_tokens=None, output_tokens=None, total_tokens=None, token_details=None)
+        elif tag == "endpoint_name_null":
+            r["endpoint_name"] = None
+        elif tag == "destination_name_null":
+            r["destination_name"] = None
+            r["routing_information"] = None
+        elif tag == "destination_type_null":
+            r["destination_type"] = None
+        return r, tag
+    recs += [special(*a) for a in [("cache_read_gt_input", "main.ai_services.prod_claude"), ("negative_output", "main.ai_services.chat"),
+                                   ("bad_event_time", "main.ai_services.chat"), ("missing_request_id", "main.ai_services.prod_claude"),
+                                   ("2xx_tokens_null", "main.ai_services.chat"), ("429_tokens_null", "main.ai_services.chat", 429),
+                                   ("endpoint_name_null", "main.ai_services.embeddings"), ("destination_name_null", "main.ai_services.chat"),
+                                   ("destination_type_null", "main.ai_services.prod_claude"), ("destination_type_null", "main.ai_services.chat")]]
+    # the bad event_time (a drawn time replaced by text) sorts as 2025-03-05 00:00 UTC
+    order = sorted(range(len(recs)), key=lambda k: (recs[k][0]["event_time"] if isinstance(recs[k][0]["event_time"], int) else T0 + 4 * 86_400_000_000,
+                                                   recs[k][0]["request_id"] or ""))
+    return [recs[k][0] for k in order], [recs[k][1] for k in order]
+
+
+def write_aigw(recs, rng):
+    styles = []
+    with open(OUT / "ai_gateway_usage.jsonl", "w", encoding="utf-8", newline="\n") as f:
+        for r in recs:
+            style = "+1" if rng.random() < 0.15 else "z"
+            styles.append("jsonl " + style)
+            t = r["event_time"] if isinstance(r["event_time"], str) else fmt_ms(r["event_time"], style)
+            f.write(json.dumps({c: t if c == "event_time" else r[c] for c in AIGW_COLS}, ensure_ascii=False) + "\n")
+    with open(OUT / "ai_gateway_usage.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(AIGW_COLS)
+        for r in recs:
+            style = "space" if rng.random() < 0.6 else "z"
+            styles.append("csv " + style)
+            cell = {c: None if r[c] is None else dumps(r[c], ascii_=rng.random() < 0.3) for c in AIGW_JSON_COLS}
+            cell["event_time"] = r["event_time"] if isinstance(r["event_time"], str) else fmt_ms(r["event_time"], style)
+            w.writerow([cell.get(c, r[c]) for c in AIGW_COLS])
+    return styles
+
+
+def decode_aigw_csv(r):
+    out = dict(r)
+    for c in AIGW_INT_COLS:
+        out[c] = None if r[c] is None else int(r[c])
+    for c in AIGW_JSON_COLS:
+        out[c] = None if r[c] is None else json.loads(r[c])
+    return out
+
+
+def aigw_entity(dtype, url):
+    """(entity_type, provider) of a destination_type and the request url."""
+    et = None if dtype is None else dtype.upper().removeprefix("DESTINATION_TYPE_")
+    if et == "FOUNDATION_MODEL":
+        return et, "databricks"
+    if not isinstance(url, str) or "/ai-gateway/" not in url:
+        return et, None
+    seg = url.split("/ai-gateway/", 1)[1].split("/", 1)[0].lower()
+    return et, None if seg in ("model-services", "mcp-services", "") else seg
+
+
+def tags_context(tags):
+    return dict(sorted(tags.items())) if tags else None
+
+
+def normalise_aigw(r) -> dict:
+    mcp = r["mcp_metadata"]
+    if isinstance(mcp, dict) and mcp.get("json_rpc_method") is not None:
+        return {"quarantine": "not_model_traffic"}
+    t = parse_ts(r["event_time"])
+    if t is None:
+        return {"quarantine": "bad_timestamp"}
+    ep = r["endpoint_name"] if r["endpoint_name"] is not None else r["service_name"]
+    sen = r["destination_name"] if r["destination_name"] is not None else r["destination_model"]
+    if r["request_id"] is None or ep is None or sen is None:
+        return {"quarantine": "missing_field"}
+    et, prov = aigw_entity(r["destination_type"], r["url"])
+    td = r["token_details"] or {}
+    i, o = r["input_tokens"], r["output_tokens"]
+    cr, cw, rr = (td.get(k) for k in ("cache_read_input_tokens", "cache_creation_input_tokens", "output_reasoning_tokens"))
+    if any(v is not None and v < 0 for v in (i, o, cr, cw, rr)):
+        return {"quarantine": "negative_value"}
+    if i is None and o is None:
+        if (cr or 0) > 0 or (cw or 0) > 0:
+            return {"quarantine": "inconsistent_tokens"}
+        tok = tokens(None, "absent")
+    else:
+        b = {"input": (i or 0) - (cr or 0) - (cw or 0), "cache_read": cr or 0, "cache_creation": cw or 0, "output": o or 0, "reasoning": rr}
+        if b["input"] < 0 or (rr is not None and rr > b["output"]):
+            return {"quarantine": "inconsistent_tokens"}
+        tok = tokens(b, "reported")
+    rtype = r["requester_type"]
+    inv = r["invocation_metadata"] or {}
+    tier = inv.get("service_tier")
+    tier = None if tier is None else {"default": "standard"}.get(tier.lower(), tier.lower())
+    ctype = r["response_content_type"]
+    atts = (r["routing_information"] or {}).get("attempts") or []
+    base = dict(request_id=r["request_id"], client_request_id=None, request_time_us=t, endpoint_name=ep, served_entity_name=sen,
+                served_entity_id=r["destination_id"], entity_type=et, provider=prov,
+                requester=r["requester"] or "unknown", usage_context=tags_context(r["request_tags"]), status_code=r["status_code"],
+                execution_duration_ms=r["latency_ms"], request_streaming=None if ctype is None else ctype.startswith("text/event-stream"),
+                is_fallback=len(atts) >= 2, attempt=len(atts) or None, **tok, sampling_fraction=None, source_reported_cost=None,
+                service_tier=tier, requester_type=None if rtype is None else {"USER": "user", "SERVICE_PRINCIPAL": "service_principal"}.get(rtype, rtype.lower()),
+                has_request=False, has_response=False, source="databricks-ai-gateway")
+    if len(atts) < 2:
+        return {"row": row(**base)}
+    failed = []
+    for k, a in enumerate(atts[:-1], 1):
+        same = a["destination"] == sen
+        failed.append(row(**(base | tokens(None, "absent") | dict(
+            request_id=f"{r['request_id']}#attempt-{k}", served_entity_name=a["destination"], status_code=a["status_code"],
+            execution_duration_ms=a["latency_ms"], attempt=k, is_fallback=False,
+            served_entity_id=base["served_entity_id"] if same else None, entity_type=et if same else None, provider=prov if same else None))))
+    return {"rows": failed + [row(**base)]}
+
+
+def gen_aigw_payload(rng, gw, usage, results):
+    """~320 rows of the AI Gateway payload table; about a third are requests of ai_gateway_usage (same request_id,
+    event_time, status_code). Returns (rows in event_time order, response kinds, how each row was made)."""
+    joinable = [u for u, res in zip(usage, results) if "quarantine" not in res and u["request_id"] and u["destination_name"]]
+    joined = rng.sample(joinable, 107)
+    specs = [(u, "joined") for u in joined] + [(None, "standalone")] * 209 + \
+            [(None, "missing_request_id"), (None, "destination_name_null"), (None, "destination_name_null"), (None, "destination_null")]
+    recs, kinds, how = [], [], []
+    for k, (u, tag) in enumerate(specs):
+        if u is None:
+            u = aigw_record(rng, gw, rand_time(rng))
+            x = rng.random()
+            if x < 0.1:
+                u["url"] = f"{AIGW_HOST}/serving-endpoints/{u['endpoint_name']}/invocations"
+            elif x < 0.12:
+                u["url"] = None
+        api, fam = u["api_type"], AIGW_DESTS[u["destination_name"]][3]
+        key = "claude" if api == "ANTHROPIC_MESSAGES" else "embed" if api == "OPENAI_EMBEDDINGS" else "llama" if fam == "llama" else "gpt4o"
+        req, resp, kind = payload_response(rng, key, u["status_code"])
+        resp_text = resp if isinstance(resp, str) or resp is None else dumps(resp, ascii_=rng.random() < 0.3)
+        req_text = dumps(req, ascii_=rng.random() < 0.3)
+        codes = ["MAX_RESPONSE_SIZE_EXCEEDED"] if kind == "response_too_large" else []
+        if k in (40, 250):
+            req_text, codes, kind = None, ["MAX_REQUEST_SIZE_EXCEEDED"], kind + "+request_too_large"
+        p = {"event_time": u["event_time"], "request_id": u["request_id"], "invocation_id": u["invocation_id"],
+             "request_tags": u["request_tags"], "status_code": u["status_code"],
+             "sampling_fraction": 1.0 if tag == "joined" or rng.random() < 0.85 else 0.25, "latency_ms": u["latency_ms"],
+             "request": req_text, "response": resp_text, "destination_type": u["destination_type"],
+             "destination_name": u["destination_name"], "destination_model": u["destination_model"], "logging_error_codes": codes,
+             "requester": u["requester"], "time_to_first_byte_ms": u["time_to_first_byte_ms"], "schema_version": "1",
+             "url": u["url"], "api_type": api}
+        if tag == "missing_request_id":
+            p["request_id"] = None
+        elif tag == "destination_name_null":
+            p["destination_name"] = None
+        elif tag == "destination_null":
+            p["destination_name"] = p["destination_model"] = None
+        recs.append(p)
+        kinds.append(kind)
+        how.append(tag)
+    order = sorted(range(len(recs)), key=lambda k: (recs[k]["event_time"], recs[k]["request_id"] or ""))
+    return [recs[k] for k in order], [kinds[k] for k in order], [how[k] for k in order]
+
+
+PL_ENDPOINT_RE = re.compile(r"/(?:model-services|serving-endpoints)/([^/]+)")
+
+
+def normalise_aigw_payload(r) -> dict:
+    t = parse_ts(r["event_time"])
+    if t is None:
+        return {"quarantine": "bad_timestamp"}
+    sen = r["destination_name"] if r["destination_name"] is not None else r["destination_model"]
+    if r["request_id"] is None or sen is None:
+        return {"quarantine": "missing_field"}
+    et, prov = aigw_entity(r["destination_type"], r["url"])
+    m = PL_ENDPOINT_RE.search(r["url"]) if isinstance(r["url"], str) else None
+    resp = parse_body(r["response"])
+    b = usage_of(resp)
+    if b is not None:
+        tok = tokens(b, "reported")
+    elif 200 <= r["status_code"] < 300:
+        tok = estimate(request_chars(parse_body(r["request"])), response_chars(resp))
+    else:
+        tok = tokens(None, "absent")
+    return {"row": row(request_id=r["request_id"], client_request_id=None, request_time_us=t, endpoint_name=m[1] if m else sen,
+                       served_entity_name=sen, served_entity_id=None, entity_type=et, provider=prov,
+                       requester=r["requester"] or "unknown", usage_context=tags_context(r["request_tags"]), status_code=r["status_code"],
+                       execution_duration_ms=r["latency_ms"], request_streaming=None, is_fallback=False, attempt=None, **tok,
+                       sampling_fraction=r["sampling_fraction"], source_reported_cost=None, service_tier=None, requester_type=None,
+                       has_request=isinstance(r["request"], str), has_response=isinstance(r["response"], str),
+                       source="databricks-ai-gateway-payload")}
+
+
+def gen_migration(rng, ids, table, usage, results):
+    """The legacy endpoint_usage shape over a migration window (2025-03-08 .. T1): 40 requests that ai_gateway_usage also
+    recorded (same databricks_request_id, status_code, time; token counts = its input/output_tokens) and 20 legacy-only."""
+    start = us(2025, 3, 8)
+    cands = [u for u, res in zip(usage, results) if "quarantine" not in res and isinstance(u["event_time"], int)
+             and u["event_time"] >= start and u["requester"] and u["input_tokens"] is not None and u["output_tokens"] is not None]
+    recs = []
+    for u in rng.sample(cands, 40):
+        i, o = u["input_tokens"], u["output_tokens"]
+        ct = u["response_content_type"]
+        recs.append({"workspace_id": WORKSPACE, "account_id": ACCOUNT,
+                     "client_request_id": None if rng.random() < 0.3 else f"cli-{rng.getrandbits(32):08x}",
+                     "databricks_request_id": u["request_id"], "requester": u["requester"], "status_code": u["status_code"],
+                     "request_time": u["event_time"], "input_token_count": i, "output_token_count": o,
+                     "input_character_count": i * 4 + rng.randint(-3, 9) if i else rng.choice([0, None]),
+                     "output_character_count": o * 4 + rng.randint(0, 9) if o else 0,
+                     "usage_context": u["request_tags"], "request_streaming": None if ct is None else ct.startswith("text/event-stream"),
+                     "served_entity_id": ids[AIGW_DESTS[u["destination_name"]][2]]})
+    keys = {"gpt4o": 5, "claude": 3, "llama": 3, "embed": 2, "llama8b": 1, "haiku": 2}
+    recs += [usage_record(rng, ids, pick(rng, keys), start + rng.randrange((T1 - start) // 1000) * 1000) for _ in range(20)]
+    assert all(lookup(table, r["served_entity_id"], r["request_time"]) for r in recs)
+    recs.sort(key=lambda r: (r["request_time"], r["databricks_request_id"]))
+    return recs
+
+
+def write_usage_csv(name, recs, rng):
+    with open(OUT / name, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(EU_COLS)
+        for r in recs:
+            style = rng.choice(["space", "z", "+1", "-5"])
+            cell = {"request_time": fmt_ms(r["request_time"], style),
+                    "usage_context": None if r["usage_context"] is None else dumps(r["usage_context"], ascii_=rng.random() < 0.3),
+                    "request_streaming": None if r["request_streaming"] is None else str(r["request_streaming"]).lower()}
+            w.writerow([cell.get(c, r[c]) for c in EU_COLS])
 
 
 # ----------------------------------------------------------------------------- usage_objects.json: a hand-curated corpus
@@ -974,7 +1423,12 @@ def tally(items) -> dict:
 
 
 def outcome(res):
-    return res.get("quarantine") and "quarantine:" + res["quarantine"] or res["row"]["token_count_source"]
+    return res.get("quarantine") and "quarantine:" + res["quarantine"] or (res.get("row") or res["rows"][-1])["token_count_source"]
+
+
+def final_rows(results):
+    """Each record's own row (for records with failed attempts: the last one)."""
+    return [res.get("row") or res["rows"][-1] for res in results if "quarantine" not in res]
 
 
 def main():
@@ -1045,6 +1499,77 @@ def main():
         assert usage_of(v) == c["expect"], (c["name"], usage_of(v), c["expect"])
     (OUT / "usage_objects.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     stats["usage_objects"] = {"cases": len(cases), "expect null": sum(c["expect"] is None for c in cases)}
+
+    # --- Databricks Unity AI Gateway (appended: everything above draws from rng exactly as before)
+    gw = aigw_setup(rng)
+    usage_gw, gw_tags = gen_aigw(rng, gw)
+    styles = write_aigw(usage_gw, rng)
+    a = [normalise_aigw(decode_aigw_csv(r)) for r in read_csv("ai_gateway_usage.csv")]
+    b = [normalise_aigw(r) for r in read_jsonl("ai_gateway_usage.jsonl")]
+    assert a == b, "ai_gateway_usage: CSV and JSONL disagree"
+    assert len(a) == len(usage_gw)
+    write_expected("ai_gateway_usage.jsonl", a)
+    fin = final_rows(a)
+    def n_attempts(r):
+        ri = r["routing_information"]
+        return "routing_information null" if ri is None else "attempts null" if ri.get("attempts") is None else len(ri["attempts"]) or "[]"
+    stats["ai_gateway_usage"] = {
+        "records / rows (failed attempts included)": (len(a), sum(len(x.get("rows", [0])) for x in a if "quarantine" not in x)),
+        "outcome": tally(outcome(x) for x in a), "status_code": tally(r["status_code"] for r in usage_gw),
+        "special rows (one deliberate fault or edge each)": tally(t for t in gw_tags if t != "normal" and not t.startswith("mcp:")),
+        "MCP rows (json_rpc_method)": tally(t[4:] for t in gw_tags if t.startswith("mcp:")),
+        "mcp_metadata with all fields null (model traffic)": sum(r["mcp_metadata"] is not None and r["mcp_metadata"]["json_rpc_method"] is None for r in usage_gw),
+        "attempts": tally(n_attempts(r) for r in usage_gw),
+        "failed-attempt rows": sum(len(x["rows"]) - 1 for x in a if "rows" in x),
+        "service_tier (rows)": tally(str(r["service_tier"]) for r in fin),
+        "invocation_metadata null": sum(r["invocation_metadata"] is None for r in usage_gw),
+        "requester_type (input)": tally(str(r["requester_type"]) for r in usage_gw),
+        "requester null": sum(r["requester"] is None for r in usage_gw),
+        "destination_type (input)": tally(str(r["destination_type"]) for r in usage_gw),
+        "provider (rows)": tally(str(r["provider"]) for r in fin),
+        "url null / provider-native": (sum(r["url"] is None for r in usage_gw),
+                                       sum(r["url"] is not None and "/model-services/" not in r["url"] and "/mcp-services/" not in r["url"] for r in usage_gw)),
+        "request_tags null / {}": (sum(r["request_tags"] is None for r in usage_gw), sum(r["request_tags"] == {} for r in usage_gw)),
+        "token_details null": sum(r["token_details"] is None for r in usage_gw),
+        "rows with cache_read / cache_creation / reasoning > 0": (sum(r["cache_read_input_tokens"] > 0 for r in fin),
+                                                                 sum(r["cache_creation_input_tokens"] > 0 for r in fin),
+                                                                 sum((r["reasoning_tokens"] or 0) > 0 for r in fin)),
+        "request_streaming (rows)": tally(str(r["request_streaming"]) for r in fin),
+        "event_time styles": tally(styles)}
+
+    pl, pl_kinds, pl_how = gen_aigw_payload(rng, gw, usage_gw, a)
+    with open(OUT / "ai_gateway_payload.jsonl", "w", encoding="utf-8", newline="\n") as f:
+        for r in pl:
+            f.write(json.dumps({c: fmt_ms(r[c], "z") if c == "event_time" else r[c] for c in AIGW_PL_COLS}, ensure_ascii=False) + "\n")
+    p = [normalise_aigw_payload(r) for r in read_jsonl("ai_gateway_payload.jsonl")]
+    write_expected("ai_gateway_payload.jsonl", p)
+    by_id = {(u["request_id"], u["event_time"], u["status_code"]) for u in usage_gw if u["request_id"]}
+    joined = sum((r["request_id"], r["event_time"], r["status_code"]) in by_id for r in pl)
+    assert joined == pl_how.count("joined")
+    def url_kind(u):
+        return "null" if u is None else next((k for k in ("/model-services/", "/serving-endpoints/", "/ai-gateway/") if k in u), "other").strip("/")
+    stats["ai_gateway_payload"] = {
+        "records": len(p), "outcome": tally(outcome(x) for x in p), "how made": tally(pl_how),
+        "joined to ai_gateway_usage (request_id, event_time, status_code)": joined,
+        "response kind": tally(pl_kinds), "status_code": tally(r["status_code"] for r in pl),
+        "url": tally(url_kind(r["url"]) for r in pl),
+        "endpoint_name from url / from served_entity_name": (sum(url_kind(r["url"]) in ("model-services", "serving-endpoints") for r in pl),
+                                                             sum(url_kind(r["url"]) not in ("model-services", "serving-endpoints") for r in pl)),
+        "requester null": sum(r["requester"] is None for r in pl),
+        "sampling_fraction 0.25": sum(r["sampling_fraction"] == 0.25 for r in pl),
+        "request null / response null": (sum(r["request"] is None for r in pl), sum(r["response"] is None for r in pl))}
+
+    mig = gen_migration(rng, ids, table, usage_gw, a)
+    write_usage_csv("endpoint_usage_migration.csv", mig, rng)
+    m = [normalise_usage(decode_usage_csv(r), table) for r in read_csv("endpoint_usage_migration.csv")]
+    write_expected("endpoint_usage_migration.jsonl", m)
+    gw_keys = {(u["request_id"], u["status_code"]) for u in usage_gw if u["request_id"]}
+    overlap = sum((r["databricks_request_id"], r["status_code"]) in gw_keys for r in mig)
+    assert overlap == 40 and len(mig) == 60
+    stats["endpoint_usage_migration"] = {
+        "records": len(m), "outcome": tally(outcome(x) for x in m),
+        "overlap with ai_gateway_usage (request_id and status_code)": overlap, "legacy only": len(mig) - overlap,
+        "endpoint (rows)": tally(x["row"]["endpoint_name"] for x in m if "row" in x)}
     write_readme(stats)
     for k, v in stats.items():
         print(k)
@@ -1063,10 +1588,13 @@ def write_readme(stats):
              "| `endpoint_usage.csv` / `.jsonl` | Databricks `system.serving.endpoint_usage`, the same requests in the same order |",
              "| `payload.jsonl` | a Databricks AI Gateway payload (inference) table; `request`/`response` are JSON text (or SSE text) |",
              "| `litellm.csv` / `litellm.json` | LiteLLM `LiteLLM_SpendLogs`: a CSV export and a JSON array export of the same requests |",
+             "| `ai_gateway_usage.jsonl` / `.csv` | Databricks `system.ai_gateway.usage` (Unity AI Gateway), the same requests in the same order; a record with failed attempts gives several rows |",
+             "| `ai_gateway_payload.jsonl` | the new AI Gateway payload (inference) table shape; about a third of its requests are in `ai_gateway_usage` |",
+             "| `endpoint_usage_migration.csv` | the legacy `endpoint_usage` shape over a migration window: requests also in `ai_gateway_usage` (same request id and status) and legacy-only ones |",
              "| `usage_objects.json` | a corpus of provider responses with the token buckets expected of them (`expect: null` = no usage) |",
-             "| `expected/<source>.jsonl` | per input record, in order: `{\"line\": N, \"row\": {...}}` or `{\"line\": N, \"quarantine\": CODE}` |",
+             "| `expected/<source>.jsonl` | per input record, in order: `{\"line\": N, \"row\": {...}}` or `{\"line\": N, \"quarantine\": CODE}`; an AI Gateway usage record with failed attempts: `{\"line\": N, \"rows\": [attempt 1, ..., the row]}` |",
              "", "`line` is 1-based: the CSV data row (header excluded), the JSONL line, or the LiteLLM array element.",
-             "`expected/endpoint_usage.jsonl` and `expected/litellm.jsonl` hold for both forms of their source.", "",
+             "`expected/endpoint_usage.jsonl`, `expected/litellm.jsonl` and `expected/ai_gateway_usage.jsonl` hold for both forms of their source.", "",
              "## Rules", "", "The rules are in the docstring of the script (the Rust adapters follow the same ones). In short:", "",
              "- buckets are disjoint: input (uncached), cache_read, cache_creation, output (reasoning included), reasoning (part of output or null);",
              "- OpenAI usage: input = prompt_tokens - cached_tokens; Anthropic usage: input = input_tokens, caches apart;",
@@ -1074,6 +1602,9 @@ def write_readme(stats):
              "- no usage: 2xx -> estimated, (chars + 1) // 4 on Unicode scalar values; otherwise absent;",
              "- Databricks served entity: the served_entities row with the latest change_time <= request_time, else quarantine `unknown_entity`;",
              "- LiteLLM prompt_tokens include cache reads and writes; spend -> `source_reported_cost`, 10 places, half-even;",
+             "- AI Gateway usage: input_tokens include cache reads and writes; MCP traffic -> quarantine `not_model_traffic`; a fallback",
+             "  (2+ routing attempts) also yields one absent-token row per failed attempt (`<request_id>#attempt-<k>`);",
+             "- AI Gateway payload: tokens as the payload rule; endpoint from the `/model-services/<name>` or `/serving-endpoints/<name>` url;",
              "- CSV: an empty cell is null; JSON-valued columns hold JSON text; a time without a zone is UTC.", "",
              "## Counts (as generated)", ""]
     def show(v):
