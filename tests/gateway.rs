@@ -24,7 +24,13 @@ fn expected(name: &str) -> BTreeMap<i64, Value> {
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
             let line = v["line"].as_i64().unwrap();
-            (line, v.get("row").cloned().unwrap_or_else(|| json!({"quarantine": v["quarantine"]})))
+            let outcome = match (v.get("row"), v.get("rows")) {
+                (Some(row), _) => row.clone(),
+                // a request the gateway retried: its failed attempts' rows, then its own
+                (None, Some(rows)) => rows.clone(),
+                (None, None) => json!({"quarantine": v["quarantine"]}),
+            };
+            (line, outcome)
         })
         .collect()
 }
@@ -37,14 +43,24 @@ fn actual(env: &Env) -> Vec<Value> {
 }
 
 fn actual_by_line(env: &Env) -> BTreeMap<i64, Value> {
-    let mut out = BTreeMap::new();
+    let mut rows: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
     for batch in env.rows("inference") {
         for row in 0..batch.num_rows() {
             let line = cell(&batch, "source_line", row).as_i64().unwrap();
-            let v = row_json(&batch, row);
-            assert!(out.insert(line, v).is_none(), "two rows of line {line}");
+            rows.entry(line).or_default().push(row_json(&batch, row));
         }
     }
+    // one row per record, except a request with failed attempts: those rows in attempt order
+    let mut out: BTreeMap<i64, Value> = rows
+        .into_iter()
+        .map(|(line, mut rows)| {
+            if rows.len() == 1 {
+                return (line, rows.pop().unwrap());
+            }
+            rows.sort_by_key(|r| r["attempt"].as_i64());
+            (line, Value::Array(rows))
+        })
+        .collect();
     for batch in read_table(&env.wh().join("quarantine")) {
         for row in 0..batch.num_rows() {
             let line = cell(&batch, "line_number", row).as_i64().unwrap();
@@ -73,6 +89,7 @@ fn row_json(batch: &RecordBatch, row: usize) -> Value {
         "execution_duration_ms",
         "request_streaming",
         "is_fallback",
+        "attempt",
         "input_tokens",
         "cache_read_input_tokens",
         "cache_creation_input_tokens",
@@ -81,6 +98,8 @@ fn row_json(batch: &RecordBatch, row: usize) -> Value {
         "token_count_source",
         "sampling_fraction",
         "source_reported_cost",
+        "service_tier",
+        "requester_type",
         "source",
     ];
     let mut obj: serde_json::Map<String, Value> = keys.iter().map(|k| (k.to_string(), cell(batch, k, row))).collect();
@@ -162,6 +181,13 @@ fn golden_in_every_form(name: &str, source: &str, forms: &[(&str, Option<&str>)]
         args.push(data(log));
         let s = ingest(&env, &args.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(s["files"][0]["source"], source, "detected: {s}");
+        // every record is a row, a duplicate or quarantined; a request's failed attempts add rows
+        let n = |k: &str| s[k].as_u64().unwrap();
+        assert_eq!(
+            n("records_read") + n("failed_attempt_rows"),
+            n("rows_written") + n("duplicates_skipped") + n("quarantined"),
+            "{s}"
+        );
         let got = actual(&env);
         assert_same(log, &expected, &got);
         outcomes.push(got);
@@ -184,6 +210,176 @@ fn payload_tables_give_the_oracles_rows() {
 }
 
 #[test]
+fn ai_gateway_usage_csv_and_json_lines_give_the_oracles_rows() {
+    golden_in_every_form(
+        "ai_gateway_usage",
+        "databricks-ai-gateway",
+        &[("ai_gateway_usage.csv", None), ("ai_gateway_usage.jsonl", None)],
+    );
+}
+
+#[test]
+fn ai_gateway_payload_tables_give_the_oracles_rows() {
+    golden_in_every_form("ai_gateway_payload", "databricks-ai-gateway-payload", &[("ai_gateway_payload.jsonl", None)]);
+    // --source databricks-payload names both payload shapes; the columns tell which
+    let env = Env::init();
+    let s = ingest(&env, &["--source", "databricks-payload", &data("ai_gateway_payload.jsonl")]);
+    assert_eq!(s["files"][0]["source"], "databricks-ai-gateway-payload", "{s}");
+}
+
+#[test]
+fn ai_gateway_usage_as_parquet_with_structs_maps_and_lists_gives_the_same_rows() {
+    // the JSON lines export as Parquet with the table's nested types, as a download of
+    // `SELECT * FROM system.ai_gateway.usage` has them (event_time kept as text: one row of
+    // the fixture has a bad one on purpose, which a timestamp column could not hold)
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Fields, Schema};
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    let long = |n: &str| Field::new(n, DataType::Int64, true);
+    let map = |n: &str| {
+        let entries = Field::new(
+            "entries",
+            DataType::Struct(Fields::from(vec![text("keys").with_nullable(false), text("values")])),
+            false,
+        );
+        Field::new(n, DataType::Map(Arc::new(entries), false), true)
+    };
+    let strukt = |n: &str, fields: Vec<Field>| Field::new(n, DataType::Struct(Fields::from(fields)), true);
+    let attempt = DataType::Struct(Fields::from(vec![
+        text("action"),
+        text("destination"),
+        Field::new("status_code", DataType::Int32, true),
+        long("latency_ms"),
+    ]));
+    let schema = Arc::new(Schema::new(vec![
+        text("event_time"),
+        text("request_id"),
+        text("endpoint_name"),
+        map("endpoint_tags"),
+        text("destination_type"),
+        text("destination_name"),
+        text("destination_id"),
+        text("destination_model"),
+        text("requester"),
+        text("requester_type"),
+        text("url"),
+        map("request_tags"),
+        long("input_tokens"),
+        long("output_tokens"),
+        long("total_tokens"),
+        strukt(
+            "token_details",
+            vec![long("cache_read_input_tokens"), long("cache_creation_input_tokens"), long("output_reasoning_tokens")],
+        ),
+        long("latency_ms"),
+        text("response_content_type"),
+        Field::new("status_code", DataType::Int32, true),
+        strukt(
+            "routing_information",
+            vec![Field::new("attempts", DataType::List(Arc::new(Field::new("element", attempt, true))), true)],
+        ),
+        strukt("invocation_metadata", vec![text("source"), text("service_tier")]),
+        text("service_name"),
+        strukt(
+            "mcp_metadata",
+            vec![text("json_rpc_method"), text("tool_name"), text("server_type"), text("client_name")],
+        ),
+    ]));
+    let env = Env::init();
+    let jsonl = std::fs::File::open(data("ai_gateway_usage.jsonl")).unwrap();
+    let reader = arrow::json::ReaderBuilder::new(schema.clone()).build(std::io::BufReader::new(jsonl)).unwrap();
+    let parquet = env.path("ai_gateway_usage.parquet");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&parquet).unwrap(), schema, None).unwrap();
+    for batch in reader {
+        writer.write(&batch.unwrap()).unwrap();
+    }
+    writer.close().unwrap();
+    let s = ingest(&env, &[parquet.to_str().unwrap()]);
+    assert_eq!(s["files"][0]["source"], "databricks-ai-gateway", "detected: {s}");
+    assert_same("ai_gateway_usage.parquet", &expected("ai_gateway_usage"), &actual(&env));
+}
+
+/// The request ids of an expected file's rows (failed attempts' rows included).
+fn expected_ids(name: &str) -> Vec<(String, i64)> {
+    let mut ids = Vec::new();
+    for outcome in expected(name).values() {
+        let rows = match outcome {
+            Value::Array(rows) => rows.clone(),
+            row if row.get("request_id").is_some() => vec![row.clone()],
+            _ => continue,
+        };
+        ids.extend(
+            rows.iter().map(|r| (r["request_id"].as_str().unwrap().to_string(), r["status_code"].as_i64().unwrap())),
+        );
+    }
+    ids
+}
+
+#[test]
+fn a_request_in_ai_gateway_usage_and_legacy_endpoint_usage_is_one_request_in_either_order() {
+    let gateway: BTreeMap<String, i64> = expected_ids("ai_gateway_usage").into_iter().collect();
+    let legacy = expected_ids("endpoint_usage_migration");
+    let overlap = legacy.iter().filter(|(id, _)| gateway.contains_key(id)).count();
+    assert!(overlap >= 30 && legacy.len() - overlap >= 10, "a migration window: {overlap} of {}", legacy.len());
+    let entities = data("served_entities.csv");
+    let rows_by_id = |env: &Env| -> BTreeMap<String, (String, usize)> {
+        let mut out: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        for batch in env.rows("inference") {
+            for row in 0..batch.num_rows() {
+                let id = cell(&batch, "request_id", row).as_str().unwrap().to_string();
+                let source = cell(&batch, "source", row).as_str().unwrap().to_string();
+                out.entry(id).or_insert((source, 0)).1 += 1;
+            }
+        }
+        out
+    };
+    // one run with both: the gateway's usage table is read first whatever the names, so the
+    // request keeps its cache split and attempts
+    let env = Env::init();
+    let s = ingest(
+        &env,
+        &["--served-entities", &entities, &data("endpoint_usage_migration.csv"), &data("ai_gateway_usage.jsonl")],
+    );
+    let legacy_file = s["files"].as_array().unwrap().iter().find(|f| f["source"] == "databricks-usage").unwrap();
+    assert_eq!(s["files"][0]["source"], "databricks-ai-gateway", "{s}");
+    assert_eq!(legacy_file["duplicates_skipped"], json!(overlap), "{s}");
+    assert_eq!(legacy_file["rows_written"], json!(legacy.len() - overlap), "{s}");
+    let rows = rows_by_id(&env);
+    assert!(rows.values().all(|(_, n)| *n == 1), "every request id is one row");
+    assert_eq!(rows.len(), gateway.len() + legacy.len() - overlap);
+    for (id, _) in legacy.iter().filter(|(id, _)| gateway.contains_key(id)) {
+        assert_eq!(rows[id].0, "databricks-ai-gateway", "{id}");
+    }
+    // two runs, the legacy export first: the gateway's rows of those requests are duplicates,
+    // not conflicts
+    let env = Env::init();
+    ingest(&env, &["--served-entities", &entities, &data("endpoint_usage_migration.csv")]);
+    let s = ingest(&env, &[&data("ai_gateway_usage.jsonl")]);
+    assert_eq!(s["duplicates_skipped"], json!(overlap), "{s}");
+    assert!(s["quarantined_by_reason"].get("conflicting_duplicate").is_none(), "{s}");
+    assert_eq!(rows_by_id(&env).len(), gateway.len() + legacy.len() - overlap);
+    // the same request id with another status is a different record: a conflict
+    let (id, status) = legacy.iter().find(|(id, _)| gateway.contains_key(id)).unwrap();
+    let other = if *status == 200 { 500 } else { 200 };
+    let env = Env::init();
+    ingest(&env, &[&data("ai_gateway_usage.jsonl")]);
+    let line = format!(
+        r#"{{"databricks_request_id":"{id}","request_time":"2025-03-09T10:00:00Z","requester":"a@example.com","status_code":{other},"input_token_count":5,"output_token_count":1,"served_entity_id":"x"}}"#
+    );
+    let mut csv_rows = csv::Reader::from_path(data("endpoint_usage_migration.csv")).unwrap();
+    let entity =
+        csv_rows.deserialize::<BTreeMap<String, String>>().next().unwrap().unwrap()["served_entity_id"].clone();
+    let file = env.write(
+        "conflict.jsonl",
+        format!("{}\n", line.replace(r#""served_entity_id":"x""#, &format!(r#""served_entity_id":"{entity}""#))),
+    );
+    let s = ingest(&env, &["--source", "databricks-usage", "--served-entities", &entities, file.to_str().unwrap()]);
+    assert_eq!(s["quarantined_by_reason"]["conflicting_duplicate"], json!(1), "{s}");
+}
+
+#[test]
 fn litellm_csv_and_json_array_give_the_oracles_rows() {
     golden_in_every_form("litellm", "litellm", &[("litellm.csv", None), ("litellm.json", None)]);
 }
@@ -191,7 +387,8 @@ fn litellm_csv_and_json_array_give_the_oracles_rows() {
 #[test]
 fn auto_tells_each_file_by_its_columns_and_refuses_what_fits_no_source() {
     let env = Env::init();
-    for f in ["endpoint_usage.csv", "payload.jsonl", "litellm.json"] {
+    for f in ["endpoint_usage.csv", "payload.jsonl", "litellm.json", "ai_gateway_usage.csv", "ai_gateway_payload.jsonl"]
+    {
         std::fs::create_dir_all(env.path("inbox")).unwrap();
         std::fs::copy(data(f), env.path(&format!("inbox/{f}"))).unwrap();
     }
@@ -216,6 +413,8 @@ fn auto_tells_each_file_by_its_columns_and_refuses_what_fits_no_source() {
     assert_eq!(
         sources,
         BTreeMap::from([
+            ("ai_gateway_payload.jsonl".into(), "databricks-ai-gateway-payload".into()),
+            ("ai_gateway_usage.csv".into(), "databricks-ai-gateway".into()),
             ("endpoint_usage.csv".into(), "databricks-usage".into()),
             ("litellm.json".into(), "litellm".into()),
             ("native.jsonl".into(), "native".into()),
@@ -228,7 +427,7 @@ fn auto_tells_each_file_by_its_columns_and_refuses_what_fits_no_source() {
     for s in crate::util::strings(&rows, "source") {
         *by_source.entry(s.unwrap()).or_default() += 1;
     }
-    assert_eq!(by_source.len(), 4, "{by_source:?}");
+    assert_eq!(by_source.len(), 6, "{by_source:?}");
 
     // a CSV of something else is refused whole, naming what each source lacks
     let other = env.write("other.csv", "id,when,tokens\n1,2025-03-01,5\n");

@@ -262,3 +262,44 @@ fn look_alike_files_are_told_apart_and_fingerprints_are_stable() {
     let skipped = env.ingest_json(&[copy.to_str().unwrap()]);
     assert_eq!(skipped["files"][0]["fingerprint"], first["files"][0]["fingerprint"]);
 }
+
+#[test]
+fn a_warehouse_of_an_earlier_version_gains_the_new_columns_and_its_rows_read_them_as_null() {
+    use std::sync::Arc;
+
+    use tokenledger::warehouse::Warehouse;
+    use tokenledger::warehouse::schema::{INFERENCE, INFERENCE_PARTITION, inference_schema};
+    // an inference table as the version before service_tier and requester_type wrote it, with
+    // one row in it
+    let env = Env::new();
+    let full = inference_schema();
+    let old = Arc::new(arrow::datatypes::Schema::new(full.fields()[..full.fields().len() - 2].to_vec()));
+    assert_eq!(old.fields().last().unwrap().name(), "response");
+    let row = r#"{"request_id":"old-1","source":"native","source_file":"/logs/a.jsonl","source_line":1,
+        "ingest_batch_id":"b","ingested_at":"2025-03-02T00:00:00Z","record_fingerprint":7,
+        "request_time":"2025-03-01T10:00:00Z","request_date":"2025-03-01","endpoint_name":"chat",
+        "served_entity_name":"gpt-4o","requester":"a@example.com","status_code":200,"is_fallback":false,
+        "input_tokens":10,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"output_tokens":2,
+        "token_count_source":"reported"}"#
+        .replace('\n', "");
+    let batch = arrow::json::ReaderBuilder::new(old.clone()).build(row.as_bytes()).unwrap().next().unwrap().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
+        let table = wh.create_table(INFERENCE, &old, INFERENCE_PARTITION).await.unwrap();
+        table.write(vec![batch]).with_save_mode(deltalake::protocol::SaveMode::Append).await.unwrap();
+    });
+    // init (and any command that opens the table) adds the columns in place
+    let out = env.ok(&["init"]);
+    assert!(out.contains("inference"), "{out}");
+    let line = r#"{"request_id":"new-1","request_time":"2025-03-01T11:00:00Z","endpoint_name":"chat","served_entity_name":"gpt-4o","requester":"b@example.com","status_code":200,"input_tokens":5,"output_tokens":1,"service_tier":"Default","requester_type":"SERVICE_PRINCIPAL"}"#;
+    let file = env.write("new.jsonl", format!("{line}\n"));
+    env.ingest_json(&[file.to_str().unwrap()]);
+    let got = env.ok(&[
+        "--format",
+        "csv",
+        "sql",
+        "SELECT request_id, service_tier, requester_type FROM inference ORDER BY request_id",
+    ]);
+    assert_eq!(got, "request_id,service_tier,requester_type\nnew-1,standard,service_principal\nold-1,,\n", "{got}");
+}

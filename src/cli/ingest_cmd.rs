@@ -14,17 +14,22 @@ use crate::warehouse::Warehouse;
 #[command(after_help = "\
 Files are recognised by name: .jsonl, .ndjson, .json (JSON lines, or one JSON array), .csv,
 each optionally .gz, and .parquet. Directories are searched recursively. What wrote each file
-(--source auto) is told from its columns: tokenledger's native records, a Databricks
-system.serving.endpoint_usage export or AI Gateway payload table (both need --served-entities),
-or LiteLLM's LiteLLM_SpendLogs; a file that fits none is refused, naming what each lacks. A file whose bytes were ingested before
-is skipped, under any name; a request id seen before is skipped (same content) or
-quarantined (different content). Bad records go to the quarantine table with a reason.
+(--source auto) is told from its columns: tokenledger's native records; Databricks'
+system.ai_gateway.usage or an AI Gateway payload table; Databricks' legacy
+system.serving.endpoint_usage or legacy payload table (both need --served-entities); or
+LiteLLM's LiteLLM_SpendLogs. A file that fits none is refused, naming what each lacks.
+
+A file whose bytes were ingested before is skipped, under any name; a request id seen before is
+skipped (same content) or quarantined (different content). A Databricks request recorded by
+several of its tables (usage, legacy endpoint_usage, payload) is one request: the usage table is
+read first. Bad records go to the quarantine table with a reason.
 
 Exit codes: 0 ok; 1 unreadable file or failed write (nothing is committed);
 2 usage error; 4 quarantine ratio over --max-quarantine-ratio (nothing is committed).
 
 Examples:
   tokenledger ingest logs/
+  tokenledger ingest ai_gateway_usage.parquet
   tokenledger ingest --served-entities served_entities.csv endpoint_usage.csv
   tokenledger ingest --source litellm spend_logs.json")]
 pub struct IngestArgs {
@@ -55,7 +60,8 @@ pub struct IngestArgs {
     pub source: SourceChoice,
 
     /// An export of Databricks system.serving.served_entities (CSV, JSON lines or Parquet): it
-    /// names the endpoint and model of each served_entity_id in endpoint_usage and payload rows.
+    /// names the endpoint and model of each served_entity_id in the legacy endpoint_usage and
+    /// payload rows (the AI Gateway's tables name them themselves).
     #[arg(long, value_name = "FILE")]
     pub served_entities: Option<PathBuf>,
 }
@@ -68,7 +74,7 @@ pub async fn run(warehouse: &Warehouse, args: &IngestArgs, cli: &Cli) -> Result<
         max_line_bytes: args.max_line_bytes,
         threads: args.threads,
         progress: show_progress(cli),
-        source: args.source.source(),
+        source: args.source,
         served_entities: args.served_entities.clone(),
     };
     let summary = ingest(warehouse, &opts).await?;

@@ -41,6 +41,7 @@ use record::Payloads;
 use sources::databricks::ServedEntities;
 use sources::{ChunkOptions, InputFile};
 pub use summary::{FileOutcome, FileStatus, IngestSummary};
+use validate::ReasonCode;
 
 /// Options of one ingest run.
 #[derive(Debug, Clone)]
@@ -54,8 +55,8 @@ pub struct IngestOptions {
     pub threads: usize,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
-    /// What wrote the files; `None` detects it per file from its columns.
-    pub source: Option<sources::Source>,
+    /// What wrote the files (`auto`: told per file from its columns).
+    pub source: sources::SourceChoice,
     /// The Databricks served_entities export that names the endpoints and models of
     /// endpoint_usage and payload rows.
     pub served_entities: Option<PathBuf>,
@@ -70,7 +71,7 @@ impl Default for IngestOptions {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             threads: 0,
             progress: false,
-            source: None,
+            source: sources::SourceChoice::Auto,
             served_entities: None,
         }
     }
@@ -224,11 +225,11 @@ fn check_options(opts: &IngestOptions) -> Result<()> {
 fn plan_files(opts: &IngestOptions) -> Result<Vec<InputFile>> {
     let mut files = sources::discover(&opts.paths)?;
     for file in &mut files {
-        file.source = match opts.source {
-            Some(source) => source,
-            None => sources::detect::detect(file)?,
-        };
+        file.source = opts.source.resolve(file)?;
     }
+    // stable: in the order found, except that a request several Databricks tables recorded
+    // is first read from the most complete one
+    files.sort_by_key(|f| f.source.read_order());
     Ok(files)
 }
 
@@ -377,14 +378,17 @@ impl Run<'_> {
         let Some(limit) = self.opts.max_quarantine_ratio else {
             return Ok(());
         };
-        let ratio = summary.quarantined as f64 / summary.records_read.max(1) as f64;
+        // MCP calls in a gateway's log are set aside, not faults of the data
+        let not_model = summary.quarantined_by_reason.get(ReasonCode::NotModelTraffic.as_str()).copied().unwrap_or(0);
+        let bad = summary.quarantined - not_model;
+        let ratio = bad as f64 / summary.records_read.saturating_sub(not_model).max(1) as f64;
         if ratio > limit {
             discard_files(self.warehouse, INFERENCE, &state.inference_adds).await;
             discard_files(self.warehouse, QUARANTINE, &state.quarantine_adds).await;
             self.bar.finish_and_clear();
             return Err(Error::QuarantineRatioExceeded {
-                quarantined: summary.quarantined,
-                read: summary.records_read,
+                quarantined: bad,
+                read: summary.records_read - not_model,
                 ratio: ratio * 100.0,
                 limit: limit * 100.0,
             });

@@ -21,7 +21,8 @@ use super::dedup::{Dedup, Seen};
 use super::record::{InferenceBatchBuilder, Lineage, Payloads, QuarantineBatchBuilder, Rejected, fingerprint, id_hash};
 use super::sources::databricks::{self, ServedEntities};
 use super::sources::{
-    Chunk, ChunkOptions, InputFile, LineNumbers, Source, litellm, native, read_chunks, too_long_message,
+    Chunk, ChunkOptions, InputFile, LineNumbers, Parsed, Source, ai_gateway, litellm, native, read_chunks,
+    too_long_message,
 };
 use super::validate::ReasonCode;
 use crate::error::{Error, Result};
@@ -57,12 +58,14 @@ impl ParseContext {
         &self,
         line: &'a [u8],
         typing: crate::ingest::validate::Typing,
-    ) -> std::result::Result<crate::ingest::validate::ValidRecord<'a>, crate::ingest::validate::Reject> {
+    ) -> std::result::Result<Parsed<'a>, crate::ingest::validate::Reject> {
         match self.source {
-            Source::Native => native::parse_line(line, typing),
-            Source::DatabricksUsage => databricks::parse_usage_line(line, typing, &self.entities),
-            Source::DatabricksPayload => databricks::parse_payload_line(line, typing, &self.entities),
-            Source::Litellm => litellm::parse_line(line, typing),
+            Source::Native => native::parse_line(line, typing).map(Parsed::one),
+            Source::DatabricksAiGateway => ai_gateway::parse_usage_line(line, typing),
+            Source::DatabricksAiGatewayPayload => ai_gateway::parse_payload_line(line, typing),
+            Source::DatabricksUsage => databricks::parse_usage_line(line, typing, &self.entities).map(Parsed::one),
+            Source::DatabricksPayload => databricks::parse_payload_line(line, typing, &self.entities).map(Parsed::one),
+            Source::Litellm => litellm::parse_line(line, typing).map(Parsed::one),
         }
     }
 }
@@ -77,6 +80,8 @@ struct ParsedChunk {
     rows: Vec<(u64, usize, usize)>,
     rejects: Vec<Rejected>,
     records: u64,
+    /// Rows of attempts that failed before a fallback (on top of one row per record).
+    failed_attempt_rows: u64,
     data: Vec<u8>,
 }
 
@@ -88,6 +93,7 @@ fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
     let mut rows = Vec::with_capacity(lines);
     let mut rejects = chunk.rejects;
     let mut records = chunk.prerejected_records;
+    let mut failed_attempt_rows = 0;
     let data = chunk.data;
     let mut start = 0usize;
     let mut index = 0usize;
@@ -114,11 +120,14 @@ fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
         } else if !line.iter().all(u8::is_ascii_whitespace) {
             records += 1;
             match ctx.parse(line, chunk.typing) {
-                Ok(record) => {
-                    let fp = fingerprint(&record);
-                    keys.push((id_hash(&record.request_id), fp));
-                    rows.push((line_no, start, start + line.len()));
-                    builder.append(&record, line_no, fp);
+                Ok(Parsed { record, failed_attempts }) => {
+                    failed_attempt_rows += failed_attempts.len() as u64;
+                    for record in failed_attempts.iter().chain(std::iter::once(&record)) {
+                        let fp = fingerprint(ctx.source, record);
+                        keys.push((id_hash(&record.request_id), fp));
+                        rows.push((line_no, start, start + line.len()));
+                        builder.append(record, line_no, fp);
+                    }
                 }
                 Err(reject) => rejects.push(Rejected::new(
                     line_no,
@@ -133,13 +142,15 @@ fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
         index += 1;
     }
     let batch = if builder.is_empty() { None } else { Some(builder.finish()?) };
-    Ok(ParsedChunk { seq: chunk.seq, batch, keys, rows, rejects, records, data })
+    Ok(ParsedChunk { seq: chunk.seq, batch, keys, rows, rejects, records, failed_attempt_rows, data })
 }
 
 /// Counts for one file.
 #[derive(Debug, Default, Clone)]
 pub struct FileCounts {
     pub records: u64,
+    /// Rows for attempts that failed before a fallback: each record is one row, plus these.
+    pub failed_attempt_rows: u64,
     pub written: u64,
     pub duplicates: u64,
     pub quarantined: BTreeMap<ReasonCode, u64>,
@@ -341,6 +352,7 @@ async fn consume(
     pending: &mut Vec<Rejected>,
 ) -> Result<()> {
     counts.records += parsed.records;
+    counts.failed_attempt_rows += parsed.failed_attempt_rows;
     for reject in parsed.rejects {
         *counts.quarantined.entry(reject.code).or_default() += 1;
         quarantine(job, state, pending, reject)?;

@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
+use super::sources::Source;
 use super::validate::{ReasonCode, ValidRecord};
 use crate::error::{Error, Result};
 use crate::warehouse::schema::{inference_schema, quarantine_schema};
@@ -125,9 +126,30 @@ pub fn id_hash(request_id: &str) -> u64 {
     xxh3_64(request_id.as_bytes())
 }
 
+/// Fingerprint of a record read from `source`: what tells a re-delivery (the same fingerprint)
+/// from a conflict (another one under the same request id).
+///
+/// Databricks' tables share one id space (see [`Source::is_databricks`]): during a migration
+/// the AI Gateway's usage table and the legacy endpoint_usage table record the same request,
+/// with different columns (one has the cache split, the other character counts). So the
+/// fingerprint of a Databricks row is what every Databricks table says alike: the request id
+/// and the status. The same request from a second table is then a duplicate, kept as the first
+/// file read has it; a different status under the same id is still a conflict.
+pub fn fingerprint(source: Source, r: &ValidRecord<'_>) -> u64 {
+    if source.is_databricks() {
+        let mut h = Xxh3::new();
+        h.update(b"databricks request\0");
+        h.update(&(r.request_id.len() as u64).to_le_bytes());
+        h.update(r.request_id.as_bytes());
+        h.update(&r.status_code.to_le_bytes());
+        return h.digest();
+    }
+    content_fingerprint(r)
+}
+
 /// Fingerprint of a record's content (everything but lineage), so that a re-delivered record
 /// is recognised as the same one and a different record under the same id as a conflict.
-pub fn fingerprint(r: &ValidRecord<'_>) -> u64 {
+fn content_fingerprint(r: &ValidRecord<'_>) -> u64 {
     let mut h = Xxh3::new();
     let mut s = |v: Option<&str>| match v {
         // length-prefixed so that field boundaries cannot shift
@@ -182,6 +204,13 @@ pub fn fingerprint(r: &ValidRecord<'_>) -> u64 {
         h.update(b"source_reported_cost");
         h.update(&c.to_le_bytes());
     }
+    for (name, value) in [("service_tier", &r.service_tier), ("requester_type", &r.requester_type)] {
+        if let Some(v) = value {
+            h.update(name.as_bytes());
+            h.update(&(v.len() as u64).to_le_bytes());
+            h.update(v.as_bytes());
+        }
+    }
     h.update(t.source.as_str().as_bytes());
     h.digest()
 }
@@ -223,6 +252,8 @@ pub struct InferenceBatchBuilder {
     source_reported_cost: Decimal128Builder,
     request: StringBuilder,
     response: StringBuilder,
+    service_tier: StringBuilder,
+    requester_type: StringBuilder,
     rows: usize,
 }
 
@@ -280,6 +311,8 @@ impl InferenceBatchBuilder {
                 .expect("valid decimal type"),
             request: StringBuilder::with_capacity(rows, payload_bytes),
             response: StringBuilder::with_capacity(rows, payload_bytes),
+            service_tier: StringBuilder::new(),
+            requester_type: StringBuilder::new(),
             rows: 0,
         }
     }
@@ -350,6 +383,8 @@ impl InferenceBatchBuilder {
         let mut response = std::mem::take(&mut self.response);
         self.payload(r.response.as_deref(), &mut response);
         self.response = response;
+        self.service_tier.append_option(r.service_tier.as_deref());
+        self.requester_type.append_option(r.requester_type.as_deref());
         self.rows += 1;
     }
 
@@ -389,6 +424,8 @@ impl InferenceBatchBuilder {
             Arc::new(self.source_reported_cost.finish()),
             Arc::new(self.request.finish()),
             Arc::new(self.response.finish()),
+            Arc::new(self.service_tier.finish()),
+            Arc::new(self.requester_type.finish()),
         ];
         self.rows = 0;
         Ok(RecordBatch::try_new(inference_schema(), columns)?)

@@ -40,6 +40,10 @@ pub struct FileOutcome {
     pub fingerprint: String,
     pub status: FileStatus,
     pub records_read: u64,
+    /// Rows for the attempts of a request that failed before the gateway fell back (the AI
+    /// Gateway's `routing_information`): `records_read + failed_attempt_rows = rows_written +
+    /// duplicates_skipped + quarantined`.
+    pub failed_attempt_rows: u64,
     pub rows_written: u64,
     pub duplicates_skipped: u64,
     pub quarantined: u64,
@@ -66,6 +70,7 @@ impl FileOutcome {
             fingerprint: fingerprint.to_string(),
             status,
             records_read: c.records,
+            failed_attempt_rows: c.failed_attempt_rows,
             rows_written: c.written,
             duplicates_skipped: c.duplicates,
             quarantined: c.quarantined_total(),
@@ -81,6 +86,8 @@ pub struct IngestSummary {
     pub files_read: u64,
     pub files_skipped: u64,
     pub records_read: u64,
+    /// See [`FileOutcome::failed_attempt_rows`].
+    pub failed_attempt_rows: u64,
     pub rows_written: u64,
     pub duplicates_skipped: u64,
     pub quarantined: u64,
@@ -103,6 +110,7 @@ impl IngestSummary {
             files_read: 0,
             files_skipped: 0,
             records_read: 0,
+            failed_attempt_rows: 0,
             rows_written: 0,
             duplicates_skipped: 0,
             quarantined: 0,
@@ -124,6 +132,7 @@ impl IngestSummary {
         self.files_read = ingested().count() as u64;
         self.files_skipped = self.files.len() as u64 - self.files_read;
         self.records_read = ingested().map(|f| f.records_read).sum();
+        self.failed_attempt_rows = ingested().map(|f| f.failed_attempt_rows).sum();
         self.rows_written = ingested().map(|f| f.rows_written).sum();
         self.duplicates_skipped = ingested().map(|f| f.duplicates_skipped).sum();
         self.quarantined = ingested().map(|f| f.quarantined).sum();
@@ -163,6 +172,9 @@ impl IngestSummary {
         t.row(["files read".into(), thousands(self.files_read)]);
         t.row(["files skipped (seen before)".into(), thousands(self.files_skipped)]);
         t.row(["records read".into(), thousands(self.records_read)]);
+        if self.failed_attempt_rows > 0 {
+            t.row(["  + rows of failed attempts".into(), thousands(self.failed_attempt_rows)]);
+        }
         t.row(["rows written".into(), thousands(self.rows_written)]);
         t.row(["duplicates skipped".into(), thousands(self.duplicates_skipped)]);
         t.row(["quarantined".into(), thousands(self.quarantined)]);

@@ -38,10 +38,13 @@ pub enum ReasonCode {
     ConflictingDuplicate,
     /// A Databricks `served_entity_id` with no served_entities version in force at the request.
     UnknownEntity,
+    /// A row of a gateway's log that is not a model request (an MCP tool call): kept for the
+    /// record, not metered.
+    NotModelTraffic,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 12] = [
+    pub const ALL: [ReasonCode; 13] = [
         ReasonCode::MalformedRecord,
         ReasonCode::InvalidUtf8,
         ReasonCode::LineTooLong,
@@ -54,6 +57,7 @@ impl ReasonCode {
         ReasonCode::FieldTooLong,
         ReasonCode::ConflictingDuplicate,
         ReasonCode::UnknownEntity,
+        ReasonCode::NotModelTraffic,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,7 @@ impl ReasonCode {
             ReasonCode::FieldTooLong => "field_too_long",
             ReasonCode::ConflictingDuplicate => "conflicting_duplicate",
             ReasonCode::UnknownEntity => "unknown_entity",
+            ReasonCode::NotModelTraffic => "not_model_traffic",
         }
     }
 }
@@ -157,6 +162,10 @@ pub struct RawRecord<'a> {
     pub sampling_fraction: Option<Val<'a>>,
     /// What the source says the request cost (LiteLLM's `spend`), kept for reconciliation.
     pub source_reported_cost: Option<Val<'a>>,
+    /// The provider's service tier (standard, batch, priority, flex).
+    pub service_tier: Option<Val<'a>>,
+    /// user or service_principal.
+    pub requester_type: Option<Val<'a>>,
     /// How the token fields count the prompt.
     pub token_style: TokenStyle,
     /// Characters of the prompt and of the output, for an estimate when no count is given.
@@ -193,6 +202,10 @@ pub struct ValidRecord<'a> {
     pub sampling_fraction: Option<f64>,
     /// At [`COST_SCALE`] decimals.
     pub source_reported_cost: Option<i128>,
+    /// Lower case; OpenAI's `default` is `standard`.
+    pub service_tier: Option<Cow<'a, str>>,
+    /// Lower case: `user`, `service_principal`.
+    pub requester_type: Option<Cow<'a, str>>,
 }
 
 /// Decimals of `source_reported_cost` (the table's DECIMAL(38, 10)).
@@ -287,7 +300,31 @@ pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a
         response,
         sampling_fraction: fraction(raw.sampling_fraction, typing)?,
         source_reported_cost: cost(raw.source_reported_cost)?,
+        service_tier: service_tier(optional_str(raw.service_tier, "service_tier", MAX_NAME_BYTES)?),
+        requester_type: lower_case(optional_str(raw.requester_type, "requester_type", MAX_NAME_BYTES)?),
     })
+}
+
+/// A label in lower case (Databricks writes `SERVICE_PRINCIPAL`, OpenAI `priority`); blank is none.
+fn lower_case(v: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    let v = v?;
+    let t = v.trim();
+    if t.is_empty() {
+        None
+    } else if t.len() == v.len() && !t.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(v)
+    } else {
+        Some(Cow::Owned(t.to_ascii_lowercase()))
+    }
+}
+
+/// `service_tier` in the ledger's words: OpenAI's response says `default` for the standard tier
+/// (platform.openai.com/docs/api-reference/chat/object, `service_tier`).
+fn service_tier(v: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    match lower_case(v) {
+        Some(t) if t == "default" => Some(Cow::Borrowed("standard")),
+        other => other,
+    }
 }
 
 /// `sampling_fraction`: a number in (0, 1].

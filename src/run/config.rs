@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn sources_and_periods_are_parsed_once_into_their_kinds() {
         let c = load("warehouse = \"wh\"\n[inbox]\nsource = \"litellm\"\n[export]\nperiod = \"2025-02\"\n").unwrap();
-        assert_eq!(c.inbox.source.source(), Some(crate::ingest::sources::Source::Litellm));
+        assert_eq!(c.inbox.source, crate::ingest::sources::SourceChoice::Litellm);
         assert_eq!(c.export.period, ExportPeriod::Month("2025-02".into()));
         let err = load("warehouse = \"wh\"\n[inbox]\nsource = \"splunk\"\n").unwrap_err().to_string();
         assert!(err.contains("splunk") && err.contains("litellm"), "{err}");

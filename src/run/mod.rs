@@ -94,7 +94,7 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
                 payloads: config.inbox.payloads,
                 max_quarantine_ratio: config.inbox.max_quarantine_ratio,
                 progress: opts.progress,
-                source: config.inbox.source.source(),
+                source: config.inbox.source,
                 served_entities: config.inbox.served_entities.as_deref().map(|p| config.path(p)),
                 ..IngestOptions::default()
             },

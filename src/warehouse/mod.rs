@@ -285,12 +285,34 @@ impl Warehouse {
         if !self.has_table(name).await? {
             return Err(Error::NoTable { table: name.to_string(), warehouse: self.to_string() });
         }
-        let table = deltalake::open_table(self.table_url(name)?).await?;
+        let mut table = deltalake::open_table(self.table_url(name)?).await?;
         let expected = schema::managed_tables().into_iter().find(|(n, _, _)| *n == name).map(|(_, s, _)| s);
         if let Some(expected) = expected {
+            table = self.add_new_columns(table, &expected).await?;
             self.check_schema(&table, name, &expected)?;
         }
         Ok(table)
+    }
+
+    /// A table written by an earlier version lacks the nullable columns added to its contract
+    /// since (they are only ever appended): adds them, so that old rows read them as null.
+    /// Anything else that differs is left for [`Warehouse::check_schema`] to refuse.
+    async fn add_new_columns(&self, table: DeltaTable, expected: &arrow::datatypes::Schema) -> Result<DeltaTable> {
+        let actual = table.snapshot()?.snapshot().arrow_schema();
+        let (old, new) = (actual.fields(), expected.fields());
+        let is_prefix = old.len() < new.len()
+            && old.iter().zip(new.iter()).all(|(a, e)| {
+                a.name() == e.name() && schema::contract_type(a.data_type()) == schema::contract_type(e.data_type())
+            });
+        if !is_prefix || !new[old.len()..].iter().all(|f| f.is_nullable()) {
+            return Ok(table);
+        }
+        let added = arrow::datatypes::Schema::new(new[old.len()..].to_vec());
+        let added: StructType = (&added).try_into_kernel()?;
+        let names: Vec<&str> = new[old.len()..].iter().map(|f| f.name().as_str()).collect();
+        tracing::info!(table = %table.table_url(), columns = ?names, "adding the columns of this version's contract");
+        let fields: Vec<_> = added.fields().cloned().collect();
+        Ok(table.add_columns().with_fields(fields).await?)
     }
 
     /// Fails unless `table` has the columns of `expected` (names and contract types, in order).

@@ -75,6 +75,9 @@ static INFERENCE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         col("source_reported_cost", MONEY, true),
         col("request", Utf8, true),
         col("response", Utf8, true),
+        // added after the first release: appended, so that an older table gains them in place
+        col("service_tier", Utf8, true),
+        col("requester_type", Utf8, true),
     ]))
 });
 

@@ -1,5 +1,6 @@
-//! Databricks: `system.serving.endpoint_usage` exports and AI Gateway payload (inference)
-//! tables, as a `SELECT *` downloads them (CSV, JSON lines or Parquet).
+//! Databricks' legacy tables: `system.serving.endpoint_usage` exports and legacy payload
+//! (inference) tables, as a `SELECT *` downloads them (CSV, JSON lines or Parquet). The Unity
+//! AI Gateway's tables are read by [`super::ai_gateway`].
 //!
 //! Neither names the endpoint or the model: a row has a `served_entity_id`, which the
 //! `system.serving.served_entities` export (`--served-entities FILE`) resolves. That table
@@ -206,7 +207,7 @@ pub fn parse_usage_line<'a>(
 }
 
 /// `{}`: a map column with nothing in it is the same as none.
-fn is_empty_map(v: &Val<'_>) -> bool {
+pub(super) fn is_empty_map(v: &Val<'_>) -> bool {
     match v {
         Val::Json(Value::Object(m)) => m.is_empty(),
         Val::Str(s) => s.trim() == "{}",
@@ -214,7 +215,7 @@ fn is_empty_map(v: &Val<'_>) -> bool {
     }
 }
 
-/// One row of an AI Gateway payload (inference) table.
+/// One row of a legacy payload (inference) table.
 pub fn parse_payload_line<'a>(
     line: &'a [u8],
     typing: Typing,
@@ -222,19 +223,6 @@ pub fn parse_payload_line<'a>(
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
     let mut f = fields(line)?;
     let at_us = export_time(f.get("request_time").cloned(), "request_time", typing)?;
-    // the bodies are JSON text in the table; an export may have made them objects
-    let body = |v: Option<Val<'a>>| match v {
-        Some(Val::Json(j)) => Some(Val::Str(Cow::Owned(j.to_string()))),
-        Some(Val::Str(s)) if s.trim().is_empty() => None,
-        other => other,
-    };
-    let request = body(f.remove("request"));
-    let response = body(f.remove("response"));
-    let text = |v: &Option<Val<'_>>| match v {
-        Some(Val::Str(s)) => Some(s.to_string()),
-        _ => None,
-    };
-    let chunks = text(&response).map(|r| usage::response_chunks(&r)).unwrap_or_default();
     let mut raw = RawRecord {
         request_id: f.remove("databricks_request_id"),
         client_request_id: f.remove("client_request_id"),
@@ -247,6 +235,28 @@ pub fn parse_payload_line<'a>(
         zone_less_time_is_utc: true,
         ..RawRecord::default()
     };
+    payload_tokens(&mut raw, f.remove("request"), f.remove("response"));
+    resolve_entity(&mut raw, f.remove("served_entity_id"), at_us, entities)?;
+    validate(raw, typing)
+}
+
+/// The logged bodies of a payload-table row (either shape) and the tokens they show: the
+/// response's usage object, else, for a success, Databricks' estimate from the characters of
+/// the request and the response. `raw.status_code` must be set.
+pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a>>, response: Option<Val<'a>>) {
+    // the bodies are JSON text in the table; an export may have made them objects
+    let body = |v: Option<Val<'a>>| match v {
+        Some(Val::Json(j)) => Some(Val::Str(Cow::Owned(j.to_string()))),
+        Some(Val::Str(s)) if s.trim().is_empty() => None,
+        other => other,
+    };
+    let request = body(request);
+    let response = body(response);
+    let text = |v: &Option<Val<'_>>| match v {
+        Some(Val::Str(s)) => Some(s.to_string()),
+        _ => None,
+    };
+    let chunks = text(&response).map(|r| usage::response_chunks(&r)).unwrap_or_default();
     match usage::from_response(&chunks) {
         Some((reported, style)) => {
             let int = |v: Option<i64>| v.map(Val::Int);
@@ -272,8 +282,6 @@ pub fn parse_payload_line<'a>(
     }
     raw.request = request;
     raw.response = response;
-    resolve_entity(&mut raw, f.remove("served_entity_id"), at_us, entities)?;
-    validate(raw, typing)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! Which system wrote a log file: tokenledger's native records, a Databricks
-//! `system.serving.endpoint_usage` export, a Databricks AI Gateway payload (inference) table,
-//! or LiteLLM's `LiteLLM_SpendLogs`. `--source auto` reads the file's columns (a CSV header, a
-//! Parquet schema, the keys of the first JSON record) and picks the one source whose key
-//! columns are all there; when none or several fit, it names the candidates.
+//! Which system wrote a log file: tokenledger's native records, Databricks' Unity AI Gateway
+//! tables (`system.ai_gateway.usage` and the gateway's payload tables), Databricks' legacy
+//! `system.serving.endpoint_usage` and legacy payload (inference) tables, or LiteLLM's
+//! `LiteLLM_SpendLogs`. `--source auto` reads the file's columns (a CSV header, a Parquet
+//! schema, the keys of the first JSON record) and picks the one source whose key columns are
+//! all there; when none or several fit, it names the candidates.
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -18,21 +19,31 @@ pub enum SourceChoice {
     #[default]
     Auto,
     Native,
+    /// Databricks `system.ai_gateway.usage` (Unity AI Gateway usage tracking).
+    DatabricksAiGateway,
+    /// Databricks legacy `system.serving.endpoint_usage` (needs --served-entities).
     DatabricksUsage,
+    /// A Databricks payload (inference) table, of the AI Gateway or the legacy shape (told by
+    /// its columns; the legacy one needs --served-entities).
     DatabricksPayload,
     Litellm,
 }
 
 impl SourceChoice {
-    /// The source chosen; `None` for `auto`.
-    pub fn source(self) -> Option<Source> {
-        match self {
-            SourceChoice::Auto => None,
-            SourceChoice::Native => Some(Source::Native),
-            SourceChoice::DatabricksUsage => Some(Source::DatabricksUsage),
-            SourceChoice::DatabricksPayload => Some(Source::DatabricksPayload),
-            SourceChoice::Litellm => Some(Source::Litellm),
-        }
+    /// The source of `file`: the one chosen, or told from its columns. A payload table is one
+    /// choice with two shapes, told apart by the columns either way.
+    pub fn resolve(self, file: &InputFile) -> Result<Source> {
+        Ok(match self {
+            SourceChoice::Auto => detect(file)?,
+            SourceChoice::Native => Source::Native,
+            SourceChoice::DatabricksAiGateway => Source::DatabricksAiGateway,
+            SourceChoice::DatabricksUsage => Source::DatabricksUsage,
+            SourceChoice::DatabricksPayload => match columns(file) {
+                Ok(names) if Source::DatabricksAiGatewayPayload.fits(&names) => Source::DatabricksAiGatewayPayload,
+                _ => Source::DatabricksPayload,
+            },
+            SourceChoice::Litellm => Source::Litellm,
+        })
     }
 }
 
@@ -42,9 +53,13 @@ impl SourceChoice {
 pub enum Source {
     /// tokenledger's own records (what `tokenledger gen` writes).
     Native,
-    /// Databricks `system.serving.endpoint_usage` (needs --served-entities).
+    /// Databricks `system.ai_gateway.usage`.
+    DatabricksAiGateway,
+    /// A Unity AI Gateway payload (inference) table.
+    DatabricksAiGatewayPayload,
+    /// Databricks legacy `system.serving.endpoint_usage` (needs --served-entities).
     DatabricksUsage,
-    /// A Databricks AI Gateway payload (inference) table (needs --served-entities).
+    /// A Databricks legacy payload (inference) table (needs --served-entities).
     DatabricksPayload,
     /// LiteLLM's `LiteLLM_SpendLogs`.
     Litellm,
@@ -54,12 +69,21 @@ pub enum Source {
 const SERVED_ENTITIES_KEYS: [&str; 3] = ["served_entity_id", "endpoint_config_version", "change_time"];
 
 impl Source {
-    pub const ALL: [Source; 4] = [Source::Native, Source::DatabricksUsage, Source::DatabricksPayload, Source::Litellm];
+    pub const ALL: [Source; 6] = [
+        Source::Native,
+        Source::DatabricksAiGateway,
+        Source::DatabricksAiGatewayPayload,
+        Source::DatabricksUsage,
+        Source::DatabricksPayload,
+        Source::Litellm,
+    ];
 
     /// The name in the `source` column and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Native => "native",
+            Source::DatabricksAiGateway => "databricks-ai-gateway",
+            Source::DatabricksAiGatewayPayload => "databricks-ai-gateway-payload",
             Source::DatabricksUsage => "databricks-usage",
             Source::DatabricksPayload => "databricks-payload",
             Source::Litellm => "litellm",
@@ -70,8 +94,10 @@ impl Source {
     pub fn what(self) -> &'static str {
         match self {
             Source::Native => "inference records",
+            Source::DatabricksAiGateway => "Databricks ai_gateway.usage rows",
+            Source::DatabricksAiGatewayPayload => "Databricks AI Gateway payload table rows",
             Source::DatabricksUsage => "Databricks endpoint_usage rows",
-            Source::DatabricksPayload => "Databricks payload table rows",
+            Source::DatabricksPayload => "Databricks legacy payload table rows",
             Source::Litellm => "LiteLLM spend logs",
         }
     }
@@ -81,6 +107,9 @@ impl Source {
         match self {
             Source::Native => {
                 &["request_id", "request_time", "requester", "endpoint_name", "served_entity_name", "status_code"]
+            }
+            Source::DatabricksAiGateway | Source::DatabricksAiGatewayPayload => {
+                &["request_id", "event_time", "status_code"]
             }
             Source::DatabricksUsage => &["databricks_request_id", "request_time", "status_code", "served_entity_id"],
             Source::DatabricksPayload => &["databricks_request_id", "request_time", "status_code", "served_entity_id"],
@@ -92,6 +121,8 @@ impl Source {
     fn distinctive(self) -> &'static [&'static str] {
         match self {
             Source::Native => &[],
+            Source::DatabricksAiGateway => &["endpoint_name", "destination_name", "input_tokens"],
+            Source::DatabricksAiGatewayPayload => &["destination_name", "request", "response"],
             Source::DatabricksUsage => &["input_token_count", "output_token_count"],
             Source::DatabricksPayload => &["response", "execution_duration_ms"],
             Source::Litellm => &["call_type", "spend"],
@@ -107,17 +138,47 @@ impl Source {
     pub fn id_field(self) -> &'static str {
         match self {
             Source::DatabricksUsage | Source::DatabricksPayload => "databricks_request_id",
-            Source::Native | Source::Litellm => "request_id",
+            Source::Native | Source::Litellm | Source::DatabricksAiGateway | Source::DatabricksAiGatewayPayload => {
+                "request_id"
+            }
         }
+    }
+
+    /// Whether a record's request id is Databricks': one request has the same id in every
+    /// Databricks table that recorded it (the AI Gateway's usage and payload tables, the legacy
+    /// endpoint_usage and payload tables), so the ids of these sources are one id space.
+    pub fn is_databricks(self) -> bool {
+        matches!(
+            self,
+            Source::DatabricksAiGateway
+                | Source::DatabricksAiGatewayPayload
+                | Source::DatabricksUsage
+                | Source::DatabricksPayload
+        )
+    }
+
+    /// Which of a run's files is read first: a request recorded by several Databricks tables
+    /// is kept as the first file read has it, so the most complete record comes first (the
+    /// AI Gateway's usage table: every request, with its cache split and attempts), the
+    /// sampled payload tables last.
+    pub fn read_order(self) -> u8 {
+        match self {
+            Source::DatabricksAiGateway => 0,
+            Source::DatabricksAiGatewayPayload | Source::DatabricksPayload => 2,
+            Source::Native | Source::DatabricksUsage | Source::Litellm => 1,
+        }
+    }
+
+    /// Whether a file with the columns `names` fits this source.
+    fn fits(self, names: &[String]) -> bool {
+        let has = |c: &&str| names.iter().any(|n| n == c);
+        self.required().iter().all(has) && self.distinctive().iter().all(has)
     }
 
     /// The one source whose columns `names` has, or a message naming the candidates.
     pub fn from_columns(names: &[String]) -> std::result::Result<Source, String> {
         let has = |c: &&str| names.iter().any(|n| n == c);
-        let fits: Vec<Source> = Source::ALL
-            .into_iter()
-            .filter(|s| s.required().iter().all(has) && s.distinctive().iter().all(has))
-            .collect();
+        let fits: Vec<Source> = Source::ALL.into_iter().filter(|s| s.fits(names)).collect();
         // the native format is the fallback of the others' shared names; a specific fit wins
         let specific: Vec<Source> = fits.iter().copied().filter(|s| *s != Source::Native).collect();
         match (fits.as_slice(), specific.as_slice()) {
@@ -165,7 +226,8 @@ pub fn detect(file: &InputFile) -> Result<Source> {
     Source::from_columns(&names).or_else(|why| match file.format {
         // a JSON record of unknown shape is a bad native record, quarantined with its reason
         Format::JsonLines
-            if !is_array(file) && !names.iter().any(|n| n == "databricks_request_id" || n == "call_type") =>
+            if !is_array(file)
+                && !names.iter().any(|n| n == "databricks_request_id" || n == "call_type" || n == "event_time") =>
         {
             Ok(Source::Native)
         }
@@ -292,6 +354,49 @@ mod tests {
             "served_entity_id",
         ]);
         assert_eq!(Source::from_columns(&payload), Ok(Source::DatabricksPayload));
+        // the Unity AI Gateway's tables: system.ai_gateway.usage and a payload table
+        let gateway_usage = names(&[
+            "event_time",
+            "account_id",
+            "workspace_id",
+            "request_id",
+            "endpoint_id",
+            "endpoint_name",
+            "destination_type",
+            "destination_name",
+            "destination_model",
+            "requester",
+            "requester_type",
+            "request_tags",
+            "input_tokens",
+            "output_tokens",
+            "total_tokens",
+            "token_details",
+            "latency_ms",
+            "status_code",
+            "routing_information",
+            "invocation_metadata",
+            "mcp_metadata",
+        ]);
+        assert_eq!(Source::from_columns(&gateway_usage), Ok(Source::DatabricksAiGateway));
+        let gateway_payload = names(&[
+            "event_time",
+            "request_id",
+            "invocation_id",
+            "request_tags",
+            "status_code",
+            "sampling_fraction",
+            "latency_ms",
+            "request",
+            "response",
+            "destination_type",
+            "destination_name",
+            "destination_model",
+            "logging_error_codes",
+            "requester",
+            "url",
+        ]);
+        assert_eq!(Source::from_columns(&gateway_payload), Ok(Source::DatabricksAiGatewayPayload));
         let litellm = names(&["request_id", "call_type", "spend", "startTime", "endTime", "model"]);
         assert_eq!(Source::from_columns(&litellm), Ok(Source::Litellm));
         let native =

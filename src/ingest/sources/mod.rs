@@ -9,6 +9,7 @@
 //! identifies a file by its content, `chunk` cuts a file into chunks (one file per format:
 //! JSON lines, JSON array, CSV, Parquet); the types they share are here.
 
+pub mod ai_gateway;
 pub mod databricks;
 pub mod detect;
 pub mod litellm;
@@ -26,7 +27,22 @@ pub use fingerprint::{file_fingerprint, quick_fingerprint};
 use std::path::PathBuf;
 
 use super::record::Rejected;
-use super::validate::Typing;
+use super::validate::{Typing, ValidRecord};
+
+/// A line's records: the request, and the attempts of it that failed before the gateway fell
+/// back to the destination that answered, in order (only the AI Gateway's usage rows have
+/// those).
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    pub record: ValidRecord<'a>,
+    pub failed_attempts: Vec<ValidRecord<'a>>,
+}
+
+impl<'a> Parsed<'a> {
+    pub fn one(record: ValidRecord<'a>) -> Self {
+        Self { record, failed_attempts: Vec::new() }
+    }
+}
 
 /// The container format of an input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

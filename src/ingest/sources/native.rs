@@ -60,6 +60,10 @@ struct NativeLine<'a> {
     request: Loose<'a>,
     #[serde(borrow, default)]
     response: Loose<'a>,
+    #[serde(borrow, default)]
+    service_tier: Loose<'a>,
+    #[serde(borrow, default)]
+    requester_type: Loose<'a>,
 }
 
 /// One JSON value as a [`Val`] (`None` for null), borrowing strings without escapes.
@@ -150,6 +154,8 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         reasoning_tokens: parsed.reasoning_tokens.0,
         request: parsed.request.0,
         response: parsed.response.0,
+        service_tier: parsed.service_tier.0,
+        requester_type: parsed.requester_type.0,
         ..RawRecord::default()
     };
     validate(raw, typing)

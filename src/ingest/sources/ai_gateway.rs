@@ -1,0 +1,284 @@
+//! Databricks' Unity AI Gateway tables, as a `SELECT *` downloads them (CSV, JSON lines or
+//! Parquet; structs and maps as nested values or as JSON text):
+//! - `system.ai_gateway.usage`, one row per request the gateway served: endpoint, destination
+//!   (the served entity), requester and requester type, request tags, token counts, latency,
+//!   the routing attempts and the service tier;
+//! - the gateway's payload (inference) tables, `<endpoint>_payload`: the logged request and
+//!   response of a sample of requests, joined to the usage rows by `request_id`.
+//!
+//! Unlike the legacy tables, both name the destination themselves: no served_entities export
+//! is needed.
+//!
+//! Token counts (Databricks documents the columns, not whether `input_tokens` counts the
+//! cache): `input_tokens` is the whole prompt, cache reads and cache writes included, as in the
+//! OpenAI-compatible responses the gateway returns (`usage.prompt_tokens`), and `total_tokens`
+//! is `input_tokens + output_tokens`. Databricks' own usage dashboards compute the cache-hit
+//! share as `token_details.cache_read_input_tokens / input_tokens`, which only holds under that
+//! reading. `output_tokens` includes `token_details.output_reasoning_tokens`. The unit test
+//! below pins the rule on such a row, and the golden fixtures of `tests/data/gateway/`
+//! (written by `scripts/gateway_fixtures.py`, an independent implementation) hold it row by row.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use super::Parsed;
+use super::databricks::{is_empty_map, payload_tokens};
+use super::native::fields;
+use crate::ingest::usage::TokenStyle;
+use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, validate};
+
+/// One row of `system.ai_gateway.usage`.
+///
+/// A request the gateway retried on another destination (`routing_information.attempts`, more
+/// than one) becomes one row per attempt: the failed ones (`<request_id>#attempt-<k>`, no
+/// tokens, their own destination, status and latency) and the one that answered
+/// (`is_fallback`, `attempt` = the number of attempts). So a 429 from the first destination is
+/// a 429 in the rate-limit measures, on the destination that gave it.
+pub fn parse_usage_line(line: &[u8], typing: Typing) -> Result<Parsed<'_>, Reject> {
+    let mut f = fields(line)?;
+    if let Some(method) =
+        object(f.remove("mcp_metadata"), "mcp_metadata")?.and_then(|m| text_of(m.get("json_rpc_method")))
+    {
+        return Err(Reject::new(
+            ReasonCode::NotModelTraffic,
+            format!("an MCP {method} call through the gateway, not a model request: tokenledger meters model traffic"),
+        ));
+    }
+    let tokens = object(f.remove("token_details"), "token_details")?.unwrap_or_default();
+    let invocation = object(f.remove("invocation_metadata"), "invocation_metadata")?.unwrap_or_default();
+    let routing = object(f.remove("routing_information"), "routing_information")?.unwrap_or_default();
+    let url = text(f.get("url"));
+    let mut raw = destination(&mut f, url.as_deref())?;
+    raw.request_id = f.remove("request_id");
+    raw.request_time = f.remove("event_time");
+    raw.endpoint_name = f.remove("endpoint_name").filter(is_text).or_else(|| f.remove("service_name"));
+    raw.requester = requester(f.remove("requester"));
+    raw.requester_type = f.remove("requester_type");
+    raw.usage_context = f.remove("request_tags").filter(|c| !is_empty_map(c));
+    raw.status_code = f.remove("status_code");
+    raw.execution_duration_ms = f.remove("latency_ms");
+    raw.request_streaming =
+        text(f.get("response_content_type")).map(|t| Val::Bool(t.trim().starts_with("text/event-stream")));
+    raw.service_tier = json_val(invocation.get("service_tier"));
+    raw.input_tokens = f.remove("input_tokens");
+    raw.output_tokens = f.remove("output_tokens");
+    raw.cached_input_tokens = json_val(tokens.get("cache_read_input_tokens"));
+    raw.cache_creation_input_tokens = json_val(tokens.get("cache_creation_input_tokens"));
+    raw.reasoning_tokens = json_val(tokens.get("output_reasoning_tokens"));
+    raw.token_style = TokenStyle::OpenAi;
+    raw.zone_less_time_is_utc = true;
+
+    let attempts: &[Value] = routing.get("attempts").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let n = attempts.len();
+    if n > 0 {
+        raw.attempt = Some(Val::Int(n as i64));
+        raw.is_fallback = Some(Val::Bool(n > 1));
+    }
+    let mut failed_attempts = Vec::with_capacity(n.saturating_sub(1));
+    for (k, attempt) in (1..).zip(attempts.iter().take(n.saturating_sub(1))) {
+        failed_attempts.push(validate(failed_attempt(&raw, attempt, k)?, typing)?);
+    }
+    Ok(Parsed { record: validate(raw, typing)?, failed_attempts })
+}
+
+/// The row of attempt `k` that failed: the request's identity, time and principal, the
+/// attempt's destination, status and latency, and no tokens (the destination refused it).
+fn failed_attempt<'a>(request: &RawRecord<'a>, attempt: &Value, k: i64) -> Result<RawRecord<'a>, Reject> {
+    let field = |name: &str| format!("routing_information.attempts[{}].{name}", k - 1);
+    let destination = attempt.get("destination").and_then(Value::as_str).filter(|d| !d.trim().is_empty());
+    let status = json_val(attempt.get("status_code"))
+        .ok_or_else(|| Reject::new(ReasonCode::MissingField, format!("{} is missing or null", field("status_code"))))?;
+    let id = match &request.request_id {
+        Some(Val::Str(id)) => Some(Val::Str(Cow::Owned(format!("{}#attempt-{k}", id.trim())))),
+        other => other.clone(),
+    };
+    let same_destination = match (&request.served_entity_name, destination) {
+        (Some(Val::Str(name)), Some(d)) => name.trim() == d.trim(),
+        _ => false,
+    };
+    let keep = |v: &Option<Val<'a>>| if same_destination { v.clone() } else { None };
+    Ok(RawRecord {
+        request_id: id,
+        served_entity_name: Some(Val::Str(Cow::Owned(destination.unwrap_or("unknown").to_string()))),
+        served_entity_id: keep(&request.served_entity_id),
+        entity_type: keep(&request.entity_type),
+        provider: keep(&request.provider),
+        status_code: Some(status),
+        execution_duration_ms: json_val(attempt.get("latency_ms")),
+        attempt: Some(Val::Int(k)),
+        is_fallback: Some(Val::Bool(false)),
+        input_tokens: None,
+        cached_input_tokens: None,
+        cache_creation_input_tokens: None,
+        output_tokens: None,
+        reasoning_tokens: None,
+        ..request.clone()
+    })
+}
+
+/// One row of a Unity AI Gateway payload (inference) table. The table has no endpoint column
+/// (it is the endpoint's own table): the endpoint is named by the request's URL
+/// (`.../model-services/<endpoint>/...`), else the row is filed under its destination.
+pub fn parse_payload_line(line: &[u8], typing: Typing) -> Result<Parsed<'_>, Reject> {
+    let mut f = fields(line)?;
+    let url = text(f.get("url"));
+    let mut raw = destination(&mut f, url.as_deref())?;
+    raw.served_entity_id = None;
+    raw.request_id = f.remove("request_id");
+    raw.request_time = f.remove("event_time");
+    raw.endpoint_name = url
+        .as_deref()
+        .and_then(|u| segment_after(u, "/model-services/").or_else(|| segment_after(u, "/serving-endpoints/")))
+        .map(|e| Val::Str(Cow::Owned(e.to_string())))
+        .or_else(|| raw.served_entity_name.clone());
+    raw.requester = requester(f.remove("requester"));
+    raw.usage_context = f.remove("request_tags").filter(|c| !is_empty_map(c));
+    raw.status_code = f.remove("status_code");
+    raw.execution_duration_ms = f.remove("latency_ms");
+    raw.sampling_fraction = f.remove("sampling_fraction");
+    raw.zone_less_time_is_utc = true;
+    payload_tokens(&mut raw, f.remove("request"), f.remove("response"));
+    Ok(Parsed::one(validate(raw, typing)?))
+}
+
+/// The served entity of a row: `destination_name` (else `destination_model`), its id, its type
+/// (`DESTINATION_TYPE_EXTERNAL_MODEL` -> `EXTERNAL_MODEL`) and provider: Databricks for its
+/// foundation models, else the provider a native-API URL names (`/ai-gateway/anthropic/...`).
+fn destination<'a>(
+    f: &mut std::collections::HashMap<String, Val<'a>>,
+    url: Option<&str>,
+) -> Result<RawRecord<'a>, Reject> {
+    let name = f.remove("destination_name").filter(is_text).or_else(|| f.remove("destination_model").filter(is_text));
+    let entity_type = text(f.get("destination_type")).map(|t| {
+        let t = t.trim().to_ascii_uppercase();
+        t.strip_prefix("DESTINATION_TYPE_").map_or(t.clone(), str::to_string)
+    });
+    let provider = match entity_type.as_deref() {
+        Some("FOUNDATION_MODEL") => Some("databricks".to_string()),
+        _ => url
+            .and_then(|u| segment_after(u, "/ai-gateway/"))
+            .filter(|s| !matches!(*s, "model-services" | "mcp-services"))
+            .map(str::to_ascii_lowercase),
+    };
+    Ok(RawRecord {
+        served_entity_name: name,
+        served_entity_id: f.remove("destination_id"),
+        entity_type: entity_type.map(|t| Val::Str(Cow::Owned(t))),
+        provider: provider.map(|p| Val::Str(Cow::Owned(p))),
+        ..RawRecord::default()
+    })
+}
+
+/// A NULL requester (Databricks leaves it empty for some internal callers) is kept, as unknown.
+fn requester(v: Option<Val<'_>>) -> Option<Val<'_>> {
+    v.filter(is_text).or(Some(Val::Str(Cow::Borrowed("unknown"))))
+}
+
+/// The path segment after `marker` in a URL, up to the next `/`, `?` or `#`.
+fn segment_after<'u>(url: &'u str, marker: &str) -> Option<&'u str> {
+    let rest = &url[url.find(marker)? + marker.len()..];
+    let seg = rest.split(['/', '?', '#']).next()?;
+    (!seg.is_empty()).then_some(seg)
+}
+
+fn is_text(v: &Val<'_>) -> bool {
+    matches!(v, Val::Str(s) if !s.trim().is_empty())
+}
+
+fn text(v: Option<&Val<'_>>) -> Option<String> {
+    v.and_then(Val::text)
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// A struct column: a nested object, or its JSON text (a CSV export); NULL or blank is none.
+fn object(v: Option<Val<'_>>, field: &str) -> Result<Option<Map<String, Value>>, Reject> {
+    let bad =
+        |got: &str| Reject::new(ReasonCode::WrongType, format!("{field} must be a struct (a JSON object), got {got}"));
+    match v {
+        None => Ok(None),
+        Some(Val::Json(Value::Object(m))) => Ok(Some(m)),
+        Some(Val::Str(s)) if s.trim().is_empty() => Ok(None),
+        Some(Val::Str(s)) => match serde_json::from_str::<Value>(&s) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            Ok(Value::Null) => Ok(None),
+            _ => Err(bad("text that is not a JSON object")),
+        },
+        Some(_) => Err(bad("a scalar or an array")),
+    }
+}
+
+/// A nested JSON value as a field value; null is none.
+fn json_val(v: Option<&Value>) -> Option<Val<'static>> {
+    match v? {
+        Value::Null => None,
+        Value::Bool(b) => Some(Val::Bool(*b)),
+        Value::Number(n) => Some(n.as_i64().map_or_else(|| Val::Float(n.as_f64().unwrap_or(f64::NAN)), Val::Int)),
+        Value::String(s) => Some(Val::Str(Cow::Owned(s.clone()))),
+        other => Some(Val::Json(other.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::tokens::TokenCountSource;
+
+    /// A Claude row of the gateway's usage table as Databricks' cache-efficiency query reads it:
+    /// 16,400 prompt tokens of which 15,580 (95 %) were cache reads and 400 a cache write.
+    const ROW: &str = r#"{"event_time":"2026-06-01 09:30:00.125","request_id":"r-1","endpoint_name":"main.ai.prod_claude","destination_type":"DESTINATION_TYPE_EXTERNAL_MODEL","destination_name":"claude_primary","destination_model":"claude-sonnet-4-5","requester":"ana@example.com","requester_type":"USER","url":"https://ws/ai-gateway/anthropic/v1/messages","input_tokens":16400,"output_tokens":210,"total_tokens":16610,"token_details":{"cache_read_input_tokens":15580,"cache_creation_input_tokens":400,"output_reasoning_tokens":64},"latency_ms":2100,"response_content_type":"text/event-stream","status_code":200,"invocation_metadata":{"source":"API","service_tier":"default"}}"#;
+
+    #[test]
+    fn input_tokens_of_a_usage_row_include_its_cache_reads_and_writes() {
+        let p = parse_usage_line(ROW.as_bytes(), Typing::Strict).unwrap();
+        let t = p.record.tokens;
+        assert_eq!((t.input, t.cache_read, t.cache_creation, t.output, t.reasoning), (420, 15580, 400, 210, Some(64)));
+        assert_eq!(t.source, TokenCountSource::Reported);
+        assert_eq!(t.input + t.cache_read + t.cache_creation + t.output, 16610, "total_tokens is the whole request");
+        let r = &p.record;
+        assert_eq!((r.entity_type.as_deref(), r.provider.as_deref()), (Some("EXTERNAL_MODEL"), Some("anthropic")));
+        assert_eq!((r.service_tier.as_deref(), r.requester_type.as_deref()), (Some("standard"), Some("user")));
+        assert_eq!(r.request_streaming, Some(true));
+        // cache reads above the prompt they are part of contradict the rule: quarantined
+        let bad = ROW.replace(r#""input_tokens":16400"#, r#""input_tokens":15000"#);
+        assert_eq!(parse_usage_line(bad.as_bytes(), Typing::Strict).unwrap_err().code, ReasonCode::InconsistentTokens);
+    }
+
+    #[test]
+    fn a_request_that_fell_back_is_a_row_per_attempt() {
+        let row = ROW.replace(
+            r#""status_code":200,"#,
+            r#""status_code":200,"routing_information":{"attempts":[{"action":"PRIMARY","destination":"claude_eu","status_code":429,"latency_ms":12},{"action":"FALLBACK","destination":"claude_primary","status_code":200,"latency_ms":2088}]},"#,
+        );
+        let p = parse_usage_line(row.as_bytes(), Typing::Strict).unwrap();
+        assert_eq!((p.record.attempt, p.record.is_fallback), (Some(2), true));
+        let [failed] = p.failed_attempts.as_slice() else { panic!("{:?}", p.failed_attempts) };
+        assert_eq!(failed.request_id, "r-1#attempt-1");
+        assert_eq!(
+            (failed.served_entity_name.as_ref(), failed.status_code, failed.attempt),
+            ("claude_eu", 429, Some(1))
+        );
+        assert_eq!(failed.tokens.source, TokenCountSource::Absent);
+        assert_eq!(failed.provider, None, "another destination's provider is not known");
+        // an MCP call is not a model request
+        let mcp = ROW.replace(
+            r#""status_code":200,"#,
+            r#""status_code":200,"mcp_metadata":{"json_rpc_method":"tools/call","tool_name":"search"},"#,
+        );
+        assert_eq!(parse_usage_line(mcp.as_bytes(), Typing::Strict).unwrap_err().code, ReasonCode::NotModelTraffic);
+    }
+
+    #[test]
+    fn url_segments_name_the_endpoint_and_the_native_api_provider() {
+        let u = "https://ws.cloud.databricks.com/ai-gateway/model-services/main.ai.chat/invocations";
+        assert_eq!(segment_after(u, "/model-services/"), Some("main.ai.chat"));
+        assert_eq!(segment_after(u, "/ai-gateway/"), Some("model-services"));
+        let native = "https://ws.cloud.databricks.com/ai-gateway/anthropic/v1/messages?x=1";
+        assert_eq!(segment_after(native, "/ai-gateway/"), Some("anthropic"));
+        assert_eq!(segment_after(native, "/model-services/"), None);
+        assert_eq!(segment_after("https://h/ai-gateway/", "/ai-gateway/"), None);
+    }
+}
