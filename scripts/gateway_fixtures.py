@@ -339,6 +339,45 @@ def buckets_of(u) -> dict | None:
     return None
 
 
+def extras_of(v) -> dict:
+    """What a response says besides the five buckets, non-null keys only: the audio parts of input and output
+    (OpenAI prompt/completion_tokens_details.audio_tokens, or input/output_tokens_details), the 1-hour part of
+    the cache writes (Anthropic cache_creation.ephemeral_1h_input_tokens) of the usage object the buckets come
+    from; and, from the LAST chunk that says each: web_search_requests (usage.server_tool_use), service_tier
+    (usage.service_tier, else the chunk's own service_tier, OpenAI) and inference_geo (usage.inference_geo),
+    where a chunk's usage objects are its usage and its message.usage."""
+    g = lambda d, k: d.get(k) if isinstance(d, dict) else None  # noqa: E731
+    chunks = [c for c in (v if isinstance(v, list) else [v]) if isinstance(c, dict)]
+    starts = [c for c in chunks if c.get("type") == "message_start"]
+    if starts:
+        u = (starts[0].get("message") or {}).get("usage")
+    else:
+        with_usage = [c for c in chunks if isinstance(c.get("usage"), dict)]
+        u = with_usage[-1]["usage"] if with_usage else None
+    out = {}
+    if isinstance(u, dict):
+        if u.get("prompt_tokens") is not None or (u.get("completion_tokens") is not None and u.get("input_tokens") is None):
+            out["input_audio"] = g(u.get("prompt_tokens_details"), "audio_tokens")
+            out["output_audio"] = g(u.get("completion_tokens_details"), "audio_tokens")
+        elif u.get("input_tokens_details") is not None or u.get("output_tokens_details") is not None:
+            out["input_audio"] = g(u.get("input_tokens_details"), "audio_tokens")
+            out["output_audio"] = g(u.get("output_tokens_details"), "audio_tokens")
+        elif u.get("input_tokens") is not None or u.get("output_tokens") is not None:
+            out["cache_creation_1h"] = g(u.get("cache_creation"), "ephemeral_1h_input_tokens")
+    for c in reversed(chunks):
+        for usage in (c.get("usage"), g(c.get("message"), "usage")):
+            if isinstance(usage, dict):
+                if out.get("web_search_requests") is None:
+                    out["web_search_requests"] = g(usage.get("server_tool_use"), "web_search_requests")
+                if out.get("service_tier") is None:
+                    out["service_tier"] = usage.get("service_tier")
+                if out.get("inference_geo") is None:
+                    out["inference_geo"] = usage.get("inference_geo")
+        if out.get("service_tier") is None:
+            out["service_tier"] = c.get("service_tier")
+    return {k: x for k, x in out.items() if x is not None}
+
+
 def parse_body(text):
     """Stored text -> a JSON value, a list of SSE chunks, or None (null / unparseable)."""
     if not isinstance(text, str):
@@ -1344,6 +1383,19 @@ def E(i, cr, cw, o, r):  # noqa: E743
     return {"input": i, "cache_read": cr, "cache_creation": cw, "output": o, "reasoning": r}
 
 
+def an_stream_searches():
+    """An Anthropic stream whose message_start has a 1-hour cache write and whose last message_delta carries the
+    cumulative usage with the web searches (as the Messages API streams server tool use)."""
+    usage = {"input_tokens": 40, "cache_creation_input_tokens": 1200, "cache_read_input_tokens": 0,
+             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1200},
+             "output_tokens": 1, "service_tier": "priority"}
+    ev = an_stream("Searching the web 🔎", usage, 77)
+    for e in ev:
+        if e["type"] == "message_delta":
+            e["usage"] = {"output_tokens": 77, "server_tool_use": {"web_search_requests": 2}}
+    return ev
+
+
 def corpus() -> list:
     oa_full = lambda p, c, cached, reas: {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,  # noqa: E731
         "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
@@ -1363,9 +1415,16 @@ def corpus() -> list:
             "prompt_tokens_details": None, "completion_tokens_details": None}), "expect": E(57, 0, 0, 17, None)},
         {"name": "openai_details_without_cached_or_reasoning_keys", "response": oa_chat("x", {"prompt_tokens": 80, "completion_tokens": 8,
             "total_tokens": 88, "prompt_tokens_details": {"audio_tokens": 0}, "completion_tokens_details": {"audio_tokens": 0}}), "expect": E(80, 0, 0, 8, None)},
-        {"name": "openai_audio_tokens_ignored", "response": oa_chat(None, {"prompt_tokens": 45, "completion_tokens": 120, "total_tokens": 165,
+        {"name": "openai_audio_tokens_are_parts_of_input_and_output", "response": oa_chat(None, {"prompt_tokens": 45, "completion_tokens": 120, "total_tokens": 165,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 12, "text_tokens": 33, "image_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 96, "text_tokens": 24}}, "gpt-4o-audio-preview-2024-12-17"), "expect": E(45, 0, 0, 120, 0)},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 96, "text_tokens": 24}}, "gpt-4o-audio-preview-2024-12-17"), "expect": E(45, 0, 0, 120, 0),
+            "expect_extras": {"input_audio": 12, "output_audio": 96}},
+        {"name": "openai_priority_tier", "response": oa_chat("fast", oa_full(1200, 80, 1024, 0), "gpt-4o-2024-08-06") | {"service_tier": "priority"},
+            "expect": E(176, 1024, 0, 80, 0), "expect_extras": {"input_audio": 0, "output_audio": 0, "service_tier": "priority"}},
+        {"name": "openai_flex_stream", "response": [ch | {"service_tier": "flex"} for ch in oa_stream("slow and cheap", oa_full(900, 40, 0, 24), "o3-2025-04-16")],
+            "expect": E(900, 0, 0, 40, 24), "expect_extras": {"input_audio": 0, "output_audio": 0, "service_tier": "flex"}},
+        {"name": "openai_default_tier", "response": oa_chat("std", oa_full(10, 2, 0, 0)) | {"service_tier": "default"},
+            "expect": E(10, 0, 0, 2, 0), "expect_extras": {"input_audio": 0, "output_audio": 0, "service_tier": "default"}},
         {"name": "openai_o1_reasoning", "response": oa_chat("42", oa_full(1600, 2560, 0, 2048), "o1-2024-12-17"), "expect": E(1600, 0, 0, 2560, 2048)},
         {"name": "openai_o3_mini_reasoning_and_cache", "response": oa_chat("done", oa_full(5000, 900, 4864, 640), "o3-mini-2025-01-31"), "expect": E(136, 4864, 0, 900, 640)},
         {"name": "openai_embeddings", "response": {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.0023, -0.0093]}],
@@ -1386,6 +1445,18 @@ def corpus() -> list:
         {"name": "anthropic_cache_read_with_ttl_breakdown", "response": an_msg("Again.", {"input_tokens": 3, "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 188086, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
             "output_tokens": 12, "service_tier": "standard", "server_tool_use": None}), "expect": E(3, 188086, 0, 12, None)},
+        {"name": "anthropic_1h_cache_write_and_web_search", "response": an_msg("Here is what I found.", {"input_tokens": 2048,
+            "cache_creation_input_tokens": 5000, "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 3000}, "output_tokens": 503,
+            "server_tool_use": {"web_search_requests": 3}, "service_tier": "standard", "inference_geo": "us"}),
+            "expect": E(2048, 0, 5000, 503, None),
+            "expect_extras": {"cache_creation_1h": 3000, "web_search_requests": 3, "service_tier": "standard", "inference_geo": "us"}},
+        {"name": "anthropic_batch_tier", "response": an_msg("batched", {"input_tokens": 900, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0, "output_tokens": 300, "service_tier": "batch"}),
+            "expect": E(900, 0, 0, 300, None), "expect_extras": {"service_tier": "batch"}},
+        {"name": "anthropic_stream_1h_write_and_searches_in_the_last_delta", "response": an_stream_searches(),
+            "expect": E(40, 0, 1200, 77, None),
+            "expect_extras": {"cache_creation_1h": 1200, "web_search_requests": 2, "service_tier": "priority"}},
         {"name": "anthropic_cache_fields_null", "response": an_msg("ok", {"input_tokens": 50, "cache_creation_input_tokens": None,
             "cache_read_input_tokens": None, "output_tokens": 20}), "expect": E(50, 0, 0, 20, None)},
         {"name": "anthropic_tool_use", "response": dict(an_msg("Let me check.", an_usage(384, 58)), stop_reason="tool_use",
@@ -1497,6 +1568,8 @@ def main():
     for c in cases:
         v = parse_body(c["response"]) if isinstance(c["response"], str) else c["response"]
         assert usage_of(v) == c["expect"], (c["name"], usage_of(v), c["expect"])
+        if "expect_extras" in c:
+            assert extras_of(v) == c["expect_extras"], (c["name"], extras_of(v), c["expect_extras"])
     (OUT / "usage_objects.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     stats["usage_objects"] = {"cases": len(cases), "expect null": sum(c["expect"] is None for c in cases)}
 

@@ -273,8 +273,9 @@ fn a_warehouse_of_an_earlier_version_gains_the_new_columns_and_its_rows_read_the
     // one row in it
     let env = Env::new();
     let full = inference_schema();
-    let old = Arc::new(arrow::datatypes::Schema::new(full.fields()[..full.fields().len() - 2].to_vec()));
-    assert_eq!(old.fields().last().unwrap().name(), "response");
+    // the first release's columns end with `response`; every column after it was added since
+    let first = full.fields().iter().position(|f| f.name() == "response").unwrap() + 1;
+    let old = Arc::new(arrow::datatypes::Schema::new(full.fields()[..first].to_vec()));
     let row = r#"{"request_id":"old-1","source":"native","source_file":"/logs/a.jsonl","source_line":1,
         "ingest_batch_id":"b","ingested_at":"2025-03-02T00:00:00Z","record_fingerprint":7,
         "request_time":"2025-03-01T10:00:00Z","request_date":"2025-03-01","endpoint_name":"chat",
@@ -292,14 +293,18 @@ fn a_warehouse_of_an_earlier_version_gains_the_new_columns_and_its_rows_read_the
     // init (and any command that opens the table) adds the columns in place
     let out = env.ok(&["init"]);
     assert!(out.contains("inference"), "{out}");
-    let line = r#"{"request_id":"new-1","request_time":"2025-03-01T11:00:00Z","endpoint_name":"chat","served_entity_name":"gpt-4o","requester":"b@example.com","status_code":200,"input_tokens":5,"output_tokens":1,"service_tier":"Default","requester_type":"SERVICE_PRINCIPAL"}"#;
+    let line = r#"{"request_id":"new-1","request_time":"2025-03-01T11:00:00Z","endpoint_name":"chat","served_entity_name":"gpt-4o","requester":"b@example.com","status_code":200,"input_tokens":5,"output_tokens":1,"service_tier":"Default","requester_type":"SERVICE_PRINCIPAL","web_search_requests":2}"#;
     let file = env.write("new.jsonl", format!("{line}\n"));
     env.ingest_json(&[file.to_str().unwrap()]);
     let got = env.ok(&[
         "--format",
         "csv",
         "sql",
-        "SELECT request_id, service_tier, requester_type FROM inference ORDER BY request_id",
+        "SELECT request_id, service_tier, requester_type, web_search_requests FROM inference ORDER BY request_id",
     ]);
-    assert_eq!(got, "request_id,service_tier,requester_type\nnew-1,standard,service_principal\nold-1,,\n", "{got}");
+    assert_eq!(
+        got,
+        "request_id,service_tier,requester_type,web_search_requests\nnew-1,standard,service_principal,2\nold-1,,,\n",
+        "{got}"
+    );
 }

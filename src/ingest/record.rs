@@ -204,11 +204,24 @@ fn content_fingerprint(r: &ValidRecord<'_>) -> u64 {
         h.update(b"source_reported_cost");
         h.update(&c.to_le_bytes());
     }
-    for (name, value) in [("service_tier", &r.service_tier), ("requester_type", &r.requester_type)] {
+    for (name, value) in
+        [("service_tier", &r.service_tier), ("requester_type", &r.requester_type), ("inference_geo", &r.inference_geo)]
+    {
         if let Some(v) = value {
             h.update(name.as_bytes());
             h.update(&(v.len() as u64).to_le_bytes());
             h.update(v.as_bytes());
+        }
+    }
+    for (name, value) in [
+        ("cache_creation_1h_input_tokens", t.cache_creation_1h),
+        ("input_audio_tokens", t.input_audio),
+        ("output_audio_tokens", t.output_audio),
+        ("web_search_requests", r.web_search_requests),
+    ] {
+        if let Some(v) = value {
+            h.update(name.as_bytes());
+            h.update(&v.to_le_bytes());
         }
     }
     h.update(t.source.as_str().as_bytes());
@@ -254,6 +267,11 @@ pub struct InferenceBatchBuilder {
     response: StringBuilder,
     service_tier: StringBuilder,
     requester_type: StringBuilder,
+    cache_creation_1h_input_tokens: Int64Builder,
+    input_audio_tokens: Int64Builder,
+    output_audio_tokens: Int64Builder,
+    web_search_requests: Int64Builder,
+    inference_geo: StringBuilder,
     rows: usize,
 }
 
@@ -313,6 +331,11 @@ impl InferenceBatchBuilder {
             response: StringBuilder::with_capacity(rows, payload_bytes),
             service_tier: StringBuilder::new(),
             requester_type: StringBuilder::new(),
+            cache_creation_1h_input_tokens: Int64Builder::new(),
+            input_audio_tokens: Int64Builder::new(),
+            output_audio_tokens: Int64Builder::new(),
+            web_search_requests: Int64Builder::new(),
+            inference_geo: StringBuilder::new(),
             rows: 0,
         }
     }
@@ -385,6 +408,11 @@ impl InferenceBatchBuilder {
         self.response = response;
         self.service_tier.append_option(r.service_tier.as_deref());
         self.requester_type.append_option(r.requester_type.as_deref());
+        self.cache_creation_1h_input_tokens.append_option(t.cache_creation_1h);
+        self.input_audio_tokens.append_option(t.input_audio);
+        self.output_audio_tokens.append_option(t.output_audio);
+        self.web_search_requests.append_option(r.web_search_requests);
+        self.inference_geo.append_option(r.inference_geo.as_deref());
         self.rows += 1;
     }
 
@@ -426,6 +454,11 @@ impl InferenceBatchBuilder {
             Arc::new(self.response.finish()),
             Arc::new(self.service_tier.finish()),
             Arc::new(self.requester_type.finish()),
+            Arc::new(self.cache_creation_1h_input_tokens.finish()),
+            Arc::new(self.input_audio_tokens.finish()),
+            Arc::new(self.output_audio_tokens.finish()),
+            Arc::new(self.web_search_requests.finish()),
+            Arc::new(self.inference_geo.finish()),
         ];
         self.rows = 0;
         Ok(RecordBatch::try_new(inference_schema(), columns)?)

@@ -39,6 +39,13 @@ pub struct TokenBuckets {
     pub output: i64,
     /// The part of `output` spent on reasoning, when the provider says.
     pub reasoning: Option<i64>,
+    /// The part of `cache_creation` written with a 1-hour TTL (billed above the 5-minute
+    /// writes), when the provider says.
+    pub cache_creation_1h: Option<i64>,
+    /// The part of `input` that is audio, when the provider says.
+    pub input_audio: Option<i64>,
+    /// The part of `output` that is audio, when the provider says.
+    pub output_audio: Option<i64>,
     pub source: TokenCountSource,
 }
 
@@ -50,6 +57,12 @@ pub struct Reported {
     pub cache_creation: Option<i64>,
     pub output: Option<i64>,
     pub reasoning: Option<i64>,
+    /// Anthropic's `cache_creation.ephemeral_1h_input_tokens`: a part of `cache_creation`.
+    pub cache_creation_1h: Option<i64>,
+    /// OpenAI's `prompt_tokens_details.audio_tokens`: a part of the prompt.
+    pub input_audio: Option<i64>,
+    /// OpenAI's `completion_tokens_details.audio_tokens`: a part of the output.
+    pub output_audio: Option<i64>,
 }
 
 impl Reported {
@@ -76,6 +89,9 @@ pub fn estimated(input_chars: i64, output_chars: i64) -> TokenBuckets {
         cache_creation: 0,
         output: super::usage::estimated_tokens(output_chars.max(0)),
         reasoning: None,
+        cache_creation_1h: None,
+        input_audio: None,
+        output_audio: None,
         source: TokenCountSource::Estimated,
     }
 }
@@ -104,7 +120,7 @@ pub fn openai_style(r: Reported) -> Result<TokenBuckets, Reject> {
             "cached_input_tokens ({cached}) + cache_creation_input_tokens ({written}) exceed input_tokens ({total_input}), which includes them"
         )));
     }
-    reported(total_input - cached_parts, cached, written, r.output.unwrap_or(0), r.reasoning)
+    reported(total_input - cached_parts, cached, written, r.output.unwrap_or(0), r)
 }
 
 /// Anthropic-style counts: `input` excludes cache reads and cache writes.
@@ -112,30 +128,41 @@ pub fn anthropic_style(r: Reported) -> Result<TokenBuckets, Reject> {
     if r.input.is_none() && r.output.is_none() && r.cache_read.is_none() && r.cache_creation.is_none() {
         return Ok(absent());
     }
-    reported(
-        r.input.unwrap_or(0),
-        r.cache_read.unwrap_or(0),
-        r.cache_creation.unwrap_or(0),
-        r.output.unwrap_or(0),
-        r.reasoning,
-    )
+    reported(r.input.unwrap_or(0), r.cache_read.unwrap_or(0), r.cache_creation.unwrap_or(0), r.output.unwrap_or(0), r)
 }
 
+/// The buckets, checked: each part (reasoning, audio, 1-hour cache writes) within the bucket
+/// it is a part of.
 fn reported(
     input: i64,
     cache_read: i64,
     cache_creation: i64,
     output: i64,
-    reasoning: Option<i64>,
+    r: Reported,
 ) -> Result<TokenBuckets, Reject> {
-    if let Some(reasoning) = reasoning
-        && reasoning > output
-    {
-        return Err(inconsistent(format!(
-            "reasoning_tokens ({reasoning}) exceed output_tokens ({output}), which includes them"
-        )));
+    for (part, name, whole, whole_name) in [
+        (r.reasoning, "reasoning_tokens", output, "output_tokens"),
+        (r.output_audio, "output_audio_tokens", output, "output_tokens"),
+        (r.input_audio, "input_audio_tokens", input, "the uncached input tokens"),
+        (r.cache_creation_1h, "cache_creation_1h_input_tokens", cache_creation, "cache_creation_input_tokens"),
+    ] {
+        if let Some(part) = part
+            && part > whole
+        {
+            return Err(inconsistent(format!("{name} ({part}) exceed {whole_name} ({whole}), which includes them")));
+        }
     }
-    Ok(TokenBuckets { input, cache_read, cache_creation, output, reasoning, source: TokenCountSource::Reported })
+    Ok(TokenBuckets {
+        input,
+        cache_read,
+        cache_creation,
+        output,
+        reasoning: r.reasoning,
+        cache_creation_1h: r.cache_creation_1h,
+        input_audio: r.input_audio,
+        output_audio: r.output_audio,
+        source: TokenCountSource::Reported,
+    })
 }
 
 fn absent() -> TokenBuckets {
@@ -145,6 +172,9 @@ fn absent() -> TokenBuckets {
         cache_creation: 0,
         output: 0,
         reasoning: None,
+        cache_creation_1h: None,
+        input_audio: None,
+        output_audio: None,
         source: TokenCountSource::Absent,
     }
 }
@@ -154,7 +184,7 @@ mod tests {
     use super::*;
 
     fn rep(input: Option<i64>, cache_read: Option<i64>, cache_creation: Option<i64>, output: Option<i64>) -> Reported {
-        Reported { input, cache_read, cache_creation, output, reasoning: None }
+        Reported { input, cache_read, cache_creation, output, ..Reported::default() }
     }
 
     #[test]
@@ -183,6 +213,23 @@ mod tests {
             assert_eq!(b.source, TokenCountSource::Absent);
             assert_eq!(b.input + b.cache_read + b.cache_creation + b.output, 0);
         }
+    }
+
+    #[test]
+    fn audio_and_one_hour_cache_writes_are_parts_of_their_buckets() {
+        // OpenAI: 1,000 prompt tokens of which 400 audio (none cached); 300 output of which 120 audio
+        let mut r = rep(Some(1000), Some(0), None, Some(300));
+        (r.input_audio, r.output_audio) = (Some(400), Some(120));
+        let b = openai_style(r).unwrap();
+        assert_eq!((b.input, b.input_audio, b.output, b.output_audio), (1000, Some(400), 300, Some(120)));
+        r.output_audio = Some(301);
+        assert_eq!(openai_style(r).unwrap_err().code, ReasonCode::InconsistentTokens);
+        // Anthropic: 5,000 cache-write tokens of which 3,000 with the 1-hour TTL
+        let mut r = rep(Some(20), Some(0), Some(5000), Some(10));
+        r.cache_creation_1h = Some(3000);
+        assert_eq!(anthropic_style(r).unwrap().cache_creation_1h, Some(3000));
+        r.cache_creation_1h = Some(5001);
+        assert_eq!(anthropic_style(r).unwrap_err().code, ReasonCode::InconsistentTokens);
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub fn from_usage_object(usage: &Value) -> Option<(Reported, TokenStyle)> {
         cache_creation: None,
         output: int(completion),
         reasoning: detail(completion_details, "reasoning_tokens"),
+        // platform.openai.com/docs/api-reference/chat/object: usage.prompt_tokens_details
+        // .audio_tokens and completion_tokens_details.audio_tokens, parts of the two counts
+        input_audio: detail(prompt_details, "audio_tokens"),
+        output_audio: detail(completion_details, "audio_tokens"),
+        cache_creation_1h: None,
     };
     if has("prompt_tokens") || (has("completion_tokens") && !has("input_tokens")) {
         return Some((
@@ -64,6 +69,12 @@ pub fn from_usage_object(usage: &Value) -> Option<(Reported, TokenStyle)> {
                 cache_creation: int("cache_creation_input_tokens"),
                 output: int("output_tokens"),
                 reasoning: None,
+                // docs.anthropic.com, prompt caching: usage.cache_creation splits
+                // cache_creation_input_tokens by TTL into ephemeral_5m_input_tokens and
+                // ephemeral_1h_input_tokens
+                cache_creation_1h: detail("cache_creation", "ephemeral_1h_input_tokens"),
+                input_audio: None,
+                output_audio: None,
             },
             TokenStyle::Anthropic,
         ));
@@ -105,6 +116,50 @@ pub fn from_response(chunks: &[Value]) -> Option<(Reported, TokenStyle)> {
         return Some((reported, style));
     }
     chunks.iter().rev().find_map(|c| c.get("usage").filter(|u| !u.is_null()).and_then(from_usage_object))
+}
+
+/// What a response says besides its token counts: tool calls billed per use and the tier and
+/// region it was served in.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UsageLabels {
+    /// Anthropic's `usage.server_tool_use.web_search_requests`.
+    pub web_search_requests: Option<i64>,
+    /// OpenAI's response `service_tier` (`default`, `flex`, `priority`); Anthropic's
+    /// `usage.service_tier` (`standard`, `batch`, `priority`).
+    pub service_tier: Option<String>,
+    /// Anthropic's `usage.inference_geo`.
+    pub inference_geo: Option<String>,
+}
+
+/// The labels of a usage object (the response it belongs to may add the OpenAI tier).
+pub fn labels_of_usage(usage: &Value) -> UsageLabels {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    UsageLabels {
+        web_search_requests: usage
+            .get("server_tool_use")
+            .and_then(|t| t.get("web_search_requests"))
+            .and_then(Value::as_i64),
+        service_tier: text(usage.get("service_tier")),
+        inference_geo: text(usage.get("inference_geo")),
+    }
+}
+
+/// The labels of a logged response (plain or streamed): the last chunk that says, for each.
+pub fn labels_of(chunks: &[Value]) -> UsageLabels {
+    let mut out = UsageLabels::default();
+    for c in chunks.iter().rev() {
+        let usages = [c.get("usage"), c.get("message").and_then(|m| m.get("usage"))];
+        for usage in usages.into_iter().flatten().filter(|u| u.is_object()) {
+            let l = labels_of_usage(usage);
+            out.web_search_requests = out.web_search_requests.or(l.web_search_requests);
+            out.service_tier = out.service_tier.or(l.service_tier);
+            out.inference_geo = out.inference_geo.or(l.inference_geo);
+        }
+        if out.service_tier.is_none() {
+            out.service_tier = c.get("service_tier").and_then(Value::as_str).map(str::to_string);
+        }
+    }
+    out
 }
 
 /// Characters of the prompt text of a request body: messages' contents, `prompt`, `input`.
@@ -237,14 +292,31 @@ mod tests {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let got = from_response(&response_chunks(&text))
-                .map(|(r, style)| crate::ingest::tokens::normalise(r, style).unwrap());
+            let chunks = response_chunks(&text);
+            let got = from_response(&chunks).map(|(r, style)| crate::ingest::tokens::normalise(r, style).unwrap());
             let want = &case["expect"];
             match got {
                 None => assert!(want.is_null(), "{name}: no usage found, expected {want}"),
                 Some(b) => {
-                    let b = json!({"input": b.input, "cache_read": b.cache_read, "cache_creation": b.cache_creation, "output": b.output, "reasoning": b.reasoning});
-                    assert_eq!(&b, want, "{name}");
+                    let buckets = json!({"input": b.input, "cache_read": b.cache_read, "cache_creation": b.cache_creation, "output": b.output, "reasoning": b.reasoning});
+                    assert_eq!(&buckets, want, "{name}");
+                    // the billed parts and labels, where the case names them
+                    if let Some(want) = case.get("expect_extras") {
+                        let l = labels_of(&chunks);
+                        let extras = json!({
+                            "input_audio": b.input_audio, "output_audio": b.output_audio,
+                            "cache_creation_1h": b.cache_creation_1h, "web_search_requests": l.web_search_requests,
+                            "service_tier": l.service_tier, "inference_geo": l.inference_geo,
+                        });
+                        let extras: serde_json::Map<_, _> = extras
+                            .as_object()
+                            .unwrap()
+                            .iter()
+                            .filter(|(_, v)| !v.is_null())
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        assert_eq!(&serde_json::Value::Object(extras), want, "{name}: extras");
+                    }
                 }
             }
         }

@@ -166,6 +166,14 @@ pub struct RawRecord<'a> {
     pub service_tier: Option<Val<'a>>,
     /// user or service_principal.
     pub requester_type: Option<Val<'a>>,
+    /// Parts of the token counts the provider bills at their own rates.
+    pub cache_creation_1h_input_tokens: Option<Val<'a>>,
+    pub input_audio_tokens: Option<Val<'a>>,
+    pub output_audio_tokens: Option<Val<'a>>,
+    /// Server-side web searches, billed per search.
+    pub web_search_requests: Option<Val<'a>>,
+    /// Where the provider ran the request (Anthropic's `inference_geo`).
+    pub inference_geo: Option<Val<'a>>,
     /// How the token fields count the prompt.
     pub token_style: TokenStyle,
     /// Characters of the prompt and of the output, for an estimate when no count is given.
@@ -206,6 +214,8 @@ pub struct ValidRecord<'a> {
     pub service_tier: Option<Cow<'a, str>>,
     /// Lower case: `user`, `service_principal`.
     pub requester_type: Option<Cow<'a, str>>,
+    pub web_search_requests: Option<i64>,
+    pub inference_geo: Option<Cow<'a, str>>,
 }
 
 /// Decimals of `source_reported_cost` (the table's DECIMAL(38, 10)).
@@ -258,6 +268,9 @@ pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a
         cache_creation: non_negative(raw.cache_creation_input_tokens, "cache_creation_input_tokens", typing)?,
         output: non_negative(raw.output_tokens, "output_tokens", typing)?,
         reasoning: non_negative(raw.reasoning_tokens, "reasoning_tokens", typing)?,
+        cache_creation_1h: non_negative(raw.cache_creation_1h_input_tokens, "cache_creation_1h_input_tokens", typing)?,
+        input_audio: non_negative(raw.input_audio_tokens, "input_audio_tokens", typing)?,
+        output_audio: non_negative(raw.output_audio_tokens, "output_audio_tokens", typing)?,
     };
     let tokens = match (raw.estimate_from_chars, reported.is_empty()) {
         (Some((input_chars, output_chars)), true) => tokens::estimated(input_chars, output_chars),
@@ -302,6 +315,8 @@ pub fn validate<'a>(raw: RawRecord<'a>, typing: Typing) -> Result<ValidRecord<'a
         source_reported_cost: cost(raw.source_reported_cost)?,
         service_tier: service_tier(optional_str(raw.service_tier, "service_tier", MAX_NAME_BYTES)?),
         requester_type: lower_case(optional_str(raw.requester_type, "requester_type", MAX_NAME_BYTES)?),
+        web_search_requests: non_negative(raw.web_search_requests, "web_search_requests", typing)?,
+        inference_geo: lower_case(optional_str(raw.inference_geo, "inference_geo", MAX_NAME_BYTES)?),
     })
 }
 

@@ -78,6 +78,11 @@ static INFERENCE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         // added after the first release: appended, so that an older table gains them in place
         col("service_tier", Utf8, true),
         col("requester_type", Utf8, true),
+        col("cache_creation_1h_input_tokens", Int64, true),
+        col("input_audio_tokens", Int64, true),
+        col("output_audio_tokens", Int64, true),
+        col("web_search_requests", Int64, true),
+        col("inference_geo", Utf8, true),
     ]))
 });
 

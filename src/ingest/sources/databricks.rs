@@ -242,7 +242,8 @@ pub fn parse_payload_line<'a>(
 
 /// The logged bodies of a payload-table row (either shape) and the tokens they show: the
 /// response's usage object, else, for a success, Databricks' estimate from the characters of
-/// the request and the response. `raw.status_code` must be set.
+/// the request and the response; and what else the response says it was billed for (web
+/// searches, the service tier, the region). `raw.status_code` must be set.
 pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a>>, response: Option<Val<'a>>) {
     // the bodies are JSON text in the table; an export may have made them objects
     let body = |v: Option<Val<'a>>| match v {
@@ -265,6 +266,9 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
             raw.cache_creation_input_tokens = int(reported.cache_creation);
             raw.output_tokens = int(reported.output);
             raw.reasoning_tokens = int(reported.reasoning);
+            raw.cache_creation_1h_input_tokens = int(reported.cache_creation_1h);
+            raw.input_audio_tokens = int(reported.input_audio);
+            raw.output_audio_tokens = int(reported.output_audio);
             raw.token_style = style;
         }
         None => {
@@ -280,6 +284,11 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
             }
         }
     }
+    let labels = usage::labels_of(&chunks);
+    let owned = |t: Option<String>| t.map(|t| Val::Str(Cow::Owned(t)));
+    raw.web_search_requests = labels.web_search_requests.map(Val::Int);
+    raw.service_tier = raw.service_tier.take().or_else(|| owned(labels.service_tier));
+    raw.inference_geo = owned(labels.inference_geo);
     raw.request = request;
     raw.response = response;
 }

@@ -37,6 +37,12 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         int_at(&["prompt_tokens_details", "cached_tokens"]).or_else(|| int_at(&["cache_read_input_tokens"]));
     let cache_creation = int_at(&["cache_creation_input_tokens"]);
     let reasoning = int_at(&["completion_tokens_details", "reasoning_tokens"]);
+    // the usage object is the provider's, passed through: its other billed parts read as the
+    // provider's own (crate::ingest::usage)
+    let cache_creation_1h = int_at(&["cache_creation", "ephemeral_1h_input_tokens"]);
+    let input_audio = int_at(&["prompt_tokens_details", "audio_tokens"]);
+    let output_audio = int_at(&["completion_tokens_details", "audio_tokens"]);
+    let labels = usage_object.map(crate::ingest::usage::labels_of_usage).unwrap_or_default();
 
     let start = take("startTime");
     let end = take("endTime");
@@ -106,6 +112,12 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         cached_input_tokens: cache_read.map(Val::Int),
         cache_creation_input_tokens: cache_creation.map(Val::Int),
         reasoning_tokens: reasoning.map(Val::Int),
+        cache_creation_1h_input_tokens: cache_creation_1h.map(Val::Int),
+        input_audio_tokens: input_audio.map(Val::Int),
+        output_audio_tokens: output_audio.map(Val::Int),
+        web_search_requests: labels.web_search_requests.map(Val::Int),
+        service_tier: labels.service_tier.map(|t| Val::Str(Cow::Owned(t))),
+        inference_geo: labels.inference_geo.map(|g| Val::Str(Cow::Owned(g))),
         request: payload(take("messages")),
         response: payload(take("response")),
         source_reported_cost: take("spend"),

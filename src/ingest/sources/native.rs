@@ -64,6 +64,16 @@ struct NativeLine<'a> {
     service_tier: Loose<'a>,
     #[serde(borrow, default)]
     requester_type: Loose<'a>,
+    #[serde(borrow, default)]
+    cache_creation_1h_input_tokens: Loose<'a>,
+    #[serde(borrow, default)]
+    input_audio_tokens: Loose<'a>,
+    #[serde(borrow, default)]
+    output_audio_tokens: Loose<'a>,
+    #[serde(borrow, default)]
+    web_search_requests: Loose<'a>,
+    #[serde(borrow, default)]
+    inference_geo: Loose<'a>,
 }
 
 /// One JSON value as a [`Val`] (`None` for null), borrowing strings without escapes.
@@ -156,6 +166,11 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         response: parsed.response.0,
         service_tier: parsed.service_tier.0,
         requester_type: parsed.requester_type.0,
+        cache_creation_1h_input_tokens: parsed.cache_creation_1h_input_tokens.0,
+        input_audio_tokens: parsed.input_audio_tokens.0,
+        output_audio_tokens: parsed.output_audio_tokens.0,
+        web_search_requests: parsed.web_search_requests.0,
+        inference_geo: parsed.inference_geo.0,
         ..RawRecord::default()
     };
     validate(raw, typing)
