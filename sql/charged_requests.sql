@@ -1,5 +1,6 @@
--- charged_requests: every inference row with who is charged for it, and the instant its price
--- and owner are looked up at (priced_at). The one place that decides who pays.
+-- charged_requests: every inference row with who is charged for it, the instant its price and
+-- owner are looked up at (priced_at), and the tier keys its price depends on. The one place that
+-- decides who pays.
 --
 -- {{usage_context_overrides}} is TRUE when config/settings.toml turns the option on: then a
 -- request's usage_context['end_user_to_charge'] is the requester it is charged to, its
@@ -29,5 +30,16 @@ SELECT
   cache_read_input_tokens,
   cache_creation_input_tokens,
   output_tokens,
-  reasoning_tokens
+  reasoning_tokens,
+  -- what else the bill depends on (columns added after the first release are NULL on older
+  -- rows: the standard tier, 5-minute cache writes, no audio, no searches)
+  COALESCE(service_tier, 'standard') AS service_tier,
+  -- the context tier: the highest threshold of the price book the whole prompt is greater
+  -- than (filled in from prices.csv; 0 when the book has none)
+  {{context_band}} AS above_prompt_tokens,
+  COALESCE(cache_creation_1h_input_tokens, 0) AS cache_creation_1h_input_tokens,
+  COALESCE(input_audio_tokens, 0) AS input_audio_tokens,
+  COALESCE(output_audio_tokens, 0) AS output_audio_tokens,
+  COALESCE(web_search_requests, 0) AS web_search_requests,
+  CAST(1 AS BIGINT) AS requests
 FROM inference

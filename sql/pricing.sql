@@ -1,37 +1,91 @@
--- pricing: the rows of {{input}} with the price in force at their priced_at, their owner at
--- that instant, and their cost. The one place where usage meets the price book and the
--- principals, used twice: over single requests (the priced_requests view) and over usage
--- already summed per hour or day (usage_hourly, usage_daily). Prices and principals change
--- at 00:00 UTC of a date, so an hour or a day has one price and one owner, and since cost is
--- linear in tokens, pricing the sums is exact and much cheaper than pricing every request.
+-- pricing: the rows of {{input}} with the price in force at their priced_at for their served
+-- entity, service tier and context tier, their owner at that instant, their list cost and their
+-- cost after any negotiated discount. The one place where usage meets the price book, the
+-- discounts and the principals, used twice: over single requests (the priced_requests view)
+-- and over usage already summed per hour or day (usage_hourly, usage_daily). Prices, discounts
+-- and principals change at 00:00 UTC of a date, and the tier keys are per request, so an hour
+-- or a day of one key has one price and one owner; cost is linear in tokens, so pricing the
+-- sums is exact and much cheaper than pricing every request.
 --
 -- Inputs (registered by tokenledger):
---   {{input}}   rows with priced_at, requester, context_cost_center, context_group, served_entity_name and
---               the four disjoint token buckets
---   prices      one row per price period: served_entity_name, valid_from, valid_to (NULL =
---               open), currency, pricing_mode, price_version, and per-TOKEN prices as exact
---               decimals (the per-1M price moved 6 places, so no division happens here)
+--   {{input}}   rows with priced_at, requester, context_cost_center, context_group,
+--               served_entity_name, provider, service_tier, above_prompt_tokens, requests, the
+--               four disjoint token buckets and their parts billed apart (1-hour cache writes,
+--               audio, reasoning) and web_search_requests
+--   prices      the resolved rates of each served entity x service tier x context tier over
+--               valid_from .. valid_to (NULL = open): per-TOKEN prices as exact decimals (the
+--               per-1M price moved 6 places, so no division happens here); audio and reasoning
+--               as the difference to their bucket's rate; web searches and the fee per request.
+--               A rate the book lacks is NULL.
+--   discounts   factor of the list price paid, by served entity and/or provider, over a period
 --   principals  requester -> group, cost_center for valid_from .. valid_to (NULL = open)
 -- Money stays decimal: tokens are cast to DECIMAL(20,0) before they meet a price. A row
--- without a price in force has a NULL cost and price_version: unpriced, never free.
+-- without a price in force, or that needs a rate its price lacks, has a NULL cost and
+-- price_version: unpriced, never free (nor priced at a neighbouring tier's rate).
 SELECT
-  r.* EXCLUDE (context_cost_center, context_group),
-  COALESCE(r.context_group, w."group", 'unassigned') AS "group",
-  COALESCE(r.context_cost_center, w.cost_center, 'UNALLOCATED') AS cost_center,
-  w.requester IS NULL AS unknown_requester,
-  p.currency,
-  p.pricing_mode,
-  p.price_version,
-  CAST(r.input_tokens AS DECIMAL(20, 0)) * p.input_per_token
-    + CAST(r.cache_read_input_tokens AS DECIMAL(20, 0)) * p.cache_read_per_token
-    + CAST(r.cache_creation_input_tokens AS DECIMAL(20, 0)) * p.cache_write_per_token
-    + CAST(r.output_tokens AS DECIMAL(20, 0)) * p.output_per_token AS cost
-FROM {{input}} r
-LEFT JOIN prices p
-  ON p.served_entity_name = r.served_entity_name
- AND r.priced_at >= p.valid_from
- AND (p.valid_to IS NULL OR r.priced_at < p.valid_to)
-LEFT JOIN principals w
-  ON w.requester = r.requester
- AND r.priced_at >= w.valid_from
- AND (w.valid_to IS NULL OR r.priced_at < w.valid_to)
+  j.* EXCLUDE (context_cost_center, context_group, needs_missing_rate, p_currency, p_pricing_mode,
+               p_price_version, list_cost_if_priced, discount_factor, p_discount_id),
+  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_currency END AS currency,
+  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_pricing_mode END AS pricing_mode,
+  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_price_version END AS price_version,
+  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.list_cost_if_priced END AS list_cost,
+  -- the factor has 4 decimals and a per-token price at most 8 (checked when the tables are
+  -- built), so the cast back to the cost's scale drops only zeros: exact, never rounded
+  CASE WHEN j.needs_missing_rate THEN NULL
+       ELSE CAST(j.list_cost_if_priced * COALESCE(j.discount_factor, CAST(1 AS DECIMAL(10, 4))) AS DECIMAL(38, 12))
+  END AS cost,
+  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_discount_id END AS discount_id
+FROM (
+  SELECT
+    r.*,
+    COALESCE(r.context_group, w."group", 'unassigned') AS "group",
+    COALESCE(r.context_cost_center, w.cost_center, 'UNALLOCATED') AS cost_center,
+    w.requester IS NULL AS unknown_requester,
+    p.currency AS p_currency,
+    p.pricing_mode AS p_pricing_mode,
+    p.price_version AS p_price_version,
+    COALESCE(de.factor, dp.factor) AS discount_factor,
+    COALESCE(de.discount_id, dp.discount_id) AS p_discount_id,
+    p.price_version IS NULL
+      OR (r.input_tokens > 0 AND p.input_per_token IS NULL)
+      OR (r.cache_read_input_tokens > 0 AND p.cache_read_per_token IS NULL)
+      OR (r.cache_creation_input_tokens > r.cache_creation_1h_input_tokens AND p.cache_write_per_token IS NULL)
+      OR (r.cache_creation_1h_input_tokens > 0 AND p.cache_write_1h_per_token IS NULL)
+      OR (r.output_tokens > 0 AND p.output_per_token IS NULL)
+      OR (r.input_audio_tokens > 0 AND p.input_audio_extra_per_token IS NULL)
+      OR (r.output_audio_tokens > 0 AND p.output_audio_extra_per_token IS NULL)
+      OR (r.web_search_requests > 0 AND p.web_search_per_request IS NULL) AS needs_missing_rate,
+    CAST(r.input_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_per_token, 0)
+      + CAST(r.cache_read_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_read_per_token, 0)
+      + CAST(r.cache_creation_input_tokens - r.cache_creation_1h_input_tokens AS DECIMAL(20, 0))
+        * COALESCE(p.cache_write_per_token, 0)
+      + CAST(r.cache_creation_1h_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_write_1h_per_token, 0)
+      + CAST(r.output_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_per_token, 0)
+      + CAST(r.input_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_audio_extra_per_token, 0)
+      + CAST(r.output_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_audio_extra_per_token, 0)
+      + CAST(COALESCE(r.reasoning_tokens, 0) AS DECIMAL(20, 0)) * COALESCE(p.reasoning_extra_per_token, 0)
+      + CAST(r.web_search_requests AS DECIMAL(20, 0)) * COALESCE(p.web_search_per_request, 0)
+      + CAST(r.requests AS DECIMAL(20, 0)) * COALESCE(p.request_fee, 0) AS list_cost_if_priced
+  FROM {{input}} r
+  LEFT JOIN prices p
+    ON p.served_entity_name = r.served_entity_name
+   AND p.service_tier = r.service_tier
+   AND p.above_prompt_tokens = r.above_prompt_tokens
+   AND r.priced_at >= p.valid_from
+   AND (p.valid_to IS NULL OR r.priced_at < p.valid_to)
+  LEFT JOIN principals w
+    ON w.requester = r.requester
+   AND r.priced_at >= w.valid_from
+   AND (w.valid_to IS NULL OR r.priced_at < w.valid_to)
+  -- a discount of the entity wins over one of its provider
+  LEFT JOIN discounts de
+    ON de.served_entity_name = r.served_entity_name
+   AND (de.provider IS NULL OR de.provider = r.provider)
+   AND r.priced_at >= de.valid_from
+   AND (de.valid_to IS NULL OR r.priced_at < de.valid_to)
+  LEFT JOIN discounts dp
+    ON dp.served_entity_name IS NULL
+   AND dp.provider = r.provider
+   AND r.priced_at >= dp.valid_from
+   AND (dp.valid_to IS NULL OR r.priced_at < dp.valid_to)
+) j

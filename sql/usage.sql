@@ -1,5 +1,7 @@
 -- usage_hourly and usage_daily: priced usage by period x requester x group x cost_center x
--- endpoint x served entity x price version. One model serves both grains (tokenledger fills
+-- endpoint x served entity x service tier x context tier x price version. list_cost is the
+-- price book's; cost is after any negotiated discount (config/discounts.csv), and is what is
+-- charged back. One model serves both grains (tokenledger fills
 -- in what is marked in double braces): usage_by_period sums the charged requests per hour or
 -- day, pricing prices the sums (priced_usage), and this picks the table's columns. Each grain
 -- is summed from the requests, because a day's percentiles cannot be made from its hours'.
@@ -14,9 +16,12 @@ SELECT
   served_entity_name,
   entity_type,
   provider,
+  service_tier,
+  above_prompt_tokens,
   currency,
   pricing_mode,
   price_version,
+  discount_id,
   unknown_requester,
   requests,
   succeeded,
@@ -30,6 +35,11 @@ SELECT
   cache_creation_input_tokens,
   output_tokens,
   reasoning_tokens,
+  cache_creation_1h_input_tokens,
+  input_audio_tokens,
+  output_audio_tokens,
+  web_search_requests,
+  list_cost,
   cost,
   CASE WHEN price_version IS NULL THEN requests ELSE 0 END AS unpriced_requests,
   CASE WHEN price_version IS NULL

@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::pricing::{PriceBook, Principals, Settings};
+use crate::pricing::{Discounts, PriceBook, Principals, Settings};
 use crate::time::{date_start_micros, epoch_days};
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, utc_micros};
@@ -70,10 +70,13 @@ impl Grain {
             (false, true) => "context_group,",
             (false, false) => "",
         };
+        // a context tier that is 0 on every row is no grouping key (see usage_by_period.sql)
+        let band_key = if settings.context_bands.is_empty() { "" } else { ", above_prompt_tokens" };
         let by_period = USAGE_BY_PERIOD_SQL
             .replace("{{priced_at}}", priced_at)
             .replace("{{period_keys}}", period_keys)
-            .replace("{{context_cost_center_key}}", context_key);
+            .replace("{{context_cost_center_key}}", context_key)
+            .replace("{{context_band_key}}", band_key);
         format!(
             "WITH usage_by_period AS (\n{}\n),\npriced_usage AS (\n{}\n)\n{}",
             by_period.trim_end(),
@@ -94,6 +97,18 @@ pub fn charged_requests_sql(settings: &Settings) -> String {
     CHARGED_REQUESTS_SQL
         .replace("{{usage_context_overrides}}", sql_bool(settings.attribution.usage_context_overrides))
         .replace("{{source_groups}}", sql_bool(settings.attribution.source_groups))
+        .replace("{{context_band}}", &context_band_sql(&settings.context_bands))
+}
+
+/// The context tier of a request: the highest of `bands` its whole prompt (uncached input +
+/// cache reads + cache writes) is greater than, else 0.
+fn context_band_sql(bands: &[i64]) -> String {
+    if bands.is_empty() {
+        return "CAST(0 AS BIGINT)".into();
+    }
+    let prompt = "(input_tokens + cache_read_input_tokens + cache_creation_input_tokens)";
+    let whens: String = bands.iter().rev().map(|t| format!("WHEN {prompt} > {t} THEN CAST({t} AS BIGINT) ")).collect();
+    format!("CASE {whens}ELSE CAST(0 AS BIGINT) END")
 }
 
 /// Sets [`crate::pricing::Attribution::source_groups`]: whether the session's `inference` has
@@ -122,67 +137,106 @@ fn per_token_scale(book: &PriceBook) -> Result<i8> {
     Ok(PRICE_SCALE)
 }
 
-/// `per_1m` / 10^6 as the mantissa of a decimal at `scale`, exactly.
-fn per_token_mantissa(per_1m: Decimal, scale: i8) -> Result<i128> {
-    let shift = u32::try_from(scale as i64 - 6 - per_1m.scale() as i64)
-        .map_err(|_| Error::Internal("price scale below the price's own".into()))?;
+/// `value` / 10^`divide_by` as the mantissa of a decimal at `scale`, exactly (a price per
+/// million tokens is divided by 10^6, per thousand searches by 10^3).
+fn mantissa_at(value: Decimal, divide_by: u32, scale: i8) -> Result<i128> {
+    let shift = u32::try_from(scale as i64 - divide_by as i64 - value.scale() as i64)
+        .map_err(|_| Error::Config(format!("price {value} has more decimal places than supported")))?;
     10_i128
         .checked_pow(shift)
-        .and_then(|m| per_1m.mantissa().checked_mul(m))
-        .ok_or_else(|| Error::Config(format!("price {per_1m} is too large")))
+        .and_then(|m| value.mantissa().checked_mul(m))
+        .ok_or_else(|| Error::Config(format!("price {value} is too large")))
 }
 
-/// The `prices` table of the rollup SQL: one row per price period, per-token prices exact.
+/// The `prices` table of the rollup SQL: the resolved rates of every served entity, service
+/// tier and context band ([`PriceBook::resolved_periods`]), per token (per request for web
+/// searches and fees) as exact decimals. A part billed apart (audio, reasoning) is stored as
+/// the difference to its bucket's rate, so the SQL keeps one linear sum; a rate the book lacks
+/// is NULL, which the SQL turns into an unpriced row when the tokens need it.
 pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
     let scale = per_token_scale(book)?;
     let price_type = DataType::Decimal128(38, scale);
     let mut entity = StringBuilder::new();
+    let mut tier = StringBuilder::new();
+    let mut band = arrow::array::Int64Builder::new();
     let mut valid_from = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut valid_to = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut currency = StringBuilder::new();
     let mut mode = StringBuilder::new();
     let mut version = StringBuilder::new();
-    let mut prices: Vec<Decimal128Builder> =
-        (0..4).map(|_| Decimal128Builder::new().with_data_type(price_type.clone())).collect();
+    const RATES: [&str; 10] = [
+        "input_per_token",
+        "cache_read_per_token",
+        "cache_write_per_token",
+        "cache_write_1h_per_token",
+        "output_per_token",
+        "input_audio_extra_per_token",
+        "output_audio_extra_per_token",
+        "reasoning_extra_per_token",
+        "web_search_per_request",
+        "request_fee",
+    ];
+    let mut rates: Vec<Decimal128Builder> =
+        RATES.iter().map(|_| Decimal128Builder::new().with_data_type(price_type.clone())).collect();
     let mut retires_on = Date32Builder::new();
-    for (row, end) in book.periods() {
+    for (row, context_band, from, to) in book.resolved_periods() {
         retires_on.append_option(row.retires_on.map(epoch_days));
         entity.append_value(&row.served_entity_name);
-        valid_from.append_value(date_start_micros(row.effective_from));
-        valid_to.append_option(end.map(date_start_micros));
+        tier.append_value(row.service_tier.as_str());
+        band.append_value(context_band);
+        valid_from.append_value(date_start_micros(from));
+        valid_to.append_option(to.map(date_start_micros));
         currency.append_value(&row.currency);
         mode.append_value(row.pricing_mode.as_str());
         version.append_value(row.version());
-        let per_1m = [row.input_per_1m, row.cached_input_per_1m, row.cache_write_or_input(), row.output_per_1m];
-        for (builder, p) in prices.iter_mut().zip(per_1m) {
-            builder.append_value(per_token_mantissa(p, scale)?);
+        let less = |a: Option<Decimal>, b: Option<Decimal>| a.zip(b).map(|(a, b)| a - b);
+        let output = row.output_per_1m;
+        let values: [(Option<Decimal>, u32); 10] = [
+            (row.input_per_1m, 6),
+            (row.cached_input_per_1m, 6),
+            (row.cache_write_or_input(), 6),
+            (row.cache_write_1h_per_1m, 6),
+            (output, 6),
+            (less(row.input_audio_per_1m, row.input_per_1m), 6),
+            (less(row.output_audio_per_1m, output), 6),
+            // reasoning costs the output rate unless priced apart: never missing
+            (Some(less(row.reasoning_per_1m, output).unwrap_or(Decimal::ZERO)), 6),
+            (row.web_search_per_1k, 3),
+            (Some(row.request_fee.unwrap_or(Decimal::ZERO)), 0),
+        ];
+        for (builder, (value, divide_by)) in rates.iter_mut().zip(values) {
+            match value {
+                Some(v) => builder.append_value(mantissa_at(v, divide_by, scale)?),
+                None => builder.append_null(),
+            }
         }
     }
     let ts = utc_micros();
-    let schema = Schema::new(vec![
+    let mut fields = vec![
         Field::new("served_entity_name", DataType::Utf8, false),
+        Field::new("service_tier", DataType::Utf8, false),
+        Field::new("above_prompt_tokens", DataType::Int64, false),
         Field::new("valid_from", ts.clone(), false),
         Field::new("valid_to", ts, true),
         Field::new("currency", DataType::Utf8, false),
         Field::new("pricing_mode", DataType::Utf8, false),
         Field::new("price_version", DataType::Utf8, false),
-        Field::new("input_per_token", price_type.clone(), false),
-        Field::new("cache_read_per_token", price_type.clone(), false),
-        Field::new("cache_write_per_token", price_type.clone(), false),
-        Field::new("output_per_token", price_type, false),
-        Field::new("retires_on", DataType::Date32, true),
-    ]);
+    ];
+    fields.extend(RATES.iter().map(|name| Field::new(*name, price_type.clone(), true)));
+    fields.push(Field::new("retires_on", DataType::Date32, true));
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(entity.finish()),
+        Arc::new(tier.finish()),
+        Arc::new(band.finish()),
         Arc::new(valid_from.finish()),
         Arc::new(valid_to.finish()),
         Arc::new(currency.finish()),
         Arc::new(mode.finish()),
         Arc::new(version.finish()),
     ];
-    columns.extend(prices.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend(rates.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     columns.push(Arc::new(retires_on.finish()));
-    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// The `principals` table of the rollup SQL (an open start is the epoch).
@@ -219,22 +273,83 @@ pub fn principals_table(principals: &Principals) -> Result<RecordBatch> {
     )?)
 }
 
+/// Decimal type of a discount's factor (what is paid of the list price, e.g. 0.8750).
+const FACTOR_TYPE: DataType = DataType::Decimal128(10, 4);
+
+/// The `discounts` table of the rollup SQL: the factor of the list price paid, by provider
+/// and/or served entity, over each discount's period.
+pub fn discounts_table(discounts: &Discounts, book: &PriceBook) -> Result<RecordBatch> {
+    let mut entity = StringBuilder::new();
+    let mut provider = StringBuilder::new();
+    let mut valid_from = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut valid_to = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut factor = Decimal128Builder::new().with_data_type(FACTOR_TYPE);
+    let mut id = StringBuilder::new();
+    for d in discounts.rows() {
+        // a discounted per-token price must stay exact at the usage tables' scale
+        let f = d.factor();
+        if book.max_price_scale() + 6 + f.scale() > PRICE_SCALE as u32 {
+            return Err(Error::Config(format!(
+                "discounts.csv line {}: {} % of prices with {} decimal places has more decimals than a cost can hold;                  round the percentage or the prices",
+                d.line,
+                d.percent,
+                book.max_price_scale()
+            )));
+        }
+        entity.append_option(d.served_entity_name.as_deref());
+        provider.append_option(d.provider.as_deref());
+        valid_from.append_value(date_start_micros(d.effective_from));
+        valid_to.append_option(d.effective_to.map(date_start_micros));
+        factor.append_value(mantissa_at(f, 0, 4)?);
+        id.append_value(d.id());
+    }
+    let ts = utc_micros();
+    let schema = Schema::new(vec![
+        Field::new("served_entity_name", DataType::Utf8, true),
+        Field::new("provider", DataType::Utf8, true),
+        Field::new("valid_from", ts.clone(), false),
+        Field::new("valid_to", ts, true),
+        Field::new("factor", FACTOR_TYPE, false),
+        Field::new("discount_id", DataType::Utf8, false),
+    ]);
+    Ok(RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(entity.finish()),
+            Arc::new(provider.finish()),
+            Arc::new(valid_from.finish()),
+            Arc::new(valid_to.finish()),
+            Arc::new(factor.finish()),
+            Arc::new(id.finish()),
+        ],
+    )?)
+}
+
 /// What the model reads besides `inference`: the files of `config/`.
 #[derive(Debug, Clone)]
 pub struct Inputs {
     pub book: PriceBook,
     pub principals: Principals,
     pub settings: Settings,
+    pub discounts: Discounts,
 }
 
 impl Inputs {
-    /// Loads `prices.csv`, `principals.csv` and `settings.toml` from the warehouse's `config/`.
+    /// The inputs, with the settings completed from the price book (its context tiers).
+    pub fn new(book: PriceBook, principals: Principals, mut settings: Settings, discounts: Discounts) -> Self {
+        settings.context_bands = book.context_bands();
+        Self { book, principals, settings, discounts }
+    }
+
+    /// Loads `prices.csv`, `principals.csv`, `settings.toml` and `discounts.csv` (optional) from the
+    /// warehouse's `config/`.
     pub async fn load(warehouse: &Warehouse) -> Result<Self> {
-        Ok(Self {
-            book: PriceBook::load(&warehouse.config_file("prices.csv").await?)?,
-            principals: Principals::load(&warehouse.config_file("principals.csv").await?)?,
-            settings: Settings::load(&warehouse.config_file("settings.toml").await?)?,
-        })
+        Ok(Self::new(
+            PriceBook::load(&warehouse.config_file("prices.csv").await?)?,
+            Principals::load(&warehouse.config_file("principals.csv").await?)?,
+            Settings::load(&warehouse.config_file("settings.toml").await?)?,
+            Discounts::load(&warehouse.config_file("discounts.csv").await?)?,
+        ))
     }
 }
 
@@ -245,10 +360,19 @@ pub async fn register_inputs(
     table: &deltalake::DeltaTable,
     inputs: &Inputs,
 ) -> Result<()> {
+    // the SQL's context tiers come from the settings: they must be the book's, or long prompts
+    // would be priced at the base tier
+    if inputs.settings.context_bands != inputs.book.context_bands() {
+        return Err(Error::Internal(
+            "the settings' context tiers are not the price book's: build Inputs with Inputs::new".into(),
+        ));
+    }
     ctx.register_table(INFERENCE, engine.delta_table(ctx, table).await?)?;
-    for (name, batch) in
-        [("prices", prices_table(&inputs.book)?), ("principals", principals_table(&inputs.principals)?)]
-    {
+    for (name, batch) in [
+        ("prices", prices_table(&inputs.book)?),
+        ("principals", principals_table(&inputs.principals)?),
+        ("discounts", discounts_table(&inputs.discounts, &inputs.book)?),
+    ] {
         ctx.register_table(name, engine.small_table(batch)?)?;
     }
     Ok(())

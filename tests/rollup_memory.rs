@@ -114,6 +114,7 @@ fn the_manifest_says_which_config_rated_each_date_and_as_of_says_when_it_changed
         "prices.csv": old_prices,
         "principals.csv": sha256_of(&env, "principals.csv"),
         "settings.toml": sha256_of(&env, "settings.toml"),
+        "discounts.csv": sha256_of(&env, "discounts.csv"),
     });
     assert_eq!(first["rated_with"], serde_json::json!([{ "config": config, "dates": ["2025-01-01..2025-01-10"] }]));
     assert_eq!(first["config_read_at_export"]["capacity.csv"], sha256_of(&env, "capacity.csv"));

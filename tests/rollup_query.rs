@@ -44,7 +44,7 @@ fn usage_hourly_conserves_requests_tokens_and_cost() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (hourly, daily): (Vec<RecordBatch>, Vec<RecordBatch>) = rt.block_on(async {
         let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
-        let inputs = Inputs { book: book.clone(), principals: principals.clone(), settings: Settings::default() };
+        let inputs = Inputs::new(book.clone(), principals.clone(), Settings::default(), Default::default());
         let ctx = tokenledger::model::session(&wh, &inputs).await.unwrap();
         let mut out = Vec::new();
         for grain in [Grain::Hourly, Grain::Daily] {
@@ -127,7 +127,7 @@ fn query(env: &Env, prices: &str, principals: &str, sql: &str) -> Vec<RecordBatc
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let wh = Warehouse::new(env.wh().to_str().unwrap()).unwrap();
-        let inputs = Inputs { book, principals, settings: Settings::default() };
+        let inputs = Inputs::new(book, principals, Settings::default(), Default::default());
         let ctx = tokenledger::model::session(&wh, &inputs).await.unwrap();
         for grain in [Grain::Hourly, Grain::Daily] {
             let df = tokenledger::model::usage(&ctx, grain, &inputs.settings).await.unwrap();

@@ -69,15 +69,16 @@ fn usage_models_and_contracts_agree() {
     use tokenledger::model::{Grain, Inputs};
     use tokenledger::pricing::{PriceBook, Principals, Settings};
     let env = Env::init();
-    let inputs = Inputs {
-        book: PriceBook::from_csv_str(
+    let inputs = Inputs::new(
+        PriceBook::from_csv_str(
             "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\n",
             "prices.csv",
         )
         .unwrap(),
-        principals: Principals::from_csv_str("requester,group,cost_center\n", "principals.csv").unwrap(),
-        settings: Settings::default(),
-    };
+        Principals::from_csv_str("requester,group,cost_center\n", "principals.csv").unwrap(),
+        Settings::default(),
+        Default::default(),
+    );
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let wh = tokenledger::warehouse::Warehouse::new(env.wh().to_str().unwrap()).unwrap();

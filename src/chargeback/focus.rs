@@ -99,7 +99,10 @@ fn serves(pool: &crate::pricing::Pool, endpoint: &str, entity: &str, day: chrono
 
 /// The parts of a FOCUS row that vary; [`FocusRow::cells`] fills in the rest.
 struct FocusRow {
+    /// What is paid: after negotiated discounts.
     cost: Decimal,
+    /// At the price book's list prices.
+    list_cost: Decimal,
     currency: String,
     charge_start: chrono::NaiveDate,
     /// ChargePeriodEnd when the charge stops before the day's end (pools of an open period).
@@ -122,10 +125,12 @@ struct FocusRow {
 }
 
 impl FocusRow {
-    /// The cells in the order of [`COLUMNS`] then [`CUSTOM_COLUMNS`]. There are no discounts,
-    /// so every cost column is the same amount.
+    /// The cells in the order of [`COLUMNS`] then [`CUSTOM_COLUMNS`]. Billed, contracted and
+    /// effective cost are what is paid (after a negotiated discount, `config/discounts.csv`);
+    /// ListCost is the list price.
     fn cells(self, period: &Period) -> Vec<String> {
         let cost = self.cost.to_string();
+        let list_cost = self.list_cost.to_string();
         let (reservation, status) =
             self.reservation.map_or((String::new(), String::new()), |(p, s)| (p, s.to_string()));
         let tags = serde_json::json!({ "group": self.group, "cost_center": self.cost_center }).to_string();
@@ -151,7 +156,7 @@ impl FocusRow {
             self.unit_price.clone(),          // ContractedUnitPrice
             cost.clone(),                     // EffectiveCost
             self.provider.clone(),            // InvoiceIssuerName
-            cost,                             // ListCost
+            list_cost,                        // ListCost
             self.unit_price,                  // ListUnitPrice
             "Standard".into(),                // PricingCategory
             self.quantity,                    // PricingQuantity
@@ -196,7 +201,7 @@ pub async fn write_focus(
         "SELECT CAST(\"date\" AS VARCHAR), served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, \
                 price_version, sum(requests), sum(input_tokens), sum(cache_read_input_tokens), \
                 sum(cache_creation_input_tokens), sum(output_tokens), sum(unpriced_requests), CAST(sum(cost) AS VARCHAR), \
-                sum(unmetered_requests) \
+                sum(unmetered_requests), CAST(sum(COALESCE(list_cost, cost)) AS VARCHAR) \
          FROM usage WHERE \"date\" >= DATE '{}' AND \"date\" < DATE '{}' \
          GROUP BY 1, served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, price_version \
          ORDER BY 1, served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, price_version",
@@ -207,7 +212,7 @@ pub async fn write_focus(
     let (mut unpriced, mut unmetered) = (0_i64, 0_i64);
     let mut billed: std::collections::BTreeMap<String, Decimal> = Default::default();
     for batch in ctx.sql(&sql).await?.collect().await? {
-        let text = cast_columns(&batch, [0, 1, 2, 3, 4, 5, 6, 7, 14], &DataType::Utf8)?;
+        let text = cast_columns(&batch, [0, 1, 2, 3, 4, 5, 6, 7, 14, 16], &DataType::Utf8)?;
         let ints = cast_columns(&batch, (8..14).chain([15]), &DataType::Int64)?;
         for row in 0..batch.num_rows() {
             let s = |i: usize| text_at(&text[i], row);
@@ -220,17 +225,20 @@ pub async fn write_focus(
                 continue;
             }
             let amount: Decimal = cost.parse().map_err(|e| Error::Internal(format!("cost {cost:?}: {e}")))?;
+            let list = s(9);
+            let list_amount: Decimal = list.parse().map_err(|e| Error::Internal(format!("list cost {list:?}: {e}")))?;
             let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
                 .map_err(|e| Error::Internal(format!("date {date:?}: {e}")))?;
             let tokens = n(1) + n(2) + n(3) + n(4);
             // traffic a capacity pool serves is paid by the pool's rows below, not per token
             let pool = pools.iter().find(|p| serves(p, &endpoint, &entity, day));
-            let cost = if pool.is_some() { Decimal::ZERO } else { amount };
+            let (cost, list_cost) = if pool.is_some() { (Decimal::ZERO, Decimal::ZERO) } else { (amount, list_amount) };
             if pool.is_none() {
                 *billed.entry(currency.clone()).or_default() += amount;
             }
             let cells = FocusRow {
                 cost,
+                list_cost,
                 currency: currency.clone(),
                 charge_start: day,
                 charge_end: None,
@@ -273,6 +281,7 @@ pub async fn write_focus(
                 let idle = a.charge == super::Charge::Idle;
                 let cells = FocusRow {
                     cost: a.amount,
+                    list_cost: a.amount,
                     currency: a.currency,
                     charge_start: day,
                     charge_end: charge_end.clone(),

@@ -21,6 +21,7 @@
 
 mod budgets;
 mod capacity;
+mod discounts;
 mod prices;
 mod principals;
 mod settings;
@@ -35,7 +36,8 @@ use rust_decimal::Decimal;
 
 pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
 pub use capacity::{Capacity, Pool};
-pub use prices::{PriceBook, PriceRow, PricingMode, request_cost};
+pub use discounts::{Discount, Discounts};
+pub use prices::{PriceBook, PriceRow, PricingMode, ServiceTier, Usage, request_cost, usage_cost};
 pub use principals::{Principal, Principals, UNALLOCATED_COST_CENTER, UNASSIGNED_GROUP};
 pub use settings::{Attribution, Settings};
 

@@ -1,7 +1,16 @@
 //! The price book (`config/prices.csv`): what a million tokens of each served entity cost, and
-//! since when. See the module docs of [`crate::pricing`] for the file conventions.
+//! since when, on every axis a provider bills: the service tier (standard, batch, priority,
+//! flex), the context tier (a prompt above a threshold is priced whole at that tier's rates),
+//! 1-hour cache writes, audio tokens, reasoning tokens priced apart, web searches and a fee per
+//! request. See the module docs of [`crate::pricing`] for the file conventions.
+//!
+//! A row's key is (`served_entity_name`, `service_tier`, `above_prompt_tokens`); each key has
+//! its own effective-dated periods. [`PriceBook::resolve`] gives the rates a request is billed
+//! at: the row of its tier with the highest threshold its prompt is above, with the empty rates
+//! of a `tier_multiplier` row taken from the standard tier. A rate a request needs that the
+//! book lacks leaves that request unpriced, never priced at a neighbouring rate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 
@@ -24,6 +33,17 @@ const OUTPUT_PRICE: &str = "output_price_per_1m";
 const CACHE_WRITE_PRICE: &str = "cache_write_price_per_1m";
 const PRICING_MODE: &str = "pricing_mode";
 const RETIRES_ON: &str = "retires_on";
+const SERVICE_TIER: &str = "service_tier";
+const TIER_MULTIPLIER: &str = "tier_multiplier";
+const ABOVE_PROMPT_TOKENS: &str = "above_prompt_tokens";
+const CACHE_WRITE_1H_PRICE: &str = "cache_write_1h_price_per_1m";
+const INPUT_AUDIO_PRICE: &str = "input_audio_price_per_1m";
+const OUTPUT_AUDIO_PRICE: &str = "output_audio_price_per_1m";
+const REASONING_PRICE: &str = "reasoning_price_per_1m";
+const WEB_SEARCH_PRICE: &str = "web_search_price_per_1k";
+const REQUEST_FEE: &str = "request_fee";
+const PROVIDER: &str = "provider";
+const CATALOG_MODEL: &str = "catalog_model";
 
 const COLUMNS: &[Column] = &[
     Column { name: SERVED_ENTITY_NAME, required: true },
@@ -36,6 +56,17 @@ const COLUMNS: &[Column] = &[
     Column { name: CACHE_WRITE_PRICE, required: false },
     Column { name: PRICING_MODE, required: false },
     Column { name: RETIRES_ON, required: false },
+    Column { name: SERVICE_TIER, required: false },
+    Column { name: TIER_MULTIPLIER, required: false },
+    Column { name: ABOVE_PROMPT_TOKENS, required: false },
+    Column { name: CACHE_WRITE_1H_PRICE, required: false },
+    Column { name: INPUT_AUDIO_PRICE, required: false },
+    Column { name: OUTPUT_AUDIO_PRICE, required: false },
+    Column { name: REASONING_PRICE, required: false },
+    Column { name: WEB_SEARCH_PRICE, required: false },
+    Column { name: REQUEST_FEE, required: false },
+    Column { name: PROVIDER, required: false },
+    Column { name: CATALOG_MODEL, required: false },
 ];
 
 /// Prices are per million tokens: the cost of one request is the token-weighted sum divided by
@@ -77,28 +108,90 @@ impl fmt::Display for PricingMode {
     }
 }
 
-/// One validated row of the price book: the prices of one served entity from one date.
+/// The provider's service tier a request ran on. OpenAI names `default` (standard), `flex` and
+/// `priority` (platform.openai.com/docs/api-reference/chat/object, `service_tier`); Anthropic
+/// `standard`, `batch` and `priority` (`usage.service_tier`); both bill batch at half price.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceTier {
+    #[default]
+    Standard,
+    Batch,
+    Priority,
+    Flex,
+}
+
+impl ServiceTier {
+    pub const ALL: [ServiceTier; 4] =
+        [ServiceTier::Standard, ServiceTier::Batch, ServiceTier::Priority, ServiceTier::Flex];
+
+    /// The spelling in `prices.csv` and in the `service_tier` columns.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceTier::Standard => "standard",
+            ServiceTier::Batch => "batch",
+            ServiceTier::Priority => "priority",
+            ServiceTier::Flex => "flex",
+        }
+    }
+
+    fn parse_cell(text: &str) -> Result<ServiceTier, String> {
+        ServiceTier::ALL
+            .into_iter()
+            .find(|t| t.as_str() == text)
+            .ok_or_else(|| "is not a service tier; use standard, batch, priority or flex (empty means standard)".into())
+    }
+}
+
+/// A context-tier threshold: a whole number of tokens.
+fn parse_tokens(text: &str) -> Result<i64, String> {
+    match text.parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("is not a number of tokens above 0; write e.g. 200000".into()),
+    }
+}
+
+/// One validated row of the price book: the prices of one served entity on one tier from one
+/// date. A rate is `None` when the cell is empty; see [`PriceBook::resolve`] for what that means.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PriceRow {
     pub served_entity_name: String,
     /// First day the price applies (inclusive, from 00:00 UTC).
     pub effective_from: NaiveDate,
-    /// First day it no longer applies (exclusive); `None`: until the entity's next row, if any.
+    /// First day it no longer applies (exclusive); `None`: until the key's next row, if any.
     pub effective_to: Option<NaiveDate>,
     /// Three uppercase letters, e.g. `USD`.
     pub currency: String,
     /// Price of one million uncached input tokens.
-    pub input_per_1m: Decimal,
+    pub input_per_1m: Option<Decimal>,
     /// Price of one million cache-read input tokens.
-    pub cached_input_per_1m: Decimal,
-    /// Price of one million output tokens (reasoning included).
-    pub output_per_1m: Decimal,
-    /// Price of one million cache-creation tokens; `None` (empty cell) means the input price, see
-    /// [`PriceRow::cache_write_or_input`].
+    pub cached_input_per_1m: Option<Decimal>,
+    /// Price of one million output tokens (reasoning included, unless priced apart).
+    pub output_per_1m: Option<Decimal>,
+    /// Price of one million cache-creation tokens written with the 5-minute TTL; `None` (empty
+    /// cell) means the input price, see [`PriceRow::cache_write_or_input`].
     pub cache_write_per_1m: Option<Decimal>,
     pub pricing_mode: PricingMode,
     /// When the model is retired; informational, it does not end the price.
     pub retires_on: Option<NaiveDate>,
+    pub service_tier: ServiceTier,
+    /// The row applies to requests whose prompt (uncached input + cache reads + cache writes) is
+    /// greater than this many tokens, whole; `None` is the base tier.
+    pub above_prompt_tokens: Option<i64>,
+    /// On a non-standard tier: its empty rates are the standard tier's times this.
+    pub tier_multiplier: Option<Decimal>,
+    /// Price of one million cache-creation tokens written with the 1-hour TTL.
+    pub cache_write_1h_per_1m: Option<Decimal>,
+    pub input_audio_per_1m: Option<Decimal>,
+    pub output_audio_per_1m: Option<Decimal>,
+    /// Price of one million reasoning tokens when priced apart; `None` is the output price.
+    pub reasoning_per_1m: Option<Decimal>,
+    /// Price of one thousand web searches.
+    pub web_search_per_1k: Option<Decimal>,
+    /// A fee per request, on top of the tokens.
+    pub request_fee: Option<Decimal>,
+    /// Informational: who bills it, and the catalog key a row was imported from.
+    pub provider: Option<String>,
+    pub catalog_model: Option<String>,
     /// Physical line in the file (1-based), for messages.
     pub line: usize,
 }
@@ -106,24 +199,80 @@ pub struct PriceRow {
 impl PriceRow {
     /// The cache-write price, falling back to the input price as providers without a separate
     /// cache-creation price bill those tokens as input.
-    pub fn cache_write_or_input(&self) -> Decimal {
-        self.cache_write_per_1m.unwrap_or(self.input_per_1m)
+    pub fn cache_write_or_input(&self) -> Option<Decimal> {
+        self.cache_write_per_1m.or(self.input_per_1m)
     }
 
-    /// A stable identifier of this price version, `<served_entity_name>@<effective_from>`
-    /// (e.g. `gpt-4o@2025-03-01`), stored with the costs it produced so re-rating is traceable.
+    /// A stable identifier of this price version, `<served_entity_name>@<effective_from>`, with
+    /// `/<tier>` for a tier other than standard and `>N` for a context tier (e.g. `gpt-4o@2025-03-01`,
+    /// `claude-sonnet-4@2025-06-01/batch>200000`), stored with the costs it produced so re-rating is
+    /// traceable, and the SKU price id of FOCUS exports.
     pub fn version(&self) -> String {
-        format!("{}@{}", self.served_entity_name, self.effective_from)
+        let mut v = format!("{}@{}", self.served_entity_name, self.effective_from);
+        if self.service_tier != ServiceTier::Standard {
+            let _ = write!(v, "/{}", self.service_tier.as_str());
+        }
+        if let Some(t) = self.above_prompt_tokens {
+            let _ = write!(v, ">{t}");
+        }
+        v
+    }
+
+    /// The key in words: `m`, `m (batch)`, `m (above 200000 prompt tokens)`.
+    fn key_label(&self) -> String {
+        let mut label = self.served_entity_name.clone();
+        match (self.service_tier, self.above_prompt_tokens) {
+            (ServiceTier::Standard, None) => {}
+            (tier, None) => label += &format!(" ({})", tier.as_str()),
+            (ServiceTier::Standard, Some(t)) => label += &format!(" (above {t} prompt tokens)"),
+            (tier, Some(t)) => label += &format!(" ({}, above {t} prompt tokens)", tier.as_str()),
+        }
+        label
+    }
+
+    /// The key the row's periods belong to.
+    fn key(&self) -> (&str, ServiceTier, i64) {
+        (self.served_entity_name.as_str(), self.service_tier, self.above_prompt_tokens.unwrap_or(0))
+    }
+
+    fn rates(&self) -> [Option<Decimal>; 10] {
+        [
+            self.input_per_1m,
+            self.cached_input_per_1m,
+            self.output_per_1m,
+            self.cache_write_per_1m,
+            self.cache_write_1h_per_1m,
+            self.input_audio_per_1m,
+            self.output_audio_per_1m,
+            self.reasoning_per_1m,
+            self.web_search_per_1k,
+            self.request_fee,
+        ]
     }
 
     /// The largest number of decimal places among this row's prices.
     fn price_scale(&self) -> u32 {
-        [self.input_per_1m, self.cached_input_per_1m, self.output_per_1m, self.cache_write_or_input()]
-            .iter()
-            .map(Decimal::scale)
-            .max()
-            .unwrap_or(0)
+        self.rates().iter().flatten().map(Decimal::scale).max().unwrap_or(0)
     }
+}
+
+/// What one request (or a sum of requests) consumed, in the ledger's disjoint buckets and the
+/// parts of them billed at their own rates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub requests: i64,
+    pub input: i64,
+    pub cache_read: i64,
+    /// Every cache write, the 1-hour ones included.
+    pub cache_creation: i64,
+    /// The part of `cache_creation` written with the 1-hour TTL.
+    pub cache_creation_1h: i64,
+    pub output: i64,
+    /// Parts of `output` and of `input` billed apart.
+    pub reasoning: i64,
+    pub input_audio: i64,
+    pub output_audio: i64,
+    pub web_search_requests: i64,
 }
 
 /// The cost of one request at `row`'s prices, from the four disjoint token buckets:
@@ -135,29 +284,56 @@ impl PriceRow {
 /// scale + 6 (prices with up to 4 decimals give scale 10, which fits DECIMAL(38,10) exactly);
 /// e.g. 200,000 tokens at 75.00 is `15.00000000`, 1 token at 0.075 is `0.000000075`.
 ///
-/// `None` when the exact result cannot be represented (more than 28 decimal places or 96 bits of
-/// mantissa, which takes absurd token counts or prices): the caller must treat that as an error,
-/// not as zero. Negative token counts are computed as given; rejecting them is ingest's job.
+/// `None` when a rate the tokens need is missing, or when the exact result cannot be
+/// represented (more than 28 decimal places or 96 bits of mantissa, which takes absurd token
+/// counts or prices): the caller must treat that as unpriced or an error, not as zero.
 pub fn request_cost(row: &PriceRow, input: i64, cache_read: i64, cache_write: i64, output: i64) -> Option<Decimal> {
-    let terms = [
-        (input, row.input_per_1m),
-        (cache_read, row.cached_input_per_1m),
-        (cache_write, row.cache_write_or_input()),
-        (output, row.output_per_1m),
+    let usage = Usage { input, cache_read, cache_creation: cache_write, output, ..Usage::default() };
+    usage_cost(row, &usage)
+}
+
+/// The cost of `usage` at `row`'s prices (a resolved row, see [`PriceBook::resolve`]), every
+/// axis: 5-minute and 1-hour cache writes, audio and reasoning at their own rates where the row
+/// has them, web searches per thousand, and the fee per request. Exact, as [`request_cost`].
+pub fn usage_cost(row: &PriceRow, u: &Usage) -> Option<Decimal> {
+    // a part billed apart replaces its share of its bucket's rate
+    let input = row.input_per_1m;
+    let output = row.output_per_1m;
+    let reasoning_rate = row.reasoning_per_1m.or(output);
+    let per_million = [
+        (u.input - u.input_audio, input),
+        (u.input_audio, row.input_audio_per_1m),
+        (u.cache_read, row.cached_input_per_1m),
+        (u.cache_creation - u.cache_creation_1h, row.cache_write_or_input()),
+        (u.cache_creation_1h, row.cache_write_1h_per_1m),
+        (u.output - u.output_audio - u.reasoning, output),
+        (u.output_audio, row.output_audio_per_1m),
+        (u.reasoning, reasoning_rate),
     ];
-    let scale = row.price_scale();
+    let per_thousand = [(u.web_search_requests, row.web_search_per_1k)];
+    let per_unit = [(u.requests, row.request_fee.or(Some(Decimal::ZERO)))];
+    let scale = row.price_scale() + PER_MILLION_SCALE;
     let mut sum: i128 = 0;
-    for (tokens, price) in terms {
-        // price = mantissa / 10^price.scale(); bring every price to the common scale exactly.
-        let to_common_scale = 10_i128.checked_pow(scale.checked_sub(price.scale())?)?;
+    let terms = per_million
+        .iter()
+        .map(|t| (*t, PER_MILLION_SCALE))
+        .chain(per_thousand.iter().map(|t| (*t, 3)))
+        .chain(per_unit.iter().map(|t| (*t, 0)));
+    for ((tokens, price), divisor_scale) in terms {
+        if tokens == 0 {
+            continue;
+        }
+        let price = price?;
+        // price / 10^divisor = mantissa / 10^(price.scale + divisor); bring it to `scale` exactly.
+        let to_common_scale = 10_i128.checked_pow(scale.checked_sub(price.scale() + divisor_scale)?)?;
         let mantissa = price.mantissa().checked_mul(to_common_scale)?;
         sum = sum.checked_add(i128::from(tokens).checked_mul(mantissa)?)?;
     }
-    Decimal::try_from_i128_with_scale(sum, scale.checked_add(PER_MILLION_SCALE)?).ok()
+    Decimal::try_from_i128_with_scale(sum, scale).ok()
 }
 
-/// The validated price book: rows sorted by (`served_entity_name`, `effective_from`), periods that do not
-/// overlap.
+/// The validated price book: rows sorted by key (`served_entity_name`, `service_tier`,
+/// `above_prompt_tokens`) and `effective_from`, periods of a key that do not overlap.
 #[derive(Clone, Debug, Default)]
 pub struct PriceBook {
     rows: Vec<PriceRow>,
@@ -174,10 +350,9 @@ impl PriceBook {
         };
         let mut rows: Vec<PriceRow> = lines.iter().filter_map(|line| parse_row(&header, line, &mut problems)).collect();
         // Stable, so rows with the same key keep their file order for the duplicate message.
-        rows.sort_by(|a, b| {
-            (a.served_entity_name.as_str(), a.effective_from).cmp(&(b.served_entity_name.as_str(), b.effective_from))
-        });
+        rows.sort_by(|a, b| (a.key(), a.effective_from).cmp(&(b.key(), b.effective_from)));
         check_periods(&rows, &mut problems);
+        check_tiers(&rows, &mut problems);
         let by_entity = index_by(&rows, |r| r.served_entity_name.as_str());
         problems.into_result(Self { rows, by_entity })
     }
@@ -187,16 +362,30 @@ impl PriceBook {
         file.parse(Self::from_csv_str)
     }
 
-    /// All rows, sorted by (`served_entity_name`, `effective_from`).
+    /// All rows, sorted by key and `effective_from`.
     pub fn rows(&self) -> &[PriceRow] {
         &self.rows
     }
 
-    /// The row in force for `served_entity_name` at `at_micros` (UTC microseconds since the
-    /// epoch): the latest row whose `effective_from` is at or before that instant, unless its
-    /// `effective_to` has passed. `None` means unpriced, which must never be read as free.
+    /// The rows of one entity.
+    fn entity_rows(&self, served_entity_name: &str) -> &[PriceRow] {
+        self.by_entity.get(served_entity_name).and_then(|r| self.rows.get(r.clone())).unwrap_or(&[])
+    }
+
+    /// The standard, base-tier row in force for `served_entity_name` at `at_micros` (UTC
+    /// microseconds since the epoch). `None` means unpriced, which must never be read as free.
     pub fn price_at(&self, served_entity_name: &str, at_micros: i64) -> Option<&PriceRow> {
-        let rows = self.rows.get(self.by_entity.get(served_entity_name)?.clone())?;
+        self.row_at(served_entity_name, ServiceTier::Standard, 0, at_micros)
+    }
+
+    /// The row of one key in force at `at_micros`: the latest whose `effective_from` is at or
+    /// before it, unless its `effective_to` has passed.
+    fn row_at(&self, entity: &str, tier: ServiceTier, above: i64, at_micros: i64) -> Option<&PriceRow> {
+        let rows = self.entity_rows(entity);
+        let key = (entity, tier, above);
+        let start = rows.partition_point(|r| r.key() < key);
+        let end = rows.partition_point(|r| r.key() <= key);
+        let rows = &rows[start..end];
         let started = rows.partition_point(|r| date_start_micros(r.effective_from) <= at_micros);
         let row = rows.get(started.checked_sub(1)?)?;
         match row.effective_to {
@@ -205,15 +394,109 @@ impl PriceBook {
         }
     }
 
-    /// Every row with the day its period ends (exclusive): its `effective_to`, else the entity's
-    /// next `effective_from`, else `None` (open). For building a range-join table of prices.
+    /// The row of `tier` in force at `at_micros` with the highest threshold at or below
+    /// `context_band` (the highest book threshold the prompt is above, 0 for none).
+    fn tier_row_at(&self, entity: &str, tier: ServiceTier, context_band: i64, at_micros: i64) -> Option<&PriceRow> {
+        let mut thresholds: Vec<i64> = self
+            .entity_rows(entity)
+            .iter()
+            .filter(|r| r.service_tier == tier)
+            .map(|r| r.above_prompt_tokens.unwrap_or(0))
+            .filter(|t| *t <= context_band)
+            .collect();
+        thresholds.dedup();
+        thresholds.into_iter().rev().find_map(|t| self.row_at(entity, tier, t, at_micros))
+    }
+
+    /// The rates a request of `served_entity_name` on `tier` whose prompt is
+    /// `prompt_tokens` long is billed at, at `at_micros`: a row whose rates are all resolved
+    /// (its `version` names the row, tier and threshold used), or `None` (unpriced).
+    ///
+    /// The tier's row with the highest `above_prompt_tokens` the prompt is **greater than** applies
+    /// to the whole request (Anthropic bills a Claude Sonnet 4.x request whose input passes
+    /// 200k tokens at the long-context rates for all its tokens, docs.anthropic.com "Long context
+    /// pricing"; Google prices Gemini 2.5 Pro prompts over 200k the same way). An empty rate of a
+    /// row with a `tier_multiplier` is the standard tier's rate (for the same prompt) times it.
+    /// Other empty rates stay missing: a request that needs one is unpriced.
+    pub fn resolve(
+        &self,
+        served_entity_name: &str,
+        tier: ServiceTier,
+        prompt_tokens: i64,
+        at_micros: i64,
+    ) -> Option<PriceRow> {
+        let band = self.context_bands().into_iter().rev().find(|t| prompt_tokens > *t).unwrap_or(0);
+        self.resolve_band(served_entity_name, tier, band, at_micros)
+    }
+
+    fn resolve_band(&self, entity: &str, tier: ServiceTier, band: i64, at_micros: i64) -> Option<PriceRow> {
+        let row = self.tier_row_at(entity, tier, band, at_micros)?;
+        let mut out = row.clone();
+        if let Some(m) = row.tier_multiplier {
+            let standard = self.tier_row_at(entity, ServiceTier::Standard, band, at_micros);
+            let derive = |own: Option<Decimal>, base: fn(&PriceRow) -> Option<Decimal>| {
+                own.or_else(|| standard.and_then(base).and_then(|b| b.checked_mul(m)))
+            };
+            out.input_per_1m = derive(row.input_per_1m, |r| r.input_per_1m);
+            out.cached_input_per_1m = derive(row.cached_input_per_1m, |r| r.cached_input_per_1m);
+            out.output_per_1m = derive(row.output_per_1m, |r| r.output_per_1m);
+            out.cache_write_per_1m = derive(row.cache_write_per_1m, PriceRow::cache_write_or_input);
+            out.cache_write_1h_per_1m = derive(row.cache_write_1h_per_1m, |r| r.cache_write_1h_per_1m);
+            out.input_audio_per_1m = derive(row.input_audio_per_1m, |r| r.input_audio_per_1m);
+            out.output_audio_per_1m = derive(row.output_audio_per_1m, |r| r.output_audio_per_1m);
+            out.reasoning_per_1m = derive(row.reasoning_per_1m, |r| r.reasoning_per_1m);
+            out.web_search_per_1k = derive(row.web_search_per_1k, |r| r.web_search_per_1k);
+            out.request_fee = derive(row.request_fee, |r| r.request_fee);
+            out.tier_multiplier = None;
+        }
+        Some(out)
+    }
+
+    /// Every context-tier threshold in the book, ascending: a request's band is the highest
+    /// one its prompt is greater than.
+    pub fn context_bands(&self) -> Vec<i64> {
+        let set: BTreeSet<i64> = self.rows.iter().filter_map(|r| r.above_prompt_tokens).collect();
+        set.into_iter().collect()
+    }
+
+    /// The resolved rates of every entity, tier and context band, over the periods in which
+    /// they do not change: `(rates, band, valid_from, valid_to)` (a `None` end is open). The
+    /// rollup's `prices` table, so that the SQL prices a request with an equi-join.
+    pub fn resolved_periods(&self) -> Vec<(PriceRow, i64, NaiveDate, Option<NaiveDate>)> {
+        let mut bands = vec![0];
+        bands.extend(self.context_bands());
+        let mut out = Vec::new();
+        let mut entities: Vec<&String> = self.by_entity.keys().collect();
+        entities.sort();
+        for entity in entities {
+            let rows = self.entity_rows(entity);
+            // the days on which any of the entity's rows starts or ends
+            let mut days: BTreeSet<NaiveDate> = BTreeSet::new();
+            for (row, end) in self.periods().filter(|(r, _)| &r.served_entity_name == entity) {
+                days.insert(row.effective_from);
+                days.extend(end);
+            }
+            let days: Vec<NaiveDate> = days.into_iter().collect();
+            let tiers: BTreeSet<ServiceTier> = rows.iter().map(|r| r.service_tier).collect();
+            for (i, from) in days.iter().enumerate() {
+                let to = days.get(i + 1).copied();
+                for tier in &tiers {
+                    for band in &bands {
+                        if let Some(rates) = self.resolve_band(entity, *tier, *band, date_start_micros(*from)) {
+                            out.push((rates, *band, *from, to));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every row with the day its period ends (exclusive): its `effective_to`, else the key's
+    /// next `effective_from`, else `None` (open).
     pub fn periods(&self) -> impl Iterator<Item = (&PriceRow, Option<NaiveDate>)> + '_ {
         self.rows.iter().enumerate().map(|(i, row)| {
-            let next_from = self
-                .rows
-                .get(i + 1)
-                .filter(|next| next.served_entity_name == row.served_entity_name)
-                .map(|next| next.effective_from);
+            let next_from = self.rows.get(i + 1).filter(|next| next.key() == row.key()).map(|next| next.effective_from);
             // Validation guarantees effective_to <= the next start; `min` keeps this true anyway.
             let end = match (row.effective_to, next_from) {
                 (Some(to), Some(next)) => Some(to.min(next)),
@@ -223,11 +506,14 @@ impl PriceBook {
         })
     }
 
-    /// The most decimal places of any price in the book. [`request_cost`] results have this
-    /// scale + 6, so a fixed-scale decimal column of scale s holds every cost exactly when this is
-    /// at most s - 6.
+    /// The most decimal places of any price in the book (a tier multiplier's product included).
+    /// [`request_cost`] results have this scale + 6, so a fixed-scale decimal column of scale s
+    /// holds every cost exactly when this is at most s - 6.
     pub fn max_price_scale(&self) -> u32 {
-        self.rows.iter().map(PriceRow::price_scale).max().unwrap_or(0)
+        let multiplied = self.rows.iter().filter_map(|r| {
+            r.tier_multiplier.map(|m| m.scale() + self.rows.iter().map(PriceRow::price_scale).max().unwrap_or(0))
+        });
+        self.rows.iter().map(PriceRow::price_scale).chain(multiplied).max().unwrap_or(0)
     }
 
     /// A deterministic rendering of the validated rows, for the caller to hash as the price book's
@@ -235,13 +521,25 @@ impl PriceBook {
     /// how a number was written (`2.5` and `2.50` render alike), so reformatting the file keeps
     /// the identity while any change that could alter a cost changes it.
     pub fn canonical_text(&self) -> String {
-        let mut text = COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>().join(",");
+        // a book that uses none of the columns added since the first release renders as it did
+        // then, so its identity stays the one older exports recorded
+        let extended = self.rows.iter().any(|r| {
+            r.service_tier != ServiceTier::Standard
+                || r.above_prompt_tokens.is_some()
+                || r.tier_multiplier.is_some()
+                || r.rates()[4..].iter().any(Option::is_some)
+                || r.provider.is_some()
+                || r.catalog_model.is_some()
+        });
+        let columns = if extended { COLUMNS.len() } else { 10 };
+        let mut text = COLUMNS[..columns].iter().map(|c| c.name).collect::<Vec<_>>().join(",");
         text.push('\n');
         let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
-        let price = |p: Decimal| p.normalize().to_string();
+        let price = |p: Option<Decimal>| p.map(|p| p.normalize().to_string()).unwrap_or_default();
+        let text_cell = |t: &Option<String>| t.as_deref().map(csv_cell).unwrap_or_default();
         for r in &self.rows {
             // Same order as COLUMNS.
-            let _ = writeln!(
+            let _ = write!(
                 text,
                 "{},{},{},{},{},{},{},{},{},{}",
                 csv_cell(&r.served_entity_name),
@@ -251,9 +549,28 @@ impl PriceBook {
                 price(r.input_per_1m),
                 price(r.cached_input_per_1m),
                 price(r.output_per_1m),
-                r.cache_write_per_1m.map(price).unwrap_or_default(),
+                price(r.cache_write_per_1m),
                 r.pricing_mode,
                 date(r.retires_on),
+            );
+            if !extended {
+                text.push('\n');
+                continue;
+            }
+            let _ = writeln!(
+                text,
+                ",{},{},{},{},{},{},{},{},{},{},{}",
+                r.service_tier.as_str(),
+                price(r.tier_multiplier),
+                r.above_prompt_tokens.map(|t| t.to_string()).unwrap_or_default(),
+                price(r.cache_write_1h_per_1m),
+                price(r.input_audio_per_1m),
+                price(r.output_audio_per_1m),
+                price(r.reasoning_per_1m),
+                price(r.web_search_per_1k),
+                price(r.request_fee),
+                text_cell(&r.provider),
+                text_cell(&r.catalog_model),
             );
         }
         text
@@ -268,12 +585,26 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Pr
     let from = row.required(EFFECTIVE_FROM, parse_date);
     let to = row.optional(EFFECTIVE_TO, parse_date);
     let currency = row.required(CURRENCY, parse_currency);
-    let input = row.required(INPUT_PRICE, parse_price);
-    let cached = row.required(CACHED_INPUT_PRICE, parse_price);
-    let output = row.required(OUTPUT_PRICE, parse_price);
+    let tier = row.optional(SERVICE_TIER, ServiceTier::parse_cell);
+    let above = row.optional(ABOVE_PROMPT_TOKENS, parse_tokens);
+    // the base row of an entity names the three rates every request needs; a tier row may
+    // leave them to its multiplier, or missing
+    let base = matches!((&tier, &above), (Ok(None | Some(ServiceTier::Standard)), Ok(None)));
+    let [input, cached, output] = [INPUT_PRICE, CACHED_INPUT_PRICE, OUTPUT_PRICE].map(|column| {
+        if base { row.required(column, parse_price).map(Some) } else { row.optional(column, parse_price) }
+    });
     let cache_write = row.optional(CACHE_WRITE_PRICE, parse_price);
     let mode = row.optional(PRICING_MODE, PricingMode::parse_cell);
     let retires_on = row.optional(RETIRES_ON, parse_date);
+    let multiplier = row.optional(TIER_MULTIPLIER, parse_price);
+    let cache_write_1h = row.optional(CACHE_WRITE_1H_PRICE, parse_price);
+    let input_audio = row.optional(INPUT_AUDIO_PRICE, parse_price);
+    let output_audio = row.optional(OUTPUT_AUDIO_PRICE, parse_price);
+    let reasoning = row.optional(REASONING_PRICE, parse_price);
+    let web_search = row.optional(WEB_SEARCH_PRICE, parse_price);
+    let fee = row.optional(REQUEST_FEE, parse_price);
+    let provider = row.optional(PROVIDER, parse_text);
+    let catalog_model = row.optional(CATALOG_MODEL, parse_text);
     if let (Ok(from), Ok(Some(to))) = (&from, &to)
         && to <= from
     {
@@ -282,50 +613,53 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Pr
         ));
         return None;
     }
-    let (
-        Ok(entity),
-        Ok(from),
-        Ok(to),
-        Ok(currency),
-        Ok(input),
-        Ok(cached),
-        Ok(output),
-        Ok(cache_write),
-        Ok(mode),
-        Ok(retires_on),
-    ) = (entity, from, to, currency, input, cached, output, cache_write, mode, retires_on)
-    else {
+    if let (Ok(None | Some(ServiceTier::Standard)), Ok(Some(m))) = (&tier, &multiplier) {
+        row.problem(format!(
+            "{TIER_MULTIPLIER} {m} is on a standard row, which has no tier to multiply; give the rates, or set {SERVICE_TIER}"
+        ));
         return None;
-    };
+    }
     Some(PriceRow {
-        served_entity_name: entity,
-        effective_from: from,
-        effective_to: to,
-        currency,
-        input_per_1m: input,
-        cached_input_per_1m: cached,
-        output_per_1m: output,
-        cache_write_per_1m: cache_write,
-        pricing_mode: mode.unwrap_or_default(),
-        retires_on,
+        served_entity_name: entity.ok()?,
+        effective_from: from.ok()?,
+        effective_to: to.ok()?,
+        currency: currency.ok()?,
+        input_per_1m: input.ok()?,
+        cached_input_per_1m: cached.ok()?,
+        output_per_1m: output.ok()?,
+        cache_write_per_1m: cache_write.ok()?,
+        pricing_mode: mode.ok()?.unwrap_or_default(),
+        retires_on: retires_on.ok()?,
+        service_tier: tier.ok()?.unwrap_or_default(),
+        above_prompt_tokens: above.ok()?,
+        tier_multiplier: multiplier.ok()?,
+        cache_write_1h_per_1m: cache_write_1h.ok()?,
+        input_audio_per_1m: input_audio.ok()?,
+        output_audio_per_1m: output_audio.ok()?,
+        reasoning_per_1m: reasoning.ok()?,
+        web_search_per_1k: web_search.ok()?,
+        request_fee: fee.ok()?,
+        provider: provider.ok()?,
+        catalog_model: catalog_model.ok()?,
         line: row.number(),
     })
 }
 
-/// Reports rows of one entity whose periods overlap. `rows` is sorted by (entity, from), and a
-/// row without `effective_to` ends where the next begins, so only neighbours can collide.
+/// Reports rows of one key whose periods overlap. `rows` is sorted by (key, from), and a row
+/// without `effective_to` ends where the next begins, so only neighbours can collide.
 fn check_periods(rows: &[PriceRow], problems: &mut Problems) {
     for pair in rows.windows(2) {
         let [earlier, later] = pair else { continue };
-        if earlier.served_entity_name != later.served_entity_name {
+        if earlier.key() != later.key() {
             continue;
         }
+        let what = later.key_label();
         if earlier.effective_from == later.effective_from {
             problems.at(
                 later.line,
                 format!(
-                    "{} has two rows with {EFFECTIVE_FROM} {} (the other is line {}); keep one",
-                    later.served_entity_name, later.effective_from, earlier.line
+                    "{what} has two rows with {EFFECTIVE_FROM} {} (the other is line {}); keep one",
+                    later.effective_from, earlier.line
                 ),
             );
         } else if let Some(to) = earlier.effective_to
@@ -334,11 +668,36 @@ fn check_periods(rows: &[PriceRow], problems: &mut Problems) {
             problems.at(
                 earlier.line,
                 format!(
-                    "{EFFECTIVE_TO} {to} runs past {}, when the row on line {} for {} starts; \
+                    "{EFFECTIVE_TO} {to} runs past {}, when the row on line {} for {what} starts; \
                      set {EFFECTIVE_TO} to {} or earlier (or leave it empty to end at the next row)",
-                    later.effective_from, later.line, later.served_entity_name, later.effective_from
+                    later.effective_from, later.line, later.effective_from
                 ),
             );
+        }
+    }
+}
+
+/// A tier row needs the entity's standard rows to fall back on, in one currency: reports tier
+/// rows of an entity without any base row, and entities priced in two currencies at once.
+fn check_tiers(rows: &[PriceRow], problems: &mut Problems) {
+    for r in rows.iter().filter(|r| r.key().1 != ServiceTier::Standard || r.key().2 != 0) {
+        let base = rows.iter().find(|b| b.key() == (r.served_entity_name.as_str(), ServiceTier::Standard, 0));
+        match base {
+            None => problems.at(
+                r.line,
+                format!(
+                    "{} has a row but no standard row without {ABOVE_PROMPT_TOKENS}; add the base prices first",
+                    r.key_label()
+                ),
+            ),
+            Some(b) if b.currency != r.currency => problems.at(
+                r.line,
+                format!(
+                    "currency {} differs from the {} of {}'s base row on line {}; price an entity in one currency",
+                    r.currency, b.currency, r.served_entity_name, b.line
+                ),
+            ),
+            Some(_) => {}
         }
     }
 }
@@ -385,8 +744,8 @@ mod tests {
         let sonnet = book.price_at("claude-3-5-sonnet", micros("2025-01-01T00:00:00Z")).unwrap();
         assert_eq!(sonnet.cache_write_per_1m, Some(dec("3.75")));
         let gpt = book.price_at("gpt-4o", micros("2025-03-01T00:00:00Z")).unwrap();
-        assert_eq!((gpt.input_per_1m, gpt.line), (dec("2.00"), 9));
-        assert_eq!(gpt.cache_write_or_input(), dec("2.00"));
+        assert_eq!((gpt.input_per_1m, gpt.line), (Some(dec("2.00")), 9));
+        assert_eq!(gpt.cache_write_or_input(), Some(dec("2.00")));
         let pt = book.price_at("llama-3-70b-pt", micros("2025-01-01T00:00:00Z")).unwrap();
         assert_eq!(pt.pricing_mode, PricingMode::Provisioned);
     }
@@ -443,7 +802,7 @@ mod tests {
              m,2030-06-01,USD,9.00,9.00,9.00,,,\n\
              only-future,2030-06-01,USD,1,1,1,,,\n"
         ));
-        assert_eq!(book.price_at("m", micros("2025-06-01T00:00:00Z")).unwrap().input_per_1m, dec("1.00"));
+        assert_eq!(book.price_at("m", micros("2025-06-01T00:00:00Z")).unwrap().input_per_1m, Some(dec("1.00")));
         assert_eq!(book.price_at("only-future", micros("2025-06-01T00:00:00Z")), None);
         let ends: Vec<_> = book.periods().map(|(r, end)| (r.version(), end)).collect();
         assert_eq!(ends[0], ("m@2024-01-01".to_string(), Some(day("2030-06-01"))));
@@ -457,7 +816,10 @@ mod tests {
         );
         let row = &book.rows()[0];
         assert_eq!(row.served_entity_name, "gpt-4o");
-        assert_eq!((row.currency.as_str(), row.output_per_1m, row.input_per_1m), ("EUR", dec("8.00"), dec("2.00")));
+        assert_eq!(
+            (row.currency.as_str(), row.output_per_1m, row.input_per_1m),
+            ("EUR", Some(dec("8.00")), Some(dec("2.00")))
+        );
         assert_eq!(
             (row.cache_write_per_1m, row.pricing_mode, row.retires_on, row.effective_to),
             (None, PricingMode::PerToken, None, None)
@@ -612,12 +974,23 @@ mod tests {
             effective_from: day("2025-01-01"),
             effective_to: None,
             currency: "USD".to_string(),
-            input_per_1m: dec(input),
-            cached_input_per_1m: dec(cached),
-            output_per_1m: dec(output),
+            input_per_1m: Some(dec(input)),
+            cached_input_per_1m: Some(dec(cached)),
+            output_per_1m: Some(dec(output)),
             cache_write_per_1m: cache_write.map(dec),
             pricing_mode: PricingMode::PerToken,
             retires_on: None,
+            service_tier: ServiceTier::Standard,
+            above_prompt_tokens: None,
+            tier_multiplier: None,
+            cache_write_1h_per_1m: None,
+            input_audio_per_1m: None,
+            output_audio_per_1m: None,
+            reasoning_per_1m: None,
+            web_search_per_1k: None,
+            request_fee: None,
+            provider: None,
+            catalog_model: None,
             line: 2,
         }
     }
@@ -639,7 +1012,7 @@ mod tests {
         assert_eq!(request_cost(&sonnet, 100, 2000, 1000, 500), Some(dec("0.01215")));
         // Without a cache-write price the 1,000 tokens cost the input price: 3000 instead of 3750.
         let defaulted = row("3.00", "0.30", "15.00", None);
-        assert_eq!(defaulted.cache_write_or_input(), dec("3.00"));
+        assert_eq!(defaulted.cache_write_or_input(), Some(dec("3.00")));
         assert_eq!(request_cost(&defaulted, 100, 2000, 1000, 500), Some(dec("0.01140")));
     }
 

@@ -12,6 +12,10 @@ use super::{ConfigError, ConfigFile};
 pub struct Settings {
     #[serde(default)]
     pub attribution: Attribution,
+    /// Not a setting: the price book's context-tier thresholds, ascending (see
+    /// `crate::model::Inputs::new`), which the SQL turns into each request's context tier.
+    #[serde(skip)]
+    pub context_bands: Vec<i64>,
 }
 
 /// `[attribution]`: who a request is charged to.

@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 use crate::pricing::{ConfigError, ConfigFile};
 
 /// Example configuration files written by `init`, each with comments that explain the columns.
-pub const CONFIG_TEMPLATES: [(&str, &str); 6] = [
+pub const CONFIG_TEMPLATES: [(&str, &str); 7] = [
     ("prices.csv", include_str!("templates/prices.csv")),
+    ("discounts.csv", include_str!("templates/discounts.csv")),
     ("principals.csv", include_str!("templates/principals.csv")),
     ("budgets.csv", include_str!("templates/budgets.csv")),
     ("capacity.csv", include_str!("templates/capacity.csv")),

@@ -17,7 +17,7 @@ use crate::time::{date_ranges, parse_date_ranges};
 use crate::warehouse::Warehouse;
 
 /// The config files that change what usage costs and who pays it: those the rollup reads.
-pub const CONFIG_FILES: [&str; 3] = ["prices.csv", "principals.csv", "settings.toml"];
+pub const CONFIG_FILES: [&str; 4] = ["prices.csv", "principals.csv", "settings.toml", "discounts.csv"];
 
 /// SHA-256 of each config file of `files` as it is now (`absent` when there is none).
 pub async fn config_digests(warehouse: &Warehouse, files: &[&str]) -> Result<BTreeMap<String, String>> {
