@@ -19,6 +19,7 @@ mod ingest_formats;
 mod ingest_property;
 mod maintenance;
 mod object_store;
+mod prices_import;
 mod pricing_tiers;
 mod reports;
 mod rollup_memory;

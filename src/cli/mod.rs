@@ -7,6 +7,7 @@ mod gen_cmd;
 mod ingest_cmd;
 mod init_cmd;
 mod maintenance_cmd;
+mod prices_cmd;
 mod report_cmd;
 mod rollup_cmd;
 mod run_cmd;
@@ -96,6 +97,8 @@ pub enum Command {
     Chargeback(chargeback_cmd::ChargebackArgs),
     /// Budgets: spend against config/budgets.csv, forecast, thresholds (exit 3 when over).
     Budget(budget_cmd::BudgetArgs),
+    /// The price book: import a published price catalog (LiteLLM's) into config/prices.csv.
+    Prices(prices_cmd::PricesArgs),
     /// Run a named report (sql/reports/): top consumers, rate limits, fallbacks, break-even, anomalies ... (--chart draws it)
     Report(report_cmd::ReportArgs),
     /// Read-only SQL over the warehouse's tables: one query, or an interactive shell without one.
@@ -167,6 +170,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Prices(args) => prices_cmd::run(&warehouse()?, args, &cli).await,
         Command::Compact(args) => maintenance_cmd::run_compact(&warehouse()?, args, &cli).await,
         Command::Vacuum(args) => maintenance_cmd::run_vacuum(&warehouse()?, args, &cli).await,
         Command::Run(args) => run_cmd::run(args, &cli).await,

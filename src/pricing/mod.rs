@@ -1,6 +1,7 @@
 //! The price book and the principals: the two hand-edited dimension files that turn token
 //! counts into money (`config/prices.csv`) and requesters into groups and cost centers
 //! (`config/principals.csv`), and the settings that change attribution (`config/settings.toml`).
+//! [`plan_import`] turns a published price catalog (LiteLLM's) into rows of the price book.
 //!
 //! Both files are written by people, so loading is strict and helpful: every problem in the file
 //! is collected (up to [`MAX_REPORTED_PROBLEMS`]) and reported at once, each as
@@ -21,6 +22,7 @@
 
 mod budgets;
 mod capacity;
+mod catalog;
 mod discounts;
 mod prices;
 mod principals;
@@ -36,6 +38,7 @@ use rust_decimal::Decimal;
 
 pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
 pub use capacity::{Capacity, Pool};
+pub use catalog::{Catalog, CatalogSelection, Change, ImportPlan, PlannedRow, RowStatus, Skipped, plan_import};
 pub use discounts::{Discount, Discounts};
 pub use prices::{PriceBook, PriceRow, PricingMode, ServiceTier, Usage, request_cost, usage_cost};
 pub use principals::{Principal, Principals, UNALLOCATED_COST_CENTER, UNASSIGNED_GROUP};
@@ -263,6 +266,17 @@ impl Header {
                 Some(c) => positions.push((c.name, position)),
             }
         }
+        Header::complete(line, columns, positions, problems)
+    }
+
+    /// The header of `line` with the columns found at `positions`, or `None` after reporting each
+    /// required column of `columns` it lacks.
+    fn complete(
+        line: &Line,
+        columns: &[Column],
+        positions: Vec<(&'static str, usize)>,
+        problems: &mut Problems,
+    ) -> Option<Header> {
         let mut complete = true;
         for column in columns.iter().filter(|c| c.required) {
             if !positions.iter().any(|(n, _)| *n == column.name) {
