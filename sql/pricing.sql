@@ -19,6 +19,10 @@
 --               A rate the book lacks is NULL.
 --   discounts   factor of the list price paid, by served entity and/or provider, over a period
 --   principals  requester -> group, cost_center for valid_from .. valid_to (NULL = open)
+-- What the data or the config do not have costs nothing: tokenledger leaves out the discount
+-- joins when there are no discounts, and the terms of 1-hour cache writes, audio, searches,
+-- reasoning priced apart and request fees when no request or no price has them (the double
+-- braces; sql/pricing_parts.sql holds the full terms).
 -- Money stays decimal: tokens are cast to DECIMAL(20,0) before they meet a price. A row
 -- without a price in force, or that needs a rate its price lacks, has a NULL cost and
 -- price_version: unpriced, never free (nor priced at a neighbouring tier's rate).
@@ -44,28 +48,20 @@ FROM (
     p.currency AS p_currency,
     p.pricing_mode AS p_pricing_mode,
     p.price_version AS p_price_version,
-    COALESCE(de.factor, dp.factor) AS discount_factor,
-    COALESCE(de.discount_id, dp.discount_id) AS p_discount_id,
+    {{discount_factor}} AS discount_factor,
+    {{discount_id}} AS p_discount_id,
     p.price_version IS NULL
       OR (r.input_tokens > 0 AND p.input_per_token IS NULL)
       OR (r.cache_read_input_tokens > 0 AND p.cache_read_per_token IS NULL)
       OR (r.cache_creation_input_tokens > r.cache_creation_1h_input_tokens AND p.cache_write_per_token IS NULL)
-      OR (r.cache_creation_1h_input_tokens > 0 AND p.cache_write_1h_per_token IS NULL)
       OR (r.output_tokens > 0 AND p.output_per_token IS NULL)
-      OR (r.input_audio_tokens > 0 AND p.input_audio_extra_per_token IS NULL)
-      OR (r.output_audio_tokens > 0 AND p.output_audio_extra_per_token IS NULL)
-      OR (r.web_search_requests > 0 AND p.web_search_per_request IS NULL) AS needs_missing_rate,
+      {{part_checks}} AS needs_missing_rate,
     CAST(r.input_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_per_token, 0)
       + CAST(r.cache_read_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_read_per_token, 0)
       + CAST(r.cache_creation_input_tokens - r.cache_creation_1h_input_tokens AS DECIMAL(20, 0))
         * COALESCE(p.cache_write_per_token, 0)
-      + CAST(r.cache_creation_1h_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_write_1h_per_token, 0)
       + CAST(r.output_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_per_token, 0)
-      + CAST(r.input_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_audio_extra_per_token, 0)
-      + CAST(r.output_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_audio_extra_per_token, 0)
-      + CAST(COALESCE(r.reasoning_tokens, 0) AS DECIMAL(20, 0)) * COALESCE(p.reasoning_extra_per_token, 0)
-      + CAST(r.web_search_requests AS DECIMAL(20, 0)) * COALESCE(p.web_search_per_request, 0)
-      + CAST(r.requests AS DECIMAL(20, 0)) * COALESCE(p.request_fee, 0) AS list_cost_if_priced
+      {{part_terms}} AS list_cost_if_priced
   FROM {{input}} r
   LEFT JOIN prices p
     ON p.served_entity_name = r.served_entity_name
@@ -77,15 +73,5 @@ FROM (
     ON w.requester = r.requester
    AND r.priced_at >= w.valid_from
    AND (w.valid_to IS NULL OR r.priced_at < w.valid_to)
-  -- a discount of the entity wins over one of its provider
-  LEFT JOIN discounts de
-    ON de.served_entity_name = r.served_entity_name
-   AND (de.provider IS NULL OR de.provider = r.provider)
-   AND r.priced_at >= de.valid_from
-   AND (de.valid_to IS NULL OR r.priced_at < de.valid_to)
-  LEFT JOIN discounts dp
-    ON dp.served_entity_name IS NULL
-   AND dp.provider = r.provider
-   AND r.priced_at >= dp.valid_from
-   AND (dp.valid_to IS NULL OR r.priced_at < dp.valid_to)
+  {{discount_joins}}
 ) j

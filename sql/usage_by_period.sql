@@ -4,8 +4,9 @@
 -- priced_at is the start of the period: sql/pricing.sql prices each row at that instant.
 -- context_cost_center and context_group are grouping keys only when usage_context overrides are on
 -- (context_group also when the table has LiteLLM rows: {{context_cost_center_key}}); otherwise
--- they are NULL on every row (and the context tier is 0 when the price book has no thresholds:
--- {{context_band_key}} is empty then), and a constant
+-- they are NULL on every row (likewise the service tier when no request says one, and the
+-- context tier when the price book has no thresholds: their keys are empty then, and the sums
+-- of 1-hour cache writes, audio and searches are 0 when no request has any), and a constant
 -- key would make DataFusion aggregate in its slower partially-sorted mode. max() of a key is
 -- the key.
 SELECT
@@ -18,7 +19,7 @@ SELECT
   served_entity_name,
   entity_type,
   provider,
-  service_tier,
+  {{service_tier}},
   max(above_prompt_tokens) AS above_prompt_tokens,
   count(*) AS requests,
   sum(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS succeeded,
@@ -35,15 +36,12 @@ SELECT
   sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
   sum(output_tokens) AS output_tokens,
   sum(COALESCE(reasoning_tokens, 0)) AS reasoning_tokens,
-  sum(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens,
-  sum(input_audio_tokens) AS input_audio_tokens,
-  sum(output_audio_tokens) AS output_audio_tokens,
-  sum(web_search_requests) AS web_search_requests,
+  {{billed_parts}}
   -- nearest-rank percentiles, the ceil(q*n)-th smallest duration (DuckDB's quantile_disc;
   -- a tokenledger function here, exact and in integer arithmetic)
   quantile_disc(execution_duration_ms, 0.5) AS latency_p50_ms,
   quantile_disc(execution_duration_ms, 0.95) AS latency_p95_ms,
   max(execution_duration_ms) AS latency_max_ms
 FROM charged_requests
-GROUP BY {{period_keys}}, requester, {{context_cost_center_key}} endpoint_name, served_entity_name, entity_type, provider,
-  service_tier{{context_band_key}}
+GROUP BY {{period_keys}}, requester, {{context_cost_center_key}} endpoint_name, served_entity_name, entity_type, provider
+  {{service_tier_key}}{{context_band_key}}

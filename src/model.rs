@@ -70,25 +70,71 @@ impl Grain {
             (false, true) => "context_group,",
             (false, false) => "",
         };
-        // a context tier that is 0 on every row is no grouping key (see usage_by_period.sql)
+        // a context tier that is 0 on every row is no grouping key (see usage_by_period.sql),
+        // nor is a service tier that no row has, and sums of parts no row has are 0
         let band_key = if settings.context_bands.is_empty() { "" } else { ", above_prompt_tokens" };
+        let (tier_key, tier) = if settings.no_service_tiers {
+            ("", "CAST('standard' AS VARCHAR) AS service_tier")
+        } else {
+            (", service_tier", "service_tier")
+        };
+        let parts = if settings.no_billed_parts {
+            "CAST(0 AS BIGINT) AS cache_creation_1h_input_tokens,\n  CAST(0 AS BIGINT) AS input_audio_tokens,\n  \
+             CAST(0 AS BIGINT) AS output_audio_tokens,\n  CAST(0 AS BIGINT) AS web_search_requests,"
+        } else {
+            "sum(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens,\n  \
+             sum(input_audio_tokens) AS input_audio_tokens,\n  sum(output_audio_tokens) AS output_audio_tokens,\n  \
+             sum(web_search_requests) AS web_search_requests,"
+        };
         let by_period = USAGE_BY_PERIOD_SQL
             .replace("{{priced_at}}", priced_at)
             .replace("{{period_keys}}", period_keys)
             .replace("{{context_cost_center_key}}", context_key)
-            .replace("{{context_band_key}}", band_key);
+            .replace("{{context_band_key}}", band_key)
+            .replace("{{service_tier_key}}", tier_key)
+            .replace("{{service_tier}}", tier)
+            .replace("{{billed_parts}}", parts);
         format!(
             "WITH usage_by_period AS (\n{}\n),\npriced_usage AS (\n{}\n)\n{}",
             by_period.trim_end(),
-            pricing_sql("usage_by_period").trim_end(),
+            pricing_sql("usage_by_period", settings).trim_end(),
             USAGE_SQL.replace("{{time_columns}}", time_columns)
         )
     }
 }
 
-/// `sql/pricing.sql` over the relation `input`.
-pub fn pricing_sql(input: &str) -> String {
-    PRICING_SQL.replace("{{input}}", input)
+/// The optional pieces of `sql/pricing.sql`.
+const PRICING_PARTS_SQL: &str = include_str!("../sql/pricing_parts.sql");
+
+/// The section `name` of `sql/pricing_parts.sql`.
+fn pricing_part(name: &str) -> String {
+    let marker = format!("-- section: {name}\n");
+    let start = PRICING_PARTS_SQL.find(&marker).map(|i| i + marker.len()).expect("a section of pricing_parts.sql");
+    let rest = &PRICING_PARTS_SQL[start..];
+    rest[..rest.find("-- section: ").unwrap_or(rest.len())].trim_end().to_string()
+}
+
+/// `sql/pricing.sql` over the relation `input`, with the pieces the data and the config need.
+pub fn pricing_sql(input: &str, settings: &Settings) -> String {
+    let piece = |on: bool, name: &str| if on { pricing_part(name) } else { String::new() };
+    let (factor, discount_id) = if settings.no_discounts {
+        ("CAST(NULL AS DECIMAL(10, 4))", "CAST(NULL AS VARCHAR)")
+    } else {
+        ("COALESCE(de.factor, dp.factor)", "COALESCE(de.discount_id, dp.discount_id)")
+    };
+    let terms = [
+        piece(!settings.no_billed_parts, "part_terms"),
+        piece(!settings.no_reasoning_prices, "reasoning_term"),
+        piece(!settings.no_request_fees, "fee_term"),
+    ]
+    .join("\n");
+    PRICING_SQL
+        .replace("{{input}}", input)
+        .replace("{{discount_joins}}", &piece(!settings.no_discounts, "discount_joins"))
+        .replace("{{discount_factor}}", factor)
+        .replace("{{discount_id}}", discount_id)
+        .replace("{{part_checks}}", &piece(!settings.no_billed_parts, "part_checks"))
+        .replace("{{part_terms}}", &terms)
 }
 
 /// `sql/charged_requests.sql` with the settings filled in.
@@ -111,12 +157,27 @@ fn context_band_sql(bands: &[i64]) -> String {
     format!("CASE {whens}ELSE CAST(0 AS BIGINT) END")
 }
 
-/// Sets [`crate::pricing::Attribution::source_groups`]: whether the session's `inference` has
-/// rows of a source that names their group (LiteLLM's teams). The file statistics of the
-/// `source` column answer it without reading a warehouse of native rows.
-pub async fn find_source_groups(ctx: &SessionContext, settings: &mut Settings) -> Result<()> {
-    let found = ctx.sql("SELECT 1 FROM inference WHERE source = 'litellm' LIMIT 1").await?.collect().await?;
-    settings.attribution.source_groups = found.iter().any(|b| b.num_rows() > 0);
+/// Completes the settings from what the session's `inference` holds, so that the SQL does no
+/// work for what the data does not have:
+/// - [`crate::pricing::Attribution::source_groups`]: rows of a source that names their group
+///   (LiteLLM's teams);
+/// - [`Settings::no_service_tiers`]: no row says its service tier (every request is standard, so
+///   the tier is no grouping key);
+/// - [`Settings::no_billed_parts`]: no row has 1-hour cache writes, audio or web searches (their
+///   sums are 0).
+///
+/// Each is a `LIMIT 1` query that the files' statistics mostly answer without reading the rows.
+pub async fn find_data_features(ctx: &SessionContext, settings: &mut Settings) -> Result<()> {
+    let any = |sql: &'static str| async move {
+        let found = ctx.sql(sql).await?.collect().await?;
+        Ok::<bool, Error>(found.iter().any(|b| b.num_rows() > 0))
+    };
+    settings.attribution.source_groups = any("SELECT 1 FROM inference WHERE source = 'litellm' LIMIT 1").await?;
+    settings.no_service_tiers = !any("SELECT 1 FROM inference WHERE service_tier IS NOT NULL LIMIT 1").await?;
+    settings.no_billed_parts =
+        !any("SELECT 1 FROM inference WHERE cache_creation_1h_input_tokens > 0 OR input_audio_tokens > 0 \
+         OR output_audio_tokens > 0 OR web_search_requests > 0 LIMIT 1")
+        .await?;
     Ok(())
 }
 
@@ -338,6 +399,9 @@ impl Inputs {
     /// The inputs, with the settings completed from the price book (its context tiers).
     pub fn new(book: PriceBook, principals: Principals, mut settings: Settings, discounts: Discounts) -> Self {
         settings.context_bands = book.context_bands();
+        settings.no_discounts = discounts.rows().is_empty();
+        settings.no_reasoning_prices = book.rows().iter().all(|r| r.reasoning_per_1m.is_none());
+        settings.no_request_fees = book.rows().iter().all(|r| r.request_fee.is_none());
         Self { book, principals, settings, discounts }
     }
 
@@ -382,9 +446,10 @@ pub async fn register_inputs(
 /// `priced_requests` (every request with its price, owner and cost, for analysts). The usage
 /// models ([`Grain::sql`]) read `charged_requests`.
 pub async fn register_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
-    for (name, sql) in
-        [("charged_requests", charged_requests_sql(settings)), ("priced_requests", pricing_sql("charged_requests"))]
-    {
+    for (name, sql) in [
+        ("charged_requests", charged_requests_sql(settings)),
+        ("priced_requests", pricing_sql("charged_requests", settings)),
+    ] {
         let view = crate::engine::view(ctx.sql(&sql).await?);
         let _ = ctx.deregister_table(name)?;
         ctx.register_table(name, view)?;
@@ -407,7 +472,7 @@ pub async fn session_with_memory(
     let ctx = warehouse.engine().context_with_memory(memory_limit).await?;
     register_inputs(&ctx, warehouse.engine(), &warehouse.open_table(INFERENCE).await?, inputs).await?;
     let mut settings = inputs.settings.clone();
-    find_source_groups(&ctx, &mut settings).await?;
+    find_data_features(&ctx, &mut settings).await?;
     register_views(&ctx, &settings).await?;
     Ok(ctx)
 }

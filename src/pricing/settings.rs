@@ -16,6 +16,22 @@ pub struct Settings {
     /// `crate::model::Inputs::new`), which the SQL turns into each request's context tier.
     #[serde(skip)]
     pub context_bands: Vec<i64>,
+    /// Not a setting: found at run time (`crate::model::find_data_features`). No request of
+    /// the data says its service tier.
+    #[serde(skip)]
+    pub no_service_tiers: bool,
+    /// Not a setting: found at run time. No request has 1-hour cache writes, audio tokens or
+    /// web searches.
+    #[serde(skip)]
+    pub no_billed_parts: bool,
+    /// Not settings: found in the config (`crate::model::Inputs::new`). There are no discounts;
+    /// no price prices reasoning apart; no price has a request fee.
+    #[serde(skip)]
+    pub no_discounts: bool,
+    #[serde(skip)]
+    pub no_reasoning_prices: bool,
+    #[serde(skip)]
+    pub no_request_fees: bool,
 }
 
 /// `[attribution]`: who a request is charged to.

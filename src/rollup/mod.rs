@@ -35,7 +35,7 @@ pub use state::RollupState;
 
 use crate::engine::{DEFAULT_MEMORY_LIMIT, runtime};
 use crate::error::{Error, Result};
-use crate::model::{Grain, Inputs, find_source_groups, register_inputs, register_views, usage};
+use crate::model::{Grain, Inputs, find_data_features, register_inputs, register_views, usage};
 use crate::pricing::Settings;
 use crate::warehouse::rated::{RatedWith, StaleConfig, stale_config};
 use crate::warehouse::schema::INFERENCE;
@@ -183,7 +183,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     // a session for the model's schema, the tables' totals and the re-rating report
     let ctx = warehouse.engine().context(runtime.clone(), 2).await?;
     register_inputs(&ctx, warehouse.engine(), &inference, &inputs).await?;
-    find_source_groups(&ctx, &mut inputs.settings).await?;
+    find_data_features(&ctx, &mut inputs.settings).await?;
     register_views(&ctx, &inputs.settings).await?;
     let tables_existed =
         warehouse.has_table(Grain::Hourly.table()).await? && warehouse.has_table(Grain::Daily.table()).await?;
