@@ -37,6 +37,9 @@ SELECT
   -- the context tier: the highest threshold of the price book the whole prompt is greater
   -- than (filled in from prices.csv; 0 when the book has none)
   {{context_band}} AS above_prompt_tokens,
+  -- the region it is priced in: its inference_geo when the price book has a premium for it
+  -- (filled in from prices.csv), else ''
+  {{price_geo}} AS price_geo,
   COALESCE(cache_creation_1h_input_tokens, 0) AS cache_creation_1h_input_tokens,
   COALESCE(input_audio_tokens, 0) AS input_audio_tokens,
   COALESCE(output_audio_tokens, 0) AS output_audio_tokens,

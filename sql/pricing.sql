@@ -9,10 +9,11 @@
 --
 -- Inputs (registered by tokenledger):
 --   {{input}}   rows with priced_at, requester, context_cost_center, context_group,
---               served_entity_name, provider, service_tier, above_prompt_tokens, requests, the
+--               served_entity_name, provider, service_tier, above_prompt_tokens, price_geo, requests, the
 --               four disjoint token buckets and their parts billed apart (1-hour cache writes,
 --               audio, reasoning) and web_search_requests
---   prices      the resolved rates of each served entity x service tier x context tier over
+--   prices      the resolved rates of each served entity x service tier x context tier x region
+--               (its regional premium applied; '' for none) over
 --               valid_from .. valid_to (NULL = open): per-TOKEN prices as exact decimals (the
 --               per-1M price moved 6 places, so no division happens here); audio and reasoning
 --               as the difference to their bucket's rate; web searches and the fee per request.
@@ -67,6 +68,7 @@ FROM (
     ON p.served_entity_name = r.served_entity_name
    AND p.service_tier = r.service_tier
    AND p.above_prompt_tokens = r.above_prompt_tokens
+   AND p.inference_geo = r.price_geo
    AND r.priced_at >= p.valid_from
    AND (p.valid_to IS NULL OR r.priced_at < p.valid_to)
   LEFT JOIN principals w

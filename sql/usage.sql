@@ -18,6 +18,7 @@ SELECT
   provider,
   service_tier,
   above_prompt_tokens,
+  NULLIF(price_geo, '') AS inference_geo,
   currency,
   pricing_mode,
   price_version,

@@ -21,6 +21,7 @@ SELECT
   provider,
   {{service_tier}},
   max(above_prompt_tokens) AS above_prompt_tokens,
+  max(price_geo) AS price_geo,
   count(*) AS requests,
   sum(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS succeeded,
   sum(CASE WHEN status_code = 429 THEN 1 ELSE 0 END) AS rate_limited,
@@ -44,4 +45,4 @@ SELECT
   max(execution_duration_ms) AS latency_max_ms
 FROM charged_requests
 GROUP BY {{period_keys}}, requester, {{context_cost_center_key}} endpoint_name, served_entity_name, entity_type, provider
-  {{service_tier_key}}{{context_band_key}}
+  {{service_tier_key}}{{context_band_key}}{{price_geo_key}}

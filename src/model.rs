@@ -73,6 +73,7 @@ impl Grain {
         // a context tier that is 0 on every row is no grouping key (see usage_by_period.sql),
         // nor is a service tier that no row has, and sums of parts no row has are 0
         let band_key = if settings.context_bands.is_empty() { "" } else { ", above_prompt_tokens" };
+        let geo_key = if settings.geos.is_empty() { "" } else { ", price_geo" };
         let (tier_key, tier) = if settings.no_service_tiers {
             ("", "CAST('standard' AS VARCHAR) AS service_tier")
         } else {
@@ -91,6 +92,7 @@ impl Grain {
             .replace("{{period_keys}}", period_keys)
             .replace("{{context_cost_center_key}}", context_key)
             .replace("{{context_band_key}}", band_key)
+            .replace("{{price_geo_key}}", geo_key)
             .replace("{{service_tier_key}}", tier_key)
             .replace("{{service_tier}}", tier)
             .replace("{{billed_parts}}", parts);
@@ -144,6 +146,17 @@ pub fn charged_requests_sql(settings: &Settings) -> String {
         .replace("{{usage_context_overrides}}", sql_bool(settings.attribution.usage_context_overrides))
         .replace("{{source_groups}}", sql_bool(settings.attribution.source_groups))
         .replace("{{context_band}}", &context_band_sql(&settings.context_bands))
+        .replace("{{price_geo}}", &price_geo_sql(&settings.geos))
+}
+
+/// The region a request is priced in: its `inference_geo` when the price book has a premium
+/// for that region, else "" (the rates elsewhere).
+fn price_geo_sql(geos: &[String]) -> String {
+    if geos.is_empty() {
+        return "CAST('' AS VARCHAR)".into();
+    }
+    let list: Vec<String> = geos.iter().map(|g| format!("'{}'", g.replace('\'', "''"))).collect();
+    format!("CASE WHEN inference_geo IN ({}) THEN inference_geo ELSE '' END", list.join(", "))
 }
 
 /// The context tier of a request: the highest of `bands` its whole prompt (uncached input +
@@ -240,11 +253,13 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
     let mut rates: Vec<Decimal128Builder> =
         RATES.iter().map(|_| Decimal128Builder::new().with_data_type(price_type.clone())).collect();
     let mut retires_on = Date32Builder::new();
-    for (row, context_band, from, to) in book.resolved_periods() {
+    let mut geo = StringBuilder::new();
+    for (row, context_band, region, from, to) in book.resolved_periods() {
         retires_on.append_option(row.retires_on.map(epoch_days));
         entity.append_value(&row.served_entity_name);
         tier.append_value(row.service_tier.as_str());
         band.append_value(context_band);
+        geo.append_value(&region);
         valid_from.append_value(date_start_micros(from));
         valid_to.append_option(to.map(date_start_micros));
         currency.append_value(&row.currency);
@@ -277,6 +292,7 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
         Field::new("served_entity_name", DataType::Utf8, false),
         Field::new("service_tier", DataType::Utf8, false),
         Field::new("above_prompt_tokens", DataType::Int64, false),
+        Field::new("inference_geo", DataType::Utf8, false),
         Field::new("valid_from", ts.clone(), false),
         Field::new("valid_to", ts, true),
         Field::new("currency", DataType::Utf8, false),
@@ -289,6 +305,7 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
         Arc::new(entity.finish()),
         Arc::new(tier.finish()),
         Arc::new(band.finish()),
+        Arc::new(geo.finish()),
         Arc::new(valid_from.finish()),
         Arc::new(valid_to.finish()),
         Arc::new(currency.finish()),
@@ -399,6 +416,7 @@ impl Inputs {
     /// The inputs, with the settings completed from the price book (its context tiers).
     pub fn new(book: PriceBook, principals: Principals, mut settings: Settings, discounts: Discounts) -> Self {
         settings.context_bands = book.context_bands();
+        settings.geos = book.geos();
         settings.no_discounts = discounts.rows().is_empty();
         settings.no_reasoning_prices = book.rows().iter().all(|r| r.reasoning_per_1m.is_none());
         settings.no_request_fees = book.rows().iter().all(|r| r.request_fee.is_none());
@@ -426,7 +444,7 @@ pub async fn register_inputs(
 ) -> Result<()> {
     // the SQL's context tiers come from the settings: they must be the book's, or long prompts
     // would be priced at the base tier
-    if inputs.settings.context_bands != inputs.book.context_bands() {
+    if inputs.settings.context_bands != inputs.book.context_bands() || inputs.settings.geos != inputs.book.geos() {
         return Err(Error::Internal(
             "the settings' context tiers are not the price book's: build Inputs with Inputs::new".into(),
         ));

@@ -10,6 +10,8 @@
 //! - GPT-4o (platform.openai.com/docs/pricing): 2.50 / cached 1.25 / output 10.00; priority
 //!   processing 4.25 / 2.125 / 17.00; batch 1.25 / 5.00.
 //! - GPT-4o audio preview: text 2.50 / 10.00, audio input 40.00, audio output 80.00.
+//! - A regional premium: Anthropic prices inference kept in the US (`inference_geo` us) at 1.1x
+//!   (docs.anthropic.com, data residency); other regions pay the rates elsewhere.
 
 use std::collections::BTreeMap;
 
@@ -19,14 +21,15 @@ use serde_json::{Value, json};
 use crate::util::Env;
 
 const PRICES: &str = "\
-served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m,cache_write_price_per_1m,service_tier,tier_multiplier,above_prompt_tokens,cache_write_1h_price_per_1m,input_audio_price_per_1m,output_audio_price_per_1m,web_search_price_per_1k,provider
-claude-sonnet-4,2025-06-01,USD,3.00,0.30,15.00,3.75,,,,6.00,,,10.00,anthropic
-claude-sonnet-4,2025-06-01,USD,6.00,0.60,22.50,7.50,,,200000,12.00,,,10.00,anthropic
-claude-sonnet-4,2025-06-01,USD,,,,,batch,0.5,,,,,,anthropic
-gpt-4o,2025-06-01,USD,2.50,1.25,10.00,,,,,,,,,openai
-gpt-4o,2025-06-01,USD,4.25,2.125,17.00,,priority,,,,,,,openai
-gpt-4o,2025-06-01,USD,1.25,0.625,5.00,,batch,,,,,,,openai
-gpt-4o-audio-preview,2025-06-01,USD,2.50,1.25,10.00,,,,,,40.00,80.00,,openai
+served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m,cache_write_price_per_1m,service_tier,tier_multiplier,above_prompt_tokens,cache_write_1h_price_per_1m,input_audio_price_per_1m,output_audio_price_per_1m,web_search_price_per_1k,provider,inference_geo
+claude-sonnet-4,2025-06-01,USD,3.00,0.30,15.00,3.75,,,,6.00,,,10.00,anthropic,
+claude-sonnet-4,2025-06-01,USD,6.00,0.60,22.50,7.50,,,200000,12.00,,,10.00,anthropic,
+claude-sonnet-4,2025-06-01,USD,,,,,batch,0.5,,,,,,anthropic,
+gpt-4o,2025-06-01,USD,2.50,1.25,10.00,,,,,,,,,openai,
+gpt-4o,2025-06-01,USD,4.25,2.125,17.00,,priority,,,,,,,openai,
+gpt-4o,2025-06-01,USD,1.25,0.625,5.00,,batch,,,,,,,openai,
+gpt-4o-audio-preview,2025-06-01,USD,2.50,1.25,10.00,,,,,,40.00,80.00,,openai,
+claude-sonnet-4,2025-06-01,USD,,,,,,1.1,,,,,,anthropic,us
 ";
 
 /// 15 % off Claude Sonnet 4 from July.
@@ -48,6 +51,7 @@ struct Case {
     input_audio: i64,
     output_audio: i64,
     searches: i64,
+    geo: Option<&'static str>,
     /// Hand-computed list cost and cost (after the discount); `None`: unpriced.
     list: Option<&'static str>,
     cost: Option<&'static str>,
@@ -67,6 +71,7 @@ const fn case(id: &'static str, entity: &'static str, prompt: i64, output: i64) 
         input_audio: 0,
         output_audio: 0,
         searches: 0,
+        geo: None,
         list: None,
         cost: None,
     }
@@ -124,6 +129,20 @@ fn cases() -> Vec<Case> {
             cost: Some("0.52274745"),
             ..case("h-discounted", "claude-sonnet-4", 199_999, 1_000)
         },
+        // run in the US: f's tokens at 1.1x: 13,689 x 1.1 / 10^6 (no searches)
+        Case {
+            geo: Some("us"),
+            list: Some("0.0150579"),
+            cost: Some("0.0150579"),
+            ..case("k-us", "claude-sonnet-4", 2_048, 503)
+        },
+        // run in the EU, which has no premium: the rates elsewhere
+        Case {
+            geo: Some("eu"),
+            list: Some("0.013689"),
+            cost: Some("0.013689"),
+            ..case("l-eu", "claude-sonnet-4", 2_048, 503)
+        },
         // flex: a tier the book lacks for gpt-4o: unpriced, not priced at the standard rate
         Case { tier: Some("flex"), ..case("i-flex", "gpt-4o", 1_000, 100) },
         // a 1-hour cache write on an entity the book has no 1-hour price for: unpriced
@@ -141,6 +160,9 @@ fn native_line(c: &Case) -> Value {
     let o = v.as_object_mut().unwrap();
     if let Some(t) = c.tier {
         o.insert("service_tier".into(), json!(t));
+    }
+    if let Some(g) = c.geo {
+        o.insert("inference_geo".into(), json!(g));
     }
     for (k, n) in [
         ("cache_creation_1h_input_tokens", c.cache_write_1h),
@@ -167,7 +189,7 @@ fn usage_object(c: &Case) -> Value {
             "cache_read_input_tokens": c.cache_read, "cache_creation_input_tokens": c.cache_write,
             "cache_creation": {"ephemeral_5m_input_tokens": c.cache_write - c.cache_write_1h, "ephemeral_1h_input_tokens": c.cache_write_1h},
             "output_tokens": c.output, "server_tool_use": {"web_search_requests": c.searches},
-            "service_tier": c.tier.unwrap_or("standard"),
+            "service_tier": c.tier.unwrap_or("standard"), "inference_geo": c.geo,
         })
     } else {
         json!({
@@ -278,25 +300,32 @@ fn requests_are_priced_as_the_providers_bill_them() {
     let versions = priced(&env);
     assert_eq!(versions["a-long-250k"].2.as_deref(), Some("claude-sonnet-4@2025-06-01>200000"));
     assert_eq!(versions["d-batch"].2.as_deref(), Some("claude-sonnet-4@2025-06-01/batch"));
+    assert_eq!(versions["k-us"].2.as_deref(), Some("claude-sonnet-4@2025-06-01~us"));
+    assert_eq!(versions["l-eu"].2.as_deref(), Some("claude-sonnet-4@2025-06-01"));
     // the usage tables carry the tier keys, both costs and the discount
     let out = env.ok(&[
         "--format",
         "csv",
         "sql",
-        "SELECT \"date\", service_tier, above_prompt_tokens, CAST(sum(list_cost) AS VARCHAR) AS list_cost, \
+        "SELECT \"date\", service_tier, above_prompt_tokens, inference_geo, CAST(sum(list_cost) AS VARCHAR) AS list_cost, \
          CAST(sum(cost) AS VARCHAR) AS cost, sum(web_search_requests) AS searches, sum(unpriced_requests) AS unpriced, \
-         max(discount_id) AS discount FROM usage_daily GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+         max(discount_id) AS discount FROM usage_daily GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
     ]);
     let rows: Vec<&str> = out.lines().collect();
-    assert_eq!(rows[0], "date,service_tier,above_prompt_tokens,list_cost,cost,searches,unpriced,discount");
-    // June, standard, base tier: b + c + f + g (+ j unpriced) = 0.614997 + 0.0678 + 0.043689 + 0.0084825
-    assert!(rows.contains(&"2025-06-10,standard,0,0.734968500000,0.734968500000,3,1,"), "{out}");
-    assert!(rows.contains(&"2025-06-10,standard,200000,1.522500000000,1.522500000000,0,0,"), "{out}");
+    assert_eq!(
+        rows[0],
+        "date,service_tier,above_prompt_tokens,inference_geo,list_cost,cost,searches,unpriced,discount"
+    );
+    // June, standard, base tier, no premium: b + c + f + g + l (+ j unpriced)
+    // = 0.614997 + 0.0678 + 0.043689 + 0.0084825 + 0.013689
+    assert!(rows.contains(&"2025-06-10,standard,0,,0.748657500000,0.748657500000,3,1,"), "{out}");
+    assert!(rows.contains(&"2025-06-10,standard,0,us,0.015057900000,0.015057900000,0,0,"), "{out}");
+    assert!(rows.contains(&"2025-06-10,standard,200000,,1.522500000000,1.522500000000,0,0,"), "{out}");
     assert!(
-        rows.contains(&"2025-07-02,standard,0,0.614997000000,0.522747450000,0,0,*/claude-sonnet-4@2025-07-01 -15%"),
+        rows.contains(&"2025-07-02,standard,0,,0.614997000000,0.522747450000,0,0,*/claude-sonnet-4@2025-07-01 -15%"),
         "{out}"
     );
-    assert!(rows.contains(&"2025-06-10,flex,0,,,0,1,"), "{out}");
+    assert!(rows.contains(&"2025-06-10,flex,0,,,,0,1,"), "{out}");
     // FOCUS: ListCost is the list price, EffectiveCost and BilledCost what is paid
     let focus = env.path("focus.csv");
     env.ok(&["--format", "focus", "chargeback", "--period", "2025-07", "--output", focus.to_str().unwrap()]);

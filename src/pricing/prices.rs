@@ -44,6 +44,7 @@ const WEB_SEARCH_PRICE: &str = "web_search_price_per_1k";
 const REQUEST_FEE: &str = "request_fee";
 const PROVIDER: &str = "provider";
 const CATALOG_MODEL: &str = "catalog_model";
+const INFERENCE_GEO: &str = "inference_geo";
 
 const COLUMNS: &[Column] = &[
     Column { name: SERVED_ENTITY_NAME, required: true },
@@ -67,6 +68,7 @@ const COLUMNS: &[Column] = &[
     Column { name: REQUEST_FEE, required: false },
     Column { name: PROVIDER, required: false },
     Column { name: CATALOG_MODEL, required: false },
+    Column { name: INFERENCE_GEO, required: false },
 ];
 
 /// Prices are per million tokens: the cost of one request is the token-weighted sum divided by
@@ -192,6 +194,10 @@ pub struct PriceRow {
     /// Informational: who bills it, and the catalog key a row was imported from.
     pub provider: Option<String>,
     pub catalog_model: Option<String>,
+    /// A regional premium: the row applies to requests the provider ran in this region (the
+    /// request's `inference_geo`, lower case), and its `tier_multiplier` multiplies every rate
+    /// the request would pay elsewhere. `None` for every other row.
+    pub inference_geo: Option<String>,
     /// Physical line in the file (1-based), for messages.
     pub line: usize,
 }
@@ -215,6 +221,9 @@ impl PriceRow {
         if let Some(t) = self.above_prompt_tokens {
             let _ = write!(v, ">{t}");
         }
+        if let Some(g) = &self.inference_geo {
+            let _ = write!(v, "~{g}");
+        }
         v
     }
 
@@ -227,12 +236,20 @@ impl PriceRow {
             (ServiceTier::Standard, Some(t)) => label += &format!(" (above {t} prompt tokens)"),
             (tier, Some(t)) => label += &format!(" ({}, above {t} prompt tokens)", tier.as_str()),
         }
+        if let Some(g) = &self.inference_geo {
+            label += &format!(" (in {g})");
+        }
         label
     }
 
     /// The key the row's periods belong to.
-    fn key(&self) -> (&str, ServiceTier, i64) {
-        (self.served_entity_name.as_str(), self.service_tier, self.above_prompt_tokens.unwrap_or(0))
+    fn key(&self) -> (&str, ServiceTier, i64, &str) {
+        (
+            self.served_entity_name.as_str(),
+            self.service_tier,
+            self.above_prompt_tokens.unwrap_or(0),
+            self.inference_geo.as_deref().unwrap_or(""),
+        )
     }
 
     fn rates(&self) -> [Option<Decimal>; 10] {
@@ -375,14 +392,14 @@ impl PriceBook {
     /// The standard, base-tier row in force for `served_entity_name` at `at_micros` (UTC
     /// microseconds since the epoch). `None` means unpriced, which must never be read as free.
     pub fn price_at(&self, served_entity_name: &str, at_micros: i64) -> Option<&PriceRow> {
-        self.row_at(served_entity_name, ServiceTier::Standard, 0, at_micros)
+        self.row_at(served_entity_name, ServiceTier::Standard, 0, "", at_micros)
     }
 
     /// The row of one key in force at `at_micros`: the latest whose `effective_from` is at or
     /// before it, unless its `effective_to` has passed.
-    fn row_at(&self, entity: &str, tier: ServiceTier, above: i64, at_micros: i64) -> Option<&PriceRow> {
+    fn row_at(&self, entity: &str, tier: ServiceTier, above: i64, geo: &str, at_micros: i64) -> Option<&PriceRow> {
         let rows = self.entity_rows(entity);
-        let key = (entity, tier, above);
+        let key = (entity, tier, above, geo);
         let start = rows.partition_point(|r| r.key() < key);
         let end = rows.partition_point(|r| r.key() <= key);
         let rows = &rows[start..end];
@@ -400,12 +417,12 @@ impl PriceBook {
         let mut thresholds: Vec<i64> = self
             .entity_rows(entity)
             .iter()
-            .filter(|r| r.service_tier == tier)
+            .filter(|r| r.service_tier == tier && r.inference_geo.is_none())
             .map(|r| r.above_prompt_tokens.unwrap_or(0))
             .filter(|t| *t <= context_band)
             .collect();
         thresholds.dedup();
-        thresholds.into_iter().rev().find_map(|t| self.row_at(entity, tier, t, at_micros))
+        thresholds.into_iter().rev().find_map(|t| self.row_at(entity, tier, t, "", at_micros))
     }
 
     /// The rates a request of `served_entity_name` on `tier` whose prompt is
@@ -452,6 +469,39 @@ impl PriceBook {
         Some(out)
     }
 
+    /// The rates of a request run in `geo` (lower case; "" for none): the rates elsewhere,
+    /// times the entity's regional premium for `geo` in force, if it has one (the version then
+    /// ends in `~geo`).
+    fn resolve_geo(&self, entity: &str, tier: ServiceTier, band: i64, geo: &str, at_micros: i64) -> Option<PriceRow> {
+        let mut rates = self.resolve_band(entity, tier, band, at_micros)?;
+        let premium = if geo.is_empty() { None } else { self.row_at(entity, ServiceTier::Standard, 0, geo, at_micros) };
+        if let Some(m) = premium.and_then(|p| p.tier_multiplier) {
+            for rate in [
+                &mut rates.input_per_1m,
+                &mut rates.cached_input_per_1m,
+                &mut rates.output_per_1m,
+                &mut rates.cache_write_1h_per_1m,
+                &mut rates.input_audio_per_1m,
+                &mut rates.output_audio_per_1m,
+                &mut rates.reasoning_per_1m,
+                &mut rates.web_search_per_1k,
+                &mut rates.request_fee,
+            ] {
+                *rate = rate.and_then(|r| r.checked_mul(m));
+            }
+            // an empty cache-write price is the input price, already multiplied
+            rates.cache_write_per_1m = rates.cache_write_per_1m.and_then(|r| r.checked_mul(m));
+            rates.inference_geo = Some(geo.to_string());
+        }
+        Some(rates)
+    }
+
+    /// Every region the book has a premium for, ascending.
+    pub fn geos(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self.rows.iter().filter_map(|r| r.inference_geo.as_deref()).collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+
     /// Every context-tier threshold in the book, ascending: a request's band is the highest
     /// one its prompt is greater than.
     pub fn context_bands(&self) -> Vec<i64> {
@@ -462,9 +512,11 @@ impl PriceBook {
     /// The resolved rates of every entity, tier and context band, over the periods in which
     /// they do not change: `(rates, band, valid_from, valid_to)` (a `None` end is open). The
     /// rollup's `prices` table, so that the SQL prices a request with an equi-join.
-    pub fn resolved_periods(&self) -> Vec<(PriceRow, i64, NaiveDate, Option<NaiveDate>)> {
+    pub fn resolved_periods(&self) -> Vec<(PriceRow, i64, String, NaiveDate, Option<NaiveDate>)> {
         let mut bands = vec![0];
         bands.extend(self.context_bands());
+        let mut geos = vec![String::new()];
+        geos.extend(self.geos());
         let mut out = Vec::new();
         let mut entities: Vec<&String> = self.by_entity.keys().collect();
         entities.sort();
@@ -482,8 +534,13 @@ impl PriceBook {
                 let to = days.get(i + 1).copied();
                 for tier in &tiers {
                     for band in &bands {
-                        if let Some(rates) = self.resolve_band(entity, *tier, *band, date_start_micros(*from)) {
-                            out.push((rates, *band, *from, to));
+                        // every region of the book, so that the SQL's equi-join finds a row for a
+                        // request run where this entity has no premium (its rates elsewhere)
+                        for geo in &geos {
+                            let at = date_start_micros(*from);
+                            if let Some(rates) = self.resolve_geo(entity, *tier, *band, geo, at) {
+                                out.push((rates, *band, geo.clone(), *from, to));
+                            }
                         }
                     }
                 }
@@ -530,6 +587,7 @@ impl PriceBook {
                 || r.rates()[4..].iter().any(Option::is_some)
                 || r.provider.is_some()
                 || r.catalog_model.is_some()
+                || r.inference_geo.is_some()
         });
         let columns = if extended { COLUMNS.len() } else { 10 };
         let mut text = COLUMNS[..columns].iter().map(|c| c.name).collect::<Vec<_>>().join(",");
@@ -559,7 +617,7 @@ impl PriceBook {
             }
             let _ = writeln!(
                 text,
-                ",{},{},{},{},{},{},{},{},{},{},{}",
+                ",{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.service_tier.as_str(),
                 price(r.tier_multiplier),
                 r.above_prompt_tokens.map(|t| t.to_string()).unwrap_or_default(),
@@ -571,6 +629,7 @@ impl PriceBook {
                 price(r.request_fee),
                 text_cell(&r.provider),
                 text_cell(&r.catalog_model),
+                text_cell(&r.inference_geo),
             );
         }
         text
@@ -587,9 +646,10 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Pr
     let currency = row.required(CURRENCY, parse_currency);
     let tier = row.optional(SERVICE_TIER, ServiceTier::parse_cell);
     let above = row.optional(ABOVE_PROMPT_TOKENS, parse_tokens);
+    let geo = row.optional(INFERENCE_GEO, |t| Ok(t.to_ascii_lowercase()));
     // the base row of an entity names the three rates every request needs; a tier row may
-    // leave them to its multiplier, or missing
-    let base = matches!((&tier, &above), (Ok(None | Some(ServiceTier::Standard)), Ok(None)));
+    // leave them to its multiplier, or missing; a regional premium is a multiplier only
+    let base = matches!((&tier, &above, &geo), (Ok(None | Some(ServiceTier::Standard)), Ok(None), Ok(None)));
     let [input, cached, output] = [INPUT_PRICE, CACHED_INPUT_PRICE, OUTPUT_PRICE].map(|column| {
         if base { row.required(column, parse_price).map(Some) } else { row.optional(column, parse_price) }
     });
@@ -613,7 +673,30 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Pr
         ));
         return None;
     }
-    if let (Ok(None | Some(ServiceTier::Standard)), Ok(Some(m))) = (&tier, &multiplier) {
+    if let Ok(Some(g)) = &geo {
+        let rated = [
+            &input,
+            &cached,
+            &output,
+            &cache_write,
+            &cache_write_1h,
+            &input_audio,
+            &output_audio,
+            &reasoning,
+            &web_search,
+            &fee,
+        ]
+        .iter()
+        .any(|r| matches!(r, Ok(Some(_))));
+        let plain = matches!((&tier, &above), (Ok(None | Some(ServiceTier::Standard)), Ok(None)));
+        if rated || !plain || !matches!(multiplier, Ok(Some(_))) {
+            row.problem(format!(
+                "{INFERENCE_GEO} {g} makes the row a regional premium: give only {TIER_MULTIPLIER} (e.g. 1.1), \
+                 no rates, {SERVICE_TIER} or {ABOVE_PROMPT_TOKENS}"
+            ));
+            return None;
+        }
+    } else if let (Ok(None | Some(ServiceTier::Standard)), Ok(Some(m))) = (&tier, &multiplier) {
         row.problem(format!(
             "{TIER_MULTIPLIER} {m} is on a standard row, which has no tier to multiply; give the rates, or set {SERVICE_TIER}"
         ));
@@ -641,6 +724,7 @@ fn parse_row(header: &Header, line: &Line, problems: &mut Problems) -> Option<Pr
         request_fee: fee.ok()?,
         provider: provider.ok()?,
         catalog_model: catalog_model.ok()?,
+        inference_geo: geo.ok()?,
         line: row.number(),
     })
 }
@@ -680,8 +764,8 @@ fn check_periods(rows: &[PriceRow], problems: &mut Problems) {
 /// A tier row needs the entity's standard rows to fall back on, in one currency: reports tier
 /// rows of an entity without any base row, and entities priced in two currencies at once.
 fn check_tiers(rows: &[PriceRow], problems: &mut Problems) {
-    for r in rows.iter().filter(|r| r.key().1 != ServiceTier::Standard || r.key().2 != 0) {
-        let base = rows.iter().find(|b| b.key() == (r.served_entity_name.as_str(), ServiceTier::Standard, 0));
+    for r in rows.iter().filter(|r| r.key().1 != ServiceTier::Standard || r.key().2 != 0 || !r.key().3.is_empty()) {
+        let base = rows.iter().find(|b| b.key() == (r.served_entity_name.as_str(), ServiceTier::Standard, 0, ""));
         match base {
             None => problems.at(
                 r.line,
@@ -991,6 +1075,7 @@ mod tests {
             request_fee: None,
             provider: None,
             catalog_model: None,
+            inference_geo: None,
             line: 2,
         }
     }
@@ -1051,6 +1136,22 @@ mod tests {
         let max = row("9999", "9999", "9999", Some("9999"));
         assert!(request_cost(&max, i64::MAX, i64::MAX, i64::MAX, i64::MAX).is_some());
         assert!(request_cost(&max, i64::MIN, i64::MIN, i64::MIN, i64::MIN).is_some());
+    }
+
+    #[test]
+    fn a_regional_premium_multiplies_the_rates_elsewhere_and_has_no_rates_of_its_own() {
+        let header = "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,\
+                      output_price_per_1m,tier_multiplier,inference_geo";
+        let b = book(&format!("{header}\nm,2025-01-01,USD,3,0.3,15,,\nm,2025-01-01,USD,,,,1.1,US\n"));
+        assert_eq!(b.geos(), vec!["us".to_string()]);
+        let at = micros("2025-02-01T00:00:00Z");
+        let us = b.resolve_geo("m", ServiceTier::Standard, 0, "us", at).unwrap();
+        assert_eq!((us.input_per_1m, us.output_per_1m), (Some(dec("3.3")), Some(dec("16.5"))));
+        assert_eq!(us.version(), "m@2025-01-01~us");
+        let eu = b.resolve_geo("m", ServiceTier::Standard, 0, "eu", at).unwrap();
+        assert_eq!((eu.input_per_1m, eu.version()), (Some(dec("3")), "m@2025-01-01".to_string()));
+        let p = problems(&format!("{header}\nm,2025-01-01,USD,3,0.3,15,,\nm,2025-01-01,USD,4,,,1.1,us\n"));
+        assert!(p[0].starts_with("prices.csv line 3: inference_geo us makes the row a regional premium"), "{p:?}");
     }
 
     #[test]

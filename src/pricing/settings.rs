@@ -16,6 +16,9 @@ pub struct Settings {
     /// `crate::model::Inputs::new`), which the SQL turns into each request's context tier.
     #[serde(skip)]
     pub context_bands: Vec<i64>,
+    /// Not a setting: the regions the price book has a premium for (its `inference_geo` rows).
+    #[serde(skip)]
+    pub geos: Vec<String>,
     /// Not a setting: found at run time (`crate::model::find_data_features`). No request of
     /// the data says its service tier.
     #[serde(skip)]
