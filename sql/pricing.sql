@@ -37,7 +37,7 @@ SELECT
   -- the factor has 4 decimals and a per-token price at most 8 (checked when the tables are
   -- built), so the cast back to the cost's scale drops only zeros: exact, never rounded
   CASE WHEN j.needs_missing_rate THEN NULL
-       ELSE CAST(j.list_cost_if_priced * COALESCE(j.discount_factor, CAST(1 AS DECIMAL(10, 4))) AS DECIMAL(38, 12))
+       ELSE {{discounted_cost}}
   END AS cost,
   CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_discount_id END AS discount_id
 FROM (

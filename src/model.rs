@@ -119,10 +119,15 @@ fn pricing_part(name: &str) -> String {
 /// `sql/pricing.sql` over the relation `input`, with the pieces the data and the config need.
 pub fn pricing_sql(input: &str, settings: &Settings) -> String {
     let piece = |on: bool, name: &str| if on { pricing_part(name) } else { String::new() };
-    let (factor, discount_id) = if settings.no_discounts {
-        ("CAST(NULL AS DECIMAL(10, 4))", "CAST(NULL AS VARCHAR)")
+    // without discounts the cost is the list cost: no multiplication per row
+    let (factor, discount_id, discounted) = if settings.no_discounts {
+        ("CAST(NULL AS DECIMAL(10, 4))", "CAST(NULL AS VARCHAR)", "j.list_cost_if_priced")
     } else {
-        ("COALESCE(de.factor, dp.factor)", "COALESCE(de.discount_id, dp.discount_id)")
+        (
+            "COALESCE(de.factor, dp.factor)",
+            "COALESCE(de.discount_id, dp.discount_id)",
+            "CAST(j.list_cost_if_priced * COALESCE(j.discount_factor, CAST(1 AS DECIMAL(10, 4))) AS DECIMAL(38, 12))",
+        )
     };
     let terms = [
         piece(!settings.no_billed_parts, "part_terms"),
@@ -134,6 +139,7 @@ pub fn pricing_sql(input: &str, settings: &Settings) -> String {
         .replace("{{input}}", input)
         .replace("{{discount_joins}}", &piece(!settings.no_discounts, "discount_joins"))
         .replace("{{discount_factor}}", factor)
+        .replace("{{discounted_cost}}", discounted)
         .replace("{{discount_id}}", discount_id)
         .replace("{{part_checks}}", &piece(!settings.no_billed_parts, "part_checks"))
         .replace("{{part_terms}}", &terms)

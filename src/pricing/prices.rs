@@ -567,10 +567,9 @@ impl PriceBook {
     /// [`request_cost`] results have this scale + 6, so a fixed-scale decimal column of scale s
     /// holds every cost exactly when this is at most s - 6.
     pub fn max_price_scale(&self) -> u32 {
-        let multiplied = self.rows.iter().filter_map(|r| {
-            r.tier_multiplier.map(|m| m.scale() + self.rows.iter().map(PriceRow::price_scale).max().unwrap_or(0))
-        });
-        self.rows.iter().map(PriceRow::price_scale).chain(multiplied).max().unwrap_or(0)
+        let rates = self.rows.iter().map(PriceRow::price_scale).max().unwrap_or(0);
+        let multiplier = self.rows.iter().filter_map(|r| r.tier_multiplier).map(|m| m.scale()).max();
+        rates + multiplier.unwrap_or(0)
     }
 
     /// A deterministic rendering of the validated rows, for the caller to hash as the price book's
