@@ -8,8 +8,9 @@
 //!   [`ingest`] (gateway logs into `inference` and `quarantine`, exactly once), [`rollup`]
 //!   (the usage tables, priced and attributed), [`chargeback`] (periods, capacity pools,
 //!   CSV and FOCUS exports, budget status), [`query`] (analyst SQL, the shell, named
-//!   reports), [`maintenance`] (compaction, vacuum, payload retention) and [`generator`]
-//!   (realistic synthetic gateway logs).
+//!   reports), [`maintenance`] (compaction, vacuum, payload retention), [`generator`]
+//!   (realistic synthetic gateway logs) and [`bill`] (the providers' bills into `bill_lines`,
+//!   reconciled with the usage tables).
 //! - **Plumbing** ([`PLUMBING`]), used by all and using no stage: [`warehouse`] (Delta tables,
 //!   commits, config files, the lock), [`engine`] (every DataFusion session, local or
 //!   Ballista, its memory pool, functions and object stores), [`model`] (the SQL of `sql/` and
@@ -18,11 +19,12 @@
 //!   CSV, JSON, Parquet, charts, atomic files), [`progress`] (progress bars) and [`error`].
 
 /// The stages: no stage's code names another.
-pub const STAGES: [&str; 6] = ["ingest", "rollup", "chargeback", "query", "maintenance", "generator"];
+pub const STAGES: [&str; 7] = ["ingest", "rollup", "chargeback", "query", "maintenance", "generator", "bill"];
 /// The shared plumbing below the stages: it names no stage.
 pub const PLUMBING: [&str; 9] =
     ["warehouse", "engine", "model", "pricing", "money", "time", "output", "progress", "error"];
 
+pub mod bill;
 pub mod chargeback;
 pub mod cli;
 pub mod engine;
