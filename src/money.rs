@@ -22,6 +22,22 @@ pub fn minor_unit(currency: &str) -> Result<u32> {
     })
 }
 
+/// A JSON number as an exact decimal, converted from its shortest decimal text (`3e-07`, `0.1`,
+/// `0.30000000000000004`) and never through a float's binary value: a float that prints as
+/// `0.1` is 0.1 here, not 0.1000000000000000055511151231257827. `None` when the number does not
+/// fit a decimal exactly (over 28 digits, or beyond its range). The price catalog's prices and
+/// OpenAI's cost amounts are read with it.
+pub fn decimal_from_json(n: &serde_json::Number) -> Option<Decimal> {
+    decimal_from_text(&n.to_string())
+}
+
+/// Decimal text (`12.5`, `-0.25`, `3e-07`, `1.5E+3`) as an exact decimal; `None` when it is not
+/// decimal text or holds more digits than a decimal does.
+pub fn decimal_from_text(text: &str) -> Option<Decimal> {
+    let text = text.trim();
+    if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { Decimal::from_str_exact(text) }.ok()
+}
+
 /// `amount` rounded to `scale` places, half away from zero (what finance expects of a total),
 /// and written with exactly `scale` places (`6.00`, not `6`).
 pub fn round(amount: Decimal, scale: u32) -> Decimal {
@@ -102,6 +118,23 @@ mod tests {
         let got = largest_remainder(&[d("1.005"), d("1.005"), d("0.335")], 2);
         assert_eq!(got.iter().sum::<Decimal>(), d("2.35"));
         assert!(largest_remainder(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn json_numbers_are_read_from_their_shortest_text() {
+        let number = |text: &str| serde_json::from_str::<serde_json::Number>(text).unwrap();
+        // a float's shortest text, not its binary value (0.1 would be 0.1000000000000000055...)
+        assert_eq!(decimal_from_json(&number("0.1")), Some(d("0.1")));
+        let sum = serde_json::Number::from_f64(0.1 + 0.2).unwrap();
+        assert_eq!(decimal_from_json(&sum), Some(d("0.30000000000000004")));
+        assert_eq!(decimal_from_json(&number("3e-07")), Some(d("0.0000003")));
+        assert_eq!(decimal_from_json(&number("1.5E+3")), Some(d("1500")));
+        assert_eq!(decimal_from_json(&number("42")), Some(d("42")));
+        assert_eq!(decimal_from_json(&number("-0.06")), Some(d("-0.06")));
+        // beyond a decimal's range: refused, not rounded
+        assert_eq!(decimal_from_json(&number("1e40")), None);
+        assert_eq!(decimal_from_text("12,5"), None);
+        assert_eq!(decimal_from_text(" 123.4567 "), Some(d("123.4567")));
     }
 
     proptest! {

@@ -343,15 +343,14 @@ impl Catalog {
     /// A price of the catalog as an exact decimal: the JSON number's shortest decimal text
     /// (`3e-07`, `0.01`, `0`), parsed without going through a float. `None` for null.
     fn decimal(&self, key: &str, field: &str, value: &Value) -> Result<Option<Decimal>> {
-        let text = match value {
+        let number = match value {
             Value::Null => return Ok(None),
-            Value::Number(n) => n.to_string(),
+            Value::Number(n) => n,
             other => return Err(self.bad(key, field, format!("is a JSON {}, not a number", json_type(other)))),
         };
-        let parsed =
-            if text.contains(['e', 'E']) { Decimal::from_scientific(&text) } else { Decimal::from_str_exact(&text) };
-        let decimal =
-            parsed.map_err(|_| self.bad(key, field, format!("is {text}, more than a decimal holds exactly")))?;
+        let text = number.to_string();
+        let decimal = crate::money::decimal_from_json(number)
+            .ok_or_else(|| self.bad(key, field, format!("is {text}, more than a decimal holds exactly")))?;
         if decimal < Decimal::ZERO {
             return Err(self.bad(key, field, format!("is {text}; a price cannot be negative")));
         }
