@@ -95,7 +95,8 @@ pub struct BillLine {
 pub struct BadBillRow {
     pub row_number: i64,
     /// Short code: `malformed_record`, `missing_field`, `wrong_type`, `bad_timestamp`,
-    /// `negative_value`, `bad_amount`, `unknown_currency`.
+    /// `negative_value`, `bad_amount`, `unknown_currency`, `inconsistent_tokens` (counts that
+    /// contradict each other, as OpenAI's `input_tokens` below its cached part).
     pub reason_code: &'static str,
     /// What exactly was wrong, for a person.
     pub reason: String,
