@@ -20,57 +20,54 @@
 --               A rate the book lacks is NULL.
 --   discounts   factor of the list price paid, by served entity and/or provider, over a period
 --   principals  requester -> group, cost_center for valid_from .. valid_to (NULL = open)
--- What the data or the config do not have costs nothing: tokenledger leaves out the discount
+-- What the data or the config do not have costs nothing: tokenledger joins on the service
+-- tier, context tier and region only when some request or price has them (else the prices
+-- joined are only the standard, untiered, unregional rows), leaves out the discount
 -- joins when there are no discounts, and the terms of 1-hour cache writes, audio, searches,
 -- reasoning priced apart and request fees when no request or no price has them (the double
 -- braces; sql/pricing_parts.sql holds the full terms).
 -- Money stays decimal: tokens are cast to DECIMAL(20,0) before they meet a price. A row
--- without a price in force, or that needs a rate its price lacks, has a NULL cost and
--- price_version: unpriced, never free (nor priced at a neighbouring tier's rate).
+-- without a price in force, or that needs a rate its price lacks, joins no price (the missing
+-- rate is part of the join's condition, so no column needs a second look): its cost, currency
+-- and price_version are NULL: unpriced, never free (nor priced at a neighbouring tier's rate).
 SELECT
-  j.* EXCLUDE (context_cost_center, context_group, needs_missing_rate, p_currency, p_pricing_mode,
-               p_price_version, list_cost_if_priced, discount_factor, p_discount_id),
-  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_currency END AS currency,
-  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_pricing_mode END AS pricing_mode,
-  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_price_version END AS price_version,
-  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.list_cost_if_priced END AS list_cost,
+  j.* EXCLUDE (context_cost_center, context_group, discount_factor),
   -- the factor has 4 decimals and a per-token price at most 8 (checked when the tables are
   -- built), so the cast back to the cost's scale drops only zeros: exact, never rounded
-  CASE WHEN j.needs_missing_rate THEN NULL
-       ELSE {{discounted_cost}}
-  END AS cost,
-  CASE WHEN j.needs_missing_rate THEN NULL ELSE j.p_discount_id END AS discount_id
+  {{discounted_cost}} AS cost
 FROM (
   SELECT
     r.*,
     COALESCE(r.context_group, w."group", 'unassigned') AS "group",
     COALESCE(r.context_cost_center, w.cost_center, 'UNALLOCATED') AS cost_center,
     w.requester IS NULL AS unknown_requester,
-    p.currency AS p_currency,
-    p.pricing_mode AS p_pricing_mode,
-    p.price_version AS p_price_version,
+    p.currency,
+    p.pricing_mode,
+    p.price_version,
     {{discount_factor}} AS discount_factor,
-    {{discount_id}} AS p_discount_id,
-    p.price_version IS NULL
-      OR (r.input_tokens > 0 AND p.input_per_token IS NULL)
-      OR (r.cache_read_input_tokens > 0 AND p.cache_read_per_token IS NULL)
-      OR (r.cache_creation_input_tokens > r.cache_creation_1h_input_tokens AND p.cache_write_per_token IS NULL)
-      OR (r.output_tokens > 0 AND p.output_per_token IS NULL)
-      {{part_checks}} AS needs_missing_rate,
-    CAST(r.input_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_per_token, 0)
+    {{discount_id}} AS discount_id,
+    CASE WHEN p.price_version IS NOT NULL THEN
+      CAST(r.input_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_per_token, 0)
       + CAST(r.cache_read_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_read_per_token, 0)
       + CAST(r.cache_creation_input_tokens - r.cache_creation_1h_input_tokens AS DECIMAL(20, 0))
         * COALESCE(p.cache_write_per_token, 0)
       + CAST(r.output_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_per_token, 0)
-      {{part_terms}} AS list_cost_if_priced
+      {{part_terms}}
+    END AS list_cost
   FROM {{input}} r
-  LEFT JOIN prices p
+  LEFT JOIN {{prices}} p
     ON p.served_entity_name = r.served_entity_name
-   AND p.service_tier = r.service_tier
-   AND p.above_prompt_tokens = r.above_prompt_tokens
-   AND p.inference_geo = r.price_geo
+   {{tier_keys}}
    AND r.priced_at >= p.valid_from
    AND (p.valid_to IS NULL OR r.priced_at < p.valid_to)
+   -- a rate the row needs and the price lacks (most prices have every rate: their rows skip
+   -- the checks)
+   AND (p.has_every_rate OR NOT (
+        (r.input_tokens > 0 AND p.input_per_token IS NULL)
+        OR (r.cache_read_input_tokens > 0 AND p.cache_read_per_token IS NULL)
+        OR (r.cache_creation_input_tokens > r.cache_creation_1h_input_tokens AND p.cache_write_per_token IS NULL)
+        OR (r.output_tokens > 0 AND p.output_per_token IS NULL)
+        {{part_checks}}))
   LEFT JOIN principals w
     ON w.requester = r.requester
    AND r.priced_at >= w.valid_from

@@ -13,10 +13,10 @@
    AND r.priced_at >= dp.valid_from
    AND (dp.valid_to IS NULL OR r.priced_at < dp.valid_to)
 -- section: part_checks
-      OR (r.cache_creation_1h_input_tokens > 0 AND p.cache_write_1h_per_token IS NULL)
-      OR (r.input_audio_tokens > 0 AND p.input_audio_extra_per_token IS NULL)
-      OR (r.output_audio_tokens > 0 AND p.output_audio_extra_per_token IS NULL)
-      OR (r.web_search_requests > 0 AND p.web_search_per_request IS NULL)
+        OR (r.cache_creation_1h_input_tokens > 0 AND p.cache_write_1h_per_token IS NULL)
+        OR (r.input_audio_tokens > 0 AND p.input_audio_extra_per_token IS NULL)
+        OR (r.output_audio_tokens > 0 AND p.output_audio_extra_per_token IS NULL)
+        OR (r.web_search_requests > 0 AND p.web_search_per_request IS NULL)
 -- section: part_terms
       + CAST(r.cache_creation_1h_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_write_1h_per_token, 0)
       + CAST(r.input_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_audio_extra_per_token, 0)

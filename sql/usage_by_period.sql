@@ -5,10 +5,10 @@
 -- context_cost_center and context_group are grouping keys only when usage_context overrides are on
 -- (context_group also when the table has LiteLLM rows: {{context_cost_center_key}}); otherwise
 -- they are NULL on every row (likewise the service tier when no request says one, and the
--- context tier when the price book has no thresholds: their keys are empty then, and the sums
--- of 1-hour cache writes, audio and searches are 0 when no request has any), and a constant
--- key would make DataFusion aggregate in its slower partially-sorted mode. max() of a key is
--- the key.
+-- context tier when the price book has no thresholds, and the region when it has no regional
+-- premiums: their keys are empty then and they are literals here, and the sums of 1-hour cache
+-- writes, audio and searches are 0 when no request has any), and a constant key would make
+-- DataFusion aggregate in its slower partially-sorted mode. max() of a key is the key.
 SELECT
   request_date,
   {{priced_at}} AS priced_at,
@@ -20,8 +20,8 @@ SELECT
   entity_type,
   provider,
   {{service_tier}},
-  max(above_prompt_tokens) AS above_prompt_tokens,
-  max(price_geo) AS price_geo,
+  {{above_prompt_tokens}},
+  {{price_geo}},
   count(*) AS requests,
   sum(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS succeeded,
   sum(CASE WHEN status_code = 429 THEN 1 ELSE 0 END) AS rate_limited,

@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::pricing::{Discounts, PriceBook, Principals, Settings};
+use crate::pricing::{BillMapping, Discounts, PriceBook, Principals, Settings};
 use crate::time::{date_start_micros, epoch_days};
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{INFERENCE, utc_micros};
@@ -72,8 +72,16 @@ impl Grain {
         };
         // a context tier that is 0 on every row is no grouping key (see usage_by_period.sql),
         // nor is a service tier that no row has, and sums of parts no row has are 0
-        let band_key = if settings.context_bands.is_empty() { "" } else { ", above_prompt_tokens" };
-        let geo_key = if settings.geos.is_empty() { "" } else { ", price_geo" };
+        let (band_key, band) = if settings.context_bands.is_empty() {
+            ("", "CAST(0 AS BIGINT) AS above_prompt_tokens")
+        } else {
+            (", above_prompt_tokens", "above_prompt_tokens")
+        };
+        let (geo_key, geo) = if settings.geos.is_empty() {
+            ("", "CAST('' AS VARCHAR) AS price_geo")
+        } else {
+            (", price_geo", "price_geo")
+        };
         let (tier_key, tier) = if settings.no_service_tiers {
             ("", "CAST('standard' AS VARCHAR) AS service_tier")
         } else {
@@ -95,6 +103,8 @@ impl Grain {
             .replace("{{price_geo_key}}", geo_key)
             .replace("{{service_tier_key}}", tier_key)
             .replace("{{service_tier}}", tier)
+            .replace("{{above_prompt_tokens}}", band)
+            .replace("{{price_geo}}", geo)
             .replace("{{billed_parts}}", parts);
         format!(
             "WITH usage_by_period AS (\n{}\n),\npriced_usage AS (\n{}\n)\n{}",
@@ -121,12 +131,13 @@ pub fn pricing_sql(input: &str, settings: &Settings) -> String {
     let piece = |on: bool, name: &str| if on { pricing_part(name) } else { String::new() };
     // without discounts the cost is the list cost: no multiplication per row
     let (factor, discount_id, discounted) = if settings.no_discounts {
-        ("CAST(NULL AS DECIMAL(10, 4))", "CAST(NULL AS VARCHAR)", "j.list_cost_if_priced")
+        ("CAST(NULL AS DECIMAL(10, 4))", "CAST(NULL AS VARCHAR)", "j.list_cost")
     } else {
         (
             "COALESCE(de.factor, dp.factor)",
-            "COALESCE(de.discount_id, dp.discount_id)",
-            "CAST(j.list_cost_if_priced * COALESCE(j.discount_factor, CAST(1 AS DECIMAL(10, 4))) AS DECIMAL(38, 12))",
+            // an unpriced row has no discount either
+            "CASE WHEN p.price_version IS NOT NULL THEN COALESCE(de.discount_id, dp.discount_id) END",
+            "CAST(j.list_cost * COALESCE(j.discount_factor, CAST(1 AS DECIMAL(10, 4))) AS DECIMAL(38, 12))",
         )
     };
     let terms = [
@@ -135,8 +146,35 @@ pub fn pricing_sql(input: &str, settings: &Settings) -> String {
         piece(!settings.no_request_fees, "fee_term"),
     ]
     .join("\n");
+    // a tier key no request and no price has is the same on every row: filter the prices to
+    // it instead of hashing it on every row of the join
+    let mut keys = Vec::new();
+    let mut only = Vec::new();
+    for (off, key, column, value) in [
+        (settings.no_service_tiers, "p.service_tier = r.service_tier", "service_tier", "'standard'"),
+        (
+            settings.context_bands.is_empty(),
+            "p.above_prompt_tokens = r.above_prompt_tokens",
+            "above_prompt_tokens",
+            "0",
+        ),
+        (settings.geos.is_empty(), "p.inference_geo = r.price_geo", "inference_geo", "''"),
+    ] {
+        if off {
+            only.push(format!("{column} = {value}"));
+        } else {
+            keys.push(format!("AND {key}"));
+        }
+    }
+    let prices = if only.is_empty() {
+        "prices".to_string()
+    } else {
+        format!("(SELECT * FROM prices WHERE {})", only.join(" AND "))
+    };
     PRICING_SQL
         .replace("{{input}}", input)
+        .replace("{{prices}}", &prices)
+        .replace("{{tier_keys}}", &keys.join("\n   "))
         .replace("{{discount_joins}}", &piece(!settings.no_discounts, "discount_joins"))
         .replace("{{discount_factor}}", factor)
         .replace("{{discounted_cost}}", discounted)
@@ -232,7 +270,8 @@ fn mantissa_at(value: Decimal, divide_by: u32, scale: i8) -> Result<i128> {
 /// tier and context band ([`PriceBook::resolved_periods`]), per token (per request for web
 /// searches and fees) as exact decimals. A part billed apart (audio, reasoning) is stored as
 /// the difference to its bucket's rate, so the SQL keeps one linear sum; a rate the book lacks
-/// is NULL, which the SQL turns into an unpriced row when the tokens need it.
+/// is NULL, which the SQL turns into an unpriced row when the tokens need it; `has_every_rate`
+/// says that no rate is NULL, so that the SQL checks the tokens only against rows that lack one.
 pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
     let scale = per_token_scale(book)?;
     let price_type = DataType::Decimal128(38, scale);
@@ -260,6 +299,7 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
         RATES.iter().map(|_| Decimal128Builder::new().with_data_type(price_type.clone())).collect();
     let mut retires_on = Date32Builder::new();
     let mut geo = StringBuilder::new();
+    let mut has_every_rate = arrow::array::BooleanBuilder::new();
     for (row, context_band, region, from, to) in book.resolved_periods() {
         retires_on.append_option(row.retires_on.map(epoch_days));
         entity.append_value(&row.served_entity_name);
@@ -286,6 +326,7 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
             (row.web_search_per_1k, 3),
             (Some(row.request_fee.unwrap_or(Decimal::ZERO)), 0),
         ];
+        has_every_rate.append_value(values.iter().all(|(value, _)| value.is_some()));
         for (builder, (value, divide_by)) in rates.iter_mut().zip(values) {
             match value {
                 Some(v) => builder.append_value(mantissa_at(v, divide_by, scale)?),
@@ -307,6 +348,7 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
     ];
     fields.extend(RATES.iter().map(|name| Field::new(*name, price_type.clone(), true)));
     fields.push(Field::new("retires_on", DataType::Date32, true));
+    fields.push(Field::new("has_every_rate", DataType::Boolean, false));
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(entity.finish()),
         Arc::new(tier.finish()),
@@ -320,6 +362,7 @@ pub fn prices_table(book: &PriceBook) -> Result<RecordBatch> {
     ];
     columns.extend(rates.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     columns.push(Arc::new(retires_on.finish()));
+    columns.push(Arc::new(has_every_rate.finish()));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
@@ -456,6 +499,11 @@ pub async fn register_inputs(
         ));
     }
     ctx.register_table(INFERENCE, engine.delta_table(ctx, table).await?)?;
+    register_config(ctx, engine, inputs)
+}
+
+/// Registers the tables of `config/`: `prices`, `principals` and `discounts`.
+pub fn register_config(ctx: &SessionContext, engine: &Engine, inputs: &Inputs) -> Result<()> {
     for (name, batch) in [
         ("prices", prices_table(&inputs.book)?),
         ("principals", principals_table(&inputs.principals)?),
@@ -464,6 +512,38 @@ pub async fn register_inputs(
         ctx.register_table(name, engine.small_table(batch)?)?;
     }
     Ok(())
+}
+
+/// The `bill_models` table: the provider and model id each served entity is billed under, from
+/// `config/bill_mapping.csv`'s model rows, else the price book's `catalog_model` (and
+/// `provider`) of the entity's latest row. An entity without either has no row: its bill names
+/// it as the gateway does.
+pub fn bill_models_table(book: &PriceBook, mapping: &BillMapping) -> Result<RecordBatch> {
+    let mut models: std::collections::BTreeMap<&str, (Option<&str>, &str)> = Default::default();
+    for row in book.rows() {
+        if let Some(model) = &row.catalog_model {
+            // rows are in effective order: the latest row's name wins
+            models.insert(&row.served_entity_name, (row.provider.as_deref(), model));
+        }
+    }
+    for m in &mapping.models {
+        models.insert(&m.served_entity_name, (Some(&m.provider), &m.provider_model));
+    }
+    let (mut entity, mut provider, mut model) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    for (e, (p, m)) in models {
+        entity.append_value(e);
+        provider.append_option(p);
+        model.append_value(m);
+    }
+    let schema = Schema::new(vec![
+        Field::new("served_entity_name", DataType::Utf8, false),
+        Field::new("provider", DataType::Utf8, true),
+        Field::new("provider_model", DataType::Utf8, false),
+    ]);
+    Ok(RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(entity.finish()), Arc::new(provider.finish()), Arc::new(model.finish())],
+    )?)
 }
 
 /// Registers the views of the model over the session's `inference`: `charged_requests` and

@@ -28,7 +28,9 @@ fn contract_columns(c: &serde_json::Value) -> Vec<(String, String, bool)> {
 
 #[test]
 fn code_and_contract_agree() {
-    for (name, schema, partition) in managed_tables() {
+    // the tables init makes, and those a command makes on first use (runs, bill_lines)
+    let tables = managed_tables().into_iter().chain(tokenledger::warehouse::schema::on_demand_tables());
+    for (name, schema, partition) in tables {
         let c = contract(name);
         assert_eq!(c["table"], name);
         assert_eq!(c["partition_columns"], serde_json::json!([partition]));
@@ -102,16 +104,4 @@ fn usage_models_and_contracts_agree() {
             );
         }
     });
-}
-
-#[test]
-fn the_runs_table_and_its_contract_agree() {
-    let c = contract("runs");
-    assert_eq!(c["partition_columns"], serde_json::json!([tokenledger::warehouse::schema::RUNS_PARTITION]));
-    let code: Vec<(String, String, bool)> = tokenledger::warehouse::schema::runs_schema()
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), contract_type(f.data_type()), f.is_nullable()))
-        .collect();
-    assert_eq!(code, contract_columns(&c), "schemas/runs.json and the code differ");
 }

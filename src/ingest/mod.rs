@@ -34,7 +34,7 @@ use indicatif::ProgressBar;
 
 use crate::error::{Error, Result};
 use crate::warehouse::schema::{INFERENCE, QUARANTINE};
-use crate::warehouse::{Warehouse, commit_append, writer_properties};
+use crate::warehouse::{Warehouse, commit_append, has_transaction, writer_properties};
 use pipeline::{FileCounts, FileJob, ParseContext, RunState};
 pub use record::PayloadMode;
 use record::Payloads;
@@ -90,11 +90,6 @@ fn file_app_id(fingerprint: &str) -> String {
 /// The application-transaction id of a file's quick fingerprint (see `quick_fingerprint`).
 fn quick_app_id(quick: &str) -> String {
     format!("tokenledger.ingest.quick.{quick}")
-}
-
-/// Whether `table` holds the application transaction `app_id`.
-async fn has_transaction(table: &deltalake::DeltaTable, app_id: String) -> Result<bool> {
-    Ok(table.snapshot()?.transaction_version(table.log_store().as_ref(), app_id).await?.is_some())
 }
 
 /// The served_entities export, loaded when a file needs it (and refused when it is missing).

@@ -311,7 +311,7 @@ pub async fn process_file(
     };
     for reject in pending_rejects.drain(..) {
         if job.write_quarantine {
-            state.quarantine_rows.append(&job.parse.lineage, &fingerprint, &reject);
+            state.quarantine_rows.append(&job.parse.lineage, &fingerprint, reject.quarantine_row());
         }
     }
     state.write_quarantine_rows(false).await?;
@@ -335,9 +335,9 @@ fn quarantine(
     match &job.fingerprint {
         Some(fp) => {
             for r in pending.drain(..) {
-                state.quarantine_rows.append(&job.parse.lineage, fp, &r);
+                state.quarantine_rows.append(&job.parse.lineage, fp, r.quarantine_row());
             }
-            state.quarantine_rows.append(&job.parse.lineage, fp, &reject);
+            state.quarantine_rows.append(&job.parse.lineage, fp, reject.quarantine_row());
         }
         None => pending.push(reject),
     }

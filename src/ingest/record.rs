@@ -15,7 +15,8 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 use super::sources::Source;
 use super::validate::{ReasonCode, ValidRecord};
 use crate::error::{Error, Result};
-use crate::warehouse::schema::{inference_schema, quarantine_schema};
+pub use crate::warehouse::lineage::{Lineage, QuarantineBatchBuilder};
+use crate::warehouse::schema::inference_schema;
 
 /// What to keep of request/response payloads, which may hold personal data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -105,17 +106,6 @@ impl PayloadKey {
         mac.update(text.as_bytes());
         format!("hmac-sha256:{}:{}", self.id, hex::encode(mac.finalize().into_bytes()))
     }
-}
-
-/// Where a batch of rows came from; the same for every row of one input file.
-#[derive(Debug, Clone)]
-pub struct Lineage {
-    /// Which adapter read the file (`native` ...).
-    pub source: String,
-    pub source_file: String,
-    pub ingest_batch_id: String,
-    /// Microseconds since the epoch, UTC: when this ingest run started.
-    pub ingested_at_us: i64,
 }
 
 /// Hash of a request id: the dedup key. 64 bits: two different ids collide with odds of about
@@ -481,6 +471,18 @@ pub struct Rejected {
 }
 
 impl Rejected {
+    /// The row it is in the `quarantine` table.
+    pub fn quarantine_row(&self) -> crate::warehouse::lineage::QuarantineRow<'_> {
+        crate::warehouse::lineage::QuarantineRow {
+            line_number: self.line as i64,
+            request_id: self.request_id.as_deref(),
+            reason_code: self.code.as_str(),
+            reason: &self.message,
+            raw: &self.raw,
+            raw_bytes: self.raw_bytes as i64,
+        }
+    }
+
     pub fn new(line: u64, raw: &[u8], request_id: Option<String>, code: ReasonCode, message: String) -> Self {
         Self { line, request_id, code, message, raw: capped_text(raw), raw_bytes: raw.len() as u64 }
     }
@@ -498,88 +500,6 @@ pub fn capped_text(bytes: &[u8]) -> String {
         text.truncate(cut);
     }
     text
-}
-
-/// Builds `quarantine` batches.
-pub struct QuarantineBatchBuilder {
-    ingest_date: Date32Builder,
-    ingest_batch_id: StringBuilder,
-    ingested_at: TimestampMicrosecondBuilder,
-    source: StringBuilder,
-    source_file: StringBuilder,
-    source_file_fingerprint: StringBuilder,
-    line_number: Int64Builder,
-    request_id: StringBuilder,
-    reason_code: StringBuilder,
-    reason: StringBuilder,
-    raw: StringBuilder,
-    raw_bytes: Int64Builder,
-    rows: usize,
-}
-
-impl Default for QuarantineBatchBuilder {
-    fn default() -> Self {
-        Self {
-            ingest_date: Date32Builder::new(),
-            ingest_batch_id: StringBuilder::new(),
-            ingested_at: utc_ts(),
-            source: StringBuilder::new(),
-            source_file: StringBuilder::new(),
-            source_file_fingerprint: StringBuilder::new(),
-            line_number: Int64Builder::new(),
-            request_id: StringBuilder::new(),
-            reason_code: StringBuilder::new(),
-            reason: StringBuilder::new(),
-            raw: StringBuilder::new(),
-            raw_bytes: Int64Builder::new(),
-            rows: 0,
-        }
-    }
-}
-
-impl QuarantineBatchBuilder {
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    pub fn append(&mut self, lineage: &Lineage, file_fingerprint: &str, r: &Rejected) {
-        self.ingest_date.append_value(crate::time::day_of_micros(lineage.ingested_at_us));
-        self.ingest_batch_id.append_value(&lineage.ingest_batch_id);
-        self.ingested_at.append_value(lineage.ingested_at_us);
-        self.source.append_value(&lineage.source);
-        self.source_file.append_value(&lineage.source_file);
-        self.source_file_fingerprint.append_value(file_fingerprint);
-        self.line_number.append_value(r.line as i64);
-        self.request_id.append_option(r.request_id.as_deref());
-        self.reason_code.append_value(r.code.as_str());
-        self.reason.append_value(&r.message);
-        self.raw.append_value(&r.raw);
-        self.raw_bytes.append_value(r.raw_bytes as i64);
-        self.rows += 1;
-    }
-
-    pub fn finish(&mut self) -> Result<RecordBatch> {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.ingest_date.finish()),
-            Arc::new(self.ingest_batch_id.finish()),
-            Arc::new(self.ingested_at.finish()),
-            Arc::new(self.source.finish()),
-            Arc::new(self.source_file.finish()),
-            Arc::new(self.source_file_fingerprint.finish()),
-            Arc::new(self.line_number.finish()),
-            Arc::new(self.request_id.finish()),
-            Arc::new(self.reason_code.finish()),
-            Arc::new(self.reason.finish()),
-            Arc::new(self.raw.finish()),
-            Arc::new(self.raw_bytes.finish()),
-        ];
-        self.rows = 0;
-        Ok(RecordBatch::try_new(quarantine_schema(), columns)?)
-    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! and [`request_cost`] is the one definition of the per-request cost arithmetic. A request with
 //! no price in force gets `None` from [`PriceBook::price_at`], never a zero price (rule 5).
 
+mod bill_mapping;
 mod budgets;
 mod capacity;
 mod catalog;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+pub use bill_mapping::{AccountMapping, BillMapping, ModelMapping};
 pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
 pub use capacity::{Capacity, Pool};
 pub use catalog::{Catalog, CatalogSelection, Change, ImportPlan, PlannedRow, RowStatus, Skipped, plan_import};

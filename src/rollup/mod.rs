@@ -459,9 +459,15 @@ fn usage_writer_properties(schema: &arrow::datatypes::Schema) -> parquet::file::
         .into_builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .set_dictionary_enabled(false);
-    for field in schema.fields().iter().filter(|f| matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View)) {
-        builder = builder
-            .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(field.name().as_str()), true);
+    for field in schema.fields().iter() {
+        let column = parquet::schema::types::ColumnPath::from(field.name().as_str());
+        builder = match field.data_type() {
+            DataType::Utf8 | DataType::Utf8View => builder.set_column_dictionary_enabled(column, true),
+            DataType::Int64 | DataType::Int32 => {
+                builder.set_column_encoding(column, parquet::basic::Encoding::DELTA_BINARY_PACKED)
+            }
+            _ => builder,
+        };
     }
     builder.build()
 }

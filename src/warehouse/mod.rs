@@ -3,6 +3,7 @@
 //! Opening, creating and committing to tables lives here so that every stage uses the same
 //! rules (table locations, partitioning, schema checks).
 
+pub mod lineage;
 pub mod rated;
 pub mod schema;
 
@@ -365,6 +366,11 @@ pub fn writer_properties() -> parquet::file::properties::WriterProperties {
             );
     }
     builder.build()
+}
+
+/// Whether `table` holds the application transaction `app_id`.
+pub async fn has_transaction(table: &deltalake::DeltaTable, app_id: String) -> Result<bool> {
+    Ok(table.snapshot()?.transaction_version(table.log_store().as_ref(), app_id).await?.is_some())
 }
 
 /// Commits `adds` to `table` as one append, together with application transactions that

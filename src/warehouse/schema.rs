@@ -107,7 +107,7 @@ static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// Schema of the `inference` table (partition column included).
 /// Every Delta table a warehouse may hold, in the order they are listed to users (the usage
 /// tables exist after the first rollup, `runs` after the first `tokenledger run`).
-pub const TABLES: [&str; 5] = [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily", RUNS];
+pub const TABLES: [&str; 7] = [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily", RUNS, BILL_LINES, RECONCILIATION];
 
 /// One row per `tokenledger run` cycle (created by the first run).
 pub const RUNS: &str = "runs";
@@ -140,6 +140,98 @@ static RUNS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         col("error", Utf8, true),
     ]))
 });
+
+/// The lines of the providers' bills (created by the first `bill import`).
+pub const BILL_LINES: &str = "bill_lines";
+/// Partition column of `bill_lines`: the UTC date the line's period starts on.
+pub const BILL_LINES_PARTITION: &str = "bill_date";
+
+/// Decimal type of billed amounts: a bill's float (OpenAI's `amount.value`) is taken exactly
+/// from its shortest text, which can have more decimal places than the ledger's own money.
+pub const BILL_MONEY: DataType = DataType::Decimal128(38, BILL_MONEY_SCALE);
+pub const BILL_MONEY_SCALE: i8 = 18;
+
+static BILL_LINES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use DataType::*;
+    Arc::new(Schema::new(vec![
+        col(BILL_LINES_PARTITION, Date32, false),
+        col("import_id", Utf8, false),
+        col("imported_at", utc_micros(), false),
+        col("source", Utf8, false),
+        col("source_file", Utf8, false),
+        col("source_file_fingerprint", Utf8, false),
+        col("row_number", Int64, false),
+        col("provider", Utf8, false),
+        col("period_start", utc_micros(), false),
+        col("period_end", utc_micros(), false),
+        col("provider_model", Utf8, true),
+        col("charge_kind", Utf8, false),
+        col("service_tier", Utf8, true),
+        col("context_window", Utf8, true),
+        col("inference_geo", Utf8, true),
+        col("account", Utf8, true),
+        col("api_key_id", Utf8, true),
+        col("user_id", Utf8, true),
+        col("quantity", Int64, true),
+        col("requests", Int64, true),
+        col("cost", BILL_MONEY, true),
+        col("list_cost", BILL_MONEY, true),
+        col("effective_cost", BILL_MONEY, true),
+        col("currency", Utf8, true),
+        col("description", Utf8, true),
+    ]))
+});
+
+/// Schema of the `bill_lines` table (partition column included).
+pub fn bill_lines_schema() -> SchemaRef {
+    BILL_LINES_SCHEMA.clone()
+}
+
+/// The rows of the latest reconciliation of each period (created by the first `reconcile`).
+pub const RECONCILIATION: &str = "reconciliation";
+/// Partition column of `reconciliation`: the month, `YYYY-MM`.
+pub const RECONCILIATION_PARTITION: &str = "period";
+
+static RECONCILIATION_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use DataType::*;
+    Arc::new(Schema::new(vec![
+        col(RECONCILIATION_PARTITION, Utf8, false),
+        col("reconcile_id", Utf8, false),
+        col("reconciled_at", utc_micros(), false),
+        col("date", Date32, false),
+        col("provider", Utf8, false),
+        col("provider_model", Utf8, false),
+        col("charge_kind", Utf8, false),
+        col("currency", Utf8, true),
+        col("ledger_requests", Int64, true),
+        col("ledger_tokens", Int64, true),
+        col("ledger_unpriced_tokens", Int64, true),
+        col("bill_requests", Int64, true),
+        col("bill_tokens", Int64, true),
+        col("ledger_cost", BILL_MONEY, true),
+        col("bill_cost", BILL_MONEY, true),
+        col("difference", BILL_MONEY, true),
+        col("status", Utf8, false),
+        col("note", Utf8, true),
+        col("usage_daily_version", Int64, false),
+        col("bill_lines_version", Int64, false),
+    ]))
+});
+
+/// Schema of the `reconciliation` table (partition column included).
+pub fn reconciliation_schema() -> SchemaRef {
+    RECONCILIATION_SCHEMA.clone()
+}
+
+/// The tables a command creates on first use (not `init`), with their schema and partition
+/// column.
+pub fn on_demand_tables() -> [(&'static str, SchemaRef, &'static str); 3] {
+    [
+        (RUNS, runs_schema(), RUNS_PARTITION),
+        (BILL_LINES, bill_lines_schema(), BILL_LINES_PARTITION),
+        (RECONCILIATION, reconciliation_schema(), RECONCILIATION_PARTITION),
+    ]
+}
 
 pub fn runs_schema() -> SchemaRef {
     RUNS_SCHEMA.clone()
