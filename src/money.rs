@@ -6,6 +6,13 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::error::{Error, Result};
 
+/// `value` as the mantissa of a decimal column of `scale` (an Arrow Decimal128), exactly; `None`
+/// when it has more decimal places than the column or does not fit.
+pub fn mantissa_at_scale(value: Decimal, scale: u32) -> Option<i128> {
+    let value = value.normalize();
+    scale.checked_sub(value.scale()).and_then(|shift| value.mantissa().checked_mul(10_i128.checked_pow(shift)?))
+}
+
 /// Decimal places of `currency`'s minor unit, from the ISO 4217 table (the `iso_currency`
 /// crate): JPY 0, USD 2, KWD 3, CLF 4. The config files accept only codes this answers for;
 /// a code it does not know (an alphabetic code not in ISO 4217, or one without a minor unit

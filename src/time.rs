@@ -74,6 +74,37 @@ pub fn parse_date_ranges(ranges: &[String]) -> Result<BTreeSet<NaiveDate>> {
     Ok(dates)
 }
 
+/// A half-open range of UTC dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Period {
+    pub start: NaiveDate,
+    /// Exclusive.
+    pub end: NaiveDate,
+}
+
+impl Period {
+    /// `YYYY-MM`: that month.
+    pub fn month(text: &str) -> Result<Self> {
+        let start = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+            .map_err(|_| Error::NotAMonth { text: text.to_string() })?;
+        let end = if start.month() == 12 {
+            NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)
+        }
+        .ok_or_else(|| Error::NotAMonth { text: text.to_string() })?;
+        Ok(Self { start, end })
+    }
+
+    /// From `from` to `to`, both inclusive.
+    pub fn days(from: NaiveDate, to: NaiveDate) -> Result<Self> {
+        if from > to {
+            return Err(Error::EmptyRange { from, to });
+        }
+        Ok(Self { start: from, end: to.succ_opt().unwrap_or(to) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ mod maintenance;
 mod object_store;
 mod prices_import;
 mod pricing_tiers;
+mod reconcile;
 mod reports;
 mod rollup_memory;
 mod rollup_query;

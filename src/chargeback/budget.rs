@@ -100,6 +100,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
                 tz: None,
                 share_idle: false,
                 through: None,
+                true_up: false,
             };
             slot.insert(chargeback(warehouse, &opts).await?);
         }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Period, cast_columns, int_at, register_pools, register_usage, text_at};
 use crate::error::{Error, Result};
-use crate::output::neutralise;
+use crate::output::neutralise_unless_number;
 use crate::warehouse::Warehouse;
 
 /// FOCUS 1.2 columns written (the specification's, alphabetical), then tokenledger's `x_` ones.
@@ -99,6 +99,8 @@ fn serves(pool: &crate::pricing::Pool, endpoint: &str, entity: &str, day: chrono
 
 /// The parts of a FOCUS row that vary; [`FocusRow::cells`] fills in the rest.
 struct FocusRow {
+    /// `Usage`, or `Adjustment` for a true-up to the provider's bill.
+    category: &'static str,
     /// What is paid: after negotiated discounts.
     cost: Decimal,
     /// At the price book's list prices.
@@ -144,7 +146,7 @@ impl FocusRow {
             instant(period.start),              // BillingPeriodStart
             reservation,                        // CapacityReservationId
             status,                             // CapacityReservationStatus
-            "Usage".into(),                     // ChargeCategory
+            self.category.into(),               // ChargeCategory
             String::new(),                      // ChargeClass (not a correction)
             self.description,                   // ChargeDescription
             self.frequency.into(),              // ChargeFrequency
@@ -193,6 +195,7 @@ pub async fn write_focus(
     warehouse: &Warehouse,
     period: &Period,
     through: Option<i64>,
+    true_up: bool,
     path: &Path,
 ) -> Result<FocusExport> {
     let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
@@ -237,6 +240,7 @@ pub async fn write_focus(
                 *billed.entry(currency.clone()).or_default() += amount;
             }
             let cells = FocusRow {
+                category: "Usage",
                 cost,
                 list_cost,
                 currency: currency.clone(),
@@ -257,7 +261,7 @@ pub async fn write_focus(
                 counts: [n(0), n(1), n(2), n(3), n(4)],
             }
             .cells(period);
-            out.push(cells.iter().map(|c| neutralise(c)).collect());
+            out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
         }
     }
     // each pool's hours, day by day: the busy hours' shares by cost center and group, then the idle ones
@@ -280,6 +284,7 @@ pub async fn write_focus(
                 *billed.entry(a.currency.clone()).or_default() += a.amount;
                 let idle = a.charge == super::Charge::Idle;
                 let cells = FocusRow {
+                    category: "Usage",
                     cost: a.amount,
                     list_cost: a.amount,
                     currency: a.currency,
@@ -304,10 +309,45 @@ pub async fn write_focus(
                     counts: [0; 5],
                 }
                 .cells(period);
-                out.push(cells.iter().map(|c| neutralise(c)).collect());
+                out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
             }
         }
         day = next;
+    }
+    // the bills' differences from the ledger: Adjustment rows over the billing period, per
+    // cost center, group and provider (see chargeback --true-up)
+    if true_up {
+        let month = period.start.format("%Y-%m").to_string();
+        if *period != Period::month(&month)? {
+            return Err(Error::Usage("--true-up charges back a month's bills: give --period YYYY-MM".into()));
+        }
+        let t = super::true_up::true_up(&ctx, warehouse, &month, &["cost_center", "group", "provider"]).await?;
+        for ((keys, currency), amount) in t.amounts {
+            *billed.entry(currency.clone()).or_default() += amount;
+            let cells = FocusRow {
+                category: "Adjustment",
+                cost: amount,
+                list_cost: amount,
+                currency,
+                charge_start: period.start,
+                charge_end: Some(instant(period.end)),
+                description: format!("true-up to the {} bill of {month}", keys[2]),
+                frequency: "One-Time",
+                quantity: String::new(),
+                unit: "",
+                unit_price: String::new(),
+                provider: keys[2].clone(),
+                resource: String::new(),
+                sku: String::new(),
+                sku_price: String::new(),
+                reservation: None,
+                cost_center: keys[0].clone(),
+                group: keys[1].clone(),
+                counts: [0; 5],
+            }
+            .cells(period);
+            out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
+        }
     }
     let header: Vec<String> = COLUMNS.iter().chain(CUSTOM_COLUMNS.iter()).map(|c| c.to_string()).collect();
     let rows = out.len();

@@ -9,6 +9,7 @@
 mod budget;
 mod capacity;
 mod focus;
+mod true_up;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -44,36 +45,7 @@ pub const KEYS: [(&str, &str); 6] = [
 /// The key of the total lines.
 pub const TOTAL: &str = "*TOTAL*";
 
-/// A half-open range of UTC dates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Period {
-    pub start: NaiveDate,
-    /// Exclusive.
-    pub end: NaiveDate,
-}
-
-impl Period {
-    /// `YYYY-MM`: that month.
-    pub fn month(text: &str) -> Result<Self> {
-        let start = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
-            .map_err(|_| Error::NotAMonth { text: text.to_string() })?;
-        let end = if start.month() == 12 {
-            NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)
-        }
-        .ok_or_else(|| Error::NotAMonth { text: text.to_string() })?;
-        Ok(Self { start, end })
-    }
-
-    /// From `from` to `to`, both inclusive.
-    pub fn days(from: NaiveDate, to: NaiveDate) -> Result<Self> {
-        if from > to {
-            return Err(Error::EmptyRange { from, to });
-        }
-        Ok(Self { start: from, end: to.succ_opt().unwrap_or(to) })
-    }
-}
+pub use crate::time::Period;
 
 /// What to export.
 #[derive(Debug, Clone)]
@@ -91,6 +63,8 @@ pub struct ChargebackOptions {
     /// Charge capacity pools of an open period through this UTC instant (microseconds, a whole
     /// hour) instead of the end of the data; see [`capacity_until`].
     pub through: Option<i64>,
+    /// Add the month's reconciliation with the bills as `true_up` lines (see [`true_up`]).
+    pub true_up: bool,
 }
 
 /// A past state of a table.
@@ -114,6 +88,8 @@ pub enum Charge {
     Capacity,
     /// Pool hours without traffic.
     Idle,
+    /// The difference between the provider's bill and the ledger (`--true-up`).
+    TrueUp,
     /// The sum of a currency's lines.
     Total,
 }
@@ -126,6 +102,7 @@ impl Charge {
             Charge::Unmetered => "unmetered",
             Charge::Capacity => "capacity",
             Charge::Idle => "idle",
+            Charge::TrueUp => "true_up",
             Charge::Total => "total",
         }
     }
@@ -190,6 +167,17 @@ pub struct Chargeback {
     pub config_at_export: BTreeMap<String, String>,
     /// The rollup's config files that changed since the period's dates were rated, and those dates.
     pub config_changed: Option<StaleConfig>,
+    /// With `--true-up`: the reconciliation and the bill files (fingerprint, path) it rests on.
+    pub true_up: Option<TrueUpSource>,
+}
+
+/// What a true-up was made from, for the manifest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrueUpSource {
+    pub reconcile_id: String,
+    pub bill_files: Vec<(String, String)>,
+    /// Bill - ledger per currency, exact.
+    pub difference: BTreeMap<String, String>,
 }
 
 /// Reads `usage_daily` for the period and builds the chargeback.
@@ -300,6 +288,26 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
             unrounded.push(Some(a.amount));
         }
     }
+    // the bills' differences from the ledger, shared by the keys' ledger cost
+    let mut true_up_source = None;
+    if opts.true_up {
+        let month = opts.period.start.format("%Y-%m").to_string();
+        if opts.period != Period::month(&month)? || range.is_some() {
+            return Err(Error::Usage(
+                "--true-up charges back a month's bills: give --period YYYY-MM (in UTC, as bills are)".into(),
+            ));
+        }
+        let t = true_up::true_up(&ctx, warehouse, &month, &columns).await?;
+        for ((keys, currency), amount) in t.amounts {
+            lines.push(Line::empty(keys, currency, Charge::TrueUp));
+            unrounded.push(Some(amount));
+        }
+        true_up_source = Some(TrueUpSource {
+            reconcile_id: t.reconcile_id,
+            bill_files: t.bill_files,
+            difference: t.difference.into_iter().map(|(c, d)| (c, d.normalize().to_string())).collect(),
+        });
+    }
     // round each currency's lines together, then one total line per currency
     let currencies: Vec<String> = {
         let mut c: Vec<String> = lines.iter().filter(|l| !l.currency.is_empty()).map(|l| l.currency.clone()).collect();
@@ -343,6 +351,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         rated_with: RatedWith::between(rated.as_ref(), first, last),
         config_at_export: config_digests(warehouse, &["capacity.csv"]).await?,
         config_changed,
+        true_up: true_up_source,
     })
 }
 
@@ -579,6 +588,7 @@ impl Chargeback {
             "rated_with": self.rated_with,
             "config_read_at_export": self.config_at_export,
             "config_changed_since_rated": self.config_changed,
+            "true_up": self.true_up,
             "totals": self.totals.iter().map(|(c, (exact, rounded))| {
                 (c.clone(), serde_json::json!({ "unrounded": exact, "rounded": rounded }))
             }).collect::<serde_json::Map<_, _>>(),

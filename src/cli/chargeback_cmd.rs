@@ -45,7 +45,8 @@ Examples:
   tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12
   tokenledger chargeback --period 2025-01 --tz America/New_York                 # January in New York (read per hour)
   tokenledger --format focus chargeback --period 2025-01 --output focus.csv     # FOCUS 1.2 for FinOps tools
-  tokenledger chargeback --period 2025-01 --by group --chart jan.svg            # each group's cost as a bar")]
+  tokenledger chargeback --period 2025-01 --by group --chart jan.svg            # each group's cost as a bar
+  tokenledger chargeback --period 2025-01 --true-up --output jan.csv             # the invoice: bills - ledger as true_up lines")]
 pub struct ChargebackArgs {
     /// The month to charge back, YYYY-MM (UTC).
     #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"], required_unless_present_all = ["from", "to"])]
@@ -79,6 +80,10 @@ pub struct ChargebackArgs {
     /// Charge the idle hours of capacity pools to their users, by their tokens in the period, instead of the owner group.
     #[arg(long)]
     pub share_idle: bool,
+    /// Charge back the bills: add the month's reconciliation (`tokenledger reconcile`) as true_up lines, each
+    /// day's and model's difference shared by the keys' ledger cost, so that the lines add up to the bills.
+    #[arg(long)]
+    pub true_up: bool,
     /// The time zone whose midnights bound the period (an IANA name such as Europe/Berlin; whole-hour offsets only).
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
     pub tz: chrono_tz::Tz,
@@ -112,6 +117,7 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
             tz: Some(args.tz),
             share_idle: args.share_idle,
             through,
+            true_up: args.true_up,
         },
     )
     .await?;
@@ -193,7 +199,7 @@ async fn focus(warehouse: &Warehouse, args: &ChargebackArgs, period: crate::char
         ));
     }
     let through = parse_through(args.through.as_deref())?;
-    let export = crate::chargeback::write_focus(warehouse, &period, through, path).await?;
+    let export = crate::chargeback::write_focus(warehouse, &period, through, args.true_up, path).await?;
     println!("wrote {} ({} FOCUS rows)", path.display(), export.rows);
     for (currency, cost) in &export.billed_cost {
         println!("BilledCost {currency} {cost}");

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and dispatch; one file per command.
 
+mod bill_cmd;
 mod budget_cmd;
 mod chargeback_cmd;
 mod cluster_cmd;
@@ -8,6 +9,7 @@ mod ingest_cmd;
 mod init_cmd;
 mod maintenance_cmd;
 mod prices_cmd;
+mod reconcile_cmd;
 mod report_cmd;
 mod rollup_cmd;
 mod run_cmd;
@@ -26,7 +28,8 @@ Exit codes:
   3  budget status, run: a budget is spent (budget status --fail-on-forecast: forecast to be)
   4  ingest, run: more records quarantined than the ratio allowed (nothing was written)
   5  run, ingest, rollup, compact, vacuum: another command holds the warehouse's lock (named)
-  6  chargeback --fail-on-unpriced: the period has usage without a known cost (no price, or unmetered)";
+  6  chargeback --fail-on-unpriced: the period has usage without a known cost (no price, or unmetered)
+  7  reconcile: a row of the reconciliation with the bill is not ok (missing, mismatched, unmatched)";
 
 /// tokenledger: the usage and chargeback ledger for LLM gateways.
 ///
@@ -77,7 +80,7 @@ pub enum OutputFormat {
     #[value(alias = "table")]
     Text,
     Json,
-    /// CSV rows: `sql` and `report` only.
+    /// CSV rows: `sql`, `report` and `reconcile` only.
     Csv,
     /// A Parquet file (with --output): `sql` and `report` only.
     Parquet,
@@ -97,6 +100,10 @@ pub enum Command {
     Chargeback(chargeback_cmd::ChargebackArgs),
     /// Budgets: spend against config/budgets.csv, forecast, thresholds (exit 3 when over).
     Budget(budget_cmd::BudgetArgs),
+    /// The providers' bills: import cost and usage reports and FOCUS exports into bill_lines.
+    Bill(bill_cmd::BillArgs),
+    /// Reconcile the ledger with the imported bills: per day, provider, model and charge kind (exit 7 when not ok).
+    Reconcile(reconcile_cmd::ReconcileArgs),
     /// The price book: import a published price catalog (LiteLLM's) into config/prices.csv.
     Prices(prices_cmd::PricesArgs),
     /// Run a named report (sql/reports/): top consumers, rate limits, fallbacks, break-even, anomalies ... (--chart draws it)
@@ -123,6 +130,7 @@ pub enum Command {
 pub fn hint(error: &Error) -> Option<String> {
     match error {
         Error::NoTable { table, .. } if table.starts_with("usage_") => Some("run `tokenledger rollup` first".into()),
+        Error::NoTable { table, .. } if table == "bill_lines" => Some("import the providers' bills first: `tokenledger bill import FILE...`".into()),
         Error::NoTable { table, .. } if table == "runs" => Some("the runs table is written by `tokenledger run --config FILE`".into()),
         Error::NoTable { .. } => {
             Some("run `tokenledger init` first (or pass -w/--warehouse, or set TOKENLEDGER_WAREHOUSE, to point at an existing warehouse)".into())
@@ -143,16 +151,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
             "--format focus is a chargeback export: tokenledger --format focus chargeback --period YYYY-MM --output FILE.csv".into(),
         ));
     }
-    if matches!(cli.format, OutputFormat::Csv | OutputFormat::Parquet)
-        && !matches!(cli.command, Command::Sql(_) | Command::Report(_))
+    if (cli.format == OutputFormat::Parquet && !matches!(cli.command, Command::Sql(_) | Command::Report(_)))
+        || (cli.format == OutputFormat::Csv
+            && !matches!(cli.command, Command::Sql(_) | Command::Report(_) | Command::Reconcile(_)))
     {
         return Err(crate::error::Error::Usage(
-            "--format csv and --format parquet are for query results (sql, report); the chargeback writes CSV with --output FILE.csv".into(),
+            "--format csv and --format parquet are for query results (sql, report; csv for reconcile too); the chargeback writes CSV with --output FILE.csv".into(),
         ));
     }
     // the commands that write take the warehouse's lock for as long as they run
     let writer = match &cli.command {
         Command::Ingest(_) => Some("ingest"),
+        Command::Bill(_) => Some("bill import"),
+        Command::Reconcile(_) => Some("reconcile"),
         Command::Rollup(_) => Some("rollup"),
         Command::Compact(_) => Some("compact"),
         Command::Vacuum(_) => Some("vacuum"),
@@ -171,6 +182,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
         Command::Prices(args) => prices_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Bill(args) => bill_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Reconcile(args) => reconcile_cmd::run(&warehouse()?, args, &cli).await,
         Command::Compact(args) => maintenance_cmd::run_compact(&warehouse()?, args, &cli).await,
         Command::Vacuum(args) => maintenance_cmd::run_vacuum(&warehouse()?, args, &cli).await,
         Command::Run(args) => run_cmd::run(args, &cli).await,

@@ -21,6 +21,12 @@ pub fn neutralise(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
 }
 
+/// A cell of a column that holds numbers and text alike (FOCUS rows): a plain decimal number
+/// (`-0.05`, a true-up) is data and stays as it is; anything else is [`neutralise`]d.
+pub fn neutralise_unless_number(cell: &str) -> String {
+    if cell.parse::<rust_decimal::Decimal>().is_ok() { cell.to_string() } else { neutralise(cell) }
+}
+
 /// A CSV file for finance: a header and rows of cells (each cell as given: neutralise text
 /// before), CRLF line ends as spreadsheets expect, as bytes.
 pub fn csv_bytes<R: IntoIterator<Item = impl AsRef<[u8]>>>(
@@ -57,6 +63,15 @@ fn temp_beside(path: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_stay_numbers_and_formulas_do_not() {
+        assert_eq!(neutralise_unless_number("-0.05"), "-0.05");
+        assert_eq!(neutralise_unless_number("12.5"), "12.5");
+        for bad in ["-1+1", "=SUM(A1)", "+cmd", "-", "@x"] {
+            assert!(neutralise_unless_number(bad).starts_with('\''), "{bad:?}");
+        }
+    }
 
     #[test]
     fn formula_like_cells_are_neutralised() {

@@ -184,7 +184,15 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
     let through = Some(crate::time::date_start_micros(period.end));
     let report = chargeback(
         warehouse,
-        &ChargebackOptions { period, by: by.to_vec(), as_of: None, tz: None, share_idle: false, through },
+        &ChargebackOptions {
+            period,
+            by: by.to_vec(),
+            as_of: None,
+            tz: None,
+            share_idle: false,
+            through,
+            true_up: false,
+        },
     )
     .await?;
     let arguments = vec![

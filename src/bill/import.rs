@@ -1,0 +1,314 @@
+//! `tokenledger bill import`: bill files into `bill_lines`, exactly once per file.
+//!
+//! A file is identified by a hash of its bytes, as ingest identifies log files: the commit that
+//! adds its lines records the Delta application transaction `tokenledger.bill.<hash>` with
+//! them, so a file imported again (under any name) is skipped. Rows the source cannot read, and
+//! cost lines in a currency the price book does not price in, go to `quarantine` with the
+//! reason, first, marked with the same transaction, so a run that dies between the two commits
+//! does not write them twice.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::record_batch::RecordBatch;
+use deltalake::kernel::Transaction;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::line::{BadBillRow, BillLine, ParsedBill};
+use super::sources::{BillSource, parse};
+use crate::error::{Error, Result};
+use crate::warehouse::lineage::{Lineage, QuarantineBatchBuilder, QuarantineRow};
+use crate::warehouse::schema::{
+    BILL_LINES, BILL_LINES_PARTITION, BILL_MONEY, BILL_MONEY_SCALE, QUARANTINE, bill_lines_schema,
+};
+use crate::warehouse::{Warehouse, commit_append, has_transaction, writer_properties};
+
+/// Options of one `bill import`.
+#[derive(Debug, Clone)]
+pub struct BillImportOptions {
+    pub paths: Vec<PathBuf>,
+    pub source: BillSource,
+    /// The currencies the price book prices in: a cost line in another currency cannot be
+    /// compared with the ledger and is quarantined (`currency_not_held`). Empty: any.
+    pub currencies: BTreeSet<String>,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct BillFileOutcome {
+    pub path: String,
+    /// What it was read as.
+    pub source: String,
+    pub fingerprint: String,
+    /// `imported` or `skipped: already imported`.
+    pub status: String,
+    pub lines: usize,
+    pub quarantined: usize,
+    /// Billed cost per currency, exact.
+    pub cost: Vec<(String, String)>,
+}
+
+/// What a `bill import` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BillImportSummary {
+    /// Id of the import (`quarantine.ingest_batch_id` of its bad rows).
+    pub import_id: String,
+    pub files: Vec<BillFileOutcome>,
+    pub lines: usize,
+    pub quarantined: usize,
+    pub bill_lines_version: Option<i64>,
+}
+
+/// The application-transaction id of a bill file.
+fn bill_app_id(fingerprint: &str) -> String {
+    format!("tokenledger.bill.{fingerprint}")
+}
+
+/// Quarantine keeps at most this much of a bad row's text (as ingest does).
+const RAW_CAP: usize = 4096;
+
+/// Imports the files of `options` (each a bill file; directories are not searched: bills are
+/// few and named).
+pub async fn import_bills(warehouse: &Warehouse, options: &BillImportOptions) -> Result<BillImportSummary> {
+    let import_id = uuid::Uuid::new_v4().to_string();
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut table = if warehouse.has_table(BILL_LINES).await? {
+        warehouse.open_table(BILL_LINES).await?
+    } else {
+        warehouse.create_table(BILL_LINES, &bill_lines_schema(), BILL_LINES_PARTITION).await?
+    };
+    let mut quarantine = warehouse.open_table(QUARANTINE).await?;
+    let mut summary = BillImportSummary {
+        import_id: import_id.clone(),
+        files: Vec::new(),
+        lines: 0,
+        quarantined: 0,
+        bill_lines_version: None,
+    };
+    let mut seen = BTreeSet::new();
+    for path in &options.paths {
+        let bytes = std::fs::read(path).map_err(|source| Error::Input { path: path.clone(), source })?;
+        let fingerprint = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
+        let app_id = bill_app_id(&fingerprint);
+        let shown = path.display().to_string();
+        if !seen.insert(fingerprint.clone()) || has_transaction(&table, app_id.clone()).await? {
+            summary.files.push(BillFileOutcome {
+                path: shown,
+                source: String::new(),
+                fingerprint,
+                status: "skipped: already imported".into(),
+                lines: 0,
+                quarantined: 0,
+                cost: Vec::new(),
+            });
+            continue;
+        }
+        let (source, parsed) = parse(options.source, path, &bytes)?;
+        let (lines, bad_rows) = comparable_lines(parsed, &options.currencies);
+        let lineage = Lineage {
+            source: source.as_str().to_string(),
+            source_file: shown.clone(),
+            ingest_batch_id: import_id.clone(),
+            ingested_at_us: now,
+        };
+        let txn = || vec![Transaction::new(app_id.clone(), 1)];
+        // quarantine first: a run that dies before the lines commit finds the file's
+        // quarantine transaction next time and does not write its bad rows twice
+        if !bad_rows.is_empty() && !has_transaction(&quarantine, app_id.clone()).await? {
+            let mut rows = QuarantineBatchBuilder::default();
+            for bad in &bad_rows {
+                let raw: String = cap(&bad.raw);
+                rows.append(
+                    &lineage,
+                    &fingerprint,
+                    QuarantineRow {
+                        line_number: bad.row_number,
+                        request_id: None,
+                        reason_code: bad.reason_code,
+                        reason: &bad.reason,
+                        raw: &raw,
+                        raw_bytes: bad.raw.len() as i64,
+                    },
+                );
+            }
+            let mut writer = RecordBatchWriter::for_table(&quarantine)?.with_writer_properties(writer_properties());
+            writer.write(rows.finish()?).await?;
+            let adds = writer.flush().await?;
+            commit_append(&mut quarantine, adds, txn(), metadata(&import_id)).await?;
+        }
+        let mut writer = RecordBatchWriter::for_table(&table)?.with_writer_properties(writer_properties());
+        if !lines.is_empty() {
+            writer.write(lines_batch(&lines, &lineage, &fingerprint)?).await?;
+        }
+        let adds = writer.flush().await?;
+        summary.bill_lines_version = Some(commit_append(&mut table, adds, txn(), metadata(&import_id)).await?);
+        summary.lines += lines.len();
+        summary.quarantined += bad_rows.len();
+        summary.files.push(BillFileOutcome {
+            path: shown,
+            source: source.as_str().to_string(),
+            fingerprint,
+            status: "imported".into(),
+            lines: lines.len(),
+            quarantined: bad_rows.len(),
+            cost: cost_by_currency(&lines),
+        });
+    }
+    Ok(summary)
+}
+
+fn metadata(import_id: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("tokenledger.bill_import_id".into(), import_id.into());
+    m
+}
+
+fn cap(text: &str) -> String {
+    if text.len() <= RAW_CAP {
+        return text.to_string();
+    }
+    let mut end = RAW_CAP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// The lines whose money the ledger can hold and compare, and the rest as bad rows: a cost in
+/// a currency the price book does not price in (`held`; empty = any) is not comparable and is
+/// not converted at a guessed rate; an amount with more decimal places than `bill_lines` keeps
+/// would have to be rounded.
+fn comparable_lines(parsed: ParsedBill, held: &BTreeSet<String>) -> (Vec<BillLine>, Vec<BadBillRow>) {
+    let ParsedBill { lines, mut bad_rows } = parsed;
+    let mut kept = Vec::with_capacity(lines.len());
+    for line in lines {
+        let too_fine = [line.cost, line.list_cost, line.effective_cost]
+            .into_iter()
+            .flatten()
+            .find(|v| v.normalize().scale() > BILL_MONEY_SCALE as u32);
+        let (reason_code, reason) = match (&line.currency, too_fine) {
+            (_, Some(v)) => (
+                "bad_amount",
+                format!(
+                    "the amount {v} has more than {BILL_MONEY_SCALE} decimal places, which the ledger cannot keep exactly"
+                ),
+            ),
+            (Some(c), None) if !held.is_empty() && !held.contains(c) && line.cost.is_some() => {
+                let prices: Vec<&str> = held.iter().map(String::as_str).collect();
+                (
+                    "currency_not_held",
+                    format!(
+                        "a cost in {c}, but the price book prices in {} only: the ledger cannot compare it; \
+                         import the bill in {} or add prices in {c}",
+                        prices.join(", "),
+                        prices.join(" or "),
+                    ),
+                )
+            }
+            _ => {
+                kept.push(line);
+                continue;
+            }
+        };
+        bad_rows.push(BadBillRow { row_number: line.row_number, reason_code, reason, raw: format!("{line:?}") });
+    }
+    bad_rows.sort_by_key(|b| b.row_number);
+    (kept, bad_rows)
+}
+
+/// The total billed per currency, as exact decimal text.
+fn cost_by_currency(lines: &[BillLine]) -> Vec<(String, String)> {
+    let mut totals: std::collections::BTreeMap<String, Decimal> = Default::default();
+    for line in lines {
+        if let (Some(c), Some(cost)) = (&line.currency, line.cost) {
+            *totals.entry(c.clone()).or_default() += cost;
+        }
+    }
+    totals.into_iter().map(|(c, t)| (c, t.normalize().to_string())).collect()
+}
+
+/// `value` as the mantissa of a `bill_lines` money column (the amounts were checked to fit by
+/// [`comparable_lines`]).
+fn bill_money(value: Decimal, row: i64) -> Result<i128> {
+    crate::money::mantissa_at_scale(value, BILL_MONEY_SCALE as u32)
+        .ok_or_else(|| Error::Internal(format!("bill row {row}: {value} does not fit the bill's money column")))
+}
+
+/// The rows of `bill_lines` for `lines`.
+fn lines_batch(lines: &[BillLine], lineage: &Lineage, fingerprint: &str) -> Result<RecordBatch> {
+    let ts = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let money = || Decimal128Builder::new().with_data_type(BILL_MONEY);
+    let (mut date, mut import_id, mut imported_at, mut source, mut file, mut fp, mut row) = (
+        Date32Builder::new(),
+        StringBuilder::new(),
+        ts(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        Int64Builder::new(),
+    );
+    let (mut provider, mut start, mut end, mut model, mut kind) =
+        (StringBuilder::new(), ts(), ts(), StringBuilder::new(), StringBuilder::new());
+    let mut texts: [StringBuilder; 6] = Default::default(); // tier, context, geo, account, key, user
+    let (mut quantity, mut requests) = (Int64Builder::new(), Int64Builder::new());
+    let (mut cost, mut list_cost, mut effective_cost) = (money(), money(), money());
+    let (mut currency, mut description) = (StringBuilder::new(), StringBuilder::new());
+    for l in lines {
+        date.append_value(crate::time::day_of_micros(l.period_start.timestamp_micros()));
+        import_id.append_value(&lineage.ingest_batch_id);
+        imported_at.append_value(lineage.ingested_at_us);
+        source.append_value(&lineage.source);
+        file.append_value(&lineage.source_file);
+        fp.append_value(fingerprint);
+        row.append_value(l.row_number);
+        provider.append_value(&l.provider);
+        start.append_value(l.period_start.timestamp_micros());
+        end.append_value(l.period_end.timestamp_micros());
+        model.append_option(l.provider_model.as_deref());
+        kind.append_value(l.charge_kind.as_str());
+        let optional = [&l.service_tier, &l.context_window, &l.inference_geo, &l.account, &l.api_key_id, &l.user_id];
+        for (builder, value) in texts.iter_mut().zip(optional) {
+            builder.append_option(value.as_deref());
+        }
+        quantity.append_option(l.quantity);
+        requests.append_option(l.requests);
+        for (builder, value) in
+            [(&mut cost, l.cost), (&mut list_cost, l.list_cost), (&mut effective_cost, l.effective_cost)]
+        {
+            builder.append_option(value.map(|v| bill_money(v, l.row_number)).transpose()?);
+        }
+        currency.append_option(l.currency.as_deref());
+        description.append_option(l.description.as_deref());
+    }
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(date.finish()),
+        Arc::new(import_id.finish()),
+        Arc::new(imported_at.finish()),
+        Arc::new(source.finish()),
+        Arc::new(file.finish()),
+        Arc::new(fp.finish()),
+        Arc::new(row.finish()),
+        Arc::new(provider.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        Arc::new(model.finish()),
+        Arc::new(kind.finish()),
+    ];
+    columns.extend(texts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend([
+        Arc::new(quantity.finish()) as ArrayRef,
+        Arc::new(requests.finish()),
+        Arc::new(cost.finish()),
+        Arc::new(list_cost.finish()),
+        Arc::new(effective_cost.finish()),
+        Arc::new(currency.finish()),
+        Arc::new(description.finish()),
+    ]);
+    Ok(RecordBatch::try_new(bill_lines_schema(), columns)?)
+}

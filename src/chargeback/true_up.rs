@@ -1,0 +1,144 @@
+//! `chargeback --true-up`: charge back the invoice, not the estimate. The month's latest
+//! reconciliation (the `reconciliation` table, written by `tokenledger reconcile`) says, per
+//! day x provider x the provider's model, what the bill charged beyond (or short of) the
+//! ledger. Each such difference becomes `true_up` lines, allocated to the chargeback's keys by
+//! their share of that day's ledger cost for that model (largest remainder, at the bill's
+//! precision, so the shares add up to the difference exactly); a difference with no ledger
+//! cost to share it goes to an UNALLOCATED line. The chargeback's lines then add up to the
+//! bills for the providers they cover.
+
+use std::collections::BTreeMap;
+
+use arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+use rust_decimal::Decimal;
+
+use super::{cast_columns, text_at};
+use crate::error::{Error, Result};
+use crate::model::bill_models_table;
+use crate::money::largest_remainder;
+use crate::pricing::{BillMapping, PriceBook, UNALLOCATED_COST_CENTER};
+use crate::warehouse::Warehouse;
+use crate::warehouse::schema::{BILL_MONEY_SCALE, RECONCILIATION};
+
+/// (date, provider, provider_model, currency): the grain a reconciliation says bill - ledger at.
+type ModelDay = (String, String, String, String);
+
+/// The true-up of one period.
+#[derive(Debug, Clone, Default)]
+pub struct TrueUp {
+    /// (keys, currency) -> amount, exact.
+    pub amounts: BTreeMap<(Vec<String>, String), Decimal>,
+    /// The reconciliation it comes from, and the bill files it rests on (fingerprint, path).
+    pub reconcile_id: String,
+    pub bill_files: Vec<(String, String)>,
+    /// Bill - ledger per currency over the providers the bills cover.
+    pub difference: BTreeMap<String, Decimal>,
+}
+
+/// The true-up of `period` (`YYYY-MM`) by the key `columns` of usage_daily (registered as
+/// `usage` in `ctx`, at the version the chargeback reads).
+pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, columns: &[&str]) -> Result<TrueUp> {
+    if !warehouse.has_table(RECONCILIATION).await? {
+        return Err(Error::Usage(format!(
+            "--true-up charges back the bills, and no bill was reconciled yet: run `tokenledger bill import FILE...` \
+             and `tokenledger reconcile --period {period}` first"
+        )));
+    }
+    let engine = warehouse.engine();
+    let table = warehouse.open_table(RECONCILIATION).await?;
+    ctx.register_table(RECONCILIATION, engine.delta_table(ctx, &table).await?)?;
+    let book = PriceBook::load(&warehouse.config_file("prices.csv").await?)?;
+    let mapping = BillMapping::load(&warehouse.config_file("bill_mapping.csv").await?)?;
+    ctx.register_table("bill_models", engine.small_table(bill_models_table(&book, &mapping)?)?)?;
+    let period_sql = period.replace('\'', "''");
+    // the differences per day x provider x model
+    let diffs_sql = format!(
+        "SELECT CAST(\"date\" AS VARCHAR), provider, provider_model, COALESCE(currency, ''), \
+                CAST(sum(difference) AS VARCHAR), max(reconcile_id) \
+         FROM {RECONCILIATION} WHERE period = '{period_sql}' AND difference IS NOT NULL \
+         GROUP BY \"date\", provider, provider_model, COALESCE(currency, '')"
+    );
+    let mut result = TrueUp::default();
+    let mut diffs: BTreeMap<ModelDay, Decimal> = BTreeMap::new();
+    for b in ctx.sql(&diffs_sql).await?.collect().await? {
+        let t = cast_columns(&b, 0..6, &DataType::Utf8)?;
+        for row in 0..b.num_rows() {
+            let amount = decimal(&text_at(&t[4], row))?;
+            let key = (text_at(&t[0], row), text_at(&t[1], row), text_at(&t[2], row), text_at(&t[3], row));
+            *result.difference.entry(key.3.clone()).or_default() += amount;
+            diffs.insert(key, amount);
+            result.reconcile_id = text_at(&t[5], row);
+        }
+    }
+    if diffs.is_empty() {
+        return Err(Error::Usage(format!(
+            "no reconciliation of {period} to true up: run `tokenledger reconcile --period {period}` after importing \
+             its bills"
+        )));
+    }
+    // each key's ledger cost per day x provider x model, to share the differences by
+    let keys: Vec<String> = columns.iter().map(|c| format!("u.\"{c}\"")).collect();
+    let shares_sql = format!(
+        "SELECT CAST(u.\"date\" AS VARCHAR), COALESCE(m.provider, u.provider), \
+                COALESCE(m.provider_model, u.served_entity_name), u.currency, {keys}, CAST(sum(u.cost) AS VARCHAR) \
+         FROM usage u LEFT JOIN bill_models m ON m.served_entity_name = u.served_entity_name \
+         WHERE u.cost IS NOT NULL AND u.\"date\" IN (SELECT DISTINCT \"date\" FROM {RECONCILIATION} WHERE period = '{period_sql}') \
+         GROUP BY 1, 2, 3, 4, {keys}",
+        keys = keys.join(", ")
+    );
+    let mut shares: BTreeMap<ModelDay, Vec<(Vec<String>, Decimal)>> = BTreeMap::new();
+    for b in ctx.sql(&shares_sql).await?.collect().await? {
+        let n = columns.len();
+        let t = cast_columns(&b, 0..5 + n, &DataType::Utf8)?;
+        for row in 0..b.num_rows() {
+            let key = (text_at(&t[0], row), text_at(&t[1], row), text_at(&t[2], row), text_at(&t[3], row));
+            let line_keys: Vec<String> = (0..n).map(|i| text_at(&t[4 + i], row)).collect();
+            shares.entry(key).or_default().push((line_keys, decimal(&text_at(&t[4 + n], row))?));
+        }
+    }
+    let unallocated = vec![UNALLOCATED_COST_CENTER.to_string(); columns.len()];
+    for (key, diff) in diffs {
+        let currency = key.3.clone();
+        let parts = shares.get(&key).filter(|p| p.iter().any(|(_, c)| !c.is_zero()));
+        let Some(parts) = parts else {
+            *result.amounts.entry((unallocated.clone(), currency)).or_default() += diff;
+            continue;
+        };
+        let total: Decimal = parts.iter().map(|(_, c)| *c).sum();
+        let raw: Vec<Decimal> = parts.iter().map(|(_, c)| diff * *c / total).collect();
+        // shares at the bill's precision, adding up to the difference exactly
+        for ((line_keys, _), amount) in parts.iter().zip(largest_remainder(&raw, BILL_MONEY_SCALE as u32)) {
+            *result.amounts.entry((line_keys.clone(), currency.clone())).or_default() += amount;
+        }
+    }
+    let files_sql = "SELECT DISTINCT source_file_fingerprint, source_file FROM bill_lines ORDER BY 2, 1";
+    if warehouse.has_table(crate::warehouse::schema::BILL_LINES).await? {
+        let bills = warehouse.open_table(crate::warehouse::schema::BILL_LINES).await?;
+        ctx.register_table("bill_lines", engine.delta_table(ctx, &bills).await?)?;
+        let (from, to) = month_bounds(period)?;
+        let sql = files_sql
+            .replace("ORDER BY", &format!("WHERE bill_date >= DATE '{from}' AND bill_date < DATE '{to}' ORDER BY"));
+        for b in ctx.sql(&sql).await?.collect().await? {
+            let t = cast_columns(&b, 0..2, &DataType::Utf8)?;
+            for row in 0..b.num_rows() {
+                result.bill_files.push((text_at(&t[0], row), text_at(&t[1], row)));
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn month_bounds(period: &str) -> Result<(chrono::NaiveDate, chrono::NaiveDate)> {
+    let p = crate::time::Period::month(period)?;
+    Ok((p.start, p.end))
+}
+
+fn decimal(text: &str) -> Result<Decimal> {
+    if text.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    text.parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|e| Error::Internal(format!("amount {text:?}: {e}")))
+}

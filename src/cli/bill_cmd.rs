@@ -1,0 +1,104 @@
+//! `tokenledger bill`
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{Cli, OutputFormat, print_json};
+use crate::bill::import::{BillImportOptions, import_bills};
+use crate::bill::sources::BillSource;
+use crate::error::Result;
+use crate::output::{Table, thousands};
+use crate::pricing::PriceBook;
+use crate::warehouse::Warehouse;
+
+#[derive(Debug, Args)]
+pub struct BillArgs {
+    #[command(subcommand)]
+    pub command: BillCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillCommand {
+    /// Import the providers' bills (cost and usage reports, FOCUS exports) into the bill_lines table.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Sources, as the providers' APIs and exports deliver them (JSON: one page as returned, pages
+concatenated, JSON lines of pages, or an array of pages):
+  openai-costs     GET /v1/organization/costs (daily buckets; amount.value in dollars)
+  openai-usage     GET /v1/organization/usage/completions (tokens and requests per bucket)
+  anthropic-cost   GET /v1/organizations/cost_report (amount in cents, as a decimal string)
+  anthropic-usage  GET /v1/organizations/usage_report/messages (tokens per bucket)
+  focus            a FOCUS 1.0-1.3 export, CSV or Parquet (AWS Bedrock, Azure OpenAI, GCP Vertex)
+--source auto tells each file from its content.
+
+Every line becomes a row of bill_lines in the ledger's terms: the provider, the period, the
+provider's model id, the charge kind (input, cached_input, cache_write, output, web_search,
+other), tokens, and the cost exact to the last digit of the bill. A file whose bytes were imported
+before is skipped, under any name; a later export of the same periods replaces the earlier one's
+lines in `reconcile`. Rows that cannot be read, and costs in a currency the price book does not
+price in, go to the quarantine table with the reason.
+
+Exit codes: 0 ok; 1 unreadable file (nothing of it is written); 2 usage error.
+
+Examples:
+  tokenledger bill import openai_costs_2025-03.json anthropic_cost_2025-03.json
+  tokenledger bill import --source focus azure_focus_2025-03.parquet")]
+pub struct ImportArgs {
+    /// Bill files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// What wrote the files: auto tells each from its content.
+    #[arg(long, value_name = "SOURCE", value_enum, default_value_t = BillSource::Auto)]
+    pub source: BillSource,
+}
+
+pub async fn run(warehouse: &Warehouse, args: &BillArgs, cli: &Cli) -> Result<i32> {
+    match &args.command {
+        BillCommand::Import(args) => import(warehouse, args, cli).await,
+    }
+}
+
+async fn import(warehouse: &Warehouse, args: &ImportArgs, cli: &Cli) -> Result<i32> {
+    let book = PriceBook::load(&warehouse.config_file("prices.csv").await?)?;
+    let options = BillImportOptions {
+        paths: args.files.clone(),
+        source: args.source,
+        currencies: book.rows().iter().map(|r| r.currency.clone()).collect(),
+    };
+    let summary = import_bills(warehouse, &options).await?;
+    if cli.format == OutputFormat::Json {
+        print_json(&summary)?;
+        return Ok(0);
+    }
+    let mut t = Table::new(["file", "source", "status", "lines", "quarantined", "billed"]);
+    for f in &summary.files {
+        let billed: Vec<String> = f.cost.iter().map(|(c, v)| format!("{v} {c}")).collect();
+        t.row([
+            f.path.clone(),
+            f.source.clone(),
+            f.status.clone(),
+            thousands(f.lines as u64),
+            thousands(f.quarantined as u64),
+            billed.join(", "),
+        ]);
+    }
+    print!("{}", t.render());
+    println!(
+        "{} lines imported, {} rows quarantined{}",
+        thousands(summary.lines as u64),
+        thousands(summary.quarantined as u64),
+        summary.bill_lines_version.map(|v| format!("; bill_lines version {v}")).unwrap_or_default()
+    );
+    if summary.quarantined > 0 && !cli.quiet {
+        println!(
+            "see why: tokenledger sql \"SELECT source_file, line_number, reason_code, reason FROM quarantine \
+             WHERE ingest_batch_id = '{}' ORDER BY source_file, line_number\"",
+            summary.import_id
+        );
+    }
+    Ok(0)
+}
