@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README demo: a warehouse from sample_data/ (a month of gateway logs with some bad lines
 # and duplicates), ingested, rolled up into priced usage tables, and January charged back to
-# finance as a CSV with its manifest, and the budgets checked. Safe to run again: init changes nothing, ingest skips
+# finance as a CSV with its manifest, reconciled with the providers' bills and trued up to them,
+# and the budgets checked. Safe to run again: init changes nothing, ingest skips
 # files it has seen, and the chargeback is the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,13 @@ cp sample_data/config/*.csv "$warehouse/config/"
 "$bin" -w "$warehouse" ingest sample_data/logs
 "$bin" -w "$warehouse" rollup
 "$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --output "$warehouse/chargeback-2025-01.csv"
+# the providers' bills of January (made from the same requests, with two planted faults: a
+# price the book has wrong, and a day of usage that bypassed the gateway), set beside the
+# ledger; reconcile exits 7 when a row is not ok. Then January charged back at the invoice.
+"$bin" -w "$warehouse" bill import sample_data/bills/*
+"$bin" -w "$warehouse" reconcile --period 2025-01 || test $? -eq 7
+"$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --true-up \
+  --output "$warehouse/chargeback-2025-01-invoice.csv"
 # exit code 3 says a budget is spent: the sample's budgets were set on token prices alone, and
 # its provisioned pools' hours (mostly idle) cost far more
 "$bin" -w "$warehouse" budget status || test $? -eq 3

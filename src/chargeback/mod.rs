@@ -333,6 +333,8 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     if lines.iter().any(|l| l.currency.is_empty()) {
         total_lines.push(total_line(&lines, columns.len(), "", None));
     }
+    // a key's share of a true-up that rounds to nothing is no line (the total is the same)
+    lines.retain(|l| !(l.charge == Charge::TrueUp && l.cost.is_some_and(|c| c.is_zero())));
     let unpriced_requests = lines.iter().map(|l| l.unpriced_requests).sum();
     let unmetered_requests = lines.iter().map(|l| l.unmetered_requests).sum();
     lines.extend(total_lines);

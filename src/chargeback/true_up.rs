@@ -19,7 +19,7 @@ use crate::model::bill_models_table;
 use crate::money::largest_remainder;
 use crate::pricing::{BillMapping, PriceBook, UNALLOCATED_COST_CENTER};
 use crate::warehouse::Warehouse;
-use crate::warehouse::schema::{BILL_MONEY_SCALE, RECONCILIATION};
+use crate::warehouse::schema::{BILL_LINES, BILL_MONEY_SCALE, RECONCILIATION};
 
 /// (date, provider, provider_model, currency): the grain a reconciliation says bill - ledger at.
 type ModelDay = (String, String, String, String);
@@ -97,12 +97,33 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
             shares.entry(key).or_default().push((line_keys, decimal(&text_at(&t[4 + n], row))?));
         }
     }
-    let unallocated = vec![UNALLOCATED_COST_CENTER.to_string(); columns.len()];
+    let accounts = if warehouse.has_table(BILL_LINES).await? {
+        let bills = warehouse.open_table(BILL_LINES).await?;
+        ctx.register_table(BILL_LINES, engine.delta_table(ctx, &bills).await?)?;
+        bill_accounts(ctx, period, &mapping).await?
+    } else {
+        BTreeMap::new()
+    };
+    let cost_center_key = columns.iter().position(|c| *c == "cost_center");
     for (key, diff) in diffs {
         let currency = key.3.clone();
         let parts = shares.get(&key).filter(|p| p.iter().any(|(_, c)| !c.is_zero()));
         let Some(parts) = parts else {
-            *result.amounts.entry((unallocated.clone(), currency)).or_default() += diff;
+            // no logged usage to share it by: the cost centers of the bill's accounts where
+            // config/bill_mapping.csv names them, else UNALLOCATED
+            let by_account = accounts.get(&(key.0.clone(), key.1.clone(), key.2.clone()));
+            let by_account = by_account.filter(|a| a.iter().any(|(_, c)| !c.is_zero()));
+            let owners: Vec<(String, Decimal)> =
+                by_account.cloned().unwrap_or_else(|| vec![(UNALLOCATED_COST_CENTER.to_string(), Decimal::ONE)]);
+            let total: Decimal = owners.iter().map(|(_, c)| *c).sum();
+            let raw: Vec<Decimal> = owners.iter().map(|(_, c)| diff * *c / total).collect();
+            for ((cost_center, _), amount) in owners.iter().zip(largest_remainder(&raw, BILL_MONEY_SCALE as u32)) {
+                let mut keys = vec![UNALLOCATED_COST_CENTER.to_string(); columns.len()];
+                if let Some(i) = cost_center_key {
+                    keys[i] = cost_center.clone();
+                }
+                *result.amounts.entry((keys, currency.clone())).or_default() += amount;
+            }
             continue;
         };
         let total: Decimal = parts.iter().map(|(_, c)| *c).sum();
@@ -112,13 +133,12 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
             *result.amounts.entry((line_keys.clone(), currency.clone())).or_default() += amount;
         }
     }
-    let files_sql = "SELECT DISTINCT source_file_fingerprint, source_file FROM bill_lines ORDER BY 2, 1";
-    if warehouse.has_table(crate::warehouse::schema::BILL_LINES).await? {
-        let bills = warehouse.open_table(crate::warehouse::schema::BILL_LINES).await?;
-        ctx.register_table("bill_lines", engine.delta_table(ctx, &bills).await?)?;
+    if warehouse.has_table(BILL_LINES).await? {
         let (from, to) = month_bounds(period)?;
-        let sql = files_sql
-            .replace("ORDER BY", &format!("WHERE bill_date >= DATE '{from}' AND bill_date < DATE '{to}' ORDER BY"));
+        let sql = format!(
+            "SELECT DISTINCT source_file_fingerprint, source_file FROM {BILL_LINES} \
+             WHERE bill_date >= DATE '{from}' AND bill_date < DATE '{to}' ORDER BY 2, 1"
+        );
         for b in ctx.sql(&sql).await?.collect().await? {
             let t = cast_columns(&b, 0..2, &DataType::Utf8)?;
             for row in 0..b.num_rows() {
@@ -127,6 +147,40 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
         }
     }
     Ok(result)
+}
+
+/// The month's billed cost per day x provider x model by the cost center of its account
+/// (`config/bill_mapping.csv`'s account rows; UNALLOCATED for an account without one), of the
+/// newest import of each bill period, as reconcile counts them.
+async fn bill_accounts(
+    ctx: &SessionContext,
+    period: &str,
+    mapping: &BillMapping,
+) -> Result<BTreeMap<(String, String, String), Vec<(String, Decimal)>>> {
+    let (from, to) = month_bounds(period)?;
+    let sql = format!(
+        "SELECT CAST(bill_date AS VARCHAR), provider, COALESCE(provider_model, ''), COALESCE(account, ''), \
+                CAST(sum(cost) AS VARCHAR) \
+         FROM (SELECT b.*, max(imported_at) OVER (PARTITION BY source, provider, period_start, period_end) AS newest \
+               FROM {BILL_LINES} b WHERE bill_date >= DATE '{from}' AND bill_date < DATE '{to}') \
+         WHERE imported_at = newest AND cost IS NOT NULL \
+         GROUP BY 1, 2, 3, 4"
+    );
+    let mut out: BTreeMap<(String, String, String), BTreeMap<String, Decimal>> = BTreeMap::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let t = cast_columns(&b, 0..5, &DataType::Utf8)?;
+        for row in 0..b.num_rows() {
+            let (provider, account) = (text_at(&t[1], row), text_at(&t[3], row));
+            let cost_center = mapping
+                .accounts
+                .iter()
+                .find(|a| a.provider == provider && a.account == account)
+                .map_or(UNALLOCATED_COST_CENTER.to_string(), |a| a.cost_center.clone());
+            let key = (text_at(&t[0], row), provider, text_at(&t[2], row));
+            *out.entry(key).or_default().entry(cost_center).or_default() += decimal(&text_at(&t[4], row))?;
+        }
+    }
+    Ok(out.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect())
 }
 
 fn month_bounds(period: &str) -> Result<(chrono::NaiveDate, chrono::NaiveDate)> {

@@ -27,7 +27,7 @@ Exit codes:
   2  usage or configuration error
   3  budget status, run: a budget is spent (budget status --fail-on-forecast: forecast to be)
   4  ingest, run: more records quarantined than the ratio allowed (nothing was written)
-  5  run, ingest, rollup, compact, vacuum: another command holds the warehouse's lock (named)
+  5  run, ingest, rollup, bill import, reconcile, compact, vacuum: another command holds the warehouse's lock (named)
   6  chargeback --fail-on-unpriced: the period has usage without a known cost (no price, or unmetered)
   7  reconcile: a row of the reconciliation with the bill is not ok (missing, mismatched, unmatched)";
 

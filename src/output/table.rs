@@ -21,8 +21,10 @@ pub struct Table {
     rows: Vec<Vec<String>>,
 }
 
+/// A number, or a negative one (a difference, a true-up).
 fn looks_numeric(s: &str) -> bool {
-    s.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit())
+    let s = s.trim_start();
+    s.strip_prefix('-').unwrap_or(s).chars().next().is_some_and(|c| c.is_ascii_digit())
 }
 
 impl Table {
@@ -60,7 +62,9 @@ impl Table {
         }
         let columns = self.rows.first().map_or(0, Vec::len);
         for i in 1..columns {
-            let numeric = self.rows.iter().all(|r| r.get(i).is_some_and(|c| looks_numeric(c)));
+            // a column of numbers, some cells empty (a side that has none), is still numbers
+            let cells = || self.rows.iter().map(|r| r.get(i).map_or("", String::as_str));
+            let numeric = cells().all(|c| c.trim().is_empty() || looks_numeric(c)) && cells().any(looks_numeric);
             if numeric && let Some(col) = t.column_mut(i) {
                 col.set_cell_alignment(CellAlignment::Right);
             }
@@ -94,5 +98,17 @@ mod tests {
         let lines: Vec<&str> = s.lines().collect();
         assert!(lines[1].ends_with("    1"), "{s}");
         assert!(lines[2].ends_with("1,000"), "{s}");
+    }
+
+    #[test]
+    fn negative_numbers_and_empty_cells_keep_a_column_numeric() {
+        let mut t = Table::new(["name", "difference", "x"]);
+        t.row(["a".into(), "-0.16".into(), "y".into()]);
+        t.row(["bb".into(), String::new(), "y".into()]);
+        t.row(["c".into(), "112.50".into(), "y".into()]);
+        let s = t.render();
+        let at = |line: &str| line.find(".1").or_else(|| line.find(".5"));
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(at(lines[1]), at(lines[3]), "decimal points line up:\n{s}");
     }
 }

@@ -24,9 +24,10 @@ use crate::error::{Error, Result};
 use crate::pricing::{ConfigError, ConfigFile};
 
 /// Example configuration files written by `init`, each with comments that explain the columns.
-pub const CONFIG_TEMPLATES: [(&str, &str); 7] = [
+pub const CONFIG_TEMPLATES: [(&str, &str); 8] = [
     ("prices.csv", include_str!("templates/prices.csv")),
     ("discounts.csv", include_str!("templates/discounts.csv")),
+    ("bill_mapping.csv", include_str!("templates/bill_mapping.csv")),
     ("principals.csv", include_str!("templates/principals.csv")),
     ("budgets.csv", include_str!("templates/budgets.csv")),
     ("capacity.csv", include_str!("templates/capacity.csv")),
