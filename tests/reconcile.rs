@@ -286,3 +286,40 @@ fn bills_that_cannot_be_compared_are_refused_or_quarantined_with_the_reason() {
     let err = env.fails(&["reconcile", "--period", "2025-03"], 2);
     assert!(err.contains("rollup"), "{err}");
 }
+
+#[test]
+fn a_scheduled_run_imports_the_bills_reconciles_the_month_and_exports_the_invoice() {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    env.write("wh/config/principals.csv", PRINCIPALS);
+    env.write("wh/config/bill_mapping.csv", MAPPING);
+    let all = requests();
+    let logged: Vec<Request> = requests().into_iter().filter(|r| !(r.day == 3 && r.model == 1)).collect();
+    env.write("inbox/logs.jsonl", native(&logged));
+    let (oa_usage, oa_costs, an_usage, an_cost, billed) = bills(&all);
+    env.write("bills/openai_usage.json", oa_usage.to_string());
+    env.write("bills/openai_costs.json", oa_costs.to_string());
+    env.write("bills/anthropic_usage.json", an_usage.to_string());
+    env.write("bills/anthropic_cost.json", an_cost.to_string());
+    env.write(
+        "tokenledger.toml",
+        "warehouse = \"wh\"\n[inbox]\npaths = [\"inbox\"]\n[bills]\npaths = [\"bills\"]\ntrue_up = true\n\
+         [export]\ndir = \"exports\"\nperiod = \"2025-03\"\nbudgets = false\n",
+    );
+    let out = env.run(&["--format", "json", "run", "--config", "tokenledger.toml"]);
+    assert_eq!(out.status.code(), Some(7), "rows not ok exit 7\n{}", crate::util::show(&out));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["outcome"], "unreconciled", "{record}");
+    let notes = record["notes"].to_string();
+    assert!(notes.contains("reconcile 2025-03: 20 of 47 rows not ok"), "{notes}");
+    // the export is the invoice
+    let cb = read_csv(&env.path("exports/chargeback-2025-03.csv"));
+    let at = |name: &str| cb[0].iter().position(|c| c == name).unwrap();
+    let total = cb.iter().find(|r| r[at("charge")] == "total").unwrap();
+    assert_eq!(dec(&total[at("cost")]), tokenledger::money::round(billed, 2));
+    // the next cycle imports nothing again and reconciles the same
+    let out = env.run(&["--format", "json", "run", "--config", "tokenledger.toml"]);
+    assert_eq!(out.status.code(), Some(7), "{}", crate::util::show(&out));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!record["notes"].to_string().contains("bills:"), "no bill imported twice: {record}");
+}

@@ -65,6 +65,11 @@ pub struct BillImportSummary {
     pub bill_lines_version: Option<i64>,
 }
 
+/// The currencies the price book prices in: the bills' costs the ledger can compare.
+pub fn held_currencies(book: &crate::pricing::PriceBook) -> BTreeSet<String> {
+    book.rows().iter().map(|r| r.currency.clone()).collect()
+}
+
 /// The application-transaction id of a bill file.
 fn bill_app_id(fingerprint: &str) -> String {
     format!("tokenledger.bill.{fingerprint}")

@@ -260,6 +260,21 @@ fn sides(batches: &[RecordBatch], bill: bool) -> Result<BTreeMap<Key, Side>> {
     Ok(out)
 }
 
+/// `0.5%` or `0.005`.
+pub fn parse_tolerance(text: &str) -> Result<Decimal> {
+    let bad = || Error::Usage(format!("tolerance {text:?}: give a percentage like 0.5% or a fraction like 0.005"));
+    let (number, scale) = match text.trim().strip_suffix('%') {
+        Some(n) => (n.trim(), Decimal::ONE_HUNDRED),
+        None => (text.trim(), Decimal::ONE),
+    };
+    let value: Decimal = number.parse().map_err(|_| bad())?;
+    let value = value / scale;
+    if value < Decimal::ZERO || value >= Decimal::ONE {
+        return Err(bad());
+    }
+    Ok(value)
+}
+
 /// Whether `a` and `b` differ by more than `tolerance` of the larger.
 fn differ(a: Decimal, b: Decimal, tolerance: Decimal) -> bool {
     (a - b).abs() > tolerance * a.abs().max(b.abs())
@@ -512,6 +527,15 @@ mod tests {
             tokens: Some(tokens),
             cost: Some(d(cost)),
             unpriced_tokens: 0,
+        }
+    }
+
+    #[test]
+    fn tolerances_are_percentages_or_fractions() {
+        assert_eq!(parse_tolerance("0.5%").unwrap(), d("0.005"));
+        assert_eq!(parse_tolerance("0.01").unwrap(), d("0.01"));
+        for bad in ["-1%", "abc", "100%", "2"] {
+            assert!(parse_tolerance(bad).is_err(), "{bad}");
         }
     }
 

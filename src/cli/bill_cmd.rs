@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{Cli, OutputFormat, print_json};
-use crate::bill::import::{BillImportOptions, import_bills};
+use crate::bill::import::{BillImportOptions, held_currencies, import_bills};
 use crate::bill::sources::BillSource;
 use crate::error::Result;
 use crate::output::{Table, thousands};
@@ -64,11 +64,8 @@ pub async fn run(warehouse: &Warehouse, args: &BillArgs, cli: &Cli) -> Result<i3
 
 async fn import(warehouse: &Warehouse, args: &ImportArgs, cli: &Cli) -> Result<i32> {
     let book = PriceBook::load(&warehouse.config_file("prices.csv").await?)?;
-    let options = BillImportOptions {
-        paths: args.files.clone(),
-        source: args.source,
-        currencies: book.rows().iter().map(|r| r.currency.clone()).collect(),
-    };
+    let options =
+        BillImportOptions { paths: args.files.clone(), source: args.source, currencies: held_currencies(&book) };
     let summary = import_bills(warehouse, &options).await?;
     if cli.format == OutputFormat::Json {
         print_json(&summary)?;

@@ -6,15 +6,15 @@ use clap::Args;
 use rust_decimal::Decimal;
 
 use super::{Cli, OutputFormat, print_json};
-use crate::bill::reconcile::{ReconcileOptions, Reconciliation, Status, reconcile};
-use crate::error::{Error, Result};
+use crate::bill::reconcile::{ReconcileOptions, Reconciliation, Status, parse_tolerance, reconcile};
+use crate::error::Result;
 use crate::output::chart::{Chart, ChartKind};
 use crate::output::{Table, thousands};
 use crate::time::Period;
 use crate::warehouse::Warehouse;
 
 /// Exit code when a row of the reconciliation is outside the tolerance.
-pub const EXIT_UNRECONCILED: i32 = 7;
+pub const EXIT_UNRECONCILED: i32 = crate::run::EXIT_UNRECONCILED;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -59,21 +59,6 @@ pub struct ReconcileArgs {
     /// Draw the daily ledger and bill cost per provider (SVG or PNG, by the extension).
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
-}
-
-/// `0.5%` or `0.005`.
-fn parse_tolerance(text: &str) -> Result<Decimal> {
-    let bad = || Error::Usage(format!("--tolerance {text:?}: give a percentage like 0.5% or a fraction like 0.005"));
-    let (number, scale) = match text.trim().strip_suffix('%') {
-        Some(n) => (n.trim(), Decimal::ONE_HUNDRED),
-        None => (text.trim(), Decimal::ONE),
-    };
-    let value: Decimal = number.parse().map_err(|_| bad())?;
-    let value = value / scale;
-    if value < Decimal::ZERO || value >= Decimal::ONE {
-        return Err(bad());
-    }
-    Ok(value)
 }
 
 pub async fn run(warehouse: &Warehouse, args: &ReconcileArgs, cli: &Cli) -> Result<i32> {
@@ -253,18 +238,4 @@ fn chart(r: &Reconciliation) -> Chart {
         c.add(&day, &format!("{} bill", row.provider), f(row.bill_cost));
     }
     c
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tolerances_are_percentages_or_fractions() {
-        assert_eq!(parse_tolerance("0.5%").unwrap(), "0.005".parse::<Decimal>().unwrap());
-        assert_eq!(parse_tolerance("0.01").unwrap(), "0.01".parse::<Decimal>().unwrap());
-        for bad in ["-1%", "abc", "100%", "2"] {
-            assert!(parse_tolerance(bad).is_err(), "{bad}");
-        }
-    }
 }

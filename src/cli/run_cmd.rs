@@ -13,8 +13,9 @@ use crate::warehouse::Warehouse;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 One batch cycle, for a scheduler: under the warehouse's lock, ingest the inbox's new files
-(each file once, by the hash of its bytes), roll up the dates that changed, write the
-chargeback of the configured period into the export folder, and check the budgets. The
+(each file once, by the hash of its bytes), roll up the dates that changed, import the new
+bills of [bills] and reconcile the period with them, write the chargeback of the configured
+period into the export folder (trued up to the bills with bills.true_up), and check the budgets. The
 cycle is appended to the warehouse's runs table (tokenledger runs), also when it fails.
 `tokenledger init` writes an example config to the warehouse's config/tokenledger.toml.
 
@@ -25,6 +26,8 @@ Exit codes:
   3  a budget is spent (export.fail_on_budget); the cycle's work is done
   4  more records quarantined than inbox.max_quarantine_ratio (nothing was ingested)
   5  another run holds the warehouse's lock (named in the message); nothing was done
+  7  a row of the reconciliation with the bills is not ok (bills.fail_on_mismatch); the
+     cycle's work is done (7 wins over 3)
 
 Examples:
   tokenledger run --config /data/warehouse/config/tokenledger.toml

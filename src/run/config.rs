@@ -23,6 +23,8 @@ pub struct RunConfig {
     #[serde(default)]
     pub inbox: Inbox,
     #[serde(default)]
+    pub bills: Bills,
+    #[serde(default)]
     pub export: Export,
     #[serde(default)]
     pub lock: Lock,
@@ -49,6 +51,47 @@ pub struct Inbox {
     /// What to keep of payloads: keep, hash (keyed by TOKENLEDGER_PAYLOAD_KEY from the environment) or drop.
     #[serde(default)]
     pub payloads: crate::ingest::PayloadMode,
+}
+
+/// `[bills]`: the providers' bills, imported each cycle and reconciled with the export's month.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bills {
+    /// Bill files, directories and globs (each file imported once, by the hash of its bytes).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// `auto` (each file by its content), or a bill source.
+    #[serde(default)]
+    pub source: crate::bill::sources::BillSource,
+    /// Reconcile the export's month with the imported bills.
+    #[serde(default = "yes")]
+    pub reconcile: bool,
+    /// The difference still ok: `0.5%` or `0.005`.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: String,
+    /// Exit 7 when a row of the reconciliation is not ok (the cycle's work is done first).
+    #[serde(default = "yes")]
+    pub fail_on_mismatch: bool,
+    /// The chargeback export charges the bills: true_up lines (chargeback --true-up).
+    #[serde(default)]
+    pub true_up: bool,
+}
+
+impl Default for Bills {
+    fn default() -> Self {
+        Self {
+            paths: Vec::new(),
+            source: Default::default(),
+            reconcile: true,
+            tolerance: default_tolerance(),
+            fail_on_mismatch: true,
+            true_up: false,
+        }
+    }
+}
+
+fn default_tolerance() -> String {
+    "0.5%".into()
 }
 
 /// The month a cycle charges back.
@@ -174,12 +217,37 @@ impl RunConfig {
 
     /// The inbox's files: paths as given, directories, and the matches of globs, in order.
     pub fn inbox_paths(&self) -> Result<Vec<PathBuf>> {
+        self.expand(&self.inbox.paths, "inbox")
+    }
+
+    /// The bill files of `[bills] paths`, as [`RunConfig::inbox_paths`].
+    pub fn bill_paths(&self) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
-        for p in &self.inbox.paths {
+        for path in self.expand(&self.bills.paths, "bills")? {
+            if path.is_dir() {
+                // a folder of bills: its files, in name order (hidden ones are partial downloads)
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+                    .map_err(|source| Error::Input { path: path.clone(), source })?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                    .collect();
+                files.sort();
+                out.extend(files);
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `paths` (files, directories, globs; relative to the file's folder) that exist now.
+    fn expand(&self, paths: &[String], section: &str) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for p in paths {
             let full = self.path(p);
             let text = full.display().to_string();
             if text.contains(['*', '?', '[']) {
-                let matches = glob::glob(&text).map_err(|e| Error::Config(format!("inbox path {p:?}: {e}")))?;
+                let matches = glob::glob(&text).map_err(|e| Error::Config(format!("{section} path {p:?}: {e}")))?;
                 for m in matches {
                     out.push(m.map_err(|e| Error::Input {
                         path: e.path().to_path_buf(),
@@ -189,7 +257,7 @@ impl RunConfig {
             } else if full.exists() {
                 out.push(full);
             } else {
-                tracing::warn!(path = %full.display(), "an inbox path does not exist (yet): nothing to read there");
+                tracing::warn!(path = %full.display(), "a {section} path does not exist (yet): nothing to read there");
             }
         }
         Ok(out)

@@ -1,6 +1,7 @@
 //! `tokenledger run`: one batch cycle for a scheduler. Under the warehouse's lock it ingests the
-//! inbox's new files, rolls up the dates that changed, writes the configured chargeback export
-//! and checks the budgets; then it appends what it did to the `runs` table, whatever the
+//! inbox's new files, rolls up the dates that changed, imports the providers' new bills and
+//! reconciles the month with them, writes the configured chargeback export (trued up to the
+//! bills when asked) and checks the budgets; then it appends what it did to the `runs` table, whatever the
 //! outcome. Each step is atomic on its own (one commit per table, files written aside and
 //! renamed), so a cycle killed at any moment leaves the tables as before or after each step,
 //! and the next cycle finishes the job.
@@ -17,6 +18,8 @@ use chrono::{Datelike, NaiveDate};
 pub use config::{ExportPeriod, RunConfig};
 pub use record::{RunRecord, list_runs};
 
+use crate::bill::import::{BillImportOptions, held_currencies, import_bills};
+use crate::bill::reconcile::{ReconcileOptions, parse_tolerance, reconcile};
 use crate::chargeback::{ChargebackOptions, Period, budget_status, chargeback};
 use crate::error::{Error, Result};
 use crate::ingest::{IngestOptions, ingest};
@@ -26,6 +29,9 @@ use crate::warehouse::schema::INFERENCE;
 
 /// Exit code of a cycle that found a budget spent (its work done and recorded).
 pub const EXIT_OVER_BUDGET: i32 = 3;
+/// Exit code of a cycle whose reconciliation with the bills has rows that are not ok (the
+/// same as `tokenledger reconcile`'s).
+pub const EXIT_UNRECONCILED: i32 = 7;
 
 /// How a cycle is run.
 #[derive(Debug, Clone, Default)]
@@ -131,17 +137,55 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         record.notes.push(stale.notice());
     }
 
-    // 3. the chargeback of the period
-    if let Some(dir) = &config.export.dir {
-        let month = match &config.export.period {
-            ExportPeriod::LastClosedMonth => last_closed_month(today),
-            ExportPeriod::Month(month) => month.clone(),
+    let month = match &config.export.period {
+        ExportPeriod::LastClosedMonth => last_closed_month(today),
+        ExportPeriod::Month(month) => month.clone(),
+    };
+    // 3. the providers' bills: the new ones imported, the month reconciled with them
+    let bill_paths = config.bill_paths()?;
+    if !bill_paths.is_empty() {
+        let book = crate::pricing::PriceBook::load(&warehouse.config_file("prices.csv").await?)?;
+        let options =
+            BillImportOptions { paths: bill_paths, source: config.bills.source, currencies: held_currencies(&book) };
+        let imported = import_bills(warehouse, &options).await?;
+        tracing::info!(
+            files = imported.files.len(),
+            lines = imported.lines,
+            quarantined = imported.quarantined,
+            "bills imported"
+        );
+        if imported.lines > 0 || imported.quarantined > 0 {
+            record
+                .notes
+                .push(format!("bills: {} lines imported, {} rows quarantined", imported.lines, imported.quarantined));
+        }
+    }
+    let reconciled = config.bills.reconcile && warehouse.has_table(crate::warehouse::schema::BILL_LINES).await?;
+    if reconciled {
+        let period = Period::month(&month)?;
+        let options = ReconcileOptions {
+            period: month.clone(),
+            from: period.start,
+            to: period.end.pred_opt().unwrap_or(period.end),
+            tolerance: parse_tolerance(&config.bills.tolerance)?,
         };
+        let result = reconcile(warehouse, &options).await?;
+        let not_ok = result.findings().count();
+        tracing::info!(month = %month, rows = result.rows.len(), not_ok, "reconciled with the bills");
+        record.notes.push(format!("reconcile {month}: {not_ok} of {} rows not ok", result.rows.len()));
+        if not_ok > 0 {
+            record.reconcile_alert = config.bills.fail_on_mismatch;
+        }
+    }
+
+    // 4. the chargeback of the period
+    if let Some(dir) = &config.export.dir {
         let dir = config.path(dir);
-        let path = export_chargeback(warehouse, &dir, &month, &config.export.by).await?;
+        let true_up = config.bills.true_up && reconciled;
+        let path = export_chargeback(warehouse, &dir, &month, &config.export.by, true_up).await?;
         record.exports.push(path.display().to_string());
     }
-    // 4. payload retention: old text dropped, the files that held it vacuumed
+    // 5. payload retention: old text dropped, the files that held it vacuumed
     if let Some(days) = config.maintenance.payload_retention_days {
         let dropped =
             crate::maintenance::drop_payloads_before(warehouse, today - chrono::Days::new(days as u64)).await?;
@@ -156,7 +200,7 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
             ));
         }
     }
-    // 5. the budgets
+    // 6. the budgets
     if config.export.budgets && warehouse.read(&crate::warehouse::config_key("budgets.csv")).await?.is_some() {
         let statuses = budget_status(warehouse, None).await?;
         let over: Vec<String> = statuses
@@ -175,7 +219,13 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
 
 /// Writes `DIR/chargeback-MONTH.csv` and its manifest, as `tokenledger chargeback --period
 /// MONTH --by BY --output FILE` would (the manifest says so, to reproduce it).
-async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &[String]) -> Result<PathBuf> {
+async fn export_chargeback(
+    warehouse: &Warehouse,
+    dir: &Path,
+    month: &str,
+    by: &[String],
+    true_up: bool,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Output { path: dir.to_path_buf(), source })?;
     let dir = dir.canonicalize()?;
     let path = dir.join(format!("chargeback-{month}.csv"));
@@ -184,15 +234,7 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
     let through = Some(crate::time::date_start_micros(period.end));
     let report = chargeback(
         warehouse,
-        &ChargebackOptions {
-            period,
-            by: by.to_vec(),
-            as_of: None,
-            tz: None,
-            share_idle: false,
-            through,
-            true_up: false,
-        },
+        &ChargebackOptions { period, by: by.to_vec(), as_of: None, tz: None, share_idle: false, through, true_up },
     )
     .await?;
     let arguments = vec![
@@ -208,6 +250,7 @@ async fn export_chargeback(warehouse: &Warehouse, dir: &Path, month: &str, by: &
         "--output".into(),
         path.display().to_string(),
     ];
+    let arguments = if true_up { [arguments, vec!["--true-up".to_string()]].concat() } else { arguments };
     report.write_csv(&path, &arguments)?;
     tracing::info!(file = %path.display(), lines = report.lines.len(), "chargeback exported");
     Ok(path)

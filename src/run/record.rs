@@ -38,6 +38,10 @@ pub struct RunRecord {
     /// Budgets are spent and the config asks to fail on it (exit 3).
     #[serde(skip)]
     pub budget_alert: bool,
+    /// The reconciliation with the bills has rows that are not ok, and the config asks to fail
+    /// on it (exit 7; it wins over a budget's 3, which the notes and budgets_over still show).
+    #[serde(skip)]
+    pub reconcile_alert: bool,
     pub notes: Vec<String>,
     pub error: Option<String>,
 }
@@ -58,6 +62,7 @@ impl RunRecord {
     pub fn finish(&mut self, result: &Result<()>) {
         self.ended_at_us = chrono::Utc::now().timestamp_micros();
         let (outcome, code) = match result {
+            Ok(()) if self.reconcile_alert => ("unreconciled", super::EXIT_UNRECONCILED),
             Ok(()) if self.budget_alert => ("budget_over", super::EXIT_OVER_BUDGET),
             Ok(()) => ("ok", 0),
             Err(e) => {

@@ -22,9 +22,11 @@ use super::line::{BadBillRow, BillLine, ChargeKind, ParsedBill};
 use crate::error::{Error, Result};
 
 /// What wrote a bill file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BillSource {
     /// Told from the file's content.
+    #[default]
     Auto,
     /// OpenAI Costs API pages (`GET /v1/organization/costs`).
     OpenaiCosts,
