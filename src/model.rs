@@ -417,7 +417,8 @@ pub fn discounts_table(discounts: &Discounts, book: &PriceBook) -> Result<Record
         let f = d.factor();
         if book.max_price_scale() + 6 + f.scale() > PRICE_SCALE as u32 {
             return Err(Error::Config(format!(
-                "discounts.csv line {}: {} % of prices with {} decimal places has more decimals than a cost can hold;                  round the percentage or the prices",
+                "discounts.csv line {}: {} % of prices with {} decimal places has more decimals than a cost can hold; \
+                 round the percentage or the prices",
                 d.line,
                 d.percent,
                 book.max_price_scale()
@@ -584,4 +585,26 @@ pub async fn session_with_memory(
 /// The usage model at `grain` as a DataFrame (over the session's `charged_requests`).
 pub async fn usage(ctx: &SessionContext, grain: Grain, settings: &Settings) -> Result<DataFrame> {
     Ok(ctx.sql(&grain.sql(settings)).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_discount_too_fine_for_the_prices_is_refused_in_one_readable_sentence() {
+        let book = PriceBook::from_csv_str(
+            "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m\n\
+             m,2025-01-01,USD,0.123456,0.1,1\n",
+            "prices.csv",
+        )
+        .unwrap();
+        let discounts = Discounts::from_csv_str(
+            "provider,served_entity_name,effective_from,percent\n,m,2025-01-01,12.5\n",
+            "d.csv",
+        )
+        .unwrap();
+        let err = discounts_table(&discounts, &book).unwrap_err().to_string();
+        assert!(err.contains("discounts.csv line 2") && err.contains("can hold; round the percentage"), "{err}");
+    }
 }
