@@ -252,6 +252,7 @@ impl PriceRow {
         )
     }
 
+    /// Every rate of the row, in one order (the cache write is the fourth).
     fn rates(&self) -> [Option<Decimal>; 10] {
         [
             self.input_per_1m,
@@ -264,6 +265,22 @@ impl PriceRow {
             self.reasoning_per_1m,
             self.web_search_per_1k,
             self.request_fee,
+        ]
+    }
+
+    /// The rates of [`PriceRow::rates`], to change in place.
+    fn rates_mut(&mut self) -> [&mut Option<Decimal>; 10] {
+        [
+            &mut self.input_per_1m,
+            &mut self.cached_input_per_1m,
+            &mut self.output_per_1m,
+            &mut self.cache_write_per_1m,
+            &mut self.cache_write_1h_per_1m,
+            &mut self.input_audio_per_1m,
+            &mut self.output_audio_per_1m,
+            &mut self.reasoning_per_1m,
+            &mut self.web_search_per_1k,
+            &mut self.request_fee,
         ]
     }
 
@@ -450,20 +467,18 @@ impl PriceBook {
         let row = self.tier_row_at(entity, tier, band, at_micros)?;
         let mut out = row.clone();
         if let Some(m) = row.tier_multiplier {
-            let standard = self.tier_row_at(entity, ServiceTier::Standard, band, at_micros);
-            let derive = |own: Option<Decimal>, base: fn(&PriceRow) -> Option<Decimal>| {
-                own.or_else(|| standard.and_then(base).and_then(|b| b.checked_mul(m)))
-            };
-            out.input_per_1m = derive(row.input_per_1m, |r| r.input_per_1m);
-            out.cached_input_per_1m = derive(row.cached_input_per_1m, |r| r.cached_input_per_1m);
-            out.output_per_1m = derive(row.output_per_1m, |r| r.output_per_1m);
-            out.cache_write_per_1m = derive(row.cache_write_per_1m, PriceRow::cache_write_or_input);
-            out.cache_write_1h_per_1m = derive(row.cache_write_1h_per_1m, |r| r.cache_write_1h_per_1m);
-            out.input_audio_per_1m = derive(row.input_audio_per_1m, |r| r.input_audio_per_1m);
-            out.output_audio_per_1m = derive(row.output_audio_per_1m, |r| r.output_audio_per_1m);
-            out.reasoning_per_1m = derive(row.reasoning_per_1m, |r| r.reasoning_per_1m);
-            out.web_search_per_1k = derive(row.web_search_per_1k, |r| r.web_search_per_1k);
-            out.request_fee = derive(row.request_fee, |r| r.request_fee);
+            // a rate the tier row lacks is the standard row's times the multiplier (an empty
+            // cache-write price of the standard row is its input price)
+            let base = self.tier_row_at(entity, ServiceTier::Standard, band, at_micros).map(|standard| {
+                let mut rates = standard.rates();
+                rates[3] = standard.cache_write_or_input();
+                rates
+            });
+            for (i, rate) in out.rates_mut().into_iter().enumerate() {
+                if rate.is_none() {
+                    *rate = base.and_then(|b| b[i]).and_then(|b| b.checked_mul(m));
+                }
+            }
             out.tier_multiplier = None;
         }
         Some(out)
@@ -476,21 +491,10 @@ impl PriceBook {
         let mut rates = self.resolve_band(entity, tier, band, at_micros)?;
         let premium = if geo.is_empty() { None } else { self.row_at(entity, ServiceTier::Standard, 0, geo, at_micros) };
         if let Some(m) = premium.and_then(|p| p.tier_multiplier) {
-            for rate in [
-                &mut rates.input_per_1m,
-                &mut rates.cached_input_per_1m,
-                &mut rates.output_per_1m,
-                &mut rates.cache_write_1h_per_1m,
-                &mut rates.input_audio_per_1m,
-                &mut rates.output_audio_per_1m,
-                &mut rates.reasoning_per_1m,
-                &mut rates.web_search_per_1k,
-                &mut rates.request_fee,
-            ] {
+            // an empty cache-write price is the input price, multiplied with it
+            for rate in rates.rates_mut() {
                 *rate = rate.and_then(|r| r.checked_mul(m));
             }
-            // an empty cache-write price is the input price, already multiplied
-            rates.cache_write_per_1m = rates.cache_write_per_1m.and_then(|r| r.checked_mul(m));
             rates.inference_geo = Some(geo.to_string());
         }
         Some(rates)
