@@ -515,6 +515,15 @@ pub fn register_config(ctx: &SessionContext, engine: &Engine, inputs: &Inputs) -
     Ok(())
 }
 
+/// The lines of `bill_lines` that count for the days `from` ..= `to` (`sql/counted_bill_lines.sql`):
+/// the newest import of each bill period, and a provider's own bill over the gateway's view of
+/// the same spend. A query over the session's `bill_lines`.
+pub fn counted_bill_lines_sql(from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    include_str!("../sql/counted_bill_lines.sql")
+        .replace("{{from}}", &from.to_string())
+        .replace("{{to}}", &to.to_string())
+}
+
 /// The `bill_models` table: the provider and model id each served entity is billed under, from
 /// `config/bill_mapping.csv`'s model rows, else the price book's `catalog_model` (and
 /// `provider`) of the entity's latest row. An entity without either has no row: its bill names

@@ -323,3 +323,30 @@ fn a_scheduled_run_imports_the_bills_reconciles_the_month_and_exports_the_invoic
     let record: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!record["notes"].to_string().contains("bills:"), "no bill imported twice: {record}");
 }
+
+#[test]
+fn a_later_export_of_the_same_period_replaces_the_earlier_one() {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    let logs = env.write("logs.jsonl", native(&requests()));
+    env.ok(&["ingest", logs.to_str().unwrap()]);
+    env.ok(&["rollup"]);
+    // Anthropic's report for March 1st, exported twice: the second export restates the day
+    let export = |cents: &str| {
+        json!({"data": [{"starting_at": "2025-03-01T00:00:00Z", "ending_at": "2025-03-02T00:00:00Z", "results": [
+            {"currency": "USD", "amount": cents, "cost_type": "tokens", "token_type": "output_tokens",
+             "model": "claude-sonnet-4-5-20250929"}]}], "has_more": false})
+        .to_string()
+    };
+    let first = env.write("cost-early.json", export("100"));
+    env.ok(&["bill", "import", first.to_str().unwrap()]);
+    let second = env.write("cost-final.json", export("250"));
+    env.ok(&["bill", "import", second.to_str().unwrap()]);
+    env.fails(&["reconcile", "--period", "2025-03", "--format", "csv", "--output", "r.csv"], 7);
+    let rows = read_csv(&env.path("r.csv"));
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let day1: Vec<&Vec<String>> =
+        rows.iter().filter(|r| r[col("date")] == "2025-03-01" && r[col("charge_kind")] == "output").collect();
+    assert_eq!(day1.len(), 1, "{rows:?}");
+    assert_eq!(dec(&day1[0][col("bill_cost")]), dec("2.5"), "the final export counts, not both");
+}

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::{Inputs, bill_models_table, register_config};
+use crate::model::{Inputs, bill_models_table, counted_bill_lines_sql, register_config};
 use crate::pricing::BillMapping;
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{BILL_LINES, RECONCILIATION, RECONCILIATION_PARTITION, reconciliation_schema};
@@ -110,7 +110,8 @@ pub struct Reconciliation {
     /// Providers in the ledger that no imported bill covers (not compared).
     pub unbilled_providers: Vec<String>,
     pub rows: Vec<ReconcileRow>,
-    /// The bill files the rows rest on (fingerprint, path, source).
+    /// The bill files the rows rest on (fingerprint, path, source): those whose lines count
+    /// (the newest export of a period; a provider's own bill over the gateway's view of it).
     pub bill_files: Vec<(String, String, String)>,
     pub usage_daily_version: i64,
     pub bill_lines_version: i64,
@@ -176,11 +177,12 @@ pub async fn reconcile(warehouse: &Warehouse, options: &ReconcileOptions) -> Res
     let fill =
         |sql: &str| sql.replace("{{from}}", &options.from.to_string()).replace("{{to}}", &options.to.to_string());
     let ledger = ctx.sql(&fill(LEDGER_SQL)).await?.collect().await?;
-    let bill = ctx.sql(&fill(BILL_SQL)).await?.collect().await?;
+    let counted = counted_bill_lines_sql(options.from, options.to);
+    let bill = ctx.sql(&format!("WITH counted_bill_lines AS ({counted})\n{BILL_SQL}")).await?.collect().await?;
     let files_sql = format!(
-        "SELECT DISTINCT source_file_fingerprint, source_file, source FROM bill_lines \
-         WHERE bill_date BETWEEN DATE '{}' AND DATE '{}' ORDER BY source_file, source_file_fingerprint",
-        options.from, options.to
+        "WITH counted_bill_lines AS ({counted}) \
+         SELECT DISTINCT source_file_fingerprint, source_file, source FROM counted_bill_lines \
+         ORDER BY source_file, source_file_fingerprint"
     );
     let mut bill_files = Vec::new();
     for b in ctx.sql(&files_sql).await?.collect().await? {

@@ -135,10 +135,9 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
     }
     if warehouse.has_table(BILL_LINES).await? {
         let (from, to) = month_bounds(period)?;
-        let sql = format!(
-            "SELECT DISTINCT source_file_fingerprint, source_file FROM {BILL_LINES} \
-             WHERE bill_date >= DATE '{from}' AND bill_date < DATE '{to}' ORDER BY 2, 1"
-        );
+        let counted = crate::model::counted_bill_lines_sql(from, to.pred_opt().unwrap_or(to));
+        let sql =
+            format!("SELECT DISTINCT source_file_fingerprint, source_file FROM ({counted}) counted ORDER BY 2, 1");
         for b in ctx.sql(&sql).await?.collect().await? {
             let t = cast_columns(&b, 0..2, &DataType::Utf8)?;
             for row in 0..b.num_rows() {
@@ -151,20 +150,18 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
 
 /// The month's billed cost per day x provider x model by the cost center of its account
 /// (`config/bill_mapping.csv`'s account rows; UNALLOCATED for an account without one), of the
-/// newest import of each bill period, as reconcile counts them.
+/// lines that count, as reconcile counts them.
 async fn bill_accounts(
     ctx: &SessionContext,
     period: &str,
     mapping: &BillMapping,
 ) -> Result<BTreeMap<(String, String, String), Vec<(String, Decimal)>>> {
     let (from, to) = month_bounds(period)?;
+    let counted = crate::model::counted_bill_lines_sql(from, to.pred_opt().unwrap_or(to));
     let sql = format!(
         "SELECT CAST(bill_date AS VARCHAR), provider, COALESCE(provider_model, ''), COALESCE(account, ''), \
                 CAST(sum(cost) AS VARCHAR) \
-         FROM (SELECT b.*, max(imported_at) OVER (PARTITION BY source, provider, period_start, period_end) AS newest \
-               FROM {BILL_LINES} b WHERE bill_date >= DATE '{from}' AND bill_date < DATE '{to}') \
-         WHERE imported_at = newest AND cost IS NOT NULL \
-         GROUP BY 1, 2, 3, 4"
+         FROM ({counted}) counted WHERE cost IS NOT NULL GROUP BY 1, 2, 3, 4"
     );
     let mut out: BTreeMap<(String, String, String), BTreeMap<String, Decimal>> = BTreeMap::new();
     for b in ctx.sql(&sql).await?.collect().await? {
