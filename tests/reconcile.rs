@@ -218,7 +218,9 @@ fn reconcile_flags_exactly_the_planted_faults_and_true_up_charges_the_bills() {
     // the table for people names the fix for the unmatched model and the implied prices
     let text = String::from_utf8(env.run(&["reconcile", "--period", "2025-03"]).stdout).unwrap();
     assert!(
-        text.contains("config/bill_mapping.csv") && text.contains("billed 3.3 per 1M, the book 3 per 1M"),
+        text.contains("config/bill_mapping.csv")
+            && text.contains("billed 3.3 per 1M, the book 3 per 1M")
+            && text.contains("bills counted: anthropic anthropic-cost, anthropic anthropic-usage, openai openai-costs"),
         "{text}"
     );
 

@@ -113,6 +113,9 @@ pub struct Reconciliation {
     /// The bill files the rows rest on (fingerprint, path, source): those whose lines count
     /// (the newest export of a period; a provider's own bill over the gateway's view of it).
     pub bill_files: Vec<(String, String, String)>,
+    /// Which bills were used per provider: (provider, source, counted). A gateway's view of a
+    /// provider's spend is not counted where the provider's own bill covers it.
+    pub bill_sources: Vec<(String, String, bool)>,
     pub usage_daily_version: i64,
     pub bill_lines_version: i64,
     pub reconciliation_version: Option<i64>,
@@ -190,6 +193,23 @@ pub async fn reconcile(warehouse: &Warehouse, options: &ReconcileOptions) -> Res
             bill_files.push((text(&b, 0, row), text(&b, 1, row), text(&b, 2, row)));
         }
     }
+    let sources_sql = format!(
+        "WITH counted_bill_lines AS ({counted}) \
+         SELECT b.provider, b.source, max(CASE WHEN c.source IS NULL THEN 0 ELSE 1 END) AS counted \
+         FROM (SELECT DISTINCT provider, source FROM bill_lines \
+               WHERE bill_date BETWEEN DATE '{from}' AND DATE '{to}') b \
+         LEFT JOIN (SELECT DISTINCT provider, source FROM counted_bill_lines) c \
+           ON c.provider = b.provider AND c.source = b.source \
+         GROUP BY b.provider, b.source ORDER BY 1, 2",
+        from = options.from,
+        to = options.to
+    );
+    let mut bill_sources = Vec::new();
+    for b in ctx.sql(&sources_sql).await?.collect().await? {
+        for row in 0..b.num_rows() {
+            bill_sources.push((text(&b, 0, row), text(&b, 1, row), text(&b, 2, row) == "1"));
+        }
+    }
     let ledger = sides(&ledger, false)?;
     let bill = sides(&bill, true)?;
     let mapped: BTreeSet<(String, String)> =
@@ -198,6 +218,7 @@ pub async fn reconcile(warehouse: &Warehouse, options: &ReconcileOptions) -> Res
     result.reconcile_id = uuid::Uuid::new_v4().to_string();
     result.period = options.period.clone();
     result.bill_files = bill_files;
+    result.bill_sources = bill_sources;
     result.usage_daily_version = usage_daily_version;
     result.bill_lines_version = bill_lines_version;
     result.reconciliation_version = Some(write(warehouse, &result).await?);
@@ -357,6 +378,7 @@ fn compare(
         unbilled_providers: unbilled.into_iter().collect(),
         rows,
         bill_files: Vec::new(),
+        bill_sources: Vec::new(),
         usage_daily_version: 0,
         bill_lines_version: 0,
         reconciliation_version: None,

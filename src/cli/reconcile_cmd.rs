@@ -172,6 +172,14 @@ fn render(r: &Reconciliation, all: bool) -> String {
         r.usage_daily_version,
         r.bill_lines_version
     ));
+    let used: Vec<String> = r.bill_sources.iter().filter(|s| s.2).map(|(p, s, _)| format!("{p} {s}")).collect();
+    let unused: Vec<String> = r.bill_sources.iter().filter(|s| !s.2).map(|(p, s, _)| format!("{p} {s}")).collect();
+    if !used.is_empty() {
+        out.push_str(&format!("bills counted: {}\n", used.join(", ")));
+    }
+    if !unused.is_empty() {
+        out.push_str(&format!("not counted (the provider's own bill covers the same spend): {}\n", unused.join(", ")));
+    }
     if !r.unbilled_providers.is_empty() {
         out.push_str(&format!("not compared (no bill imported): {}\n", r.unbilled_providers.join(", ")));
     }
