@@ -323,3 +323,70 @@ fn a_scheduled_run_imports_the_bills_reconciles_the_month_and_exports_the_invoic
     let record: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!record["notes"].to_string().contains("bills:"), "no bill imported twice: {record}");
 }
+
+/// The total of a column of a Databricks fixture's expected sums.
+fn expected_total(name: &str, column: &str) -> Decimal {
+    let rows = read_csv(&databricks_fixture(name));
+    let at = rows[0].iter().position(|c| c == column).unwrap();
+    rows[1..].iter().filter(|r| !r[at].is_empty()).map(|r| dec(&r[at])).sum()
+}
+
+fn databricks_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bills/databricks").join(name)
+}
+
+#[test]
+fn a_databricks_billing_export_is_imported_with_its_list_prices_and_refused_without_them() {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    let usage = databricks_fixture("billing_usage.csv");
+    let prices = databricks_fixture("list_prices.csv");
+    let (usage, prices) = (usage.to_str().unwrap(), prices.to_str().unwrap());
+    // DBUs are no money: without prices the file is refused, saying what to give, and nothing is written
+    for args in [&["bill", "import", "--source", "databricks-billing", usage][..], &["bill", "import", usage][..]] {
+        let err = env.fails(args, 2);
+        assert!(err.contains("--list-prices") && err.contains("--dbu-rate"), "{err}");
+    }
+    // the price list is not a bill
+    let err = env.fails(&["bill", "import", prices], 1);
+    assert!(err.contains("--list-prices"), "{err}");
+
+    let out = env.ok(&[
+        "--format",
+        "json",
+        "bill",
+        "import",
+        "--source",
+        "databricks-billing",
+        "--list-prices",
+        prices,
+        usage,
+    ]);
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    let skipped: u64 = read_csv(&databricks_fixture("billing_usage.expected_skipped.csv"))[1][0].parse().unwrap();
+    assert_eq!(summary["quarantined"].as_u64(), Some(0), "{summary}");
+    assert_eq!(summary["skipped"].as_u64(), Some(skipped), "{summary}");
+    let file = &summary["files"][0];
+    assert_eq!(file["source"], "databricks-billing");
+    let cost = expected_total("billing_usage.expected.csv", "cost");
+    assert_eq!(file["cost"], json!([["USD", cost.normalize().to_string()]]), "{summary}");
+    // the DBUs themselves, their unit and the endpoints are in bill_lines
+    let got = env.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT CAST(SUM(usage_quantity) AS VARCHAR) AS dbus, COUNT(DISTINCT endpoint_name) AS endpoints, \
+         MIN(usage_unit) AS unit, MIN(provider) AS provider FROM bill_lines",
+    ]);
+    let row: Vec<&str> = got.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(dec(row[0]), expected_total("billing_usage.expected.csv", "usage_quantity"), "{got}");
+    assert_eq!(&row[1..], ["4", "DBU", "databricks"], "{got}");
+
+    // the external model spend export goes in by its columns, in dollars
+    let spend = databricks_fixture("external_model_spend.csv");
+    let out = env.ok(&["--format", "json", "bill", "import", spend.to_str().unwrap()]);
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["files"][0]["source"], "databricks-external-spend", "{summary}");
+    let cost = expected_total("external_model_spend.expected.csv", "cost");
+    assert_eq!(summary["files"][0]["cost"], json!([["USD", cost.normalize().to_string()]]), "{summary}");
+}
