@@ -352,3 +352,131 @@ fn a_later_export_of_the_same_period_replaces_the_earlier_one() {
     assert_eq!(day1.len(), 1, "{rows:?}");
     assert_eq!(dec(&day1[0][col("bill_cost")]), dec("2.5"), "the final export counts, not both");
 }
+
+/// The total of a column of a Databricks fixture's expected sums.
+fn expected_total(name: &str, column: &str) -> Decimal {
+    let rows = read_csv(&databricks_fixture(name));
+    let at = rows[0].iter().position(|c| c == column).unwrap();
+    rows[1..].iter().filter(|r| !r[at].is_empty()).map(|r| dec(&r[at])).sum()
+}
+
+fn databricks_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bills/databricks").join(name)
+}
+
+#[test]
+fn a_databricks_billing_export_is_imported_with_its_list_prices_and_refused_without_them() {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    let usage = databricks_fixture("billing_usage.csv");
+    let prices = databricks_fixture("list_prices.csv");
+    let (usage, prices) = (usage.to_str().unwrap(), prices.to_str().unwrap());
+    // DBUs are no money: without prices the file is refused, saying what to give, and nothing is written
+    for args in [&["bill", "import", "--source", "databricks-billing", usage][..], &["bill", "import", usage][..]] {
+        let err = env.fails(args, 2);
+        assert!(err.contains("--list-prices") && err.contains("--dbu-rate"), "{err}");
+    }
+    // the price list is not a bill
+    let err = env.fails(&["bill", "import", prices], 1);
+    assert!(err.contains("--list-prices"), "{err}");
+
+    let out = env.ok(&[
+        "--format",
+        "json",
+        "bill",
+        "import",
+        "--source",
+        "databricks-billing",
+        "--list-prices",
+        prices,
+        usage,
+    ]);
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    let skipped: u64 = read_csv(&databricks_fixture("billing_usage.expected_skipped.csv"))[1][0].parse().unwrap();
+    assert_eq!(summary["quarantined"].as_u64(), Some(0), "{summary}");
+    assert_eq!(summary["skipped"].as_u64(), Some(skipped), "{summary}");
+    let file = &summary["files"][0];
+    assert_eq!(file["source"], "databricks-billing");
+    let cost = expected_total("billing_usage.expected.csv", "cost");
+    assert_eq!(file["cost"], json!([["USD", cost.normalize().to_string()]]), "{summary}");
+    // the DBUs themselves, their unit and the endpoints are in bill_lines
+    let got = env.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT CAST(SUM(usage_quantity) AS VARCHAR) AS dbus, COUNT(DISTINCT endpoint_name) AS endpoints, \
+         MIN(usage_unit) AS unit, MIN(provider) AS provider FROM bill_lines",
+    ]);
+    let row: Vec<&str> = got.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(dec(row[0]), expected_total("billing_usage.expected.csv", "usage_quantity"), "{got}");
+    assert_eq!(&row[1..], ["4", "DBU", "databricks"], "{got}");
+
+    // the external model spend export goes in by its columns, in dollars
+    let spend = databricks_fixture("external_model_spend.csv");
+    let out = env.ok(&["--format", "json", "bill", "import", spend.to_str().unwrap()]);
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["files"][0]["source"], "databricks-external-spend", "{summary}");
+    let cost = expected_total("external_model_spend.expected.csv", "cost");
+    assert_eq!(summary["files"][0]["cost"], json!([["USD", cost.normalize().to_string()]]), "{summary}");
+}
+
+#[test]
+fn the_gateways_view_of_spend_is_not_counted_where_the_providers_own_bill_is() {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    env.write("wh/config/bill_mapping.csv", MAPPING);
+    let logs = env.write("logs.jsonl", native(&requests()));
+    env.ok(&["ingest", logs.to_str().unwrap()]);
+    env.ok(&["rollup"]);
+    let (_, oa_costs, ..) = bills(&requests());
+    let own = env.write("openai_costs.json", oa_costs.to_string());
+    // Databricks' external_model_spend of the same OpenAI traffic on March 1st (one hour of it),
+    // and of Anthropic's on March 2nd, which has no bill of its own here
+    let header = "record_id,account_id,workspace_id,usage_start_time,usage_end_time,usage_date,usage_unit,\
+                  usage_quantity,usage_metadata,identity_metadata,custom_tags";
+    let row = |id: &str, day: &str, provider: &str, model: &str, usd: &str| {
+        format!(
+            "{id},acc,1,{day}T10:00:00.000Z,{day}T11:00:00.000Z,{day},USD,{usd},\
+             \"{{\"\"provider\"\":\"\"{provider}\"\",\"\"model\"\":\"\"{model}\"\",\"\"endpoint_name\"\":\"\"chat\"\"}}\",\
+             \"{{\"\"run_by\"\":\"\"ana@example.com\"\"}}\",\"{{}}\""
+        )
+    };
+    let spend = env.write(
+        "external_model_spend.csv",
+        [
+            header.to_string(),
+            row("s1", "2025-03-01", "openai", "gpt-4o-2024-08-06", "99.00"),
+            row("s2", "2025-03-02", "anthropic", "claude-sonnet-4-5-20250929", "7.00"),
+        ]
+        .join("\n")
+            + "\n",
+    );
+    env.ok(&["bill", "import", own.to_str().unwrap(), spend.to_str().unwrap()]);
+    let out = env.run(&["reconcile", "--period", "2025-03", "--format", "csv", "--output", "r.csv"]);
+    assert_eq!(out.status.code(), Some(7), "{}", crate::util::show(&out));
+    let rows = read_csv(&env.path("r.csv"));
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let billed = |provider: &str, day: &str| -> Decimal {
+        rows[1..]
+            .iter()
+            .filter(|r| r[col("provider")] == provider && r[col("date")] == day && !r[col("bill_cost")].is_empty())
+            .map(|r| dec(&r[col("bill_cost")]))
+            .sum()
+    };
+    // OpenAI's own bill counts on March 1st, not the 99 USD of the gateway's view
+    let own_day1: Decimal = bills_total_for_day(&oa_costs, 0);
+    assert_eq!(billed("openai", "2025-03-01"), own_day1);
+    // Anthropic has no bill of its own: the gateway's view counts
+    assert_eq!(billed("anthropic", "2025-03-02"), dec("7.00"));
+    let text = String::from_utf8(env.run(&["reconcile", "--period", "2025-03"]).stdout).unwrap();
+    assert!(text.contains("anthropic databricks-external-spend, openai openai-costs"), "{text}");
+    assert!(
+        text.contains("not counted (the provider's own bill covers the same spend): openai databricks-external-spend"),
+        "{text}"
+    );
+}
+
+/// The cost of the `day`-th bucket of an OpenAI costs page.
+fn bills_total_for_day(page: &Value, day: usize) -> Decimal {
+    page["data"][day]["results"].as_array().unwrap().iter().map(|r| dec(&r["amount"]["value"].to_string())).sum()
+}

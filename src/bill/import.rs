@@ -21,7 +21,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::line::{BadBillRow, BillLine, ParsedBill};
-use super::sources::{BillSource, parse};
+use super::sources::databricks::ListPrices;
+use super::sources::{BillSource, ParseOptions, parse};
 use crate::error::{Error, Result};
 use crate::warehouse::lineage::{Lineage, QuarantineBatchBuilder, QuarantineRow};
 use crate::warehouse::schema::{
@@ -37,6 +38,12 @@ pub struct BillImportOptions {
     /// The currencies the price book prices in: a cost line in another currency cannot be
     /// compared with the ledger and is quarantined (`currency_not_held`). Empty: any.
     pub currencies: BTreeSet<String>,
+    /// `--list-prices`: an export of Databricks' `system.billing.list_prices`, which prices the
+    /// DBUs of a `databricks-billing` file.
+    pub list_prices: Option<PathBuf>,
+    /// `--dbu-rate`: one price per DBU (USD) for every row of a `databricks-billing` file,
+    /// when there is no list price export.
+    pub dbu_rate: Option<Decimal>,
 }
 
 /// What happened to one file.
@@ -50,6 +57,8 @@ pub struct BillFileOutcome {
     pub status: String,
     pub lines: usize,
     pub quarantined: usize,
+    /// Rows left out on purpose (Databricks usage of products other than model serving).
+    pub skipped: usize,
     /// Billed cost per currency, exact.
     pub cost: Vec<(String, String)>,
 }
@@ -62,6 +71,8 @@ pub struct BillImportSummary {
     pub files: Vec<BillFileOutcome>,
     pub lines: usize,
     pub quarantined: usize,
+    /// Rows left out on purpose, of all files.
+    pub skipped: usize,
     pub bill_lines_version: Option<i64>,
 }
 
@@ -94,7 +105,18 @@ pub async fn import_bills(warehouse: &Warehouse, options: &BillImportOptions) ->
         files: Vec::new(),
         lines: 0,
         quarantined: 0,
+        skipped: 0,
         bill_lines_version: None,
+    };
+    let parse_options = ParseOptions {
+        list_prices: match &options.list_prices {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|source| Error::Input { path: path.clone(), source })?;
+                Some(ListPrices::parse(path, &bytes)?)
+            }
+            None => None,
+        },
+        dbu_rate: options.dbu_rate,
     };
     let mut seen = BTreeSet::new();
     for path in &options.paths {
@@ -110,11 +132,13 @@ pub async fn import_bills(warehouse: &Warehouse, options: &BillImportOptions) ->
                 status: "skipped: already imported".into(),
                 lines: 0,
                 quarantined: 0,
+                skipped: 0,
                 cost: Vec::new(),
             });
             continue;
         }
-        let (source, parsed) = parse(options.source, path, &bytes)?;
+        let (source, parsed) = parse(options.source, path, &bytes, &parse_options)?;
+        let skipped = parsed.skipped;
         let (lines, bad_rows) = comparable_lines(parsed, &options.currencies);
         let lineage = Lineage {
             source: source.as_str().to_string(),
@@ -155,6 +179,7 @@ pub async fn import_bills(warehouse: &Warehouse, options: &BillImportOptions) ->
         summary.bill_lines_version = Some(commit_append(&mut table, adds, txn(), metadata(&import_id)).await?);
         summary.lines += lines.len();
         summary.quarantined += bad_rows.len();
+        summary.skipped += skipped;
         summary.files.push(BillFileOutcome {
             path: shown,
             source: source.as_str().to_string(),
@@ -162,6 +187,7 @@ pub async fn import_bills(warehouse: &Warehouse, options: &BillImportOptions) ->
             status: "imported".into(),
             lines: lines.len(),
             quarantined: bad_rows.len(),
+            skipped,
             cost: cost_by_currency(&lines),
         });
     }
@@ -190,10 +216,10 @@ fn cap(text: &str) -> String {
 /// not converted at a guessed rate; an amount with more decimal places than `bill_lines` keeps
 /// would have to be rounded.
 fn comparable_lines(parsed: ParsedBill, held: &BTreeSet<String>) -> (Vec<BillLine>, Vec<BadBillRow>) {
-    let ParsedBill { lines, mut bad_rows } = parsed;
+    let ParsedBill { lines, mut bad_rows, .. } = parsed;
     let mut kept = Vec::with_capacity(lines.len());
     for line in lines {
-        let too_fine = [line.cost, line.list_cost, line.effective_cost]
+        let too_fine = [line.cost, line.list_cost, line.effective_cost, line.usage_quantity]
             .into_iter()
             .flatten()
             .find(|v| v.normalize().scale() > BILL_MONEY_SCALE as u32);
@@ -264,6 +290,7 @@ fn lines_batch(lines: &[BillLine], lineage: &Lineage, fingerprint: &str) -> Resu
     let (mut quantity, mut requests) = (Int64Builder::new(), Int64Builder::new());
     let (mut cost, mut list_cost, mut effective_cost) = (money(), money(), money());
     let (mut currency, mut description) = (StringBuilder::new(), StringBuilder::new());
+    let (mut usage_quantity, mut usage_unit, mut endpoint_name) = (money(), StringBuilder::new(), StringBuilder::new());
     for l in lines {
         date.append_value(crate::time::day_of_micros(l.period_start.timestamp_micros()));
         import_id.append_value(&lineage.ingest_batch_id);
@@ -290,6 +317,9 @@ fn lines_batch(lines: &[BillLine], lineage: &Lineage, fingerprint: &str) -> Resu
         }
         currency.append_option(l.currency.as_deref());
         description.append_option(l.description.as_deref());
+        usage_quantity.append_option(l.usage_quantity.map(|v| bill_money(v, l.row_number)).transpose()?);
+        usage_unit.append_option(l.usage_unit.as_deref());
+        endpoint_name.append_option(l.endpoint_name.as_deref());
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(date.finish()),
@@ -314,6 +344,9 @@ fn lines_batch(lines: &[BillLine], lineage: &Lineage, fingerprint: &str) -> Resu
         Arc::new(effective_cost.finish()),
         Arc::new(currency.finish()),
         Arc::new(description.finish()),
+        Arc::new(usage_quantity.finish()),
+        Arc::new(usage_unit.finish()),
+        Arc::new(endpoint_name.finish()),
     ]);
     Ok(RecordBatch::try_new(bill_lines_schema(), columns)?)
 }

@@ -88,6 +88,13 @@ pub struct BillLine {
     pub currency: Option<String>,
     /// The bill's own words for the line (`line_item`, `description`, `ChargeDescription`).
     pub description: Option<String>,
+    /// The bill's own quantity when it is not tokens, exact: Databricks' `usage_quantity` in
+    /// `usage_unit` (DBUs, hours). Signed: a retraction takes back what it retracts.
+    pub usage_quantity: Option<Decimal>,
+    /// The unit of `usage_quantity` as the bill names it (`DBU`).
+    pub usage_unit: Option<String>,
+    /// The serving endpoint the line is for, where the bill says (Databricks).
+    pub endpoint_name: Option<String>,
 }
 
 /// A bill row that could not be read, kept with the reason (it goes to `quarantine`).
@@ -96,7 +103,8 @@ pub struct BadBillRow {
     pub row_number: i64,
     /// Short code: `malformed_record`, `missing_field`, `wrong_type`, `bad_timestamp`,
     /// `negative_value`, `bad_amount`, `unknown_currency`, `inconsistent_tokens` (counts that
-    /// contradict each other, as OpenAI's `input_tokens` below its cached part).
+    /// contradict each other, as OpenAI's `input_tokens` below its cached part),
+    /// `no_list_price` (a Databricks SKU without a list price in force at the usage time).
     pub reason_code: &'static str,
     /// What exactly was wrong, for a person.
     pub reason: String,
@@ -109,4 +117,7 @@ pub struct BadBillRow {
 pub struct ParsedBill {
     pub lines: Vec<BillLine>,
     pub bad_rows: Vec<BadBillRow>,
+    /// Rows read and left out on purpose because they are not the ledger's (Databricks usage
+    /// of other products than model serving): counted, neither lines nor bad rows.
+    pub skipped: usize,
 }

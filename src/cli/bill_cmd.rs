@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use rust_decimal::Decimal;
 
 use super::{Cli, OutputFormat, print_json};
 use crate::bill::import::{BillImportOptions, held_currencies, import_bills};
@@ -33,6 +34,13 @@ concatenated, JSON lines of pages, or an array of pages):
   anthropic-cost   GET /v1/organizations/cost_report (amount in cents, as a decimal string)
   anthropic-usage  GET /v1/organizations/usage_report/messages (tokens per bucket)
   focus            a FOCUS 1.0-1.3 export, CSV or Parquet (AWS Bedrock, Azure OpenAI, GCP Vertex)
+  databricks-billing
+                   an export of Databricks' system.billing.usage (CSV, JSON lines or Parquet, as
+                   SELECT * downloads it): the MODEL_SERVING and AI_GATEWAY rows, their DBUs priced
+                   with --list-prices (an export of system.billing.list_prices) or --dbu-rate
+  databricks-external-spend
+                   an export of system.ai_gateway.external_model_spend (hourly USD per provider,
+                   model, endpoint and run_by)
 --source auto tells each file from its content.
 
 Every line becomes a row of bill_lines in the ledger's terms: the provider, the period, the
@@ -46,7 +54,8 @@ Exit codes: 0 ok; 1 unreadable file (nothing of it is written); 2 usage error.
 
 Examples:
   tokenledger bill import openai_costs_2025-03.json anthropic_cost_2025-03.json
-  tokenledger bill import --source focus azure_focus_2025-03.parquet")]
+  tokenledger bill import --source focus azure_focus_2025-03.parquet
+  tokenledger bill import --list-prices list_prices.csv billing_usage_2025-03.csv")]
 pub struct ImportArgs {
     /// Bill files.
     #[arg(required = true)]
@@ -54,6 +63,22 @@ pub struct ImportArgs {
     /// What wrote the files: auto tells each from its content.
     #[arg(long, value_name = "SOURCE", value_enum, default_value_t = BillSource::Auto)]
     pub source: BillSource,
+    /// Databricks' list prices (an export of system.billing.list_prices: CSV, JSON lines or
+    /// Parquet): each databricks-billing row costs its DBUs times its SKU's price in force at
+    /// the row's usage_start_time.
+    #[arg(long, value_name = "FILE")]
+    pub list_prices: Option<PathBuf>,
+    /// One price per DBU, in USD, for every databricks-billing row (without --list-prices).
+    #[arg(long, value_name = "DECIMAL", value_parser = parse_rate, conflicts_with = "list_prices")]
+    pub dbu_rate: Option<Decimal>,
+}
+
+/// A `--dbu-rate`: a non-negative decimal, exact.
+fn parse_rate(text: &str) -> std::result::Result<Decimal, String> {
+    match crate::money::decimal_from_text(text) {
+        Some(rate) if rate >= Decimal::ZERO => Ok(rate),
+        _ => Err(format!("{text:?} is not a price per DBU: give a non-negative decimal such as 0.07")),
+    }
 }
 
 pub async fn run(warehouse: &Warehouse, args: &BillArgs, cli: &Cli) -> Result<i32> {
@@ -64,8 +89,13 @@ pub async fn run(warehouse: &Warehouse, args: &BillArgs, cli: &Cli) -> Result<i3
 
 async fn import(warehouse: &Warehouse, args: &ImportArgs, cli: &Cli) -> Result<i32> {
     let book = PriceBook::load(&warehouse.config_file("prices.csv").await?)?;
-    let options =
-        BillImportOptions { paths: args.files.clone(), source: args.source, currencies: held_currencies(&book) };
+    let options = BillImportOptions {
+        paths: args.files.clone(),
+        source: args.source,
+        currencies: held_currencies(&book),
+        list_prices: args.list_prices.clone(),
+        dbu_rate: args.dbu_rate,
+    };
     let summary = import_bills(warehouse, &options).await?;
     if cli.format == OutputFormat::Json {
         print_json(&summary)?;
@@ -85,9 +115,14 @@ async fn import(warehouse: &Warehouse, args: &ImportArgs, cli: &Cli) -> Result<i
     }
     print!("{}", t.render());
     println!(
-        "{} lines imported, {} rows quarantined{}",
+        "{} lines imported, {} rows quarantined{}{}",
         thousands(summary.lines as u64),
         thousands(summary.quarantined as u64),
+        if summary.skipped > 0 {
+            format!(", {} rows of other products skipped", thousands(summary.skipped as u64))
+        } else {
+            String::new()
+        },
         summary.bill_lines_version.map(|v| format!("; bill_lines version {v}")).unwrap_or_default()
     );
     if summary.quarantined > 0 && !cli.quiet {

@@ -294,6 +294,12 @@ impl Warehouse {
             table = self.add_new_columns(table, &expected).await?;
             self.check_schema(&table, name, &expected)?;
         }
+        // the tables commands create on first use gain the columns added since, too (bill_lines'
+        // usage_quantity, usage_unit, endpoint_name); their schema is not checked here
+        let on_demand = schema::on_demand_tables().into_iter().find(|(n, _, _)| *n == name).map(|(_, s, _)| s);
+        if let Some(expected) = on_demand {
+            table = self.add_new_columns(table, &expected).await?;
+        }
         Ok(table)
     }
 
@@ -439,4 +445,35 @@ async fn commit(
     let version = finalized.version();
     table.update_state().await?;
     Ok(version as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_older_bill_lines_table_gains_the_new_columns_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::new(dir.path().to_str().unwrap()).unwrap();
+        let current = schema::bill_lines_schema();
+        // bill_lines as the first release wrote it: every column up to description
+        let first_release: Vec<_> =
+            current.fields().iter().take_while(|f| f.name() != "usage_quantity").map(|f| f.as_ref().clone()).collect();
+        assert_eq!(first_release.len() + 3, current.fields().len());
+        let old = arrow::datatypes::Schema::new(first_release);
+        warehouse.create_table(schema::BILL_LINES, &old, schema::BILL_LINES_PARTITION).await.unwrap();
+
+        let table = warehouse.open_table(schema::BILL_LINES).await.unwrap();
+        let columns: Vec<String> =
+            table.snapshot().unwrap().snapshot().arrow_schema().fields().iter().map(|f| f.name().clone()).collect();
+        let expected: Vec<String> = current.fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(columns, expected);
+        warehouse.check_schema(&table, schema::BILL_LINES, &Arc::unwrap_or_clone(current)).unwrap();
+        // opened again: nothing more to add, the table stays at its version
+        let version = table.version();
+        let again = warehouse.open_table(schema::BILL_LINES).await.unwrap();
+        assert_eq!(again.version(), version);
+    }
 }

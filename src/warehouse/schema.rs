@@ -179,6 +179,10 @@ static BILL_LINES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         col("effective_cost", BILL_MONEY, true),
         col("currency", Utf8, true),
         col("description", Utf8, true),
+        // added after the first release: appended, so that an older table gains them in place
+        col("usage_quantity", BILL_MONEY, true),
+        col("usage_unit", Utf8, true),
+        col("endpoint_name", Utf8, true),
     ]))
 });
 

@@ -65,7 +65,7 @@ pub(super) fn csv_columns(bytes: &[u8]) -> Option<Vec<String>> {
     Some(headers.iter().map(|h| h.trim().to_string()).collect())
 }
 
-fn strip_bom(bytes: &[u8]) -> &[u8] {
+pub(super) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
 }
 
@@ -75,19 +75,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<ParsedBill> {
 }
 
 fn check_columns(path: &Path, columns: &[String]) -> Result<()> {
-    let missing = missing_columns(columns);
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(input_format(
-        path,
-        format!(
-            "it has no {} column, so it is not {}. Name the bill's source with --source {}",
-            missing.join(", "),
-            BillSource::Focus.what(),
-            super::CHOICES
-        ),
-    ))
+    super::check_columns(path, &missing_columns(columns), BillSource::Focus)
 }
 
 fn parse_csv(path: &Path, bytes: &[u8]) -> Result<ParsedBill> {
@@ -143,7 +131,7 @@ fn parse_csv(path: &Path, bytes: &[u8]) -> Result<ParsedBill> {
 }
 
 /// A CSV record as a line of CSV text.
-fn csv_text(record: &csv::ByteRecord) -> String {
+pub(super) fn csv_text(record: &csv::ByteRecord) -> String {
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
     let text = writer.write_byte_record(record).ok().and_then(|()| writer.into_inner().ok()).unwrap_or_default();
     String::from_utf8_lossy(&text).trim_end_matches('\n').to_string()
@@ -474,7 +462,8 @@ mod tests {
         let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
-        let (source, parsed) = super::super::parse(BillSource::Auto, Path::new("focus.parquet"), &bytes).unwrap();
+        let (source, parsed) =
+            super::super::parse(BillSource::Auto, Path::new("focus.parquet"), &bytes, &Default::default()).unwrap();
         assert_eq!(source, BillSource::Focus);
         let line = &parsed.lines[0];
         assert_eq!(

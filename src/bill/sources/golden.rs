@@ -2,6 +2,8 @@
 //! read with `--source auto`, its lines summed per (provider, provider_model, charge_kind,
 //! date, currency) and compared, exactly, with the sums the script's own reading of the
 //! formats wrote beside it (`<name>.expected.csv`); the bad rows with `<name>.expected_bad.csv`.
+//! The Databricks exports of `tests/data/bills/databricks` (`scripts/databricks_bill_fixtures.py`)
+//! likewise, summed per (provider, provider_model, date, currency) with their DBUs and cost.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use super::{BillSource, parse};
+use super::{BillSource, ParseOptions, parse};
 use crate::bill::line::{BillLine, ParsedBill};
 
 const FIXTURES: [(&str, BillSource); 10] = [
@@ -81,7 +83,7 @@ fn expected(name: &str) -> Vec<String> {
 fn read(name: &str) -> (BillSource, ParsedBill) {
     let path = dir().join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    parse(BillSource::Auto, &path, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+    parse(BillSource::Auto, &path, &bytes, &ParseOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]
@@ -133,8 +135,108 @@ fn focus_as_parquet_reads_as_its_csv() {
         writer.write(&batch.unwrap()).unwrap();
     }
     writer.close().unwrap();
-    let (source, from_parquet) = parse(BillSource::Auto, &path.with_extension("parquet"), &parquet).unwrap();
+    let (source, from_parquet) =
+        parse(BillSource::Auto, &path.with_extension("parquet"), &parquet, &ParseOptions::default()).unwrap();
     let (_, from_csv) = read("focus.csv");
     assert_eq!(source, BillSource::Focus);
     assert_eq!(from_parquet.lines, from_csv.lines);
+}
+
+const DATABRICKS: [(&str, BillSource); 5] = [
+    ("databricks/billing_usage.csv", BillSource::DatabricksBilling),
+    ("databricks/billing_usage.jsonl", BillSource::DatabricksBilling),
+    ("databricks/external_model_spend.csv", BillSource::DatabricksExternalSpend),
+    ("databricks/bad_rows_billing_usage.csv", BillSource::DatabricksBilling),
+    ("databricks/bad_rows_external_model_spend.csv", BillSource::DatabricksExternalSpend),
+];
+
+/// The list prices of the Databricks fixtures.
+fn list_prices() -> ParseOptions {
+    let path = dir().join("databricks/list_prices.csv");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let prices = super::databricks::ListPrices::parse(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    ParseOptions { list_prices: Some(prices), dbu_rate: None }
+}
+
+/// Databricks lines summed per key, as the expected CSV writes them: `provider, provider_model,
+/// date, currency, usage_quantity, cost`, decimals without trailing zeros, empty for none.
+fn databricks_sums(lines: &[BillLine]) -> Vec<String> {
+    let mut sums: BTreeMap<[String; 4], (Option<Decimal>, Decimal)> = BTreeMap::new();
+    for line in lines {
+        let key = [
+            line.provider.clone(),
+            line.provider_model.clone().unwrap_or_default(),
+            line.period_start.date_naive().to_string(),
+            line.currency.clone().unwrap_or_default(),
+        ];
+        let sum = sums.entry(key).or_default();
+        sum.0 = match (sum.0, line.usage_quantity) {
+            (Some(s), Some(q)) => Some(s + q),
+            (s, q) => s.or(q),
+        };
+        sum.1 += line.cost.unwrap_or_default();
+    }
+    let text = |d: Decimal| d.normalize().to_string();
+    sums.into_iter()
+        .map(|(key, (quantity, cost))| {
+            format!("{},{},{}", key.join(","), quantity.map(text).unwrap_or_default(), text(cost))
+        })
+        .collect()
+}
+
+#[test]
+fn every_databricks_export_gives_the_oracles_sums() {
+    let options = list_prices();
+    for (name, source) in DATABRICKS {
+        let path = dir().join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (read_as, parsed) =
+            parse(BillSource::Auto, &path, &bytes, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(read_as, source, "{name}");
+        assert_eq!(databricks_sums(&parsed.lines), expected(&format!("{}.expected.csv", stem(name))), "{name}");
+        let bad: Vec<String> = parsed.bad_rows.iter().map(|b| format!("{},{}", b.row_number, b.reason_code)).collect();
+        let expected_bad = if name.contains("/bad_rows_") {
+            expected(&format!("{}.expected_bad.csv", stem(name)))
+        } else {
+            Vec::new()
+        };
+        assert_eq!(bad, expected_bad, "{name}: {:#?}", parsed.bad_rows);
+        assert!(parsed.bad_rows.iter().all(|b| !b.reason.is_empty() && !b.raw.is_empty()), "{name}");
+        let skipped = expected(&format!("{}.expected_skipped.csv", stem(name)));
+        assert_eq!(vec![parsed.skipped.to_string()], skipped, "{name}: rows of other products skipped");
+    }
+}
+
+#[test]
+fn the_billing_export_reads_the_same_as_csv_and_json_lines() {
+    let options = list_prices();
+    let read = |name: &str| {
+        let path = dir().join(name);
+        parse(BillSource::Auto, &path, &std::fs::read(&path).unwrap(), &options).unwrap().1
+    };
+    let (csv, json) = (read("databricks/billing_usage.csv"), read("databricks/billing_usage.jsonl"));
+    assert!(csv.lines.len() >= 200, "{} lines", csv.lines.len());
+    assert_eq!(csv, json);
+    // the month's DBUs include a retraction and its restatement, and a price change mid-month
+    assert!(csv.lines.iter().any(|l| l.usage_quantity.is_some_and(|q| q < Decimal::ZERO)));
+    let prices: std::collections::BTreeSet<String> = csv
+        .lines
+        .iter()
+        .filter(|l| l.usage_quantity.is_some_and(|q| !q.is_zero()))
+        .map(|l| (l.cost.unwrap() / l.usage_quantity.unwrap()).normalize().to_string())
+        .collect();
+    assert!(prices.len() >= 3, "{prices:?}");
+}
+
+#[test]
+fn a_billing_export_with_a_flat_dbu_rate_costs_rate_times_dbus() {
+    let path = dir().join("databricks/billing_usage.csv");
+    let rate: Decimal = "0.07".parse().unwrap();
+    let options = ParseOptions { list_prices: None, dbu_rate: Some(rate) };
+    let (_, parsed) = parse(BillSource::DatabricksBilling, &path, &std::fs::read(&path).unwrap(), &options).unwrap();
+    assert!(!parsed.lines.is_empty());
+    for line in &parsed.lines {
+        assert_eq!(line.cost, Some(line.usage_quantity.unwrap() * rate), "row {}", line.row_number);
+        assert_eq!(line.currency.as_deref(), Some("USD"));
+    }
 }

@@ -2,14 +2,19 @@
 //! cannot read into [`BadBillRow`]s with the reason. Parsing only; `bill import` writes them.
 //!
 //! Layout: `openai` (the Costs and the completions Usage API), `anthropic` (the Admin API's cost
-//! and messages usage reports), `focus` (a FOCUS 1.0-1.3 export, CSV or Parquet); `pages` reads
-//! the API sources' JSON pages for the first two. `--source auto` tells the source from the
-//! content: the `object` fields or the keys of the JSON results, the columns of a FOCUS file.
+//! and messages usage reports), `focus` (a FOCUS 1.0-1.3 export, CSV or Parquet), `databricks`
+//! (exports of the system tables `system.billing.usage`, priced with `system.billing.list_prices`,
+//! and `system.ai_gateway.external_model_spend`); `pages` reads the API sources' JSON pages for
+//! the first two, `tables` the rows of a system table export for `databricks`. `--source auto`
+//! tells the source from the content: the `object` fields or the keys of the JSON results, the
+//! columns of a FOCUS file or of a system table export.
 
 pub mod anthropic;
+pub mod databricks;
 pub mod focus;
 pub mod openai;
 mod pages;
+mod tables;
 
 #[cfg(test)]
 mod golden;
@@ -17,6 +22,7 @@ mod golden;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
 
 use super::line::{BadBillRow, BillLine, ChargeKind, ParsedBill};
 use crate::error::{Error, Result};
@@ -38,6 +44,10 @@ pub enum BillSource {
     AnthropicUsage,
     /// A FOCUS 1.0-1.3 export (CSV or Parquet).
     Focus,
+    /// An export of Databricks' `system.billing.usage` (CSV, JSON lines or Parquet).
+    DatabricksBilling,
+    /// An export of Databricks' `system.ai_gateway.external_model_spend`.
+    DatabricksExternalSpend,
 }
 
 impl BillSource {
@@ -50,6 +60,8 @@ impl BillSource {
             BillSource::AnthropicCost => "anthropic-cost",
             BillSource::AnthropicUsage => "anthropic-usage",
             BillSource::Focus => "focus",
+            BillSource::DatabricksBilling => "databricks-billing",
+            BillSource::DatabricksExternalSpend => "databricks-external-spend",
         }
     }
 
@@ -64,17 +76,39 @@ impl BillSource {
                 "Anthropic messages usage report pages (GET /v1/organizations/usage_report/messages)"
             }
             BillSource::Focus => "a FOCUS export (CSV with a header row, or Parquet)",
+            BillSource::DatabricksBilling => {
+                "a Databricks billable usage export (system.billing.usage: CSV, JSON lines or Parquet)"
+            }
+            BillSource::DatabricksExternalSpend => {
+                "a Databricks external model spend export (system.ai_gateway.external_model_spend: CSV, JSON lines \
+                 or Parquet)"
+            }
         }
     }
 }
 
 /// The sources `--source` names, for messages.
-const CHOICES: &str = "openai-costs, openai-usage, anthropic-cost, anthropic-usage or focus";
+const CHOICES: &str = "openai-costs, openai-usage, anthropic-cost, anthropic-usage, focus, databricks-billing or \
+                       databricks-external-spend";
+
+/// What some sources need besides the file: the prices of Databricks' DBUs.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    /// `--list-prices`: the SKUs' list prices over time.
+    pub list_prices: Option<databricks::ListPrices>,
+    /// `--dbu-rate`: one USD price per DBU for every row, without list prices.
+    pub dbu_rate: Option<Decimal>,
+}
 
 /// Reads the whole bill file `path` (its bytes) as `source` (`Auto`: told from the content)
 /// and returns the source it was read as with its lines and bad rows. A file that is not a
 /// bill of that source at all is an [`Error::InputFormat`] that says what was expected.
-pub fn parse(source: BillSource, path: &Path, bytes: &[u8]) -> Result<(BillSource, ParsedBill)> {
+pub fn parse(
+    source: BillSource,
+    path: &Path,
+    bytes: &[u8],
+    options: &ParseOptions,
+) -> Result<(BillSource, ParsedBill)> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         // a zero-byte export is a failed download more often than a month without charges
         return Err(input_format(
@@ -111,37 +145,52 @@ pub fn parse(source: BillSource, path: &Path, bytes: &[u8]) -> Result<(BillSourc
         BillSource::AnthropicCost => anthropic::parse_cost(path, bytes)?,
         BillSource::AnthropicUsage => anthropic::parse_usage(path, bytes)?,
         BillSource::Focus => focus::parse(path, bytes)?,
+        BillSource::DatabricksBilling => databricks::parse_billing(path, bytes, options)?,
+        BillSource::DatabricksExternalSpend => databricks::parse_external_spend(path, bytes)?,
         BillSource::Auto => return Err(Error::Internal("bill source left as auto after detection".into())),
     };
     Ok((source, parsed))
 }
 
-/// The source of a bill file, from its content: Parquet or CSV with FOCUS columns is `focus`;
-/// JSON pages are told by their first result (OpenAI's `object` names the endpoint; Anthropic's
-/// results have no `object`: a cost result has `amount`, a usage result `uncached_input_tokens`).
+/// The source of a bill file, from its content: Parquet or CSV with FOCUS columns is `focus`,
+/// with the columns of a Databricks system table export that table's source; JSON lines of
+/// system table rows likewise; JSON pages are told by their first result (OpenAI's `object`
+/// names the endpoint; Anthropic's results have no `object`: a cost result has `amount`, a
+/// usage result `uncached_input_tokens`).
 pub fn detect(path: &Path, bytes: &[u8]) -> Result<BillSource> {
     if bytes.starts_with(focus::PARQUET_MAGIC) {
-        return Ok(BillSource::Focus);
+        let columns = tables::parquet_columns(bytes).unwrap_or_default();
+        return match databricks::detect(&columns) {
+            Some(source) if !focus::is_focus(&columns) => databricks::usable(path, source),
+            _ => Ok(BillSource::Focus),
+        };
     }
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if matches!(first, Some(b'{' | b'[')) {
+        if let Some(source) = tables::json_columns(bytes).and_then(|columns| databricks::detect(&columns)) {
+            return databricks::usable(path, source);
+        }
         return pages::detect(bytes)
             .map_err(|why| input_format(path, format!("{why}. Name it with --source {CHOICES}")));
     }
     match focus::csv_columns(bytes) {
         Some(columns) if focus::is_focus(&columns) => Ok(BillSource::Focus),
-        Some(columns) => {
-            let shown: Vec<&str> = columns.iter().take(10).map(String::as_str).collect();
-            Err(input_format(
-                path,
-                format!(
-                    "cannot tell which bill it is: it is not JSON, and its first line ({}{}) is not a FOCUS header \
-                     (BilledCost, ChargePeriodStart, ...). Name it with --source {CHOICES}",
-                    shown.join(", "),
-                    if columns.len() > shown.len() { ", ..." } else { "" }
-                ),
-            ))
-        }
+        Some(columns) => match databricks::detect(&columns) {
+            Some(source) => databricks::usable(path, source),
+            None => {
+                let shown: Vec<&str> = columns.iter().take(10).map(String::as_str).collect();
+                Err(input_format(
+                    path,
+                    format!(
+                        "cannot tell which bill it is: it is not JSON, and its first line ({}{}) is neither a FOCUS header \
+                     (BilledCost, ChargePeriodStart, ...) nor a Databricks system table's (usage_quantity, ...). Name \
+                     it with --source {CHOICES}",
+                        shown.join(", "),
+                        if columns.len() > shown.len() { ", ..." } else { "" }
+                    ),
+                ))
+            }
+        },
         None => Err(input_format(
             path,
             format!(
@@ -154,6 +203,22 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<BillSource> {
 
 fn input_format(path: &Path, message: String) -> Error {
     Error::InputFormat { path: path.to_path_buf(), message }
+}
+
+/// A file of `source` must have its `required` columns: Ok when none is `missing`, else the
+/// error that names them.
+fn check_columns(path: &Path, missing: &[&str], source: BillSource) -> Result<()> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(input_format(
+        path,
+        format!(
+            "it has no {} column, so it is not {}. Name the bill's source with --source {CHOICES}",
+            missing.join(", "),
+            source.what(),
+        ),
+    ))
 }
 
 /// Why a bill row could not be read: a [`BadBillRow`] without its place and text.
@@ -234,6 +299,9 @@ pub(super) fn blank_line(
         effective_cost: None,
         currency: None,
         description: None,
+        usage_quantity: None,
+        usage_unit: None,
+        endpoint_name: None,
     }
 }
 
@@ -327,7 +395,7 @@ mod tests {
     #[test]
     fn files_of_no_source_are_refused_with_the_choices() {
         for (content, says) in [
-            ("a,b\n1,2\n", "is not a FOCUS header"),
+            ("a,b\n1,2\n", "is neither a FOCUS header"),
             (r#"{"error": {"message": "invalid admin key"}}"#, "--source"),
             (r#"{"object": "page", "data": [], "has_more": false}"#, "holds no result"),
             (
@@ -335,7 +403,7 @@ mod tests {
                 "organization.usage.embeddings.result",
             ),
         ] {
-            let err = parse(BillSource::Auto, path(), content.as_bytes()).unwrap_err();
+            let err = parse(BillSource::Auto, path(), content.as_bytes(), &ParseOptions::default()).unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, Error::InputFormat { .. }), "{text}");
             assert!(text.contains(says) && text.contains("--source"), "{content}: {text}");
@@ -345,7 +413,7 @@ mod tests {
     #[test]
     fn an_empty_file_is_an_error_not_an_empty_bill() {
         for source in [BillSource::Auto, BillSource::OpenaiCosts, BillSource::Focus] {
-            let err = parse(source, path(), b" \n").unwrap_err().to_string();
+            let err = parse(source, path(), b" \n", &ParseOptions::default()).unwrap_err().to_string();
             assert!(err.contains("the file is empty"), "{err}");
         }
     }
@@ -354,11 +422,14 @@ mod tests {
     fn a_file_of_another_source_says_which_to_choose() {
         let usage = r#"{"data": [{"starting_at": "2025-08-01T00:00:00Z", "ending_at": "2025-08-02T00:00:00Z",
             "results": [{"uncached_input_tokens": 1500, "output_tokens": 500}]}]}"#;
-        let err = parse(BillSource::OpenaiCosts, path(), usage.as_bytes()).unwrap_err().to_string();
+        let err =
+            parse(BillSource::OpenaiCosts, path(), usage.as_bytes(), &ParseOptions::default()).unwrap_err().to_string();
         assert!(err.contains("--source anthropic-usage"), "{err}");
-        let err = parse(BillSource::Focus, path(), usage.as_bytes()).unwrap_err().to_string();
+        let err = parse(BillSource::Focus, path(), usage.as_bytes(), &ParseOptions::default()).unwrap_err().to_string();
         assert!(err.contains("--source anthropic-usage"), "{err}");
-        let err = parse(BillSource::OpenaiUsage, path(), b"not json at all").unwrap_err().to_string();
+        let err = parse(BillSource::OpenaiUsage, path(), b"not json at all", &ParseOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("OpenAI completions Usage API pages") && err.contains("--source"), "{err}");
     }
 

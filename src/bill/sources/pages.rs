@@ -265,7 +265,9 @@ pub(super) fn read(
 /// parse is skipped with its text up to the next line that starts a value (`{` or `[` in the
 /// first column: a page of JSON lines, or of pretty-printed pages), so one broken page of many
 /// costs that page only.
-fn values(bytes: &[u8]) -> impl Iterator<Item = std::result::Result<(Value, String), (String, String)>> + '_ {
+pub(super) fn values(
+    bytes: &[u8],
+) -> impl Iterator<Item = std::result::Result<(Value, String), (String, String)>> + '_ {
     let mut pos = 0usize;
     std::iter::from_fn(move || {
         pos += bytes[pos..].iter().take_while(|b| b.is_ascii_whitespace()).count();
