@@ -480,3 +480,25 @@ fn the_gateways_view_of_spend_is_not_counted_where_the_providers_own_bill_is() {
 fn bills_total_for_day(page: &Value, day: usize) -> Decimal {
     page["data"][day]["results"].as_array().unwrap().iter().map(|r| dec(&r["amount"]["value"].to_string())).sum()
 }
+
+#[test]
+fn a_scheduled_run_prices_databricks_dbus_with_the_list_prices_beside_the_bills() {
+    let env = Env::init();
+    for f in ["billing_usage.csv", "list_prices.csv"] {
+        std::fs::create_dir_all(env.path("bills")).unwrap();
+        std::fs::copy(databricks_fixture(f), env.path("bills").join(f)).unwrap();
+    }
+    env.write(
+        "tokenledger.toml",
+        "warehouse = \"wh\"\n[bills]\npaths = [\"bills\"]\nlist_prices = \"bills/list_prices.csv\"\n\
+         [export]\nperiod = \"2025-01\"\nbudgets = false\n",
+    );
+    let out = env.run(&["--format", "json", "run", "--config", "tokenledger.toml"]);
+    // no logs: every billed model is unexplained, so the reconciliation is not ok (7), not an error
+    assert_eq!(out.status.code(), Some(7), "{}", crate::util::show(&out));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(record["notes"].to_string().contains("lines imported"), "{record}");
+    let cost = env.ok(&["sql", "--format", "csv", "SELECT CAST(sum(cost) AS VARCHAR) AS c FROM bill_lines"]);
+    let total = expected_total("billing_usage.expected.csv", "cost");
+    assert_eq!(dec(cost.lines().nth(1).unwrap()), total, "{cost}");
+}

@@ -350,3 +350,55 @@ fn lines_batch(lines: &[BillLine], lineage: &Lineage, fingerprint: &str) -> Resu
     ]);
     Ok(RecordBatch::try_new(bill_lines_schema(), columns)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bill::line::ChargeKind;
+
+    fn line(row: i64, cost: &str, currency: &str) -> BillLine {
+        let t = chrono::DateTime::from_timestamp(1_735_689_600, 0).unwrap();
+        BillLine {
+            row_number: row,
+            provider: "databricks".into(),
+            period_start: t,
+            period_end: t,
+            provider_model: None,
+            charge_kind: ChargeKind::Other,
+            service_tier: None,
+            context_window: None,
+            inference_geo: None,
+            account: None,
+            api_key_id: None,
+            user_id: None,
+            quantity: None,
+            requests: None,
+            cost: Some(cost.parse().unwrap()),
+            list_cost: None,
+            effective_cost: None,
+            currency: Some(currency.into()),
+            description: None,
+            usage_quantity: None,
+            usage_unit: None,
+            endpoint_name: None,
+        }
+    }
+
+    #[test]
+    fn dbus_times_a_price_are_kept_whole_and_other_currencies_are_not_compared() {
+        let parsed = ParsedBill {
+            // 18 places of DBUs times a price of 3 places: 21 places, kept exactly
+            lines: vec![
+                line(1, "0.032611111111111111111", "USD"),
+                line(2, "0.1234567890123456789012345", "USD"),
+                line(3, "1.5", "EUR"),
+            ],
+            ..ParsedBill::default()
+        };
+        let (kept, bad) = comparable_lines(parsed, &BTreeSet::from(["USD".to_string()]));
+        assert_eq!(kept.len(), 1);
+        assert_eq!(bill_money(kept[0].cost.unwrap(), 1).unwrap(), 32_611_111_111_111_111_111_000);
+        let codes: Vec<(i64, &str)> = bad.iter().map(|b| (b.row_number, b.reason_code)).collect();
+        assert_eq!(codes, [(2, "bad_amount"), (3, "currency_not_held")]);
+    }
+}

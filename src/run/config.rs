@@ -75,6 +75,11 @@ pub struct Bills {
     /// The chargeback export charges the bills: true_up lines (chargeback --true-up).
     #[serde(default)]
     pub true_up: bool,
+    /// A `system.billing.list_prices` export that prices the DBUs of Databricks billing files
+    /// (`bill import --list-prices`).
+    pub list_prices: Option<String>,
+    /// Or one USD price per DBU (`bill import --dbu-rate`), as text: `0.07`.
+    pub dbu_rate: Option<String>,
 }
 
 impl Default for Bills {
@@ -86,6 +91,8 @@ impl Default for Bills {
             tolerance: default_tolerance(),
             fail_on_mismatch: true,
             true_up: false,
+            list_prices: None,
+            dbu_rate: None,
         }
     }
 }

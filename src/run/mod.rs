@@ -142,7 +142,13 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         ExportPeriod::Month(month) => month.clone(),
     };
     // 3. the providers' bills: the new ones imported, the month reconciled with them
-    let bill_paths = config.bill_paths()?;
+    // the list prices that price Databricks' DBUs may sit beside the bills: they are no bill
+    let list_prices = config.bills.list_prices.as_deref().map(|p| config.path(p));
+    let bill_paths: Vec<PathBuf> = config
+        .bill_paths()?
+        .into_iter()
+        .filter(|p| list_prices.as_ref().is_none_or(|l| l.canonicalize().ok() != p.canonicalize().ok()))
+        .collect();
     if !bill_paths.is_empty() {
         let book = crate::pricing::PriceBook::load(&warehouse.config_file("prices.csv").await?)?;
         // Databricks billing exports need list prices, which [bills] does not name (yet): a
@@ -151,8 +157,16 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
             paths: bill_paths,
             source: config.bills.source,
             currencies: held_currencies(&book),
-            list_prices: None,
-            dbu_rate: None,
+            list_prices,
+            dbu_rate: config
+                .bills
+                .dbu_rate
+                .as_deref()
+                .map(|r| {
+                    r.parse::<rust_decimal::Decimal>()
+                        .map_err(|_| Error::Config(format!("bills.dbu_rate {r:?}: give a decimal, e.g. \"0.07\"")))
+                })
+                .transpose()?,
         };
         let imported = import_bills(warehouse, &options).await?;
         tracing::info!(

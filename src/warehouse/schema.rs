@@ -147,9 +147,11 @@ pub const BILL_LINES: &str = "bill_lines";
 pub const BILL_LINES_PARTITION: &str = "bill_date";
 
 /// Decimal type of billed amounts: a bill's float (OpenAI's `amount.value`) is taken exactly
-/// from its shortest text, which can have more decimal places than the ledger's own money.
+/// from its shortest text, which can have more decimal places than the ledger's own money, and
+/// Databricks' DBUs (18 places) times a list price (a few more) are kept whole. 24 places leave
+/// 14 digits before the point: a hundred trillion a line.
 pub const BILL_MONEY: DataType = DataType::Decimal128(38, BILL_MONEY_SCALE);
-pub const BILL_MONEY_SCALE: i8 = 18;
+pub const BILL_MONEY_SCALE: i8 = 24;
 
 static BILL_LINES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     use DataType::*;
