@@ -150,6 +150,15 @@ fn bills(rs: &[Request]) -> (Value, Value, Value, Value, Decimal) {
     (page(oa_usage), page(oa_costs), anthropic_page(an_usage), anthropic_page(an_cost), total)
 }
 
+/// A warehouse with the price book, the principals and the bill mapping of this file.
+fn priced_env() -> Env {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    env.write("wh/config/principals.csv", PRINCIPALS);
+    env.write("wh/config/bill_mapping.csv", MAPPING);
+    env
+}
+
 fn native(rs: &[Request]) -> String {
     rs.iter()
         .enumerate()
@@ -166,10 +175,7 @@ fn native(rs: &[Request]) -> String {
 
 #[test]
 fn reconcile_flags_exactly_the_planted_faults_and_true_up_charges_the_bills() {
-    let env = Env::init();
-    env.write("wh/config/prices.csv", PRICES);
-    env.write("wh/config/principals.csv", PRINCIPALS);
-    env.write("wh/config/bill_mapping.csv", MAPPING);
+    let env = priced_env();
     let all = requests();
     // planted: day 3's gpt-4o-mini logs are lost
     let logged: Vec<Request> = requests().into_iter().filter(|r| !(r.day == 3 && r.model == 1)).collect();
@@ -291,10 +297,7 @@ fn bills_that_cannot_be_compared_are_refused_or_quarantined_with_the_reason() {
 
 #[test]
 fn a_scheduled_run_imports_the_bills_reconciles_the_month_and_exports_the_invoice() {
-    let env = Env::init();
-    env.write("wh/config/prices.csv", PRICES);
-    env.write("wh/config/principals.csv", PRINCIPALS);
-    env.write("wh/config/bill_mapping.csv", MAPPING);
+    let env = priced_env();
     let all = requests();
     let logged: Vec<Request> = requests().into_iter().filter(|r| !(r.day == 3 && r.model == 1)).collect();
     env.write("inbox/logs.jsonl", native(&logged));

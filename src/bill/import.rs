@@ -359,28 +359,9 @@ mod tests {
     fn line(row: i64, cost: &str, currency: &str) -> BillLine {
         let t = chrono::DateTime::from_timestamp(1_735_689_600, 0).unwrap();
         BillLine {
-            row_number: row,
-            provider: "databricks".into(),
-            period_start: t,
-            period_end: t,
-            provider_model: None,
-            charge_kind: ChargeKind::Other,
-            service_tier: None,
-            context_window: None,
-            inference_geo: None,
-            account: None,
-            api_key_id: None,
-            user_id: None,
-            quantity: None,
-            requests: None,
             cost: Some(cost.parse().unwrap()),
-            list_cost: None,
-            effective_cost: None,
             currency: Some(currency.into()),
-            description: None,
-            usage_quantity: None,
-            usage_unit: None,
-            endpoint_name: None,
+            ..crate::bill::sources::blank_line(row, "databricks", (t, t), ChargeKind::Other)
         }
     }
 

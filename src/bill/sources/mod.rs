@@ -273,7 +273,7 @@ fn excerpt(text: &str) -> String {
 }
 
 /// A line of row `row_number` with the bill's period and kind, every other field empty.
-pub(super) fn blank_line(
+pub(crate) fn blank_line(
     row_number: i64,
     provider: &str,
     (period_start, period_end): (DateTime<Utc>, DateTime<Utc>),
