@@ -8,11 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Date32Type, Decimal128Type, Int64Type};
+use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Int64Type};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::engine::{cast_columns, int_at, text_at};
 use crate::error::{Error, Result};
 use crate::model::{Inputs, bill_models_table, counted_bill_lines_sql, register_config};
 use crate::pricing::BillMapping;
@@ -180,22 +181,21 @@ pub async fn reconcile(warehouse: &Warehouse, options: &ReconcileOptions) -> Res
     let fill =
         |sql: &str| sql.replace("{{from}}", &options.from.to_string()).replace("{{to}}", &options.to.to_string());
     let ledger = ctx.sql(&fill(LEDGER_SQL)).await?.collect().await?;
-    let counted = counted_bill_lines_sql(options.from, options.to);
-    let bill = ctx.sql(&format!("WITH counted_bill_lines AS ({counted})\n{BILL_SQL}")).await?.collect().await?;
-    let files_sql = format!(
-        "WITH counted_bill_lines AS ({counted}) \
-         SELECT DISTINCT source_file_fingerprint, source_file, source FROM counted_bill_lines \
-         ORDER BY source_file, source_file_fingerprint"
-    );
+    // the lines that count, once for the three queries that read them
+    let counted = ctx.sql(&counted_bill_lines_sql(options.from, options.to)).await?;
+    ctx.register_table("counted_bill_lines", crate::engine::view(counted))?;
+    let bill = ctx.sql(BILL_SQL).await?.collect().await?;
+    let files_sql = "SELECT DISTINCT source_file_fingerprint, source_file, source FROM counted_bill_lines \
+                     ORDER BY source_file, source_file_fingerprint";
     let mut bill_files = Vec::new();
-    for b in ctx.sql(&files_sql).await?.collect().await? {
+    for b in ctx.sql(files_sql).await?.collect().await? {
+        let t = cast_columns(&b, 0..3, &DataType::Utf8)?;
         for row in 0..b.num_rows() {
-            bill_files.push((text(&b, 0, row), text(&b, 1, row), text(&b, 2, row)));
+            bill_files.push((text_at(&t[0], row), text_at(&t[1], row), text_at(&t[2], row)));
         }
     }
     let sources_sql = format!(
-        "WITH counted_bill_lines AS ({counted}) \
-         SELECT b.provider, b.source, max(CASE WHEN c.source IS NULL THEN 0 ELSE 1 END) AS counted \
+        "SELECT b.provider, b.source, max(CASE WHEN c.source IS NULL THEN 0 ELSE 1 END) AS counted \
          FROM (SELECT DISTINCT provider, source FROM bill_lines \
                WHERE bill_date BETWEEN DATE '{from}' AND DATE '{to}') b \
          LEFT JOIN (SELECT DISTINCT provider, source FROM counted_bill_lines) c \
@@ -206,8 +206,10 @@ pub async fn reconcile(warehouse: &Warehouse, options: &ReconcileOptions) -> Res
     );
     let mut bill_sources = Vec::new();
     for b in ctx.sql(&sources_sql).await?.collect().await? {
+        let t = cast_columns(&b, 0..2, &DataType::Utf8)?;
+        let counted = cast_columns(&b, [2], &DataType::Int64)?;
         for row in 0..b.num_rows() {
-            bill_sources.push((text(&b, 0, row), text(&b, 1, row), text(&b, 2, row) == "1"));
+            bill_sources.push((text_at(&t[0], row), text_at(&t[1], row), int_at(&counted[0], row) == 1));
         }
     }
     let ledger = sides(&ledger, false)?;
@@ -225,23 +227,17 @@ pub async fn reconcile(warehouse: &Warehouse, options: &ReconcileOptions) -> Res
     Ok(result)
 }
 
-/// The text of `column` at `row` (any string type; "" for null).
-fn text(batch: &RecordBatch, column: usize, row: usize) -> String {
-    let c = arrow::compute::cast(batch.column(column), &arrow::datatypes::DataType::Utf8).expect("text casts");
-    let c = c.as_string::<i32>();
-    if c.is_null(row) { String::new() } else { c.value(row).to_string() }
-}
-
 /// The rows of a side's query, by key. `bill`: the bill's columns (usage and cost quantities).
 fn sides(batches: &[RecordBatch], bill: bool) -> Result<BTreeMap<Key, Side>> {
     let mut out = BTreeMap::new();
     for b in batches {
         let col =
             |name: &str| b.column_by_name(name).ok_or_else(|| Error::Internal(format!("reconcile query lacks {name}")));
-        let to_i64 = |name: &str| -> Result<arrow::array::ArrayRef> {
-            Ok(arrow::compute::cast(col(name)?, &arrow::datatypes::DataType::Int64)?)
-        };
+        let to_i64 =
+            |name: &str| -> Result<arrow::array::ArrayRef> { Ok(arrow::compute::cast(col(name)?, &DataType::Int64)?) };
         let dates = col("date")?.as_primitive::<Date32Type>().clone();
+        // provider, model, kind, currency
+        let texts = cast_columns(b, 1..5, &DataType::Utf8)?;
         let requests = to_i64("requests")?;
         let quantity = if bill {
             // tokens from the usage reports where there are any, else from the cost lines
@@ -255,7 +251,7 @@ fn sides(batches: &[RecordBatch], bill: bool) -> Result<BTreeMap<Key, Side>> {
         let currencies = to_i64("currencies")?;
         let cost = col("cost")?;
         let cost_scale = match cost.data_type() {
-            arrow::datatypes::DataType::Decimal128(_, s) => *s as u32,
+            DataType::Decimal128(_, s) => *s as u32,
             other => return Err(Error::Internal(format!("reconcile cost is {other}"))),
         };
         let cost = cost.as_primitive::<Decimal128Type>();
@@ -267,8 +263,8 @@ fn sides(batches: &[RecordBatch], bill: bool) -> Result<BTreeMap<Key, Side>> {
         let opt = |a: &arrow::array::PrimitiveArray<Int64Type>, i: usize| (!a.is_null(i)).then(|| a.value(i));
         for i in 0..b.num_rows() {
             let date = dates.value_as_date(i).ok_or_else(|| Error::Internal("reconcile date out of range".into()))?;
-            let key = (date, text(b, 1, i), text(b, 2, i), text(b, 3, i));
-            let currency = text(b, 4, i);
+            let key = (date, text_at(&texts[0], i), text_at(&texts[1], i), text_at(&texts[2], i));
+            let currency = text_at(&texts[3], i);
             let side = Side {
                 currency: (!currency.is_empty()).then_some(currency),
                 currencies: opt(currencies, i).unwrap_or(0),

@@ -14,9 +14,8 @@ mod true_up;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Int64Type};
-use arrow::record_batch::RecordBatch;
+use arrow::array::Array;
+use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
@@ -26,6 +25,7 @@ pub use crate::money::{largest_remainder, minor_unit, round};
 pub use budget::{BudgetStatus, budget_status};
 pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, write_focus};
 
+use crate::engine::{cast_columns, int_at, text_at};
 use crate::error::{Error, Result};
 use crate::output::neutralise;
 use crate::pricing::Pool;
@@ -607,24 +607,6 @@ impl Chargeback {
 // ------------------------------------------------------------------------------------------------
 // Shared by the chargeback, FOCUS, capacity and budget queries
 // ------------------------------------------------------------------------------------------------
-
-/// Columns `indices` of `batch` cast to `to` (DataFusion may hand strings back as views and
-/// sums as any integer type; one type each is easier to read).
-fn cast_columns(batch: &RecordBatch, indices: impl IntoIterator<Item = usize>, to: &DataType) -> Result<Vec<ArrayRef>> {
-    Ok(indices.into_iter().map(|i| arrow::compute::cast(batch.column(i), to)).collect::<std::result::Result<_, _>>()?)
-}
-
-/// Row `row` of a Utf8 column; empty for null.
-fn text_at(column: &ArrayRef, row: usize) -> String {
-    let a = column.as_string::<i32>();
-    if a.is_null(row) { String::new() } else { a.value(row).to_string() }
-}
-
-/// Row `row` of an Int64 column; 0 for null.
-fn int_at(column: &ArrayRef, row: usize) -> i64 {
-    let a = column.as_primitive::<Int64Type>();
-    if a.is_null(row) { 0 } else { a.value(row) }
-}
 
 /// A UTC instant (microseconds) as a SQL expression of the usage tables' `hour` type.
 fn utc_instant_sql(micros: i64) -> String {

@@ -97,27 +97,29 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
             shares.entry(key).or_default().push((line_keys, decimal(&text_at(&t[4 + n], row))?));
         }
     }
-    let accounts = if warehouse.has_table(BILL_LINES).await? {
+    // the bill lines that count (as reconcile counts them), for the accounts and the manifest
+    let has_bills = warehouse.has_table(BILL_LINES).await?;
+    if has_bills {
         let bills = warehouse.open_table(BILL_LINES).await?;
         ctx.register_table(BILL_LINES, engine.delta_table(ctx, &bills).await?)?;
-        bill_accounts(ctx, period, &mapping).await?
-    } else {
-        BTreeMap::new()
-    };
+        let month = crate::time::Period::month(period)?;
+        let counted = crate::model::counted_bill_lines_sql(month.start, month.end.pred_opt().unwrap_or(month.end));
+        ctx.register_table("counted_bill_lines", crate::engine::view(ctx.sql(&counted).await?))?;
+    }
+    let accounts = if has_bills { bill_accounts(ctx, &mapping).await? } else { BTreeMap::new() };
     let cost_center_key = columns.iter().position(|c| *c == "cost_center");
     for (key, diff) in diffs {
         let currency = key.3.clone();
-        let parts = shares.get(&key).filter(|p| p.iter().any(|(_, c)| !c.is_zero()));
+        let parts = shares.get(&key).filter(weighs);
         let Some(parts) = parts else {
             // no logged usage to share it by: the cost centers of the bill's accounts where
             // config/bill_mapping.csv names them, else UNALLOCATED
             let by_account = accounts.get(&(key.0.clone(), key.1.clone(), key.2.clone()));
-            let by_account = by_account.filter(|a| a.iter().any(|(_, c)| !c.is_zero()));
+            let by_account = by_account.filter(weighs);
             let owners: Vec<(String, Decimal)> =
                 by_account.cloned().unwrap_or_else(|| vec![(UNALLOCATED_COST_CENTER.to_string(), Decimal::ONE)]);
-            let total: Decimal = owners.iter().map(|(_, c)| *c).sum();
-            let raw: Vec<Decimal> = owners.iter().map(|(_, c)| diff * *c / total).collect();
-            for ((cost_center, _), amount) in owners.iter().zip(largest_remainder(&raw, BILL_MONEY_SCALE as u32)) {
+            let weights: Vec<Decimal> = owners.iter().map(|(_, c)| *c).collect();
+            for ((cost_center, _), amount) in owners.iter().zip(shares_of(diff, &weights)) {
                 let mut keys = vec![UNALLOCATED_COST_CENTER.to_string(); columns.len()];
                 if let Some(i) = cost_center_key {
                     keys[i] = cost_center.clone();
@@ -126,19 +128,14 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
             }
             continue;
         };
-        let total: Decimal = parts.iter().map(|(_, c)| *c).sum();
-        let raw: Vec<Decimal> = parts.iter().map(|(_, c)| diff * *c / total).collect();
-        // shares at the bill's precision, adding up to the difference exactly
-        for ((line_keys, _), amount) in parts.iter().zip(largest_remainder(&raw, BILL_MONEY_SCALE as u32)) {
+        let weights: Vec<Decimal> = parts.iter().map(|(_, c)| *c).collect();
+        for ((line_keys, _), amount) in parts.iter().zip(shares_of(diff, &weights)) {
             *result.amounts.entry((line_keys.clone(), currency.clone())).or_default() += amount;
         }
     }
-    if warehouse.has_table(BILL_LINES).await? {
-        let (from, to) = month_bounds(period)?;
-        let counted = crate::model::counted_bill_lines_sql(from, to.pred_opt().unwrap_or(to));
-        let sql =
-            format!("SELECT DISTINCT source_file_fingerprint, source_file FROM ({counted}) counted ORDER BY 2, 1");
-        for b in ctx.sql(&sql).await?.collect().await? {
+    if has_bills {
+        let sql = "SELECT DISTINCT source_file_fingerprint, source_file FROM counted_bill_lines ORDER BY 2, 1";
+        for b in ctx.sql(sql).await?.collect().await? {
             let t = cast_columns(&b, 0..2, &DataType::Utf8)?;
             for row in 0..b.num_rows() {
                 result.bill_files.push((text_at(&t[0], row), text_at(&t[1], row)));
@@ -153,18 +150,13 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
 /// lines that count, as reconcile counts them.
 async fn bill_accounts(
     ctx: &SessionContext,
-    period: &str,
     mapping: &BillMapping,
 ) -> Result<BTreeMap<(String, String, String), Vec<(String, Decimal)>>> {
-    let (from, to) = month_bounds(period)?;
-    let counted = crate::model::counted_bill_lines_sql(from, to.pred_opt().unwrap_or(to));
-    let sql = format!(
-        "SELECT CAST(bill_date AS VARCHAR), provider, COALESCE(provider_model, ''), COALESCE(account, ''), \
-                CAST(sum(cost) AS VARCHAR) \
-         FROM ({counted}) counted WHERE cost IS NOT NULL GROUP BY 1, 2, 3, 4"
-    );
+    let sql = "SELECT CAST(bill_date AS VARCHAR), provider, COALESCE(provider_model, ''), COALESCE(account, ''), \
+                      CAST(sum(cost) AS VARCHAR) \
+               FROM counted_bill_lines WHERE cost IS NOT NULL GROUP BY 1, 2, 3, 4";
     let mut out: BTreeMap<(String, String, String), BTreeMap<String, Decimal>> = BTreeMap::new();
-    for b in ctx.sql(&sql).await?.collect().await? {
+    for b in ctx.sql(sql).await?.collect().await? {
         let t = cast_columns(&b, 0..5, &DataType::Utf8)?;
         for row in 0..b.num_rows() {
             let (provider, account) = (text_at(&t[1], row), text_at(&t[3], row));
@@ -180,9 +172,18 @@ async fn bill_accounts(
     Ok(out.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect())
 }
 
-fn month_bounds(period: &str) -> Result<(chrono::NaiveDate, chrono::NaiveDate)> {
-    let p = crate::time::Period::month(period)?;
-    Ok((p.start, p.end))
+/// Whether weights can share an amount: their total is not zero (a credit beside an equal
+/// charge weighs nothing, and dividing by it would fail).
+fn weighs<K>(weights: &&Vec<(K, Decimal)>) -> bool {
+    !weights.iter().map(|(_, w)| *w).sum::<Decimal>().is_zero()
+}
+
+/// `diff` split in proportion to `weights` (a positive total) at the bill's precision, by
+/// largest remainder: the shares add up to `diff` exactly.
+fn shares_of(diff: Decimal, weights: &[Decimal]) -> Vec<Decimal> {
+    let total: Decimal = weights.iter().sum();
+    let raw: Vec<Decimal> = weights.iter().map(|w| diff * *w / total).collect();
+    largest_remainder(&raw, BILL_MONEY_SCALE as u32)
 }
 
 fn decimal(text: &str) -> Result<Decimal> {
@@ -192,4 +193,18 @@ fn decimal(text: &str) -> Result<Decimal> {
     text.parse::<Decimal>()
         .or_else(|_| Decimal::from_scientific(text))
         .map_err(|e| Error::Internal(format!("amount {text:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_difference_exactly() {
+        let diff: Decimal = "10.000000000000000000000001".parse().unwrap();
+        let weights: Vec<Decimal> = ["1", "1", "1"].iter().map(|w| w.parse().unwrap()).collect();
+        let shares = shares_of(diff, &weights);
+        assert_eq!(shares.iter().sum::<Decimal>(), diff);
+        assert!(shares.iter().all(|s| s.scale() <= BILL_MONEY_SCALE as u32), "{shares:?}");
+    }
 }

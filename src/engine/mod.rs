@@ -19,6 +19,8 @@ mod stores;
 
 use std::sync::Arc;
 
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
@@ -181,6 +183,28 @@ async fn ballista_session(
 /// the plan, not a handle on this process's DataFrame).
 pub fn view(query: datafusion::dataframe::DataFrame) -> Arc<dyn TableProvider> {
     Arc::new(datafusion::catalog::view::ViewTable::new(query.into_unoptimized_plan(), None))
+}
+
+/// Columns `indices` of a query result's `batch` cast to `to` (DataFusion may hand strings back as views and
+/// sums as any integer type; one type each is easier to read).
+pub fn cast_columns(
+    batch: &RecordBatch,
+    indices: impl IntoIterator<Item = usize>,
+    to: &DataType,
+) -> Result<Vec<ArrayRef>> {
+    Ok(indices.into_iter().map(|i| arrow::compute::cast(batch.column(i), to)).collect::<std::result::Result<_, _>>()?)
+}
+
+/// Row `row` of a Utf8 column; empty for null.
+pub fn text_at(column: &ArrayRef, row: usize) -> String {
+    let a = column.as_string::<i32>();
+    if a.is_null(row) { String::new() } else { a.value(row).to_string() }
+}
+
+/// Row `row` of an Int64 column; 0 for null.
+pub fn int_at(column: &ArrayRef, row: usize) -> i64 {
+    let a = column.as_primitive::<Int64Type>();
+    if a.is_null(row) { 0 } else { a.value(row) }
 }
 
 /// `batch` as `VALUES` rows: a plan a cluster can be sent (every value a literal).
