@@ -24,7 +24,7 @@ use super::line::{BadBillRow, BillLine, ParsedBill};
 use super::sources::databricks::ListPrices;
 use super::sources::{BillSource, ParseOptions, parse};
 use crate::error::{Error, Result};
-use crate::warehouse::lineage::{Lineage, QuarantineBatchBuilder, QuarantineRow};
+use crate::warehouse::lineage::{Lineage, QuarantineBatchBuilder, QuarantineRow, capped_text};
 use crate::warehouse::schema::{
     BILL_LINES, BILL_LINES_PARTITION, BILL_MONEY, BILL_MONEY_SCALE, QUARANTINE, bill_lines_schema,
 };
@@ -85,9 +85,6 @@ pub fn held_currencies(book: &crate::pricing::PriceBook) -> BTreeSet<String> {
 fn bill_app_id(fingerprint: &str) -> String {
     format!("tokenledger.bill.{fingerprint}")
 }
-
-/// Quarantine keeps at most this much of a bad row's text (as ingest does).
-const RAW_CAP: usize = 4096;
 
 /// Imports the files of `options` (each a bill file; directories are not searched: bills are
 /// few and named).
@@ -152,7 +149,7 @@ pub async fn import_bills(warehouse: &Warehouse, options: &BillImportOptions) ->
         if !bad_rows.is_empty() && !has_transaction(&quarantine, app_id.clone()).await? {
             let mut rows = QuarantineBatchBuilder::default();
             for bad in &bad_rows {
-                let raw: String = cap(&bad.raw);
+                let raw = capped_text(bad.raw.as_bytes());
                 rows.append(
                     &lineage,
                     &fingerprint,
@@ -198,17 +195,6 @@ fn metadata(import_id: &str) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
     m.insert("tokenledger.bill_import_id".into(), import_id.into());
     m
-}
-
-fn cap(text: &str) -> String {
-    if text.len() <= RAW_CAP {
-        return text.to_string();
-    }
-    let mut end = RAW_CAP;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
 }
 
 /// The lines whose money the ledger can hold and compare, and the rest as bad rows: a cost in
@@ -264,11 +250,11 @@ fn cost_by_currency(lines: &[BillLine]) -> Vec<(String, String)> {
     totals.into_iter().map(|(c, t)| (c, t.normalize().to_string())).collect()
 }
 
-/// `value` as the mantissa of a `bill_lines` money column (the amounts were checked to fit by
-/// [`comparable_lines`]).
-fn bill_money(value: Decimal, row: i64) -> Result<i128> {
+/// `value` as the mantissa of a bill money column (`bill_lines`, `reconciliation`), exactly;
+/// the bills' amounts were checked to fit by [`comparable_lines`].
+pub(crate) fn bill_money(value: Decimal) -> Result<i128> {
     crate::money::mantissa_at_scale(value, BILL_MONEY_SCALE as u32)
-        .ok_or_else(|| Error::Internal(format!("bill row {row}: {value} does not fit the bill's money column")))
+        .ok_or_else(|| Error::Internal(format!("{value} does not fit a bill money column")))
 }
 
 /// The rows of `bill_lines` for `lines`.
@@ -313,11 +299,11 @@ fn lines_batch(lines: &[BillLine], lineage: &Lineage, fingerprint: &str) -> Resu
         for (builder, value) in
             [(&mut cost, l.cost), (&mut list_cost, l.list_cost), (&mut effective_cost, l.effective_cost)]
         {
-            builder.append_option(value.map(|v| bill_money(v, l.row_number)).transpose()?);
+            builder.append_option(value.map(bill_money).transpose()?);
         }
         currency.append_option(l.currency.as_deref());
         description.append_option(l.description.as_deref());
-        usage_quantity.append_option(l.usage_quantity.map(|v| bill_money(v, l.row_number)).transpose()?);
+        usage_quantity.append_option(l.usage_quantity.map(bill_money).transpose()?);
         usage_unit.append_option(l.usage_unit.as_deref());
         endpoint_name.append_option(l.endpoint_name.as_deref());
     }
@@ -378,7 +364,7 @@ mod tests {
         };
         let (kept, bad) = comparable_lines(parsed, &BTreeSet::from(["USD".to_string()]));
         assert_eq!(kept.len(), 1);
-        assert_eq!(bill_money(kept[0].cost.unwrap(), 1).unwrap(), 32_611_111_111_111_111_111_000);
+        assert_eq!(bill_money(kept[0].cost.unwrap()).unwrap(), 32_611_111_111_111_111_111_000);
         let codes: Vec<(i64, &str)> = bad.iter().map(|b| (b.row_number, b.reason_code)).collect();
         assert_eq!(codes, [(2, "bad_amount"), (3, "currency_not_held")]);
     }

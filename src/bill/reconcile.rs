@@ -458,10 +458,6 @@ async fn write(warehouse: &Warehouse, result: &Reconciliation) -> Result<i64> {
     };
     let now = chrono::Utc::now().timestamp_micros();
     let money = || Decimal128Builder::new().with_data_type(crate::warehouse::schema::BILL_MONEY);
-    let mantissa = |d: Decimal| -> Result<i128> {
-        crate::money::mantissa_at_scale(d, crate::warehouse::schema::BILL_MONEY_SCALE as u32)
-            .ok_or_else(|| Error::Internal(format!("{d} does not fit the reconciliation's money")))
-    };
     let mut period = StringBuilder::new();
     let mut id = StringBuilder::new();
     let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
@@ -494,7 +490,7 @@ async fn write(warehouse: &Warehouse, result: &Reconciliation) -> Result<i64> {
             b.append_option(v);
         }
         for (b, v) in [(&mut lc, r.ledger_cost), (&mut bc, r.bill_cost), (&mut diff, r.difference)] {
-            b.append_option(v.map(mantissa).transpose()?);
+            b.append_option(v.map(super::import::bill_money).transpose()?);
         }
         status.append_value(r.status.as_str());
         note.append_option((!r.note.is_empty()).then_some(&r.note));

@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 use super::sources::Source;
 use super::validate::{ReasonCode, ValidRecord};
 use crate::error::{Error, Result};
-pub use crate::warehouse::lineage::{Lineage, QuarantineBatchBuilder};
+pub use crate::warehouse::lineage::{Lineage, QuarantineBatchBuilder, RAW_CAP_BYTES, capped_text};
 use crate::warehouse::schema::inference_schema;
 
 /// What to keep of request/response payloads, which may hold personal data.
@@ -455,9 +455,6 @@ impl InferenceBatchBuilder {
     }
 }
 
-/// Longest raw text kept in a quarantine row; `raw_bytes` keeps the real length.
-pub const RAW_CAP_BYTES: usize = 4096;
-
 /// One rejected input record.
 #[derive(Debug, Clone)]
 pub struct Rejected {
@@ -486,20 +483,6 @@ impl Rejected {
     pub fn new(line: u64, raw: &[u8], request_id: Option<String>, code: ReasonCode, message: String) -> Self {
         Self { line, request_id, code, message, raw: capped_text(raw), raw_bytes: raw.len() as u64 }
     }
-}
-
-/// `bytes` as text for a person to read: invalid UTF-8 replaced, cut at a char boundary.
-pub fn capped_text(bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(RAW_CAP_BYTES)];
-    let mut text = String::from_utf8_lossy(head).into_owned();
-    if text.len() > RAW_CAP_BYTES {
-        let mut cut = RAW_CAP_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-    text
 }
 
 #[cfg(test)]

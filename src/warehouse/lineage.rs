@@ -21,6 +21,23 @@ pub struct Lineage {
     pub ingested_at_us: i64,
 }
 
+/// Longest raw text kept in a quarantine row; `raw_bytes` keeps the real length.
+pub const RAW_CAP_BYTES: usize = 4096;
+
+/// `bytes` as text for a person to read: invalid UTF-8 replaced, cut at a char boundary.
+pub fn capped_text(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(RAW_CAP_BYTES)];
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    if text.len() > RAW_CAP_BYTES {
+        let mut cut = RAW_CAP_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
 /// One rejected record: where it is in its file, why, and its text.
 #[derive(Debug, Clone, Copy)]
 pub struct QuarantineRow<'a> {
@@ -29,7 +46,7 @@ pub struct QuarantineRow<'a> {
     pub request_id: Option<&'a str>,
     pub reason_code: &'a str,
     pub reason: &'a str,
-    /// The record's text, capped by the caller.
+    /// The record's text, capped by the caller ([`capped_text`]).
     pub raw: &'a str,
     /// Length of the original record in bytes.
     pub raw_bytes: i64,
