@@ -10,6 +10,11 @@
 --   bill_models   served entity -> the provider and provider_model its bill names it by
 --                 (config/bill_mapping.csv, else the price book's catalog_model; an entity
 --                 without a row is billed under its own name and its own provider)
+--   pool_days     provisioned pools (config/capacity.csv) per day in force, with their day's
+--                 cost by rate: a pool's traffic is paid by its hours, so it is left out of
+--                 the token rows, and the pool is compared as kind `capacity` under provider
+--                 databricks and its endpoint, as system.billing.usage bills provisioned
+--                 throughput (per endpoint and hour)
 -- The kinds are the ledger's disjoint buckets, as bill_lines has them: input (audio input
 -- included), cached_input, cache_write (5-minute and 1-hour), output (reasoning and audio
 -- output included), web_search (searches) and other (request fees). Their list costs add up to
@@ -28,8 +33,16 @@ WITH sums AS (
          sum(input_audio_tokens) AS input_audio_tokens,
          sum(output_audio_tokens) AS output_audio_tokens,
          sum(web_search_requests) AS web_search_requests
-  FROM usage_daily
-  WHERE "date" BETWEEN DATE '{{from}}' AND DATE '{{to}}'
+  FROM (
+    -- the traffic no pool serves
+    SELECT u.*
+    FROM usage_daily u
+    LEFT JOIN pool_days p
+      ON p."date" = u."date"
+     AND (p.endpoint_name IS NULL OR p.endpoint_name = u.endpoint_name)
+     AND (p.served_entity_name IS NULL OR p.served_entity_name = u.served_entity_name)
+    WHERE u."date" BETWEEN DATE '{{from}}' AND DATE '{{to}}' AND p."date" IS NULL
+  ) unpooled
   GROUP BY "date", provider, served_entity_name, service_tier, above_prompt_tokens, inference_geo, currency,
            price_version, discount_id
 ),
@@ -105,3 +118,18 @@ WHERE provider IS NOT NULL
 GROUP BY "date", provider, provider_model, kind
 -- a kind with nothing in it is no row (a model without web searches has no web_search row)
 HAVING sum(quantity) > 0 OR sum(CASE WHEN priced THEN cost END) <> 0
+UNION ALL
+-- the pools' hours, per endpoint and day
+SELECT
+  "date",
+  'databricks' AS provider,
+  provider_model,
+  'capacity' AS kind,
+  max(currency) AS currency,
+  count(DISTINCT currency) AS currencies,
+  CAST(NULL AS BIGINT) AS requests,
+  CAST(NULL AS BIGINT) AS quantity,
+  sum(cost) AS cost,
+  CAST(0 AS BIGINT) AS unpriced_quantity
+FROM pool_days
+GROUP BY "date", provider_model

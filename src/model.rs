@@ -524,6 +524,29 @@ pub fn counted_bill_lines_sql(from: chrono::NaiveDate, to: chrono::NaiveDate) ->
         .replace("{{to}}", &to.to_string())
 }
 
+/// Registers `bill_lines` (as it is now) and the view `counted_bill_lines` over the days
+/// `from ..= to` ([`counted_bill_lines_sql`]) in `ctx`, replacing earlier registrations, for
+/// reconcile, the true-up and the billed capacity alike; returns the version of `bill_lines`
+/// read, or `None` when the warehouse has no bills.
+pub async fn register_counted_bill_lines(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<Option<i64>> {
+    use crate::warehouse::schema::BILL_LINES;
+    if !warehouse.has_table(BILL_LINES).await? {
+        return Ok(None);
+    }
+    let bills = warehouse.open_table(BILL_LINES).await?;
+    let _ = ctx.deregister_table(BILL_LINES)?;
+    ctx.register_table(BILL_LINES, warehouse.engine().delta_table(ctx, &bills).await?)?;
+    let counted = crate::engine::view(ctx.sql(&counted_bill_lines_sql(from, to)).await?);
+    let _ = ctx.deregister_table("counted_bill_lines")?;
+    ctx.register_table("counted_bill_lines", counted)?;
+    Ok(Some(bills.version().unwrap_or(0) as i64))
+}
+
 /// The `bill_models` table: the provider and model id each served entity is billed under, from
 /// `config/bill_mapping.csv`'s model rows, else the price book's `catalog_model` (and
 /// `provider`) of the entity's latest row. An entity without either has no row: its bill names
@@ -554,6 +577,55 @@ pub fn bill_models_table(book: &PriceBook, mapping: &BillMapping) -> Result<Reco
         Arc::new(schema),
         vec![Arc::new(entity.finish()), Arc::new(provider.finish()), Arc::new(model.finish())],
     )?)
+}
+
+/// The `pool_days` table: one row per provisioned pool (`config/capacity.csv`) and UTC date of
+/// `from ..= to` on which it is in force, with what the pool costs that day by its rate (24
+/// hours), for reconcile: a pool's traffic is paid by its hours, so the bill of its endpoint
+/// is compared with these, not with the traffic's per-token cost. `provider_model` is what the
+/// bill names the pool by: its endpoint (a pool without one, its own name).
+pub fn pool_days_table(
+    pools: &[crate::pricing::Pool],
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<RecordBatch> {
+    let mut date = Date32Builder::new();
+    let (mut endpoint, mut entity) = (StringBuilder::new(), StringBuilder::new());
+    let (mut model, mut currency) = (StringBuilder::new(), StringBuilder::new());
+    let mut cost = Decimal128Builder::new().with_data_type(DataType::Decimal128(38, 12));
+    for pool in pools {
+        for day in from.iter_days().take_while(|d| *d <= to) {
+            if day < pool.effective_from || pool.effective_to.is_some_and(|end| day >= end) {
+                continue;
+            }
+            let day_cost = pool.cost_per_hour * Decimal::from(24);
+            let mantissa = crate::money::mantissa_at_scale(day_cost, 12)
+                .ok_or_else(|| Error::Config(format!("capacity.csv line {}: cost_per_hour too large", pool.line)))?;
+            date.append_value(epoch_days(day));
+            endpoint.append_option(pool.endpoint_name.as_deref());
+            entity.append_option(pool.served_entity_name.as_deref());
+            model.append_value(pool.endpoint_name.as_deref().unwrap_or(&pool.pool));
+            currency.append_value(&pool.currency);
+            cost.append_value(mantissa);
+        }
+    }
+    let schema = Schema::new(vec![
+        Field::new("date", DataType::Date32, false),
+        Field::new("endpoint_name", DataType::Utf8, true),
+        Field::new("served_entity_name", DataType::Utf8, true),
+        Field::new("provider_model", DataType::Utf8, false),
+        Field::new("currency", DataType::Utf8, false),
+        Field::new("cost", DataType::Decimal128(38, 12), false),
+    ]);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(date.finish()),
+        Arc::new(endpoint.finish()),
+        Arc::new(entity.finish()),
+        Arc::new(model.finish()),
+        Arc::new(currency.finish()),
+        Arc::new(cost.finish()),
+    ];
+    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
 }
 
 /// Registers the views of the model over the session's `inference`: `charged_requests` and

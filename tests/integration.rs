@@ -22,6 +22,7 @@ mod object_store;
 mod prices_import;
 mod pricing_tiers;
 mod reconcile;
+mod reconcile_databricks;
 mod reports;
 mod rollup_memory;
 mod rollup_query;

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::engine::{cast_columns, int_at, text_at};
 use crate::error::{Error, Result};
-use crate::model::{Inputs, bill_models_table, counted_bill_lines_sql, register_config};
+use crate::model::{Inputs, bill_models_table, pool_days_table, register_config, register_counted_bill_lines};
 use crate::pricing::BillMapping;
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{BILL_LINES, RECONCILIATION, RECONCILIATION_PARTITION, reconciliation_schema};
@@ -163,27 +163,24 @@ type Key = (NaiveDate, String, String, String);
 /// Reconciles the period of `options`: reads both sides, compares them, and replaces the
 /// period's rows of the `reconciliation` table.
 pub async fn reconcile(warehouse: &Warehouse, options: &ReconcileOptions) -> Result<Reconciliation> {
-    if !warehouse.has_table(BILL_LINES).await? {
-        return Err(Error::NoTable { table: BILL_LINES.into(), warehouse: warehouse.to_string() });
-    }
     let inputs = Inputs::load(warehouse).await?;
     let mapping = BillMapping::load(&warehouse.config_file("bill_mapping.csv").await?)?;
     let engine = warehouse.engine();
     let ctx = engine.context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
+    // the lines that count, once for the three queries that read them
+    let Some(bill_lines_version) = register_counted_bill_lines(&ctx, warehouse, options.from, options.to).await? else {
+        return Err(Error::NoTable { table: BILL_LINES.into(), warehouse: warehouse.to_string() });
+    };
     let usage = warehouse.open_table("usage_daily").await?;
-    let bills = warehouse.open_table(BILL_LINES).await?;
     let usage_daily_version = usage.version().unwrap_or(0) as i64;
-    let bill_lines_version = bills.version().unwrap_or(0) as i64;
     ctx.register_table("usage_daily", engine.delta_table(&ctx, &usage).await?)?;
-    ctx.register_table(BILL_LINES, engine.delta_table(&ctx, &bills).await?)?;
     register_config(&ctx, engine, &inputs)?;
     ctx.register_table("bill_models", engine.small_table(bill_models_table(&inputs.book, &mapping)?)?)?;
+    let pools = crate::pricing::Capacity::load(&warehouse.config_file("capacity.csv").await?)?.pools;
+    ctx.register_table("pool_days", engine.small_table(pool_days_table(&pools, options.from, options.to)?)?)?;
     let fill =
         |sql: &str| sql.replace("{{from}}", &options.from.to_string()).replace("{{to}}", &options.to.to_string());
     let ledger = ctx.sql(&fill(LEDGER_SQL)).await?.collect().await?;
-    // the lines that count, once for the three queries that read them
-    let counted = ctx.sql(&counted_bill_lines_sql(options.from, options.to)).await?;
-    ctx.register_table("counted_bill_lines", crate::engine::view(counted))?;
     let bill = ctx.sql(BILL_SQL).await?.collect().await?;
     let files_sql = "SELECT DISTINCT source_file_fingerprint, source_file, source FROM counted_bill_lines \
                      ORDER BY source_file, source_file_fingerprint";
@@ -340,7 +337,16 @@ fn compare(
     let rows = pairs
         .into_iter()
         .map(|((date, provider, provider_model, kind), (l, b))| {
-            let (status, note) = status_of(&provider, &provider_model, &l, b.as_ref(), &known, tolerance);
+            let (status, mut note) = status_of(&provider, &provider_model, &l, b.as_ref(), &known, tolerance);
+            if kind == "capacity" && status == Status::CostMismatch {
+                // a pool's day: the bill is the rate that counts
+                note = format!(
+                    "the endpoint's hours are billed {}, capacity.csv's rate gives {}: chargeback \
+                     --capacity-from-bill charges the billed hours",
+                    b.as_ref().and_then(|b| b.cost).unwrap_or_default().round_dp(2),
+                    l.cost.unwrap_or_default().round_dp(2)
+                );
+            }
             let difference = match (&b, l.cost) {
                 (Some(b), l) if b.cost.is_some() || l.is_some() => {
                     Some(b.cost.unwrap_or_default() - l.unwrap_or_default())

@@ -101,6 +101,7 @@ pub async fn budget_status(warehouse: &Warehouse, month: Option<&str>) -> Result
                 share_idle: false,
                 through: None,
                 true_up: false,
+                capacity_from_bill: false,
             };
             slot.insert(chargeback(warehouse, &opts).await?);
         }

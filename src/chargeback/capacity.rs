@@ -15,6 +15,7 @@ use super::{Charge, cast_columns, int_at, largest_remainder, text_at, utc_instan
 use crate::error::{Error, Result};
 use crate::pricing::Pool;
 use crate::time::date_start_micros;
+use crate::warehouse::Warehouse;
 
 use crate::time::MICROS_PER_HOUR as HOUR;
 
@@ -41,6 +42,7 @@ pub async fn allocate(
     (lo, hi): (i64, i64),
     key_columns: &[&str],
     share_idle: bool,
+    billed: Option<&BilledCapacity>,
 ) -> Result<(Vec<Allocated>, HashMap<(Vec<String>, String), Decimal>)> {
     // (charge, keys, currency) -> (amount, hours)
     let mut charges: BTreeMap<(Charge, Vec<String>, String), (Decimal, Decimal)> = BTreeMap::new();
@@ -48,11 +50,11 @@ pub async fn allocate(
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let keys_sql: Vec<String> = key_columns.iter().map(|c| format!("\"{c}\"")).collect();
     for pool in pools {
-        let from = lo.max(date_start_micros(pool.effective_from));
-        let to = hi.min(pool.effective_to.map_or(i64::MAX, date_start_micros));
+        let (from, to) = active_span(pool, (lo, hi));
         if from >= to {
             continue;
         }
+        let rate = |hour: i64| billed.and_then(|b| b.rate(pool, hour)).unwrap_or(pool.cost_per_hour);
         let mut filter = format!("hour >= {} AND hour < {}", utc_instant_sql(from), utc_instant_sql(to));
         if let Some(e) = &pool.endpoint_name {
             filter += &format!(" AND endpoint_name = {}", quote(e));
@@ -84,33 +86,37 @@ pub async fn allocate(
                 hours.entry(int_at(&ints[0], row)).or_default().push((keys, int_at(&ints[1], row)));
             }
         }
-        let mut busy = 0_i64;
+        let mut busy = std::collections::BTreeSet::new();
         let mut period_tokens: BTreeMap<Vec<String>, i64> = BTreeMap::new();
-        for rows in hours.values() {
+        for (hour, rows) in &hours {
             let total: i64 = rows.iter().map(|(_, t)| t).sum();
             if total == 0 {
                 continue; // requests without tokens (429s): the hour is idle
             }
-            busy += 1;
+            busy.insert(*hour);
             for (keys, t) in rows {
                 *period_tokens.entry(keys.clone()).or_default() += t;
             }
             let tokens: Vec<i64> = rows.iter().map(|(_, t)| *t).collect();
-            add_shares(&mut charges, Charge::Capacity, rows.iter().map(|(k, _)| k), &tokens, Decimal::ONE, pool);
+            let keys = rows.iter().map(|(k, _)| k);
+            add_shares(&mut charges, Charge::Capacity, keys, &tokens, (rate(*hour), Decimal::ONE), &pool.currency);
         }
-        let idle = (to - from) / HOUR - busy;
+        // the idle hours cost the sum of their rates (each its own where a bill priced it)
+        let idle_hours = (from..to).step_by(HOUR as usize).filter(|h| !busy.contains(h));
+        let (idle, idle_cost) = idle_hours.fold((0_i64, Decimal::ZERO), |(n, cost), h| (n + 1, cost + rate(h)));
         let total_tokens: i64 = period_tokens.values().sum();
         if idle > 0 && share_idle && total_tokens > 0 {
             // --share-idle: the idle hours go to the pool's users, by their tokens in the period
             let tokens: Vec<i64> = period_tokens.values().copied().collect();
-            add_shares(&mut charges, Charge::Idle, period_tokens.keys(), &tokens, Decimal::from(idle), pool);
+            let idle = (idle_cost, Decimal::from(idle));
+            add_shares(&mut charges, Charge::Idle, period_tokens.keys(), &tokens, idle, &pool.currency);
         } else if idle > 0 {
             let keys = key_columns
                 .iter()
                 .map(|c| if *c == "group" { pool.owner_group.clone() } else { "*IDLE*".to_string() })
                 .collect();
             let (amount, hours) = charges.entry((Charge::Idle, keys, pool.currency.clone())).or_default();
-            *amount += pool.cost_per_hour * Decimal::from(idle);
+            *amount += idle_cost;
             *hours += Decimal::from(idle);
         }
     }
@@ -121,23 +127,197 @@ pub async fn allocate(
     Ok((allocated, pooled))
 }
 
-/// Adds `hours` of `pool` split among `keys` by their `tokens` (a positive total): the amounts
-/// and the hours each by largest remainder at 12 decimals, so that they add up to rate x hours
-/// and to the hours exactly.
+/// The part of `[lo, hi)` in which `pool` is in force.
+fn active_span(pool: &Pool, (lo, hi): (i64, i64)) -> (i64, i64) {
+    (lo.max(date_start_micros(pool.effective_from)), hi.min(pool.effective_to.map_or(i64::MAX, date_start_micros)))
+}
+
+/// Adds `(amount, hours)` of a pool split among `keys` by their `tokens` (a positive total):
+/// the amounts and the hours each by largest remainder at 12 decimals, so that they add up to
+/// the amount and to the hours exactly.
 fn add_shares<'a>(
     charges: &mut BTreeMap<(Charge, Vec<String>, String), (Decimal, Decimal)>,
     charge: Charge,
     keys: impl Iterator<Item = &'a Vec<String>>,
     tokens: &[i64],
-    hours: Decimal,
-    pool: &Pool,
+    (amount, hours): (Decimal, Decimal),
+    currency: &str,
 ) {
     let total = Decimal::from(tokens.iter().sum::<i64>());
-    let amounts: Vec<Decimal> = tokens.iter().map(|t| pool.cost_per_hour * hours * Decimal::from(*t) / total).collect();
+    let amounts: Vec<Decimal> = tokens.iter().map(|t| amount * Decimal::from(*t) / total).collect();
     let hour_shares: Vec<Decimal> = tokens.iter().map(|t| hours * Decimal::from(*t) / total).collect();
     for ((keys, amount), share) in keys.zip(largest_remainder(&amounts, 12)).zip(largest_remainder(&hour_shares, 12)) {
-        let (a, h) = charges.entry((charge, keys.clone(), pool.currency.clone())).or_default();
+        let (a, h) = charges.entry((charge, keys.clone(), currency.to_string())).or_default();
         *a += amount;
         *h += share;
+    }
+}
+
+/// What a Databricks bill (`bill import --source databricks-billing`) charged the pools'
+/// endpoints, hour by hour, for `chargeback --capacity-from-bill`. Provisioned throughput is
+/// billed per endpoint and hour in `system.billing.usage` (`usage_metadata.endpoint_name`,
+/// `usage_start_time` .. `usage_end_time`); that amount becomes the hour's rate of the
+/// endpoint's pools, shared among them by their `capacity.csv` rates where an endpoint has
+/// several. Inside the span the bill covers, an hour of a billed endpoint without a bill line
+/// cost nothing (the endpoint was scaled to zero); outside it, and for an endpoint the bill
+/// does not name, `capacity.csv`'s rate stays.
+#[derive(Debug, Clone, Default)]
+pub struct BilledCapacity {
+    /// `[lo, hi)`, UTC microseconds: from the first to the end of the last billing line.
+    pub span: (i64, i64),
+    /// endpoint -> hour -> billed amount (exact to 12 decimals).
+    pub endpoints: BTreeMap<String, BTreeMap<i64, Decimal>>,
+    /// The pools, to share an endpoint's hour among.
+    pools: Vec<Pool>,
+}
+
+impl BilledCapacity {
+    /// The billed lines of the pools' endpoints over `[lo, hi)` (UTC microseconds), as
+    /// reconcile counts them (the newest import of each period), from `warehouse`'s
+    /// `bill_lines`; registers `bill_lines` and `counted_bill_lines` in `ctx`.
+    pub async fn load(
+        ctx: &SessionContext,
+        warehouse: &Warehouse,
+        pools: &[Pool],
+        (lo, hi): (i64, i64),
+    ) -> Result<Self> {
+        let day =
+            |micros: i64| chrono::DateTime::from_timestamp_micros(micros).map(|t| t.date_naive()).unwrap_or_default();
+        let no_bill = || {
+            Error::Usage(format!(
+                "--capacity-from-bill prices provisioned hours with the Databricks bill, and none covers {} .. {}: \
+                 import an export of system.billing.usage first (`tokenledger bill import --source databricks-billing \
+                 FILE --list-prices FILE`)",
+                day(lo),
+                day(hi - 1)
+            ))
+        };
+        if crate::model::register_counted_bill_lines(ctx, warehouse, day(lo), day(hi - 1)).await?.is_none() {
+            return Err(no_bill());
+        }
+        let sql = "SELECT arrow_cast(period_start, 'Int64'), arrow_cast(period_end, 'Int64'), endpoint_name, \
+                          currency, CAST(cost AS VARCHAR) \
+                   FROM counted_bill_lines WHERE source = 'databricks-billing' AND cost IS NOT NULL \
+                   ORDER BY period_start, endpoint_name, row_number";
+        let endpoints: std::collections::BTreeSet<&str> =
+            pools.iter().filter_map(|p| p.endpoint_name.as_deref()).collect();
+        let mut billed = BilledCapacity { span: (i64::MAX, i64::MIN), pools: pools.to_vec(), ..Default::default() };
+        for b in ctx.sql(sql).await?.collect().await? {
+            let ints = cast_columns(&b, [0, 1], &DataType::Int64)?;
+            let text = cast_columns(&b, [2, 3, 4], &DataType::Utf8)?;
+            for row in 0..b.num_rows() {
+                let (start, end) = (int_at(&ints[0], row), int_at(&ints[1], row));
+                billed.span = (billed.span.0.min(start), billed.span.1.max(end));
+                let endpoint = text_at(&text[0], row);
+                if !endpoints.contains(endpoint.as_str()) {
+                    continue;
+                }
+                let currency = text_at(&text[1], row);
+                let pool_currency =
+                    pools.iter().find(|p| p.endpoint_name.as_deref() == Some(&endpoint)).map(|p| &p.currency);
+                if pool_currency.is_some_and(|c| *c != currency) {
+                    return Err(Error::Usage(format!(
+                        "the Databricks bill charges endpoint {endpoint} in {currency}, and capacity.csv's pools of it are \
+                         in {}: --capacity-from-bill cannot mix them; give the pools the bill's currency",
+                        pool_currency.map_or("", |c| c.as_str())
+                    )));
+                }
+                let cost: Decimal =
+                    text_at(&text[2], row).parse().map_err(|e| Error::Internal(format!("billed cost: {e}")))?;
+                // a line over several hours is spread evenly over them (billing.usage's are hourly)
+                let first = start.div_euclid(HOUR) * HOUR;
+                let hours: Vec<i64> = (first..end.max(first + 1)).step_by(HOUR as usize).collect();
+                let even = vec![cost / Decimal::from(hours.len()); hours.len()];
+                let per_hour = billed.endpoints.entry(endpoint).or_default();
+                for (hour, amount) in hours.into_iter().zip(largest_remainder(&even, 12)) {
+                    *per_hour.entry(hour).or_default() += amount;
+                }
+            }
+        }
+        if billed.span.0 >= billed.span.1 {
+            return Err(no_bill());
+        }
+        Ok(billed)
+    }
+
+    /// The endpoints of pools the bill names, and those it does not (their rate stays capacity.csv's).
+    pub fn coverage(&self) -> (Vec<String>, Vec<String>) {
+        let mut pooled: Vec<String> = self.pools.iter().filter_map(|p| p.endpoint_name.clone()).collect();
+        pooled.sort();
+        pooled.dedup();
+        pooled.into_iter().partition(|e| self.endpoints.contains_key(e))
+    }
+
+    /// The billed rate of `pool` in `hour`, if the bill prices it: the endpoint's billed amount
+    /// shared among its pools in force then by their capacity.csv rates (equally when those
+    /// are all zero), by largest remainder at 12 decimals.
+    fn rate(&self, pool: &Pool, hour: i64) -> Option<Decimal> {
+        let endpoint = pool.endpoint_name.as_deref()?;
+        let hours = self.endpoints.get(endpoint)?;
+        if hour < self.span.0 || hour >= self.span.1 {
+            return None;
+        }
+        let amount = hours.get(&hour).copied().unwrap_or_default();
+        let siblings: Vec<&Pool> = self
+            .pools
+            .iter()
+            .filter(|p| p.endpoint_name.as_deref() == Some(endpoint))
+            .filter(|p| {
+                let (from, to) = active_span(p, (hour, hour + HOUR));
+                from < to
+            })
+            .collect();
+        if siblings.len() <= 1 {
+            return Some(amount);
+        }
+        let rates: Vec<Decimal> = siblings.iter().map(|p| p.cost_per_hour).collect();
+        let total: Decimal = rates.iter().sum();
+        let weights: Vec<Decimal> = if total.is_zero() { vec![Decimal::ONE; rates.len()] } else { rates };
+        let total: Decimal = weights.iter().sum();
+        let shares: Vec<Decimal> = weights.iter().map(|w| amount * *w / total).collect();
+        let mine = siblings.iter().position(|p| p.line == pool.line)?;
+        largest_remainder(&shares, 12).get(mine).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(line: usize, endpoint: &str, rate: &str) -> Pool {
+        Pool {
+            pool: format!("pool-{line}"),
+            endpoint_name: Some(endpoint.into()),
+            served_entity_name: None,
+            cost_per_hour: rate.parse().unwrap(),
+            currency: "USD".into(),
+            effective_from: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            effective_to: None,
+            owner_group: "g".into(),
+            line,
+        }
+    }
+
+    #[test]
+    fn a_billed_hour_is_shared_by_the_endpoints_pools_and_unbilled_hours_keep_their_rate() {
+        let start = date_start_micros(chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap());
+        let pools = vec![pool(2, "pt", "24.00"), pool(3, "pt", "6.00"), pool(4, "other", "5.00")];
+        let billed = BilledCapacity {
+            span: (start, start + 2 * HOUR),
+            endpoints: BTreeMap::from([(
+                "pt".to_string(),
+                BTreeMap::from([(start, "10.000000000001".parse().unwrap())]),
+            )]),
+            pools: pools.clone(),
+        };
+        let (big, small) = (billed.rate(&pools[0], start).unwrap(), billed.rate(&pools[1], start).unwrap());
+        // 24 : 6 of the hour's bill, and the shares add up to it exactly
+        assert_eq!((big, small), ("8.000000000001".parse().unwrap(), "2.000000000000".parse().unwrap()));
+        // an hour the bill covers without a line for the endpoint cost nothing
+        assert_eq!(billed.rate(&pools[0], start + HOUR), Some(Decimal::ZERO));
+        // outside the span, and for an endpoint the bill does not name, capacity.csv's rate
+        assert_eq!(billed.rate(&pools[0], start + 2 * HOUR), None);
+        assert_eq!(billed.rate(&pools[2], start), None);
+        assert_eq!(billed.coverage(), (vec!["pt".to_string()], vec!["other".to_string()]));
     }
 }

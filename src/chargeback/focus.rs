@@ -196,6 +196,7 @@ pub async fn write_focus(
     period: &Period,
     through: Option<i64>,
     true_up: bool,
+    capacity_from_bill: bool,
     path: &Path,
 ) -> Result<FocusExport> {
     let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
@@ -270,6 +271,18 @@ pub async fn write_focus(
         true => None,
         false => Some(super::capacity_until(&ctx, (micros(period.start), micros(period.end)), through).await?),
     };
+    let billed_capacity = match capacity_from_bill {
+        false => None,
+        true if pools.is_empty() => {
+            return Err(Error::Usage(
+                "--capacity-from-bill prices the pools of config/capacity.csv, and it has none".into(),
+            ));
+        }
+        true => {
+            let bounds = (micros(period.start), micros(period.end));
+            Some(super::BilledCapacity::load(&ctx, warehouse, &pools, bounds).await?)
+        }
+    };
     let mut day = period.start;
     while let Some(until) = until.filter(|u| day < period.end && micros(day) < *u) {
         let next = day.succ_opt().unwrap_or(period.end);
@@ -277,9 +290,15 @@ pub async fn write_focus(
         let charge_end = (day_end < micros(next)).then(|| crate::time::rfc3339(day_end));
         for pool in &pools {
             let bounds = (micros(day), day_end);
-            let (allocated, _) =
-                super::capacity::allocate(&ctx, std::slice::from_ref(pool), bounds, &["cost_center", "group"], false)
-                    .await?;
+            let (allocated, _) = super::capacity::allocate(
+                &ctx,
+                std::slice::from_ref(pool),
+                bounds,
+                &["cost_center", "group"],
+                false,
+                billed_capacity.as_ref(),
+            )
+            .await?;
             for a in allocated {
                 *billed.entry(a.currency.clone()).or_default() += a.amount;
                 let idle = a.charge == super::Charge::Idle;
@@ -298,7 +317,11 @@ pub async fn write_focus(
                     frequency: "Recurring",
                     quantity: a.hours.round_dp(6).normalize().to_string(),
                     unit: "Hours",
-                    unit_price: pool.cost_per_hour.to_string(),
+                    // a billed hour's rate is the bill's: the hours' mean rate then
+                    unit_price: match &billed_capacity {
+                        Some(_) if !a.hours.is_zero() => (a.amount / a.hours).round_dp(12).normalize().to_string(),
+                        _ => pool.cost_per_hour.to_string(),
+                    },
                     provider: "tokenledger".to_string(),
                     resource: pool.endpoint_name.clone().unwrap_or_default(),
                     sku: pool.served_entity_name.clone().unwrap_or_default(),
@@ -321,7 +344,8 @@ pub async fn write_focus(
         if *period != Period::month(&month)? {
             return Err(Error::Usage("--true-up charges back a month's bills: give --period YYYY-MM".into()));
         }
-        let t = super::true_up::true_up(&ctx, warehouse, &month, &["cost_center", "group", "provider"]).await?;
+        let keys = ["cost_center", "group", "provider"];
+        let t = super::true_up::true_up(&ctx, warehouse, &month, &keys, capacity_from_bill).await?;
         for ((keys, currency), amount) in t.amounts {
             *billed.entry(currency.clone()).or_default() += amount;
             let cells = FocusRow {

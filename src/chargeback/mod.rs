@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::money::{largest_remainder, minor_unit, round};
 pub use budget::{BudgetStatus, budget_status};
+pub use capacity::BilledCapacity;
 pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, write_focus};
 
 use crate::engine::{cast_columns, int_at, text_at};
@@ -65,6 +66,9 @@ pub struct ChargebackOptions {
     pub through: Option<i64>,
     /// Add the month's reconciliation with the bills as `true_up` lines (see [`true_up`]).
     pub true_up: bool,
+    /// Price provisioned pools' hours with what the Databricks bill charged their endpoints
+    /// (see [`BilledCapacity`]) instead of capacity.csv's rate, where the bill covers them.
+    pub capacity_from_bill: bool,
 }
 
 /// A past state of a table.
@@ -169,6 +173,31 @@ pub struct Chargeback {
     pub config_changed: Option<StaleConfig>,
     /// With `--true-up`: the reconciliation and the bill files (fingerprint, path) it rests on.
     pub true_up: Option<TrueUpSource>,
+    /// With `--capacity-from-bill`: what the bill priced.
+    pub capacity_from_bill: Option<CapacityFromBill>,
+}
+
+/// What `--capacity-from-bill` priced, for the manifest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CapacityFromBill {
+    /// The span the bill covers (RFC 3339): inside it, billed endpoints' hours cost what the bill says.
+    pub bill_covers_from: String,
+    pub bill_covers_to: String,
+    /// Pool endpoints the bill names, and those it does not (priced by capacity.csv).
+    pub billed_endpoints: Vec<String>,
+    pub endpoints_not_in_bill: Vec<String>,
+}
+
+impl CapacityFromBill {
+    fn of(billed: &BilledCapacity) -> Self {
+        let (billed_endpoints, endpoints_not_in_bill) = billed.coverage();
+        CapacityFromBill {
+            bill_covers_from: crate::time::rfc3339(billed.span.0),
+            bill_covers_to: crate::time::rfc3339(billed.span.1),
+            billed_endpoints,
+            endpoints_not_in_bill,
+        }
+    }
 }
 
 /// What a true-up was made from, for the manifest.
@@ -265,6 +294,12 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
     // provisioned pools: their hours replace the per-token cost of the traffic they serve
     let (pools, hourly_version) = register_pools(&ctx, warehouse, opts.as_of.as_ref()).await?;
     let mut capacity_through = None;
+    let mut capacity_from_bill = None;
+    if opts.capacity_from_bill && pools.is_empty() {
+        return Err(Error::Usage(
+            "--capacity-from-bill prices the pools of config/capacity.csv, and it has none".into(),
+        ));
+    }
     if !pools.is_empty() {
         let (lo, hi) = match range {
             Some(r) => r,
@@ -274,7 +309,13 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         };
         let until = capacity_until(&ctx, (lo, hi), opts.through).await?;
         capacity_through = Some(crate::time::rfc3339(until));
-        let (allocated, pooled) = capacity::allocate(&ctx, &pools, (lo, until), &columns, opts.share_idle).await?;
+        let billed = match opts.capacity_from_bill {
+            true => Some(BilledCapacity::load(&ctx, warehouse, &pools, (lo, hi)).await?),
+            false => None,
+        };
+        capacity_from_bill = billed.as_ref().map(CapacityFromBill::of);
+        let (allocated, pooled) =
+            capacity::allocate(&ctx, &pools, (lo, until), &columns, opts.share_idle, billed.as_ref()).await?;
         for (line, amount) in lines.iter().zip(unrounded.iter_mut()) {
             if line.charge != Charge::Usage {
                 continue;
@@ -297,7 +338,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
                 "--true-up charges back a month's bills: give --period YYYY-MM (in UTC, as bills are)".into(),
             ));
         }
-        let t = true_up::true_up(&ctx, warehouse, &month, &columns).await?;
+        let t = true_up::true_up(&ctx, warehouse, &month, &columns, opts.capacity_from_bill).await?;
         for ((keys, currency), amount) in t.amounts {
             lines.push(Line::empty(keys, currency, Charge::TrueUp));
             unrounded.push(Some(amount));
@@ -354,6 +395,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         config_at_export: config_digests(warehouse, &["capacity.csv"]).await?,
         config_changed,
         true_up: true_up_source,
+        capacity_from_bill,
     })
 }
 
@@ -591,6 +633,7 @@ impl Chargeback {
             "config_read_at_export": self.config_at_export,
             "config_changed_since_rated": self.config_changed,
             "true_up": self.true_up,
+            "capacity_from_bill": self.capacity_from_bill,
             "totals": self.totals.iter().map(|(c, (exact, rounded))| {
                 (c.clone(), serde_json::json!({ "unrounded": exact, "rounded": rounded }))
             }).collect::<serde_json::Map<_, _>>(),

@@ -19,7 +19,7 @@ use crate::model::bill_models_table;
 use crate::money::largest_remainder;
 use crate::pricing::{BillMapping, PriceBook, UNALLOCATED_COST_CENTER};
 use crate::warehouse::Warehouse;
-use crate::warehouse::schema::{BILL_LINES, BILL_MONEY_SCALE, RECONCILIATION};
+use crate::warehouse::schema::{BILL_MONEY_SCALE, RECONCILIATION};
 
 /// (date, provider, provider_model, currency): the grain a reconciliation says bill - ledger at.
 type ModelDay = (String, String, String, String);
@@ -37,8 +37,16 @@ pub struct TrueUp {
 }
 
 /// The true-up of `period` (`YYYY-MM`) by the key `columns` of usage_daily (registered as
-/// `usage` in `ctx`, at the version the chargeback reads).
-pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, columns: &[&str]) -> Result<TrueUp> {
+/// `usage` in `ctx`, at the version the chargeback reads). `capacity_from_bill`: the
+/// chargeback's pool hours are the bill's already, so the reconciliation's `capacity` rows
+/// (provisioned endpoints' bill against capacity.csv's rates) are not trued up again.
+pub async fn true_up(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    period: &str,
+    columns: &[&str],
+    capacity_from_bill: bool,
+) -> Result<TrueUp> {
     if !warehouse.has_table(RECONCILIATION).await? {
         return Err(Error::Usage(format!(
             "--true-up charges back the bills, and no bill was reconciled yet: run `tokenledger bill import FILE...` \
@@ -53,9 +61,13 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
     ctx.register_table("bill_models", engine.small_table(bill_models_table(&book, &mapping)?)?)?;
     let period_sql = period.replace('\'', "''");
     // the differences per day x provider x model
+    let difference = match capacity_from_bill {
+        true => "CASE WHEN charge_kind = 'capacity' THEN 0 ELSE difference END",
+        false => "difference",
+    };
     let diffs_sql = format!(
         "SELECT CAST(\"date\" AS VARCHAR), provider, provider_model, COALESCE(currency, ''), \
-                CAST(sum(difference) AS VARCHAR), max(reconcile_id) \
+                CAST(sum({difference}) AS VARCHAR), max(reconcile_id) \
          FROM {RECONCILIATION} WHERE period = '{period_sql}' AND difference IS NOT NULL \
          GROUP BY \"date\", provider, provider_model, COALESCE(currency, '')"
     );
@@ -98,14 +110,9 @@ pub async fn true_up(ctx: &SessionContext, warehouse: &Warehouse, period: &str, 
         }
     }
     // the bill lines that count (as reconcile counts them), for the accounts and the manifest
-    let has_bills = warehouse.has_table(BILL_LINES).await?;
-    if has_bills {
-        let bills = warehouse.open_table(BILL_LINES).await?;
-        ctx.register_table(BILL_LINES, engine.delta_table(ctx, &bills).await?)?;
-        let month = crate::time::Period::month(period)?;
-        let counted = crate::model::counted_bill_lines_sql(month.start, month.end.pred_opt().unwrap_or(month.end));
-        ctx.register_table("counted_bill_lines", crate::engine::view(ctx.sql(&counted).await?))?;
-    }
+    let month = crate::time::Period::month(period)?;
+    let last = month.end.pred_opt().unwrap_or(month.end);
+    let has_bills = crate::model::register_counted_bill_lines(ctx, warehouse, month.start, last).await?.is_some();
     let accounts = if has_bills { bill_accounts(ctx, &mapping).await? } else { BTreeMap::new() };
     let cost_center_key = columns.iter().position(|c| *c == "cost_center");
     for (key, diff) in diffs {

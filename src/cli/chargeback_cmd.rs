@@ -84,6 +84,11 @@ pub struct ChargebackArgs {
     /// day's and model's difference shared by the keys' ledger cost, so that the lines add up to the bills.
     #[arg(long)]
     pub true_up: bool,
+    /// Price provisioned pools' hours with the Databricks bill (`bill import --source databricks-billing`): each hour
+    /// of a pool's endpoint costs what system.billing.usage charged for it, instead of capacity.csv's rate. Hours
+    /// outside the span the bill covers, and endpoints it does not name, keep capacity.csv's rate.
+    #[arg(long)]
+    pub capacity_from_bill: bool,
     /// The time zone whose midnights bound the period (an IANA name such as Europe/Berlin; whole-hour offsets only).
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
     pub tz: chrono_tz::Tz,
@@ -118,6 +123,7 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
             share_idle: args.share_idle,
             through,
             true_up: args.true_up,
+            capacity_from_bill: args.capacity_from_bill,
         },
     )
     .await?;
@@ -199,7 +205,9 @@ async fn focus(warehouse: &Warehouse, args: &ChargebackArgs, period: crate::char
         ));
     }
     let through = parse_through(args.through.as_deref())?;
-    let export = crate::chargeback::write_focus(warehouse, &period, through, args.true_up, path).await?;
+    let export =
+        crate::chargeback::write_focus(warehouse, &period, through, args.true_up, args.capacity_from_bill, path)
+            .await?;
     println!("wrote {} ({} FOCUS rows)", path.display(), export.rows);
     for (currency, cost) in &export.billed_cost {
         println!("BilledCost {currency} {cost}");

@@ -75,6 +75,10 @@ pub struct Bills {
     /// The chargeback export charges the bills: true_up lines (chargeback --true-up).
     #[serde(default)]
     pub true_up: bool,
+    /// Provisioned pools' hours cost what the Databricks bill charged their endpoints
+    /// (chargeback --capacity-from-bill).
+    #[serde(default)]
+    pub capacity_from_bill: bool,
     /// A `system.billing.list_prices` export that prices the DBUs of Databricks billing files
     /// (`bill import --list-prices`).
     pub list_prices: Option<String>,
@@ -91,6 +95,7 @@ impl Default for Bills {
             tolerance: default_tolerance(),
             fail_on_mismatch: true,
             true_up: false,
+            capacity_from_bill: false,
             list_prices: None,
             dbu_rate: None,
         }

@@ -202,8 +202,11 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
     // 4. the chargeback of the period
     if let Some(dir) = &config.export.dir {
         let dir = config.path(dir);
-        let true_up = config.bills.true_up && reconciled;
-        let path = export_chargeback(warehouse, &dir, &month, &config.export.by, true_up).await?;
+        let bills = ExportBills {
+            true_up: config.bills.true_up && reconciled,
+            capacity_from_bill: config.bills.capacity_from_bill,
+        };
+        let path = export_chargeback(warehouse, &dir, &month, &config.export.by, bills).await?;
         record.exports.push(path.display().to_string());
     }
     // 5. payload retention: old text dropped, the files that held it vacuumed
@@ -238,6 +241,13 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
     Ok(())
 }
 
+/// How the export charges the bills (`[bills] true_up`, `capacity_from_bill`).
+#[derive(Debug, Clone, Copy)]
+struct ExportBills {
+    true_up: bool,
+    capacity_from_bill: bool,
+}
+
 /// Writes `DIR/chargeback-MONTH.csv` and its manifest, as `tokenledger chargeback --period
 /// MONTH --by BY --output FILE` would (the manifest says so, to reproduce it).
 async fn export_chargeback(
@@ -245,7 +255,7 @@ async fn export_chargeback(
     dir: &Path,
     month: &str,
     by: &[String],
-    true_up: bool,
+    bills: ExportBills,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Output { path: dir.to_path_buf(), source })?;
     let dir = dir.canonicalize()?;
@@ -255,7 +265,16 @@ async fn export_chargeback(
     let through = Some(crate::time::date_start_micros(period.end));
     let report = chargeback(
         warehouse,
-        &ChargebackOptions { period, by: by.to_vec(), as_of: None, tz: None, share_idle: false, through, true_up },
+        &ChargebackOptions {
+            period,
+            by: by.to_vec(),
+            as_of: None,
+            tz: None,
+            share_idle: false,
+            through,
+            true_up: bills.true_up,
+            capacity_from_bill: bills.capacity_from_bill,
+        },
     )
     .await?;
     let arguments = vec![
@@ -271,7 +290,8 @@ async fn export_chargeback(
         "--output".into(),
         path.display().to_string(),
     ];
-    let arguments = if true_up { [arguments, vec!["--true-up".to_string()]].concat() } else { arguments };
+    let flags = [(bills.true_up, "--true-up"), (bills.capacity_from_bill, "--capacity-from-bill")];
+    let arguments = [arguments, flags.iter().filter(|(on, _)| *on).map(|(_, f)| f.to_string()).collect()].concat();
     report.write_csv(&path, &arguments)?;
     tracing::info!(file = %path.display(), lines = report.lines.len(), "chargeback exported");
     Ok(path)
