@@ -17,12 +17,15 @@ cp sample_data/config/*.csv "$warehouse/config/"
 "$bin" -w "$warehouse" ingest sample_data/logs
 "$bin" -w "$warehouse" rollup
 "$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --output "$warehouse/chargeback-2025-01.csv"
-# the providers' bills of January (made from the same requests, with two planted faults: a
-# price the book has wrong, and a day of usage that bypassed the gateway), set beside the
-# ledger; reconcile exits 7 when a row is not ok. Then January charged back at the invoice.
-"$bin" -w "$warehouse" bill import sample_data/bills/*
+# the bills of January (made from the same requests, with planted faults: a price the book has
+# wrong, a day of usage that bypassed the gateway, and a provisioned endpoint billed for six
+# hours of scale-out): OpenAI's and Anthropic's, and Databricks' system.billing.usage (DBUs,
+# priced by the list prices beside it) and external_model_spend; set beside the ledger,
+# reconcile exits 7 when a row is not ok. Then January charged back at the invoice, the
+# provisioned pools at their billed hours.
+"$bin" -w "$warehouse" bill import --list-prices sample_data/bills/databricks_list_prices_2025-01.csv sample_data/bills/*
 "$bin" -w "$warehouse" reconcile --period 2025-01 || test $? -eq 7
-"$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --true-up \
+"$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --true-up --capacity-from-bill \
   --output "$warehouse/chargeback-2025-01-invoice.csv"
 # exit code 3 says a budget is spent: the sample's budgets were set on token prices alone, and
 # its provisioned pools' hours (mostly idle) cost far more

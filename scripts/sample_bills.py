@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes sample_data/bills/: the OpenAI and Anthropic bills of the sample month, made from the
-ledger of the sample logs, as the providers' APIs return them, with planted faults for the demo.
+"""Writes sample_data/bills/: the OpenAI, Anthropic and Databricks bills of the sample month,
+made from the ledger of the sample logs, as the providers' APIs and Databricks' system tables
+return them, with planted faults for the demo.
 
     python3 scripts/sample_bills.py TOKENLEDGER_BIN WAREHOUSE [OUT_DIR]
 
@@ -10,7 +11,15 @@ sample_data/config/bill_mapping.csv, except for the planted faults:
 - Anthropic bills claude-3-5-sonnet's output at 10 % above the price book (a price the book
   has wrong: `reconcile` says price_mismatch);
 - Anthropic bills claude-3-opus usage on a day the logs have none (a script that called the API
-  around the gateway: missing_in_ledger).
+  around the gateway: missing_in_ledger);
+- Databricks' system.billing.usage charges the provisioned endpoint rag-assistant twice its DBUs
+  for six hours of 2025-01-14 (it scaled out: reconcile flags the pool's capacity row, and
+  `chargeback --capacity-from-bill` charges the billed hours).
+The Databricks bills are an export of system.billing.usage (the pay-per-token foundation models'
+cost per hour and the provisioned endpoints' every hour, in DBUs at the list price of
+databricks_list_prices_2025-01.csv) and one of system.ai_gateway.external_model_spend (the
+external models' spend per hour and user: for OpenAI and Anthropic it is not counted, their own
+bills are).
 Standard library only; run it again after the sample logs or prices change.
 """
 import csv
@@ -57,6 +66,114 @@ def mapping(config):
             if row.get("served_entity_name"):
                 names[row["served_entity_name"]] = row["provider_model"]
     return names
+
+
+DBU_PRICE = Decimal("0.07")  # USD per DBU, the list price of the serving SKU in the sample
+SKU = "PREMIUM_SERVERLESS_REAL_TIME_INFERENCE_US_EAST_N_VIRGINIA"
+SCALED_OUT = ("rag-assistant", "2025-01-14", range(8, 14))  # endpoint, day, hours billed twice
+WORKSPACE = "1234567890123456"
+
+HOURLY = f"""
+SELECT CAST(hour AS VARCHAR) AS hour, provider, endpoint_name AS endpoint, served_entity_name AS entity,
+       requester, CAST(sum(cost) AS VARCHAR) AS cost
+FROM usage_hourly
+WHERE cost IS NOT NULL AND provider IS NOT NULL
+  AND hour >= CAST('{MONTH}-01T00:00:00Z' AS TIMESTAMP) AND hour < CAST('2025-02-01T00:00:00Z' AS TIMESTAMP)
+GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+"""
+
+
+def query(binary, warehouse, sql):
+    out = subprocess.run([binary, "-w", warehouse, "--format", "csv", "sql", sql], check=True,
+                         capture_output=True, text=True).stdout
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def pools(config):
+    with open(config / "capacity.csv", newline="") as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def text(value):
+    """A struct or map column as a CSV download writes it: JSON text."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def instant(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def databricks_bills(binary, warehouse, config, out, names):
+    """system.billing.usage and system.ai_gateway.external_model_spend of the month, as a
+    `SELECT *` downloads them to CSV (structs as JSON text), and the list prices that price the DBUs."""
+    pooled = {(p["endpoint_name"], p["served_entity_name"]) for p in pools(config)}
+    rates = {}
+    for p in pools(config):
+        rates[p["endpoint_name"]] = rates.get(p["endpoint_name"], Decimal(0)) + Decimal(p["cost_per_hour"])
+    entities = {}
+    for p in pools(config):
+        entities.setdefault(p["endpoint_name"], []).append(p["served_entity_name"])
+    rows = query(binary, warehouse, HOURLY)
+    billing = []
+
+    def bill(start, endpoint, model, serving, dbus):
+        end = start + dt.timedelta(hours=1)
+        gateway = {"endpoint_name": endpoint}
+        if model:
+            gateway["destination_model"] = model
+        billing.append({
+            "record_id": f"rec-{len(billing) + 1:05d}", "workspace_id": WORKSPACE, "sku_name": SKU,
+            "usage_start_time": instant(start), "usage_end_time": instant(end), "usage_date": start.date().isoformat(),
+            "custom_tags": text({"team": "ml-platform"}), "usage_unit": "DBU", "usage_quantity": f"{dbus:.6f}",
+            "usage_metadata": text({"endpoint_name": endpoint, "ai_gateway": gateway}),
+            "identity_metadata": text({"run_by": "gateway-sp@example.com"}), "record_type": "ORIGINAL",
+            "billing_origin_product": "MODEL_SERVING", "product_features": text({"serving_type": serving})})
+
+    # pay-per-token foundation models: their hour's cost in DBUs (the pools' traffic is paid by the hour)
+    ppt = {}
+    for r in rows:
+        if r["provider"] == "databricks" and (r["endpoint"], r["entity"]) not in pooled:
+            key = (r["hour"], r["endpoint"], r["entity"])
+            ppt[key] = ppt.get(key, Decimal(0)) + Decimal(r["cost"])
+    for (hour, endpoint, entity), cost in sorted(ppt.items()):
+        start = dt.datetime.fromisoformat(hour.replace("Z", "+00:00"))
+        bill(start, endpoint, entity, "FOUNDATION_MODEL", (cost / DBU_PRICE).quantize(Decimal("1e-6")))
+    # provisioned throughput: every hour of the month, per endpoint (its pools' rates together)
+    first = dt.datetime.fromisoformat(f"{MONTH}-01T00:00:00+00:00")
+    for h in range(31 * 24):
+        start = first + dt.timedelta(hours=h)
+        for endpoint in sorted(rates):
+            dbus = rates[endpoint] / DBU_PRICE
+            endpoint_scaled, day, hours = SCALED_OUT
+            if endpoint == endpoint_scaled and start.date().isoformat() == day and start.hour in hours:
+                dbus *= 2
+            # one pool behind a gateway endpoint that also routes pay-per-token: its row names its model
+            mixed = any(k[1] == endpoint for k in ppt) and len(entities[endpoint]) == 1
+            model = entities[endpoint][0] if mixed else None
+            bill(start, endpoint, model, "PROVISIONED_THROUGHPUT", dbus.quantize(Decimal("1e-6")))
+    columns = list(billing[0])
+    with open(out / f"databricks_billing_usage_{MONTH}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        w.writeheader()
+        w.writerows(billing)
+    # the external models' spend, per hour, provider, model, endpoint and user
+    with open(out / f"databricks_external_model_spend_{MONTH}.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["workspace_id", "usage_start_time", "usage_end_time", "usage_date", "usage_unit",
+                    "usage_quantity", "usage_metadata", "identity_metadata"])
+        for r in rows:
+            if r["provider"] == "databricks" or not Decimal(r["cost"]):
+                continue
+            start = dt.datetime.fromisoformat(r["hour"].replace("Z", "+00:00"))
+            meta = {"provider": r["provider"].upper().replace("-", "_"), "model": names.get(r["entity"], r["entity"]),
+                    "endpoint_name": r["endpoint"]}
+            w.writerow([WORKSPACE, instant(start), instant(start + dt.timedelta(hours=1)), start.date().isoformat(),
+                        "USD", f"{Decimal(r['cost']).normalize():f}", text(meta), text({"run_by": r["requester"]})])
+    with open(out / f"databricks_list_prices_{MONTH}.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["price_start_time", "price_end_time", "sku_name", "cloud", "currency_code", "usage_unit", "pricing"])
+        w.writerow(["2024-06-01T00:00:00.000Z", "", SKU, "AWS", "USD", "DBU",
+                    json.dumps({"default": str(DBU_PRICE), "effective_list": {"default": str(DBU_PRICE)}})])
 
 
 def unix(day):
@@ -159,6 +276,7 @@ def main():
         "\n".join(json.dumps(p, indent=1) for p in pages(an_cost, 7, False)) + "\n")
     (out / f"anthropic_usage_{MONTH}.json").write_text(
         "\n".join(json.dumps(p, indent=1) for p in pages(an_usage, 7, False)) + "\n")
+    databricks_bills(binary, warehouse, root / "sample_data" / "config", out, names)
     print(f"wrote the bills of {MONTH} to {out}")
 
 

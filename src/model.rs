@@ -524,10 +524,11 @@ pub fn counted_bill_lines_sql(from: chrono::NaiveDate, to: chrono::NaiveDate) ->
         .replace("{{to}}", &to.to_string())
 }
 
-/// Registers `bill_lines` (as it is now) and the view `counted_bill_lines` over the days
-/// `from ..= to` ([`counted_bill_lines_sql`]) in `ctx`, replacing earlier registrations, for
-/// reconcile, the true-up and the billed capacity alike; returns the version of `bill_lines`
-/// read, or `None` when the warehouse has no bills.
+/// Registers `bill_lines` (as it is now), `pool_days` (the pools of `config/capacity.csv`,
+/// [`pool_days_table`]) and the view `counted_bill_lines` over the days `from ..= to`
+/// ([`counted_bill_lines_sql`]) in `ctx`, replacing earlier registrations, for reconcile, the
+/// true-up and the billed capacity alike; returns the version of `bill_lines` read, or `None`
+/// when the warehouse has no bills.
 pub async fn register_counted_bill_lines(
     ctx: &SessionContext,
     warehouse: &Warehouse,
@@ -538,6 +539,9 @@ pub async fn register_counted_bill_lines(
     if !warehouse.has_table(BILL_LINES).await? {
         return Ok(None);
     }
+    let pools = crate::pricing::Capacity::load(&warehouse.config_file("capacity.csv").await?)?.pools;
+    let _ = ctx.deregister_table("pool_days")?;
+    ctx.register_table("pool_days", warehouse.engine().small_table(pool_days_table(&pools, from, to)?)?)?;
     let bills = warehouse.open_table(BILL_LINES).await?;
     let _ = ctx.deregister_table(BILL_LINES)?;
     ctx.register_table(BILL_LINES, warehouse.engine().delta_table(ctx, &bills).await?)?;

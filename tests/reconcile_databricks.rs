@@ -213,6 +213,15 @@ fn bills(rs: &[Request]) -> (String, String, Decimal, Decimal, Decimal) {
     (lines(billing), lines(external), ppt_total, pt_total, spend_total)
 }
 
+/// A warehouse with the workspace's price book, principals and pool.
+fn workspace() -> Env {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    env.write("wh/config/principals.csv", PRINCIPALS);
+    env.write("wh/config/capacity.csv", CAPACITY);
+    env
+}
+
 fn column(rows: &[Vec<String>], name: &str) -> usize {
     rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name} in {:?}", rows[0]))
 }
@@ -227,10 +236,7 @@ fn totals(rows: &[Vec<String>], charges: &[&str]) -> (Decimal, Decimal) {
 
 #[test]
 fn databricks_bills_reconcile_and_the_chargeback_adds_up_to_them() {
-    let env = Env::init();
-    env.write("wh/config/prices.csv", PRICES);
-    env.write("wh/config/principals.csv", PRINCIPALS);
-    env.write("wh/config/capacity.csv", CAPACITY);
+    let env = workspace();
     let rs = requests();
     let logs = env.write("ai_gateway_usage.jsonl", usage(&rs));
     env.ok(&["ingest", "--source", "databricks-ai-gateway", logs.to_str().unwrap()]);
@@ -330,10 +336,31 @@ fn databricks_bills_reconcile_and_the_chargeback_adds_up_to_them() {
 }
 
 #[test]
+fn a_scheduled_run_charges_the_pools_billed_hours_with_capacity_from_bill() {
+    let env = workspace();
+    let rs = requests();
+    env.write("inbox/ai_gateway_usage.jsonl", usage(&rs));
+    let (billing, _, _, pt_total, _) = bills(&rs);
+    env.write("bills/billing_usage.jsonl", billing);
+    env.write(
+        "tokenledger.toml",
+        "warehouse = \"wh\"\n[inbox]\npaths = [\"inbox\"]\n\
+         [bills]\npaths = [\"bills\"]\nsource = \"databricks-billing\"\ndbu_rate = \"0.5\"\ncapacity_from_bill = true\n\
+         [export]\ndir = \"out\"\nperiod = \"2025-03\"\nbudgets = false\n",
+    );
+    let out = env.run(&["run", "--config", "tokenledger.toml"]);
+    // the planted faults make the reconciliation not ok (7); the export is written first
+    assert_eq!(out.status.code(), Some(7), "{}", crate::util::show(&out));
+    let cb = read_csv(&env.path("out/chargeback-2025-03.csv"));
+    let (_, pool) = totals(&cb, &["capacity", "idle"]);
+    assert_eq!(pool, tokenledger::money::round(pt_total, 2), "the pool costs what the bill charged");
+    let manifest = std::fs::read_to_string(env.path("out/chargeback-2025-03.csv.manifest.json")).unwrap();
+    assert!(manifest.contains("--capacity-from-bill") && manifest.contains("\"billed_endpoints\""), "{manifest}");
+}
+
+#[test]
 fn capacity_from_bill_without_a_databricks_bill_says_what_to_import() {
-    let env = Env::init();
-    env.write("wh/config/prices.csv", PRICES);
-    env.write("wh/config/capacity.csv", CAPACITY);
+    let env = workspace();
     let logs = env.write("ai_gateway_usage.jsonl", usage(&requests()));
     env.ok(&["ingest", "--source", "databricks-ai-gateway", logs.to_str().unwrap()]);
     env.ok(&["rollup"]);

@@ -116,7 +116,10 @@ pub async fn import_bills(warehouse: &Warehouse, options: &BillImportOptions) ->
         dbu_rate: options.dbu_rate,
     };
     let mut seen = BTreeSet::new();
-    for path in &options.paths {
+    // the list prices that price Databricks' DBUs may sit among the bills (a glob of a folder): they are no bill
+    let list_prices = options.list_prices.as_ref().and_then(|l| l.canonicalize().ok());
+    let bills = options.paths.iter().filter(|p| list_prices.is_none() || p.canonicalize().ok() != list_prices);
+    for path in bills {
         let bytes = std::fs::read(path).map_err(|source| Error::Input { path: path.clone(), source })?;
         let fingerprint = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
         let app_id = bill_app_id(&fingerprint);

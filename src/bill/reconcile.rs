@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::engine::{cast_columns, int_at, text_at};
 use crate::error::{Error, Result};
-use crate::model::{Inputs, bill_models_table, pool_days_table, register_config, register_counted_bill_lines};
+use crate::model::{Inputs, bill_models_table, register_config, register_counted_bill_lines};
 use crate::pricing::BillMapping;
 use crate::warehouse::Warehouse;
 use crate::warehouse::schema::{BILL_LINES, RECONCILIATION, RECONCILIATION_PARTITION, reconciliation_schema};
@@ -176,8 +176,6 @@ pub async fn reconcile(warehouse: &Warehouse, options: &ReconcileOptions) -> Res
     ctx.register_table("usage_daily", engine.delta_table(&ctx, &usage).await?)?;
     register_config(&ctx, engine, &inputs)?;
     ctx.register_table("bill_models", engine.small_table(bill_models_table(&inputs.book, &mapping)?)?)?;
-    let pools = crate::pricing::Capacity::load(&warehouse.config_file("capacity.csv").await?)?.pools;
-    ctx.register_table("pool_days", engine.small_table(pool_days_table(&pools, options.from, options.to)?)?)?;
     let fill =
         |sql: &str| sql.replace("{{from}}", &options.from.to_string()).replace("{{to}}", &options.to.to_string());
     let ledger = ctx.sql(&fill(LEDGER_SQL)).await?.collect().await?;

@@ -195,12 +195,11 @@ impl BilledCapacity {
         if crate::model::register_counted_bill_lines(ctx, warehouse, day(lo), day(hi - 1)).await?.is_none() {
             return Err(no_bill());
         }
-        let sql = "SELECT arrow_cast(period_start, 'Int64'), arrow_cast(period_end, 'Int64'), endpoint_name, \
+        // every line of the billing export makes the span it covers; a pool's lines price its hours
+        let sql = "SELECT arrow_cast(period_start, 'Int64'), arrow_cast(period_end, 'Int64'), pool_endpoint, \
                           currency, CAST(cost AS VARCHAR) \
                    FROM counted_bill_lines WHERE source = 'databricks-billing' AND cost IS NOT NULL \
                    ORDER BY period_start, endpoint_name, row_number";
-        let endpoints: std::collections::BTreeSet<&str> =
-            pools.iter().filter_map(|p| p.endpoint_name.as_deref()).collect();
         let mut billed = BilledCapacity { span: (i64::MAX, i64::MIN), pools: pools.to_vec(), ..Default::default() };
         for b in ctx.sql(sql).await?.collect().await? {
             let ints = cast_columns(&b, [0, 1], &DataType::Int64)?;
@@ -209,7 +208,7 @@ impl BilledCapacity {
                 let (start, end) = (int_at(&ints[0], row), int_at(&ints[1], row));
                 billed.span = (billed.span.0.min(start), billed.span.1.max(end));
                 let endpoint = text_at(&text[0], row);
-                if !endpoints.contains(endpoint.as_str()) {
+                if endpoint.is_empty() {
                     continue;
                 }
                 let currency = text_at(&text[1], row);

@@ -142,13 +142,9 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         ExportPeriod::Month(month) => month.clone(),
     };
     // 3. the providers' bills: the new ones imported, the month reconciled with them
-    // the list prices that price Databricks' DBUs may sit beside the bills: they are no bill
+    // (bill import skips the list prices where they sit among the bills)
     let list_prices = config.bills.list_prices.as_deref().map(|p| config.path(p));
-    let bill_paths: Vec<PathBuf> = config
-        .bill_paths()?
-        .into_iter()
-        .filter(|p| list_prices.as_ref().is_none_or(|l| l.canonicalize().ok() != p.canonicalize().ok()))
-        .collect();
+    let bill_paths: Vec<PathBuf> = config.bill_paths()?;
     if !bill_paths.is_empty() {
         let book = crate::pricing::PriceBook::load(&warehouse.config_file("prices.csv").await?)?;
         // Databricks billing exports need list prices, which [bills] does not name (yet): a
