@@ -27,6 +27,13 @@ cp sample_data/config/*.csv "$warehouse/config/"
 "$bin" -w "$warehouse" reconcile --period 2025-01 || test $? -eq 7
 "$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --true-up --capacity-from-bill \
   --output "$warehouse/chargeback-2025-01-invoice.csv"
+# January booked: from here on its export is these bytes. A January request re-delivered late
+# then moves January, and February (the first open month) carries it as an adjustment line.
+"$bin" -w "$warehouse" close --period 2025-01 --by cost_center,group --true-up --capacity-from-bill
+"$bin" -w "$warehouse" ingest sample_data/late
+"$bin" -w "$warehouse" rollup
+"$bin" -w "$warehouse" chargeback --period 2025-02 --by cost_center,group
+"$bin" -w "$warehouse" restatements --period 2025-01
 # exit code 3 says a budget is spent: the sample's budgets were set on token prices alone, and
 # its provisioned pools' hours (mostly idle) cost far more
 "$bin" -w "$warehouse" budget status || test $? -eq 3

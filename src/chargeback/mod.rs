@@ -8,6 +8,7 @@
 
 mod budget;
 mod capacity;
+pub mod close;
 mod focus;
 mod true_up;
 
@@ -94,6 +95,8 @@ pub enum Charge {
     Idle,
     /// The difference between the provider's bill and the ledger (`--true-up`).
     TrueUp,
+    /// What a closed period moved by since it was closed (`prior_period` names it).
+    Adjustment,
     /// The sum of a currency's lines.
     Total,
 }
@@ -107,6 +110,7 @@ impl Charge {
             Charge::Capacity => "capacity",
             Charge::Idle => "idle",
             Charge::TrueUp => "true_up",
+            Charge::Adjustment => "adjustment",
             Charge::Total => "total",
         }
     }
@@ -126,6 +130,8 @@ pub struct Line {
     /// Empty for unpriced usage.
     pub currency: String,
     pub charge: Charge,
+    /// On an `adjustment` line: the closed period (`YYYY-MM`) it corrects.
+    pub prior_period: Option<String>,
     pub requests: i64,
     pub input_tokens: i64,
     pub cache_read_input_tokens: i64,
@@ -175,6 +181,9 @@ pub struct Chargeback {
     pub true_up: Option<TrueUpSource>,
     /// With `--capacity-from-bill`: what the bill priced.
     pub capacity_from_bill: Option<CapacityFromBill>,
+    /// The closed periods whose movement since their close this chargeback carries as
+    /// `adjustment` lines (see [`close::adjust`]).
+    pub adjustments: Vec<close::Carried>,
 }
 
 /// What `--capacity-from-bill` priced, for the manifest.
@@ -270,6 +279,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
                 keys: keys.clone(),
                 currency: currency.clone(),
                 charge: Charge::Usage,
+                prior_period: None,
                 requests: int(0) - split,
                 input_tokens: int(1),
                 cache_read_input_tokens: int(2),
@@ -396,6 +406,7 @@ pub async fn chargeback(warehouse: &Warehouse, opts: &ChargebackOptions) -> Resu
         config_changed,
         true_up: true_up_source,
         capacity_from_bill,
+        adjustments: Vec::new(),
     })
 }
 
@@ -487,12 +498,42 @@ fn key_columns(by: &[String]) -> Result<Vec<&'static str>> {
 }
 
 impl Line {
+    /// The counts, in the CSV's order: requests, input, cache read, cache creation and output
+    /// tokens, unpriced requests, unpriced tokens, unmetered requests.
+    pub fn counts(&self) -> [i64; 8] {
+        [
+            self.requests,
+            self.input_tokens,
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+            self.output_tokens,
+            self.unpriced_requests,
+            self.unpriced_tokens,
+            self.unmetered_requests,
+        ]
+    }
+
+    /// The counts to change, in the order of [`Line::counts`].
+    pub fn counts_mut(&mut self) -> [&mut i64; 8] {
+        [
+            &mut self.requests,
+            &mut self.input_tokens,
+            &mut self.cache_read_input_tokens,
+            &mut self.cache_creation_input_tokens,
+            &mut self.output_tokens,
+            &mut self.unpriced_requests,
+            &mut self.unpriced_tokens,
+            &mut self.unmetered_requests,
+        ]
+    }
+
     /// A line of `charge` with no counts and no cost yet.
     fn empty(keys: Vec<String>, currency: String, charge: Charge) -> Self {
         Line {
             keys,
             currency,
             charge,
+            prior_period: None,
             requests: 0,
             input_tokens: 0,
             cache_read_input_tokens: 0,
@@ -534,6 +575,7 @@ impl Chargeback {
             [
                 "currency",
                 "charge",
+                "prior_period",
                 "requests",
                 "input_tokens",
                 "cache_read_input_tokens",
@@ -559,19 +601,8 @@ impl Chargeback {
                 r.extend(l.keys.iter().map(|k| neutralise(k)));
                 r.push(neutralise(&l.currency));
                 r.push(l.charge.to_string());
-                r.extend(
-                    [
-                        l.requests,
-                        l.input_tokens,
-                        l.cache_read_input_tokens,
-                        l.cache_creation_input_tokens,
-                        l.output_tokens,
-                        l.unpriced_requests,
-                        l.unpriced_tokens,
-                        l.unmetered_requests,
-                    ]
-                    .map(|n| n.to_string()),
-                );
+                r.push(l.prior_period.clone().unwrap_or_default());
+                r.extend(l.counts().map(|n| n.to_string()));
                 r.push(l.cost.map(|c| c.to_string()).unwrap_or_default());
                 r
             })
@@ -618,9 +649,19 @@ impl Chargeback {
     pub fn write_csv(&self, path: &Path, arguments: &[String]) -> Result<PathBuf> {
         let bytes = crate::output::csv_bytes(self.header(), self.rows())?;
         crate::output::write_atomic(path, &bytes)?;
-        let manifest = serde_json::json!({
-            "file": path.file_name().map(|f| f.to_string_lossy().to_string()),
-            "sha256": hex::encode(Sha256::digest(&bytes)),
+        let file = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+        let manifest = self.manifest(&file, &bytes, arguments);
+        let manifest_path = PathBuf::from(format!("{}.manifest.json", path.display()));
+        crate::output::write_atomic(&manifest_path, (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
+        Ok(manifest_path)
+    }
+
+    /// The manifest of the CSV `bytes` of this chargeback, written as `file`: what it was made
+    /// from, and `arguments` to make it again.
+    pub fn manifest(&self, file: &str, bytes: &[u8], arguments: &[String]) -> serde_json::Value {
+        serde_json::json!({
+            "file": file,
+            "sha256": hex::encode(Sha256::digest(bytes)),
             "rows": self.lines.len(),
             "period": { "start": self.period.start.to_string(), "end_exclusive": self.period.end.to_string() },
             "by": self.by,
@@ -634,16 +675,14 @@ impl Chargeback {
             "config_changed_since_rated": self.config_changed,
             "true_up": self.true_up,
             "capacity_from_bill": self.capacity_from_bill,
+            "adjustments": self.adjustments,
             "totals": self.totals.iter().map(|(c, (exact, rounded))| {
                 (c.clone(), serde_json::json!({ "unrounded": exact, "rounded": rounded }))
             }).collect::<serde_json::Map<_, _>>(),
             "unpriced_requests": self.unpriced_requests,
             "unmetered_requests": self.unmetered_requests,
             "tokenledger_version": env!("CARGO_PKG_VERSION"),
-        });
-        let manifest_path = PathBuf::from(format!("{}.manifest.json", path.display()));
-        crate::output::write_atomic(&manifest_path, (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
-        Ok(manifest_path)
+        })
     }
 }
 

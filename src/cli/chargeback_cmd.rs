@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use clap::Args;
 
 use super::{Cli, OutputFormat, print_json};
+use crate::chargeback::close::{History, PeriodEvent, adjust, closed_bytes, difference, snapshot, today};
 use crate::chargeback::{AsOf, ChargebackOptions, Period, chargeback};
 use crate::error::{Error, Result};
 use crate::output::Table;
@@ -113,7 +114,25 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
     };
     let through = parse_through(args.through.as_deref())?;
     let reading_the_past = as_of.is_some();
-    let report = chargeback(
+    // a closed month is its closed bytes; the first open month carries the closed ones' movement
+    let history = match as_of.is_none() && args.tz == chrono_tz::UTC {
+        true => Some(History::load(warehouse).await?),
+        false => None,
+    };
+    if let Some(close) = history.as_ref().and_then(|h| h.closed(&period.start.format("%Y-%m").to_string()))
+        && Period::month(&close.period)? == period
+    {
+        if close.by == args.by {
+            return closed(warehouse, close, history.as_ref(), args, cli).await;
+        }
+        eprintln!(
+            "notice: {} is closed by {}; this is today's view by {}, not a closed export",
+            close.period,
+            close.by.join(","),
+            args.by.join(",")
+        );
+    }
+    let mut report = chargeback(
         warehouse,
         &ChargebackOptions {
             period,
@@ -127,6 +146,11 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         },
     )
     .await?;
+    if let Some(history) = &history {
+        for notice in adjust(warehouse, &mut report, history).await? {
+            eprintln!("notice: {notice}");
+        }
+    }
     if let Some(changed) = &report.config_changed {
         if reading_the_past {
             eprintln!(
@@ -173,6 +197,73 @@ pub async fn run(warehouse: &Warehouse, args: &ChargebackArgs, cli: &Cli) -> Res
         eprintln!("capacity pools charged through {through}");
     }
     unpriced_outcome(report.unpriced_requests, report.unmetered_requests, args.fail_on_unpriced)
+}
+
+/// The chargeback of a closed month: the bytes kept at its close, and how much it has moved since.
+async fn closed(
+    warehouse: &Warehouse,
+    close: &PeriodEvent,
+    history: Option<&History>,
+    args: &ChargebackArgs,
+    cli: &Cli,
+) -> Result<i32> {
+    let (bytes, manifest) = closed_bytes(warehouse, close).await?;
+    match (&args.output, cli.format) {
+        (Some(path), _) => {
+            crate::output::write_atomic(path, &bytes)?;
+            crate::output::write_atomic(&PathBuf::from(format!("{}.manifest.json", path.display())), &manifest)?;
+            if !cli.quiet && cli.format != OutputFormat::Json {
+                println!("wrote {} (the closed export of {})", path.display(), close.period);
+                for (currency, total) in &close.totals {
+                    println!("total {currency} {total}");
+                }
+            }
+        }
+        (None, format) => {
+            let unreadable = |e: csv::Error| Error::Internal(format!("the closed export of {}: {e}", close.period));
+            let mut reader = csv::Reader::from_reader(bytes.as_slice());
+            let header: Vec<String> = reader.headers().map_err(unreadable)?.iter().map(str::to_string).collect();
+            let rows: Vec<Vec<String>> = reader
+                .records()
+                .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(unreadable)?;
+            if format == OutputFormat::Json {
+                let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                    .iter()
+                    .map(|r| header.iter().cloned().zip(r.iter().map(|c| c.clone().into())).collect())
+                    .collect();
+                print_json(
+                    &serde_json::json!({ "closed": close.period, "event_id": close.event_id, "lines": objects }),
+                )?;
+            } else {
+                let mut t = Table::with_header(header);
+                for row in rows {
+                    t.row_vec(row);
+                }
+                print!("{}", t.render());
+            }
+        }
+    }
+    // how far today's month is from the closed one, and where that difference is posted
+    let now = snapshot(&today(warehouse, close).await?);
+    let mut moved: std::collections::BTreeMap<String, rust_decimal::Decimal> = Default::default();
+    for k in difference(&now, &close.lines).into_iter().filter(|k| !k.currency.is_empty()) {
+        *moved.entry(k.currency).or_default() += k.cost.unwrap_or_default();
+    }
+    if !cli.quiet {
+        let when = crate::time::rfc3339(close.at);
+        eprintln!("{} is closed (at {when}, event {}): these are its closed bytes", close.period, close.event_id);
+        let first_open = history.and_then(History::first_open).unwrap_or_default();
+        for (currency, m) in moved.iter().filter(|(_, m)| !m.is_zero()) {
+            eprintln!(
+                "it has moved by {currency} {m} since: adjustments in the chargeback of {first_open} \
+                 (tokenledger restatements --period {})",
+                close.period
+            );
+        }
+    }
+    Ok(0)
 }
 
 /// `--through`: an RFC 3339 instant on a whole UTC hour, as microseconds.

@@ -3,6 +3,7 @@
 mod bill_cmd;
 mod budget_cmd;
 mod chargeback_cmd;
+mod close_cmd;
 mod cluster_cmd;
 mod gen_cmd;
 mod ingest_cmd;
@@ -104,6 +105,10 @@ pub enum Command {
     Bill(bill_cmd::BillArgs),
     /// Reconcile the ledger with the imported bills: per day, provider, model and charge kind (exit 7 when not ok).
     Reconcile(reconcile_cmd::ReconcileArgs),
+    /// Close a month: its export never changes; later movement becomes adjustments in the first open month.
+    Close(close_cmd::CloseArgs),
+    /// What moved in the closed months since their close, by key and cause.
+    Restatements(close_cmd::RestatementsArgs),
     /// The price book: import a published price catalog (LiteLLM's) into config/prices.csv.
     Prices(prices_cmd::PricesArgs),
     /// Run a named report (sql/reports/): top consumers, rate limits, fallbacks, break-even, anomalies ... (--chart draws it)
@@ -153,10 +158,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
     if (cli.format == OutputFormat::Parquet && !matches!(cli.command, Command::Sql(_) | Command::Report(_)))
         || (cli.format == OutputFormat::Csv
-            && !matches!(cli.command, Command::Sql(_) | Command::Report(_) | Command::Reconcile(_)))
+            && !matches!(
+                cli.command,
+                Command::Sql(_) | Command::Report(_) | Command::Reconcile(_) | Command::Restatements(_)
+            ))
     {
         return Err(crate::error::Error::Usage(
-            "--format csv and --format parquet are for query results (sql, report; csv for reconcile too); the chargeback writes CSV with --output FILE.csv".into(),
+            "--format csv and --format parquet are for query results (sql, report; csv for reconcile and restatements too); the chargeback writes CSV with --output FILE.csv".into(),
         ));
     }
     // the commands that write take the warehouse's lock for as long as they run
@@ -164,6 +172,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Ingest(_) => Some("ingest"),
         Command::Bill(_) => Some("bill import"),
         Command::Reconcile(_) => Some("reconcile"),
+        Command::Close(_) => Some("close"),
         Command::Rollup(_) => Some("rollup"),
         Command::Compact(_) => Some("compact"),
         Command::Vacuum(_) => Some("vacuum"),
@@ -184,6 +193,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Prices(args) => prices_cmd::run(&warehouse()?, args, &cli).await,
         Command::Bill(args) => bill_cmd::run(&warehouse()?, args, &cli).await,
         Command::Reconcile(args) => reconcile_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Close(args) => close_cmd::run_close(&warehouse()?, args, &cli).await,
+        Command::Restatements(args) => close_cmd::run_restatements(&warehouse()?, args, &cli).await,
         Command::Compact(args) => maintenance_cmd::run_compact(&warehouse()?, args, &cli).await,
         Command::Vacuum(args) => maintenance_cmd::run_vacuum(&warehouse()?, args, &cli).await,
         Command::Run(args) => run_cmd::run(args, &cli).await,

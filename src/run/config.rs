@@ -148,11 +148,20 @@ pub struct Export {
     /// Exit 3 when a budget is spent (the cycle's work is done and recorded first).
     #[serde(default = "yes")]
     pub fail_on_budget: bool,
+    /// Close the previous month (tokenledger close) this many days after its end; unset: never.
+    pub close_after_days: Option<u32>,
 }
 
 impl Default for Export {
     fn default() -> Self {
-        Self { dir: None, by: default_by(), period: ExportPeriod::default(), budgets: true, fail_on_budget: true }
+        Self {
+            dir: None,
+            by: default_by(),
+            period: ExportPeriod::default(),
+            budgets: true,
+            fail_on_budget: true,
+            close_after_days: None,
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub use record::{RunRecord, list_runs};
 
 use crate::bill::import::{BillImportOptions, held_currencies, import_bills};
 use crate::bill::reconcile::{ReconcileOptions, parse_tolerance, reconcile};
+use crate::chargeback::close::{ExportOptions, History, adjust, close, closed_bytes};
 use crate::chargeback::{ChargebackOptions, Period, budget_status, chargeback};
 use crate::error::{Error, Result};
 use crate::ingest::{IngestOptions, ingest};
@@ -195,7 +196,26 @@ async fn cycle(warehouse: &Warehouse, config: &RunConfig, opts: &RunOptions, rec
         }
     }
 
-    // 4. the chargeback of the period
+    // 4. the previous month closed, close_after_days after its end
+    if let Some(days) = config.export.close_after_days {
+        let previous = last_closed_month(today);
+        let due = Period::month(&previous)?.end + chrono::Days::new(u64::from(days));
+        if today >= due && History::load(warehouse).await?.closed(&previous).is_none() {
+            let options = ExportOptions {
+                true_up: config.bills.true_up && reconciled,
+                capacity_from_bill: config.bills.capacity_from_bill,
+            };
+            let arguments = ["close", "--period", &previous, "--by", &config.export.by.join(",")].map(String::from);
+            let closed = close(warehouse, &previous, &config.export.by, options, &arguments).await?;
+            let carried: Vec<&str> = closed.event.carried.keys().map(String::as_str).collect();
+            tracing::info!(month = %previous, event = %closed.event.event_id, "closed");
+            record.notes.push(match carried.is_empty() {
+                true => format!("closed {previous}"),
+                false => format!("closed {previous}, carrying the adjustments of {}", carried.join(", ")),
+            });
+        }
+    }
+    // 4b. the chargeback of the period
     if let Some(dir) = &config.export.dir {
         let dir = config.path(dir);
         let bills = ExportBills {
@@ -259,7 +279,16 @@ async fn export_chargeback(
     let period = Period::month(month)?;
     // the month is over by the clock: its pools are charged whole even if its last hours had no traffic
     let through = Some(crate::time::date_start_micros(period.end));
-    let report = chargeback(
+    // a closed month is its closed bytes
+    let history = History::load(warehouse).await?;
+    if let Some(close) = history.closed(month).filter(|c| c.by == by) {
+        let (bytes, manifest) = closed_bytes(warehouse, close).await?;
+        crate::output::write_atomic(&path, &bytes)?;
+        crate::output::write_atomic(&PathBuf::from(format!("{}.manifest.json", path.display())), &manifest)?;
+        tracing::info!(file = %path.display(), "closed chargeback exported");
+        return Ok(path);
+    }
+    let mut report = chargeback(
         warehouse,
         &ChargebackOptions {
             period,
@@ -273,6 +302,9 @@ async fn export_chargeback(
         },
     )
     .await?;
+    for notice in adjust(warehouse, &mut report, &history).await? {
+        tracing::warn!("{notice}");
+    }
     let arguments = vec![
         "-w".to_string(),
         warehouse.to_string(),

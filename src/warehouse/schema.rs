@@ -107,7 +107,8 @@ static QUARANTINE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// Schema of the `inference` table (partition column included).
 /// Every Delta table a warehouse may hold, in the order they are listed to users (the usage
 /// tables exist after the first rollup, `runs` after the first `tokenledger run`).
-pub const TABLES: [&str; 7] = [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily", RUNS, BILL_LINES, RECONCILIATION];
+pub const TABLES: [&str; 8] =
+    [INFERENCE, QUARANTINE, "usage_hourly", "usage_daily", RUNS, BILL_LINES, RECONCILIATION, PERIODS];
 
 /// One row per `tokenledger run` cycle (created by the first run).
 pub const RUNS: &str = "runs";
@@ -229,13 +230,43 @@ pub fn reconciliation_schema() -> SchemaRef {
     RECONCILIATION_SCHEMA.clone()
 }
 
+/// The closes and reopens of periods (created by the first `close`).
+pub const PERIODS: &str = "periods";
+/// Partition column of `periods`: the month, `YYYY-MM`.
+pub const PERIODS_PARTITION: &str = "period";
+
+static PERIODS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use DataType::*;
+    Arc::new(Schema::new(vec![
+        col(PERIODS_PARTITION, Utf8, false),
+        col("event_id", Utf8, false),
+        col("action", Utf8, false),
+        col("at", utc_micros(), false),
+        col("by", Utf8, false),
+        col("reason", Utf8, true),
+        col("options", Utf8, true),
+        col("source", Utf8, true),
+        col("export_key", Utf8, true),
+        col("export_sha256", Utf8, true),
+        col("totals", Utf8, true),
+        col("lines", Utf8, true),
+        col("carried", Utf8, true),
+    ]))
+});
+
+/// Schema of the `periods` table (partition column included).
+pub fn periods_schema() -> SchemaRef {
+    PERIODS_SCHEMA.clone()
+}
+
 /// The tables a command creates on first use (not `init`), with their schema and partition
 /// column.
-pub fn on_demand_tables() -> [(&'static str, SchemaRef, &'static str); 3] {
+pub fn on_demand_tables() -> [(&'static str, SchemaRef, &'static str); 4] {
     [
         (RUNS, runs_schema(), RUNS_PARTITION),
         (BILL_LINES, bill_lines_schema(), BILL_LINES_PARTITION),
         (RECONCILIATION, reconciliation_schema(), RECONCILIATION_PARTITION),
+        (PERIODS, periods_schema(), PERIODS_PARTITION),
     ]
 }
 
