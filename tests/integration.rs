@@ -11,6 +11,7 @@ mod capacity;
 mod chargeback;
 mod charts;
 mod cli;
+mod focus;
 mod gateway;
 mod ingest_bad_input;
 mod ingest_basic;
