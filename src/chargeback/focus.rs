@@ -44,11 +44,8 @@ pub enum FocusVersion {
 
 impl FocusVersion {
     /// The specification's columns this version writes, alphabetical (then come [`CUSTOM_COLUMNS`]).
-    pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            FocusVersion::V1_2 => &COLUMNS_1_2,
-            FocusVersion::V1_3 => &COLUMNS,
-        }
+    pub fn columns(self) -> Vec<&'static str> {
+        COLUMNS.into_iter().filter(|c| self == FocusVersion::V1_3 || !ADDED_IN_1_3.contains(c)).collect()
     }
 }
 
@@ -104,48 +101,16 @@ pub const COLUMNS: [&str; 48] = [
     "Tags",
 ];
 
-/// FOCUS 1.2 columns written (the specification's, alphabetical), then tokenledger's `x_` ones.
-pub const COLUMNS_1_2: [&str; 40] = [
-    "AvailabilityZone",
-    "BilledCost",
-    "BillingAccountId",
-    "BillingAccountName",
-    "BillingCurrency",
-    "BillingPeriodEnd",
-    "BillingPeriodStart",
-    "CapacityReservationId",
-    "CapacityReservationStatus",
-    "ChargeCategory",
-    "ChargeClass",
-    "ChargeDescription",
-    "ChargeFrequency",
-    "ChargePeriodEnd",
-    "ChargePeriodStart",
-    "ConsumedQuantity",
-    "ConsumedUnit",
-    "ContractedCost",
-    "ContractedUnitPrice",
-    "EffectiveCost",
-    "InvoiceIssuerName",
-    "ListCost",
-    "ListUnitPrice",
-    "PricingCategory",
-    "PricingQuantity",
-    "PricingUnit",
-    "ProviderName",
-    "PublisherName",
-    "RegionId",
-    "RegionName",
-    "ResourceId",
-    "ResourceName",
-    "ResourceType",
-    "ServiceCategory",
-    "ServiceName",
-    "SkuId",
-    "SkuPriceId",
-    "SubAccountId",
-    "SubAccountName",
-    "Tags",
+/// The columns of [`COLUMNS`] that FOCUS 1.3 added to those the 1.2 export writes.
+const ADDED_IN_1_3: [&str; 8] = [
+    "AllocatedMethodDetails",
+    "AllocatedMethodId",
+    "AllocatedResourceId",
+    "AllocatedResourceName",
+    "AllocatedTags",
+    "ContractApplied",
+    "HostProviderName",
+    "ServiceProviderName",
 ];
 
 /// Custom columns, prefixed `x_` as FOCUS requires.
@@ -294,7 +259,7 @@ impl FocusRow {
                 _ => String::new(),
             }
         };
-        let mut cells: Vec<String> = version.columns().iter().map(|c| value(c)).collect();
+        let mut cells: Vec<String> = version.columns().into_iter().map(value).collect();
         cells.extend([self.group.clone(), self.cost_center.clone()]); // x_Group, x_CostCenter
         cells.extend(self.counts.iter().map(|n| n.to_string())); // x_Requests .. x_OutputTokens
         cells
@@ -593,7 +558,7 @@ pub async fn write_focus(
             out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
         }
     }
-    let header: Vec<String> = version.columns().iter().chain(CUSTOM_COLUMNS.iter()).map(|c| c.to_string()).collect();
+    let header: Vec<String> = version.columns().into_iter().chain(CUSTOM_COLUMNS).map(String::from).collect();
     let rows = out.len();
     let bytes = crate::output::csv_bytes(header, out)?;
     crate::output::write_atomic(path, &bytes)?;
