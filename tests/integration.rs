@@ -12,6 +12,7 @@ mod chargeback;
 mod charts;
 mod cli;
 mod close;
+mod focus;
 mod gateway;
 mod ingest_bad_input;
 mod ingest_basic;

@@ -1,12 +1,23 @@
-//! The FOCUS 1.2 export (FinOps Open Cost and Usage Specification): one row per day, served
-//! entity, endpoint, cost center and group, in the columns FinOps tools read. Costs are at
-//! full precision (FOCUS costs are decimals; rounding is the reader's), and there are no
-//! discounts, so BilledCost = EffectiveCost = ListCost = ContractedCost. Usage without a price
-//! has no cost to report: it is left out and counted, never written as a zero. Provisioned
-//! pools appear as their own rows per day (CapacityReservationId = the pool, status Used for
-//! the busy hours' shares, Unused for the idle hours), and the traffic they serve at cost 0.
-//! While the period is open, pools are charged through the end of the data (or `--through`),
-//! as in the chargeback; the last day's pool rows then end (ChargePeriodEnd) at that instant.
+//! The FOCUS export (FinOps Open Cost and Usage Specification), 1.3 by default and 1.2 on
+//! request: one row per day, served entity, endpoint, cost center and group, in the columns
+//! FinOps tools read. Costs are at full precision (FOCUS costs are decimals; rounding is the
+//! reader's): BilledCost = EffectiveCost = ContractedCost is what is paid (after a negotiated
+//! discount), ListCost the list price. Usage without a price has no cost to report: it is left
+//! out and counted, never written as a zero. Provisioned pools appear as their own rows per day
+//! (CapacityReservationId = the pool, status Used for the busy hours' shares, Unused for the
+//! idle hours), and the traffic they serve at cost 0. While the period is open, pools are
+//! charged through the end of the data (or `--through`), as in the chargeback; the last day's
+//! pool rows then end (ChargePeriodEnd) at that instant.
+//!
+//! 1.3 (the column list and its source: tests/data/focus_1_3_columns.csv) adds to 1.2's columns,
+//! which it keeps (ProviderName and PublisherName are deprecated there but still mandatory, and
+//! carry what 1.2 readers saw):
+//! - ServiceProviderName / HostProviderName (see [`service_provider`] and [`host_provider`]);
+//! - the split cost allocation columns on the pool rows: a day of a pool is the origin charge,
+//!   its busy hours' shares and its idle hours the allocated charges (methods
+//!   [`METHOD_TOKEN_SHARE`] and [`METHOD_IDLE_TO_OWNER`]);
+//! - ContractApplied where a negotiated discount (config/discounts.csv) priced the row;
+//! - true-up rows over the days the bills corrected (ChargePeriodStart/End), not the whole month.
 
 use std::path::Path;
 
@@ -19,8 +30,32 @@ use crate::error::{Error, Result};
 use crate::output::neutralise_unless_number;
 use crate::warehouse::Warehouse;
 
-/// FOCUS 1.2 columns written (the specification's, alphabetical), then tokenledger's `x_` ones.
-pub const COLUMNS: [&str; 40] = [
+/// Which FOCUS release an export follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FocusVersion {
+    /// FOCUS 1.2 (May 2025): the columns and bytes of the exports before 1.3.
+    #[value(name = "1.2")]
+    V1_2,
+    /// FOCUS 1.3 (December 2025).
+    #[default]
+    #[value(name = "1.3")]
+    V1_3,
+}
+
+impl FocusVersion {
+    /// The specification's columns this version writes, alphabetical (then come [`CUSTOM_COLUMNS`]).
+    pub fn columns(self) -> Vec<&'static str> {
+        COLUMNS.into_iter().filter(|c| self == FocusVersion::V1_3 || !ADDED_IN_1_3.contains(c)).collect()
+    }
+}
+
+/// FOCUS 1.3 columns written (the specification's, alphabetical), then tokenledger's `x_` ones.
+pub const COLUMNS: [&str; 48] = [
+    "AllocatedMethodDetails",
+    "AllocatedMethodId",
+    "AllocatedResourceId",
+    "AllocatedResourceName",
+    "AllocatedTags",
     "AvailabilityZone",
     "BilledCost",
     "BillingAccountId",
@@ -38,9 +73,11 @@ pub const COLUMNS: [&str; 40] = [
     "ChargePeriodStart",
     "ConsumedQuantity",
     "ConsumedUnit",
+    "ContractApplied",
     "ContractedCost",
     "ContractedUnitPrice",
     "EffectiveCost",
+    "HostProviderName",
     "InvoiceIssuerName",
     "ListCost",
     "ListUnitPrice",
@@ -56,11 +93,24 @@ pub const COLUMNS: [&str; 40] = [
     "ResourceType",
     "ServiceCategory",
     "ServiceName",
+    "ServiceProviderName",
     "SkuId",
     "SkuPriceId",
     "SubAccountId",
     "SubAccountName",
     "Tags",
+];
+
+/// The columns of [`COLUMNS`] that FOCUS 1.3 added to those the 1.2 export writes.
+const ADDED_IN_1_3: [&str; 8] = [
+    "AllocatedMethodDetails",
+    "AllocatedMethodId",
+    "AllocatedResourceId",
+    "AllocatedResourceName",
+    "AllocatedTags",
+    "ContractApplied",
+    "HostProviderName",
+    "ServiceProviderName",
 ];
 
 /// Custom columns, prefixed `x_` as FOCUS requires.
@@ -114,89 +164,195 @@ struct FocusRow {
     quantity: String,
     unit: &'static str,
     unit_price: String,
+    /// ProviderName, PublisherName and InvoiceIssuerName: the usage row's `provider`.
     provider: String,
+    /// 1.3: ServiceProviderName and HostProviderName.
+    service_provider: String,
+    host_provider: String,
     resource: String,
     sku: String,
     sku_price: String,
     /// Capacity pool and `Used` / `Unused`.
     reservation: Option<(String, &'static str)>,
+    /// 1.3: how a pool's day was split to this row.
+    allocation: Option<Allocation>,
+    /// 1.3: ContractApplied, the JSON object.
+    contract: Option<String>,
     cost_center: String,
     group: String,
     /// requests and the four token buckets
     counts: [i64; 5],
 }
 
+/// A pool row's share of its day (1.3's split cost allocation columns).
+struct Allocation {
+    method: &'static str,
+    /// AllocatedMethodDetails, the JSON object.
+    details: String,
+}
+
 impl FocusRow {
-    /// The cells in the order of [`COLUMNS`] then [`CUSTOM_COLUMNS`]. Billed, contracted and
-    /// effective cost are what is paid (after a negotiated discount, `config/discounts.csv`);
+    /// The cells in the order of `version`'s columns then [`CUSTOM_COLUMNS`]. Billed, contracted
+    /// and effective cost are what is paid (after a negotiated discount, `config/discounts.csv`);
     /// ListCost is the list price.
-    fn cells(self, period: &Period) -> Vec<String> {
+    fn cells(self, period: &Period, version: FocusVersion) -> Vec<String> {
         let cost = self.cost.to_string();
-        let list_cost = self.list_cost.to_string();
         let (reservation, status) =
             self.reservation.map_or((String::new(), String::new()), |(p, s)| (p, s.to_string()));
-        let tags = serde_json::json!({ "group": self.group, "cost_center": self.cost_center }).to_string();
-        let mut cells = vec![
-            String::new(),                      // AvailabilityZone
-            cost.clone(),                       // BilledCost
-            "tokenledger".into(),               // BillingAccountId
-            "tokenledger gateway usage".into(), // BillingAccountName
-            self.currency,                      // BillingCurrency
-            instant(period.end),                // BillingPeriodEnd (exclusive)
-            instant(period.start),              // BillingPeriodStart
-            reservation,                        // CapacityReservationId
-            status,                             // CapacityReservationStatus
-            self.category.into(),               // ChargeCategory
-            String::new(),                      // ChargeClass (not a correction)
-            self.description,                   // ChargeDescription
-            self.frequency.into(),              // ChargeFrequency
-            self.charge_end.unwrap_or_else(|| instant(self.charge_start.succ_opt().unwrap_or(self.charge_start))), // ChargePeriodEnd (exclusive)
-            instant(self.charge_start),       // ChargePeriodStart
-            self.quantity.clone(),            // ConsumedQuantity
-            self.unit.into(),                 // ConsumedUnit
-            cost.clone(),                     // ContractedCost
-            self.unit_price.clone(),          // ContractedUnitPrice
-            cost.clone(),                     // EffectiveCost
-            self.provider.clone(),            // InvoiceIssuerName
-            list_cost,                        // ListCost
-            self.unit_price,                  // ListUnitPrice
-            "Standard".into(),                // PricingCategory
-            self.quantity,                    // PricingQuantity
-            self.unit.into(),                 // PricingUnit
-            self.provider.clone(),            // ProviderName
-            self.provider,                    // PublisherName
-            String::new(),                    // RegionId
-            String::new(),                    // RegionName
-            self.resource.clone(),            // ResourceId
-            self.resource,                    // ResourceName
-            "Serving Endpoint".into(),        // ResourceType
-            "AI and Machine Learning".into(), // ServiceCategory
-            "LLM inference".into(),           // ServiceName
-            self.sku,                         // SkuId
-            self.sku_price,                   // SkuPriceId
-            self.cost_center.clone(),         // SubAccountId
-            self.cost_center.clone(),         // SubAccountName
-            tags,                             // Tags
-            self.group,                       // x_Group
-            self.cost_center,                 // x_CostCenter
-        ];
+        let group_tags = serde_json::json!({ "group": self.group, "cost_center": self.cost_center }).to_string();
+        // 1.3: an allocated charge's group and cost center are the tags of what it is allocated
+        // to (AllocatedTags, which must not repeat Tags); Tags are the pool's own
+        let (tags, allocated) = match (version, self.allocation) {
+            (FocusVersion::V1_3, Some(a)) => {
+                let allocated = [
+                    a.details,
+                    a.method.to_string(),
+                    format!("{}/{}", self.cost_center, self.group),
+                    self.group.clone(),
+                    group_tags,
+                ];
+                (serde_json::json!({ "pool": reservation }).to_string(), allocated)
+            }
+            _ => (group_tags, Default::default()),
+        };
+        let [method_details, method_id, allocated_id, allocated_name, allocated_tags] = allocated;
+        let charge_end =
+            self.charge_end.unwrap_or_else(|| instant(self.charge_start.succ_opt().unwrap_or(self.charge_start)));
+        let value = |column: &str| -> String {
+            match column {
+                "AllocatedMethodDetails" => method_details.clone(),
+                "AllocatedMethodId" => method_id.clone(),
+                "AllocatedResourceId" => allocated_id.clone(),
+                "AllocatedResourceName" => allocated_name.clone(),
+                "AllocatedTags" => allocated_tags.clone(),
+                "BilledCost" | "ContractedCost" | "EffectiveCost" => cost.clone(),
+                "BillingAccountId" => "tokenledger".into(),
+                "BillingAccountName" => "tokenledger gateway usage".into(),
+                "BillingCurrency" => self.currency.clone(),
+                "BillingPeriodEnd" => instant(period.end), // exclusive
+                "BillingPeriodStart" => instant(period.start),
+                "CapacityReservationId" => reservation.clone(),
+                "CapacityReservationStatus" => status.clone(),
+                "ChargeCategory" => self.category.into(),
+                "ChargeDescription" => self.description.clone(),
+                "ChargeFrequency" => self.frequency.into(),
+                "ChargePeriodEnd" => charge_end.clone(), // exclusive
+                "ChargePeriodStart" => instant(self.charge_start),
+                "ConsumedQuantity" | "PricingQuantity" => self.quantity.clone(),
+                "ConsumedUnit" | "PricingUnit" => self.unit.into(),
+                "ContractApplied" => self.contract.clone().unwrap_or_default(),
+                "ContractedUnitPrice" | "ListUnitPrice" => self.unit_price.clone(),
+                "HostProviderName" => self.host_provider.clone(),
+                "InvoiceIssuerName" | "ProviderName" | "PublisherName" => self.provider.clone(),
+                "ListCost" => self.list_cost.to_string(),
+                "PricingCategory" => "Standard".into(),
+                "ResourceId" | "ResourceName" => self.resource.clone(),
+                "ResourceType" => "Serving Endpoint".into(),
+                "ServiceCategory" => "AI and Machine Learning".into(),
+                "ServiceName" => "LLM inference".into(),
+                "ServiceProviderName" => self.service_provider.clone(),
+                "SkuId" => self.sku.clone(),
+                "SkuPriceId" => self.sku_price.clone(),
+                "SubAccountId" | "SubAccountName" => self.cost_center.clone(),
+                "Tags" => tags.clone(),
+                // AvailabilityZone, ChargeClass (not a correction), RegionId, RegionName
+                _ => String::new(),
+            }
+        };
+        let mut cells: Vec<String> = version.columns().into_iter().map(value).collect();
+        cells.extend([self.group.clone(), self.cost_center.clone()]); // x_Group, x_CostCenter
         cells.extend(self.counts.iter().map(|n| n.to_string())); // x_Requests .. x_OutputTokens
         cells
     }
+}
+
+/// AllocatedMethodId of a pool's busy hours: each hour split by its tokens' shares.
+pub const METHOD_TOKEN_SHARE: &str = "tokenledger-pool-token-share";
+/// AllocatedMethodId of a pool's idle hours: charged to the pool's owner group.
+pub const METHOD_IDLE_TO_OWNER: &str = "tokenledger-pool-idle-to-owner";
+
+/// AllocatedMethodDetails (FOCUS 1.3's object: `Elements` of AllocatedRatio, UsageUnit,
+/// UsageQuantity; custom keys `x_`): the row's ratio of its pool's day and the pool hours it pays.
+fn allocation_details(ratio: Decimal, hours: Decimal, idle: bool) -> String {
+    let how = match idle {
+        true => "idle hours of the pool (no traffic), charged to the pool's owner group",
+        false => "busy hours of the pool, each split by the tokens of the hour",
+    };
+    // Decimal's text is a JSON number: the ratio stays exact
+    format!(
+        r#"{{"Elements":[{{"AllocatedRatio":{},"UsageUnit":"Hours","UsageQuantity":{}}}],"x_Method":{}}}"#,
+        ratio.normalize(),
+        hours.round_dp(6).normalize(),
+        serde_json::Value::from(how)
+    )
+}
+
+/// ContractApplied (FOCUS 1.3's object): the negotiated discount that priced the row, as the
+/// contract and its commitment, with the cost it applied to.
+fn contract_applied(discount_id: &str, cost: Decimal) -> String {
+    let id = serde_json::Value::from(discount_id);
+    format!(
+        r#"{{"Elements":[{{"ContractID":{id},"ContractCommitmentID":{id},"ContractCommitmentAppliedCost":{}}}]}}"#,
+        cost.normalize()
+    )
+}
+
+/// HostProviderName: who served and billed the traffic, the usage row's `provider` by its
+/// usual name.
+fn host_provider(provider: &str) -> String {
+    let name = match provider.to_ascii_lowercase().as_str() {
+        "" => "unknown",
+        "openai" => "OpenAI",
+        "anthropic" => "Anthropic",
+        "databricks" => "Databricks",
+        "amazon-bedrock" | "bedrock" | "aws" => "AWS",
+        "azure" | "azure-openai" | "azure_openai" => "Microsoft",
+        "google" | "vertex_ai" | "vertex-ai" | "gemini" => "Google",
+        "cohere" => "Cohere",
+        "mistral" => "Mistral AI",
+        _ => provider,
+    };
+    name.to_string()
+}
+
+/// The makers of model families, found in a served entity's name wherever it is hosted.
+const MODEL_MAKERS: [(&str, &str); 10] = [
+    ("claude", "Anthropic"),
+    ("gpt-", "OpenAI"),
+    ("text-embedding-", "OpenAI"),
+    ("gemini", "Google"),
+    ("gemma", "Google"),
+    ("llama", "Meta"),
+    ("mistral", "Mistral AI"),
+    ("mixtral", "Mistral AI"),
+    ("command-r", "Cohere"),
+    ("titan-", "Amazon"),
+];
+
+/// ServiceProviderName: the maker of the model when the served entity's name says it (an
+/// Anthropic model served by Databricks, `databricks-claude-3-7-sonnet`, is Anthropic's, hosted
+/// by Databricks), else the host. Simple on purpose: the name is what every usage row has.
+fn service_provider(served_entity: &str, provider: &str) -> String {
+    let entity = served_entity.to_ascii_lowercase();
+    MODEL_MAKERS
+        .iter()
+        .find(|(family, _)| entity.contains(family))
+        .map_or_else(|| host_provider(provider), |(_, maker)| maker.to_string())
 }
 
 fn instant(date: chrono::NaiveDate) -> String {
     format!("{date}T00:00:00Z")
 }
 
-/// Writes the FOCUS rows of `period` (UTC days of `usage_daily`) to `path`, charging pools
-/// through `through` (UTC microseconds) while the period is open, or the end of the data.
+/// Writes the FOCUS `version` rows of `period` (UTC days of `usage_daily`) to `path`, charging
+/// pools through `through` (UTC microseconds) while the period is open, or the end of the data.
 pub async fn write_focus(
     warehouse: &Warehouse,
     period: &Period,
     through: Option<i64>,
     true_up: bool,
     capacity_from_bill: bool,
+    version: FocusVersion,
     path: &Path,
 ) -> Result<FocusExport> {
     let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
@@ -205,7 +361,7 @@ pub async fn write_focus(
         "SELECT CAST(\"date\" AS VARCHAR), served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, \
                 price_version, sum(requests), sum(input_tokens), sum(cache_read_input_tokens), \
                 sum(cache_creation_input_tokens), sum(output_tokens), sum(unpriced_requests), CAST(sum(cost) AS VARCHAR), \
-                sum(unmetered_requests), CAST(sum(COALESCE(list_cost, cost)) AS VARCHAR) \
+                sum(unmetered_requests), CAST(sum(COALESCE(list_cost, cost)) AS VARCHAR), max(discount_id) \
          FROM usage WHERE \"date\" >= DATE '{}' AND \"date\" < DATE '{}' \
          GROUP BY 1, served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, price_version \
          ORDER BY 1, served_entity_name, endpoint_name, provider, cost_center, \"group\", currency, price_version",
@@ -216,13 +372,13 @@ pub async fn write_focus(
     let (mut unpriced, mut unmetered) = (0_i64, 0_i64);
     let mut billed: std::collections::BTreeMap<String, Decimal> = Default::default();
     for batch in ctx.sql(&sql).await?.collect().await? {
-        let text = cast_columns(&batch, [0, 1, 2, 3, 4, 5, 6, 7, 14, 16], &DataType::Utf8)?;
+        let text = cast_columns(&batch, [0, 1, 2, 3, 4, 5, 6, 7, 14, 16, 17], &DataType::Utf8)?;
         let ints = cast_columns(&batch, (8..14).chain([15]), &DataType::Int64)?;
         for row in 0..batch.num_rows() {
             let s = |i: usize| text_at(&text[i], row);
             let n = |i: usize| int_at(&ints[i], row);
             unmetered += n(6);
-            let (date, entity, endpoint, provider, cost_center, group, currency, version, cost) =
+            let (date, entity, endpoint, provider, cost_center, group, currency, price_version, cost) =
                 (s(0), s(1), s(2), s(3), s(4), s(5), s(6), s(7), s(8));
             if cost.is_empty() || currency.is_empty() {
                 unpriced += n(0);
@@ -240,6 +396,9 @@ pub async fn write_focus(
             if pool.is_none() {
                 *billed.entry(currency.clone()).or_default() += amount;
             }
+            // the discount priced what is paid; pooled traffic's per-token price is not paid
+            let discount = s(10);
+            let contract = (pool.is_none() && !discount.is_empty()).then(|| contract_applied(&discount, cost));
             let cells = FocusRow {
                 category: "Usage",
                 cost,
@@ -253,15 +412,19 @@ pub async fn write_focus(
                 unit: "Tokens",
                 unit_price: String::new(),
                 provider: if provider.is_empty() { "unknown".to_string() } else { provider.clone() },
+                service_provider: service_provider(&entity, &provider),
+                host_provider: host_provider(&provider),
                 resource: endpoint,
                 sku: entity,
-                sku_price: version,
+                sku_price: price_version,
                 reservation: pool.map(|p| (p.pool.clone(), "Used")),
+                allocation: None,
+                contract,
                 cost_center,
                 group,
                 counts: [n(0), n(1), n(2), n(3), n(4)],
             }
-            .cells(period);
+            .cells(period, version);
             out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
         }
     }
@@ -299,9 +462,14 @@ pub async fn write_focus(
                 billed_capacity.as_ref(),
             )
             .await?;
-            for a in allocated {
+            let ratios = origin_ratios(&allocated);
+            for (a, ratio) in allocated.into_iter().zip(ratios) {
                 *billed.entry(a.currency.clone()).or_default() += a.amount;
                 let idle = a.charge == super::Charge::Idle;
+                let allocation = Allocation {
+                    method: if idle { METHOD_IDLE_TO_OWNER } else { METHOD_TOKEN_SHARE },
+                    details: allocation_details(ratio, a.hours, idle),
+                };
                 let cells = FocusRow {
                     category: "Usage",
                     cost: a.amount,
@@ -322,23 +490,30 @@ pub async fn write_focus(
                         Some(_) if !a.hours.is_zero() => (a.amount / a.hours).round_dp(12).normalize().to_string(),
                         _ => pool.cost_per_hour.to_string(),
                     },
+                    // the pool's hours are charged at capacity.csv's rate (or the bill's) by
+                    // tokenledger: no usage row says who hosts them
                     provider: "tokenledger".to_string(),
+                    service_provider: "tokenledger".to_string(),
+                    host_provider: "tokenledger".to_string(),
                     resource: pool.endpoint_name.clone().unwrap_or_default(),
                     sku: pool.served_entity_name.clone().unwrap_or_default(),
                     sku_price: pool.pool.clone(),
                     reservation: Some((pool.pool.clone(), if idle { "Unused" } else { "Used" })),
+                    allocation: Some(allocation),
+                    contract: None,
                     cost_center: a.keys[0].clone(),
                     group: a.keys[1].clone(),
                     counts: [0; 5],
                 }
-                .cells(period);
+                .cells(period, version);
                 out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
             }
         }
         day = next;
     }
-    // the bills' differences from the ledger: Adjustment rows over the billing period, per
-    // cost center, group and provider (see chargeback --true-up)
+    // the bills' differences from the ledger: Adjustment rows per cost center, group and
+    // provider (see chargeback --true-up), over the billing period (1.2) or the days the
+    // provider's bills corrected (1.3: ChargePeriodStart/End bound the charge's effective period)
     if true_up {
         let month = period.start.format("%Y-%m").to_string();
         if *period != Period::month(&month)? {
@@ -346,34 +521,44 @@ pub async fn write_focus(
         }
         let keys = ["cost_center", "group", "provider"];
         let t = super::true_up::true_up(&ctx, warehouse, &month, &keys, capacity_from_bill).await?;
+        let corrected = match version {
+            FocusVersion::V1_2 => Default::default(),
+            FocusVersion::V1_3 => corrected_days(&ctx, &month, capacity_from_bill).await?,
+        };
         for ((keys, currency), amount) in t.amounts {
             *billed.entry(currency.clone()).or_default() += amount;
+            let (charge_start, charge_end) = corrected.get(&keys[2]).copied().unwrap_or((period.start, period.end));
             let cells = FocusRow {
                 category: "Adjustment",
                 cost: amount,
                 list_cost: amount,
                 currency,
-                charge_start: period.start,
-                charge_end: Some(instant(period.end)),
+                charge_start,
+                charge_end: Some(instant(charge_end)),
                 description: format!("true-up to the {} bill of {month}", keys[2]),
                 frequency: "One-Time",
                 quantity: String::new(),
                 unit: "",
                 unit_price: String::new(),
                 provider: keys[2].clone(),
+                // the bill's issuer serves and hosts what it bills
+                service_provider: host_provider(&keys[2]),
+                host_provider: host_provider(&keys[2]),
                 resource: String::new(),
                 sku: String::new(),
                 sku_price: String::new(),
                 reservation: None,
+                allocation: None,
+                contract: None,
                 cost_center: keys[0].clone(),
                 group: keys[1].clone(),
                 counts: [0; 5],
             }
-            .cells(period);
+            .cells(period, version);
             out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
         }
     }
-    let header: Vec<String> = COLUMNS.iter().chain(CUSTOM_COLUMNS.iter()).map(|c| c.to_string()).collect();
+    let header: Vec<String> = version.columns().into_iter().chain(CUSTOM_COLUMNS).map(String::from).collect();
     let rows = out.len();
     let bytes = crate::output::csv_bytes(header, out)?;
     crate::output::write_atomic(path, &bytes)?;
@@ -385,4 +570,53 @@ pub async fn write_focus(
         capacity_through: until.map(crate::time::rfc3339),
         sha256: hex::encode(Sha256::digest(&bytes)),
     })
+}
+
+/// Each allocated charge's AllocatedRatio of its origin charge (a pool's day): its share of the
+/// day's cost, or of its hours when the hours cost nothing. The last takes what the others leave,
+/// so that the ratios add up to exactly 1 as FOCUS requires.
+fn origin_ratios(allocated: &[super::capacity::Allocated]) -> Vec<Decimal> {
+    let cost: Decimal = allocated.iter().map(|a| a.amount).sum();
+    let hours: Decimal = allocated.iter().map(|a| a.hours).sum();
+    let share = |a: &super::capacity::Allocated| match (cost.is_zero(), hours.is_zero()) {
+        (false, _) => a.amount / cost,
+        (true, false) => a.hours / hours,
+        (true, true) => Decimal::ZERO,
+    };
+    let mut ratios: Vec<Decimal> = allocated.iter().map(|a| share(a).round_dp(12)).collect();
+    if let Some((last, others)) = ratios.split_last_mut() {
+        *last = Decimal::ONE - others.iter().copied().sum::<Decimal>();
+    }
+    ratios
+}
+
+/// Per provider, the days its bills corrected in the month's reconciliation (registered by
+/// [`super::true_up::true_up`]): from the first day with a difference to the day after the last.
+async fn corrected_days(
+    ctx: &datafusion::prelude::SessionContext,
+    month: &str,
+    capacity_from_bill: bool,
+) -> Result<std::collections::HashMap<String, (chrono::NaiveDate, chrono::NaiveDate)>> {
+    // as the true-up: with the bill's hours charged, the capacity rows are not trued up
+    let kinds = if capacity_from_bill { "AND charge_kind <> 'capacity'" } else { "" };
+    let sql = format!(
+        "SELECT provider, CAST(min(\"date\") AS VARCHAR), CAST(max(\"date\") AS VARCHAR) FROM {} \
+         WHERE period = '{}' AND difference IS NOT NULL AND difference <> 0 {kinds} GROUP BY provider",
+        crate::warehouse::schema::RECONCILIATION,
+        month.replace('\'', "''")
+    );
+    let mut days = std::collections::HashMap::new();
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        let text = cast_columns(&batch, 0..3, &DataType::Utf8)?;
+        for row in 0..batch.num_rows() {
+            let date = |i: usize| {
+                let s = text_at(&text[i], row);
+                chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                    .map_err(|e| Error::Internal(format!("date {s:?}: {e}")))
+            };
+            let (first, last) = (date(1)?, date(2)?);
+            days.insert(text_at(&text[0], row), (first, last.succ_opt().unwrap_or(last)));
+        }
+    }
+    Ok(days)
 }

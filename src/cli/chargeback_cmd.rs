@@ -45,7 +45,8 @@ Examples:
   tokenledger chargeback --period 2025-01 --through 2025-01-20T00:00:00Z        # pools of an open month through the 19th
   tokenledger chargeback --period 2025-01 --as-of-version 12 --output jan.csv   # reproduce an export that read version 12
   tokenledger chargeback --period 2025-01 --tz America/New_York                 # January in New York (read per hour)
-  tokenledger --format focus chargeback --period 2025-01 --output focus.csv     # FOCUS 1.2 for FinOps tools
+  tokenledger --format focus chargeback --period 2025-01 --output focus.csv     # FOCUS 1.3 for FinOps tools
+  tokenledger --format focus chargeback --period 2025-01 --focus-version 1.2 --output focus.csv  # as FOCUS 1.2
   tokenledger chargeback --period 2025-01 --by group --chart jan.svg            # each group's cost as a bar
   tokenledger chargeback --period 2025-01 --true-up --output jan.csv             # the invoice: bills - ledger as true_up lines")]
 pub struct ChargebackArgs {
@@ -93,6 +94,12 @@ pub struct ChargebackArgs {
     /// The time zone whose midnights bound the period (an IANA name such as Europe/Berlin; whole-hour offsets only).
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
     pub tz: chrono_tz::Tz,
+    /// With --format focus: the FOCUS release to write. 1.3 adds ServiceProviderName and HostProviderName, the
+    /// split cost allocation columns on capacity pool rows (AllocatedMethodId, AllocatedMethodDetails,
+    /// AllocatedResourceId, AllocatedResourceName, AllocatedTags) and ContractApplied on discounted rows; 1.2
+    /// writes the columns and bytes of exports before 1.3.
+    #[arg(long, value_name = "VERSION", default_value = "1.3")]
+    pub focus_version: crate::chargeback::FocusVersion,
     /// Draw the lines' costs as stacked bars (usage, capacity, idle) to FILE.svg or FILE.png.
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     pub chart: Option<PathBuf>,
@@ -278,7 +285,7 @@ fn parse_through(text: Option<&str>) -> Result<Option<i64>> {
     Ok(Some(micros))
 }
 
-/// `--format focus`: the FOCUS 1.2 CSV of the period.
+/// `--format focus`: the FOCUS CSV of the period (1.3, or `--focus-version 1.2`).
 async fn focus(warehouse: &Warehouse, args: &ChargebackArgs, period: crate::chargeback::Period) -> Result<i32> {
     let Some(path) = &args.output else {
         return Err(Error::Usage("--format focus writes a file: give --output FILE.csv".into()));
@@ -296,9 +303,16 @@ async fn focus(warehouse: &Warehouse, args: &ChargebackArgs, period: crate::char
         ));
     }
     let through = parse_through(args.through.as_deref())?;
-    let export =
-        crate::chargeback::write_focus(warehouse, &period, through, args.true_up, args.capacity_from_bill, path)
-            .await?;
+    let export = crate::chargeback::write_focus(
+        warehouse,
+        &period,
+        through,
+        args.true_up,
+        args.capacity_from_bill,
+        args.focus_version,
+        path,
+    )
+    .await?;
     println!("wrote {} ({} FOCUS rows)", path.display(), export.rows);
     for (currency, cost) in &export.billed_cost {
         println!("BilledCost {currency} {cost}");
