@@ -144,6 +144,20 @@ fn a_closed_month_keeps_its_bytes_and_later_movement_is_posted_once_in_the_open_
     let sum: Decimal = april[1..].iter().filter(|r| r[charge] != "total").map(|r| dec(&r[cost])).sum();
     assert_eq!(sum, april_total, "April's lines add up to its total");
 
+    // FOCUS carries them as Adjustment rows over the month they correct, valid FOCUS 1.3
+    env.ok(&["--format", "focus", "chargeback", "--period", "2025-04", "--output", "april-focus.csv"]);
+    let focus = read_csv(&env.path("april-focus.csv"));
+    let problems = crate::focus::spec_problems(&focus);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let (category, start, billed) =
+        (column(&focus, "ChargeCategory"), column(&focus, "ChargePeriodStart"), column(&focus, "BilledCost"));
+    let corrections: Decimal = focus[1..]
+        .iter()
+        .filter(|r| r[category] == "Adjustment" && r[start].starts_with("2025-03-01"))
+        .map(|r| dec(&r[billed]))
+        .sum();
+    assert_eq!(corrections, march_today - closed_total, "FOCUS adjustments of March");
+
     // restatements names each cause
     let text = env.ok(&["restatements", "--period", "2025-03"]);
     for cause in ["2 records of 2 date(s) ingested after the close", "prices.csv", "principals re-attributed"] {

@@ -243,21 +243,33 @@ pub fn options(period: Period, by: &[String], o: ExportOptions) -> ChargebackOpt
     }
 }
 
-/// Adds to `cb` (a month's chargeback, not closed) the movement of the closed months since it
-/// was booked, as `adjustment` lines, when `cb`'s month is the first open one: per key and
-/// currency, today's rounded lines minus the booked ones, so that they add up to the
-/// difference of the rounded totals exactly. The totals grow by them. A closed month charged
-/// back by other keys cannot be matched key by key: it is named in the notices and left for a
-/// chargeback by its keys. Returns the notices.
-pub async fn adjust(warehouse: &Warehouse, cb: &mut Chargeback, history: &History) -> Result<Vec<String>> {
-    let mut notices = Vec::new();
-    let Some(month) = month_of(&cb.period) else { return Ok(notices) };
-    if history.closed(&month).is_some() || history.first_open().as_deref() != Some(month.as_str()) {
-        return Ok(notices);
+/// How far one closed month has moved since what is booked of it.
+#[derive(Debug, Clone)]
+pub struct Movement {
+    pub period: String,
+    /// The close (or the later close that carried it last) the movement is counted from.
+    pub since_event: String,
+    /// The month today.
+    pub state: Snapshot,
+    /// Today minus booked, per key and currency (only what moved).
+    pub moved: Snapshot,
+}
+
+/// The movement of every closed month that `month`'s exports by the keys `by` carry: none
+/// unless `month` is the first open month. A closed month charged back by other keys cannot
+/// be matched key by key: it is named in the notices and left for an export by its keys.
+pub async fn movement(
+    warehouse: &Warehouse,
+    history: &History,
+    month: &str,
+    by: &[String],
+) -> Result<(Vec<Movement>, Vec<String>)> {
+    let (mut out, mut notices) = (Vec::new(), Vec::new());
+    if history.closed(month).is_some() || history.first_open().as_deref() != Some(month) {
+        return Ok((out, notices));
     }
-    let mut added: Vec<Line> = Vec::new();
     for close in history.closed_periods() {
-        if close.by != cb.by {
+        if close.by != by {
             notices.push(format!(
                 "{} is closed by {}: its adjustments show in a chargeback of {month} by those keys",
                 close.period,
@@ -266,12 +278,26 @@ pub async fn adjust(warehouse: &Warehouse, cb: &mut Chargeback, history: &Histor
             continue;
         }
         let Some((since, booked)) = history.booked(&close.period) else { continue };
-        let now = snapshot(&today(warehouse, close).await?);
-        let moved = difference(&now, booked);
+        let state = snapshot(&today(warehouse, close).await?);
+        let moved = difference(&state, booked);
+        out.push(Movement { period: close.period.clone(), since_event: since.to_string(), state, moved });
+    }
+    Ok((out, notices))
+}
+
+/// Adds to `cb` (a month's chargeback, not closed) the movement of the closed months since it
+/// was booked ([`movement`]), as `adjustment` lines: per key and currency, today's rounded
+/// lines minus the booked ones, so that they add up to the difference of the rounded totals
+/// exactly. The totals grow by them. Returns the notices.
+pub async fn adjust(warehouse: &Warehouse, cb: &mut Chargeback, history: &History) -> Result<Vec<String>> {
+    let Some(month) = month_of(&cb.period) else { return Ok(Vec::new()) };
+    let (movements, notices) = movement(warehouse, history, &month, &cb.by).await?;
+    let mut added: Vec<Line> = Vec::new();
+    for m in movements {
         let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
-        for k in &moved {
+        for k in &m.moved {
             let mut line = Line::empty(k.keys.clone(), k.currency.clone(), Charge::Adjustment);
-            line.prior_period = Some(close.period.clone());
+            line.prior_period = Some(m.period.clone());
             for (count, n) in line.counts_mut().into_iter().zip(k.counts) {
                 *count = n;
             }
@@ -283,10 +309,10 @@ pub async fn adjust(warehouse: &Warehouse, cb: &mut Chargeback, history: &Histor
             added.push(line);
         }
         cb.adjustments.push(Carried {
-            prior_period: close.period.clone(),
-            since_event: since.to_string(),
+            prior_period: m.period,
+            since_event: m.since_event,
             difference: totals,
-            state: now,
+            state: m.state,
         });
     }
     if added.is_empty() {

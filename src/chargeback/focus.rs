@@ -558,6 +558,49 @@ pub async fn write_focus(
             out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
         }
     }
+    // the closed months' movement since they were booked (see chargeback's adjustment lines):
+    // Adjustment rows in the first open month, over the month each corrects
+    let month = period.start.format("%Y-%m").to_string();
+    if Period::month(&month).ok().as_ref() == Some(period) {
+        let history = super::close::History::load(warehouse).await?;
+        let by = ["cost_center", "group"].map(String::from);
+        let (movements, _) = super::close::movement(warehouse, &history, &month, &by).await?;
+        for m in movements {
+            let corrected = Period::month(&m.period)?;
+            for k in m.moved.iter().filter(|k| !k.currency.is_empty()) {
+                let Some(cost) = k.cost else { continue };
+                *billed.entry(k.currency.clone()).or_default() += cost;
+                let counts = [k.counts[0], k.counts[1], k.counts[2], k.counts[3], k.counts[4]];
+                let cells = FocusRow {
+                    category: "Adjustment",
+                    cost,
+                    list_cost: cost,
+                    currency: k.currency.clone(),
+                    charge_start: corrected.start,
+                    charge_end: Some(instant(corrected.end)),
+                    description: format!("adjustment of closed {}: what it moved since it was booked", m.period),
+                    frequency: "One-Time",
+                    quantity: String::new(),
+                    unit: "",
+                    unit_price: String::new(),
+                    provider: "tokenledger".into(),
+                    service_provider: "tokenledger".into(),
+                    host_provider: "tokenledger".into(),
+                    resource: String::new(),
+                    sku: String::new(),
+                    sku_price: String::new(),
+                    reservation: None,
+                    allocation: None,
+                    contract: None,
+                    cost_center: k.keys[0].clone(),
+                    group: k.keys[1].clone(),
+                    counts,
+                }
+                .cells(period, version);
+                out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
+            }
+        }
+    }
     let header: Vec<String> = version.columns().into_iter().chain(CUSTOM_COLUMNS).map(String::from).collect();
     let rows = out.len();
     let bytes = crate::output::csv_bytes(header, out)?;
