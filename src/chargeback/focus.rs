@@ -184,6 +184,45 @@ struct FocusRow {
     counts: [i64; 5],
 }
 
+impl FocusRow {
+    /// An Adjustment row (a true-up, a closed month's movement) of `cost` over the days
+    /// `[start, end)` it corrects, issued, served and hosted by `provider`, for a cost center
+    /// and group.
+    fn adjustment(
+        (cost, currency): (Decimal, String),
+        (start, end): (chrono::NaiveDate, chrono::NaiveDate),
+        description: String,
+        provider: &str,
+        (cost_center, group): (String, String),
+    ) -> Self {
+        FocusRow {
+            category: "Adjustment",
+            cost,
+            list_cost: cost,
+            currency,
+            charge_start: start,
+            charge_end: Some(instant(end)),
+            description,
+            frequency: "One-Time",
+            quantity: String::new(),
+            unit: "",
+            unit_price: String::new(),
+            provider: provider.to_string(),
+            service_provider: host_provider(provider),
+            host_provider: host_provider(provider),
+            resource: String::new(),
+            sku: String::new(),
+            sku_price: String::new(),
+            reservation: None,
+            allocation: None,
+            contract: None,
+            cost_center,
+            group,
+            counts: [0; 5],
+        }
+    }
+}
+
 /// A pool row's share of its day (1.3's split cost allocation columns).
 struct Allocation {
     method: &'static str,
@@ -528,32 +567,14 @@ pub async fn write_focus(
         for ((keys, currency), amount) in t.amounts {
             *billed.entry(currency.clone()).or_default() += amount;
             let (charge_start, charge_end) = corrected.get(&keys[2]).copied().unwrap_or((period.start, period.end));
-            let cells = FocusRow {
-                category: "Adjustment",
-                cost: amount,
-                list_cost: amount,
-                currency,
-                charge_start,
-                charge_end: Some(instant(charge_end)),
-                description: format!("true-up to the {} bill of {month}", keys[2]),
-                frequency: "One-Time",
-                quantity: String::new(),
-                unit: "",
-                unit_price: String::new(),
-                provider: keys[2].clone(),
+            let cells = FocusRow::adjustment(
+                (amount, currency),
+                (charge_start, charge_end),
+                format!("true-up to the {} bill of {month}", keys[2]),
                 // the bill's issuer serves and hosts what it bills
-                service_provider: host_provider(&keys[2]),
-                host_provider: host_provider(&keys[2]),
-                resource: String::new(),
-                sku: String::new(),
-                sku_price: String::new(),
-                reservation: None,
-                allocation: None,
-                contract: None,
-                cost_center: keys[0].clone(),
-                group: keys[1].clone(),
-                counts: [0; 5],
-            }
+                &keys[2],
+                (keys[0].clone(), keys[1].clone()),
+            )
             .cells(period, version);
             out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
         }
@@ -572,29 +593,14 @@ pub async fn write_focus(
                 *billed.entry(k.currency.clone()).or_default() += cost;
                 let counts = [k.counts[0], k.counts[1], k.counts[2], k.counts[3], k.counts[4]];
                 let cells = FocusRow {
-                    category: "Adjustment",
-                    cost,
-                    list_cost: cost,
-                    currency: k.currency.clone(),
-                    charge_start: corrected.start,
-                    charge_end: Some(instant(corrected.end)),
-                    description: format!("adjustment of closed {}: what it moved since it was booked", m.period),
-                    frequency: "One-Time",
-                    quantity: String::new(),
-                    unit: "",
-                    unit_price: String::new(),
-                    provider: "tokenledger".into(),
-                    service_provider: "tokenledger".into(),
-                    host_provider: "tokenledger".into(),
-                    resource: String::new(),
-                    sku: String::new(),
-                    sku_price: String::new(),
-                    reservation: None,
-                    allocation: None,
-                    contract: None,
-                    cost_center: k.keys[0].clone(),
-                    group: k.keys[1].clone(),
                     counts,
+                    ..FocusRow::adjustment(
+                        (cost, k.currency.clone()),
+                        (corrected.start, corrected.end),
+                        format!("adjustment of closed {}: what it moved since it was booked", m.period),
+                        "tokenledger",
+                        (k.keys[0].clone(), k.keys[1].clone()),
+                    )
                 }
                 .cells(period, version);
                 out.push(cells.iter().map(|c| neutralise_unless_number(c)).collect());
