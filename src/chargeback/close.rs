@@ -396,14 +396,22 @@ pub async fn close(
     let mut manifest = cb.manifest(&key, &bytes, arguments);
     manifest["closed"] = serde_json::json!({ "period": month, "event_id": event_id });
     let manifest = (serde_json::to_string_pretty(&manifest)? + "\n").into_bytes();
+    // the FOCUS export (the default version) of the month as closed, kept beside it
+    let through = Some(crate::time::date_start_micros(period.end));
+    let version = super::FocusVersion::default();
+    let (o, f) = (options.true_up, options.capacity_from_bill);
+    let (focus, _) = super::focus::focus_bytes(warehouse, &period, through, o, f, version).await?;
+    let focus_key = format!("{PERIODS}/exports/{month}/{event_id}.focus.csv");
     // the bytes first: a close without its export is never recorded
     warehouse.write(&key, bytes.clone()).await?;
     warehouse.write(&format!("{key}.manifest.json"), manifest.clone()).await?;
+    warehouse.write(&focus_key, focus.clone()).await?;
     let source = serde_json::json!({
         "tables": { cb.table.clone(): cb.table_version, "usage_hourly": cb.hourly_version },
         "rated_with": cb.rated_with,
         "config_at_export": cb.config_at_export,
         "true_up": cb.true_up,
+        "focus": { "key": focus_key, "sha256": hex::encode(Sha256::digest(&focus)), "version": version.name() },
     });
     let event = PeriodEvent {
         period: month.to_string(),
@@ -459,6 +467,28 @@ pub async fn reopen(warehouse: &Warehouse, month: &str, reason: &str) -> Result<
     };
     append(warehouse, &event).await?;
     Ok(event)
+}
+
+/// The FOCUS export kept at the close, if it is of `version` (checked against its hash).
+pub async fn closed_focus_bytes(
+    warehouse: &Warehouse,
+    event: &PeriodEvent,
+    version: super::FocusVersion,
+) -> Result<Option<Vec<u8>>> {
+    let focus = &event.source["focus"];
+    let (Some(key), Some(sha)) = (focus["key"].as_str(), focus["sha256"].as_str()) else { return Ok(None) };
+    if focus["version"].as_str() != Some(version.name()) {
+        return Ok(None);
+    }
+    let missing = || Error::Internal(format!("the closed FOCUS export of {} ({key}) is missing", event.period));
+    let bytes = warehouse.read(key).await?.ok_or_else(missing)?.to_vec();
+    if hex::encode(Sha256::digest(&bytes)) != sha {
+        return Err(Error::Internal(format!(
+            "the closed FOCUS export of {} ({key}) does not have the SHA-256 recorded at its close: it was altered",
+            event.period
+        )));
+    }
+    Ok(Some(bytes))
 }
 
 /// The closed export's bytes and manifest, checked against the recorded hash.

@@ -43,6 +43,14 @@ pub enum FocusVersion {
 }
 
 impl FocusVersion {
+    /// `1.2` or `1.3`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FocusVersion::V1_2 => "1.2",
+            FocusVersion::V1_3 => "1.3",
+        }
+    }
+
     /// The specification's columns this version writes, alphabetical (then come [`CUSTOM_COLUMNS`]).
     pub fn columns(self) -> Vec<&'static str> {
         COLUMNS.into_iter().filter(|c| self == FocusVersion::V1_3 || !ADDED_IN_1_3.contains(c)).collect()
@@ -394,6 +402,20 @@ pub async fn write_focus(
     version: FocusVersion,
     path: &Path,
 ) -> Result<FocusExport> {
+    let (bytes, export) = focus_bytes(warehouse, period, through, true_up, capacity_from_bill, version).await?;
+    crate::output::write_atomic(path, &bytes)?;
+    Ok(export)
+}
+
+/// The bytes of the FOCUS export [`write_focus`] writes, and what it holds.
+pub async fn focus_bytes(
+    warehouse: &Warehouse,
+    period: &Period,
+    through: Option<i64>,
+    true_up: bool,
+    capacity_from_bill: bool,
+    version: FocusVersion,
+) -> Result<(Vec<u8>, FocusExport)> {
     let ctx = warehouse.engine().context_with_memory(crate::engine::DEFAULT_MEMORY_LIMIT).await?;
     register_usage(&ctx, warehouse, "usage_daily", "usage", None).await?;
     let sql = format!(
@@ -610,15 +632,15 @@ pub async fn write_focus(
     let header: Vec<String> = version.columns().into_iter().chain(CUSTOM_COLUMNS).map(String::from).collect();
     let rows = out.len();
     let bytes = crate::output::csv_bytes(header, out)?;
-    crate::output::write_atomic(path, &bytes)?;
-    Ok(FocusExport {
+    let export = FocusExport {
         rows,
         billed_cost: billed.into_iter().map(|(c, v)| (c, v.to_string())).collect(),
         unpriced_requests: unpriced,
         unmetered_requests: unmetered,
         capacity_through: until.map(crate::time::rfc3339),
         sha256: hex::encode(Sha256::digest(&bytes)),
-    })
+    };
+    Ok((bytes, export))
 }
 
 /// Each allocated charge's AllocatedRatio of its origin charge (a pool's day): its share of the

@@ -303,6 +303,29 @@ async fn focus(warehouse: &Warehouse, args: &ChargebackArgs, period: crate::char
         ));
     }
     let through = parse_through(args.through.as_deref())?;
+    // a closed month's FOCUS export is the one kept at its close
+    let history = History::load(warehouse).await?;
+    if let Some(close) = history.closed(&period.start.format("%Y-%m").to_string())
+        && Period::month(&close.period)? == period
+    {
+        match crate::chargeback::close::closed_focus_bytes(warehouse, close, args.focus_version).await? {
+            Some(bytes) => {
+                crate::output::write_atomic(path, &bytes)?;
+                println!(
+                    "wrote {} (the FOCUS export of {} as closed, event {})",
+                    path.display(),
+                    close.period,
+                    close.event_id
+                );
+                return Ok(0);
+            }
+            None => eprintln!(
+                "notice: {} is closed; FOCUS {} was not kept at its close and is made from today's tables",
+                close.period,
+                args.focus_version.name()
+            ),
+        }
+    }
     let export = crate::chargeback::write_focus(
         warehouse,
         &period,
