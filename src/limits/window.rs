@@ -324,6 +324,7 @@ mod tests {
             request("a5", 5, "ana", "g", 90), // minute 5
             request("a6", 5, "ana", "g", 90), // rejected, retried in minute 6 ...
             request("a7", 5, "ana", "g", 200), // ... and this too, rejected again then: final
+            request("a8", 9, "ana", "g", 10), // no third try of a7 comes before it
         ];
         let out = replay(&l, true, requests.clone());
         let expected: Vec<(String, i64, bool, bool)> = [
@@ -338,6 +339,7 @@ mod tests {
             ("a7", 5, true, false),
             ("a6", 6, false, true),
             ("a7", 6, true, true),
+            ("a8", 9, false, false),
         ]
         .iter()
         .map(|(id, m, r, t)| (id.to_string(), *m, *r, *t))
