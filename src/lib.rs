@@ -20,8 +20,7 @@
 //!   CSV, JSON, Parquet, charts, atomic files), [`progress`] (progress bars) and [`error`].
 
 /// The stages: no stage's code names another.
-pub const STAGES: [&str; 8] =
-    ["ingest", "rollup", "chargeback", "query", "maintenance", "generator", "bill", "limits"];
+pub const STAGES: [&str; 8] = ["ingest", "rollup", "chargeback", "query", "maintenance", "generator", "bill", "limits"];
 /// The shared plumbing below the stages: it names no stage.
 pub const PLUMBING: [&str; 9] =
     ["warehouse", "engine", "model", "pricing", "money", "time", "output", "progress", "error"];

@@ -11,8 +11,7 @@ served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price
 gpt-4o,2025-01-01,USD,2.50,1.25,10.00
 ";
 
-const PRINCIPALS: &str =
-    "requester,group,cost_center\nana@example.com,search,CC-100\ncarol@example.com,search,CC-100\nbob@example.com,support,CC-200\n";
+const PRINCIPALS: &str = "requester,group,cost_center\nana@example.com,search,CC-100\ncarol@example.com,search,CC-100\nbob@example.com,support,CC-200\n";
 
 /// (id, time, requester, status, input tokens, output tokens). Under 1,000,000 tokens a minute
 /// per user: ana's window at 10:00 holds a1 + a2 = 900k, so a3 (150k) is rejected and a4
@@ -48,7 +47,9 @@ fn history() -> String {
 }
 
 fn limit(key_and_principal: &str, amounts: &str) -> String {
-    format!("[[endpoint]]\nname = \"chat\"\n\n[[endpoint.limit]]\n{key_and_principal}\n{amounts}\nrenewal_period = \"minute\"\n")
+    format!(
+        "[[endpoint]]\nname = \"chat\"\n\n[[endpoint.limit]]\n{key_and_principal}\n{amounts}\nrenewal_period = \"minute\"\n"
+    )
 }
 
 /// A warehouse with the history ingested (no rollup: the replay reads the priced requests).
@@ -110,7 +111,8 @@ fn a_per_user_token_limit_rejects_exactly_the_requests_over_it_minute_by_minute(
     assert_eq!(principal(&sim, "ana")["token_share_before"], "51.14");
     assert_eq!(principal(&sim, "ana")["token_share_after"], "48.59");
     // the blast radius: ana and bob were never rate limited before; carol was, and is not now
-    let blast: Vec<&str> = sim["blast_radius"].as_array().unwrap().iter().map(|p| p["requester"].as_str().unwrap()).collect();
+    let blast: Vec<&str> =
+        sim["blast_radius"].as_array().unwrap().iter().map(|p| p["requester"].as_str().unwrap()).collect();
     assert_eq!(blast, vec!["ana@example.com", "bob@example.com"]);
 
     // the table: thousands separators, spend to the cent
@@ -178,10 +180,17 @@ fn the_template_init_writes_is_the_default_and_bad_limits_are_refused_with_their
     );
     let args = ["simulate", "limits", "--from", "2025-03-03", "--to", "2025-03-03", "--limits", bad.to_str().unwrap()];
     let err = env.fails(&args, 2);
-    for want in ["bad.toml line 6: key `team`", "bad.toml line 10: this limit has neither calls nor tokens", "bad.toml line 12: renewal_period `second`"] {
+    for want in [
+        "bad.toml line 6: key `team`",
+        "bad.toml line 10: this limit has neither calls nor tokens",
+        "bad.toml line 12: renewal_period `second`",
+    ] {
         assert!(err.contains(want), "{want} in\n{err}");
     }
-    env.write("bad.toml", "[[endpoint]]\nname = \"chat\"\n[[endpoint.limit]]\ncalls = 5\nrenewal_period = \"minute\"\nburst = 2\n");
+    env.write(
+        "bad.toml",
+        "[[endpoint]]\nname = \"chat\"\n[[endpoint.limit]]\ncalls = 5\nrenewal_period = \"minute\"\nburst = 2\n",
+    );
     let err = env.fails(&args, 2);
     assert!(err.contains("bad.toml line 6") && err.contains("burst"), "{err}");
 }

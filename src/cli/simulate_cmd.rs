@@ -104,86 +104,76 @@ fn spend(spend: &Spend) -> String {
         .join("; ")
 }
 
-/// The cells shared by the table's and the CSV's lines, from `requests` on.
-fn counts(p: &PrincipalOutcome, number: impl Fn(u64) -> String) -> Vec<String> {
-    vec![
-        number(p.requests),
-        number(p.rejected_requests),
-        number(p.rejected_tokens),
-        number(p.delayed_requests),
-        number(p.minutes_affected),
-        spend(&p.spend_avoided),
-        number(p.rejected_unpriced),
-        p.token_share_before.to_string(),
-        p.token_share_after.to_string(),
-        number(p.history_429s),
-    ]
+/// A column of the tables for people: its header and its cell.
+type Column = (&'static str, fn(&PrincipalOutcome) -> String);
+
+/// The columns of both tables for people, from `requests` on: `delayed` only with retries and
+/// `rejected unpriced` only when some rejected request has no price, so the usual case fits a
+/// terminal. `share` is the principal's share of the endpoint's tokens (or, for an endpoint,
+/// what is still served).
+fn count_columns(s: &Simulation, share: &[Column]) -> Vec<Column> {
+    let mut columns: Vec<Column> = vec![
+        ("requests", |p| thousands(p.requests)),
+        ("rejected", |p| thousands(p.rejected_requests)),
+        ("tokens rejected", |p| thousands(p.rejected_tokens)),
+    ];
+    if s.retry_after {
+        columns.push(("delayed", |p| thousands(p.delayed_requests)));
+    }
+    columns.push(("minutes affected", |p| thousands(p.minutes_affected)));
+    columns.push(("spend avoided", |p| spend(&p.spend_avoided)));
+    if s.endpoints.iter().any(|e| e.rejected_unpriced > 0) {
+        columns.push(("rejected unpriced", |p| thousands(p.rejected_unpriced)));
+    }
+    columns.extend_from_slice(share);
+    columns.push(("429s before", |p| thousands(p.history_429s)));
+    columns
 }
 
-const COUNT_COLUMNS: [&str; 10] = [
-    "requests",
-    "rejected",
-    "tokens rejected",
-    "delayed",
-    "minutes affected",
-    "spend avoided",
-    "rejected unpriced",
-    "token share % before",
-    "after",
-    "429s before",
-];
+/// `rows` as a table of `first` columns then `columns`.
+fn table<'a>(first: &[Column], columns: &[Column], rows: impl IntoIterator<Item = &'a PrincipalOutcome>) -> String {
+    let all: Vec<&Column> = first.iter().chain(columns).collect();
+    let mut t = Table::with_header(all.iter().map(|(header, _)| header.to_string()).collect());
+    for row in rows {
+        t.row_vec(all.iter().map(|(_, cell)| cell(row)).collect());
+    }
+    t.render()
+}
 
 fn render(s: &Simulation) -> String {
     let retry = if s.retry_after { ", one retry in the next minute" } else { ", no retries" };
     let mut out = format!("Rate limits replayed over {} .. {}{retry}\n\n", s.from, s.to);
+    let principal: [Column; 3] =
+        [("endpoint", |p| p.endpoint.clone()), ("requester", |p| p.requester.clone()), ("group", |p| p.group.clone())];
+    let share: [Column; 2] =
+        [("token share %", |p| p.token_share_before.to_string()), ("after", |p| p.token_share_after.to_string())];
+    let mut columns = count_columns(s, &share);
+    columns.push(("limits (lines)", lines));
     let affected: Vec<&PrincipalOutcome> =
         s.principals.iter().filter(|p| p.rejected_requests + p.delayed_requests > 0).collect();
     if affected.is_empty() {
         out.push_str("No request would have been rejected.\n\n");
     } else {
-        let mut header = vec!["endpoint".to_string(), "requester".into(), "group".into()];
-        header.extend(COUNT_COLUMNS.iter().map(|c| c.to_string()));
-        header.push("limits (lines)".into());
-        let mut t = Table::with_header(header);
-        for p in &affected {
-            let mut cells = vec![p.endpoint.clone(), p.requester.clone(), p.group.clone()];
-            cells.extend(counts(p, thousands));
-            cells.push(lines(p));
-            t.row_vec(cells);
-        }
-        out.push_str(&t.render());
+        out.push_str(&table(&principal, &columns, affected.iter().copied()));
         let others = s.principals.len() - affected.len();
         if others > 0 {
-            out.push_str(&format!("({} other principal(s) not rejected; --format csv or json lists all)\n", thousands(others as u64)));
+            let others = thousands(others as u64);
+            out.push_str(&format!("({others} other principal(s) not rejected; --format csv or json lists all)\n"));
         }
         out.push('\n');
     }
-    let mut header = vec!["endpoint".to_string()];
-    header.extend(COUNT_COLUMNS.iter().map(|c| c.to_string()));
-    let mut t = Table::with_header(header);
-    for e in &s.endpoints {
-        let mut cells = vec![e.endpoint.clone()];
-        cells.extend(counts(e, thousands));
-        t.row_vec(cells);
-    }
-    out.push_str("Per endpoint (token share after: of the endpoint's tokens, still served)\n");
-    out.push_str(&t.render());
+    out.push_str("Per endpoint\n");
+    let served: [Column; 1] = [("tokens served %", |p| p.token_share_after.to_string())];
+    let columns = count_columns(s, &served);
+    out.push_str(&table(&[("endpoint", |p| p.endpoint.clone())], &columns, &s.endpoints));
     out.push('\n');
     if s.blast_radius.is_empty() {
         out.push_str("Blast radius: nobody who saw no 429 before would be rejected.\n");
     } else {
         out.push_str("Blast radius: would be rejected, and saw no 429 in the range\n");
-        let mut t = Table::new(["endpoint", "requester", "group", "rejected", "minutes affected"]);
-        for p in &s.blast_radius {
-            t.row([
-                p.endpoint.clone(),
-                p.requester.clone(),
-                p.group.clone(),
-                thousands(p.rejected_requests),
-                thousands(p.minutes_affected),
-            ]);
-        }
-        out.push_str(&t.render());
+        let counts: [Column; 2] =
+            [("rejected", |p| thousands(p.rejected_requests)), ("minutes affected", |p| thousands(p.minutes_affected))];
+        out.push_str(&table(&principal, &counts, &s.blast_radius));
     }
     out
 }

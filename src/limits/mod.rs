@@ -114,19 +114,13 @@ pub async fn simulate(warehouse: &Warehouse, limits: &Limits, opts: &SimulateOpt
         let batch = batch.map_err(|e| Error::from(e).with_memory_hint("the simulation", Some(opts.memory_limit)))?;
         // each column as one type, whatever the plan chose (string views, dictionaries)
         let typed = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
-        let texts = [0, 2, 3, 4, 8].map(|i| typed(i, &DataType::Utf8));
-        let [id, endpoint, requester, group, currency] = texts;
+        let [id, endpoint, requester, group, currency] = [0, 2, 3, 4, 8].map(|i| typed(i, &DataType::Utf8));
         let (id, endpoint, requester, group, currency) = (id?, endpoint?, requester?, group?, currency?);
-        let (id, endpoint, requester, group, currency) = (
-            id.as_string::<i32>(),
-            endpoint.as_string::<i32>(),
-            requester.as_string::<i32>(),
-            group.as_string::<i32>(),
-            currency.as_string::<i32>(),
-        );
-        let (time, tokens) = (typed(1, &DataType::Int64)?, typed(6, &DataType::Int64)?);
+        let [id, endpoint, requester, group, currency] =
+            [&id, &endpoint, &requester, &group, &currency].map(|a| a.as_string::<i32>());
+        let (time, tokens, status) =
+            (typed(1, &DataType::Int64)?, typed(6, &DataType::Int64)?, typed(5, &DataType::Int32)?);
         let (time, tokens) = (time.as_primitive::<Int64Type>(), tokens.as_primitive::<Int64Type>());
-        let status = typed(5, &DataType::Int32)?;
         let status = status.as_primitive::<Int32Type>();
         let cost = typed(7, &DataType::Decimal128(38, COST_SCALE))?;
         let cost = cost.as_primitive::<Decimal128Type>();
@@ -159,7 +153,9 @@ pub async fn simulate(warehouse: &Warehouse, limits: &Limits, opts: &SimulateOpt
 /// The requesters of the range whose requests say they are service principals.
 async fn service_principals(ctx: &datafusion::prelude::SessionContext, dates: &str) -> Result<HashSet<String>> {
     let batches = ctx
-        .sql(&format!("SELECT DISTINCT requester FROM inference WHERE requester_type = 'service_principal' AND {dates}"))
+        .sql(&format!(
+            "SELECT DISTINCT requester FROM inference WHERE requester_type = 'service_principal' AND {dates}"
+        ))
         .await?
         .collect()
         .await?;
@@ -257,8 +253,7 @@ impl Tally {
         for row in &mut principals {
             let total = &endpoints[&row.endpoint];
             row.token_share_before = percent(row.tokens, total.tokens);
-            row.token_share_after =
-                percent(row.tokens - row.rejected_tokens, total.tokens - total.rejected_tokens);
+            row.token_share_after = percent(row.tokens - row.rejected_tokens, total.tokens - total.rejected_tokens);
         }
         principals.sort_by(|a, b| {
             (b.rejected_requests, b.rejected_tokens)

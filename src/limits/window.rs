@@ -62,11 +62,8 @@ impl<'a> Gateway<'a> {
     /// counts.
     fn windows_of(&self, request: &Request) -> Vec<(usize, String)> {
         let on_endpoint: Vec<_> = self.limits.on_endpoint(&request.endpoint).collect();
-        let mut counted: Vec<(usize, String)> = on_endpoint
-            .iter()
-            .filter(|(_, l)| l.key == LimitKey::Endpoint)
-            .map(|(i, _)| (*i, String::new()))
-            .collect();
+        let mut counted: Vec<(usize, String)> =
+            on_endpoint.iter().filter(|(_, l)| l.key == LimitKey::Endpoint).map(|(i, _)| (*i, String::new())).collect();
         let named = |key: LimitKey| {
             on_endpoint
                 .iter()
@@ -225,7 +222,8 @@ mod tests {
     /// (id, window, rejected, retry) of every outcome, in order.
     fn replay(limits: &Limits, retry_after: bool, requests: Vec<Request>) -> Vec<(String, i64, bool, bool)> {
         let mut seen = Vec::new();
-        let mut out = |o: Outcome<'_>| seen.push((o.request.request_id.clone(), o.minute, !o.rejected_by.is_empty(), o.retry));
+        let mut out =
+            |o: Outcome<'_>| seen.push((o.request.request_id.clone(), o.minute, !o.rejected_by.is_empty(), o.retry));
         let mut replay = Replay::new(limits, retry_after);
         for r in requests {
             replay.push(r, &mut out);
@@ -238,7 +236,8 @@ mod tests {
         outcomes.iter().filter(|o| o.2).map(|o| o.0.as_str()).collect()
     }
 
-    const USER_TPM: &str = "[[endpoint]]\nname = \"rag\"\n[[endpoint.limit]]\nkey = \"user\"\ntokens = 100\nrenewal_period = \"minute\"\n";
+    const USER_TPM: &str =
+        "[[endpoint]]\nname = \"rag\"\n[[endpoint.limit]]\nkey = \"user\"\ntokens = 100\nrenewal_period = \"minute\"\n";
 
     #[test]
     fn a_token_limit_rejects_what_would_pass_it_and_the_next_minute_starts_again() {
@@ -252,7 +251,7 @@ mod tests {
                 request("a2", 0, "ana", "g", 50), // 110 > 100: rejected, counts nothing
                 request("a3", 0, "ana", "g", 40), // 100: fits exactly
                 request("a4", 0, "ana", "g", 1),
-                request("a5", 1, "ana", "g", 100), // a new minute
+                request("a5", 1, "ana", "g", 100),       // a new minute
                 request("a6", 1, "ana", "g", 101 - 100), // full
             ],
         );
@@ -261,7 +260,9 @@ mod tests {
 
     #[test]
     fn a_call_limit_counts_requests() {
-        let l = limits("[[endpoint]]\nname = \"*\"\n[[endpoint.limit]]\nkey = \"user\"\ncalls = 2\nrenewal_period = \"minute\"\n");
+        let l = limits(
+            "[[endpoint]]\nname = \"*\"\n[[endpoint.limit]]\nkey = \"user\"\ncalls = 2\nrenewal_period = \"minute\"\n",
+        );
         let out = replay(&l, false, (0..5).map(|i| request(&format!("r{i}"), i / 3, "ana", "g", 1)).collect());
         // minute 0: r0 r1 r2 (r2 over); minute 1: r3 r4
         assert_eq!(rejected(&out), vec!["r2"]);

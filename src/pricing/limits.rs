@@ -135,7 +135,8 @@ impl Limits {
             }
             blocks.push((endpoint.clone(), block_line));
             if block.limit.is_empty() {
-                problems.at(block_line, format!("endpoint `{endpoint}` has no [[endpoint.limit]]; add one or remove it"));
+                problems
+                    .at(block_line, format!("endpoint `{endpoint}` has no [[endpoint.limit]]; add one or remove it"));
             }
             for limit in block.limit {
                 if let Some(limit) = parse_limit(text, &endpoint, limit, &mut problems) {
@@ -173,7 +174,10 @@ fn parse_limit(text: &str, endpoint: &str, limit: Spanned<LimitToml>, problems: 
             if parsed.is_none() {
                 problems.at(
                     line_at(text, key.span().start),
-                    format!("key `{}` is not a rate limit key; use user, user_group, service_principal or endpoint", key.get_ref()),
+                    format!(
+                        "key `{}` is not a rate limit key; use user, user_group, service_principal or endpoint",
+                        key.get_ref()
+                    ),
                 );
             }
             parsed
@@ -244,7 +248,10 @@ mod tests {
         let limits = Limits::from_toml_str(text, "l.toml").unwrap();
         let l = &limits.limits;
         assert_eq!(l.len(), 3);
-        assert_eq!((l[0].key, l[0].principal.as_deref(), l[0].calls, l[0].tokens, l[0].line), (LimitKey::User, Some("ana@example.com"), Some(60), None, 3));
+        assert_eq!(
+            (l[0].key, l[0].principal.as_deref(), l[0].calls, l[0].tokens, l[0].line),
+            (LimitKey::User, Some("ana@example.com"), Some(60), None, 3)
+        );
         // no key: the gateway's default, the endpoint
         assert_eq!((l[1].key, l[1].tokens, l[1].line), (LimitKey::Endpoint, Some(1000), 8));
         assert_eq!((l[2].endpoint.as_str(), l[2].key, l[2].line), ("*", LimitKey::UserGroup, 13));
@@ -281,8 +288,14 @@ mod tests {
         // what serde refuses: an unknown key, a wrong type, a negative count
         for (text, want) in [
             ("[[endpoint]]\nname = \"rag\"\n[[endpoint.limit]]\ncals = 5\nrenewal_period = \"minute\"\n", "line 4"),
-            ("[[endpoint]]\nname = \"rag\"\n[[endpoint.limit]]\ncalls = \"5\"\nrenewal_period = \"minute\"\n", "line 4"),
-            ("[[endpoint]]\nname = \"rag\"\n\n[[endpoint.limit]]\ntokens = -5\nrenewal_period = \"minute\"\n", "line 5"),
+            (
+                "[[endpoint]]\nname = \"rag\"\n[[endpoint.limit]]\ncalls = \"5\"\nrenewal_period = \"minute\"\n",
+                "line 4",
+            ),
+            (
+                "[[endpoint]]\nname = \"rag\"\n\n[[endpoint.limit]]\ntokens = -5\nrenewal_period = \"minute\"\n",
+                "line 5",
+            ),
             ("[[endpoint]]\nnam = \"rag\"\n", "line 2"),
         ] {
             let err = Limits::from_toml_str(text, "limits.toml").unwrap_err().to_string();
