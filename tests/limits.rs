@@ -194,3 +194,48 @@ fn the_template_init_writes_is_the_default_and_bad_limits_are_refused_with_their
     let err = env.fails(&args, 2);
     assert!(err.contains("bad.toml line 6") && err.contains("burst"), "{err}");
 }
+
+#[test]
+fn service_principals_are_known_by_their_requester_type_and_the_csv_is_spreadsheet_safe() {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    // a group a spreadsheet would run as a formula
+    env.write(
+        "wh/config/principals.csv",
+        "requester,group,cost_center\netl-app-id,+etl,CC-1\nana@example.com,search,CC-2\n",
+    );
+    let record = |id: &str, second: u32, who: &str, kind: &str| {
+        format!(
+            r#"{{"request_id":"{id}","request_time":"2025-03-03T10:00:{second:02}Z","endpoint_name":"chat","served_entity_name":"gpt-4o","requester":"{who}","requester_type":"{kind}","status_code":200,"input_tokens":1000,"output_tokens":10}}"#
+        )
+    };
+    let logs = [
+        record("s1", 1, "etl-app-id", "service_principal"),
+        record("s2", 2, "etl-app-id", "service_principal"),
+        record("u1", 3, "ana@example.com", "user"),
+        record("u2", 4, "ana@example.com", "user"),
+    ];
+    let path = env.write("sp.jsonl", logs.join("\n"));
+    env.ok(&["ingest", path.to_str().unwrap()]);
+    // service principals: one call a minute; users (the default): two
+    let limits = format!(
+        "{}\n[[endpoint.limit]]\nkey = \"user\"\ncalls = 2\nrenewal_period = \"minute\"\n",
+        limit("key = \"service_principal\"", "calls = 1")
+    );
+    let sim = simulate(&env, &limits, &[]);
+    let by = |who: &str| {
+        sim["principals"].as_array().unwrap().iter().find(|p| p["requester"] == who).unwrap()["rejected_requests"]
+            .clone()
+    };
+    assert_eq!((by("etl-app-id"), by("ana@example.com")), (serde_json::json!(1), serde_json::json!(0)));
+
+    let file = env.path("proposal.toml");
+    let from_to = ["--from", "2025-03-03", "--to", "2025-03-03", "--limits", file.to_str().unwrap()];
+    let mut args = vec!["--format", "csv", "simulate", "limits", "--output", "sp.csv"];
+    args.extend(from_to);
+    env.ok(&args);
+    let rows = read_csv(&env.path("sp.csv"));
+    let group = rows[0].iter().position(|c| c == "group").unwrap();
+    assert!(rows.iter().any(|r| r[group] == "'+etl"), "{rows:?}");
+    assert!(!rows.iter().any(|r| r[group] == "+etl"), "{rows:?}");
+}

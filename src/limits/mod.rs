@@ -159,13 +159,13 @@ async fn service_principals(ctx: &datafusion::prelude::SessionContext, dates: &s
         .await?
         .collect()
         .await?;
-    Ok(batches
-        .iter()
-        .flat_map(|b| {
-            let names = b.column(0).as_string::<i32>();
-            (0..b.num_rows()).map(|i| names.value(i).to_string()).collect::<Vec<_>>()
-        })
-        .collect())
+    let mut names = HashSet::new();
+    for batch in &batches {
+        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let column = column.as_string::<i32>();
+        names.extend((0..batch.num_rows()).map(|i| column.value(i).to_string()));
+    }
+    Ok(names)
 }
 
 /// The scale costs are read at: the model's ([`crate::model::PRICE_SCALE`]).
