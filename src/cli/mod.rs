@@ -51,7 +51,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "TOKENLEDGER_ENGINE")]
     pub engine: Option<crate::engine::Engine>,
 
-    /// Output format: text (or table) for people, json for machines; csv and parquet for sql and report results.
+    /// Output format: text (or table) for people, json for machines; csv and parquet for sql and report results (csv also for reconcile, restatements and simulate).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 

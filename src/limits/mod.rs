@@ -195,6 +195,13 @@ fn count_minute(row: &mut PrincipalOutcome, minute: i64) {
     }
 }
 
+/// The line of `endpoint`'s totals.
+fn endpoint_total<'a>(totals: &'a mut BTreeMap<String, PrincipalOutcome>, endpoint: &str) -> &'a mut PrincipalOutcome {
+    totals
+        .entry(endpoint.to_string())
+        .or_insert_with(|| PrincipalOutcome { endpoint: endpoint.to_string(), ..Default::default() })
+}
+
 impl Tally {
     fn row(&mut self, request: &Request) -> &mut PrincipalOutcome {
         let key = (request.endpoint.clone(), request.requester.clone(), request.group.clone());
@@ -212,11 +219,7 @@ impl Tally {
             self.row(request).delayed_requests += u64::from(outcome.retry);
             return;
         }
-        let endpoint = self
-            .endpoints
-            .entry(request.endpoint.clone())
-            .or_insert_with(|| PrincipalOutcome { endpoint: request.endpoint.clone(), ..Default::default() });
-        count_minute(endpoint, outcome.minute);
+        count_minute(endpoint_total(&mut self.endpoints, &request.endpoint), outcome.minute);
         let row = self.row(request);
         row.limit_lines.extend(&outcome.rejected_by);
         count_minute(row, outcome.minute);
@@ -234,9 +237,7 @@ impl Tally {
     fn into_simulation(self, opts: &SimulateOptions) -> Simulation {
         let mut endpoints = self.endpoints;
         for row in self.rows.values() {
-            let total = endpoints
-                .entry(row.endpoint.clone())
-                .or_insert_with(|| PrincipalOutcome { endpoint: row.endpoint.clone(), ..Default::default() });
+            let total = endpoint_total(&mut endpoints, &row.endpoint);
             total.requests += row.requests;
             total.tokens += row.tokens;
             total.rejected_requests += row.rejected_requests;
