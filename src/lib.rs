@@ -9,8 +9,9 @@
 //!   (the usage tables, priced and attributed), [`chargeback`] (periods, capacity pools,
 //!   CSV and FOCUS exports, budget status), [`query`] (analyst SQL, the shell, named
 //!   reports), [`maintenance`] (compaction, vacuum, payload retention), [`generator`]
-//!   (realistic synthetic gateway logs) and [`bill`] (the providers' bills into `bill_lines`,
-//!   reconciled with the usage tables).
+//!   (realistic synthetic gateway logs), [`bill`] (the providers' bills into `bill_lines`,
+//!   reconciled with the usage tables) and [`limits`] (the history replayed under proposed
+//!   gateway rate limits).
 //! - **Plumbing** ([`PLUMBING`]), used by all and using no stage: [`warehouse`] (Delta tables,
 //!   commits, config files, the lock), [`engine`] (every DataFusion session, local or
 //!   Ballista, its memory pool, functions and object stores), [`model`] (the SQL of `sql/` and
@@ -19,7 +20,7 @@
 //!   CSV, JSON, Parquet, charts, atomic files), [`progress`] (progress bars) and [`error`].
 
 /// The stages: no stage's code names another.
-pub const STAGES: [&str; 7] = ["ingest", "rollup", "chargeback", "query", "maintenance", "generator", "bill"];
+pub const STAGES: [&str; 8] = ["ingest", "rollup", "chargeback", "query", "maintenance", "generator", "bill", "limits"];
 /// The shared plumbing below the stages: it names no stage.
 pub const PLUMBING: [&str; 9] =
     ["warehouse", "engine", "model", "pricing", "money", "time", "output", "progress", "error"];
@@ -31,6 +32,7 @@ pub mod engine;
 pub mod error;
 pub mod generator;
 pub mod ingest;
+pub mod limits;
 pub mod maintenance;
 pub mod model;
 pub mod money;

@@ -19,6 +19,7 @@ mod ingest_basic;
 mod ingest_crash;
 mod ingest_formats;
 mod ingest_property;
+mod limits;
 mod maintenance;
 mod object_store;
 mod prices_import;

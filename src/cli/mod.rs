@@ -14,6 +14,7 @@ mod reconcile_cmd;
 mod report_cmd;
 mod rollup_cmd;
 mod run_cmd;
+mod simulate_cmd;
 mod sql_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -50,7 +51,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "TOKENLEDGER_ENGINE")]
     pub engine: Option<crate::engine::Engine>,
 
-    /// Output format: text (or table) for people, json for machines; csv and parquet for sql and report results.
+    /// Output format: text (or table) for people, json for machines; csv and parquet for sql and report results (csv also for reconcile, restatements and simulate).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
@@ -81,7 +82,7 @@ pub enum OutputFormat {
     #[value(alias = "table")]
     Text,
     Json,
-    /// CSV rows: `sql`, `report` and `reconcile` only.
+    /// CSV rows: `sql`, `report`, `reconcile`, `restatements` and `simulate` only.
     Csv,
     /// A Parquet file (with --output): `sql` and `report` only.
     Parquet,
@@ -111,6 +112,8 @@ pub enum Command {
     Restatements(close_cmd::RestatementsArgs),
     /// The price book: import a published price catalog (LiteLLM's) into config/prices.csv.
     Prices(prices_cmd::PricesArgs),
+    /// Replay the history under proposed gateway rate limits (config/limits.toml): who would be rejected, what it saves.
+    Simulate(simulate_cmd::SimulateArgs),
     /// Run a named report (sql/reports/): top consumers, rate limits, fallbacks, break-even, anomalies ... (--chart draws it)
     Report(report_cmd::ReportArgs),
     /// Read-only SQL over the warehouse's tables: one query, or an interactive shell without one.
@@ -160,11 +163,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
         || (cli.format == OutputFormat::Csv
             && !matches!(
                 cli.command,
-                Command::Sql(_) | Command::Report(_) | Command::Reconcile(_) | Command::Restatements(_)
+                Command::Sql(_)
+                    | Command::Report(_)
+                    | Command::Reconcile(_)
+                    | Command::Restatements(_)
+                    | Command::Simulate(_)
             ))
     {
         return Err(crate::error::Error::Usage(
-            "--format csv and --format parquet are for query results (sql, report; csv for reconcile and restatements too); the chargeback writes CSV with --output FILE.csv".into(),
+            "--format csv and --format parquet are for query results (sql, report; csv for reconcile, restatements and simulate too); the chargeback writes CSV with --output FILE.csv".into(),
         ));
     }
     // the commands that write take the warehouse's lock for as long as they run
@@ -190,6 +197,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Budget(args) => budget_cmd::run(&warehouse()?, args, &cli).await,
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Simulate(args) => simulate_cmd::run(&warehouse()?, args, &cli).await,
         Command::Prices(args) => prices_cmd::run(&warehouse()?, args, &cli).await,
         Command::Bill(args) => bill_cmd::run(&warehouse()?, args, &cli).await,
         Command::Reconcile(args) => reconcile_cmd::run(&warehouse()?, args, &cli).await,

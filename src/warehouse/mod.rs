@@ -24,13 +24,14 @@ use crate::error::{Error, Result};
 use crate::pricing::{ConfigError, ConfigFile};
 
 /// Example configuration files written by `init`, each with comments that explain the columns.
-pub const CONFIG_TEMPLATES: [(&str, &str); 8] = [
+pub const CONFIG_TEMPLATES: [(&str, &str); 9] = [
     ("prices.csv", include_str!("templates/prices.csv")),
     ("discounts.csv", include_str!("templates/discounts.csv")),
     ("bill_mapping.csv", include_str!("templates/bill_mapping.csv")),
     ("principals.csv", include_str!("templates/principals.csv")),
     ("budgets.csv", include_str!("templates/budgets.csv")),
     ("capacity.csv", include_str!("templates/capacity.csv")),
+    ("limits.toml", include_str!("templates/limits.toml")),
     ("settings.toml", include_str!("templates/settings.toml")),
     ("tokenledger.toml", include_str!("templates/tokenledger.toml")),
 ];

@@ -1,0 +1,287 @@
+//! Limits: the history replayed under proposed gateway rate limits (`config/limits.toml`), to
+//! see before anyone changes the gateway who would have been rejected, how much traffic and
+//! spend that is, and who would be hit who never saw a 429 before.
+//!
+//! The requests of the range are read from the model's `priced_requests` view (who pays, the
+//! group, the cost) in time order, streamed: the replay keeps the counts of the current minute
+//! only ([`window`]), and one line of totals per endpoint and principal. Requests the history
+//! already shows as rejected (429) are not traffic to replay (the gateway turned them away
+//! then too); they say who saw a 429 before.
+
+pub mod window;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Decimal128Type, Int32Type, Int64Type};
+use chrono::NaiveDate;
+use futures::StreamExt;
+use rust_decimal::Decimal;
+
+use crate::error::{Error, Result};
+use crate::model::{Inputs, session_with_memory};
+use crate::pricing::{LimitKey, Limits};
+use crate::warehouse::Warehouse;
+
+pub use window::{Outcome, Replay, Request, minute_of};
+
+/// The status the gateway answers a request over a limit with.
+pub const RATE_LIMITED: i32 = 429;
+
+/// How to replay.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// A rejected request is sent again once, at the start of the next minute.
+    pub retry_after: bool,
+    /// Bytes the query may hold before it spills to disk (its sort by time).
+    pub memory_limit: usize,
+}
+
+/// Money by currency (a range may hold usage priced in several), exact.
+pub type Spend = BTreeMap<String, Decimal>;
+
+/// What the replay did to one principal's traffic on one endpoint.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PrincipalOutcome {
+    pub endpoint: String,
+    pub requester: String,
+    pub group: String,
+    /// Requests replayed (the history's, less its 429s) and their tokens.
+    pub requests: u64,
+    pub tokens: u64,
+    /// Rejected for good (with --retry-after: after their retry too).
+    pub rejected_requests: u64,
+    pub rejected_tokens: u64,
+    /// Rejected once, then admitted on the retry in the next minute.
+    pub delayed_requests: u64,
+    /// Minutes in which a request of theirs was rejected.
+    pub minutes_affected: u64,
+    /// The cost of the requests rejected for good, by currency: spend that would not have happened.
+    pub spend_avoided: Spend,
+    /// Rejected requests without a price (their spend is unknown, not zero).
+    pub rejected_unpriced: u64,
+    /// Their share (percent) of the endpoint's tokens, before and after the limits.
+    pub token_share_before: Decimal,
+    pub token_share_after: Decimal,
+    /// 429s the history shows them.
+    pub history_429s: u64,
+    /// The lines of limits.toml of the limits that rejected them.
+    pub limit_lines: BTreeSet<usize>,
+    #[serde(skip)]
+    last_minute_rejected: Option<i64>,
+}
+
+/// The replay of a range.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Simulation {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub retry_after: bool,
+    /// One line per endpoint and principal, the most rejected first.
+    pub principals: Vec<PrincipalOutcome>,
+    /// The endpoints' totals (requester and group empty; minutes_affected counts the minutes in
+    /// which anyone on the endpoint was rejected; the token shares are 100 and the percentage of
+    /// the endpoint's tokens still served).
+    pub endpoints: Vec<PrincipalOutcome>,
+    /// The principals who would be rejected and saw no 429 on that endpoint in the range.
+    pub blast_radius: Vec<PrincipalOutcome>,
+}
+
+/// Replays the requests of `from ..= to` under `limits`.
+pub async fn simulate(warehouse: &Warehouse, limits: &Limits, opts: &SimulateOptions) -> Result<Simulation> {
+    if opts.from > opts.to {
+        return Err(Error::EmptyRange { from: opts.from, to: opts.to });
+    }
+    let ctx = session_with_memory(warehouse, &Inputs::load(warehouse).await?, opts.memory_limit).await?;
+    let dates = format!("request_date BETWEEN DATE '{}' AND DATE '{}'", opts.from, opts.to);
+    let service_principals = if limits.limits.iter().any(|l| l.key == LimitKey::ServicePrincipal) {
+        service_principals(&ctx, &dates).await?
+    } else {
+        HashSet::new()
+    };
+    let sql = format!(
+        "SELECT request_id, request_time, endpoint_name, requester, \"group\", status_code, \
+                input_tokens + cache_read_input_tokens + cache_creation_input_tokens + output_tokens AS tokens, \
+                cost, currency \
+         FROM priced_requests WHERE {dates} ORDER BY request_time, request_id"
+    );
+    let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+    let mut tally = Tally::default();
+    let mut replay = Replay::new(limits, opts.retry_after);
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| Error::from(e).with_memory_hint("the simulation", Some(opts.memory_limit)))?;
+        // each column as one type, whatever the plan chose (string views, dictionaries)
+        let typed = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
+        let [id, endpoint, requester, group, currency] = [0, 2, 3, 4, 8].map(|i| typed(i, &DataType::Utf8));
+        let (id, endpoint, requester, group, currency) = (id?, endpoint?, requester?, group?, currency?);
+        let [id, endpoint, requester, group, currency] =
+            [&id, &endpoint, &requester, &group, &currency].map(|a| a.as_string::<i32>());
+        let (time, tokens, status) =
+            (typed(1, &DataType::Int64)?, typed(6, &DataType::Int64)?, typed(5, &DataType::Int32)?);
+        let (time, tokens) = (time.as_primitive::<Int64Type>(), tokens.as_primitive::<Int64Type>());
+        let status = status.as_primitive::<Int32Type>();
+        let cost = typed(7, &DataType::Decimal128(38, COST_SCALE))?;
+        let cost = cost.as_primitive::<Decimal128Type>();
+        for row in 0..batch.num_rows() {
+            let request = Request {
+                request_id: id.value(row).to_string(),
+                minute: minute_of(time.value(row)),
+                endpoint: endpoint.value(row).to_string(),
+                requester: requester.value(row).to_string(),
+                group: group.value(row).to_string(),
+                service_principal: service_principals.contains(requester.value(row)),
+                tokens: u64::try_from(tokens.value(row)).unwrap_or(0),
+                cost: if cost.is_null(row) { None } else { Some(decimal(cost.value(row))?) },
+                currency: (!currency.is_null(row)).then(|| currency.value(row).to_string()),
+            };
+            if status.value(row) == RATE_LIMITED {
+                tally.row(&request).history_429s += 1;
+                continue;
+            }
+            let line = tally.row(&request);
+            line.requests += 1;
+            line.tokens += request.tokens;
+            replay.push(request, &mut |o| tally.record(&o));
+        }
+    }
+    replay.finish(&mut |o| tally.record(&o));
+    Ok(tally.into_simulation(opts))
+}
+
+/// The requesters of the range whose requests say they are service principals.
+async fn service_principals(ctx: &datafusion::prelude::SessionContext, dates: &str) -> Result<HashSet<String>> {
+    let batches = ctx
+        .sql(&format!(
+            "SELECT DISTINCT requester FROM inference WHERE requester_type = 'service_principal' AND {dates}"
+        ))
+        .await?
+        .collect()
+        .await?;
+    let mut names = HashSet::new();
+    for batch in &batches {
+        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let column = column.as_string::<i32>();
+        names.extend((0..batch.num_rows()).map(|i| column.value(i).to_string()));
+    }
+    Ok(names)
+}
+
+/// The scale costs are read at: the model's ([`crate::model::PRICE_SCALE`]).
+const COST_SCALE: i8 = crate::model::PRICE_SCALE;
+
+/// A cost read at [`COST_SCALE`] as a decimal, exactly.
+fn decimal(mantissa: i128) -> Result<Decimal> {
+    Decimal::try_from_i128_with_scale(mantissa, COST_SCALE as u32)
+        .map_err(|e| Error::Internal(format!("a cost does not fit a decimal: {e}")))
+}
+
+/// The totals per endpoint and principal, as the replay goes.
+#[derive(Default)]
+struct Tally {
+    rows: BTreeMap<(String, String, String), PrincipalOutcome>,
+    /// The endpoints' totals: filled in from `rows` at the end, but for the minutes affected,
+    /// which overlap between principals and so are counted as the replay goes.
+    endpoints: BTreeMap<String, PrincipalOutcome>,
+}
+
+/// Counts `minute` in `row`'s minutes affected unless it is the one counted last (the replay
+/// decides in time order, so a minute never comes back).
+fn count_minute(row: &mut PrincipalOutcome, minute: i64) {
+    if row.last_minute_rejected != Some(minute) {
+        row.last_minute_rejected = Some(minute);
+        row.minutes_affected += 1;
+    }
+}
+
+/// The line of `endpoint`'s totals.
+fn endpoint_total<'a>(totals: &'a mut BTreeMap<String, PrincipalOutcome>, endpoint: &str) -> &'a mut PrincipalOutcome {
+    totals
+        .entry(endpoint.to_string())
+        .or_insert_with(|| PrincipalOutcome { endpoint: endpoint.to_string(), ..Default::default() })
+}
+
+impl Tally {
+    fn row(&mut self, request: &Request) -> &mut PrincipalOutcome {
+        let key = (request.endpoint.clone(), request.requester.clone(), request.group.clone());
+        self.rows.entry(key).or_insert_with(|| PrincipalOutcome {
+            endpoint: request.endpoint.clone(),
+            requester: request.requester.clone(),
+            group: request.group.clone(),
+            ..Default::default()
+        })
+    }
+
+    fn record(&mut self, outcome: &Outcome<'_>) {
+        let request = outcome.request;
+        if outcome.rejected_by.is_empty() {
+            self.row(request).delayed_requests += u64::from(outcome.retry);
+            return;
+        }
+        count_minute(endpoint_total(&mut self.endpoints, &request.endpoint), outcome.minute);
+        let row = self.row(request);
+        row.limit_lines.extend(&outcome.rejected_by);
+        count_minute(row, outcome.minute);
+        if outcome.will_retry {
+            return;
+        }
+        row.rejected_requests += 1;
+        row.rejected_tokens += request.tokens;
+        match (&request.cost, &request.currency) {
+            (Some(cost), Some(currency)) => *row.spend_avoided.entry(currency.clone()).or_default() += cost,
+            _ => row.rejected_unpriced += 1,
+        }
+    }
+
+    fn into_simulation(self, opts: &SimulateOptions) -> Simulation {
+        let mut endpoints = self.endpoints;
+        for row in self.rows.values() {
+            let total = endpoint_total(&mut endpoints, &row.endpoint);
+            total.requests += row.requests;
+            total.tokens += row.tokens;
+            total.rejected_requests += row.rejected_requests;
+            total.rejected_tokens += row.rejected_tokens;
+            total.delayed_requests += row.delayed_requests;
+            total.rejected_unpriced += row.rejected_unpriced;
+            total.history_429s += row.history_429s;
+            total.limit_lines.extend(&row.limit_lines);
+            for (currency, amount) in &row.spend_avoided {
+                *total.spend_avoided.entry(currency.clone()).or_default() += amount;
+            }
+        }
+        let mut principals: Vec<PrincipalOutcome> = self.rows.into_values().collect();
+        for row in &mut principals {
+            let total = &endpoints[&row.endpoint];
+            row.token_share_before = percent(row.tokens, total.tokens);
+            row.token_share_after = percent(row.tokens - row.rejected_tokens, total.tokens - total.rejected_tokens);
+        }
+        principals.sort_by(|a, b| {
+            (b.rejected_requests, b.rejected_tokens)
+                .cmp(&(a.rejected_requests, a.rejected_tokens))
+                .then_with(|| (&a.endpoint, &a.requester, &a.group).cmp(&(&b.endpoint, &b.requester, &b.group)))
+        });
+        let blast_radius =
+            principals.iter().filter(|p| p.rejected_requests > 0 && p.history_429s == 0).cloned().collect();
+        for total in endpoints.values_mut() {
+            total.token_share_before = percent(total.tokens, total.tokens);
+            total.token_share_after = percent(total.tokens - total.rejected_tokens, total.tokens);
+        }
+        Simulation {
+            from: opts.from,
+            to: opts.to,
+            retry_after: opts.retry_after,
+            principals,
+            endpoints: endpoints.into_values().collect(),
+            blast_radius,
+        }
+    }
+}
+
+/// `part` of `whole` in percent, to 2 places (0 of nothing is 0).
+fn percent(part: u64, whole: u64) -> Decimal {
+    if whole == 0 {
+        return Decimal::ZERO;
+    }
+    crate::money::round(Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole), 2)
+}
