@@ -223,6 +223,27 @@ pub fn difference(today: &Snapshot, booked: &Snapshot) -> Snapshot {
     out.into_values().filter(|k| k.counts.iter().any(|n| *n != 0) || k.cost.is_some_and(|c| !c.is_zero())).collect()
 }
 
+/// The cost of `lines` per currency (unpriced lines have none).
+pub fn cost_by_currency(lines: &Snapshot) -> BTreeMap<String, Decimal> {
+    let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
+    for k in lines.iter().filter(|k| !k.currency.is_empty()) {
+        if let Some(c) = k.cost {
+            *out.entry(k.currency.clone()).or_default() += c;
+        }
+    }
+    out
+}
+
+/// What a chargeback was computed from, as `periods.source` records it at a close.
+fn source_of(cb: &Chargeback) -> serde_json::Value {
+    serde_json::json!({
+        "tables": { cb.table.clone(): cb.table_version, "usage_hourly": cb.hourly_version },
+        "rated_with": cb.rated_with,
+        "config_at_export": cb.config_at_export,
+        "true_up": cb.true_up,
+    })
+}
+
 /// Today's chargeback of the closed period of `close`, as it was made (keys and options).
 pub async fn today(warehouse: &Warehouse, close: &PeriodEvent) -> Result<Chargeback> {
     let period = Period::month(&close.period)?;
@@ -294,7 +315,6 @@ pub async fn adjust(warehouse: &Warehouse, cb: &mut Chargeback, history: &Histor
     let (movements, notices) = movement(warehouse, history, &month, &cb.by).await?;
     let mut added: Vec<Line> = Vec::new();
     for m in movements {
-        let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
         for k in &m.moved {
             let mut line = Line::empty(k.keys.clone(), k.currency.clone(), Charge::Adjustment);
             line.prior_period = Some(m.period.clone());
@@ -303,15 +323,12 @@ pub async fn adjust(warehouse: &Warehouse, cb: &mut Chargeback, history: &Histor
             }
             line.cost = k.cost;
             line.unrounded = k.cost;
-            if let Some(c) = k.cost {
-                *totals.entry(k.currency.clone()).or_default() += c;
-            }
             added.push(line);
         }
         cb.adjustments.push(Carried {
             prior_period: m.period,
             since_event: m.since_event,
-            difference: totals,
+            difference: cost_by_currency(&m.moved),
             state: m.state,
         });
     }
@@ -406,13 +423,8 @@ pub async fn close(
     warehouse.write(&key, bytes.clone()).await?;
     warehouse.write(&format!("{key}.manifest.json"), manifest.clone()).await?;
     warehouse.write(&focus_key, focus.clone()).await?;
-    let source = serde_json::json!({
-        "tables": { cb.table.clone(): cb.table_version, "usage_hourly": cb.hourly_version },
-        "rated_with": cb.rated_with,
-        "config_at_export": cb.config_at_export,
-        "true_up": cb.true_up,
-        "focus": { "key": focus_key, "sha256": hex::encode(Sha256::digest(&focus)), "version": version.name() },
-    });
+    let mut source = source_of(&cb);
+    source["focus"] = serde_json::json!({ "key": focus_key, "sha256": hex::encode(Sha256::digest(&focus)), "version": version.name() });
     let event = PeriodEvent {
         period: month.to_string(),
         event_id,
@@ -594,28 +606,20 @@ pub async fn restatements(warehouse: &Warehouse, period: Option<&str>) -> Result
         let (_, booked) = history.booked(&close.period).unwrap_or((&close.event_id, &close.lines));
         let find =
             |s: &Snapshot, k: &KeyAmount| s.iter().find(|x| x.keys == k.keys && x.currency == k.currency).cloned();
-        let mut keys: Vec<KeyAmount> = difference(&now, &close.lines);
-        for k in difference(&now, booked) {
+        let (moved, pending) = (difference(&now, &close.lines), difference(&now, booked));
+        let mut keys: Vec<&KeyAmount> = moved.iter().collect();
+        for k in &pending {
             if !keys.iter().any(|x| x.keys == k.keys && x.currency == k.currency) {
                 keys.push(k);
             }
         }
         keys.sort_by(|a, b| (&a.currency, &a.keys).cmp(&(&b.currency, &b.keys)));
-        let mut moved: BTreeMap<String, Decimal> = BTreeMap::new();
-        let mut pending: BTreeMap<String, Decimal> = BTreeMap::new();
         let rows: Vec<RestatedKey> = keys
             .iter()
             .map(|k| {
                 let (c, b, t) = (find(&close.lines, k), find(booked, k), find(&now, k));
                 let cost = |x: &Option<KeyAmount>| x.as_ref().and_then(|x| x.cost);
                 let requests = |x: &Option<KeyAmount>| x.as_ref().map_or(0, |x| x.counts[0]);
-                if !k.currency.is_empty() {
-                    let zero = Decimal::ZERO;
-                    *moved.entry(k.currency.clone()).or_default() +=
-                        cost(&t).unwrap_or(zero) - cost(&c).unwrap_or(zero);
-                    *pending.entry(k.currency.clone()).or_default() +=
-                        cost(&t).unwrap_or(zero) - cost(&b).unwrap_or(zero);
-                }
                 RestatedKey {
                     keys: k.keys.clone(),
                     currency: k.currency.clone(),
@@ -626,12 +630,7 @@ pub async fn restatements(warehouse: &Warehouse, period: Option<&str>) -> Result
                 }
             })
             .collect();
-        let today_from = serde_json::json!({
-            "tables": { cb.table.clone(): cb.table_version, "usage_hourly": cb.hourly_version },
-            "rated_with": cb.rated_with,
-            "config_at_export": cb.config_at_export,
-            "true_up": cb.true_up,
-        });
+        let today_from = source_of(&cb);
         let causes = causes(warehouse, close, &today_from).await?;
         out.push(Restatement {
             period: close.period.clone(),
@@ -640,8 +639,8 @@ pub async fn restatements(warehouse: &Warehouse, period: Option<&str>) -> Result
             by: close.by.clone(),
             causes,
             rows,
-            moved,
-            pending,
+            moved: cost_by_currency(&moved),
+            pending: cost_by_currency(&pending),
             closed_from: close.source["tables"].clone(),
             today_from: today_from["tables"].clone(),
         });

@@ -19,8 +19,6 @@
 //! - ContractApplied where a negotiated discount (config/discounts.csv) priced the row;
 //! - true-up rows over the days the bills corrected (ChargePeriodStart/End), not the whole month.
 
-use std::path::Path;
-
 use arrow::datatypes::DataType;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -391,23 +389,9 @@ fn instant(date: chrono::NaiveDate) -> String {
     format!("{date}T00:00:00Z")
 }
 
-/// Writes the FOCUS `version` rows of `period` (UTC days of `usage_daily`) to `path`, charging
-/// pools through `through` (UTC microseconds) while the period is open, or the end of the data.
-pub async fn write_focus(
-    warehouse: &Warehouse,
-    period: &Period,
-    through: Option<i64>,
-    true_up: bool,
-    capacity_from_bill: bool,
-    version: FocusVersion,
-    path: &Path,
-) -> Result<FocusExport> {
-    let (bytes, export) = focus_bytes(warehouse, period, through, true_up, capacity_from_bill, version).await?;
-    crate::output::write_atomic(path, &bytes)?;
-    Ok(export)
-}
-
-/// The bytes of the FOCUS export [`write_focus`] writes, and what it holds.
+/// The FOCUS `version` rows of `period` (UTC days of `usage_daily`) as CSV bytes, charging pools
+/// through `through` (UTC microseconds) while the period is open, or the end of the data; and
+/// what they hold.
 pub async fn focus_bytes(
     warehouse: &Warehouse,
     period: &Period,

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 pub use crate::money::{largest_remainder, minor_unit, round};
 pub use budget::{BudgetStatus, budget_status};
 pub use capacity::BilledCapacity;
-pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, FocusVersion, write_focus};
+pub use focus::{COLUMNS as FOCUS_COLUMNS, FocusExport, FocusVersion, focus_bytes};
 
 use crate::engine::{cast_columns, int_at, text_at};
 use crate::error::{Error, Result};

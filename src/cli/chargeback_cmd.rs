@@ -6,7 +6,9 @@ use chrono::NaiveDate;
 use clap::Args;
 
 use super::{Cli, OutputFormat, print_json};
-use crate::chargeback::close::{History, PeriodEvent, adjust, closed_bytes, difference, snapshot, today};
+use crate::chargeback::close::{
+    History, PeriodEvent, adjust, closed_bytes, cost_by_currency, difference, snapshot, today,
+};
 use crate::chargeback::{AsOf, ChargebackOptions, Period, chargeback};
 use crate::error::{Error, Result};
 use crate::output::Table;
@@ -254,10 +256,7 @@ async fn closed(
     }
     // how far today's month is from the closed one, and where that difference is posted
     let now = snapshot(&today(warehouse, close).await?);
-    let mut moved: std::collections::BTreeMap<String, rust_decimal::Decimal> = Default::default();
-    for k in difference(&now, &close.lines).into_iter().filter(|k| !k.currency.is_empty()) {
-        *moved.entry(k.currency).or_default() += k.cost.unwrap_or_default();
-    }
+    let moved = cost_by_currency(&difference(&now, &close.lines));
     if !cli.quiet {
         let when = crate::time::rfc3339(close.at);
         eprintln!("{} is closed (at {when}, event {}): these are its closed bytes", close.period, close.event_id);
@@ -326,16 +325,9 @@ async fn focus(warehouse: &Warehouse, args: &ChargebackArgs, period: crate::char
             ),
         }
     }
-    let export = crate::chargeback::write_focus(
-        warehouse,
-        &period,
-        through,
-        args.true_up,
-        args.capacity_from_bill,
-        args.focus_version,
-        path,
-    )
-    .await?;
+    let (t, f) = (args.true_up, args.capacity_from_bill);
+    let (bytes, export) = crate::chargeback::focus_bytes(warehouse, &period, through, t, f, args.focus_version).await?;
+    crate::output::write_atomic(path, &bytes)?;
     println!("wrote {} ({} FOCUS rows)", path.display(), export.rows);
     for (currency, cost) in &export.billed_cost {
         println!("BilledCost {currency} {cost}");
