@@ -239,3 +239,52 @@ fn service_principals_are_known_by_their_requester_type_and_the_csv_is_spreadshe
     assert!(rows.iter().any(|r| r[group] == "'+etl"), "{rows:?}");
     assert!(!rows.iter().any(|r| r[group] == "+etl"), "{rows:?}");
 }
+
+#[test]
+fn a_dollar_budget_used_up_on_the_20th_rejects_the_rest_of_the_month() {
+    // ana (group search) sends one request a day at 09:00, January 1 to February 3: 300,000
+    // input tokens of which 200,000 cached, 100,000 at 2.50 and 200,000 at 1.25 per million:
+    // 0.50 a day. Priced as raw
+    // input tokens it would be 0.75, and the budget gone on the 13th: a dollar budget counts
+    // the cost, cache discount included.
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    env.write("wh/config/principals.csv", PRINCIPALS);
+    let days = (1..=31).map(|d| format!("2025-01-{d:02}")).chain((1..=3).map(|d| format!("2025-02-{d:02}")));
+    let logs: Vec<String> = days
+        .map(|day| {
+            format!(
+                r#"{{"request_id":"r{day}","request_time":"{day}T09:00:00Z","endpoint_name":"chat","served_entity_name":"gpt-4o","requester":"ana@example.com","status_code":200,"input_tokens":300000,"cached_input_tokens":200000,"output_tokens":0}}"#
+            )
+        })
+        .collect();
+    let path = env.write("month.jsonl", logs.join("\n"));
+    env.ok(&["ingest", path.to_str().unwrap()]);
+    // 9.75 a month: 9.50 spent after the 19th, so the 20th's request still goes through (its
+    // cost is known only after it) and takes the month to 10.00; the 21st to the 31st are
+    // rejected; February starts afresh.
+    let budget =
+        "[[budget]]\nkey = \"user_group\"\nprincipal = \"search\"\nbudget = \"9.75 USD\"\nrenewal_period = \"month\"\n";
+    let file = env.write("budget.toml", budget);
+    let range = ["--from", "2025-01-01", "--to", "2025-02-03", "--limits", file.to_str().unwrap()];
+    let mut args = vec!["--format", "json", "simulate", "limits"];
+    args.extend(range);
+    let sim: Value = serde_json::from_str(&env.ok(&args)).unwrap();
+    assert_eq!(counts(principal(&sim, "ana")), [34, 11, 11 * 300_000, 0, 11]);
+    assert_eq!(usd(principal(&sim, "ana")), dec("5.5"));
+    let b = &sim["budgets"][0];
+    assert_eq!((b["principal"].as_str(), b["first_used_up_at"].as_str()), (Some("search"), Some("2025-01-20T09:00Z")));
+    assert_eq!(
+        (b["rejected_requests"].as_u64(), b["periods"].as_u64(), b["periods_used_up"].as_u64()),
+        (Some(11), Some(2), Some(1))
+    );
+    assert_eq!(dec(b["spent"].as_str().unwrap()), dec("11.50"));
+    // the table says it the way finance reads it
+    let mut args = vec!["simulate", "limits"];
+    args.extend(range);
+    let table = env.ok(&args);
+    let line = table.lines().find(|l| l.contains("9.75 USD / month hard")).unwrap_or_else(|| panic!("{table}"));
+    for want in ["search", "11.50 USD", "1 of 2", "2025-01-20T09:00Z", "5.50 USD"] {
+        assert!(line.contains(want), "{want} in {line}\n{table}");
+    }
+}

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use super::{Cli, OutputFormat, print_json};
 use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::error::Result;
-use crate::limits::{PrincipalOutcome, SimulateOptions, Simulation, Spend, simulate};
+use crate::limits::{BudgetOutcome, PrincipalOutcome, SimulateOptions, Simulation, Spend, simulate};
 use crate::output::{Table, neutralise, thousands};
 use crate::pricing::{ConfigFile, Limits};
 use crate::warehouse::Warehouse;
@@ -29,12 +29,19 @@ UTC minute boundaries; a request whose window already holds `calls` requests, or
 would take it past `tokens`, is rejected (429) and counts nothing; a rejected request is not
 retried, or with --retry-after is sent once more at the start of the next minute. Requests
 the history shows as 429s are not replayed (they were rejected then too): they tell who saw a
-429 before. Nothing is written to the warehouse.
+429 before. Dollar budgets ([[budget]]: per user, group or service principal, per UTC hour,
+day or month, hard or soft) are checked before each request against the spend so far in the
+period, from the requests' cost: the request that uses a budget up goes through, the ones after
+it are rejected until the period renews (a soft budget only reports it). Nothing is written to
+the warehouse.
 
 Per endpoint and principal: requests, requests and tokens rejected, minutes affected, the
 spend that would not have happened (the rejected requests' cost, exact, shown to the cent)
 and the share of the endpoint's tokens before and after; the endpoints' totals; and the blast
-radius, who would be rejected who saw no 429 in the range.
+radius, who would be rejected who saw no 429 in the range; then each budget per principal:
+spent, the peak period, periods used up, when it was first used up, requests rejected, spend
+avoided and spend beyond it (table and json; the csv lists the principals, whose rejections
+include the budgets').
 
 Examples:
   tokenledger simulate limits --from 2025-01-01 --to 2025-01-31
@@ -140,6 +147,9 @@ fn table<'a>(first: &[Column], columns: &[Column], rows: impl IntoIterator<Item 
     t.render()
 }
 
+/// The most rows a table for people shows; --format csv or json lists all.
+const TABLE_ROWS: usize = 25;
+
 fn render(s: &Simulation) -> String {
     let retry = if s.retry_after { ", one retry in the next minute" } else { ", no retries" };
     let mut out = format!("Rate limits replayed over {} .. {}{retry}\n\n", s.from, s.to);
@@ -154,9 +164,13 @@ fn render(s: &Simulation) -> String {
     if affected.is_empty() {
         out.push_str("No request would have been rejected.\n\n");
     } else {
-        out.push_str(&table(&principal, &columns, affected.iter().copied()));
+        out.push_str(&table(&principal, &columns, affected.iter().take(TABLE_ROWS).copied()));
+        let hidden = affected.len().saturating_sub(TABLE_ROWS);
+        if hidden > 0 {
+            out.push_str(&format!("({} more rejected principal(s) not shown)\n", thousands(hidden as u64)));
+        }
         let others = s.principals.len() - affected.len();
-        if others > 0 {
+        if others > 0 || hidden > 0 {
             let others = thousands(others as u64);
             out.push_str(&format!("({others} other principal(s) not rejected; --format csv or json lists all)\n"));
         }
@@ -173,9 +187,76 @@ fn render(s: &Simulation) -> String {
         out.push_str("Blast radius: would be rejected, and saw no 429 in the range\n");
         let counts: [Column; 2] =
             [("rejected", |p| thousands(p.rejected_requests)), ("minutes affected", |p| thousands(p.minutes_affected))];
-        out.push_str(&table(&principal, &counts, &s.blast_radius));
+        out.push_str(&table(&principal, &counts, s.blast_radius.iter().take(TABLE_ROWS)));
+        let hidden = s.blast_radius.len().saturating_sub(TABLE_ROWS);
+        if hidden > 0 {
+            out.push_str(&format!("({} more not shown; --format csv lists all)\n", thousands(hidden as u64)));
+        }
+    }
+    if !s.budgets.is_empty() {
+        let used_up: Vec<&BudgetOutcome> = s.budgets.iter().filter(|b| b.periods_used_up > 0).collect();
+        if used_up.is_empty() {
+            out.push_str("\nDollar budgets: none used up.\n");
+        } else {
+            out.push_str("\nDollar budgets used up\n");
+            out.push_str(&budgets(&used_up));
+        }
+        let others = s.budgets.len() - used_up.len();
+        if others > 0 && !used_up.is_empty() {
+            let others = thousands(others as u64);
+            out.push_str(&format!("({others} other budget line(s) never used up; --format json lists all)\n"));
+        }
     }
     out
+}
+
+/// One line per budget and principal it counted.
+fn budgets(outcomes: &[&BudgetOutcome]) -> String {
+    let mut t = Table::with_header(
+        [
+            "line",
+            "key",
+            "principal",
+            "budget",
+            "spent",
+            "peak period",
+            "used up",
+            "first used up",
+            "rejected",
+            "spend avoided",
+            "over budget",
+            "not counted",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for o in outcomes {
+        let b = &o.budget;
+        let money = |amount: rust_decimal::Decimal| {
+            let places = crate::money::minor_unit(&b.currency).unwrap_or(2);
+            format!("{} {}", crate::money::round(amount, places), b.currency)
+        };
+        let scope = b.endpoint.as_ref().map(|e| format!(" on {e}")).unwrap_or_default();
+        let enforcement = match b.enforcement {
+            crate::pricing::Enforcement::Hard => "hard",
+            crate::pricing::Enforcement::Soft => "soft",
+        };
+        t.row_vec(vec![
+            b.line.to_string(),
+            b.key.as_str().to_string(),
+            o.principal.clone(),
+            format!("{} / {} {enforcement}{scope}", money(b.amount), b.renewal_period.as_str()),
+            money(o.spent),
+            money(o.peak_period_spent),
+            format!("{} of {}", thousands(o.periods_used_up), thousands(o.periods)),
+            o.first_used_up_at.clone().unwrap_or_else(|| "-".to_string()),
+            thousands(o.rejected_requests),
+            money(o.spend_avoided),
+            money(o.over_budget),
+            thousands(o.not_counted),
+        ]);
+    }
+    t.render()
 }
 
 fn lines(p: &PrincipalOutcome) -> String {

@@ -8,6 +8,7 @@
 //! already shows as rejected (429) are not traffic to replay (the gateway turned them away
 //! then too); they say who saw a 429 before.
 
+pub mod budget;
 pub mod window;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -23,6 +24,7 @@ use crate::model::{Inputs, session_with_memory};
 use crate::pricing::{LimitKey, Limits};
 use crate::warehouse::Warehouse;
 
+pub use budget::BudgetOutcome;
 pub use window::{Outcome, Replay, Request, minute_of};
 
 /// The status the gateway answers a request over a limit with.
@@ -87,6 +89,8 @@ pub struct Simulation {
     pub endpoints: Vec<PrincipalOutcome>,
     /// The principals who would be rejected and saw no 429 on that endpoint in the range.
     pub blast_radius: Vec<PrincipalOutcome>,
+    /// What each dollar budget did, per principal it counted (file order, then principal).
+    pub budgets: Vec<BudgetOutcome>,
 }
 
 /// Replays the requests of `from ..= to` under `limits`.
@@ -147,7 +151,7 @@ pub async fn simulate(warehouse: &Warehouse, limits: &Limits, opts: &SimulateOpt
         }
     }
     replay.finish(&mut |o| tally.record(&o));
-    Ok(tally.into_simulation(opts))
+    Ok(tally.into_simulation(opts, replay.budget_outcomes()))
 }
 
 /// The requesters of the range whose requests say they are service principals.
@@ -234,7 +238,7 @@ impl Tally {
         }
     }
 
-    fn into_simulation(self, opts: &SimulateOptions) -> Simulation {
+    fn into_simulation(self, opts: &SimulateOptions, budgets: Vec<BudgetOutcome>) -> Simulation {
         let mut endpoints = self.endpoints;
         for row in self.rows.values() {
             let total = endpoint_total(&mut endpoints, &row.endpoint);
@@ -274,6 +278,7 @@ impl Tally {
             principals,
             endpoints: endpoints.into_values().collect(),
             blast_radius,
+            budgets,
         }
     }
 }

@@ -10,11 +10,14 @@
 //! without a principal (each requester separately). A request is rejected (429) when a window
 //! it counts in already holds `calls` requests or its tokens would take the window past
 //! `tokens`; a rejected request counts in no window. Only the current minute's counts are kept.
+//! Dollar budgets ([`super::budget`]) are checked beside the windows: a request over either is
+//! rejected, and only an admitted request spends.
 
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
+use super::budget::{BudgetBook, BudgetOutcome};
 use crate::pricing::{LimitKey, Limits};
 
 /// Microseconds in a minute: the gateway's window.
@@ -55,6 +58,7 @@ struct Gateway<'a> {
     limits: &'a Limits,
     /// (index of the limit, endpoint, principal counted: requester, group, or "" for the endpoint)
     windows: HashMap<(usize, String, String), Window>,
+    budgets: BudgetBook<'a>,
 }
 
 impl<'a> Gateway<'a> {
@@ -95,10 +99,12 @@ impl<'a> Gateway<'a> {
         counted
     }
 
-    /// Counts `request` in its windows, or returns the lines of the limits that reject it
-    /// (then it counts nowhere).
-    fn offer(&mut self, request: &Request) -> Result<(), Vec<usize>> {
+    /// Counts `request` in its windows and budgets in `minute`, or returns the lines of the
+    /// limits that reject it (then it counts nowhere). `final_attempt`: a rejection is final (no
+    /// retry follows), so the budgets that made it count it.
+    fn offer(&mut self, request: &Request, minute: i64, final_attempt: bool) -> Result<(), Vec<usize>> {
         let windows = self.windows_of(request);
+        let budgets = self.budgets.applicable(request);
         let mut over = Vec::new();
         for (index, principal) in &windows {
             let limit = &self.limits.limits[*index];
@@ -110,9 +116,14 @@ impl<'a> Gateway<'a> {
                 over.push(limit.line);
             }
         }
+        over.extend(self.budgets.used_up(&budgets, minute));
         if !over.is_empty() {
+            if final_attempt {
+                self.budgets.rejected(request, &budgets, minute, &over);
+            }
             return Err(over);
         }
+        self.budgets.admitted(request, &budgets, minute);
         for (index, principal) in windows {
             let window = self.windows.entry((index, request.endpoint.clone(), principal)).or_default();
             window.calls += 1;
@@ -149,7 +160,18 @@ impl<'a> Replay<'a> {
     /// A replay under `limits`; with `retry_after`, each rejected request is sent again once at
     /// the start of the next window.
     pub fn new(limits: &'a Limits, retry_after: bool) -> Self {
-        Self { gateway: Gateway { limits, windows: HashMap::new() }, retry_after, minute: None, retries: Vec::new() }
+        let budgets = BudgetBook::new(&limits.budgets);
+        Self {
+            gateway: Gateway { limits, windows: HashMap::new(), budgets },
+            retry_after,
+            minute: None,
+            retries: Vec::new(),
+        }
+    }
+
+    /// What each dollar budget did, per principal (call after [`Replay::finish`]).
+    pub fn budget_outcomes(&self) -> Vec<BudgetOutcome> {
+        self.gateway.budgets.outcomes()
     }
 
     /// Offers `request` (no earlier than the ones before it) and tells `out` what happened,
@@ -188,7 +210,8 @@ impl<'a> Replay<'a> {
 
     fn decide(&mut self, request: &Request, retry: bool, out: &mut impl FnMut(Outcome<'_>)) {
         let minute = self.minute.unwrap_or(request.minute);
-        let rejected_by = self.gateway.offer(request).err().unwrap_or_default();
+        let final_attempt = !self.retry_after || retry;
+        let rejected_by = self.gateway.offer(request, minute, final_attempt).err().unwrap_or_default();
         let will_retry = !rejected_by.is_empty() && self.retry_after && !retry;
         out(Outcome { request, minute, rejected_by, retry, will_retry });
         if will_retry {

@@ -3,6 +3,11 @@
 //! `rate_limits` (`key`, `principal`, `calls`, `tokens`, `renewal_period`), one `[[endpoint]]`
 //! block per serving endpoint (`name = "*"`: every endpoint) with its `[[endpoint.limit]]`s.
 //!
+//! Dollar budgets are `[[budget]]` blocks: a user's, group's or service principal's spend per
+//! hour, day or month, `hard` (rejected once spent: LiteLLM's `max_budget`) or `soft` (an alert
+//! only: LiteLLM's `soft_budget`), counted from the priced requests' cost, so cached input
+//! counts at its cached price (a token quota cannot tell the two apart).
+//!
 //! The file is strict: an unknown key, a value of the wrong type, a `key` or `renewal_period`
 //! the gateway does not have, or a limit with neither `calls` nor `tokens` is an error naming
 //! its line, so a typo cannot leave a proposed limit out of the simulation.
@@ -50,6 +55,53 @@ pub enum RenewalPeriod {
     Minute,
 }
 
+/// How long a dollar budget's amount lasts: calendar UTC hours, days or months (LiteLLM's
+/// `budget_duration` `1h`, `1d`, `1mo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetWindow {
+    Hour,
+    Day,
+    Month,
+}
+
+impl BudgetWindow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetWindow::Hour => "hour",
+            BudgetWindow::Day => "day",
+            BudgetWindow::Month => "month",
+        }
+    }
+}
+
+/// What happens when a dollar budget is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Requests are rejected until the budget renews (LiteLLM's `max_budget`).
+    Hard,
+    /// Requests go on; the crossing is reported (LiteLLM's `soft_budget`).
+    Soft,
+}
+
+/// One proposed dollar budget (`[[budget]]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SpendBudget {
+    /// `user`, `user_group` or `service_principal` (not `endpoint`).
+    pub key: LimitKey,
+    /// One user, group or service principal; `None`: each one separately.
+    pub principal: Option<String>,
+    pub amount: rust_decimal::Decimal,
+    pub currency: String,
+    pub renewal_period: BudgetWindow,
+    pub enforcement: Enforcement,
+    /// Only this endpoint's spend counts; `None`: every endpoint's.
+    pub endpoint: Option<String>,
+    /// Physical line of its `[[budget]]` header.
+    pub line: usize,
+}
+
 /// One proposed limit.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Limit {
@@ -71,6 +123,7 @@ pub struct Limit {
 #[derive(Debug, Clone, Default)]
 pub struct Limits {
     pub limits: Vec<Limit>,
+    pub budgets: Vec<SpendBudget>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +131,20 @@ pub struct Limits {
 struct FileToml {
     #[serde(default)]
     endpoint: Vec<Spanned<EndpointToml>>,
+    #[serde(default)]
+    budget: Vec<Spanned<BudgetToml>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetToml {
+    key: Spanned<String>,
+    principal: Option<Spanned<String>>,
+    /// "500.00 USD": a string, so the amount is exact decimal text, never a float.
+    budget: Spanned<String>,
+    renewal_period: Spanned<String>,
+    enforcement: Option<Spanned<String>>,
+    endpoint: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -144,7 +211,8 @@ impl Limits {
                 }
             }
         }
-        problems.into_result(Self { limits })
+        let budgets = file.budget.into_iter().filter_map(|b| parse_budget(text, b, &mut problems)).collect();
+        problems.into_result(Self { limits, budgets })
     }
 
     /// Reads and validates the limits in `file`; a missing file is an error naming it.
@@ -158,52 +226,140 @@ impl Limits {
     }
 }
 
-fn parse_limit(text: &str, endpoint: &str, limit: Spanned<LimitToml>, problems: &mut Problems) -> Option<Limit> {
-    let line = line_at(text, limit.span().start);
-    let limit = limit.into_inner();
-    let key = match &limit.key {
-        None => Some(LimitKey::Endpoint),
-        Some(key) => {
-            let parsed = match key.get_ref().as_str() {
-                "user" => Some(LimitKey::User),
-                "user_group" => Some(LimitKey::UserGroup),
-                "service_principal" => Some(LimitKey::ServicePrincipal),
-                "endpoint" => Some(LimitKey::Endpoint),
-                _ => None,
-            };
-            if parsed.is_none() {
-                problems.at(
-                    line_at(text, key.span().start),
-                    format!(
-                        "key `{}` is not a rate limit key; use user, user_group, service_principal or endpoint",
-                        key.get_ref()
-                    ),
-                );
-            }
-            parsed
-        }
-    };
-    let renewal_period = match limit.renewal_period.get_ref().as_str() {
-        "minute" => Some(RenewalPeriod::Minute),
-        other => {
-            problems.at(
-                line_at(text, limit.renewal_period.span().start),
-                format!("renewal_period `{other}` is not one the gateway has; use \"minute\""),
-            );
-            None
-        }
-    };
-    let principal = match &limit.principal {
+/// A `key`: one of `allowed`, else a problem at its line.
+fn parse_key(
+    text: &str,
+    key: &Spanned<String>,
+    (what, allowed): (&str, &[LimitKey]),
+    problems: &mut Problems,
+) -> Option<LimitKey> {
+    let parsed = allowed.iter().copied().find(|k| k.as_str() == key.get_ref().as_str());
+    if parsed.is_none() {
+        let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
+        let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+        problems.at(
+            line_at(text, key.span().start),
+            format!("key `{}` is not a {what} key; use {} or {last}", key.get_ref(), rest.join(", ")),
+        );
+    }
+    parsed
+}
+
+/// A `principal`: trimmed, with its line; an empty one is a problem (`Err`).
+fn parse_principal(
+    text: &str,
+    principal: &Option<Spanned<String>>,
+    problems: &mut Problems,
+) -> Result<Option<(String, usize)>, ()> {
+    match principal {
         Some(p) if p.get_ref().trim().is_empty() => {
             problems.at(
                 line_at(text, p.span().start),
                 "principal is empty; name one user, group or service principal, or leave it out for each one separately",
             );
+            Err(())
+        }
+        Some(p) => Ok(Some((p.get_ref().trim().to_string(), line_at(text, p.span().start)))),
+        None => Ok(None),
+    }
+}
+
+const RATE_LIMIT_KEYS: (&str, &[LimitKey]) =
+    ("rate limit", &[LimitKey::User, LimitKey::UserGroup, LimitKey::ServicePrincipal, LimitKey::Endpoint]);
+/// A budget is someone's: LiteLLM's budgets are per user, team or key, never per endpoint.
+const BUDGET_KEYS: (&str, &[LimitKey]) = ("budget", &[LimitKey::User, LimitKey::UserGroup, LimitKey::ServicePrincipal]);
+
+fn parse_budget(text: &str, budget: Spanned<BudgetToml>, problems: &mut Problems) -> Option<SpendBudget> {
+    let line = line_at(text, budget.span().start);
+    let budget = budget.into_inner();
+    let key = parse_key(text, &budget.key, BUDGET_KEYS, problems);
+    let principal = parse_principal(text, &budget.principal, problems);
+    let at = |s: &Spanned<String>| line_at(text, s.span().start);
+    let amount = {
+        let words: Vec<&str> = budget.budget.get_ref().split_whitespace().collect();
+        let parsed = match words.as_slice() {
+            [amount, currency] => super::parse_price(amount).and_then(|a| Ok((a, super::parse_currency(currency)?))),
+            _ => Err("is not an amount and a currency".to_string()),
+        };
+        match parsed {
+            Ok((amount, _)) if amount.is_zero() => {
+                problems.at(at(&budget.budget), "budget is zero; every request would be rejected, give an amount");
+                None
+            }
+            Ok(amount) => Some(amount),
+            Err(why) => {
+                problems.at(
+                    at(&budget.budget),
+                    format!("budget `{}` {why}; write it as \"500.00 USD\"", budget.budget.get_ref()),
+                );
+                None
+            }
+        }
+    };
+    let renewal_period = match budget.renewal_period.get_ref().as_str() {
+        "hour" => Some(BudgetWindow::Hour),
+        "day" => Some(BudgetWindow::Day),
+        "month" => Some(BudgetWindow::Month),
+        other => {
+            problems.at(
+                at(&budget.renewal_period),
+                format!("renewal_period `{other}` is not a budget's; use \"hour\", \"day\" or \"month\""),
+            );
+            None
+        }
+    };
+    let enforcement = match budget.enforcement.as_ref().map(|e| (e.get_ref().as_str(), e)) {
+        None | Some(("hard", _)) => Some(Enforcement::Hard),
+        Some(("soft", _)) => Some(Enforcement::Soft),
+        Some((other, e)) => {
+            problems.at(at(e), format!("enforcement `{other}` is neither \"hard\" nor \"soft\""));
+            None
+        }
+    };
+    let endpoint = match &budget.endpoint {
+        Some(e) if e.get_ref().trim().is_empty() => {
+            problems.at(at(e), "endpoint is empty; name one serving endpoint, or leave it out for all of them");
             return None;
         }
-        Some(p) => Some((p.get_ref().trim().to_string(), line_at(text, p.span().start))),
+        Some(e) => Some(e.get_ref().trim().to_string()),
         None => None,
     };
+    let (amount, currency) = amount?;
+    Some(SpendBudget {
+        key: key?,
+        principal: principal.ok()?.map(|(p, _)| p),
+        amount,
+        currency,
+        renewal_period: renewal_period?,
+        enforcement: enforcement?,
+        endpoint,
+        line,
+    })
+}
+
+fn parse_limit(text: &str, endpoint: &str, limit: Spanned<LimitToml>, problems: &mut Problems) -> Option<Limit> {
+    let line = line_at(text, limit.span().start);
+    let limit = limit.into_inner();
+    let key = match &limit.key {
+        None => Some(LimitKey::Endpoint),
+        Some(key) => parse_key(text, key, RATE_LIMIT_KEYS, problems),
+    };
+    let renewal_period = match limit.renewal_period.get_ref().as_str() {
+        "minute" => Some(RenewalPeriod::Minute),
+        other => {
+            let budget = if matches!(other, "hour" | "day" | "month") {
+                " (a dollar budget per hour, day or month is a [[budget]] block)"
+            } else {
+                ""
+            };
+            problems.at(
+                line_at(text, limit.renewal_period.span().start),
+                format!("renewal_period `{other}` is not one the gateway has; use \"minute\"{budget}"),
+            );
+            None
+        }
+    };
+    let principal = parse_principal(text, &limit.principal, problems).ok()?;
     if limit.calls.is_none() && limit.tokens.is_none() {
         problems.at(line, "this limit has neither calls nor tokens; give calls, tokens or both (per renewal_period)");
         return None;
@@ -257,6 +413,41 @@ mod tests {
         assert_eq!((l[2].endpoint.as_str(), l[2].key, l[2].line), ("*", LimitKey::UserGroup, 13));
         assert_eq!(limits.on_endpoint("rag").count(), 3);
         assert_eq!(limits.on_endpoint("other").map(|(i, _)| i).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn budgets_read_exact_amounts_and_refuse_what_a_budget_cannot_be() {
+        let text = "[[budget]]\nkey = \"user_group\"\nprincipal = \"search\"\nbudget = \"500.10 USD\"\n\
+                    renewal_period = \"month\"\nenforcement = \"soft\"\nendpoint = \"rag\"\n";
+        let limits = Limits::from_toml_str(text, "l.toml").unwrap();
+        let b = &limits.budgets[0];
+        assert_eq!(
+            (b.key, b.principal.as_deref(), b.amount, b.currency.as_str()),
+            (LimitKey::UserGroup, Some("search"), rust_decimal::Decimal::new(50010, 2), "USD")
+        );
+        assert_eq!(
+            (b.renewal_period, b.enforcement, b.endpoint.as_deref(), b.line),
+            (BudgetWindow::Month, Enforcement::Soft, Some("rag"), 1)
+        );
+        let text = "[[budget]]\nkey = \"endpoint\"\nbudget = \"500 dollars\"\nrenewal_period = \"week\"\n\
+                    enforcement = \"strict\"\n";
+        let err = Limits::from_toml_str(text, "limits.toml").unwrap_err().to_string();
+        for want in [
+            "limits.toml line 2: key `endpoint` is not a budget key; use user, user_group or service_principal",
+            "limits.toml line 3: budget `500 dollars` is not an ISO 4217 code",
+            "limits.toml line 4: renewal_period `week` is not a budget's",
+            "limits.toml line 5: enforcement `strict`",
+        ] {
+            assert!(err.contains(want), "{want} in\n{err}");
+        }
+        // a float is not money: the amount is text
+        let text = "[[budget]]\nkey = \"user\"\n\nbudget = 50.0\nrenewal_period = \"day\"\n";
+        let err = Limits::from_toml_str(text, "limits.toml").unwrap_err().to_string();
+        assert!(err.contains("limits.toml line 4"), "{err}");
+        // a minute limit given a budget's period points at [[budget]]
+        let text = "[[endpoint]]\nname = \"rag\"\n[[endpoint.limit]]\ncalls = 5\nrenewal_period = \"day\"\n";
+        let err = Limits::from_toml_str(text, "limits.toml").unwrap_err().to_string();
+        assert!(err.contains("line 5: renewal_period `day`") && err.contains("[[budget]]"), "{err}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
 pub use capacity::{Capacity, Pool};
 pub use catalog::{Catalog, CatalogSelection, Change, ImportPlan, PlannedRow, RowStatus, Skipped, plan_import};
 pub use discounts::{Discount, Discounts};
-pub use limits::{EVERY_ENDPOINT, Limit, LimitKey, Limits, RenewalPeriod};
+pub use limits::{BudgetWindow, EVERY_ENDPOINT, Enforcement, Limit, LimitKey, Limits, RenewalPeriod, SpendBudget};
 pub use prices::{PriceBook, PriceRow, PricingMode, ServiceTier, Usage, request_cost, usage_cost};
 pub use principals::{Principal, Principals, UNALLOCATED_COST_CENTER, UNASSIGNED_GROUP};
 pub use settings::{Attribution, Settings};
