@@ -8,6 +8,10 @@
 //! already shows as rejected (429) are not traffic to replay (the gateway turned them away
 //! then too); they say who saw a 429 before.
 
+pub mod chart;
+pub mod demand;
+pub mod emit;
+pub mod suggest;
 pub mod window;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
