@@ -50,7 +50,8 @@ Examples:
 pub enum Key {
     /// Each requester.
     User,
-    /// Each group of principals.csv, its members sharing one limit.
+    /// Each group of principals.csv, its members sharing one limit (the gateway's word).
+    #[value(name = "user_group")]
     UserGroup,
 }
 
