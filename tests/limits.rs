@@ -329,7 +329,10 @@ fn suggested_limits_for_a_largest_share_meet_it_when_replayed() {
     // with no limit ana has 72.86%: at most 80% needs none
     let s = suggest(&env, &["--max-share", "80%"]);
     let e = &s["endpoints"][0];
-    assert_eq!((e["outcome"].as_str(), e["met"].as_bool(), e["measured_percent"].as_str()), (Some("not_needed"), Some(true), Some("72.86")));
+    assert_eq!(
+        (e["outcome"].as_str(), e["met"].as_bool(), e["measured_percent"].as_str()),
+        (Some("not_needed"), Some(true), Some("72.86"))
+    );
     assert!(s["limits_toml"].as_str().unwrap().contains("# chat: meets the goal without a limit"), "{s}");
     // a goal is required, and one only
     let mut args = vec!["suggest", "limits"];
@@ -391,7 +394,8 @@ fn the_chart_draws_the_busiest_minutes_against_the_limit() {
     env.ok(&args);
     let doc = std::fs::read_to_string(&svg).unwrap();
     let doc = roxmltree::Document::parse(&doc).unwrap();
-    let texts: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+    let texts: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
     for want in [
         "chat: tokens per minute against the limit, 2025-03-03 .. 2025-03-03",
         // ana's 10:01: a5 + a6 + a7

@@ -101,12 +101,7 @@ pub async fn run(warehouse: &Warehouse, args: &SimulateArgs, cli: &Cli) -> Resul
         }
         return Ok(0);
     }
-    let options = SimulateOptions {
-        from: args.from,
-        to: args.to,
-        retry_after: args.retry_after,
-        memory_limit,
-    };
+    let options = SimulateOptions { from: args.from, to: args.to, retry_after: args.retry_after, memory_limit };
     let simulation = simulate(warehouse, &limits, &options).await?;
     if let Some(path) = &args.chart {
         let endpoint = match &args.chart_endpoint {
@@ -200,7 +195,7 @@ fn render(s: &Simulation) -> String {
         out.push('\n');
     }
     out.push_str("Per endpoint\n");
-    out.push_str(&endpoints_table(s));
+    out.push_str(&endpoints_table(s, |_| true));
     out.push('\n');
     if s.blast_radius.is_empty() {
         out.push_str("Blast radius: nobody who saw no 429 before would be rejected.\n");
@@ -213,11 +208,11 @@ fn render(s: &Simulation) -> String {
     out
 }
 
-/// The endpoints' totals, as a table for people.
-pub(super) fn endpoints_table(s: &Simulation) -> String {
+/// The totals of the endpoints `shown` picks, as a table for people.
+pub(super) fn endpoints_table(s: &Simulation, shown: impl Fn(&str) -> bool) -> String {
     let served: [Column; 1] = [("tokens served %", |p| p.token_share_after.to_string())];
     let columns = count_columns(s, &served);
-    table(&[("endpoint", |p| p.endpoint.clone())], &columns, &s.endpoints)
+    table(&[("endpoint", |p| p.endpoint.clone())], &columns, s.endpoints.iter().filter(|e| shown(&e.endpoint)))
 }
 
 /// The endpoint --chart draws when none is named: the range's only one.

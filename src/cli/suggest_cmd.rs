@@ -93,7 +93,9 @@ pub async fn run(warehouse: &Warehouse, args: &SuggestArgs, cli: &Cli) -> Result
         (Some(share), _) => Goal::MaxShare(share),
         (None, Some(share)) => Goal::RejectAtMost(share),
         (None, None) => {
-            return Err(crate::error::Error::Usage("give a goal: --max-share PERCENT or --reject-at-most PERCENT".into()));
+            return Err(crate::error::Error::Usage(
+                "give a goal: --max-share PERCENT or --reject-at-most PERCENT".into(),
+            ));
         }
     };
     let options = SuggestOptions {
@@ -145,13 +147,7 @@ pub(super) fn print_notes(emitted: &Emitted, cli: &Cli) {
 }
 
 fn render(s: &Suggestion, proposal: &str, written_to: Option<&Path>) -> String {
-    let mut out = format!(
-        "Suggested limits over {} .. {}: {}, one limit per {}\n\n",
-        s.from,
-        s.to,
-        s.goal.describe(s.key),
-        s.key.as_str()
-    );
+    let mut out = format!("Suggested limits over {} .. {}: {}\n\n", s.from, s.to, s.goal.describe(s.key));
     match written_to {
         Some(path) => out.push_str(&format!("The proposal is in {}.\n\n", path.display())),
         None => {
@@ -166,7 +162,9 @@ fn render(s: &Suggestion, proposal: &str, written_to: Option<&Path>) -> String {
         ),
     };
     out.push_str(&format!("The proposal {rounds}. Per endpoint\n"));
-    out.push_str(&super::simulate_cmd::endpoints_table(&s.simulation));
+    // the replay covers every endpoint; those without a proposal are untouched
+    let suggested = |endpoint: &str| s.endpoints.iter().any(|e| e.endpoint == endpoint);
+    out.push_str(&super::simulate_cmd::endpoints_table(&s.simulation, suggested));
     out.push('\n');
     let who = s.key.as_str();
     for e in &s.endpoints {
@@ -180,7 +178,10 @@ fn render(s: &Suggestion, proposal: &str, written_to: Option<&Path>) -> String {
             _ => "",
         };
         let met = if e.met { "yes" } else { "no" };
-        out.push_str(&format!("{}: target met: {met}{how} (measured {measured}; target {}%)\n", e.endpoint, e.target_percent));
+        out.push_str(&format!(
+            "{}: target met: {met}{how} (measured {measured}; target {}%)\n",
+            e.endpoint, e.target_percent
+        ));
     }
     out
 }

@@ -40,7 +40,8 @@ fn limit_on<'a>(limits: &'a Limits, endpoint: &'a str) -> Option<&'a Limit> {
 
 /// `minute` (since the epoch) as `YYYY-MM-DD HH:MM` in UTC.
 fn minute_text(minute: i64) -> String {
-    chrono::DateTime::from_timestamp(minute * 60, 0).map_or_else(|| minute.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    chrono::DateTime::from_timestamp(minute * 60, 0)
+        .map_or_else(|| minute.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
 /// Whose demand is drawn against `limit`, and the limit's scope, in words.

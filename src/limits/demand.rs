@@ -156,7 +156,8 @@ pub async fn seen(ctx: &SessionContext, from: NaiveDate, to: NaiveDate) -> Resul
         .await?;
     let mut seen = Seen::default();
     for batch in &batches {
-        let columns = (0..3).map(|i| arrow::compute::cast(batch.column(i), &DataType::Utf8)).collect::<Result<Vec<_>, _>>()?;
+        let columns =
+            (0..3).map(|i| arrow::compute::cast(batch.column(i), &DataType::Utf8)).collect::<Result<Vec<_>, _>>()?;
         let [e, r, g] = [0, 1, 2].map(|i| columns[i].as_string::<i32>());
         for row in 0..batch.num_rows() {
             seen.rows.insert((e.value(row).to_string(), r.value(row).to_string(), g.value(row).to_string()));

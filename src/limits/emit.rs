@@ -244,7 +244,9 @@ pub fn litellm(limits: &Limits, seen: &Seen) -> Emitted {
     text.push_str(if teams.is_empty() { "teams: []\n" } else { "teams:\n" });
     for (name, team) in &teams {
         text.push_str(&format!("  - team_id: {}\n", quoted(name)));
-        for (field, per_model) in [("model_tpm_limit", &team.model_tpm_limit), ("model_rpm_limit", &team.model_rpm_limit)] {
+        for (field, per_model) in
+            [("model_tpm_limit", &team.model_tpm_limit), ("model_rpm_limit", &team.model_rpm_limit)]
+        {
             if per_model.is_empty() {
                 continue;
             }
@@ -347,7 +349,11 @@ mod tests {
         let out = litellm(&limits(LIMITS), &data());
         assert_eq!(out.notes.len(), 2, "{:?}", out.notes);
         assert!(out.text.contains("# note: chat: the whole-endpoint limit of limits.toml line 15"), "{}", out.text);
-        assert!(out.text.contains("users:\n  - user_id: \"ana@x\"\n    tpm_limit: 100\n    rpm_limit: 5\n"), "{}", out.text);
+        assert!(
+            out.text.contains("users:\n  - user_id: \"ana@x\"\n    tpm_limit: 100\n    rpm_limit: 5\n"),
+            "{}",
+            out.text
+        );
     }
 
     #[test]

@@ -60,11 +60,12 @@ impl Goal {
         }
     }
 
-    /// The goal in words, for the report and the proposal's header.
+    /// The goal and the limits' key in words, for the report and the proposal's header.
     pub fn describe(self, key: LimitKey) -> String {
+        let key = key.as_str();
         match self {
-            Goal::MaxShare(p) => format!("no {} with more than {p}% of an endpoint's tokens", key.as_str()),
-            Goal::RejectAtMost(p) => format!("at most {p}% of an endpoint's requests rejected"),
+            Goal::MaxShare(p) => format!("no {key} with more than {p}% of an endpoint's tokens, one limit per {key}"),
+            Goal::RejectAtMost(p) => format!("at most {p}% of an endpoint's requests rejected, one limit per {key}"),
         }
     }
 }
@@ -284,7 +285,10 @@ async fn demand_by_endpoint(warehouse: &Warehouse, opts: &SuggestOptions) -> Res
 /// Proposes limits for `opts.goal`, replays them and tightens those that miss.
 pub async fn suggest(warehouse: &Warehouse, opts: &SuggestOptions) -> Result<Suggestion> {
     if !matches!(opts.key, LimitKey::User | LimitKey::UserGroup) {
-        return Err(Error::Usage(format!("suggest limits keys limits by user or user_group, not {}", opts.key.as_str())));
+        return Err(Error::Usage(format!(
+            "suggest limits keys limits by user or user_group, not {}",
+            opts.key.as_str()
+        )));
     }
     let demand = demand_by_endpoint(warehouse, opts).await?;
     if demand.is_empty() {
@@ -307,13 +311,9 @@ pub async fn suggest(warehouse: &Warehouse, opts: &SuggestOptions) -> Result<Sug
         let limits = Limits::from_toml_str(&text, "the proposed limits.toml")
             .map_err(|e| Error::Internal(format!("the proposal does not parse: {e}")))?;
         let simulation = simulate(warehouse, &limits, &simulate_options).await?;
-        let endpoints: Vec<EndpointSuggestion> =
-            found.iter().map(|(e, f)| measure(&simulation, opts, e, *f)).collect();
-        let missed: Vec<&str> = endpoints
-            .iter()
-            .filter(|e| !e.met && e.outcome == "limit")
-            .map(|e| e.endpoint.as_str())
-            .collect();
+        let endpoints: Vec<EndpointSuggestion> = found.iter().map(|(e, f)| measure(&simulation, opts, e, *f)).collect();
+        let missed: Vec<&str> =
+            endpoints.iter().filter(|e| !e.met && e.outcome == "limit").map(|e| e.endpoint.as_str()).collect();
         if missed.is_empty() || rounds == MAX_ROUNDS {
             return Ok(Suggestion {
                 from: opts.from,
@@ -328,7 +328,8 @@ pub async fn suggest(warehouse: &Warehouse, opts: &SuggestOptions) -> Result<Sug
             });
         }
         for endpoint in missed {
-            let measured = endpoints.iter().find(|e| e.endpoint == endpoint).map_or(Decimal::ZERO, |e| e.measured_percent);
+            let measured =
+                endpoints.iter().find(|e| e.endpoint == endpoint).map_or(Decimal::ZERO, |e| e.measured_percent);
             let (goal, found) = searched.get_mut(endpoint).expect("an endpoint searched");
             let Found::Limit(before) = *found else { continue };
             *goal = tightened(*goal, opts.goal.percent(), measured);
@@ -398,13 +399,9 @@ pub(crate) fn quoted(text: &str) -> String {
 /// The proposal as limits.toml text: a header saying where it came from, one block per
 /// endpoint with a limit, and a comment for each endpoint without one.
 fn limits_toml(opts: &SuggestOptions, found: &[(&str, Found)]) -> String {
-    let mut out = format!(
-        "# Proposed by `tokenledger suggest limits` from the requests of {} .. {}:\n# {}, one limit per {}.\n",
-        opts.from,
-        opts.to,
-        opts.goal.describe(opts.key),
-        opts.key.as_str()
-    );
+    let (from, to, goal) = (opts.from, opts.to, opts.goal.describe(opts.key));
+    let mut out =
+        format!("# Proposed by `tokenledger suggest limits` from the requests of {from} .. {to}:\n# {goal}.\n");
     for (endpoint, found) in found {
         match found {
             Found::Limit(tokens) => out.push_str(&format!(
