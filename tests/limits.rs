@@ -240,13 +240,9 @@ fn service_principals_are_known_by_their_requester_type_and_the_csv_is_spreadshe
     assert!(!rows.iter().any(|r| r[group] == "+etl"), "{rows:?}");
 }
 
-#[test]
-fn a_dollar_budget_used_up_on_the_20th_rejects_the_rest_of_the_month() {
-    // ana (group search) sends one request a day at 09:00, January 1 to February 3: 300,000
-    // input tokens of which 200,000 cached, 100,000 at 2.50 and 200,000 at 1.25 per million:
-    // 0.50 a day. Priced as raw
-    // input tokens it would be 0.75, and the budget gone on the 13th: a dollar budget counts
-    // the cost, cache discount included.
+/// ana (group search) sends one request a day at 09:00, January 1 to February 3, each costing
+/// 0.50 (see the test below).
+fn a_month_of_cached_requests() -> Env {
     let env = Env::init();
     env.write("wh/config/prices.csv", PRICES);
     env.write("wh/config/principals.csv", PRINCIPALS);
@@ -260,6 +256,16 @@ fn a_dollar_budget_used_up_on_the_20th_rejects_the_rest_of_the_month() {
         .collect();
     let path = env.write("month.jsonl", logs.join("\n"));
     env.ok(&["ingest", path.to_str().unwrap()]);
+    env
+}
+
+#[test]
+fn a_dollar_budget_used_up_on_the_20th_rejects_the_rest_of_the_month() {
+    // ana (group search) sends one request a day at 09:00, January 1 to February 3: 300,000
+    // input tokens of which 200,000 cached, 100,000 at 2.50 and 200,000 at 1.25 per million:
+    // 0.50 a day. Priced as raw input tokens it would be 0.75, and the budget gone on the 13th:
+    // a dollar budget counts the cost, cache discount included.
+    let env = a_month_of_cached_requests();
     // 9.75 a month: 9.50 spent after the 19th, so the 20th's request still goes through (its
     // cost is known only after it) and takes the month to 10.00; the 21st to the 31st are
     // rejected; February starts afresh.
@@ -287,4 +293,224 @@ fn a_dollar_budget_used_up_on_the_20th_rejects_the_rest_of_the_month() {
     for want in ["search", "11.50 USD", "1 of 2", "2025-01-20T09:00Z", "5.50 USD"] {
         assert!(line.contains(want), "{want} in {line}\n{table}");
     }
+}
+
+// ---- suggest limits, --emit, --chart ----
+
+const DAY: [&str; 4] = ["--from", "2025-03-03", "--to", "2025-03-03"];
+
+fn suggest(env: &Env, extra: &[&str]) -> Value {
+    let mut args = vec!["--format", "json", "suggest", "limits"];
+    args.extend(DAY);
+    args.extend(extra);
+    let out = env.ok(&args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+}
+
+/// (proposed tokens a minute, measured %, met, replays) of the suggestion's only endpoint.
+fn proposal(s: &Value) -> (u64, Decimal, bool, u64) {
+    let e = &s["endpoints"][0];
+    assert_eq!(s["endpoints"].as_array().unwrap().len(), 1, "{s}");
+    (
+        e["tokens_per_minute"].as_u64().unwrap_or_else(|| panic!("{s}")),
+        dec(e["measured_percent"].as_str().unwrap()),
+        e["met"].as_bool().unwrap(),
+        s["rounds"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn suggested_limits_to_reject_at_most_a_share_meet_it_when_replayed() {
+    let env = warehouse();
+    // per user and minute (calls, tokens): ana (4, 1.15M) (3, 2M), bob (2, 1M) (1, 1,000,001)
+    // (1, 1M), carol (1, 10k); carol's 429 is not demand. 20% of 12 requests: two may go. A
+    // minute over L loses ceil(calls × (d − L) / d) requests: from L = 1,150,000 only ana's
+    // second minute is over, losing two; read as 1,200,000. Replayed: a6 and a7 go (16.67%).
+    let s = suggest(&env, &["--reject-at-most", "20%"]);
+    assert_eq!(proposal(&s), (1_200_000, dec("16.67"), true, 1));
+    assert!(s["limits_toml"].as_str().unwrap().contains("key = \"user\"\ntokens = 1200000\n"), "{s}");
+    // 10%: one may go; the estimate allows L = 1,333,334 (1.4M: ana's second minute loses 0.9
+    // of a request), but the replay rejects a6 and a7 there too (16.67%): the goal is
+    // tightened to 6%, none may go, and her 2,000,000 peak fits exactly
+    let s = suggest(&env, &["--reject-at-most", "10%"]);
+    assert_eq!(proposal(&s), (2_000_000, dec("0"), true, 2));
+
+    // the proposal saved with --output is a limits.toml simulate replays the same way
+    let mut args = vec!["suggest", "limits", "--reject-at-most", "20%", "--output", "proposal.toml"];
+    args.extend(DAY);
+    let text = env.ok(&args);
+    assert!(text.contains("chat: target met: yes (measured 16.67% of the requests rejected; target 20%)"), "{text}");
+    assert!(text.contains("The proposal is in proposal.toml"), "{text}");
+    let sim = simulate(&env, &std::fs::read_to_string(env.path("proposal.toml")).unwrap(), &[]);
+    assert_eq!(sim["endpoints"][0]["rejected_requests"], 2);
+}
+
+/// One endpoint where ana sends nine 100k requests in each of two minutes, bob one of 123,456
+/// tokens and carol one of 100k in each of three.
+fn shares_warehouse() -> Env {
+    let env = Env::init();
+    env.write("wh/config/prices.csv", PRICES);
+    let mut lines = Vec::new();
+    let mut record = |id: String, minute: u32, who: &str, tokens: u64| {
+        lines.push(format!(
+            r#"{{"request_id":"{id}","request_time":"2025-03-03T10:0{minute}:{:02}Z","endpoint_name":"chat","served_entity_name":"gpt-4o","requester":"{who}@example.com","status_code":200,"input_tokens":{tokens},"output_tokens":0}}"#,
+            lines.len() % 60
+        ))
+    };
+    for minute in 0..2 {
+        for i in 0..9 {
+            record(format!("a{minute}{i}"), minute, "ana", 100_000);
+        }
+    }
+    for minute in 0..3 {
+        record(format!("b{minute}"), minute, "bob", 123_456);
+        record(format!("c{minute}"), minute, "carol", 100_000);
+    }
+    let logs = env.write("shares.jsonl", lines.join("\n"));
+    env.ok(&["ingest", logs.to_str().unwrap()]);
+    env
+}
+
+#[test]
+fn suggested_limits_for_a_largest_share_meet_it_when_replayed() {
+    let env = shares_warehouse();
+    // under L: ana 2L of 2L + 370,368 + 300,000, at most half up to L = 335,184 (340,000 would
+    // give her 50.35%: kept exact). Replayed, ana's windows take three 100k requests a minute:
+    // 600,000 of 1,270,368 tokens served, 47.23%.
+    let s = suggest(&env, &["--max-share", "50%"]);
+    assert_eq!(proposal(&s), (335_184, dec("47.23"), true, 1));
+    let ana = s["simulation"]["principals"].as_array().unwrap().iter().find(|p| p["requester"] == "ana@example.com");
+    assert_eq!(counts(ana.unwrap())[..2], [18, 12]);
+    // with no limit ana has 72.86%: at most 80% needs none
+    let s = suggest(&env, &["--max-share", "80%"]);
+    let e = &s["endpoints"][0];
+    assert_eq!(
+        (e["outcome"].as_str(), e["met"].as_bool(), e["measured_percent"].as_str()),
+        (Some("not_needed"), Some(true), Some("72.86"))
+    );
+    assert!(s["limits_toml"].as_str().unwrap().contains("# chat: meets the goal without a limit"), "{s}");
+    // a goal is required, and one only
+    let mut args = vec!["suggest", "limits"];
+    args.extend(DAY);
+    assert!(env.fails(&args, 2).contains("--max-share"));
+    args.extend(["--max-share", "101%"]);
+    assert!(env.fails(&args, 2).contains("between 0% and 100%"));
+}
+
+#[test]
+fn emit_writes_the_gateways_own_configuration() {
+    let env = warehouse();
+    let mut args = vec!["suggest", "limits", "--reject-at-most", "20%", "--emit", "databricks", "--output", "rl.json"];
+    args.extend(DAY);
+    env.ok(&args);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(env.path("rl.json")).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"chat": {"rate_limits": [{"key": "user", "tokens": 1_200_000, "renewal_period": "minute"}]}})
+    );
+    // per group: search (ana, carol) and support (bob) each get the endpoint as a model's limit
+    let mut args = vec!["suggest", "limits", "--reject-at-most", "20%", "--key", "user_group", "--emit", "litellm"];
+    args.extend(["--output", "teams.yaml"]);
+    args.extend(DAY);
+    env.ok(&args);
+    let yaml = std::fs::read_to_string(env.path("teams.yaml")).unwrap();
+    let teams = yaml.split_once("teams:\n").unwrap_or_else(|| panic!("{yaml}")).1;
+    let tokens = |team: &str| {
+        let entry = teams.split("  - team_id: ").find(|e| e.starts_with(&format!("\"{team}\""))).unwrap();
+        let line = entry.lines().find(|l| l.trim_start().starts_with("\"chat\": ")).unwrap();
+        line.trim().trim_start_matches("\"chat\": ").parse::<u64>().unwrap()
+    };
+    assert!(tokens("search") > 0 && tokens("search") == tokens("support"), "{yaml}");
+    assert!(yaml.contains("    model_tpm_limit:\n") && yaml.ends_with("users: []\n"), "{yaml}");
+
+    // simulate --emit: the limits file replayed, init's "*" block on the data's endpoint
+    let mut args = vec!["simulate", "limits", "--emit", "litellm"];
+    args.extend(DAY);
+    let yaml = env.ok(&args);
+    for user in ["ana", "bob", "carol"] {
+        let entry = format!("  - user_id: \"{user}@example.com\"\n    tpm_limit: 100000\n    rpm_limit: 60\n");
+        assert!(yaml.contains(&entry), "{entry} in\n{yaml}");
+    }
+    args[3] = "databricks";
+    let json: Value = serde_json::from_str(&env.ok(&args)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"chat": {"rate_limits": [{"key": "user", "calls": 60, "tokens": 100_000, "renewal_period": "minute"}]}})
+    );
+}
+
+#[test]
+fn the_chart_draws_the_busiest_minutes_against_the_limit() {
+    let env = warehouse();
+    let file = env.write("proposal.toml", limit("key = \"user\"", "tokens = 1000000"));
+    let svg = env.path("demand.svg");
+    let mut args = vec!["simulate", "limits", "--limits", file.to_str().unwrap(), "--chart", svg.to_str().unwrap()];
+    args.extend(DAY);
+    env.ok(&args);
+    let doc = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&doc).unwrap();
+    let texts: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
+    for want in [
+        "chat: tokens per minute against the limit, 2025-03-03 .. 2025-03-03",
+        // ana's 10:01: a5 + a6 + a7
+        "busiest user: peak 2,000,000 at 2025-03-03 10:01",
+        "limit: 1,000,000 tokens a minute, per user (line 4)",
+    ] {
+        assert!(texts.contains(&want), "{want:?} not in {texts:?}");
+    }
+    let series: Vec<_> =
+        doc.descendants().filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2")).collect();
+    assert_eq!(series.len(), 2);
+    // the limit is flat; 600 spans of the day's 1,440 minutes
+    let points = |n: &roxmltree::Node| n.attribute("points").unwrap().split(' ').filter(|p| !p.is_empty()).count();
+    assert_eq!((points(&series[0]), points(&series[1])), (600, 600));
+    let ys: std::collections::BTreeSet<&str> =
+        series[1].attribute("points").unwrap().split(' ').filter_map(|p| p.split(',').nth(1)).collect();
+    assert_eq!(ys.len(), 1, "a flat limit line");
+
+    // an endpoint without a limit has nothing to draw against
+    args.extend(["--chart-endpoint", "rag"]);
+    let err = env.fails(&args, 2);
+    assert!(err.contains("no limit of limits.toml is in force on endpoint `rag`"), "{err}");
+}
+
+#[test]
+fn a_suggested_monthly_budget_is_replayed_and_emitted_as_litellm_budgets() {
+    let env = a_month_of_cached_requests();
+    let range = ["--from", "2025-01-01", "--to", "2025-02-03"];
+    let mut args = vec!["--format", "json", "suggest", "limits", "--monthly-budget", "9.75 USD", "--key", "user_group"];
+    args.extend(range);
+    let s: Value = serde_json::from_str(&env.ok(&args)).unwrap();
+    assert_eq!(s["met"], true);
+    let budgets = s["simulation"]["budgets"].as_array().unwrap();
+    // the hard budget: used up on the 20th, the 21st to the 31st rejected; the warning at 80%
+    // (7.80): reached on the 16th (7.50 after the 15th)
+    let hard = budgets.iter().find(|b| b["budget"]["enforcement"] == "hard").unwrap();
+    assert_eq!(
+        (hard["first_used_up_at"].as_str(), hard["rejected_requests"].as_u64()),
+        (Some("2025-01-20T09:00Z"), Some(11))
+    );
+    let soft = budgets.iter().find(|b| b["budget"]["enforcement"] == "soft").unwrap();
+    assert_eq!(
+        (soft["first_used_up_at"].as_str(), soft["rejected_requests"].as_u64()),
+        (Some("2025-01-16T09:00Z"), Some(0))
+    );
+    assert_eq!(dec(soft["budget"]["amount"].as_str().unwrap()), dec("7.80"));
+    // as LiteLLM's team budget
+    let mut args = vec!["suggest", "limits", "--monthly-budget", "9.75USD", "--key", "user_group", "--emit", "litellm"];
+    args.extend(range);
+    args.extend(["--output", "team.yaml"]);
+    let table = env.ok(&args);
+    assert!(table.contains("target met: yes") && table.contains("2025-01-20T09:00Z"), "{table}");
+    let yaml = std::fs::read_to_string(env.path("team.yaml")).unwrap();
+    assert!(
+        yaml.ends_with("teams:\n  - team_id: \"search\"\n    max_budget: 9.75\n    soft_budget: 7.8\n    budget_duration: \"1mo\"\nusers: []\n"),
+        "{yaml}"
+    );
+    // a budget that is not money is a usage error
+    let mut args = vec!["suggest", "limits", "--monthly-budget", "lots"];
+    args.extend(range);
+    let err = env.fails(&args, 2);
+    assert!(err.contains("500 USD"), "{err}");
 }

@@ -16,6 +16,7 @@ mod rollup_cmd;
 mod run_cmd;
 mod simulate_cmd;
 mod sql_cmd;
+mod suggest_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -114,6 +115,8 @@ pub enum Command {
     Prices(prices_cmd::PricesArgs),
     /// Replay the history under proposed gateway rate limits (config/limits.toml): who would be rejected, what it saves.
     Simulate(simulate_cmd::SimulateArgs),
+    /// Propose rate limits for a goal (--max-share, --reject-at-most) from the history, replayed to check them (--emit: gateway config).
+    Suggest(suggest_cmd::SuggestArgs),
     /// Run a named report (sql/reports/): top consumers, rate limits, fallbacks, break-even, anomalies ... (--chart draws it)
     Report(report_cmd::ReportArgs),
     /// Read-only SQL over the warehouse's tables: one query, or an interactive shell without one.
@@ -198,6 +201,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Sql(args) => sql_cmd::run(&warehouse()?, args, &cli).await,
         Command::Report(args) => report_cmd::run(&warehouse()?, args, &cli).await,
         Command::Simulate(args) => simulate_cmd::run(&warehouse()?, args, &cli).await,
+        Command::Suggest(args) => suggest_cmd::run(&warehouse()?, args, &cli).await,
         Command::Prices(args) => prices_cmd::run(&warehouse()?, args, &cli).await,
         Command::Bill(args) => bill_cmd::run(&warehouse()?, args, &cli).await,
         Command::Reconcile(args) => reconcile_cmd::run(&warehouse()?, args, &cli).await,

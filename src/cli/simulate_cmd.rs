@@ -7,7 +7,9 @@ use clap::{Args, Subcommand};
 
 use super::{Cli, OutputFormat, print_json};
 use crate::engine::DEFAULT_MEMORY_LIMIT;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::limits::chart::demand_chart;
+use crate::limits::emit::emit;
 use crate::limits::{BudgetOutcome, PrincipalOutcome, SimulateOptions, Simulation, Spend, simulate};
 use crate::output::{Table, neutralise, thousands};
 use crate::pricing::{ConfigFile, Limits};
@@ -46,7 +48,15 @@ include the budgets').
 Examples:
   tokenledger simulate limits --from 2025-01-01 --to 2025-01-31
   tokenledger simulate limits --from 2025-01-01 --to 2025-01-31 --limits proposal.toml --retry-after
-  tokenledger --format csv simulate limits --from 2025-01-01 --to 2025-01-31 --output limits.csv")]
+  tokenledger --format csv simulate limits --from 2025-01-01 --to 2025-01-31 --output limits.csv
+  tokenledger simulate limits --from 2025-01-01 --to 2025-01-31 --chart demand.svg --chart-endpoint chat
+  tokenledger simulate limits --from 2025-01-01 --to 2025-01-31 --emit databricks --output rate_limits.json
+
+--chart draws an endpoint's per-minute demand (tokens, or calls for a calls limit) against its
+whole-endpoint limit, else the first limit in force on it (then the busiest principal's
+demand); a long range is cut into 600 spans, each drawn at its busiest minute. --emit writes
+the limits as the gateway's configuration instead of the report: a \"*\" block becomes each
+endpoint of the range, a user_group limit without a principal each group seen on it.")]
     Limits(LimitsArgs),
 }
 
@@ -67,6 +77,15 @@ pub struct LimitsArgs {
     /// Write the report to this file (table, csv or json, by --format) instead of printing it.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Instead of the report, write the limits replayed as a gateway's configuration: databricks (AI Gateway rate_limits JSON per endpoint) or litellm (teams' and users' YAML).
+    #[arg(long, value_enum, value_name = "GATEWAY")]
+    pub emit: Option<crate::limits::emit::Gateway>,
+    /// Draw one endpoint's per-minute demand against its limit to this file (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    /// The endpoint --chart draws (needed when the range has more than one).
+    #[arg(long, value_name = "NAME", requires = "chart")]
+    pub chart_endpoint: Option<String>,
     /// Memory the replay's sort by time may use before it spills to disk (e.g. 512MiB, 4GiB).
     #[arg(long, value_name = "SIZE", default_value_t = bytesize::ByteSize::b(DEFAULT_MEMORY_LIMIT as u64))]
     pub memory_limit: bytesize::ByteSize,
@@ -79,13 +98,26 @@ pub async fn run(warehouse: &Warehouse, args: &SimulateArgs, cli: &Cli) -> Resul
         None => warehouse.config_file("limits.toml").await?,
     };
     let limits = Limits::load(&file)?;
-    let options = SimulateOptions {
-        from: args.from,
-        to: args.to,
-        retry_after: args.retry_after,
-        memory_limit: super::memory_bytes(args.memory_limit),
-    };
+    let memory_limit = super::memory_bytes(args.memory_limit);
+    if let Some(gateway) = args.emit {
+        let emitted = emit(warehouse, &limits, gateway, args.from, args.to, memory_limit).await?;
+        super::suggest_cmd::print_notes(&emitted, cli);
+        match &args.output {
+            Some(path) => crate::output::write_atomic(path, emitted.text.as_bytes())?,
+            None => print!("{}", emitted.text),
+        }
+        return Ok(0);
+    }
+    let options = SimulateOptions { from: args.from, to: args.to, retry_after: args.retry_after, memory_limit };
     let simulation = simulate(warehouse, &limits, &options).await?;
+    if let Some(path) = &args.chart {
+        let endpoint = match &args.chart_endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => only_endpoint(&simulation)?,
+        };
+        let drawn = demand_chart(warehouse, &limits, args.from, args.to, &endpoint, memory_limit).await?;
+        super::draw(&drawn.chart, path, cli)?;
+    }
     let bytes = match cli.format {
         OutputFormat::Json => serde_json::to_vec_pretty(&simulation)?,
         OutputFormat::Csv => csv(&simulation)?,
@@ -177,9 +209,7 @@ fn render(s: &Simulation) -> String {
         out.push('\n');
     }
     out.push_str("Per endpoint\n");
-    let served: [Column; 1] = [("tokens served %", |p| p.token_share_after.to_string())];
-    let columns = count_columns(s, &served);
-    out.push_str(&table(&[("endpoint", |p| p.endpoint.clone())], &columns, &s.endpoints));
+    out.push_str(&endpoints_table(s, |_| true));
     out.push('\n');
     if s.blast_radius.is_empty() {
         out.push_str("Blast radius: nobody who saw no 429 before would be rejected.\n");
@@ -199,7 +229,7 @@ fn render(s: &Simulation) -> String {
             out.push_str("\nDollar budgets: none used up.\n");
         } else {
             out.push_str("\nDollar budgets used up\n");
-            out.push_str(&budgets(&used_up));
+            out.push_str(&budgets_table(&used_up));
         }
         let others = s.budgets.len() - used_up.len();
         if others > 0 && !used_up.is_empty() {
@@ -211,7 +241,7 @@ fn render(s: &Simulation) -> String {
 }
 
 /// One line per budget and principal it counted.
-fn budgets(outcomes: &[&BudgetOutcome]) -> String {
+pub(super) fn budgets_table(outcomes: &[&BudgetOutcome]) -> String {
     let mut t = Table::with_header(
         [
             "line",
@@ -257,6 +287,27 @@ fn budgets(outcomes: &[&BudgetOutcome]) -> String {
         ]);
     }
     t.render()
+}
+
+/// The totals of the endpoints `shown` picks, as a table for people.
+pub(super) fn endpoints_table(s: &Simulation, shown: impl Fn(&str) -> bool) -> String {
+    let served: [Column; 1] = [("tokens served %", |p| p.token_share_after.to_string())];
+    let columns = count_columns(s, &served);
+    table(&[("endpoint", |p| p.endpoint.clone())], &columns, s.endpoints.iter().filter(|e| shown(&e.endpoint)))
+}
+
+/// The endpoint --chart draws when none is named: the range's only one.
+fn only_endpoint(s: &Simulation) -> Result<String> {
+    match s.endpoints.as_slice() {
+        [only] => Ok(only.endpoint.clone()),
+        endpoints => {
+            let names = endpoints.iter().map(|e| e.endpoint.as_str()).collect::<Vec<_>>().join(", ");
+            Err(Error::Usage(format!(
+                "--chart draws one endpoint and the range has {} ({names}): name one with --chart-endpoint",
+                endpoints.len()
+            )))
+        }
+    }
 }
 
 fn lines(p: &PrincipalOutcome) -> String {

@@ -9,6 +9,10 @@
 //! then too); they say who saw a 429 before.
 
 pub mod budget;
+pub mod chart;
+pub mod demand;
+pub mod emit;
+pub mod suggest;
 pub mod window;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
