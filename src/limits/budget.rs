@@ -16,12 +16,12 @@
 //! be counted against the budget: it is let through and reported as not counted, never taken as
 //! free.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use chrono::Datelike;
 use rust_decimal::Decimal;
 
-use super::window::Request;
+use super::window::{NameId, Names, Request};
 use crate::pricing::{BudgetWindow, Enforcement, LimitKey, SpendBudget};
 
 /// What one dollar budget did to one principal over the range.
@@ -48,6 +48,13 @@ pub struct BudgetOutcome {
     pub not_counted: u64,
 }
 
+/// A budget's names as ids.
+struct IdBudget {
+    endpoint: Option<NameId>,
+    principal: Option<NameId>,
+    currency: NameId,
+}
+
 /// One principal's count under one budget: the current period's spend.
 struct Account {
     period: i64,
@@ -59,7 +66,8 @@ struct Account {
 /// never with the requests.
 pub(crate) struct BudgetBook<'a> {
     budgets: &'a [SpendBudget],
-    accounts: BTreeMap<(usize, String), Account>,
+    ids: Vec<IdBudget>,
+    accounts: HashMap<(usize, NameId), Account>,
 }
 
 /// The period `minute` (minutes since the Unix epoch, UTC) falls in: hours or days since the
@@ -82,29 +90,42 @@ pub fn minute_text(minute: i64) -> String {
 }
 
 impl<'a> BudgetBook<'a> {
-    pub fn new(budgets: &'a [SpendBudget]) -> Self {
-        Self { budgets, accounts: BTreeMap::new() }
+    /// The book of `budgets`, their names given ids in `names`.
+    pub fn new(budgets: &'a [SpendBudget], names: &mut Names) -> Self {
+        let ids = budgets
+            .iter()
+            .map(|b| IdBudget {
+                endpoint: b.endpoint.as_deref().map(|e| names.id(e)),
+                principal: b.principal.as_deref().map(|p| names.id(p)),
+                currency: names.id(&b.currency),
+            })
+            .collect();
+        Self { budgets, ids, accounts: HashMap::new() }
     }
 
     /// The budgets `request` falls under, with the principal each counts.
-    pub fn applicable(&self, request: &Request) -> Vec<(usize, String)> {
+    pub fn applicable(&self, request: &Request) -> Vec<(usize, NameId)> {
+        if self.budgets.is_empty() {
+            return Vec::new();
+        }
         self.budgets
             .iter()
+            .zip(&self.ids)
             .enumerate()
-            .filter(|(_, b)| b.endpoint.as_deref().is_none_or(|e| e == request.endpoint))
-            .filter_map(|(i, b)| {
-                let named = |who: &str| b.principal.as_deref().is_none_or(|p| p == who);
+            .filter(|(_, (_, ids))| ids.endpoint.is_none_or(|e| e == request.endpoint))
+            .filter_map(|(i, (b, ids))| {
+                let named = |who: NameId| ids.principal.is_none_or(|p| p == who);
                 let counted = match b.key {
-                    LimitKey::UserGroup => named(&request.group).then(|| request.group.clone()),
+                    LimitKey::UserGroup => named(request.group).then_some(request.group),
                     LimitKey::ServicePrincipal => {
-                        (request.service_principal && named(&request.requester)).then(|| request.requester.clone())
+                        (request.service_principal && named(request.requester)).then_some(request.requester)
                     }
                     LimitKey::User => {
-                        let applies = match &b.principal {
-                            Some(p) => *p == request.requester,
+                        let applies = match ids.principal {
+                            Some(p) => p == request.requester,
                             None => !request.service_principal,
                         };
-                        applies.then(|| request.requester.clone())
+                        applies.then_some(request.requester)
                     }
                     LimitKey::Endpoint => None,
                 };
@@ -113,15 +134,16 @@ impl<'a> BudgetBook<'a> {
             .collect()
     }
 
-    fn account(&mut self, (index, who): &(usize, String), minute: i64) -> &mut Account {
-        let budget = &self.budgets[*index];
+    fn account(&mut self, &(index, who): &(usize, NameId), minute: i64) -> &mut Account {
+        let budget = &self.budgets[index];
         let period = period_of(budget.renewal_period, minute);
-        let account = self.accounts.entry((*index, who.clone())).or_insert_with(|| Account {
+        let account = self.accounts.entry((index, who)).or_insert_with(|| Account {
             period: i64::MIN,
             spent: Decimal::ZERO,
             outcome: BudgetOutcome {
                 budget: budget.clone(),
-                principal: who.clone(),
+                // the name is filled in by `outcomes`
+                principal: String::new(),
                 spent: Decimal::ZERO,
                 peak_period_spent: Decimal::ZERO,
                 periods: 0,
@@ -142,7 +164,7 @@ impl<'a> BudgetBook<'a> {
     }
 
     /// The lines of the hard budgets among `applicable` already used up in `minute`'s period.
-    pub fn used_up(&mut self, applicable: &[(usize, String)], minute: i64) -> Vec<usize> {
+    pub fn used_up(&mut self, applicable: &[(usize, NameId)], minute: i64) -> Vec<usize> {
         let mut lines = Vec::new();
         for counted in applicable {
             let budget = &self.budgets[counted.0];
@@ -155,9 +177,9 @@ impl<'a> BudgetBook<'a> {
     }
 
     /// `request` was rejected for good, by the limits on `lines`.
-    pub fn rejected(&mut self, request: &Request, applicable: &[(usize, String)], minute: i64, lines: &[usize]) {
+    pub fn rejected(&mut self, request: &Request, applicable: &[(usize, NameId)], minute: i64, lines: &[usize]) {
         for counted in applicable.iter().filter(|(i, _)| lines.contains(&self.budgets[*i].line)) {
-            let currency = self.budgets[counted.0].currency.clone();
+            let currency = self.ids[counted.0].currency;
             let outcome = &mut self.account(counted, minute).outcome;
             outcome.rejected_requests += 1;
             match (&request.cost, &request.currency) {
@@ -168,10 +190,9 @@ impl<'a> BudgetBook<'a> {
     }
 
     /// `request` was admitted: its cost counts against every budget it falls under.
-    pub fn admitted(&mut self, request: &Request, applicable: &[(usize, String)], minute: i64) {
+    pub fn admitted(&mut self, request: &Request, applicable: &[(usize, NameId)], minute: i64) {
         for counted in applicable {
-            let budget = &self.budgets[counted.0];
-            let (amount, currency) = (budget.amount, budget.currency.clone());
+            let (amount, currency) = (self.budgets[counted.0].amount, self.ids[counted.0].currency);
             let account = self.account(counted, minute);
             let cost = match (&request.cost, &request.currency) {
                 (Some(cost), Some(c)) if *c == currency => *cost,
@@ -196,15 +217,23 @@ impl<'a> BudgetBook<'a> {
     }
 
     /// Every budget's outcome per principal, in file order, then by principal.
-    pub fn outcomes(&self) -> Vec<BudgetOutcome> {
-        self.accounts.values().map(|a| a.outcome.clone()).collect()
+    pub fn outcomes(&self, names: &Names) -> Vec<BudgetOutcome> {
+        let mut outcomes: Vec<(usize, BudgetOutcome)> = self
+            .accounts
+            .iter()
+            .map(|(&(index, who), a)| {
+                (index, BudgetOutcome { principal: names.name(who).to_string(), ..a.outcome.clone() })
+            })
+            .collect();
+        outcomes.sort_by(|a, b| (a.0, &a.1.principal).cmp(&(b.0, &b.1.principal)));
+        outcomes.into_iter().map(|(_, o)| o).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::window::{Outcome, Replay};
+    use crate::limits::window::spec::{self, Spec};
     use crate::pricing::Limits;
 
     const MINUTES_PER_DAY: i64 = 24 * 60;
@@ -214,35 +243,19 @@ mod tests {
         chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() / 60
     }
 
-    fn request(id: &str, minute: i64, requester: &str, group: &str, cost: &str) -> Request {
-        Request {
-            request_id: id.into(),
-            minute,
-            endpoint: "rag".into(),
-            requester: requester.into(),
-            group: group.into(),
-            service_principal: requester.starts_with("sp-"),
-            tokens: 10,
+    fn request(id: &str, minute: i64, requester: &str, group: &str, cost: &str) -> Spec {
+        Spec {
             cost: Some(cost.parse().unwrap()),
             currency: Some("USD".into()),
+            ..spec::request(id, minute, requester, group, 10)
         }
     }
 
     /// The ids rejected for good, and the budgets' outcomes.
-    fn replay(limits: &str, requests: Vec<Request>) -> (Vec<String>, Vec<BudgetOutcome>) {
+    fn replay(limits: &str, requests: Vec<Spec>) -> (Vec<String>, Vec<BudgetOutcome>) {
         let limits = Limits::from_toml_str(limits, "limits.toml").unwrap();
-        let mut rejected = Vec::new();
-        let mut out = |o: Outcome<'_>| {
-            if !o.rejected_by.is_empty() && !o.will_retry {
-                rejected.push(o.request.request_id.clone());
-            }
-        };
-        let mut replay = Replay::new(&limits, false);
-        for r in requests {
-            replay.push(r, &mut out);
-        }
-        replay.finish(&mut out);
-        (rejected, replay.budget_outcomes())
+        let (seen, outcomes) = spec::replay(&limits, false, requests);
+        (seen.into_iter().filter(|s| s.2 && !s.4).map(|s| s.0).collect(), outcomes)
     }
 
     #[test]
@@ -254,7 +267,7 @@ mod tests {
         let budget = "[[budget]]\nkey = \"user_group\"\nprincipal = \"search\"\nbudget = \"19.50 USD\"\n\
                       renewal_period = \"month\"\n";
         let day = |d: i64| january_first() + (d - 1) * MINUTES_PER_DAY + 9 * 60;
-        let mut requests: Vec<Request> =
+        let mut requests: Vec<Spec> =
             (1..=34).map(|d| request(&format!("d{d}"), day(d), "ana", "search", "1.00")).collect();
         requests.push(request("other", day(25), "bob", "support", "5.00")); // another group
         let (rejected, outcomes) = replay(budget, requests);

@@ -15,7 +15,7 @@ pub mod emit;
 pub mod suggest;
 pub mod window;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Decimal128Type, Int32Type, Int64Type};
@@ -29,7 +29,7 @@ use crate::pricing::{LimitKey, Limits};
 use crate::warehouse::Warehouse;
 
 pub use budget::BudgetOutcome;
-pub use window::{Outcome, Replay, Request, minute_of};
+pub use window::{NameId, Names, Outcome, Replay, Request, minute_of};
 
 /// The status the gateway answers a request over a limit with.
 pub const RATE_LIMITED: i32 = 429;
@@ -109,8 +109,9 @@ pub async fn simulate(warehouse: &Warehouse, limits: &Limits, opts: &SimulateOpt
     } else {
         HashSet::new()
     };
+    // request_id orders requests of the same instant, so replays are deterministic
     let sql = format!(
-        "SELECT request_id, request_time, endpoint_name, requester, \"group\", status_code, \
+        "SELECT request_time, endpoint_name, requester, \"group\", status_code, \
                 input_tokens + cache_read_input_tokens + cache_creation_input_tokens + output_tokens AS tokens, \
                 cost, currency \
          FROM priced_requests WHERE {dates} ORDER BY request_time, request_id"
@@ -118,44 +119,50 @@ pub async fn simulate(warehouse: &Warehouse, limits: &Limits, opts: &SimulateOpt
     let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
     let mut tally = Tally::default();
     let mut replay = Replay::new(limits, opts.retry_after);
+    let service_principals: HashSet<NameId> = service_principals.iter().map(|name| replay.names().id(name)).collect();
+    let mut next_id = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| Error::from(e).with_memory_hint("the simulation", Some(opts.memory_limit)))?;
         // each column as one type, whatever the plan chose (string views, dictionaries)
         let typed = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
-        let [id, endpoint, requester, group, currency] = [0, 2, 3, 4, 8].map(|i| typed(i, &DataType::Utf8));
-        let (id, endpoint, requester, group, currency) = (id?, endpoint?, requester?, group?, currency?);
-        let [id, endpoint, requester, group, currency] =
-            [&id, &endpoint, &requester, &group, &currency].map(|a| a.as_string::<i32>());
+        let [endpoint, requester, group, currency] = [1, 2, 3, 7].map(|i| typed(i, &DataType::Utf8));
+        let (endpoint, requester, group, currency) = (endpoint?, requester?, group?, currency?);
+        let [endpoint, requester, group, currency] =
+            [&endpoint, &requester, &group, &currency].map(|a| a.as_string::<i32>());
         let (time, tokens, status) =
-            (typed(1, &DataType::Int64)?, typed(6, &DataType::Int64)?, typed(5, &DataType::Int32)?);
+            (typed(0, &DataType::Int64)?, typed(5, &DataType::Int64)?, typed(4, &DataType::Int32)?);
         let (time, tokens) = (time.as_primitive::<Int64Type>(), tokens.as_primitive::<Int64Type>());
         let status = status.as_primitive::<Int32Type>();
-        let cost = typed(7, &DataType::Decimal128(38, COST_SCALE))?;
+        let cost = typed(6, &DataType::Decimal128(38, COST_SCALE))?;
         let cost = cost.as_primitive::<Decimal128Type>();
         for row in 0..batch.num_rows() {
+            let names = replay.names();
+            let requester = names.id(requester.value(row));
             let request = Request {
-                request_id: id.value(row).to_string(),
+                id: next_id,
                 minute: minute_of(time.value(row)),
-                endpoint: endpoint.value(row).to_string(),
-                requester: requester.value(row).to_string(),
-                group: group.value(row).to_string(),
-                service_principal: service_principals.contains(requester.value(row)),
+                endpoint: names.id(endpoint.value(row)),
+                requester,
+                group: names.id(group.value(row)),
+                service_principal: service_principals.contains(&requester),
                 tokens: u64::try_from(tokens.value(row)).unwrap_or(0),
                 cost: if cost.is_null(row) { None } else { Some(decimal(cost.value(row))?) },
-                currency: (!currency.is_null(row)).then(|| currency.value(row).to_string()),
+                currency: (!currency.is_null(row)).then(|| names.id(currency.value(row))),
             };
+            next_id += 1;
             if status.value(row) == RATE_LIMITED {
-                tally.row(&request).history_429s += 1;
+                tally.row(&request).outcome.history_429s += 1;
                 continue;
             }
-            let line = tally.row(&request);
+            let line = &mut tally.row(&request).outcome;
             line.requests += 1;
             line.tokens += request.tokens;
             replay.push(request, &mut |o| tally.record(&o));
         }
     }
     replay.finish(&mut |o| tally.record(&o));
-    Ok(tally.into_simulation(opts, replay.budget_outcomes()))
+    let (budgets, names) = replay.into_outcomes();
+    Ok(tally.into_simulation(opts, budgets, &names))
 }
 
 /// The requesters of the range whose requests say they are service principals.
@@ -185,13 +192,22 @@ fn decimal(mantissa: i128) -> Result<Decimal> {
         .map_err(|e| Error::Internal(format!("a cost does not fit a decimal: {e}")))
 }
 
-/// The totals per endpoint and principal, as the replay goes.
+/// One line of the tally: the outcome, its names filled in at the end, and the spend avoided
+/// by currency id.
+#[derive(Default)]
+struct Line {
+    outcome: PrincipalOutcome,
+    spend_avoided: BTreeMap<NameId, Decimal>,
+}
+
+/// The totals per endpoint and principal (endpoint, requester and group ids), as the replay goes.
 #[derive(Default)]
 struct Tally {
-    rows: BTreeMap<(String, String, String), PrincipalOutcome>,
-    /// The endpoints' totals: filled in from `rows` at the end, but for the minutes affected,
-    /// which overlap between principals and so are counted as the replay goes.
-    endpoints: BTreeMap<String, PrincipalOutcome>,
+    rows: HashMap<(NameId, NameId, NameId), Line>,
+    /// The minutes in which anyone on an endpoint was rejected (they overlap between
+    /// principals, so they are counted as the replay goes); the rest of the endpoints' totals
+    /// are summed from `rows` at the end.
+    endpoint_minutes: HashMap<NameId, PrincipalOutcome>,
 }
 
 /// Counts `minute` in `row`'s minutes affected unless it is the one counted last (the replay
@@ -203,32 +219,20 @@ fn count_minute(row: &mut PrincipalOutcome, minute: i64) {
     }
 }
 
-/// The line of `endpoint`'s totals.
-fn endpoint_total<'a>(totals: &'a mut BTreeMap<String, PrincipalOutcome>, endpoint: &str) -> &'a mut PrincipalOutcome {
-    totals
-        .entry(endpoint.to_string())
-        .or_insert_with(|| PrincipalOutcome { endpoint: endpoint.to_string(), ..Default::default() })
-}
-
 impl Tally {
-    fn row(&mut self, request: &Request) -> &mut PrincipalOutcome {
-        let key = (request.endpoint.clone(), request.requester.clone(), request.group.clone());
-        self.rows.entry(key).or_insert_with(|| PrincipalOutcome {
-            endpoint: request.endpoint.clone(),
-            requester: request.requester.clone(),
-            group: request.group.clone(),
-            ..Default::default()
-        })
+    fn row(&mut self, request: &Request) -> &mut Line {
+        self.rows.entry((request.endpoint, request.requester, request.group)).or_default()
     }
 
     fn record(&mut self, outcome: &Outcome<'_>) {
         let request = outcome.request;
         if outcome.rejected_by.is_empty() {
-            self.row(request).delayed_requests += u64::from(outcome.retry);
+            self.row(request).outcome.delayed_requests += u64::from(outcome.retry);
             return;
         }
-        count_minute(endpoint_total(&mut self.endpoints, &request.endpoint), outcome.minute);
-        let row = self.row(request);
+        count_minute(self.endpoint_minutes.entry(request.endpoint).or_default(), outcome.minute);
+        let line = self.row(request);
+        let row = &mut line.outcome;
         row.limit_lines.extend(&outcome.rejected_by);
         count_minute(row, outcome.minute);
         if outcome.will_retry {
@@ -237,15 +241,36 @@ impl Tally {
         row.rejected_requests += 1;
         row.rejected_tokens += request.tokens;
         match (&request.cost, &request.currency) {
-            (Some(cost), Some(currency)) => *row.spend_avoided.entry(currency.clone()).or_default() += cost,
+            (Some(cost), Some(currency)) => *line.spend_avoided.entry(*currency).or_default() += cost,
             _ => row.rejected_unpriced += 1,
         }
     }
 
-    fn into_simulation(self, opts: &SimulateOptions, budgets: Vec<BudgetOutcome>) -> Simulation {
-        let mut endpoints = self.endpoints;
-        for row in self.rows.values() {
-            let total = endpoint_total(&mut endpoints, &row.endpoint);
+    fn into_simulation(self, opts: &SimulateOptions, budgets: Vec<BudgetOutcome>, names: &Names) -> Simulation {
+        let mut endpoints: BTreeMap<String, PrincipalOutcome> = BTreeMap::new();
+        let total_of = |endpoints: &mut BTreeMap<String, PrincipalOutcome>, endpoint: &str| {
+            if !endpoints.contains_key(endpoint) {
+                endpoints.insert(
+                    endpoint.to_string(),
+                    PrincipalOutcome { endpoint: endpoint.to_string(), ..Default::default() },
+                );
+            }
+        };
+        for (id, minutes) in &self.endpoint_minutes {
+            let endpoint = names.name(*id);
+            total_of(&mut endpoints, endpoint);
+            endpoints.get_mut(endpoint).expect("inserted").minutes_affected = minutes.minutes_affected;
+        }
+        let mut principals = Vec::with_capacity(self.rows.len());
+        for ((endpoint, requester, group), line) in self.rows {
+            let mut row = line.outcome;
+            (row.endpoint, row.requester, row.group) =
+                (names.name(endpoint).to_string(), names.name(requester).to_string(), names.name(group).to_string());
+            for (currency, amount) in line.spend_avoided {
+                *row.spend_avoided.entry(names.name(currency).to_string()).or_default() += amount;
+            }
+            total_of(&mut endpoints, &row.endpoint);
+            let total = endpoints.get_mut(&row.endpoint).expect("inserted");
             total.requests += row.requests;
             total.tokens += row.tokens;
             total.rejected_requests += row.rejected_requests;
@@ -257,8 +282,8 @@ impl Tally {
             for (currency, amount) in &row.spend_avoided {
                 *total.spend_avoided.entry(currency.clone()).or_default() += amount;
             }
+            principals.push(row);
         }
-        let mut principals: Vec<PrincipalOutcome> = self.rows.into_values().collect();
         for row in &mut principals {
             let total = &endpoints[&row.endpoint];
             row.token_share_before = percent(row.tokens, total.tokens);

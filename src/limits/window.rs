@@ -18,27 +18,57 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 
 use super::budget::{BudgetBook, BudgetOutcome};
-use crate::pricing::{LimitKey, Limits};
+use crate::pricing::{EVERY_ENDPOINT, LimitKey, Limits};
 
 /// Microseconds in a minute: the gateway's window.
 pub const MICROS_PER_MINUTE: i64 = 60 * 1_000_000;
 
+/// A name (an endpoint, requester, group or currency) as a small number: the replay's windows,
+/// budgets and totals are keyed by these, so each request hashes and compares integers, never
+/// strings (10M requests are replayed in about the time of a full rollup).
+pub type NameId = u32;
+
+/// The names the replay has seen, each with its [`NameId`].
+#[derive(Debug, Default, Clone)]
+pub struct Names {
+    ids: HashMap<String, NameId>,
+    names: Vec<String>,
+}
+
+impl Names {
+    /// The id of `name`, given it a new one the first time.
+    pub fn id(&mut self, name: &str) -> NameId {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = NameId::try_from(self.names.len()).expect("fewer than 4 billion names");
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    pub fn name(&self, id: NameId) -> &str {
+        &self.names[id as usize]
+    }
+}
+
 /// One request of the history, as the replay sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    pub request_id: String,
+    /// Its place in the replay (tests name requests by it).
+    pub id: u64,
     /// The UTC minute it arrived in, as minutes since the Unix epoch.
     pub minute: i64,
-    pub endpoint: String,
-    pub requester: String,
-    pub group: String,
+    pub endpoint: NameId,
+    pub requester: NameId,
+    pub group: NameId,
     /// Its requester is a service principal (`requester_type`).
     pub service_principal: bool,
     /// Input, cache read, cache write and output tokens.
     pub tokens: u64,
     /// Its cost (`None`: unpriced) and the cost's currency.
     pub cost: Option<Decimal>,
-    pub currency: Option<String>,
+    pub currency: Option<NameId>,
 }
 
 /// The minute (since the Unix epoch) of an instant in UTC microseconds.
@@ -53,40 +83,49 @@ struct Window {
     tokens: u64,
 }
 
+/// The principal counted by an endpoint-wide window.
+const WHOLE_ENDPOINT: NameId = NameId::MAX;
+
+/// A limit of the file with its names as ids.
+#[derive(Debug, Clone, Copy)]
+struct IdLimit {
+    /// `None`: every endpoint.
+    endpoint: Option<NameId>,
+    key: LimitKey,
+    principal: Option<NameId>,
+}
+
 /// The limits' windows of the current minute.
 struct Gateway<'a> {
     limits: &'a Limits,
-    /// (index of the limit, endpoint, principal counted: requester, group, or "" for the endpoint)
-    windows: HashMap<(usize, String, String), Window>,
+    ids: Vec<IdLimit>,
+    /// (index of the limit, endpoint, principal counted: requester, group, or [`WHOLE_ENDPOINT`])
+    windows: HashMap<(usize, NameId, NameId), Window>,
     budgets: BudgetBook<'a>,
 }
 
 impl<'a> Gateway<'a> {
     /// The windows `request` counts in: each limit that applies to it, with whose traffic it
     /// counts.
-    fn windows_of(&self, request: &Request) -> Vec<(usize, String)> {
-        let on_endpoint: Vec<_> = self.limits.on_endpoint(&request.endpoint).collect();
-        let mut counted: Vec<(usize, String)> =
-            on_endpoint.iter().filter(|(_, l)| l.key == LimitKey::Endpoint).map(|(i, _)| (*i, String::new())).collect();
+    fn windows_of(&self, request: &Request) -> Vec<(usize, NameId)> {
+        let on_endpoint =
+            || self.ids.iter().enumerate().filter(move |(_, l)| l.endpoint.is_none_or(|e| e == request.endpoint));
+        let mut counted: Vec<(usize, NameId)> =
+            on_endpoint().filter(|(_, l)| l.key == LimitKey::Endpoint).map(|(i, _)| (i, WHOLE_ENDPOINT)).collect();
         let named = |key: LimitKey| {
-            on_endpoint
-                .iter()
-                .filter(move |(_, l)| l.key == key && l.principal.as_deref() == Some(request.requester.as_str()))
-                .map(|(i, _)| (*i, request.requester.clone()))
+            on_endpoint()
+                .filter(move |(_, l)| l.key == key && l.principal == Some(request.requester))
+                .map(|(i, _)| (i, request.requester))
         };
         let by_name: Vec<_> = named(LimitKey::User).chain(named(LimitKey::ServicePrincipal)).collect();
-        let by_group: Vec<_> = on_endpoint
-            .iter()
-            .filter(|(_, l)| {
-                l.key == LimitKey::UserGroup && l.principal.as_deref().is_none_or(|group| group == request.group)
-            })
-            .map(|(i, _)| (*i, request.group.clone()))
+        let by_group: Vec<_> = on_endpoint()
+            .filter(|(_, l)| l.key == LimitKey::UserGroup && l.principal.is_none_or(|group| group == request.group))
+            .map(|(i, _)| (i, request.group))
             .collect();
-        let default = |key: LimitKey| -> Vec<(usize, String)> {
-            on_endpoint
-                .iter()
+        let default = |key: LimitKey| -> Vec<(usize, NameId)> {
+            on_endpoint()
                 .filter(|(_, l)| l.key == key && l.principal.is_none())
-                .map(|(i, _)| (*i, request.requester.clone()))
+                .map(|(i, _)| (i, request.requester))
                 .collect()
         };
         let service_principal_default =
@@ -108,8 +147,7 @@ impl<'a> Gateway<'a> {
         let mut over = Vec::new();
         for (index, principal) in &windows {
             let limit = &self.limits.limits[*index];
-            let key = (*index, request.endpoint.clone(), principal.clone());
-            let window = self.windows.get(&key).copied().unwrap_or_default();
+            let window = self.windows.get(&(*index, request.endpoint, *principal)).copied().unwrap_or_default();
             let calls_over = limit.calls.is_some_and(|calls| window.calls >= calls);
             let tokens_over = limit.tokens.is_some_and(|tokens| window.tokens.saturating_add(request.tokens) > tokens);
             if calls_over || tokens_over {
@@ -125,7 +163,7 @@ impl<'a> Gateway<'a> {
         }
         self.budgets.admitted(request, &budgets, minute);
         for (index, principal) in windows {
-            let window = self.windows.entry((index, request.endpoint.clone(), principal)).or_default();
+            let window = self.windows.entry((index, request.endpoint, principal)).or_default();
             window.calls += 1;
             window.tokens = window.tokens.saturating_add(request.tokens);
         }
@@ -150,6 +188,7 @@ pub struct Outcome<'r> {
 /// Replays requests in time order: call [`Replay::push`] with each, then [`Replay::finish`].
 pub struct Replay<'a> {
     gateway: Gateway<'a>,
+    names: Names,
     retry_after: bool,
     minute: Option<i64>,
     /// Rejected in the current minute, to be retried once at the start of the next.
@@ -160,18 +199,30 @@ impl<'a> Replay<'a> {
     /// A replay under `limits`; with `retry_after`, each rejected request is sent again once at
     /// the start of the next window.
     pub fn new(limits: &'a Limits, retry_after: bool) -> Self {
-        let budgets = BudgetBook::new(&limits.budgets);
-        Self {
-            gateway: Gateway { limits, windows: HashMap::new(), budgets },
-            retry_after,
-            minute: None,
-            retries: Vec::new(),
-        }
+        let mut names = Names::default();
+        let ids = limits
+            .limits
+            .iter()
+            .map(|l| IdLimit {
+                endpoint: (l.endpoint != EVERY_ENDPOINT).then(|| names.id(&l.endpoint)),
+                key: l.key,
+                principal: l.principal.as_deref().map(|p| names.id(p)),
+            })
+            .collect();
+        let budgets = BudgetBook::new(&limits.budgets, &mut names);
+        let gateway = Gateway { limits, ids, windows: HashMap::new(), budgets };
+        Self { gateway, names, retry_after, minute: None, retries: Vec::new() }
     }
 
-    /// What each dollar budget did, per principal (call after [`Replay::finish`]).
-    pub fn budget_outcomes(&self) -> Vec<BudgetOutcome> {
-        self.gateway.budgets.outcomes()
+    /// The names of the replay: give each request's names their ids here.
+    pub fn names(&mut self) -> &mut Names {
+        &mut self.names
+    }
+
+    /// What each dollar budget did, per principal (call after [`Replay::finish`]), and the
+    /// names of the replay.
+    pub fn into_outcomes(self) -> (Vec<BudgetOutcome>, Names) {
+        (self.gateway.budgets.outcomes(&self.names), self.names)
     }
 
     /// Offers `request` (no earlier than the ones before it) and tells `out` what happened,
@@ -220,39 +271,88 @@ impl<'a> Replay<'a> {
     }
 }
 
+/// Requests written with names, replayed: what the tests of the replay and the budgets build on.
 #[cfg(test)]
-mod tests {
+pub(crate) mod spec {
     use super::*;
+    use rust_decimal::Decimal;
 
-    fn limits(text: &str) -> Limits {
-        Limits::from_toml_str(text, "limits.toml").unwrap()
+    /// A request by names (endpoint "rag", no cost, unless changed).
+    #[derive(Debug, Clone)]
+    pub struct Spec {
+        pub id: String,
+        pub minute: i64,
+        pub endpoint: String,
+        pub requester: String,
+        pub group: String,
+        pub tokens: u64,
+        pub cost: Option<Decimal>,
+        pub currency: Option<String>,
     }
 
-    fn request(id: &str, minute: i64, requester: &str, group: &str, tokens: u64) -> Request {
-        Request {
-            request_id: id.into(),
+    /// A request of `requester` (a service principal when the name starts with "sp-").
+    pub fn request(id: &str, minute: i64, requester: &str, group: &str, tokens: u64) -> Spec {
+        Spec {
+            id: id.into(),
             minute,
             endpoint: "rag".into(),
             requester: requester.into(),
             group: group.into(),
-            service_principal: requester.starts_with("sp-"),
             tokens,
             cost: None,
             currency: None,
         }
     }
 
-    /// (id, window, rejected, retry) of every outcome, in order.
-    fn replay(limits: &Limits, retry_after: bool, requests: Vec<Request>) -> Vec<(String, i64, bool, bool)> {
-        let mut seen = Vec::new();
-        let mut out =
-            |o: Outcome<'_>| seen.push((o.request.request_id.clone(), o.minute, !o.rejected_by.is_empty(), o.retry));
+    /// One outcome: (id, window, rejected, retry, will retry).
+    pub type Seen = (String, i64, bool, bool, bool);
+
+    /// Every outcome of replaying `specs` under `limits`, in order, and the budgets' outcomes.
+    pub fn replay(limits: &Limits, retry_after: bool, specs: Vec<Spec>) -> (Vec<Seen>, Vec<BudgetOutcome>) {
         let mut replay = Replay::new(limits, retry_after);
+        let requests: Vec<Request> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let names = replay.names();
+                Request {
+                    id: i as u64,
+                    minute: s.minute,
+                    endpoint: names.id(&s.endpoint),
+                    requester: names.id(&s.requester),
+                    group: names.id(&s.group),
+                    service_principal: s.requester.starts_with("sp-"),
+                    tokens: s.tokens,
+                    cost: s.cost,
+                    currency: s.currency.as_deref().map(|c| names.id(c)),
+                }
+            })
+            .collect();
+        let mut seen = Vec::new();
+        let mut out = |o: Outcome<'_>| {
+            let id = specs[o.request.id as usize].id.clone();
+            seen.push((id, o.minute, !o.rejected_by.is_empty(), o.retry, o.will_retry))
+        };
         for r in requests {
             replay.push(r, &mut out);
         }
         replay.finish(&mut out);
-        seen
+        (seen, replay.into_outcomes().0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spec::{Spec, request};
+    use super::*;
+
+    fn limits(text: &str) -> Limits {
+        Limits::from_toml_str(text, "limits.toml").unwrap()
+    }
+
+    /// (id, window, rejected, retry) of every outcome, in order.
+    fn replay(limits: &Limits, retry_after: bool, requests: Vec<Spec>) -> Vec<(String, i64, bool, bool)> {
+        super::spec::replay(limits, retry_after, requests).0.into_iter().map(|(id, m, r, t, _)| (id, m, r, t)).collect()
     }
 
     fn rejected(outcomes: &[(String, i64, bool, bool)]) -> Vec<&str> {
