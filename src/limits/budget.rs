@@ -16,7 +16,7 @@
 //! be counted against the budget: it is let through and reported as not counted, never taken as
 //! free.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use chrono::Datelike;
 use rust_decimal::Decimal;
@@ -100,7 +100,7 @@ impl<'a> BudgetBook<'a> {
                 currency: names.id(&b.currency),
             })
             .collect();
-        Self { budgets, ids, accounts: HashMap::new() }
+        Self { budgets, ids, accounts: HashMap::default() }
     }
 
     /// The budgets `request` falls under, with the principal each counts.

@@ -15,7 +15,9 @@ pub mod emit;
 pub mod suggest;
 pub mod window;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashSet};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Decimal128Type, Int32Type, Int64Type};
@@ -107,7 +109,7 @@ pub async fn simulate(warehouse: &Warehouse, limits: &Limits, opts: &SimulateOpt
     let service_principals = if limits.limits.iter().any(|l| l.key == LimitKey::ServicePrincipal) {
         service_principals(&ctx, &dates).await?
     } else {
-        HashSet::new()
+        HashSet::default()
     };
     // request_id orders requests of the same instant, so replays are deterministic
     let sql = format!(
@@ -174,7 +176,7 @@ async fn service_principals(ctx: &datafusion::prelude::SessionContext, dates: &s
         .await?
         .collect()
         .await?;
-    let mut names = HashSet::new();
+    let mut names = HashSet::default();
     for batch in &batches {
         let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
         let column = column.as_string::<i32>();

@@ -13,7 +13,7 @@
 //! Dollar budgets ([`super::budget`]) are checked beside the windows: a request over either is
 //! rejected, and only an admitted request spends.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use rust_decimal::Decimal;
 
@@ -210,7 +210,7 @@ impl<'a> Replay<'a> {
             })
             .collect();
         let budgets = BudgetBook::new(&limits.budgets, &mut names);
-        let gateway = Gateway { limits, ids, windows: HashMap::new(), budgets };
+        let gateway = Gateway { limits, ids, windows: HashMap::default(), budgets };
         Self { gateway, names, retry_after, minute: None, retries: Vec::new() }
     }
 
