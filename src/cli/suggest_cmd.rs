@@ -116,16 +116,9 @@ pub async fn run(warehouse: &Warehouse, args: &SuggestArgs, cli: &Cli) -> Result
         };
         let suggestion = suggest_budget(warehouse, &goal).await?;
         let emitted = emitted(warehouse, args, &suggestion.limits, goal.memory_limit, cli).await?;
-        let proposal = emitted.as_ref().map_or(suggestion.limits_toml.as_str(), |e| e.text.as_str());
-        if let Some(path) = &args.output {
-            crate::output::write_atomic(path, proposal.as_bytes())?;
-        }
-        if cli.format == OutputFormat::Json {
-            return print_json(&Report { suggestion: &suggestion, emitted: emitted.as_ref().map(|e| e.text.as_str()) })
-                .map(|()| 0);
-        }
-        print!("{}", render_budget(&suggestion, proposal, args.output.as_deref()));
-        return Ok(0);
+        return deliver(&suggestion, &suggestion.limits_toml, emitted, args, cli, |proposal| {
+            render_budget(&suggestion, proposal, args.output.as_deref())
+        });
     }
     let goal = match (args.max_share, args.reject_at_most) {
         (Some(share), _) => Goal::MaxShare(share),
@@ -146,15 +139,29 @@ pub async fn run(warehouse: &Warehouse, args: &SuggestArgs, cli: &Cli) -> Result
     };
     let suggestion = suggest(warehouse, &options).await?;
     let emitted = emitted(warehouse, args, &suggestion.limits, options.memory_limit, cli).await?;
-    let proposal = emitted.as_ref().map_or(suggestion.limits_toml.as_str(), |e| e.text.as_str());
+    deliver(&suggestion, &suggestion.limits_toml, emitted, args, cli, |proposal| {
+        render(&suggestion, proposal, args.output.as_deref())
+    })
+}
+
+/// Writes the proposal (limits.toml text, or the --emit configuration) to --output, then prints
+/// the report: JSON, or `render` of the proposal for people.
+fn deliver<S: serde::Serialize>(
+    suggestion: &S,
+    limits_toml: &str,
+    emitted: Option<Emitted>,
+    args: &LimitsArgs,
+    cli: &Cli,
+    render: impl Fn(&str) -> String,
+) -> Result<i32> {
+    let proposal = emitted.as_ref().map_or(limits_toml, |e| e.text.as_str());
     if let Some(path) = &args.output {
         crate::output::write_atomic(path, proposal.as_bytes())?;
     }
     if cli.format == OutputFormat::Json {
-        return print_json(&Report { suggestion: &suggestion, emitted: emitted.as_ref().map(|e| e.text.as_str()) })
-            .map(|()| 0);
+        return print_json(&Report { suggestion, emitted: emitted.as_ref().map(|e| e.text.as_str()) }).map(|()| 0);
     }
-    print!("{}", render(&suggestion, proposal, args.output.as_deref()));
+    print!("{}", render(proposal));
     Ok(0)
 }
 
