@@ -107,6 +107,10 @@ pub(super) struct Endpoint {
     pub(super) name: &'static str,
     /// Relative share of traffic.
     pub(super) weight: u32,
+    /// Median prompt in tokens (embedding endpoints ignore it): a chat turn carries its history,
+    /// a RAG call its retrieved passages, a coding agent its files, so the workload, not the
+    /// model, sets the size.
+    pub(super) prompt: u32,
     /// Served entities and their traffic split.
     pub(super) models: &'static [(&'static str, u32)],
     /// Entity that serves a small share of the 200s when the primary fails over.
@@ -116,52 +120,79 @@ pub(super) struct Endpoint {
 const fn ep(
     name: &'static str,
     weight: u32,
+    prompt: u32,
     models: &'static [(&'static str, u32)],
     fallback: Option<&'static str>,
 ) -> Endpoint {
-    Endpoint { name, weight, models, fallback }
+    Endpoint { name, weight, prompt, models, fallback }
 }
 
+// Provisioned-throughput entities are served only on the endpoints of their pools (`POOLS`):
+// a provisioned entity without a pool would be traffic nobody pays the hours of.
 #[rustfmt::skip]
 pub(super) const ENDPOINTS: [Endpoint; 20] = [
-    ep("ai-gateway-chat-prod", 20, &[("gpt-4o", 6), ("gpt-4o-mini", 4)], Some("claude-3-5-sonnet")),
-    ep("ai-gateway-chat-dev", 5, &[("gpt-4o-mini", 5), ("gpt-4.1-nano", 3), ("gpt-4.1-mini", 2)], None),
-    ep("openai-reasoning", 3, &[("o3-mini", 8), ("o1", 2)], Some("gpt-4.1")),
-    ep("anthropic-prod", 12,
+    ep("ai-gateway-chat-prod", 20, 4000, &[("gpt-4o", 6), ("gpt-4o-mini", 4)], Some("claude-3-5-sonnet")),
+    ep("ai-gateway-chat-dev", 5, 1500, &[("gpt-4o-mini", 5), ("gpt-4.1-nano", 3), ("gpt-4.1-mini", 2)], None),
+    ep("openai-reasoning", 3, 6000, &[("o3-mini", 8), ("o1", 2)], Some("gpt-4.1")),
+    ep("anthropic-prod", 12, 8000,
        &[("claude-3-5-sonnet", 5), ("claude-3-7-sonnet", 3), ("claude-3-5-haiku", 2)],
        Some("databricks-claude-3-7-sonnet")),
-    ep("anthropic-research", 2, &[("claude-3-opus", 3), ("claude-3-7-sonnet", 7)], None),
-    ep("gemini-prod", 5, &[("gemini-1-5-pro", 3), ("gemini-1-5-flash", 4), ("gemini-2-0-flash", 3)], None),
-    ep("embeddings-prod", 15, &[("text-embedding-3-large", 3), ("text-embedding-3-small", 7)],
+    ep("anthropic-research", 2, 30_000, &[("claude-3-opus", 3), ("claude-3-7-sonnet", 7)], None),
+    ep("gemini-prod", 5, 10_000, &[("gemini-1-5-pro", 3), ("gemini-1-5-flash", 4), ("gemini-2-0-flash", 3)], None),
+    ep("embeddings-prod", 15, 0, &[("text-embedding-3-large", 3), ("text-embedding-3-small", 7)],
        Some("titan-embed-text-v2")),
-    ep("embeddings-internal", 8,
-       &[("databricks-gte-large-en", 3), ("databricks-bge-large-en", 3), ("bge-large-en-pt", 2),
-         ("gte-large-en-pt", 2)],
-       None),
-    ep("rag-assistant", 8, &[("databricks-meta-llama-3-3-70b-instruct", 7), ("llama-3-3-70b-pt", 3)],
+    ep("embeddings-internal", 8, 0, &[("databricks-gte-large-en", 5), ("databricks-bge-large-en", 5)], None),
+    ep("rag-assistant", 8, 12_000, &[("databricks-meta-llama-3-3-70b-instruct", 3), ("llama-3-3-70b-pt", 7)],
        Some("gpt-4o-mini")),
-    ep("llama-batch-pt", 4, &[("llama-3-70b-pt", 5), ("llama-3-1-8b-pt", 5)], None),
-    ep("code-assistant", 6, &[("claude-3-7-sonnet", 5), ("gpt-4.1", 5)], Some("gpt-4o")),
-    ep("fm-api-llama", 3,
+    ep("llama-batch", 4, 3000,
+       &[("databricks-meta-llama-3-3-70b-instruct", 5), ("databricks-meta-llama-3-1-8b-instruct", 5)], None),
+    ep("code-assistant", 10, 50_000, &[("claude-3-7-sonnet", 5), ("gpt-4.1", 5)], Some("gpt-4o")),
+    ep("fm-api-llama", 3, 3000,
        &[("databricks-meta-llama-3-1-405b-instruct", 2), ("databricks-meta-llama-3-1-8b-instruct", 5),
          ("databricks-llama-4-maverick", 3)],
        None),
-    ep("fm-api-misc", 2,
+    ep("fm-api-misc", 2, 3000,
        &[("databricks-dbrx-instruct", 2), ("databricks-mixtral-8x7b-instruct", 3),
          ("databricks-gemma-3-12b", 3), ("databricks-claude-3-7-sonnet", 2)],
        None),
-    ep("cohere-search", 2, &[("command-r-plus", 4), ("command-r", 6)], None),
-    ep("mistral-eu", 1, &[("mistral-large", 5), ("mistral-7b-pt", 5)], None),
-    ep("finetune-support-bot", 2, &[("custom-finetune-llama-3-8b-pt", 1)],
+    ep("cohere-search", 2, 8000, &[("command-r-plus", 4), ("command-r", 6)], None),
+    ep("mistral-eu", 1, 3000, &[("mistral-large", 1)], None),
+    ep("finetune-support-bot", 3, 2500, &[("custom-finetune-llama-3-8b-pt", 1)],
        Some("databricks-meta-llama-3-1-8b-instruct")),
-    ep("analytics-sql-agent", 2, &[("gpt-4.1-mini", 4), ("claude-3-5-haiku", 3), ("qwen-2-5-72b-pt", 3)], None),
-    ep("doc-summarizer-pt", 2, &[("mixtral-8x7b-pt", 5), ("dbrx-pt", 5)], None),
-    ep("bedrock-titan", 1, &[("titan-embed-text-v2", 1)], None),
-    ep("sandbox-playground", 1,
-       &[("gpt-4o", 2), ("claude-3-5-sonnet", 2), ("gemini-2-0-flash", 2), ("llama-3-1-8b-pt", 2),
-         ("databricks-meta-llama-3-3-70b-instruct", 2)],
+    ep("analytics-sql-agent", 2, 15_000,
+       &[("gpt-4.1-mini", 4), ("claude-3-5-haiku", 3), ("databricks-llama-4-maverick", 3)], None),
+    ep("doc-summarizer-pt", 3, 20_000, &[("dbrx-pt", 1)], None),
+    ep("bedrock-titan", 1, 0, &[("titan-embed-text-v2", 1)], None),
+    ep("sandbox-playground", 1, 2000,
+       &[("gpt-4o", 2), ("claude-3-5-sonnet", 2), ("gemini-2-0-flash", 2),
+         ("databricks-meta-llama-3-1-8b-instruct", 2), ("databricks-meta-llama-3-3-70b-instruct", 2)],
        None),
 ];
+
+/// A provisioned-throughput pool of capacity.csv: one entity on one endpoint, its hours paid
+/// by `owner` when idle. Its rate is not fixed here: `capacity_csv` sets it from the traffic
+/// the pool served (its pay-per-token value per hour) times `rate_factor`, so that at any
+/// size of data a pool below 1 pays off against pay-per-token and one above 1 does not.
+pub(super) struct PoolSpec {
+    pub(super) name: &'static str,
+    pub(super) endpoint: &'static str,
+    pub(super) entity: &'static str,
+    pub(super) owner: &'static str,
+    pub(super) rate_factor: f64,
+}
+
+#[rustfmt::skip]
+pub(super) const POOLS: [PoolSpec; 3] = [
+    PoolSpec { name: "pool-rag-llama-70b", endpoint: "rag-assistant", entity: "llama-3-3-70b-pt",
+               owner: "search", rate_factor: 0.6 },
+    PoolSpec { name: "pool-support-bot", endpoint: "finetune-support-bot", entity: "custom-finetune-llama-3-8b-pt",
+               owner: "customer-success", rate_factor: 2.2 },
+    PoolSpec { name: "pool-doc-summarizer", endpoint: "doc-summarizer-pt", entity: "dbrx-pt",
+               owner: "legal-ops", rate_factor: 1.3 },
+];
+
+/// Working hours (UTC, Monday to Friday): most traffic of the pools' endpoints falls in them.
+pub(super) const BUSINESS_HOURS: std::ops::Range<usize> = 8..18;
 
 /// (entity, fraction of the range at which the new price starts, input, cached, output $/1M).
 #[rustfmt::skip]

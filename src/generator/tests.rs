@@ -5,13 +5,17 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde_json::Value;
 
 use super::bad_lines::{BAD_KINDS, BadKind};
-use super::catalog::{ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, PRICE_CHANGES, bills_cache_writes};
+use super::catalog::{
+    BUSINESS_HOURS, ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, POOLS, PRICE_CHANGES, bills_cache_writes,
+};
+use super::config_files::budgets_csv;
 use super::context::entity_index;
-use super::limits::{CACHE_BLOCK, COST_CENTER_BUDGETS, GROUP_BUDGETS, MAX_DAYS, MAX_PAYLOAD_BYTES};
+use super::inference::Spend;
+use super::limits::{CACHE_BLOCK, COST_CENTER_BUDGETS, GROUP_BUDGETS, MAX_DAYS, MAX_PAYLOAD_BYTES, SERVICE_GROUP};
 use super::render::{BAD_REQUEST_TIME, BAD_UTF8};
 use super::{GenOptions, GenSummary, generate};
 
@@ -444,7 +448,7 @@ fn config_files_have_the_agreed_shape() {
     assert_eq!(rows.len(), 1 + GROUP_BUDGETS + COST_CENTER_BUDGETS);
     assert!(rows[1..=GROUP_BUDGETS].iter().all(|r| r[0] == "group" && r[2] == "monthly"));
     assert!(rows[GROUP_BUDGETS + 1..].iter().all(|r| r[0] == "cost_center" && r[2] == "quarterly"));
-    assert!(rows[1..].iter().all(|r| r[3].parse::<f64>().is_ok_and(|a| a >= 1.0) && r[4] == "USD"));
+    assert!(rows[1..].iter().all(|r| r[3].parse::<f64>().is_ok_and(|a| a > 0.0) && r[4] == "USD"));
 
     let capacity = text("capacity.csv");
     let rows: Vec<Vec<&str>> = capacity.lines().map(|l| l.split(',').collect()).collect();
@@ -452,12 +456,120 @@ fn config_files_have_the_agreed_shape() {
         rows[0].join(","),
         "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group"
     );
-    let pt = ENTITIES.iter().filter(|e| e.etype == EntityType::Provisioned).count();
-    assert_eq!(rows.len(), 1 + pt);
+    assert_eq!(rows.len(), 1 + POOLS.len());
     for r in &rows[1..] {
         let e = &ENTITIES[entity_index(r[2]).expect("entity")];
         assert_eq!(e.etype, EntityType::Provisioned);
         assert!(ENDPOINTS.iter().any(|ep| ep.name == r[1] && ep.models.iter().any(|(m, _)| *m == r[2])));
+        assert!(r[3].parse::<f64>().is_ok_and(|rate| rate > 0.0), "{r:?}");
         assert!(GROUPS.contains(&r[7]) && r[5] == "2025-01-01" && r[6].is_empty());
     }
+    // every provisioned entity that gets traffic has its pool there: no hours go unpaid
+    for ep in &ENDPOINTS {
+        for (m, _) in ep.models {
+            if ENTITIES[entity_index(m).expect("entity")].etype == EntityType::Provisioned {
+                assert!(rows[1..].iter().any(|r| r[1] == ep.name && r[2] == *m), "{m} on {} has no pool", ep.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn budgets_are_placed_one_over_one_warned_the_rest_comfortable() {
+    let dir = TempDir::new("budget-placement");
+    let mut o = small_opts(&dir, 1);
+    o.days = 31;
+    // January: a monthly budget covers the 31 days, a quarterly one 90
+    let mut spend = Spend::new();
+    for (g, s) in spend.by_group.iter_mut().enumerate() {
+        *s = 100.0 + 37.0 * g as f64;
+    }
+    for (c, s) in spend.by_cost_center.iter_mut().enumerate() {
+        *s = 50.0 + 11.0 * c as f64;
+    }
+    // one pool, busy 100 of the 744 hours, all of them the first group's
+    spend.pools[0].busy_hours = 100.0;
+    spend.pools[0].group_hours[0] = 100.0;
+    spend.pools[0].cost_center_hours[0] = 100.0;
+    let mut rates = vec![0.0; POOLS.len()];
+    rates[0] = 2.0;
+    let owner = GROUPS.iter().position(|g| *g == POOLS[0].owner).expect("owner") as u8;
+    let csv = budgets_csv(&o, &spend, &rates, &[owner, 0, 0]);
+
+    let charged = |name: &str| -> f64 {
+        let g = GROUPS.iter().position(|g| *g == name).unwrap_or(GROUPS.len());
+        let pool = if g == 0 { 200.0 } else { 0.0 } + if g == usize::from(owner) { 2.0 * 644.0 } else { 0.0 };
+        spend.by_group[g] + pool
+    };
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let used: Vec<f64> =
+        rows.iter().filter(|r| r[0] == "group").map(|r| charged(r[1]) / r[3].parse::<f64>().expect("amount")).collect();
+    assert_eq!(used.len(), GROUP_BUDGETS);
+    assert_eq!(used.iter().filter(|&&u| u >= 1.0).count(), 1, "one over budget: {used:?}");
+    assert_eq!(used.iter().filter(|&&u| (0.8..1.0).contains(&u)).count(), 1, "one past 80 %: {used:?}");
+    assert_eq!(used.iter().filter(|&&u| u < 0.5).count(), GROUP_BUDGETS - 2, "the rest under 50 %: {used:?}");
+    // the biggest spenders carry the budgets, the over-budget one is the second biggest
+    let over = rows.iter().zip(&used).find(|(_, u)| **u >= 1.0).map(|(r, _)| r[1]).expect("over");
+    let mut by_spend: Vec<&str> = GROUPS.iter().copied().chain([SERVICE_GROUP]).collect();
+    by_spend.sort_by(|a, b| charged(b).total_cmp(&charged(a)));
+    assert_eq!(over, by_spend[1]);
+
+    // the cost centres' quarter: January's spend, forecast over 90 days
+    let centers: Vec<f64> = rows
+        .iter()
+        .filter(|r| r[0] == "cost_center")
+        .map(|r| {
+            let n: u16 = r[1].trim_start_matches("CC-").parse().expect("cost centre");
+            let slot = if n == 9000 { usize::from(super::limits::COST_CENTERS) } else { usize::from(n - 1000) };
+            let pool = if slot == 0 { 200.0 } else { 0.0 };
+            (spend.by_cost_center[slot] + pool) * 90.0 / 31.0 / r[3].parse::<f64>().expect("amount")
+        })
+        .collect();
+    assert_eq!(centers.len(), COST_CENTER_BUDGETS);
+    assert!((0.9..1.0).contains(&centers[0]), "the first forecast past 90 %: {centers:?}");
+    assert!(centers[1] < 0.75, "the second forecast comfortable: {centers:?}");
+}
+
+#[test]
+fn pools_are_busy_in_working_hours_and_idle_at_night() {
+    let dir = TempDir::new("pool-hours");
+    let mut o = small_opts(&dir, 20_000);
+    o.days = 14;
+    o.payload_bytes = 0;
+    generate(&o).expect("generate");
+    let text = String::from_utf8(read(&dir.0.join("logs/inference.jsonl"))).expect("utf-8");
+    let pooled: Vec<(&str, &str)> = POOLS.iter().map(|p| (p.endpoint, p.entity)).collect();
+    // per hour of the range: requests to the pools, and all requests
+    let mut pool_hours = vec![0u32; 14 * 24];
+    let mut all_hours = vec![0u32; 14 * 24];
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        let (Some(ep), Some(entity), Some(t)) =
+            (v["endpoint_name"].as_str(), v["served_entity_name"].as_str(), v["request_time"].as_str())
+        else {
+            continue;
+        };
+        let Ok(t) = chrono::DateTime::parse_from_rfc3339(t) else { continue };
+        let h = ((t.timestamp() - 1_735_689_600) / 3600) as usize; // hours since 2025-01-01
+        all_hours[h] += 1;
+        if pooled.contains(&(ep, entity)) {
+            pool_hours[h] += 1;
+        }
+    }
+    let working = |h: usize| {
+        let day = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Days::new(h as u64 / 24);
+        day.weekday().number_from_monday() <= 5 && BUSINESS_HOURS.contains(&(h % 24))
+    };
+    let share_in_working = |counts: &[u32]| {
+        let total: u32 = counts.iter().sum();
+        let working: u32 = counts.iter().enumerate().filter(|(h, _)| working(*h)).map(|(_, n)| n).sum();
+        f64::from(working) / f64::from(total)
+    };
+    let (pools, all) = (share_in_working(&pool_hours), share_in_working(&all_hours));
+    assert!(pools > 0.85 && all < 0.65, "the pools' traffic is in working hours ({pools}), the rest less ({all})");
+    let idle_nights = (0..pool_hours.len()).filter(|&h| !working(h) && pool_hours[h] == 0).count();
+    let busy_days = (0..pool_hours.len()).filter(|&h| working(h) && pool_hours[h] > 0).count();
+    let working_hours = (0..pool_hours.len()).filter(|&h| working(h)).count();
+    assert!(busy_days == working_hours, "every working hour is busy at this traffic: {busy_days} of {working_hours}");
+    assert!(idle_nights > 50, "{idle_nights} idle hours at night or at weekends");
 }
