@@ -16,7 +16,7 @@ bin="${CARGO_TARGET_DIR:-target}/debug/tokenledger"
 cp sample_data/config/*.csv "$warehouse/config/"
 "$bin" -w "$warehouse" ingest sample_data/logs
 "$bin" -w "$warehouse" rollup
-# the three provisioned pools against what their traffic would cost pay-per-token
+# the two provisioned pools against what their traffic would cost pay-per-token
 "$bin" -w "$warehouse" report provisioned_break_even
 "$bin" -w "$warehouse" chargeback --period 2025-01 --by cost_center,group --output "$warehouse/chargeback-2025-01.csv"
 # the bills of January (made from the same requests, with planted faults: a price the book has

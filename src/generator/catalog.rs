@@ -51,6 +51,7 @@ const fn ent(
     Entity { name, etype, provider, input, output, cached, kind }
 }
 
+use super::limits::SERVICE_GROUP;
 use EntityType::{External as EXT, PayPerToken as PPT, Provisioned as PT};
 use Kind::{Emb, Large, Reason, Small};
 
@@ -89,7 +90,7 @@ pub(super) const ENTITIES: [Entity; 40] = [
     ent("llama-3-70b-pt",                          PT,  "databricks",     "0.40",  "1.20",  "0.40",   Large),
     ent("llama-3-1-8b-pt",                         PT,  "databricks",     "0.08",  "0.24",  "0.08",   Small),
     ent("mixtral-8x7b-pt",                         PT,  "databricks",     "0.30",  "0.60",  "0.30",   Small),
-    ent("dbrx-pt",                                 PT,  "databricks",     "0.50",  "1.50",  "0.50",   Large),
+    ent("llama-3-1-405b-pt",                       PT,  "databricks",     "5.00",  "15.00", "5.00",   Large),
     ent("custom-finetune-llama-3-8b-pt",           PT,  "databricks",     "0.10",  "0.30",  "0.10",   Small),
     ent("bge-large-en-pt",                         PT,  "databricks",     "0.02",  "0",     "0.02",   Emb),
     ent("qwen-2-5-72b-pt",                         PT,  "databricks",     "0.40",  "1.20",  "0.40",   Large),
@@ -157,11 +158,11 @@ pub(super) const ENDPOINTS: [Endpoint; 20] = [
        None),
     ep("cohere-search", 2, 8000, &[("command-r-plus", 4), ("command-r", 6)], None),
     ep("mistral-eu", 1, 3000, &[("mistral-large", 1)], None),
-    ep("finetune-support-bot", 3, 2500, &[("custom-finetune-llama-3-8b-pt", 1)],
-       Some("databricks-meta-llama-3-1-8b-instruct")),
+    ep("support-bot", 3, 2500, &[("databricks-meta-llama-3-1-8b-instruct", 1)], Some("gpt-4o-mini")),
     ep("analytics-sql-agent", 2, 15_000,
        &[("gpt-4.1-mini", 4), ("claude-3-5-haiku", 3), ("databricks-llama-4-maverick", 3)], None),
-    ep("doc-summarizer-pt", 3, 20_000, &[("dbrx-pt", 1)], None),
+    // the nightly extraction job's alone (`BATCH_JOB`): no interactive caller picks it
+    ep("doc-extraction-batch", 0, 60_000, &[("llama-3-1-405b-pt", 1)], None),
     ep("bedrock-titan", 1, 0, &[("titan-embed-text-v2", 1)], None),
     ep("sandbox-playground", 1, 2000,
        &[("gpt-4o", 2), ("claude-3-5-sonnet", 2), ("gemini-2-0-flash", 2),
@@ -169,29 +170,58 @@ pub(super) const ENDPOINTS: [Endpoint; 20] = [
        None),
 ];
 
-/// A provisioned-throughput pool of capacity.csv: one entity on one endpoint, its hours paid
-/// by `owner` when idle. Its rate is not fixed here: `capacity_csv` sets it from the traffic
-/// the pool served (its pay-per-token value per hour) times `rate_factor`, so that at any
-/// size of data a pool below 1 pays off against pay-per-token and one above 1 does not.
+/// A provisioned-throughput pool of capacity.csv: one entity on one endpoint, at a list rate a
+/// platform team pays for such a pool, its idle hours paid by `owner`.
 pub(super) struct PoolSpec {
     pub(super) name: &'static str,
     pub(super) endpoint: &'static str,
     pub(super) entity: &'static str,
     pub(super) owner: &'static str,
-    pub(super) rate_factor: f64,
+    /// USD an hour, as capacity.csv writes it.
+    pub(super) cost_per_hour: &'static str,
 }
 
+// The RAG assistant's pool serves people at work and idles at night: its traffic is worth a few
+// cents an hour at pay-per-token prices, so the break-even report finds it dearer. The nightly
+// extraction job sends few requests but long documents to a 405B model (5 USD per 1M input
+// tokens): about 200 a night is worth more than its pool's rate over every hour of the month.
 #[rustfmt::skip]
-pub(super) const POOLS: [PoolSpec; 3] = [
+pub(super) const POOLS: [PoolSpec; 2] = [
     PoolSpec { name: "pool-rag-llama-70b", endpoint: "rag-assistant", entity: "llama-3-3-70b-pt",
-               owner: "search", rate_factor: 0.6 },
-    PoolSpec { name: "pool-support-bot", endpoint: "finetune-support-bot", entity: "custom-finetune-llama-3-8b-pt",
-               owner: "customer-success", rate_factor: 2.2 },
-    PoolSpec { name: "pool-doc-summarizer", endpoint: "doc-summarizer-pt", entity: "dbrx-pt",
-               owner: "legal-ops", rate_factor: 1.3 },
+               owner: "search", cost_per_hour: "1.50" },
+    PoolSpec { name: "pool-doc-extraction-405b", endpoint: "doc-extraction-batch", entity: "llama-3-1-405b-pt",
+               owner: SERVICE_GROUP, cost_per_hour: "2.00" },
 ];
 
-/// Working hours (UTC, Monday to Friday): most traffic of the pools' endpoints falls in them.
+/// The nightly job: its requests, a share of all rows, run in `hours` (UTC) every night, as the
+/// first service principal (of the batch-jobs group), on `endpoint`; each a document of tens of
+/// thousands of tokens, within the model's context, answered with extracted fields.
+pub(super) struct BatchJob {
+    pub(super) endpoint: &'static str,
+    pub(super) hours: std::ops::Range<usize>,
+    /// Share of all unique requests.
+    pub(super) share: f64,
+    /// Median input tokens and the spread (σ of the lognormal) around it.
+    pub(super) input: (f64, f64),
+    /// The model's context less the longest answer: no prompt is longer.
+    pub(super) max_input: i64,
+    /// Median output tokens and its spread.
+    pub(super) output: (f64, f64),
+    pub(super) max_output: i64,
+}
+
+pub(super) const BATCH_JOB: BatchJob = BatchJob {
+    endpoint: "doc-extraction-batch",
+    hours: 1..5,
+    share: 0.36,
+    input: (70_000.0, 0.3),
+    // Llama 3.1 405B reads 128k tokens
+    max_input: 120_000,
+    output: (2_500.0, 0.4),
+    max_output: 8_000,
+};
+
+/// Working hours (UTC, Monday to Friday): most traffic of the interactive pool's endpoint falls in them.
 pub(super) const BUSINESS_HOURS: std::ops::Range<usize> = 8..18;
 
 /// (entity, fraction of the range at which the new price starts, input, cached, output $/1M).

@@ -27,8 +27,8 @@ pub(super) fn write_principals(ctx: &Ctx, path: &Path) -> io::Result<()> {
     w.flush()
 }
 
-/// `x` rounded to two significant digits (budgets and rates are round numbers), as decimal text
-/// with two to six decimals (a pool of a small sample can cost a fraction of a cent an hour).
+/// `x` rounded to two significant digits (budgets are round numbers), as decimal text with two to
+/// six decimals (a small sample's budgets can be cents).
 fn two_significant(x: f64) -> String {
     if x.is_nan() || x <= 0.0 {
         return "0.00".into();
@@ -93,19 +93,15 @@ pub(super) fn budgets_csv(opts: &GenOptions, spend: &Spend, rates: &[f64], pool_
     s
 }
 
-/// The pools of `POOLS`, each priced from the traffic it served: its pay-per-token value per hour
-/// of the range times its `rate_factor`, rounded to two significant digits. Returns the CSV and
-/// the rates as written.
-pub(super) fn capacity_csv(opts: &GenOptions, spend: &Spend) -> (String, Vec<f64>) {
+/// The pools of `POOLS` at their list rates. Returns the CSV and the rates.
+pub(super) fn capacity_csv(opts: &GenOptions) -> (String, Vec<f64>) {
     let mut s = String::from(
         "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group\n",
     );
-    let range_hours = f64::from(opts.days) * 24.0;
     let mut rates = Vec::with_capacity(POOLS.len());
-    for (p, used) in POOLS.iter().zip(&spend.pools) {
-        let rate = two_significant(used.value / range_hours * p.rate_factor);
-        rates.push(rate.parse().unwrap_or(0.0));
-        s += &format!("{},{},{},{rate},USD,{},,{}\n", p.name, p.endpoint, p.entity, opts.start, p.owner);
+    for p in &POOLS {
+        rates.push(p.cost_per_hour.parse().unwrap_or(0.0));
+        s += &format!("{},{},{},{},USD,{},,{}\n", p.name, p.endpoint, p.entity, p.cost_per_hour, opts.start, p.owner);
     }
     (s, rates)
 }

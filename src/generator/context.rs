@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use super::GenOptions;
 use super::catalog::Kind::Emb;
 use super::catalog::{
-    BUSINESS_HOURS, DIURNAL, ENDPOINTS, ENTITIES, FIRST_NAMES, GROUPS, LAST_NAMES, POOLS, PROJECT_KINDS,
+    BATCH_JOB, BUSINESS_HOURS, DIURNAL, ENDPOINTS, ENTITIES, FIRST_NAMES, GROUPS, LAST_NAMES, POOLS, PROJECT_KINDS,
     PROJECTS_PER_KIND, WORDS, bills_cache_writes,
 };
 use super::limits::{
@@ -68,6 +68,11 @@ pub(super) struct Ctx {
     pub(super) pool_owners: Vec<u8>,
     /// Per hour of the range: a weekday's working hour (UTC).
     business_hour: Vec<bool>,
+    /// Per hour of the range: the share of its requests that are the nightly batch job's.
+    batch_share: Vec<f64>,
+    /// The batch job's endpoint and requester (the first service principal).
+    pub(super) batch_endpoint: usize,
+    pub(super) batch_requester: usize,
     pub(super) caches_reads: Vec<bool>,
     pub(super) caches_writes: Vec<bool>,
     pub(super) corpus: Vec<u8>,
@@ -130,12 +135,15 @@ impl Ctx {
         let pool_owners = POOLS
             .iter()
             .map(|p| {
-                GROUPS.iter().position(|g| *g == p.owner).map(|g| g as u8).ok_or_else(|| {
+                group_names().position(|g| g == p.owner).map(|g| g as u8).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidData, format!("pool {} has an unknown owner", p.name))
                 })
             })
             .collect::<io::Result<Vec<_>>>()?;
-        let (hour_w, hour_prefix, business_hour) = hour_table(o.start, o.days);
+        let batch_endpoint = ENDPOINTS.iter().position(|e| e.name == BATCH_JOB.endpoint).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("the batch job's endpoint {} is unknown", BATCH_JOB.endpoint))
+        })?;
+        let (hour_w, hour_prefix, business_hour, batch_share) = hour_table(o.start, o.days);
         let price_rows = price_rows(o.start, o.days)?;
         let price_points = price_points(o.start, &price_rows)?;
         Ok(Ctx {
@@ -153,6 +161,10 @@ impl Ctx {
             pools,
             pool_owners,
             business_hour,
+            batch_share,
+            batch_endpoint,
+            // the service principals follow the users; the first is registered (see build_catalog)
+            batch_requester: o.users as usize,
             // A model caches reads only when cached input is billed lower (as in the Python generator).
             caches_reads: ENTITIES.iter().map(|e| e.kind != Emb && e.input != e.cached).collect(),
             caches_writes: ENTITIES.iter().map(bills_cache_writes).collect(),
@@ -177,6 +189,11 @@ impl Ctx {
         self.business_hour.get((ms / MS_PER_HOUR) as usize).copied().unwrap_or(false)
     }
 
+    /// The share of the requests completing at `ms` that are the nightly batch job's.
+    pub(super) fn batch_share_at(&self, ms: i64) -> f64 {
+        self.batch_share.get((ms / MS_PER_HOUR) as usize).copied().unwrap_or(0.0)
+    }
+
     /// The pool (index into `POOLS`) that serves `entity` on `endpoint`, if any.
     pub(super) fn pool_of(&self, endpoint: usize, entity: u16) -> Option<usize> {
         if !self.pooled_endpoint[endpoint] {
@@ -186,9 +203,10 @@ impl Ctx {
     }
 }
 
-/// Hourly traffic weights (diurnal × weekend × growth), the timestamp prefix of every hour and
-/// whether it is a working hour.
-fn hour_table(start: NaiveDate, days: u32) -> (Vec<f64>, Vec<[u8; 14]>, Vec<bool>) {
+/// Hourly traffic weights (diurnal × weekend × growth, plus the nightly batch job's hours), the
+/// timestamp prefix of every hour, whether it is a working hour and the share of its traffic that
+/// is the batch job's.
+fn hour_table(start: NaiveDate, days: u32) -> (Vec<f64>, Vec<[u8; 14]>, Vec<bool>, Vec<f64>) {
     let hours = days as usize * 24;
     let mut weights = Vec::with_capacity(hours);
     let mut prefixes = Vec::with_capacity(hours);
@@ -206,7 +224,18 @@ fn hour_table(start: NaiveDate, days: u32) -> (Vec<f64>, Vec<[u8; 14]>, Vec<bool
             prefixes.push(p);
         }
     }
-    (weights, prefixes, business)
+    // The job runs every night, as much each hour of its window, and makes `share` of all rows.
+    let interactive: f64 = weights.iter().sum();
+    let window = BATCH_JOB.hours.len() * days as usize;
+    let per_hour = interactive * BATCH_JOB.share / (1.0 - BATCH_JOB.share) / window.max(1) as f64;
+    let mut batch_share = vec![0.0; hours];
+    for (h, w) in weights.iter_mut().enumerate() {
+        if BATCH_JOB.hours.contains(&(h % 24)) {
+            batch_share[h] = per_hour / (*w + per_hour);
+            *w += per_hour;
+        }
+    }
+    (weights, prefixes, business, batch_share)
 }
 
 fn build_catalog(seed: u64, users: usize, ep_cum: &[f64]) -> Catalog {

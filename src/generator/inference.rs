@@ -29,10 +29,9 @@ pub(super) const COST_CENTER_SLOTS: usize = COST_CENTERS as usize + 2;
 const UNALLOCATED_COST_CENTER: usize = COST_CENTERS as usize + 1;
 
 /// What the generated traffic costs, as the chargeback will charge it (principals.csv's
-/// groups and cost centres, no usage_context overrides), to set the pools' rates and size the
-/// budgets: the per-token cost of the traffic no pool serves, and for each pool its traffic's
-/// value and how its busy hours split among groups and cost centres (the rate is set after the
-/// traffic, and the split is linear in it).
+/// groups and cost centres, no usage_context overrides), to size the budgets: the per-token
+/// cost of the traffic no pool serves, and for each pool how its busy hours split among groups
+/// and cost centres (times the pool's rate, that is what each is charged for them).
 pub(super) struct Spend {
     pub(super) by_group: Vec<f64>,
     pub(super) by_cost_center: Vec<f64>,
@@ -42,8 +41,6 @@ pub(super) struct Spend {
 /// One pool's traffic, split the way `chargeback::capacity` splits a pool's hours: each hour with
 /// tokens among its callers by their share of the hour's tokens.
 pub(super) struct PoolUse {
-    /// The pay-per-token cost of the traffic it served (its book prices).
-    pub(super) value: f64,
     pub(super) busy_hours: f64,
     /// Busy hours per group and cost-centre slot (the hours' token shares, summed).
     pub(super) group_hours: Vec<f64>,
@@ -62,7 +59,6 @@ impl PoolUse {
     fn new() -> PoolUse {
         let empty = || HourTokens { hour: -1, group: [0; GROUP_SLOTS], cost_center: [0; COST_CENTER_SLOTS] };
         PoolUse {
-            value: 0.0,
             busy_hours: 0.0,
             group_hours: vec![0.0; GROUP_SLOTS],
             cost_center_hours: vec![0.0; COST_CENTER_SLOTS],
@@ -116,6 +112,11 @@ impl Spend {
             Some(p) => (usize::from(p.group), cost_center_slot(p.cost_center)),
             None => (UNASSIGNED_GROUP, UNALLOCATED_COST_CENTER),
         };
+        if let Some(pool) = ctx.pool_of(usize::from(r.endpoint), r.entity) {
+            // the usage tables' tokens: uncached input, cache reads and writes, and output
+            self.pools[pool].add(r.start_ms / MS_PER_HOUR, slots, t.input + t.output);
+            return;
+        }
         let points = &ctx.price_points[usize::from(r.entity)];
         let cost = points.iter().rev().find(|pp| pp.from_ms <= r.start_ms).map_or(0.0, |price| {
             let fresh = (t.input - t.cached - t.cache_write) as f64;
@@ -124,14 +125,8 @@ impl Spend {
                 + t.cache_write as f64 * price.cache_write
                 + t.output as f64 * price.output
         });
-        if let Some(pool) = ctx.pool_of(usize::from(r.endpoint), r.entity) {
-            // the usage tables' tokens: uncached input, cache reads and writes, and output
-            self.pools[pool].add(r.start_ms / MS_PER_HOUR, slots, t.input + t.output);
-            self.pools[pool].value += cost;
-        } else {
-            self.by_group[slots.0] += cost;
-            self.by_cost_center[slots.1] += cost;
-        }
+        self.by_group[slots.0] += cost;
+        self.by_cost_center[slots.1] += cost;
     }
 
     /// Splits the hours still in the rings (at the end of the log).

@@ -3,7 +3,7 @@
 use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 
-use super::catalog::{ENTITIES, Kind};
+use super::catalog::{BATCH_JOB, ENTITIES, Kind};
 use super::context::Ctx;
 use super::limits::{
     CACHE_BLOCK, CACHE_READ_MIN_INPUT, CACHE_READ_RATE, CACHE_WRITE_RATE, CORPUS_SLACK, COST_CENTERS, FALLBACK_RATE,
@@ -66,11 +66,18 @@ fn draw_status(u: f64) -> (u16, bool) {
 }
 
 /// What the model would have consumed and produced; the status decides how much of it is logged.
-/// The prompt's size comes from the endpoint's workload (`prompt_mu`), the output's from the model.
-fn draw_tokens(rng: &mut ChaCha8Rng, ctx: &Ctx, entity: usize, prompt_mu: f64) -> Tokens {
+/// The prompt's size comes from the endpoint's workload (`prompt_mu`), the output's from the model;
+/// the batch job's documents and answers from `BATCH_JOB`.
+fn draw_tokens(rng: &mut ChaCha8Rng, ctx: &Ctx, entity: usize, prompt_mu: f64, batch: bool) -> Tokens {
     let kind = ENTITIES[entity].kind;
     let (input, output) = if kind == Emb {
         ((lognormal(rng, 5.7, 1.0) as i64).clamp(1, MAX_EMBEDDING_INPUT_TOKENS), 0)
+    } else if batch {
+        let (input, output) = (BATCH_JOB.input, BATCH_JOB.output);
+        (
+            (lognormal(rng, input.0.ln(), input.1) as i64).clamp(1, BATCH_JOB.max_input),
+            (lognormal(rng, output.0.ln(), output.1) as i64).clamp(1, BATCH_JOB.max_output),
+        )
     } else {
         let input = (lognormal(rng, prompt_mu, PROMPT_SIGMA) as i64).clamp(1, MAX_INPUT_TOKENS);
         let stretch = if kind == Reason { REASONING_OUTPUT_STRETCH } else { 1.0 };
@@ -163,7 +170,8 @@ pub(super) fn gen_record(
     force_ok: bool,
 ) -> Record {
     let cat = &ctx.catalog;
-    let requester = pick(&cat.req_cum, unit(rng));
+    let batch = unit(rng) < ctx.batch_share_at(done_ms);
+    let mut requester = pick(&cat.req_cum, unit(rng));
     let mut endpoint = if unit(rng) < FAVOURITE_ENDPOINT_SHARE {
         usize::from(cat.favourite[requester])
     } else {
@@ -173,6 +181,9 @@ pub(super) fn gen_record(
     // are elsewhere, so the pools sit idle for hours, as real ones do.
     if ctx.pooled_endpoint[endpoint] && !ctx.is_business_hour(done_ms) && unit(rng) < OFF_HOURS_POOLED_MOVED {
         endpoint = pick(&ctx.unpooled_ep_cum, unit(rng));
+    }
+    if batch {
+        (requester, endpoint) = (ctx.batch_requester, ctx.batch_endpoint);
     }
     let ep = &ctx.endpoints[endpoint];
     let mut entity = ep.models[pick(&ep.cum, unit(rng))];
@@ -187,7 +198,7 @@ pub(super) fn gen_record(
     }
     let kind = ENTITIES[usize::from(entity)].kind;
     let streaming = kind != Emb && unit(rng) < STREAMING_RATE;
-    let drawn = draw_tokens(rng, ctx, usize::from(entity), ep.prompt_mu);
+    let drawn = draw_tokens(rng, ctx, usize::from(entity), ep.prompt_mu, batch);
     let tokens = match status {
         200 => Some(drawn),
         429 | 400 => None,

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::bad_lines::{BAD_KINDS, BadKind};
 use super::catalog::{
-    BUSINESS_HOURS, ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, POOLS, PRICE_CHANGES, bills_cache_writes,
+    BATCH_JOB, BUSINESS_HOURS, ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, POOLS, PRICE_CHANGES,
+    bills_cache_writes,
 };
 use super::config_files::budgets_csv;
 use super::context::entity_index;
@@ -192,7 +193,10 @@ fn valid_lines_keep_the_token_invariants() {
         assert_field_order(line);
         let status = v["status_code"].as_i64().expect("status");
         *status_counts.entry(status).or_default() += 1;
-        *per_requester.entry(v["requester"].as_str().expect("requester").to_string()).or_default() += 1;
+        // the nightly batch job is one service principal's by design; the skew is the people's
+        if v["endpoint_name"] != BATCH_JOB.endpoint {
+            *per_requester.entry(v["requester"].as_str().expect("requester").to_string()).or_default() += 1;
+        }
         let entity = &ENTITIES[entity_index(v["served_entity_name"].as_str().expect("entity")).expect("known")];
         assert_eq!(v["served_entity_type"], entity.etype.as_str());
         assert_eq!(v["provider"], entity.provider);
@@ -267,7 +271,7 @@ fn valid_lines_keep_the_token_invariants() {
     assert!((0.955..0.975).contains(&share(200)), "200 share {}", share(200));
     assert!((0.015..0.025).contains(&share(429)), "429 share {}", share(429));
     assert!(blocked > 0 && cache_writes > 0 && reasoning > 0);
-    let top = per_requester.values().max().copied().unwrap_or(0) as f64 / n;
+    let top = per_requester.values().max().copied().unwrap_or(0) as f64 / per_requester.values().sum::<u64>() as f64;
     assert!((0.02..0.09).contains(&top), "top requester share {top}");
 }
 
@@ -462,7 +466,7 @@ fn config_files_have_the_agreed_shape() {
         assert_eq!(e.etype, EntityType::Provisioned);
         assert!(ENDPOINTS.iter().any(|ep| ep.name == r[1] && ep.models.iter().any(|(m, _)| *m == r[2])));
         assert!(r[3].parse::<f64>().is_ok_and(|rate| rate > 0.0), "{r:?}");
-        assert!(GROUPS.contains(&r[7]) && r[5] == "2025-01-01" && r[6].is_empty());
+        assert!((GROUPS.contains(&r[7]) || r[7] == SERVICE_GROUP) && r[5] == "2025-01-01" && r[6].is_empty());
     }
     // every provisioned entity that gets traffic has its pool there: no hours go unpaid
     for ep in &ENDPOINTS {
@@ -531,17 +535,23 @@ fn budgets_are_placed_one_over_one_warned_the_rest_comfortable() {
 }
 
 #[test]
-fn pools_are_busy_in_working_hours_and_idle_at_night() {
+fn pools_are_busy_in_working_hours_or_the_night_window_and_idle_otherwise() {
     let dir = TempDir::new("pool-hours");
-    let mut o = small_opts(&dir, 20_000);
+    // 36 % of the rows are the nightly job's
+    let mut o = small_opts(&dir, 32_000);
     o.days = 14;
     o.payload_bytes = 0;
     generate(&o).expect("generate");
     let text = String::from_utf8(read(&dir.0.join("logs/inference.jsonl"))).expect("utf-8");
-    let pooled: Vec<(&str, &str)> = POOLS.iter().map(|p| (p.endpoint, p.entity)).collect();
-    // per hour of the range: requests to the pools, and all requests
+    // the interactive pool's traffic, and the nightly batch job's
+    let pooled: Vec<(&str, &str)> =
+        POOLS.iter().filter(|p| p.endpoint != BATCH_JOB.endpoint).map(|p| (p.endpoint, p.entity)).collect();
+    assert_eq!(pooled.len(), 1);
+    // per hour of the range: requests to the interactive pool, and all requests
     let mut pool_hours = vec![0u32; 14 * 24];
     let mut all_hours = vec![0u32; 14 * 24];
+    let (mut batch, mut batch_in_window, mut batch_requesters, mut batch_inputs) =
+        (0u32, 0u32, std::collections::BTreeSet::new(), Vec::new());
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
         let (Some(ep), Some(entity), Some(t)) =
@@ -555,7 +565,26 @@ fn pools_are_busy_in_working_hours_and_idle_at_night() {
         if pooled.contains(&(ep, entity)) {
             pool_hours[h] += 1;
         }
+        if ep == BATCH_JOB.endpoint {
+            batch += 1;
+            // a request starts a minute or two before it completes in the window
+            batch_in_window += u32::from(BATCH_JOB.hours.contains(&(h % 24)));
+            assert!((BATCH_JOB.hours.start - 1..BATCH_JOB.hours.end).contains(&(h % 24)), "{line}");
+            batch_requesters.insert(v["requester"].as_str().unwrap_or_default().to_owned());
+            if let Some(input) = v["input_tokens"].as_i64() {
+                batch_inputs.push(input);
+            }
+        }
     }
+    let share = f64::from(batch) / f64::from(all_hours.iter().sum::<u32>());
+    assert!((BATCH_JOB.share - 0.03..BATCH_JOB.share + 0.03).contains(&share), "the batch job's share {share}");
+    assert!(f64::from(batch_in_window) > 0.95 * f64::from(batch), "{batch_in_window} of {batch} in the window");
+    assert_eq!(batch_requesters.len(), 1, "one service principal runs the job: {batch_requesters:?}");
+    // long documents, each within the model's context
+    batch_inputs.sort_unstable();
+    let median = batch_inputs[batch_inputs.len() / 2];
+    assert!((40_000..80_000).contains(&median), "median document {median} tokens");
+    assert!(batch_inputs.last().is_some_and(|&m| m <= BATCH_JOB.max_input), "{:?}", batch_inputs.last());
     let working = |h: usize| {
         let day = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Days::new(h as u64 / 24);
         day.weekday().number_from_monday() <= 5 && BUSINESS_HOURS.contains(&(h % 24))
@@ -566,10 +595,10 @@ fn pools_are_busy_in_working_hours_and_idle_at_night() {
         f64::from(working) / f64::from(total)
     };
     let (pools, all) = (share_in_working(&pool_hours), share_in_working(&all_hours));
-    assert!(pools > 0.85 && all < 0.65, "the pools' traffic is in working hours ({pools}), the rest less ({all})");
+    assert!(pools > 0.85 && all < 0.65, "the RAG pool's traffic is in working hours ({pools}), the rest less ({all})");
     let idle_nights = (0..pool_hours.len()).filter(|&h| !working(h) && pool_hours[h] == 0).count();
     let busy_days = (0..pool_hours.len()).filter(|&h| working(h) && pool_hours[h] > 0).count();
     let working_hours = (0..pool_hours.len()).filter(|&h| working(h)).count();
-    assert!(busy_days == working_hours, "every working hour is busy at this traffic: {busy_days} of {working_hours}");
+    assert!(busy_days * 10 >= working_hours * 9, "nearly every working hour is busy: {busy_days} of {working_hours}");
     assert!(idle_nights > 50, "{idle_nights} idle hours at night or at weekends");
 }
