@@ -33,7 +33,7 @@ from pathlib import Path
 
 MONTH = "2025-01"
 MARKUP = {("claude-3-5-sonnet", "output"): Decimal("1.1")}
-BYPASSED = ("anthropic", "claude-3-opus", "2025-01-25", 250_000, 40_000)  # provider, entity, day, input, output
+BYPASSED = ("anthropic", "claude-3-opus", "2025-01-18", 250_000, 40_000)  # provider, entity, day (none in the logs), input, output
 
 QUERY = f"""
 SELECT CAST(u."date" AS VARCHAR) AS day, u.provider, u.served_entity_name AS entity,

@@ -67,3 +67,47 @@ fn spend_forecast_thresholds_and_exit_codes() {
     let err = env.fails(&["budget", "status"], 2);
     assert!(err.contains("line 2") && err.contains("scope"), "{err}");
 }
+
+/// What `gen` writes tells one story: its budgets are set from the traffic it generated, as the
+/// chargeback charges it, at any size; its pools cost list rates, and at about the sample's size
+/// (12,000 requests a month here) the batch job's pool pays off and the RAG assistant's does not.
+#[test]
+fn generated_budgets_and_pools_come_out_as_placed() {
+    let env = Env::init();
+    let data = env.generate(
+        "data",
+        &["--rows", "12000", "--days", "31", "--start", "2025-01-01", "--users", "300", "--payload-bytes", "0"],
+    );
+    for f in ["prices.csv", "principals.csv", "budgets.csv", "capacity.csv"] {
+        std::fs::copy(data.join("config").join(f), env.wh().join("config").join(f)).unwrap();
+    }
+    env.ok(&["-q", "ingest", data.join("logs").to_str().unwrap()]);
+    env.ok(&["-q", "rollup"]);
+
+    // groups: one over budget (exit 3), one past 80 % and under 100 %, the rest under 50 %
+    let s = status(&env, &[], 3);
+    let groups: Vec<&serde_json::Value> = s.as_array().unwrap().iter().filter(|b| b["scope"] == "group").collect();
+    let used = |b: &serde_json::Value| b["used_percent"].as_str().unwrap().parse::<f64>().unwrap();
+    let over: Vec<f64> = groups.iter().filter(|b| b["over"] == true).map(|b| used(b)).collect();
+    let warned: Vec<f64> = groups.iter().filter(|b| (80.0..100.0).contains(&used(b))).map(|b| used(b)).collect();
+    let calm = groups.iter().filter(|b| used(b) < 50.0 && b["crossed"].as_array().unwrap().is_empty()).count();
+    assert_eq!((over.len(), warned.len(), calm), (1, 1, groups.len() - 2), "{s:#}");
+    // the cost centres' quarter: January spent a third, the forecast says where the quarter ends
+    let forecast: Vec<f64> = s
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["scope"] == "cost_center")
+        .map(|b| b["forecast_percent"].as_str().unwrap().parse::<f64>().unwrap())
+        .collect();
+    assert_eq!(forecast.len(), 2, "{s:#}");
+    assert!((90.0..100.0).contains(&forecast[0]) && forecast[1] < 75.0, "{forecast:?}");
+
+    // the batch job's pool pays off against pay-per-token, the RAG assistant's does not
+    let report = env.ok(&["--format", "csv", "report", "provisioned_break_even"]);
+    let rows = report.lines().filter(|l| l.contains("pool-")).collect::<Vec<_>>();
+    assert_eq!(rows.len(), 2, "{report}");
+    let cheaper = |pool: &str| rows.iter().find(|r| r.contains(pool)).map(|r| r.split(',').nth(11).unwrap_or_default());
+    assert_eq!(cheaper("pool-doc-extraction-405b"), Some("provisioned"), "{report}");
+    assert_eq!(cheaper("pool-rag-llama-70b"), Some("pay_per_token"), "{report}");
+}

@@ -11,8 +11,13 @@ use crate::output::thousands;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Writes OUT/inference.jsonl (or .jsonl.gz) plus matching prices.csv, principals.csv,
-budgets.csv, capacity.csv and manifest.json. The same options give the same bytes.")]
+Writes OUT/logs/inference.jsonl (or .jsonl.gz) plus matching OUT/config/prices.csv,
+principals.csv, capacity.csv and budgets.csv, and OUT/manifest.json. Two provisioned pools at
+list rates (dollars an hour): a RAG assistant's, busy in working hours, and a nightly batch
+job's (36% of the rows: long documents to a 405B model between 01:00 and 05:00 UTC), which at
+the sample's size (15,000 rows a month) pays off against pay-per-token; the RAG pool does not. The budgets follow
+from what the chargeback will charge each group and cost center (one group over budget, one
+past its 80% warning, the rest under 50%). The same options give the same bytes.")]
 pub struct GenArgs {
     /// Unique requests to generate.
     #[arg(long, default_value_t = 10_000)]

@@ -51,6 +51,7 @@ const fn ent(
     Entity { name, etype, provider, input, output, cached, kind }
 }
 
+use super::limits::SERVICE_GROUP;
 use EntityType::{External as EXT, PayPerToken as PPT, Provisioned as PT};
 use Kind::{Emb, Large, Reason, Small};
 
@@ -89,7 +90,7 @@ pub(super) const ENTITIES: [Entity; 40] = [
     ent("llama-3-70b-pt",                          PT,  "databricks",     "0.40",  "1.20",  "0.40",   Large),
     ent("llama-3-1-8b-pt",                         PT,  "databricks",     "0.08",  "0.24",  "0.08",   Small),
     ent("mixtral-8x7b-pt",                         PT,  "databricks",     "0.30",  "0.60",  "0.30",   Small),
-    ent("dbrx-pt",                                 PT,  "databricks",     "0.50",  "1.50",  "0.50",   Large),
+    ent("llama-3-1-405b-pt",                       PT,  "databricks",     "5.00",  "15.00", "5.00",   Large),
     ent("custom-finetune-llama-3-8b-pt",           PT,  "databricks",     "0.10",  "0.30",  "0.10",   Small),
     ent("bge-large-en-pt",                         PT,  "databricks",     "0.02",  "0",     "0.02",   Emb),
     ent("qwen-2-5-72b-pt",                         PT,  "databricks",     "0.40",  "1.20",  "0.40",   Large),
@@ -107,6 +108,10 @@ pub(super) struct Endpoint {
     pub(super) name: &'static str,
     /// Relative share of traffic.
     pub(super) weight: u32,
+    /// Median prompt in tokens (embedding endpoints ignore it): a chat turn carries its history,
+    /// a RAG call its retrieved passages, a coding agent its files, so the workload, not the
+    /// model, sets the size.
+    pub(super) prompt: u32,
     /// Served entities and their traffic split.
     pub(super) models: &'static [(&'static str, u32)],
     /// Entity that serves a small share of the 200s when the primary fails over.
@@ -116,52 +121,108 @@ pub(super) struct Endpoint {
 const fn ep(
     name: &'static str,
     weight: u32,
+    prompt: u32,
     models: &'static [(&'static str, u32)],
     fallback: Option<&'static str>,
 ) -> Endpoint {
-    Endpoint { name, weight, models, fallback }
+    Endpoint { name, weight, prompt, models, fallback }
 }
 
+// Provisioned-throughput entities are served only on the endpoints of their pools (`POOLS`):
+// a provisioned entity without a pool would be traffic nobody pays the hours of.
 #[rustfmt::skip]
 pub(super) const ENDPOINTS: [Endpoint; 20] = [
-    ep("ai-gateway-chat-prod", 20, &[("gpt-4o", 6), ("gpt-4o-mini", 4)], Some("claude-3-5-sonnet")),
-    ep("ai-gateway-chat-dev", 5, &[("gpt-4o-mini", 5), ("gpt-4.1-nano", 3), ("gpt-4.1-mini", 2)], None),
-    ep("openai-reasoning", 3, &[("o3-mini", 8), ("o1", 2)], Some("gpt-4.1")),
-    ep("anthropic-prod", 12,
+    ep("ai-gateway-chat-prod", 20, 4000, &[("gpt-4o", 6), ("gpt-4o-mini", 4)], Some("claude-3-5-sonnet")),
+    ep("ai-gateway-chat-dev", 5, 1500, &[("gpt-4o-mini", 5), ("gpt-4.1-nano", 3), ("gpt-4.1-mini", 2)], None),
+    ep("openai-reasoning", 3, 6000, &[("o3-mini", 8), ("o1", 2)], Some("gpt-4.1")),
+    ep("anthropic-prod", 12, 8000,
        &[("claude-3-5-sonnet", 5), ("claude-3-7-sonnet", 3), ("claude-3-5-haiku", 2)],
        Some("databricks-claude-3-7-sonnet")),
-    ep("anthropic-research", 2, &[("claude-3-opus", 3), ("claude-3-7-sonnet", 7)], None),
-    ep("gemini-prod", 5, &[("gemini-1-5-pro", 3), ("gemini-1-5-flash", 4), ("gemini-2-0-flash", 3)], None),
-    ep("embeddings-prod", 15, &[("text-embedding-3-large", 3), ("text-embedding-3-small", 7)],
+    ep("anthropic-research", 2, 30_000, &[("claude-3-opus", 3), ("claude-3-7-sonnet", 7)], None),
+    ep("gemini-prod", 5, 10_000, &[("gemini-1-5-pro", 3), ("gemini-1-5-flash", 4), ("gemini-2-0-flash", 3)], None),
+    ep("embeddings-prod", 15, 0, &[("text-embedding-3-large", 3), ("text-embedding-3-small", 7)],
        Some("titan-embed-text-v2")),
-    ep("embeddings-internal", 8,
-       &[("databricks-gte-large-en", 3), ("databricks-bge-large-en", 3), ("bge-large-en-pt", 2),
-         ("gte-large-en-pt", 2)],
-       None),
-    ep("rag-assistant", 8, &[("databricks-meta-llama-3-3-70b-instruct", 7), ("llama-3-3-70b-pt", 3)],
+    ep("embeddings-internal", 8, 0, &[("databricks-gte-large-en", 5), ("databricks-bge-large-en", 5)], None),
+    ep("rag-assistant", 8, 12_000, &[("databricks-meta-llama-3-3-70b-instruct", 3), ("llama-3-3-70b-pt", 7)],
        Some("gpt-4o-mini")),
-    ep("llama-batch-pt", 4, &[("llama-3-70b-pt", 5), ("llama-3-1-8b-pt", 5)], None),
-    ep("code-assistant", 6, &[("claude-3-7-sonnet", 5), ("gpt-4.1", 5)], Some("gpt-4o")),
-    ep("fm-api-llama", 3,
+    ep("llama-batch", 4, 3000,
+       &[("databricks-meta-llama-3-3-70b-instruct", 5), ("databricks-meta-llama-3-1-8b-instruct", 5)], None),
+    ep("code-assistant", 10, 50_000, &[("claude-3-7-sonnet", 5), ("gpt-4.1", 5)], Some("gpt-4o")),
+    ep("fm-api-llama", 3, 3000,
        &[("databricks-meta-llama-3-1-405b-instruct", 2), ("databricks-meta-llama-3-1-8b-instruct", 5),
          ("databricks-llama-4-maverick", 3)],
        None),
-    ep("fm-api-misc", 2,
+    ep("fm-api-misc", 2, 3000,
        &[("databricks-dbrx-instruct", 2), ("databricks-mixtral-8x7b-instruct", 3),
          ("databricks-gemma-3-12b", 3), ("databricks-claude-3-7-sonnet", 2)],
        None),
-    ep("cohere-search", 2, &[("command-r-plus", 4), ("command-r", 6)], None),
-    ep("mistral-eu", 1, &[("mistral-large", 5), ("mistral-7b-pt", 5)], None),
-    ep("finetune-support-bot", 2, &[("custom-finetune-llama-3-8b-pt", 1)],
-       Some("databricks-meta-llama-3-1-8b-instruct")),
-    ep("analytics-sql-agent", 2, &[("gpt-4.1-mini", 4), ("claude-3-5-haiku", 3), ("qwen-2-5-72b-pt", 3)], None),
-    ep("doc-summarizer-pt", 2, &[("mixtral-8x7b-pt", 5), ("dbrx-pt", 5)], None),
-    ep("bedrock-titan", 1, &[("titan-embed-text-v2", 1)], None),
-    ep("sandbox-playground", 1,
-       &[("gpt-4o", 2), ("claude-3-5-sonnet", 2), ("gemini-2-0-flash", 2), ("llama-3-1-8b-pt", 2),
-         ("databricks-meta-llama-3-3-70b-instruct", 2)],
+    ep("cohere-search", 2, 8000, &[("command-r-plus", 4), ("command-r", 6)], None),
+    ep("mistral-eu", 1, 3000, &[("mistral-large", 1)], None),
+    ep("support-bot", 3, 2500, &[("databricks-meta-llama-3-1-8b-instruct", 1)], Some("gpt-4o-mini")),
+    ep("analytics-sql-agent", 2, 15_000,
+       &[("gpt-4.1-mini", 4), ("claude-3-5-haiku", 3), ("databricks-llama-4-maverick", 3)], None),
+    // the nightly extraction job's alone (`BATCH_JOB`): no interactive caller picks it
+    ep("doc-extraction-batch", 0, 60_000, &[("llama-3-1-405b-pt", 1)], None),
+    ep("bedrock-titan", 1, 0, &[("titan-embed-text-v2", 1)], None),
+    ep("sandbox-playground", 1, 2000,
+       &[("gpt-4o", 2), ("claude-3-5-sonnet", 2), ("gemini-2-0-flash", 2),
+         ("databricks-meta-llama-3-1-8b-instruct", 2), ("databricks-meta-llama-3-3-70b-instruct", 2)],
        None),
 ];
+
+/// A provisioned-throughput pool of capacity.csv: one entity on one endpoint, at a list rate a
+/// platform team pays for such a pool, its idle hours paid by `owner`.
+pub(super) struct PoolSpec {
+    pub(super) name: &'static str,
+    pub(super) endpoint: &'static str,
+    pub(super) entity: &'static str,
+    pub(super) owner: &'static str,
+    /// USD an hour, as capacity.csv writes it.
+    pub(super) cost_per_hour: &'static str,
+}
+
+// The RAG assistant's pool serves people at work and idles at night: its traffic is worth a few
+// cents an hour at pay-per-token prices, so the break-even report finds it dearer. The nightly
+// extraction job sends few requests but long documents to a 405B model (5 USD per 1M input
+// tokens): about 200 a night is worth more than its pool's rate over every hour of the month.
+#[rustfmt::skip]
+pub(super) const POOLS: [PoolSpec; 2] = [
+    PoolSpec { name: "pool-rag-llama-70b", endpoint: "rag-assistant", entity: "llama-3-3-70b-pt",
+               owner: "search", cost_per_hour: "1.50" },
+    PoolSpec { name: "pool-doc-extraction-405b", endpoint: "doc-extraction-batch", entity: "llama-3-1-405b-pt",
+               owner: SERVICE_GROUP, cost_per_hour: "2.00" },
+];
+
+/// The nightly job: its requests, a share of all rows, run in `hours` (UTC) every night, as the
+/// first service principal (of the batch-jobs group), on `endpoint`; each a document of tens of
+/// thousands of tokens, within the model's context, answered with extracted fields.
+pub(super) struct BatchJob {
+    pub(super) endpoint: &'static str,
+    pub(super) hours: std::ops::Range<usize>,
+    /// Share of all unique requests.
+    pub(super) share: f64,
+    /// Median input tokens and the spread (σ of the lognormal) around it.
+    pub(super) input: (f64, f64),
+    /// The model's context less the longest answer: no prompt is longer.
+    pub(super) max_input: i64,
+    /// Median output tokens and its spread.
+    pub(super) output: (f64, f64),
+    pub(super) max_output: i64,
+}
+
+pub(super) const BATCH_JOB: BatchJob = BatchJob {
+    endpoint: "doc-extraction-batch",
+    hours: 1..5,
+    share: 0.36,
+    input: (70_000.0, 0.3),
+    // Llama 3.1 405B reads 128k tokens
+    max_input: 120_000,
+    output: (2_500.0, 0.4),
+    max_output: 8_000,
+};
+
+/// Working hours (UTC, Monday to Friday): most traffic of the interactive pool's endpoint falls in them.
+pub(super) const BUSINESS_HOURS: std::ops::Range<usize> = 8..18;
 
 /// (entity, fraction of the range at which the new price starts, input, cached, output $/1M).
 #[rustfmt::skip]

@@ -11,8 +11,8 @@ use rand::seq::SliceRandom;
 use super::GenOptions;
 use super::catalog::Kind::Emb;
 use super::catalog::{
-    DIURNAL, ENDPOINTS, ENTITIES, FIRST_NAMES, GROUPS, LAST_NAMES, PROJECT_KINDS, PROJECTS_PER_KIND, WORDS,
-    bills_cache_writes,
+    BATCH_JOB, BUSINESS_HOURS, DIURNAL, ENDPOINTS, ENTITIES, FIRST_NAMES, GROUPS, LAST_NAMES, POOLS, PROJECT_KINDS,
+    PROJECTS_PER_KIND, WORDS, bills_cache_writes,
 };
 use super::limits::{
     CORPUS_MIN_BYTES, CORPUS_SLACK, COST_CENTERS, FIRST_COST_CENTER, GROUP_SKEW, GROWTH_OVER_RANGE, MISSING_USER_RATE,
@@ -40,6 +40,8 @@ pub(super) struct Catalog {
 }
 
 pub(super) struct ResolvedEndpoint {
+    /// ln of the median prompt, the location of its lognormal.
+    pub(super) prompt_mu: f64,
     pub(super) models: Vec<u16>,
     pub(super) cum: Vec<f64>,
     pub(super) fallback: Option<u16>,
@@ -56,6 +58,21 @@ pub(super) struct Ctx {
     pub(super) catalog: Catalog,
     pub(super) endpoints: Vec<ResolvedEndpoint>,
     pub(super) ep_cum: Vec<f64>,
+    /// Where a request moved off a pool's endpoint outside working hours goes: the other endpoints.
+    pub(super) unpooled_ep_cum: Vec<f64>,
+    /// Per endpoint: a pool serves (some of) its traffic.
+    pub(super) pooled_endpoint: Vec<bool>,
+    /// (endpoint, entity) of each pool of `POOLS`.
+    pools: Vec<(usize, u16)>,
+    /// Per owner of `POOLS`, its group index.
+    pub(super) pool_owners: Vec<u8>,
+    /// Per hour of the range: a weekday's working hour (UTC).
+    business_hour: Vec<bool>,
+    /// Per hour of the range: the share of its requests that are the nightly batch job's.
+    batch_share: Vec<f64>,
+    /// The batch job's endpoint and requester (the first service principal).
+    pub(super) batch_endpoint: usize,
+    pub(super) batch_requester: usize,
     pub(super) caches_reads: Vec<bool>,
     pub(super) caches_writes: Vec<bool>,
     pub(super) corpus: Vec<u8>,
@@ -96,11 +113,37 @@ impl Ctx {
                     e.models.iter().map(|(m, _)| entity_index(m).map(|i| i as u16)).collect::<io::Result<Vec<_>>>()?;
                 let fallback = e.fallback.map(entity_index).transpose()?.map(|i| i as u16);
                 let cum = cumulative(e.models.iter().map(|(_, w)| f64::from(*w)));
-                Ok(ResolvedEndpoint { models, cum, fallback })
+                Ok(ResolvedEndpoint { prompt_mu: f64::from(e.prompt.max(1)).ln(), models, cum, fallback })
             })
             .collect::<io::Result<Vec<_>>>()?;
         let ep_cum = cumulative(ENDPOINTS.iter().map(|e| f64::from(e.weight)));
-        let (hour_w, hour_prefix) = hour_table(o.start, o.days);
+        let pools = POOLS
+            .iter()
+            .map(|p| {
+                let endpoint =
+                    ENDPOINTS.iter().position(|e| e.name == p.endpoint && e.models.iter().any(|m| m.0 == p.entity));
+                let endpoint = endpoint.ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("pool {} names no endpoint serving it", p.name))
+                })?;
+                Ok((endpoint, entity_index(p.entity)? as u16))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let pooled_endpoint: Vec<bool> = (0..ENDPOINTS.len()).map(|e| pools.iter().any(|p| p.0 == e)).collect();
+        let unpooled_ep_cum = cumulative(
+            ENDPOINTS.iter().zip(&pooled_endpoint).map(|(e, &pooled)| if pooled { 0.0 } else { f64::from(e.weight) }),
+        );
+        let pool_owners = POOLS
+            .iter()
+            .map(|p| {
+                group_names().position(|g| g == p.owner).map(|g| g as u8).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("pool {} has an unknown owner", p.name))
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let batch_endpoint = ENDPOINTS.iter().position(|e| e.name == BATCH_JOB.endpoint).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("the batch job's endpoint {} is unknown", BATCH_JOB.endpoint))
+        })?;
+        let (hour_w, hour_prefix, business_hour, batch_share) = hour_table(o.start, o.days);
         let price_rows = price_rows(o.start, o.days)?;
         let price_points = price_points(o.start, &price_rows)?;
         Ok(Ctx {
@@ -113,6 +156,15 @@ impl Ctx {
             catalog: build_catalog(o.seed, o.users as usize, &ep_cum),
             endpoints,
             ep_cum,
+            unpooled_ep_cum,
+            pooled_endpoint,
+            pools,
+            pool_owners,
+            business_hour,
+            batch_share,
+            batch_endpoint,
+            // the service principals follow the users; the first is registered (see build_catalog)
+            batch_requester: o.users as usize,
             // A model caches reads only when cached input is billed lower (as in the Python generator).
             caches_reads: ENTITIES.iter().map(|e| e.kind != Emb && e.input != e.cached).collect(),
             caches_writes: ENTITIES.iter().map(bills_cache_writes).collect(),
@@ -131,26 +183,59 @@ impl Ctx {
         let into = ((u - (self.hour_cum[h] - self.hour_w[h])) / self.hour_w[h]).clamp(0.0, 1.0);
         h as i64 * MS_PER_HOUR + ((into * MS_PER_HOUR as f64) as i64).min(MS_PER_HOUR - 1)
     }
+
+    /// Whether `ms` (after the start) falls in a weekday's working hours.
+    pub(super) fn is_business_hour(&self, ms: i64) -> bool {
+        self.business_hour.get((ms / MS_PER_HOUR) as usize).copied().unwrap_or(false)
+    }
+
+    /// The share of the requests completing at `ms` that are the nightly batch job's.
+    pub(super) fn batch_share_at(&self, ms: i64) -> f64 {
+        self.batch_share.get((ms / MS_PER_HOUR) as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The pool (index into `POOLS`) that serves `entity` on `endpoint`, if any.
+    pub(super) fn pool_of(&self, endpoint: usize, entity: u16) -> Option<usize> {
+        if !self.pooled_endpoint[endpoint] {
+            return None;
+        }
+        self.pools.iter().position(|&p| p == (endpoint, entity))
+    }
 }
 
-/// Hourly traffic weights (diurnal × weekend × growth) and the timestamp prefix of every hour.
-fn hour_table(start: NaiveDate, days: u32) -> (Vec<f64>, Vec<[u8; 14]>) {
+/// Hourly traffic weights (diurnal × weekend × growth, plus the nightly batch job's hours), the
+/// timestamp prefix of every hour, whether it is a working hour and the share of its traffic that
+/// is the batch job's.
+fn hour_table(start: NaiveDate, days: u32) -> (Vec<f64>, Vec<[u8; 14]>, Vec<bool>, Vec<f64>) {
     let hours = days as usize * 24;
     let mut weights = Vec::with_capacity(hours);
     let mut prefixes = Vec::with_capacity(hours);
+    let mut business = Vec::with_capacity(hours);
     for (d, date) in start.iter_days().take(days as usize).enumerate() {
         let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
         for (hod, diurnal) in DIURNAL.iter().enumerate() {
             let h = d * 24 + hod;
             let growth = 1.0 + GROWTH_OVER_RANGE * h as f64 / hours as f64;
             weights.push(diurnal * if weekend { WEEKEND_FACTOR } else { 1.0 } * growth);
+            business.push(!weekend && BUSINESS_HOURS.contains(&hod));
             let mut p = [0u8; 14];
             let s = format!("{}T{:02}:", date.format("%Y-%m-%d"), hod);
             p.copy_from_slice(&s.as_bytes()[..14]);
             prefixes.push(p);
         }
     }
-    (weights, prefixes)
+    // The job runs every night, as much each hour of its window, and makes `share` of all rows.
+    let interactive: f64 = weights.iter().sum();
+    let window = BATCH_JOB.hours.len() * days as usize;
+    let per_hour = interactive * BATCH_JOB.share / (1.0 - BATCH_JOB.share) / window.max(1) as f64;
+    let mut batch_share = vec![0.0; hours];
+    for (h, w) in weights.iter_mut().enumerate() {
+        if BATCH_JOB.hours.contains(&(h % 24)) {
+            batch_share[h] = per_hour / (*w + per_hour);
+            *w += per_hour;
+        }
+    }
+    (weights, prefixes, business, batch_share)
 }
 
 fn build_catalog(seed: u64, users: usize, ep_cum: &[f64]) -> Catalog {

@@ -12,40 +12,130 @@ use rand::Rng;
 
 use super::GenOptions;
 use super::bad_lines::{BAD_KINDS, render_bad};
-use super::catalog::GROUPS;
+use super::catalog::{GROUPS, POOLS};
 use super::context::{Ctx, cost_center_slot};
 use super::limits::{
-    CHUNK_ROWS, COST_CENTERS, MAX_DUP_DELAY, STREAM_BAD, STREAM_DUPS, STREAM_PAYLOAD, STREAM_ROWS, WRITE_BUFFER,
+    CHUNK_ROWS, COST_CENTERS, MAX_DUP_DELAY, MS_PER_HOUR, POOL_RING_HOURS, STREAM_BAD, STREAM_DUPS, STREAM_PAYLOAD,
+    STREAM_ROWS, WRITE_BUFFER,
 };
 use super::random::{stream_rng, unit};
 use super::render::{Flaw, render};
 use super::request::{Record, gen_record};
-/// Spend per group and cost centre (from principals.csv), to size the budgets.
+/// Group slots: `GROUPS`, the service group, then requesters missing from principals.csv.
+pub(super) const GROUP_SLOTS: usize = GROUPS.len() + 2;
+const UNASSIGNED_GROUP: usize = GROUPS.len() + 1;
+/// Cost-centre slots: the regular ones, CC-9000, then requesters missing from principals.csv.
+pub(super) const COST_CENTER_SLOTS: usize = COST_CENTERS as usize + 2;
+const UNALLOCATED_COST_CENTER: usize = COST_CENTERS as usize + 1;
+
+/// What the generated traffic costs, as the chargeback will charge it (principals.csv's
+/// groups and cost centres, no usage_context overrides), to size the budgets: the per-token
+/// cost of the traffic no pool serves, and for each pool how its busy hours split among groups
+/// and cost centres (times the pool's rate, that is what each is charged for them).
 pub(super) struct Spend {
     pub(super) by_group: Vec<f64>,
     pub(super) by_cost_center: Vec<f64>,
+    pub(super) pools: Vec<PoolUse>,
+}
+
+/// One pool's traffic, split the way `chargeback::capacity` splits a pool's hours: each hour with
+/// tokens among its callers by their share of the hour's tokens.
+pub(super) struct PoolUse {
+    pub(super) busy_hours: f64,
+    /// Busy hours per group and cost-centre slot (the hours' token shares, summed).
+    pub(super) group_hours: Vec<f64>,
+    pub(super) cost_center_hours: Vec<f64>,
+    /// Tokens per slot of the hours not yet split, in a ring by hour.
+    ring: Vec<HourTokens>,
+}
+
+struct HourTokens {
+    hour: i64,
+    group: [i64; GROUP_SLOTS],
+    cost_center: [i64; COST_CENTER_SLOTS],
+}
+
+impl PoolUse {
+    fn new() -> PoolUse {
+        let empty = || HourTokens { hour: -1, group: [0; GROUP_SLOTS], cost_center: [0; COST_CENTER_SLOTS] };
+        PoolUse {
+            busy_hours: 0.0,
+            group_hours: vec![0.0; GROUP_SLOTS],
+            cost_center_hours: vec![0.0; COST_CENTER_SLOTS],
+            ring: (0..POOL_RING_HOURS).map(|_| empty()).collect(),
+        }
+    }
+
+    fn add(&mut self, hour: i64, (group, cost_center): (usize, usize), tokens: i64) {
+        let slot = hour.rem_euclid(POOL_RING_HOURS as i64) as usize;
+        // A request older than the ring (never seen: durations are minutes) counts in the newer hour.
+        if self.ring[slot].hour < hour {
+            self.split(slot);
+            self.ring[slot].hour = hour;
+        }
+        self.ring[slot].group[group] += tokens;
+        self.ring[slot].cost_center[cost_center] += tokens;
+    }
+
+    /// Adds a ring slot's hour to the busy hours, split by tokens, and empties the slot.
+    fn split(&mut self, slot: usize) {
+        let h = &mut self.ring[slot];
+        let total: i64 = h.group.iter().sum();
+        if total > 0 {
+            self.busy_hours += 1.0;
+            for (acc, t) in self.group_hours.iter_mut().zip(&h.group) {
+                *acc += *t as f64 / total as f64;
+            }
+            for (acc, t) in self.cost_center_hours.iter_mut().zip(&h.cost_center) {
+                *acc += *t as f64 / total as f64;
+            }
+        }
+        h.group = [0; GROUP_SLOTS];
+        h.cost_center = [0; COST_CENTER_SLOTS];
+    }
 }
 
 impl Spend {
-    fn new() -> Spend {
-        Spend { by_group: vec![0.0; GROUPS.len() + 1], by_cost_center: vec![0.0; usize::from(COST_CENTERS) + 1] }
+    pub(super) fn new() -> Spend {
+        Spend {
+            by_group: vec![0.0; GROUP_SLOTS],
+            by_cost_center: vec![0.0; COST_CENTER_SLOTS],
+            pools: POOLS.iter().map(|_| PoolUse::new()).collect(),
+        }
     }
 
     fn add(&mut self, ctx: &Ctx, r: &Record) {
-        let (Some(t), Some(p)) = (r.tokens, &ctx.catalog.principals[r.requester as usize]) else {
+        let Some(t) = r.tokens else {
             return;
         };
+        let slots = match &ctx.catalog.principals[r.requester as usize] {
+            Some(p) => (usize::from(p.group), cost_center_slot(p.cost_center)),
+            None => (UNASSIGNED_GROUP, UNALLOCATED_COST_CENTER),
+        };
+        if let Some(pool) = ctx.pool_of(usize::from(r.endpoint), r.entity) {
+            // the usage tables' tokens: uncached input, cache reads and writes, and output
+            self.pools[pool].add(r.start_ms / MS_PER_HOUR, slots, t.input + t.output);
+            return;
+        }
         let points = &ctx.price_points[usize::from(r.entity)];
-        let Some(price) = points.iter().rev().find(|pp| pp.from_ms <= r.start_ms) else {
-            return;
-        };
-        let fresh = (t.input - t.cached - t.cache_write) as f64;
-        let cost = fresh * price.input
-            + t.cached as f64 * price.cached
-            + t.cache_write as f64 * price.cache_write
-            + t.output as f64 * price.output;
-        self.by_group[usize::from(p.group)] += cost;
-        self.by_cost_center[cost_center_slot(p.cost_center)] += cost;
+        let cost = points.iter().rev().find(|pp| pp.from_ms <= r.start_ms).map_or(0.0, |price| {
+            let fresh = (t.input - t.cached - t.cache_write) as f64;
+            fresh * price.input
+                + t.cached as f64 * price.cached
+                + t.cache_write as f64 * price.cache_write
+                + t.output as f64 * price.output
+        });
+        self.by_group[slots.0] += cost;
+        self.by_cost_center[slots.1] += cost;
+    }
+
+    /// Splits the hours still in the rings (at the end of the log).
+    fn finish(&mut self) {
+        for pool in &mut self.pools {
+            for slot in 0..POOL_RING_HOURS {
+                pool.split(slot);
+            }
+        }
     }
 }
 
@@ -141,6 +231,7 @@ fn stream_lines<W: Write>(ctx: &Ctx, opts: &GenOptions, w: W) -> io::Result<(Inf
             }
         }
     }
+    spend.finish();
     // Duplicates scheduled past the last row still go out, in schedule order.
     for due in pending.into_values() {
         for l in &due {

@@ -1,7 +1,8 @@
 //! Limits and tuning constants: the bounds `validate` enforces, the shape of the generated traffic
 //! (mixes, rates, skews) and the ids of the random streams.
 
-pub(super) const GENERATOR_VERSION: u32 = 1;
+/// 2: prompts sized by the endpoint's workload, few pools busy in working hours, budgets placed.
+pub(super) const GENERATOR_VERSION: u32 = 2;
 /// Rows per random stream (see the module docs on determinism).
 pub(super) const CHUNK_ROWS: u64 = 65_536;
 pub(super) const MAX_DAYS: u32 = 36_600;
@@ -52,6 +53,13 @@ pub(super) const USAGE_PROJECT_ONLY_BELOW: f64 = 0.55;
 /// Share of usage contexts that name the requester's usual project.
 pub(super) const USUAL_PROJECT_SHARE: f64 = 0.8;
 
+/// Spread (σ of the lognormal) of a prompt around its endpoint's median.
+pub(super) const PROMPT_SIGMA: f64 = 1.0;
+/// A reasoning model's output (its reasoning included) is this many times a chat model's.
+pub(super) const REASONING_OUTPUT_STRETCH: f64 = 6.0;
+/// Share of the requests to a pool's endpoint outside working hours that go to another endpoint.
+pub(super) const OFF_HOURS_POOLED_MOVED: f64 = 0.85;
+
 /// Prompt caching works in blocks of this many tokens (OpenAI and Anthropic both use 128-ish blocks).
 pub(super) const CACHE_BLOCK: i64 = 128;
 pub(super) const CACHE_READ_MIN_INPUT: i64 = 1024;
@@ -84,8 +92,20 @@ pub(super) const RETIRE_AFTER_END_DAYS: u64 = 45;
 
 pub(super) const GROUP_BUDGETS: usize = 10;
 pub(super) const COST_CENTER_BUDGETS: usize = 2;
-pub(super) const DAYS_PER_MONTH: f64 = 30.4375;
-pub(super) const DAYS_PER_QUARTER: f64 = 91.3125;
+/// Budgets are placed by construction: each is the group's (or cost centre's) charged cost per
+/// day, over its period, divided by the share of it the budget should show as used. By spend
+/// rank: one group over budget, one past the 80 % warning, the others comfortably under (below
+/// 50 %, so no threshold at all); amounts round to two significant digits, which moves a share
+/// by at most 5 % of itself, so each stays on its side of the thresholds.
+pub(super) const BUDGET_OVER: (usize, f64) = (1, 1.12);
+pub(super) const BUDGET_WARNING: (usize, f64) = (3, 0.88);
+pub(super) const BUDGET_COMFORTABLE: (f64, f64) = (0.25, 0.45);
+/// Quarterly cost-centre budgets, by spend rank: the share of the budget the quarter's forecast
+/// reaches (the first past the 90 % threshold, still under the budget).
+pub(super) const COST_CENTER_FORECAST_USE: [f64; COST_CENTER_BUDGETS] = [0.93, 0.6];
+/// Hours of pool traffic kept open before they are split: a line is written at completion, so a
+/// request's start hour trails the newest line by its duration (minutes, at most a few hours).
+pub(super) const POOL_RING_HOURS: usize = 64;
 
 // Random stream ids (ChaCha8 stream numbers). Chunk streams add the chunk index to their base.
 pub(super) const STREAM_CATALOG: u64 = 1;
@@ -93,7 +113,6 @@ pub(super) const STREAM_CORPUS: u64 = 2;
 pub(super) const STREAM_DUPS: u64 = 3;
 pub(super) const STREAM_BAD: u64 = 4;
 pub(super) const STREAM_BUDGETS: u64 = 5;
-pub(super) const STREAM_CAPACITY: u64 = 6;
 pub(super) const STREAM_ROWS: u64 = 1 << 40;
 pub(super) const STREAM_PAYLOAD: u64 = 2 << 40;
 

@@ -22,6 +22,16 @@
 //!   tokens, streaming, optional `usage_context`, UTF-8 payloads with escapes, a log that is only
 //!   *near*-sorted (the timestamp is the request start but lines are written at completion) and
 //!   exact duplicate lines (logging retries).
+//! * **Economics a platform lead recognises.** Prompts are sized by the endpoint's workload (a
+//!   chat turn thousands of tokens, a RAG call or a coding agent tens of thousands, cached where
+//!   the model bills cache reads lower), reasoning models write long outputs, and two
+//!   provisioned pools (`POOLS`) cost list rates of dollars an hour: the RAG assistant's serves
+//!   people at work (outside weekday working hours most of its callers go elsewhere, so it idles
+//!   at night), and a nightly batch job (`BATCH_JOB`) sends few but long documents to a 405B
+//!   model's pool, worth more at pay-per-token prices than the pool's hours. The budgets follow
+//!   from what the chargeback will charge each group and cost
+//!   centre (`inference::Spend` splits the pools' hours as `chargeback::capacity` does), placed
+//!   by construction: one group over budget, one past its warning, the rest comfortably under.
 //! * **Illegal data on request.** With `bad_rate > 0`, deliberately broken lines of nine kinds
 //!   (`BadKind`) are mixed in, including request-id conflicts, so ingest error handling can be
 //!   tested.
@@ -164,16 +174,17 @@ pub fn generate(opts: &GenOptions) -> io::Result<GenSummary> {
     let path = opts.out.join(CONFIG_DIR).join("prices.csv");
     fs::write(&path, prices_csv(&ctx.price_rows))?;
     files.push(path);
+    let (capacity, rates) = capacity_csv(opts);
     let path = opts.out.join(CONFIG_DIR).join("capacity.csv");
-    fs::write(&path, capacity_csv(opts)?)?;
+    fs::write(&path, capacity)?;
     files.push(path);
-
     let path = opts.out.join(LOGS_DIR).join(if opts.gzip { "inference.jsonl.gz" } else { "inference.jsonl" });
     let stats = write_inference(&ctx, opts, &path)?;
     files.push(path);
 
+    // the budgets follow from the traffic just written
     let path = opts.out.join(CONFIG_DIR).join("budgets.csv");
-    fs::write(&path, budgets_csv(opts, &stats.spend))?;
+    fs::write(&path, budgets_csv(opts, &stats.spend, &rates, &ctx.pool_owners))?;
     files.push(path);
 
     let mut summary = GenSummary {

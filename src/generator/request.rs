@@ -3,13 +3,14 @@
 use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 
-use super::catalog::{ENTITIES, Kind};
+use super::catalog::{BATCH_JOB, ENTITIES, Kind};
 use super::context::Ctx;
 use super::limits::{
     CACHE_BLOCK, CACHE_READ_MIN_INPUT, CACHE_READ_RATE, CACHE_WRITE_RATE, CORPUS_SLACK, COST_CENTERS, FALLBACK_RATE,
     FAVOURITE_ENDPOINT_SHARE, FIRST_COST_CENTER, GATEWAY_TIMEOUT_MS, MAX_EMBEDDING_INPUT_TOKENS, MAX_INPUT_TOKENS,
-    MAX_OUTPUT_TOKENS, MIN_PAYLOAD_TEXT, NULL_CLIENT_ID_RATE, PAYLOAD_OVERHEAD, STATUS_MIX, STREAMING_RATE,
-    TIMEOUT_503_RATE, USAGE_NULL_BELOW, USAGE_PROJECT_ONLY_BELOW, USUAL_PROJECT_SHARE,
+    MAX_OUTPUT_TOKENS, MIN_PAYLOAD_TEXT, NULL_CLIENT_ID_RATE, OFF_HOURS_POOLED_MOVED, PAYLOAD_OVERHEAD, PROMPT_SIGMA,
+    REASONING_OUTPUT_STRETCH, STATUS_MIX, STREAMING_RATE, TIMEOUT_503_RATE, USAGE_NULL_BELOW, USAGE_PROJECT_ONLY_BELOW,
+    USUAL_PROJECT_SHARE,
 };
 use super::random::{lognormal, pick, unit, uuid_v4};
 use Kind::{Emb, Large, Reason, Small};
@@ -65,13 +66,21 @@ fn draw_status(u: f64) -> (u16, bool) {
 }
 
 /// What the model would have consumed and produced; the status decides how much of it is logged.
-fn draw_tokens(rng: &mut ChaCha8Rng, ctx: &Ctx, entity: usize) -> Tokens {
+/// The prompt's size comes from the endpoint's workload (`prompt_mu`), the output's from the model;
+/// the batch job's documents and answers from `BATCH_JOB`.
+fn draw_tokens(rng: &mut ChaCha8Rng, ctx: &Ctx, entity: usize, prompt_mu: f64, batch: bool) -> Tokens {
     let kind = ENTITIES[entity].kind;
     let (input, output) = if kind == Emb {
         ((lognormal(rng, 5.7, 1.0) as i64).clamp(1, MAX_EMBEDDING_INPUT_TOKENS), 0)
+    } else if batch {
+        let (input, output) = (BATCH_JOB.input, BATCH_JOB.output);
+        (
+            (lognormal(rng, input.0.ln(), input.1) as i64).clamp(1, BATCH_JOB.max_input),
+            (lognormal(rng, output.0.ln(), output.1) as i64).clamp(1, BATCH_JOB.max_output),
+        )
     } else {
-        let input = (lognormal(rng, 6.8, 1.3) as i64).clamp(1, MAX_INPUT_TOKENS);
-        let stretch = if kind == Reason { 4.0 } else { 1.0 };
+        let input = (lognormal(rng, prompt_mu, PROMPT_SIGMA) as i64).clamp(1, MAX_INPUT_TOKENS);
+        let stretch = if kind == Reason { REASONING_OUTPUT_STRETCH } else { 1.0 };
         (input, ((lognormal(rng, 5.2, 1.1) * stretch) as i64).clamp(1, MAX_OUTPUT_TOKENS))
     };
     let mut t = Tokens { input, output, ..Tokens::default() };
@@ -161,12 +170,21 @@ pub(super) fn gen_record(
     force_ok: bool,
 ) -> Record {
     let cat = &ctx.catalog;
-    let requester = pick(&cat.req_cum, unit(rng));
-    let endpoint = if unit(rng) < FAVOURITE_ENDPOINT_SHARE {
+    let batch = unit(rng) < ctx.batch_share_at(done_ms);
+    let mut requester = pick(&cat.req_cum, unit(rng));
+    let mut endpoint = if unit(rng) < FAVOURITE_ENDPOINT_SHARE {
         usize::from(cat.favourite[requester])
     } else {
         pick(&ctx.ep_cum, unit(rng))
     };
+    // The pools' endpoints serve people at work: at night and at weekends most of their callers
+    // are elsewhere, so the pools sit idle for hours, as real ones do.
+    if ctx.pooled_endpoint[endpoint] && !ctx.is_business_hour(done_ms) && unit(rng) < OFF_HOURS_POOLED_MOVED {
+        endpoint = pick(&ctx.unpooled_ep_cum, unit(rng));
+    }
+    if batch {
+        (requester, endpoint) = (ctx.batch_requester, ctx.batch_endpoint);
+    }
     let ep = &ctx.endpoints[endpoint];
     let mut entity = ep.models[pick(&ep.cum, unit(rng))];
     let (status, guardrail_blocked) = if force_ok { (200, false) } else { draw_status(unit(rng)) };
@@ -180,7 +198,7 @@ pub(super) fn gen_record(
     }
     let kind = ENTITIES[usize::from(entity)].kind;
     let streaming = kind != Emb && unit(rng) < STREAMING_RATE;
-    let drawn = draw_tokens(rng, ctx, usize::from(entity));
+    let drawn = draw_tokens(rng, ctx, usize::from(entity), ep.prompt_mu, batch);
     let tokens = match status {
         200 => Some(drawn),
         429 | 400 => None,

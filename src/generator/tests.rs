@@ -5,13 +5,18 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde_json::Value;
 
 use super::bad_lines::{BAD_KINDS, BadKind};
-use super::catalog::{ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, PRICE_CHANGES, bills_cache_writes};
+use super::catalog::{
+    BATCH_JOB, BUSINESS_HOURS, ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, POOLS, PRICE_CHANGES,
+    bills_cache_writes,
+};
+use super::config_files::budgets_csv;
 use super::context::entity_index;
-use super::limits::{CACHE_BLOCK, COST_CENTER_BUDGETS, GROUP_BUDGETS, MAX_DAYS, MAX_PAYLOAD_BYTES};
+use super::inference::Spend;
+use super::limits::{CACHE_BLOCK, COST_CENTER_BUDGETS, GROUP_BUDGETS, MAX_DAYS, MAX_PAYLOAD_BYTES, SERVICE_GROUP};
 use super::render::{BAD_REQUEST_TIME, BAD_UTF8};
 use super::{GenOptions, GenSummary, generate};
 
@@ -188,7 +193,10 @@ fn valid_lines_keep_the_token_invariants() {
         assert_field_order(line);
         let status = v["status_code"].as_i64().expect("status");
         *status_counts.entry(status).or_default() += 1;
-        *per_requester.entry(v["requester"].as_str().expect("requester").to_string()).or_default() += 1;
+        // the nightly batch job is one service principal's by design; the skew is the people's
+        if v["endpoint_name"] != BATCH_JOB.endpoint {
+            *per_requester.entry(v["requester"].as_str().expect("requester").to_string()).or_default() += 1;
+        }
         let entity = &ENTITIES[entity_index(v["served_entity_name"].as_str().expect("entity")).expect("known")];
         assert_eq!(v["served_entity_type"], entity.etype.as_str());
         assert_eq!(v["provider"], entity.provider);
@@ -263,7 +271,7 @@ fn valid_lines_keep_the_token_invariants() {
     assert!((0.955..0.975).contains(&share(200)), "200 share {}", share(200));
     assert!((0.015..0.025).contains(&share(429)), "429 share {}", share(429));
     assert!(blocked > 0 && cache_writes > 0 && reasoning > 0);
-    let top = per_requester.values().max().copied().unwrap_or(0) as f64 / n;
+    let top = per_requester.values().max().copied().unwrap_or(0) as f64 / per_requester.values().sum::<u64>() as f64;
     assert!((0.02..0.09).contains(&top), "top requester share {top}");
 }
 
@@ -444,7 +452,7 @@ fn config_files_have_the_agreed_shape() {
     assert_eq!(rows.len(), 1 + GROUP_BUDGETS + COST_CENTER_BUDGETS);
     assert!(rows[1..=GROUP_BUDGETS].iter().all(|r| r[0] == "group" && r[2] == "monthly"));
     assert!(rows[GROUP_BUDGETS + 1..].iter().all(|r| r[0] == "cost_center" && r[2] == "quarterly"));
-    assert!(rows[1..].iter().all(|r| r[3].parse::<f64>().is_ok_and(|a| a >= 1.0) && r[4] == "USD"));
+    assert!(rows[1..].iter().all(|r| r[3].parse::<f64>().is_ok_and(|a| a > 0.0) && r[4] == "USD"));
 
     let capacity = text("capacity.csv");
     let rows: Vec<Vec<&str>> = capacity.lines().map(|l| l.split(',').collect()).collect();
@@ -452,12 +460,145 @@ fn config_files_have_the_agreed_shape() {
         rows[0].join(","),
         "pool,endpoint_name,served_entity_name,cost_per_hour,currency,effective_from,effective_to,owner_group"
     );
-    let pt = ENTITIES.iter().filter(|e| e.etype == EntityType::Provisioned).count();
-    assert_eq!(rows.len(), 1 + pt);
+    assert_eq!(rows.len(), 1 + POOLS.len());
     for r in &rows[1..] {
         let e = &ENTITIES[entity_index(r[2]).expect("entity")];
         assert_eq!(e.etype, EntityType::Provisioned);
         assert!(ENDPOINTS.iter().any(|ep| ep.name == r[1] && ep.models.iter().any(|(m, _)| *m == r[2])));
-        assert!(GROUPS.contains(&r[7]) && r[5] == "2025-01-01" && r[6].is_empty());
+        assert!(r[3].parse::<f64>().is_ok_and(|rate| rate > 0.0), "{r:?}");
+        assert!((GROUPS.contains(&r[7]) || r[7] == SERVICE_GROUP) && r[5] == "2025-01-01" && r[6].is_empty());
     }
+    // every provisioned entity that gets traffic has its pool there: no hours go unpaid
+    for ep in &ENDPOINTS {
+        for (m, _) in ep.models {
+            if ENTITIES[entity_index(m).expect("entity")].etype == EntityType::Provisioned {
+                assert!(rows[1..].iter().any(|r| r[1] == ep.name && r[2] == *m), "{m} on {} has no pool", ep.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn budgets_are_placed_one_over_one_warned_the_rest_comfortable() {
+    let dir = TempDir::new("budget-placement");
+    let mut o = small_opts(&dir, 1);
+    o.days = 31;
+    // January: a monthly budget covers the 31 days, a quarterly one 90
+    let mut spend = Spend::new();
+    for (g, s) in spend.by_group.iter_mut().enumerate() {
+        *s = 100.0 + 37.0 * g as f64;
+    }
+    for (c, s) in spend.by_cost_center.iter_mut().enumerate() {
+        *s = 50.0 + 11.0 * c as f64;
+    }
+    // one pool, busy 100 of the 744 hours, all of them the first group's
+    spend.pools[0].busy_hours = 100.0;
+    spend.pools[0].group_hours[0] = 100.0;
+    spend.pools[0].cost_center_hours[0] = 100.0;
+    let mut rates = vec![0.0; POOLS.len()];
+    rates[0] = 2.0;
+    let owner = GROUPS.iter().position(|g| *g == POOLS[0].owner).expect("owner") as u8;
+    let csv = budgets_csv(&o, &spend, &rates, &[owner, 0, 0]);
+
+    let charged = |name: &str| -> f64 {
+        let g = GROUPS.iter().position(|g| *g == name).unwrap_or(GROUPS.len());
+        let pool = if g == 0 { 200.0 } else { 0.0 } + if g == usize::from(owner) { 2.0 * 644.0 } else { 0.0 };
+        spend.by_group[g] + pool
+    };
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let used: Vec<f64> =
+        rows.iter().filter(|r| r[0] == "group").map(|r| charged(r[1]) / r[3].parse::<f64>().expect("amount")).collect();
+    assert_eq!(used.len(), GROUP_BUDGETS);
+    assert_eq!(used.iter().filter(|&&u| u >= 1.0).count(), 1, "one over budget: {used:?}");
+    assert_eq!(used.iter().filter(|&&u| (0.8..1.0).contains(&u)).count(), 1, "one past 80 %: {used:?}");
+    assert_eq!(used.iter().filter(|&&u| u < 0.5).count(), GROUP_BUDGETS - 2, "the rest under 50 %: {used:?}");
+    // the biggest spenders carry the budgets, the over-budget one is the second biggest
+    let over = rows.iter().zip(&used).find(|(_, u)| **u >= 1.0).map(|(r, _)| r[1]).expect("over");
+    let mut by_spend: Vec<&str> = GROUPS.iter().copied().chain([SERVICE_GROUP]).collect();
+    by_spend.sort_by(|a, b| charged(b).total_cmp(&charged(a)));
+    assert_eq!(over, by_spend[1]);
+
+    // the cost centres' quarter: January's spend, forecast over 90 days
+    let centers: Vec<f64> = rows
+        .iter()
+        .filter(|r| r[0] == "cost_center")
+        .map(|r| {
+            let n: u16 = r[1].trim_start_matches("CC-").parse().expect("cost centre");
+            let slot = if n == 9000 { usize::from(super::limits::COST_CENTERS) } else { usize::from(n - 1000) };
+            let pool = if slot == 0 { 200.0 } else { 0.0 };
+            (spend.by_cost_center[slot] + pool) * 90.0 / 31.0 / r[3].parse::<f64>().expect("amount")
+        })
+        .collect();
+    assert_eq!(centers.len(), COST_CENTER_BUDGETS);
+    assert!((0.9..1.0).contains(&centers[0]), "the first forecast past 90 %: {centers:?}");
+    assert!(centers[1] < 0.75, "the second forecast comfortable: {centers:?}");
+}
+
+#[test]
+fn pools_are_busy_in_working_hours_or_the_night_window_and_idle_otherwise() {
+    let dir = TempDir::new("pool-hours");
+    // 36 % of the rows are the nightly job's
+    let mut o = small_opts(&dir, 32_000);
+    o.days = 14;
+    o.payload_bytes = 0;
+    generate(&o).expect("generate");
+    let text = String::from_utf8(read(&dir.0.join("logs/inference.jsonl"))).expect("utf-8");
+    // the interactive pool's traffic, and the nightly batch job's
+    let pooled: Vec<(&str, &str)> =
+        POOLS.iter().filter(|p| p.endpoint != BATCH_JOB.endpoint).map(|p| (p.endpoint, p.entity)).collect();
+    assert_eq!(pooled.len(), 1);
+    // per hour of the range: requests to the interactive pool, and all requests
+    let mut pool_hours = vec![0u32; 14 * 24];
+    let mut all_hours = vec![0u32; 14 * 24];
+    let (mut batch, mut batch_in_window, mut batch_requesters, mut batch_inputs) =
+        (0u32, 0u32, std::collections::BTreeSet::new(), Vec::new());
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        let (Some(ep), Some(entity), Some(t)) =
+            (v["endpoint_name"].as_str(), v["served_entity_name"].as_str(), v["request_time"].as_str())
+        else {
+            continue;
+        };
+        let Ok(t) = chrono::DateTime::parse_from_rfc3339(t) else { continue };
+        let h = ((t.timestamp() - 1_735_689_600) / 3600) as usize; // hours since 2025-01-01
+        all_hours[h] += 1;
+        if pooled.contains(&(ep, entity)) {
+            pool_hours[h] += 1;
+        }
+        if ep == BATCH_JOB.endpoint {
+            batch += 1;
+            // a request starts a minute or two before it completes in the window
+            batch_in_window += u32::from(BATCH_JOB.hours.contains(&(h % 24)));
+            assert!((BATCH_JOB.hours.start - 1..BATCH_JOB.hours.end).contains(&(h % 24)), "{line}");
+            batch_requesters.insert(v["requester"].as_str().unwrap_or_default().to_owned());
+            if let Some(input) = v["input_tokens"].as_i64() {
+                batch_inputs.push(input);
+            }
+        }
+    }
+    let share = f64::from(batch) / f64::from(all_hours.iter().sum::<u32>());
+    assert!((BATCH_JOB.share - 0.03..BATCH_JOB.share + 0.03).contains(&share), "the batch job's share {share}");
+    assert!(f64::from(batch_in_window) > 0.95 * f64::from(batch), "{batch_in_window} of {batch} in the window");
+    assert_eq!(batch_requesters.len(), 1, "one service principal runs the job: {batch_requesters:?}");
+    // long documents, each within the model's context
+    batch_inputs.sort_unstable();
+    let median = batch_inputs[batch_inputs.len() / 2];
+    assert!((40_000..80_000).contains(&median), "median document {median} tokens");
+    assert!(batch_inputs.last().is_some_and(|&m| m <= BATCH_JOB.max_input), "{:?}", batch_inputs.last());
+    let working = |h: usize| {
+        let day = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Days::new(h as u64 / 24);
+        day.weekday().number_from_monday() <= 5 && BUSINESS_HOURS.contains(&(h % 24))
+    };
+    let share_in_working = |counts: &[u32]| {
+        let total: u32 = counts.iter().sum();
+        let working: u32 = counts.iter().enumerate().filter(|(h, _)| working(*h)).map(|(_, n)| n).sum();
+        f64::from(working) / f64::from(total)
+    };
+    let (pools, all) = (share_in_working(&pool_hours), share_in_working(&all_hours));
+    assert!(pools > 0.85 && all < 0.65, "the RAG pool's traffic is in working hours ({pools}), the rest less ({all})");
+    let idle_nights = (0..pool_hours.len()).filter(|&h| !working(h) && pool_hours[h] == 0).count();
+    let busy_days = (0..pool_hours.len()).filter(|&h| working(h) && pool_hours[h] > 0).count();
+    let working_hours = (0..pool_hours.len()).filter(|&h| working(h)).count();
+    assert!(busy_days * 10 >= working_hours * 9, "nearly every working hour is busy: {busy_days} of {working_hours}");
+    assert!(idle_nights > 50, "{idle_nights} idle hours at night or at weekends");
 }
