@@ -514,3 +514,41 @@ fn a_suggested_monthly_budget_is_replayed_and_emitted_as_litellm_budgets() {
     let err = env.fails(&args, 2);
     assert!(err.contains("500 USD"), "{err}");
 }
+
+#[test]
+fn requests_on_a_provisioned_pool_save_nothing_when_rejected_and_spend_no_budget() {
+    // the pool's hours are paid whether a request is sent or not: its traffic is throttled by
+    // the limits like any other, but rejecting it avoids no spend and it uses up no budget
+    let env = Env::init();
+    env.write(
+        "wh/config/prices.csv",
+        "served_entity_name,effective_from,currency,input_price_per_1m,cached_input_price_per_1m,output_price_per_1m,cache_write_price_per_1m,pricing_mode,retires_on\n\
+         gpt-4o,2025-01-01,USD,2.50,1.25,10.00,,per_token,\n\
+         llama-pt,2025-01-01,USD,5.00,5.00,15.00,,provisioned,\n",
+    );
+    env.write("wh/config/principals.csv", PRINCIPALS);
+    let record = |id: &str, second: u32, entity: &str| {
+        format!(
+            r#"{{"request_id":"{id}","request_time":"2025-03-03T10:00:{second:02}Z","endpoint_name":"chat","served_entity_name":"{entity}","requester":"ana@example.com","status_code":200,"input_tokens":100000,"output_tokens":0}}"#
+        )
+    };
+    let logs = [
+        record("p1", 1, "llama-pt"),
+        record("p2", 2, "llama-pt"),
+        record("g1", 3, "gpt-4o"),
+        record("g2", 4, "gpt-4o"),
+    ];
+    let path = env.write("pool.jsonl", logs.join("\n"));
+    env.ok(&["ingest", path.to_str().unwrap()]);
+    // one call a minute: p2, g1 and g2 are rejected; only the gpt-4o calls (0.25 each) save spend
+    let limits = format!(
+        "{}\n[[budget]]\nkey = \"user\"\nbudget = \"0.01 USD\"\nrenewal_period = \"day\"\nenforcement = \"soft\"\n",
+        limit("key = \"user\"", "calls = 1")
+    );
+    let sim = simulate(&env, &limits, &[]);
+    assert_eq!(counts(principal(&sim, "ana"))[1], 3);
+    assert_eq!(usd(principal(&sim, "ana")), dec("0.5"));
+    // p1, the only request admitted, ran on the pool: the budget saw no spend
+    let b = &sim["budgets"][0];
+    assert_eq!((dec(b["spent"].as_str().unwrap()), b["periods_used_up"].as_u64()), (dec("0"), Some(0)));
+}

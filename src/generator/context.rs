@@ -141,7 +141,10 @@ impl Ctx {
             })
             .collect::<io::Result<Vec<_>>>()?;
         let batch_endpoint = ENDPOINTS.iter().position(|e| e.name == BATCH_JOB.endpoint).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("the batch job's endpoint {} is unknown", BATCH_JOB.endpoint))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the batch job's endpoint {} is unknown", BATCH_JOB.endpoint),
+            )
         })?;
         let (hour_w, hour_prefix, business_hour, batch_share) = hour_table(o.start, o.days);
         let price_rows = price_rows(o.start, o.days)?;

@@ -10,8 +10,7 @@ use serde_json::Value;
 
 use super::bad_lines::{BAD_KINDS, BadKind};
 use super::catalog::{
-    BATCH_JOB, BUSINESS_HOURS, ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, POOLS, PRICE_CHANGES,
-    bills_cache_writes,
+    BATCH_JOB, BUSINESS_HOURS, ENDPOINTS, ENTITIES, EntityType, GROUPS, Kind, POOLS, PRICE_CHANGES, bills_cache_writes,
 };
 use super::config_files::budgets_csv;
 use super::context::entity_index;

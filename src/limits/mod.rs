@@ -111,11 +111,14 @@ pub async fn simulate(warehouse: &Warehouse, limits: &Limits, opts: &SimulateOpt
     } else {
         HashSet::default()
     };
-    // request_id orders requests of the same instant, so replays are deterministic
+    // request_id orders requests of the same instant, so replays are deterministic. A request
+    // served by a provisioned-throughput pool costs nothing at the margin (the pool's hours are
+    // paid whether it is sent or not): rejecting it saves nothing and it spends no budget.
     let sql = format!(
         "SELECT request_time, endpoint_name, requester, \"group\", status_code, \
                 input_tokens + cache_read_input_tokens + cache_creation_input_tokens + output_tokens AS tokens, \
-                cost, currency \
+                CASE WHEN pricing_mode = 'provisioned' THEN CAST(0 AS DECIMAL(38, {COST_SCALE})) ELSE cost END AS cost, \
+                currency \
          FROM priced_requests WHERE {dates} ORDER BY request_time, request_id"
     );
     let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
