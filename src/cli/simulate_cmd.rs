@@ -133,14 +133,13 @@ pub async fn run(warehouse: &Warehouse, args: &SimulateArgs, cli: &Cli) -> Resul
 
 /// Spend by currency, each rounded to its minor unit: `12.34 USD`.
 fn spend(spend: &Spend) -> String {
-    spend
-        .iter()
-        .map(|(currency, amount)| {
-            let places = crate::money::minor_unit(currency).unwrap_or(2);
-            format!("{} {currency}", crate::money::round(*amount, places))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    spend.iter().map(|(currency, amount)| money(*amount, currency)).collect::<Vec<_>>().join("; ")
+}
+
+/// An amount rounded to its currency's minor unit: `12.34 USD`.
+fn money(amount: rust_decimal::Decimal, currency: &str) -> String {
+    let places = crate::money::minor_unit(currency).unwrap_or(2);
+    format!("{} {currency}", crate::money::round(amount, places))
 }
 
 /// A column of the tables for people: its header and its cell.
@@ -262,10 +261,7 @@ pub(super) fn budgets_table(outcomes: &[&BudgetOutcome]) -> String {
     );
     for o in outcomes {
         let b = &o.budget;
-        let money = |amount: rust_decimal::Decimal| {
-            let places = crate::money::minor_unit(&b.currency).unwrap_or(2);
-            format!("{} {}", crate::money::round(amount, places), b.currency)
-        };
+        let money = |amount| money(amount, &b.currency);
         let scope = b.endpoint.as_ref().map(|e| format!(" on {e}")).unwrap_or_default();
         let enforcement = match b.enforcement {
             crate::pricing::Enforcement::Hard => "hard",

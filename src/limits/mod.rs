@@ -224,6 +224,13 @@ fn count_minute(row: &mut PrincipalOutcome, minute: i64) {
     }
 }
 
+/// The line of `endpoint`'s totals.
+fn endpoint_total<'a>(totals: &'a mut BTreeMap<String, PrincipalOutcome>, endpoint: &str) -> &'a mut PrincipalOutcome {
+    totals
+        .entry(endpoint.to_string())
+        .or_insert_with(|| PrincipalOutcome { endpoint: endpoint.to_string(), ..Default::default() })
+}
+
 impl Tally {
     fn row(&mut self, request: &Request) -> &mut Line {
         self.rows.entry((request.endpoint, request.requester, request.group)).or_default()
@@ -253,18 +260,8 @@ impl Tally {
 
     fn into_simulation(self, opts: &SimulateOptions, budgets: Vec<BudgetOutcome>, names: &Names) -> Simulation {
         let mut endpoints: BTreeMap<String, PrincipalOutcome> = BTreeMap::new();
-        let total_of = |endpoints: &mut BTreeMap<String, PrincipalOutcome>, endpoint: &str| {
-            if !endpoints.contains_key(endpoint) {
-                endpoints.insert(
-                    endpoint.to_string(),
-                    PrincipalOutcome { endpoint: endpoint.to_string(), ..Default::default() },
-                );
-            }
-        };
         for (id, minutes) in &self.endpoint_minutes {
-            let endpoint = names.name(*id);
-            total_of(&mut endpoints, endpoint);
-            endpoints.get_mut(endpoint).expect("inserted").minutes_affected = minutes.minutes_affected;
+            endpoint_total(&mut endpoints, names.name(*id)).minutes_affected = minutes.minutes_affected;
         }
         let mut principals = Vec::with_capacity(self.rows.len());
         for ((endpoint, requester, group), line) in self.rows {
@@ -274,8 +271,7 @@ impl Tally {
             for (currency, amount) in line.spend_avoided {
                 *row.spend_avoided.entry(names.name(currency).to_string()).or_default() += amount;
             }
-            total_of(&mut endpoints, &row.endpoint);
-            let total = endpoints.get_mut(&row.endpoint).expect("inserted");
+            let total = endpoint_total(&mut endpoints, &row.endpoint);
             total.requests += row.requests;
             total.tokens += row.tokens;
             total.rejected_requests += row.rejected_requests;
