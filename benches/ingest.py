@@ -1,116 +1,83 @@
 #!/usr/bin/env python3
-"""Ingest benchmark: tokenledger next to the DuckDB anchor, on the same files, interleaved.
+"""Ingest benchmark: tokenledger next to DuckDB and Polars doing the same job on the same file,
+interleaved, after a check that all three wrote the same requests.
 
-usage: python3 benches/ingest.py DATA_DIR [--repeat N] [--bin PATH] [--no-duckdb] [--results FILE]
+usage: python3 benches/ingest.py DATA_DIR [--rows N] [--repeat N] [--peers duckdb,polars|none]
+                                 [--bin PATH] [--results FILE]
 
-DATA_DIR is a directory written by ../shared/bench/gen_inference.py (inference.jsonl) or by
-`tokenledger gen` (logs/inference.jsonl). Each tokenledger run ingests into a fresh warehouse
-in DATA_DIR/out_tokenledger. Measured per run (the same way as ../shared/bench/harness.py):
-wall seconds, CPU seconds, peak RSS (ru_maxrss of the child) and peak anonymous RSS (sampled
-from /proc every 50 ms). MB/s is uncompressed input bytes / wall seconds (1 MB = 10^6 bytes).
-Build first: cargo build --release.
+DATA_DIR is written by `tokenledger gen` (with --rows N it is generated first when it has no
+log). Each tokenledger run ingests DATA_DIR/logs/inference.jsonl into a fresh warehouse in
+DATA_DIR/out_tokenledger (the data's prices.csv and principals.csv copied into its config/, for
+benches/rollup.py); the peers (benches/peer_duckdb.py, peer_polars.py, installed into a
+virtualenv on first use) write date-partitioned Parquet, one row per request id. Before any
+time is printed, the three outputs must agree: requests per date and every token bucket's sum.
+MB/s is the log's bytes / wall seconds (1 MB = 10^6 bytes); a peer's seconds are its query
+alone, tokenledger's the whole process. Build first: cargo build --release.
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile, time
+import json, os, shutil, subprocess, sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-ANCHOR = os.path.join(ROOT, "..", "shared", "bench", "anchor_duckdb.py")
+import harness
+from harness import active_files, arguments, measure, peers_of, run_peer
 
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    """utime + stime of a running process, from /proc (fields 14 and 15 of stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+# requests per date and the token sums, from tokenledger's Delta table (disjoint buckets) and
+# from a peer's Parquet (the log's columns: input_tokens counts the whole prompt)
+OURS = ("SELECT CAST(request_date AS VARCHAR), count(*), count(DISTINCT request_id), "
+        "sum(input_tokens + cache_read_input_tokens + cache_creation_input_tokens), sum(cache_read_input_tokens), "
+        "sum(cache_creation_input_tokens), sum(output_tokens) FROM read_parquet({files}, hive_partitioning = true) GROUP BY ALL ORDER BY 1")
+THEIRS = ("SELECT CAST(request_date AS VARCHAR), count(*), count(DISTINCT request_id), sum(input_tokens), "
+          "sum(cached_input_tokens), sum(cache_creation_input_tokens), sum(output_tokens) "
+          "FROM read_parquet('{dir}/*/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY 1")
 
 
-def status_kb(pid, field):
-    """A field of /proc/PID/status in kB (RssAnon, VmRSS), 0 when absent."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
-    except (OSError, StopIteration):
-        return 0
+def tokenledger_ingest(a, log, wh):
+    shutil.rmtree(wh, ignore_errors=True)
+    subprocess.run([a.bin, "-q", "-w", wh, "init"], check=True, stdout=subprocess.DEVNULL)
+    harness.copy_config(a.data, wh)
+    s, cpu, rss, anon, out = measure([a.bin, "-q", "-w", wh, "--format", "json", "ingest", log])
+    summary = json.loads(out)
+    return dict(engine="tokenledger", seconds=s, process_seconds=s, cpu_seconds=cpu, peak_rss_mb=rss,
+                peak_anon_mb=anon, records=summary["records_read"], written=summary["rows_written"])
 
 
-def run_measured(cmd, env=None, watch=None):
-    """Runs cmd; -> dict of seconds, cpu_seconds, peak_rss_mb, peak_anon_mb, stdout, and for
-    `watch` (the pid of a server the command talks to) its CPU seconds and peak VmRSS meanwhile."""
-    watch_cpu = cpu_seconds(watch) if watch else 0.0
-    watch_rss = peak_anon = 0
-    # output to files, not pipes: a report of a megabyte would fill a pipe nobody reads yet
-    stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=env)
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        peak_anon = max(peak_anon, status_kb(p.pid, "RssAnon"))
-        if watch:
-            watch_rss = max(watch_rss, status_kb(watch, "VmRSS"))
-        time.sleep(0.05)
-    seconds = time.perf_counter() - t0
-    stdout.seek(0)
-    stderr.seek(0)
-    out, err = stdout.read().decode(), stderr.read().decode()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{cmd} failed ({code}):\n{out}\n{err}")
-    return dict(seconds=seconds, cpu_seconds=ru.ru_utime + ru.ru_stime, peak_rss_mb=ru.ru_maxrss / 1024,
-                peak_anon_mb=peak_anon / 1024, stdout=out,
-                watched_cpu_seconds=(cpu_seconds(watch) - watch_cpu) if watch else 0.0, watched_rss_mb=watch_rss / 1024)
-
-
-def measure(cmd, env=None):
-    """Runs cmd; -> (seconds, cpu_seconds, peak_rss_mb, peak_anon_mb, stdout)"""
-    m = run_measured(cmd, env)
-    return m["seconds"], m["cpu_seconds"], m["peak_rss_mb"], m["peak_anon_mb"], m["stdout"]
-
-
-def arguments(description):
-    """The options every benchmark takes: DATA_DIR, --repeat, --bin, --no-duckdb."""
-    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "tokenledger"))
-    ap.add_argument("--no-duckdb", action="store_true")
-    return ap
+def agreement(a, peers, wh):
+    """-> True when every peer's table has tokenledger's requests per date and token sums."""
+    queries = {"tokenledger": OURS.format(files=repr(active_files(os.path.join(wh, "inference"))))}
+    for engine in peers:
+        queries[engine] = THEIRS.format(dir=os.path.join(a.data, f"out_{engine}", "inference"))
+    by_engine = harness.peer_queries(queries)
+    totals = {e: (len(rows), *(sum(r[i] for r in rows) for i in range(1, 7))) for e, rows in by_engine.items()}
+    same_dates = all(by_engine[e] == by_engine["tokenledger"] for e in by_engine)
+    names = ["dates", "rows", "request ids", "input tokens (all)", "cache reads", "cache writes", "output tokens"]
+    return harness.check_agreement(names, totals) and same_dates
 
 
 def main():
     ap = arguments(__doc__)
     ap.add_argument("--results", help="append one JSON line per run to this file")
     a = ap.parse_args()
-    jsonl = next((p for p in (os.path.join(a.data, "inference.jsonl"), os.path.join(a.data, "logs", "inference.jsonl"))
-                  if os.path.exists(p)), None)
-    if not jsonl:
-        sys.exit(f"no inference.jsonl in {a.data}")
-    size = os.path.getsize(jsonl)
-    wh = os.path.join(a.data, "out_tokenledger")
+    peers = peers_of(a)
+    log = harness.ensure_data(a)
+    size = os.path.getsize(log)
+    wh = harness.warehouse(a.data)
     rows = []
     for i in range(a.repeat):
-        shutil.rmtree(wh, ignore_errors=True)
-        subprocess.run([a.bin, "-q", "-w", wh, "init"], check=True, stdout=subprocess.DEVNULL)
-        s, cpu, rss, anon, out = measure([a.bin, "-q", "-w", wh, "--format", "json", "ingest", jsonl])
-        summary = json.loads(out)
-        rows.append(dict(engine="tokenledger", run=i + 1, seconds=s, cpu_seconds=cpu, peak_rss_mb=rss, peak_anon_mb=anon,
-                         records=summary["records_read"], written=summary["rows_written"], input_bytes=size))
-        if not a.no_duckdb:
-            s, cpu, rss, anon, out = measure([sys.executable, ANCHOR, a.data, "--steps", "ingest"])
-            d = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
-            rows.append(dict(engine="duckdb", run=i + 1, seconds=d["seconds"], cpu_seconds=d.get("cpu_seconds", cpu),
-                             peak_rss_mb=d["peak_rss_mb"], peak_anon_mb=d.get("peak_anon_mb", anon),
-                             records=d["rows"], written=d.get("out_rows"), input_bytes=size))
-    print(f"{'engine':<12} {'run':>3} {'seconds':>8} {'cpu s':>7} {'records/s':>11} {'MB/s':>7} {'peak RSS MB':>12} {'peak anon MB':>13} {'written':>11}")
+        rows.append(dict(tokenledger_ingest(a, log, wh), run=i + 1))
+        for engine in peers:
+            rows.append(dict(run_peer(engine, a.data, "ingest"), run=i + 1))
+        if i == 0 and peers and not agreement(a, peers, wh):
+            sys.exit("the engines wrote different requests: no times reported")
+    records = rows[0]["records"]
     for r in rows:
-        r["records_per_s"] = r["records"] / r["seconds"]
-        r["mb_per_s"] = r["input_bytes"] / 1e6 / r["seconds"]
-        print(f"{r['engine']:<12} {r['run']:>3} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.1f} {r['records_per_s']:>11,.0f} "
-              f"{r['mb_per_s']:>7.1f} {r['peak_rss_mb']:>12,.0f} {r['peak_anon_mb']:>13,.0f} {r['written'] or 0:>11,}")
+        r.update(records=records, input_bytes=size)
+    print(f"\n{os.path.basename(log)}: {size / 1e6:,.0f} MB, {records:,} lines, {rows[0]['written']:,} requests")
+    harness.median_table(rows, [
+        ("seconds", lambda r: r["seconds"], "{:.2f}"),
+        ("CPU s", lambda r: r["cpu_seconds"], "{:.1f}"),
+        ("records/s", lambda r: r["records"] / r["seconds"], "{:,.0f}"),
+        ("MB/s", lambda r: r["input_bytes"] / 1e6 / r["seconds"], "{:.0f}"),
+        ("peak RSS MB", lambda r: r["peak_rss_mb"], "{:,.0f}"),
+        ("peak anon MB", lambda r: r["peak_anon_mb"], "{:,.0f}"),
+    ])
     if a.results:
         with open(a.results, "a") as f:
             for r in rows:

@@ -12,9 +12,9 @@ the range's requests in time order (a sort that spills past --memory-limit) and 
 minute's counts; the rollup prices and aggregates the same requests into both usage tables.
 Build first: cargo build --release.
 """
-import argparse, json, os, subprocess, sys
+import argparse, json, os, sys
 
-from ingest import ROOT, measure
+from harness import ROOT, measure
 
 
 def main():

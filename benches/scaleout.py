@@ -13,7 +13,7 @@ cores, one task each) and runs each step with `--engine local`, then with the cl
 `ballista://` address:
 
   rollup       rollup --full: both usage tables from every request, written to Delta
-  chargeback   chargeback --period 2025-02 --by group,cost_center to a CSV
+  chargeback   chargeback --period 2025-01 --by group,cost_center to a CSV
   rate_limits  report rate_limits: per-minute demand of every requester over every request
   scan         sql: requests, tokens and p95 latency by endpoint over the whole inference table
 
@@ -26,7 +26,8 @@ Build first: cargo build --release --features ballista.
 """
 import hashlib, json, os, shutil, statistics, subprocess, sys, tempfile
 
-from ingest import arguments, run_measured
+import harness
+from harness import arguments, run_measured
 
 SCAN = ("SELECT endpoint_name, count(*) AS requests, sum(input_tokens) AS input_tokens, "
         "sum(output_tokens) AS output_tokens, quantile_disc(execution_duration_ms, 0.95) AS p95_ms "
@@ -51,14 +52,13 @@ def main():
     ap.add_argument("--executors", type=int, default=2)
     ap.add_argument("--slots", type=int, default=1)
     ap.add_argument("--steps", default="rollup,chargeback,rate_limits,scan")
-    ap.add_argument("--period", default="2025-02")
+    ap.add_argument("--period", default="2025-01")
     ap.add_argument("--results", help="append one JSON line per run to this file")
     a = ap.parse_args()
-    wh = os.path.join(a.data, "out_tokenledger")
+    wh = harness.warehouse(a.data)
     if not os.path.isdir(os.path.join(wh, "inference")):
-        sys.exit(f"no warehouse in {wh}: run benches/ingest.py {a.data} --repeat 1 --no-duckdb first")
-    for f in ("prices.csv", "principals.csv"):
-        shutil.copy(os.path.join(a.data, f), os.path.join(wh, "config", f))
+        sys.exit(f"no warehouse in {wh}: run benches/ingest.py {a.data} --repeat 1 --peers none first")
+    harness.copy_config(a.data, wh)
     steps = a.steps.split(",")
     work = tempfile.mkdtemp(prefix="tokenledger-scaleout-")
     cluster, address = start_cluster(a.bin, a.executors, a.slots, os.path.join(work, "executors"))

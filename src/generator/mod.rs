@@ -10,8 +10,7 @@
 //!   pipeline joins the log with;
 //! * `manifest.json`: the options, the line counts and the size of every file.
 //!
-//! It ports `shared/bench/gen_inference.py` (same catalog, same distributions, not the same
-//! bytes), because a ledger that only ever sees uniform toy data hides the hard cases:
+//! It exists because a ledger that only ever sees uniform toy data hides the hard cases:
 //!
 //! * **Skew.** Requesters follow a Zipf–Mandelbrot law (the top one sends about 4 % of the
 //!   traffic, the tail about 10⁻⁵ each), every requester has a favourite endpoint, traffic follows
