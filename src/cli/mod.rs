@@ -154,6 +154,51 @@ pub fn hint(error: &Error) -> Option<String> {
     }
 }
 
+/// What `main` does with a parsed command line: logging, a multi-threaded runtime, the
+/// command, its exit code (errors printed with their hint). In the library, not in main.rs,
+/// because an async function's state machine is compiled in the crate that polls it: polled
+/// from the binary, every command's code was compiled once more in the binary's crate.
+pub fn main(cli: Cli) -> i32 {
+    init_logging(cli.quiet, cli.verbose, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            // the crate's messages already say what their source said; printing the chain
+            // again would repeat it
+            eprintln!("error: {e}");
+            if let Some(hint) = hint(&e) {
+                eprintln!("hint: {hint}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+/// Log lines on stderr, plain or JSON (`--log-format json`); `RUST_LOG` overrides `-q` / `-v`.
+fn init_logging(quiet: bool, verbose: u8, format: LogFormat) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "tokenledger=info,warn",
+        (false, 1) => "tokenledger=debug,warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<i32> {
     let engine = cli.engine.clone().unwrap_or_default();
     let warehouse = || Warehouse::new(&cli.warehouse).map(|w| w.with_engine(engine.clone()));
