@@ -188,19 +188,23 @@ def check_agreement(names, results):
     return all(results[e] == first for e in engines)
 
 
-def median_table(rows, columns):
+def median_table(rows, columns, ratios=True):
     """Every run and, per engine, the median of each column over its runs (the README's table);
-    columns are (title, function of a row, format)."""
+    columns are (title, function of a row, format). `ratios`: then tokenledger's median time
+    against each other engine's."""
     import statistics
     width = [max(10, len(t)) for t, _, _ in columns]
-    print(f"\n{'engine':<12} {'run':>6} " + " ".join(f"{t:>{w}}" for (t, _, _), w in zip(columns, width)))
+    ew = max([12] + [len(r["engine"]) for r in rows])
+    print(f"\n{'engine':<{ew}} {'run':>6} " + " ".join(f"{t:>{w}}" for (t, _, _), w in zip(columns, width)))
     for engine in dict.fromkeys(r["engine"] for r in rows):
         runs = [r for r in rows if r["engine"] == engine]
         lines = [(str(i + 1), [key(r) for _, key, _ in columns]) for i, r in enumerate(runs)]
         if len(runs) > 1:
             lines.append(("median", [statistics.median(key(r) for r in runs) for _, key, _ in columns]))
         for label, values in lines:
-            print(f"{engine:<12} {label:>6} " + " ".join(f"{fmt.format(v):>{w}}" for v, (_, _, fmt), w in zip(values, columns, width)))
+            print(f"{engine:<{ew}} {label:>6} " + " ".join(f"{fmt.format(v):>{w}}" for v, (_, _, fmt), w in zip(values, columns, width)))
+    if not ratios:
+        return
     ours = [r["seconds"] for r in rows if r["engine"] == "tokenledger"]
     for engine in dict.fromkeys(r["engine"] for r in rows if r["engine"] != "tokenledger"):
         theirs = [r["seconds"] for r in rows if r["engine"] == engine]

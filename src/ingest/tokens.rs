@@ -50,7 +50,7 @@ pub struct TokenBuckets {
 }
 
 /// Counts as a source reports them, before normalisation; `None` is absent.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reported {
     pub input: Option<i64>,
     pub cache_read: Option<i64>,

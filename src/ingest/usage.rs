@@ -99,6 +99,65 @@ pub fn response_chunks(text: &str) -> Vec<Value> {
     }
 }
 
+/// What [`from_response`] and [`labels_of`] read of a response chunk. The rest (the generated
+/// text, most of a body's bytes) is skipped without being unescaped or copied.
+/// A key absent is None, a key present Some, null included (`{"usage": null}` is not `{}` to
+/// the readers).
+#[derive(serde::Deserialize)]
+struct UsageChunk {
+    #[serde(default, rename = "type", deserialize_with = "present")]
+    kind: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    usage: Option<Value>,
+    #[serde(default)]
+    message: Option<UsageMessage>,
+    #[serde(default, deserialize_with = "present")]
+    service_tier: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct UsageMessage {
+    #[serde(default, deserialize_with = "present")]
+    usage: Option<Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+impl UsageChunk {
+    /// The chunk as the object of only the keys it read.
+    fn into_value(self) -> Value {
+        let mut object = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                object.insert(k.to_string(), v);
+            }
+        };
+        put("type", self.kind);
+        put("usage", self.usage);
+        put("service_tier", self.service_tier);
+        put(
+            "message",
+            self.message.map(|m| Value::Object(m.usage.into_iter().map(|u| ("usage".to_string(), u)).collect())),
+        );
+        Value::Object(object)
+    }
+}
+
+/// A response's chunks as [`response_chunks`] cuts them, each holding only what
+/// [`from_response`] and [`labels_of`] read, when the body is a JSON object or array of objects
+/// that shows usage; otherwise None, and the caller reads the whole body with
+/// [`response_chunks`] (to count characters, or to cut a stream of server-sent events).
+pub fn usage_chunks(text: &str) -> Option<Vec<Value>> {
+    let chunks: Vec<Value> = match text.trim_start().as_bytes().first()? {
+        b'{' => vec![serde_json::from_str::<UsageChunk>(text).ok()?.into_value()],
+        b'[' => serde_json::from_str::<Vec<UsageChunk>>(text).ok()?.into_iter().map(UsageChunk::into_value).collect(),
+        _ => return None,
+    };
+    from_response(&chunks).is_some().then_some(chunks)
+}
+
 /// The usage a response (plain or streamed) reports, if any.
 pub fn from_response(chunks: &[Value]) -> Option<(Reported, TokenStyle)> {
     // Anthropic streams: the input side arrives first, the output count last
@@ -223,7 +282,7 @@ pub fn tokens_from_payload(
     if request.is_none() && response.is_none() {
         return None;
     }
-    let chunks = response.map(response_chunks).unwrap_or_default();
+    let chunks = response.map(|r| usage_chunks(r).unwrap_or_else(|| response_chunks(r))).unwrap_or_default();
     if let Some((reported, style)) = from_response(&chunks) {
         return Some(super::tokens::normalise(reported, style));
     }
@@ -328,5 +387,43 @@ mod tests {
         assert_eq!(request_chars(&req), 7);
         assert_eq!(estimated_tokens(7), 2);
         assert_eq!(estimated_tokens(0), 0);
+    }
+
+    #[test]
+    fn the_usage_read_of_a_body_is_what_the_whole_body_gives() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gateway/usage_objects.json");
+        let corpus: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut texts: Vec<String> = corpus
+            .iter()
+            .map(|case| match &case["response"] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        // the corners where a key present as null is not a key absent
+        texts.extend(
+            [
+                r#"[{"type":"message_start","message":{"id":"m"}},{"usage":{"input_tokens":3,"output_tokens":1}}]"#,
+                r#"[{"type":"message_start","message":{"usage":null}},{"usage":{"input_tokens":3,"output_tokens":1}}]"#,
+                r#"[{"type":"message_start","message":null},{"usage":{"input_tokens":3,"output_tokens":1}}]"#,
+                r#"{"usage":null,"service_tier":"flex","choices":[]}"#,
+                r#"{"usage":{"prompt_tokens":5,"completion_tokens":2},"service_tier":null}"#,
+                r#"[{"usage":{"prompt_tokens":5,"completion_tokens":2}},"not an object"]"#,
+                r#"{"message":"text","usage":{"prompt_tokens":5}}"#,
+            ]
+            .map(String::from),
+        );
+        let mut fast = 0;
+        for text in &texts {
+            let whole = response_chunks(text);
+            let Some(read) = usage_chunks(text) else {
+                continue;
+            };
+            fast += 1;
+            assert_eq!(from_response(&read), from_response(&whole), "{text}");
+            assert_eq!(labels_of(&read), labels_of(&whole), "{text}");
+            assert!(from_response(&whole).is_some(), "{text}");
+        }
+        assert!(fast >= 15, "the usage read served {fast} of {} bodies", texts.len());
     }
 }

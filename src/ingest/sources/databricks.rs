@@ -19,9 +19,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::native::fields;
+use super::native::{JsonColumn, Loose, fields, row};
 use super::{ChunkOptions, InputFile, LineNumbers, format_of, read_chunks};
 use crate::error::{Error, Result};
 use crate::ingest::usage::{self, TokenStyle};
@@ -176,33 +177,62 @@ fn resolve_entity<'a>(
     Ok(())
 }
 
+/// The columns of an endpoint_usage row the mapping reads, borrowed from the line.
+#[derive(Deserialize)]
+struct EndpointUsageRow<'a> {
+    #[serde(borrow, default)]
+    databricks_request_id: Loose<'a>,
+    #[serde(borrow, default)]
+    client_request_id: Loose<'a>,
+    #[serde(borrow, default)]
+    request_time: Loose<'a>,
+    #[serde(borrow, default)]
+    requester: Loose<'a>,
+    #[serde(borrow, default)]
+    usage_context: Loose<'a>,
+    #[serde(borrow, default)]
+    status_code: Loose<'a>,
+    #[serde(borrow, default)]
+    request_streaming: Loose<'a>,
+    #[serde(borrow, default)]
+    input_token_count: Loose<'a>,
+    #[serde(borrow, default)]
+    output_token_count: Loose<'a>,
+    #[serde(borrow, default)]
+    input_character_count: Loose<'a>,
+    #[serde(borrow, default)]
+    output_character_count: Loose<'a>,
+    #[serde(borrow, default)]
+    served_entity_id: Loose<'a>,
+}
+
 /// One row of a `system.serving.endpoint_usage` export.
 pub fn parse_usage_line<'a>(
     line: &'a [u8],
     typing: Typing,
     entities: &ServedEntities,
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
-    let mut f = fields(line)?;
-    let at_us = export_time(f.get("request_time").cloned(), "request_time", typing)?;
+    let r: EndpointUsageRow<'a> = row(line)?;
+    let at_us = export_time(r.request_time.0.clone(), "request_time", typing)?;
     let mut raw = RawRecord {
-        request_id: f.remove("databricks_request_id"),
-        client_request_id: f.remove("client_request_id"),
-        request_time: f.remove("request_time"),
-        requester: f.remove("requester"),
-        usage_context: f.remove("usage_context").filter(|c| !is_empty_map(c)),
-        status_code: f.remove("status_code"),
-        request_streaming: f.remove("request_streaming"),
-        input_tokens: f.remove("input_token_count"),
-        output_tokens: f.remove("output_token_count"),
+        request_id: r.databricks_request_id.0,
+        client_request_id: r.client_request_id.0,
+        request_time: r.request_time.0,
+        requester: r.requester.0,
+        usage_context: r.usage_context.0.filter(|c| !is_empty_map(c)),
+        status_code: r.status_code.0,
+        request_streaming: r.request_streaming.0,
+        input_tokens: r.input_token_count.0,
+        output_tokens: r.output_token_count.0,
         zone_less_time_is_utc: true,
         ..RawRecord::default()
     };
-    let input_chars = export_count(f.remove("input_character_count"), "input_character_count", typing)?;
-    let output_chars = export_count(f.remove("output_character_count"), "output_character_count", typing)?;
+    let input_chars = export_count(r.input_character_count.0, "input_character_count", typing)?;
+    let output_chars = export_count(r.output_character_count.0, "output_character_count", typing)?;
     if input_chars.is_some() || output_chars.is_some() {
         raw.estimate_from_chars = Some((input_chars.unwrap_or(0), output_chars.unwrap_or(0)));
     }
-    resolve_entity(&mut raw, f.remove("served_entity_id"), at_us, entities)?;
+    resolve_entity(&mut raw, r.served_entity_id.0, at_us, entities)?;
     validate(raw, typing)
 }
 
@@ -215,28 +245,54 @@ pub(super) fn is_empty_map(v: &Val<'_>) -> bool {
     }
 }
 
+/// The columns of a legacy payload-table row the mapping reads, borrowed from the line; the
+/// bodies are read as they are needed.
+#[derive(Deserialize)]
+struct PayloadRow<'a> {
+    #[serde(borrow, default)]
+    databricks_request_id: Loose<'a>,
+    #[serde(borrow, default)]
+    client_request_id: Loose<'a>,
+    #[serde(borrow, default)]
+    request_time: Loose<'a>,
+    #[serde(borrow, default)]
+    requester: Loose<'a>,
+    #[serde(borrow, default)]
+    status_code: Loose<'a>,
+    #[serde(borrow, default)]
+    execution_duration_ms: Loose<'a>,
+    #[serde(borrow, default)]
+    sampling_fraction: Loose<'a>,
+    #[serde(borrow, default)]
+    served_entity_id: Loose<'a>,
+    #[serde(borrow, default)]
+    request: JsonColumn<'a>,
+    #[serde(borrow, default)]
+    response: JsonColumn<'a>,
+}
+
 /// One row of a legacy payload (inference) table.
 pub fn parse_payload_line<'a>(
     line: &'a [u8],
     typing: Typing,
     entities: &ServedEntities,
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
-    let mut f = fields(line)?;
-    let at_us = export_time(f.get("request_time").cloned(), "request_time", typing)?;
+    let r: PayloadRow<'a> = row(line)?;
+    let at_us = export_time(r.request_time.0.clone(), "request_time", typing)?;
     let mut raw = RawRecord {
-        request_id: f.remove("databricks_request_id"),
-        client_request_id: f.remove("client_request_id"),
-        request_time: f.remove("request_time"),
+        request_id: r.databricks_request_id.0,
+        client_request_id: r.client_request_id.0,
+        request_time: r.request_time.0,
         // NULL for route-optimized custom model endpoints: kept, as an unknown requester
-        requester: f.remove("requester").or(Some(Val::Str(Cow::Borrowed("unknown")))),
-        status_code: f.remove("status_code"),
-        execution_duration_ms: f.remove("execution_duration_ms"),
-        sampling_fraction: f.remove("sampling_fraction"),
+        requester: r.requester.0.or(Some(Val::Str(Cow::Borrowed("unknown")))),
+        status_code: r.status_code.0,
+        execution_duration_ms: r.execution_duration_ms.0,
+        sampling_fraction: r.sampling_fraction.0,
         zone_less_time_is_utc: true,
         ..RawRecord::default()
     };
-    payload_tokens(&mut raw, f.remove("request"), f.remove("response"));
-    resolve_entity(&mut raw, f.remove("served_entity_id"), at_us, entities)?;
+    payload_tokens(&mut raw, r.request.body(), r.response.body());
+    resolve_entity(&mut raw, r.served_entity_id.0, at_us, entities)?;
     validate(raw, typing)
 }
 
@@ -253,11 +309,15 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
     };
     let request = body(request);
     let response = body(response);
-    let text = |v: &Option<Val<'_>>| match v {
-        Some(Val::Str(s)) => Some(s.to_string()),
-        _ => None,
-    };
-    let chunks = text(&response).map(|r| usage::response_chunks(&r)).unwrap_or_default();
+    fn text<'v>(v: &'v Option<Val<'_>>) -> Option<&'v str> {
+        match v {
+            Some(Val::Str(s)) => Some(s.as_ref()),
+            _ => None,
+        }
+    }
+    let chunks = text(&response)
+        .map(|r| usage::usage_chunks(r).unwrap_or_else(|| usage::response_chunks(r)))
+        .unwrap_or_default();
     match usage::from_response(&chunks) {
         Some((reported, style)) => {
             let int = |v: Option<i64>| v.map(Val::Int);
@@ -277,7 +337,7 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
                 || matches!(&raw.status_code, Some(Val::Str(s)) if s.trim().starts_with('2') && s.trim().len() == 3);
             if ok {
                 let request_chars = text(&request)
-                    .and_then(|r| serde_json::from_str::<Value>(&r).ok())
+                    .and_then(|r| serde_json::from_str::<Value>(r).ok())
                     .map_or(0, |r| usage::request_chars(&r));
                 raw.estimate_from_chars = Some((request_chars as i64, usage::response_chars(&chunks) as i64));
                 raw.token_style = TokenStyle::OpenAi;

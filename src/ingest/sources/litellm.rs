@@ -11,21 +11,78 @@
 
 use std::borrow::Cow;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::native::fields;
+use super::native::{JsonColumn, Loose, row};
 use crate::ingest::validate::{RawRecord, Reject, Typing, Val, ValidRecord, export_time, validate};
+
+/// The columns of a spend log row the mapping reads, borrowed from the line; the others are
+/// skipped unparsed.
+#[derive(Deserialize)]
+struct SpendLogRow<'a> {
+    #[serde(borrow, default)]
+    request_id: Loose<'a>,
+    #[serde(borrow, default, rename = "startTime")]
+    start_time: Loose<'a>,
+    #[serde(borrow, default, rename = "endTime")]
+    end_time: Loose<'a>,
+    #[serde(borrow, default)]
+    status: Loose<'a>,
+    #[serde(borrow, default)]
+    team_id: Loose<'a>,
+    #[serde(borrow, default)]
+    end_user: Loose<'a>,
+    #[serde(borrow, default)]
+    user: Loose<'a>,
+    #[serde(borrow, default)]
+    model: Loose<'a>,
+    #[serde(borrow, default)]
+    model_group: Loose<'a>,
+    #[serde(borrow, default)]
+    model_id: Loose<'a>,
+    #[serde(borrow, default)]
+    custom_llm_provider: Loose<'a>,
+    #[serde(borrow, default)]
+    call_type: Loose<'a>,
+    #[serde(borrow, default)]
+    prompt_tokens: Loose<'a>,
+    #[serde(borrow, default)]
+    completion_tokens: Loose<'a>,
+    #[serde(borrow, default)]
+    spend: Loose<'a>,
+    #[serde(borrow, default)]
+    request_tags: JsonColumn<'a>,
+    #[serde(borrow, default)]
+    metadata: JsonColumn<'a>,
+    #[serde(borrow, default)]
+    messages: JsonColumn<'a>,
+    #[serde(borrow, default)]
+    response: JsonColumn<'a>,
+}
+
+/// What the mapping reads of `metadata`, parsed once; its other keys are skipped.
+#[derive(Deserialize, Default)]
+struct Metadata {
+    #[serde(default)]
+    user_api_key_alias: Option<Value>,
+    #[serde(default)]
+    usage_object: Option<Value>,
+    #[serde(default)]
+    error_information: Option<Value>,
+}
 
 /// One spend log row.
 pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject> {
-    let mut f = fields(line)?;
-    // empty strings are how the exports write "none"
-    let mut take = |name: &str| match f.remove(name) {
-        Some(Val::Str(s)) if s.trim().is_empty() => None,
-        other => other,
-    };
-    let metadata = json_of(take("metadata"));
-    let usage_object = metadata.as_ref().and_then(|m| m.get("usage_object"));
+    let r: SpendLogRow<'_> = row(line)?;
+    // an object only: serde would also fill the struct from an array, field by field
+    let metadata: Metadata = r
+        .metadata
+        .text()
+        .filter(|t| t.trim_start().starts_with('{'))
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let usage_object = metadata.usage_object.as_ref();
     let int_at = |path: &[&str]| {
         let mut v = usage_object?;
         for p in path {
@@ -44,8 +101,9 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
     let output_audio = int_at(&["completion_tokens_details", "audio_tokens"]);
     let labels = usage_object.map(crate::ingest::usage::labels_of_usage).unwrap_or_default();
 
-    let start = take("startTime");
-    let end = take("endTime");
+    // empty strings are how the exports write "none"
+    let start = r.start_time.non_blank();
+    let end = r.end_time.non_blank();
     // a bad startTime is the record's bad timestamp; a bad endTime only loses the duration
     let duration = match (&start, end) {
         (Some(s), Some(e)) => {
@@ -54,11 +112,11 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         }
         _ => None,
     };
-    let status = match take("status") {
+    let status = match r.status.non_blank() {
         Some(Val::Str(s)) if s.trim().eq_ignore_ascii_case("failure") => {
             let code = metadata
+                .error_information
                 .as_ref()
-                .and_then(|m| m.get("error_information"))
                 .and_then(|e| e.get("error_code"))
                 .and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.trim().parse().ok())))
                 .filter(|c| (100..=599).contains(c));
@@ -68,12 +126,12 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         Some(other) => other,
         None => Val::Int(200),
     };
-    let text = |v: &Option<Val<'_>>| v.as_ref().and_then(Val::text);
-    let team = text(&take("team_id"));
-    let end_user = text(&take("end_user"));
-    let user = take("user");
-    let model = take("model");
-    let model_group = take("model_group");
+    let text = |v: Option<Val<'_>>| v.as_ref().and_then(Val::text);
+    let team = text(r.team_id.non_blank());
+    let end_user = text(r.end_user.non_blank());
+    let user = r.user.non_blank();
+    let model = r.model.non_blank();
+    let model_group = r.model_group.non_blank();
     let mut context = Map::new();
     let mut put = |k: &str, v: Option<String>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
@@ -83,32 +141,29 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
     put("team_id", team.clone());
     put("group", team);
     put("end_user", end_user.clone());
-    put(
-        "key_alias",
-        metadata.as_ref().and_then(|m| m.get("user_api_key_alias")).and_then(Value::as_str).map(str::to_string),
-    );
-    let tags: Vec<String> = match json_of(take("request_tags")) {
+    put("key_alias", metadata.user_api_key_alias.as_ref().and_then(Value::as_str).map(str::to_string));
+    let tags: Vec<String> = match r.request_tags.parse::<Value>() {
         Some(Value::Array(tags)) => tags.iter().filter_map(Value::as_str).map(str::to_string).collect(),
         _ => Vec::new(),
     };
     put("request_tags", Some(tags.join(",")));
-    put("call_type", text(&take("call_type")));
+    put("call_type", text(r.call_type.non_blank()));
 
     let requester =
         user.or_else(|| end_user.map(|u| Val::Str(Cow::Owned(u)))).unwrap_or(Val::Str(Cow::Borrowed("unknown")));
     let raw = RawRecord {
-        request_id: take("request_id"),
+        request_id: r.request_id.non_blank(),
         request_time: start,
         endpoint_name: model_group.or_else(|| model.clone()),
         served_entity_name: model,
-        served_entity_id: take("model_id"),
-        provider: take("custom_llm_provider"),
+        served_entity_id: r.model_id.non_blank(),
+        provider: r.custom_llm_provider.non_blank(),
         requester: Some(requester),
         usage_context: (!context.is_empty()).then_some(Val::Json(Value::Object(context))),
         status_code: Some(status),
         execution_duration_ms: duration,
-        input_tokens: take("prompt_tokens"),
-        output_tokens: take("completion_tokens"),
+        input_tokens: r.prompt_tokens.non_blank(),
+        output_tokens: r.completion_tokens.non_blank(),
         cached_input_tokens: cache_read.map(Val::Int),
         cache_creation_input_tokens: cache_creation.map(Val::Int),
         reasoning_tokens: reasoning.map(Val::Int),
@@ -118,31 +173,28 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         web_search_requests: labels.web_search_requests.map(Val::Int),
         service_tier: labels.service_tier.map(|t| Val::Str(Cow::Owned(t))),
         inference_geo: labels.inference_geo.map(|g| Val::Str(Cow::Owned(g))),
-        request: payload(take("messages")),
-        response: payload(take("response")),
-        source_reported_cost: take("spend"),
+        request: payload(&r.messages),
+        response: payload(&r.response),
+        source_reported_cost: r.spend.non_blank(),
         zone_less_time_is_utc: true,
         ..RawRecord::default()
     };
     validate(raw, typing)
 }
 
-/// A JSON column: an object as it is, or JSON text (CSV).
-fn json_of(v: Option<Val<'_>>) -> Option<Value> {
-    match v {
-        Some(Val::Json(j)) => Some(j),
-        Some(Val::Str(s)) => serde_json::from_str(&s).ok(),
-        _ => None,
-    }
-}
-
-/// A payload column; LiteLLM writes `{}` when it stored nothing.
-fn payload(v: Option<Val<'_>>) -> Option<Val<'_>> {
-    let empty = |s: &str| matches!(s.trim(), "" | "{}" | "[]" | "\"\"" | "null");
-    match v {
-        Some(Val::Json(j)) if empty(&j.to_string()) => None,
-        Some(Val::Json(j)) => Some(Val::Str(Cow::Owned(j.to_string()))),
-        Some(Val::Str(s)) if empty(&s) => None,
-        other => other,
+/// A payload column, kept as the JSON text it came as; LiteLLM writes `{}` when it stored
+/// nothing.
+fn payload<'a>(column: &JsonColumn<'a>) -> Option<Val<'a>> {
+    let body = column.body()?;
+    let empty = |s: &str| {
+        let s = s.trim();
+        matches!(s, "null" | "\"\"")
+            || (s.len() >= 2
+                && matches!((s.as_bytes()[0], s.as_bytes()[s.len() - 1]), (b'{', b'}') | (b'[', b']'))
+                && s[1..s.len() - 1].trim().is_empty())
+    };
+    match body {
+        Val::Str(s) if empty(&s) => None,
+        other => Some(other),
     }
 }

@@ -78,7 +78,65 @@ struct NativeLine<'a> {
 
 /// One JSON value as a [`Val`] (`None` for null), borrowing strings without escapes.
 #[derive(Default)]
-struct Loose<'a>(Option<Val<'a>>);
+pub(crate) struct Loose<'a>(pub(crate) Option<Val<'a>>);
+
+impl<'a> Loose<'a> {
+    /// The value, a blank string being none (how the exports of other sources write "none").
+    pub(crate) fn non_blank(self) -> Option<Val<'a>> {
+        match self.0 {
+            Some(Val::Str(s)) if s.trim().is_empty() => None,
+            other => other,
+        }
+    }
+}
+
+/// A column that holds JSON: an object or an array as the export wrote it, or the JSON text a
+/// string holds (CSV exports, tables that store bodies as text). Nothing is parsed or copied
+/// until the adapter asks, and a string without escapes stays borrowed.
+#[derive(Default)]
+pub(crate) struct JsonColumn<'a>(Option<&'a serde_json::value::RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonColumn<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<&'a serde_json::value::RawValue>::deserialize(d).map(JsonColumn)
+    }
+}
+
+impl<'a> JsonColumn<'a> {
+    /// The JSON text: an object's or array's own bytes, a string's contents; none for null, a
+    /// blank string, a number or a boolean.
+    pub(crate) fn text(&self) -> Option<Cow<'a, str>> {
+        let raw = self.0?.get();
+        let text = match raw.as_bytes().first()? {
+            b'{' | b'[' => Cow::Borrowed(raw),
+            b'"' if !raw.contains('\\') => Cow::Borrowed(&raw[1..raw.len() - 1]),
+            b'"' => Cow::Owned(serde_json::from_str::<String>(raw).ok()?),
+            _ => return None,
+        };
+        (!text.trim().is_empty()).then_some(text)
+    }
+
+    /// The column as a loosely typed value, for a column stored as text: the JSON text (see
+    /// [`Self::text`]), or the number or boolean it holds, for the validator to refuse.
+    pub(crate) fn body(&self) -> Option<Val<'a>> {
+        match self.0?.get().as_bytes().first()? {
+            b'{' | b'[' | b'"' => self.text().map(Val::Str),
+            _ => serde_json::from_str::<Loose<'a>>(self.0?.get()).ok()?.0,
+        }
+    }
+
+    /// The column's JSON parsed as `T`: the object itself, or the JSON text a string holds.
+    pub(crate) fn parse<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_str(&self.text()?).ok()
+    }
+}
+
+/// Parses a line of a source as that source's borrowed row struct, with the same checks and
+/// reasons as the native format (UTF-8, a JSON object).
+pub(crate) fn row<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, Reject> {
+    serde_json::from_str(object_text(line)?)
+        .map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

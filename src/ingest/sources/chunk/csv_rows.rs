@@ -36,9 +36,21 @@ pub(super) fn csv_chunks(
             ),
         });
     }
+    // each column's `"name":` as JSON, written once, and the later columns of the same name: a
+    // name the header repeats keeps its last non-empty cell
+    let keys: Vec<(Vec<u8>, Vec<usize>)> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut key = serde_json::to_vec(name).expect("a string serialises");
+            key.push(b':');
+            (key, (i + 1..headers.len()).filter(|j| headers[*j] == *name).collect())
+        })
+        .collect();
     let mut seq = 0u64;
     let mut chunk = lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::FromText);
     let mut record = csv::ByteRecord::new();
+    let raw_of = |record: &csv::ByteRecord| record.iter().collect::<Vec<_>>().join(&b","[..]);
     loop {
         let more = match csv.read_byte_record(&mut record) {
             Ok(more) => more,
@@ -64,11 +76,10 @@ pub(super) fn csv_chunks(
             break;
         }
         let line = record.position().map_or(0, |p| p.line());
-        let raw = record.iter().collect::<Vec<_>>().join(&b","[..]);
         if record.len() != headers.len() {
             chunk.rejects.push(Rejected::new(
                 line,
-                &raw,
+                &raw_of(&record),
                 None,
                 ReasonCode::MalformedRecord,
                 format!("the row has {} fields, the header {}", record.len(), headers.len()),
@@ -76,21 +87,34 @@ pub(super) fn csv_chunks(
             chunk.prerejected_records += 1;
             continue;
         }
-        let mut object = serde_json::Map::new();
+        // the row as one JSON object of strings, written straight into the chunk
+        let start = chunk.data.len();
         let mut utf8_error = None;
-        for (name, cell) in headers.iter().zip(record.iter()) {
+        chunk.data.push(b'{');
+        for ((name, (key, later)), cell) in headers.iter().zip(&keys).zip(record.iter()) {
+            if later.iter().any(|j| !record[*j].is_empty()) {
+                continue;
+            }
             match std::str::from_utf8(cell) {
                 Ok("") => {}
                 Ok(text) => {
-                    object.insert(name.clone(), serde_json::Value::String(text.to_string()));
+                    if chunk.data.len() > start + 1 {
+                        chunk.data.push(b',');
+                    }
+                    chunk.data.extend_from_slice(key);
+                    serde_json::to_writer(&mut chunk.data, text)?;
                 }
-                Err(_) => utf8_error = Some(name.clone()),
+                Err(_) => {
+                    utf8_error = Some(name.clone());
+                    break;
+                }
             }
         }
         if let Some(field) = utf8_error {
+            chunk.data.truncate(start);
             chunk.rejects.push(Rejected::new(
                 line,
-                &raw,
+                &raw_of(&record),
                 None,
                 ReasonCode::InvalidUtf8,
                 format!("field {field} is not valid UTF-8"),
@@ -98,8 +122,7 @@ pub(super) fn csv_chunks(
             chunk.prerejected_records += 1;
             continue;
         }
-        serde_json::to_writer(&mut chunk.data, &object)?;
-        chunk.data.push(b'\n');
+        chunk.data.extend_from_slice(b"}\n");
         if let LineNumbers::Each(lines) = &mut chunk.lines {
             lines.push(line);
         }
@@ -118,4 +141,52 @@ pub(super) fn csv_chunks(
         return Ok(emit(chunk));
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(input: &[u8]) -> (Vec<serde_json::Value>, Vec<Rejected>) {
+        let opts = ChunkOptions { chunk_bytes: 40, max_line_bytes: 1 << 20, required: &["a"], what: "records" };
+        let (mut lines, mut rejects) = (Vec::new(), Vec::new());
+        csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |c| {
+            lines.extend(
+                c.data
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| serde_json::from_slice::<serde_json::Value>(l).expect("each row is one JSON object")),
+            );
+            rejects.extend(c.rejects);
+            true
+        })
+        .unwrap();
+        (lines, rejects)
+    }
+
+    #[test]
+    fn a_row_is_one_json_object_of_its_non_empty_cells() {
+        let input = "a,b,c\n1,\"x, \"\"quoted\"\" \\ é\n\t\",\n,,\n\"{\"\"k\"\": [1]}\",2,3\n".as_bytes();
+        let (lines, rejects) = rows(input);
+        assert!(rejects.is_empty());
+        assert_eq!(
+            lines,
+            vec![
+                serde_json::json!({"a": "1", "b": "x, \"quoted\" \\ é\n\t"}),
+                serde_json::json!({}),
+                serde_json::json!({"a": "{\"k\": [1]}", "b": "2", "c": "3"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_column_keeps_its_last_non_empty_cell_and_a_bad_row_leaves_nothing_behind() {
+        let (lines, _) = rows(b"a,b,a\n1,2,3\n4,5,\n");
+        assert_eq!(lines, vec![serde_json::json!({"a": "3", "b": "2"}), serde_json::json!({"a": "4", "b": "5"})]);
+        let (lines, rejects) = rows(b"a,b\n1,\xff\n2,3\n4\n");
+        assert_eq!(lines, vec![serde_json::json!({"a": "2", "b": "3"})]);
+        let reasons: Vec<_> = rejects.iter().map(|r| (r.line, r.code)).collect();
+        assert_eq!(reasons, vec![(2, ReasonCode::InvalidUtf8), (4, ReasonCode::MalformedRecord)]);
+        assert!(rejects[0].message.contains("field b"), "{}", rejects[0].message);
+    }
 }

@@ -20,13 +20,16 @@ pub(super) fn json_array_chunks(
 ) -> Result<bool> {
     let mut seq = 0u64;
     let mut chunk = lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict);
-    let mut element: Vec<u8> = Vec::new();
+    // the element being read is written straight into the chunk, from `start` on; `head` keeps
+    // the first bytes of an element over the cap (`too_long`: its length), for the quarantine
+    let mut start = 0usize;
+    let mut head: Vec<u8> = Vec::new();
     let (mut index, mut depth, mut in_string, mut escaped, mut too_long) = (0u64, 0usize, false, false, 0u64);
-    let finish = |element: &mut Vec<u8>, too_long: &mut u64, chunk: &mut Chunk, index: u64| {
+    let finish = |chunk: &mut Chunk, start: usize, head: &mut Vec<u8>, too_long: &mut u64, index: u64| {
         if *too_long > 0 {
             let mut r = Rejected::new(
                 index,
-                element,
+                head,
                 None,
                 ReasonCode::LineTooLong,
                 too_long_message(*too_long, opts.max_line_bytes),
@@ -34,20 +37,38 @@ pub(super) fn json_array_chunks(
             r.raw_bytes = *too_long;
             chunk.rejects.push(r);
             chunk.prerejected_records += 1;
-        } else if !element.iter().all(u8::is_ascii_whitespace) {
-            for b in element.iter_mut() {
-                if *b == b'\n' || *b == b'\r' {
-                    *b = b' ';
+        } else {
+            // what follows an element's last token (its leading blanks were never written)
+            let kept = chunk.data[start..].trim_ascii_end().len();
+            chunk.data.truncate(start + kept);
+            if kept > 0 {
+                for p in memchr::memchr2_iter(b'\n', b'\r', &chunk.data[start..]).collect::<Vec<_>>() {
+                    chunk.data[start + p] = b' ';
+                }
+                chunk.data.push(b'\n');
+                if let LineNumbers::Each(numbers) = &mut chunk.lines {
+                    numbers.push(index);
                 }
             }
-            chunk.data.extend_from_slice(element.trim_ascii());
-            chunk.data.push(b'\n');
-            if let LineNumbers::Each(numbers) = &mut chunk.lines {
-                numbers.push(index);
-            }
         }
-        element.clear();
+        head.clear();
         *too_long = 0;
+    };
+    // an element's bytes, kept up to the cap; past it only counted
+    let append = |chunk: &mut Chunk, start: usize, head: &mut Vec<u8>, too_long: &mut u64, bytes: &[u8]| {
+        let len = chunk.data.len() - start;
+        if *too_long > 0 {
+            *too_long += bytes.len() as u64;
+        } else if len + bytes.len() > opts.max_line_bytes {
+            *too_long = (len + bytes.len()) as u64;
+            let room = opts.max_line_bytes - len;
+            head.extend_from_slice(&chunk.data[start..]);
+            head.extend_from_slice(&bytes[..room]);
+            head.truncate(crate::ingest::record::RAW_CAP_BYTES);
+            chunk.data.truncate(start);
+        } else {
+            chunk.data.extend_from_slice(bytes);
+        }
     };
     loop {
         let buf = reader.fill_buf().map_err(read_error(path))?;
@@ -55,40 +76,56 @@ pub(super) fn json_array_chunks(
             break;
         }
         let n = buf.len();
-        for &b in buf {
+        let mut i = 0;
+        while i < n {
             if depth == 0 {
                 // before the array's '[' (after it, depth is at least 1 until its ']')
-                if b == b'[' {
+                if buf[i] == b'[' {
                     depth = 1;
-                } else if !b.is_ascii_whitespace() {
+                } else if !buf[i].is_ascii_whitespace() {
                     return Err(Error::InputFormat {
                         path: path.to_path_buf(),
                         message: "not a JSON array of records".into(),
                     });
                 }
+                i += 1;
                 continue;
             }
-            let mut ends_element = false;
             if in_string {
-                if escaped {
+                // most of an element is string contents: jump to the next quote or backslash
+                let end = if escaped {
                     escaped = false;
-                } else if b == b'\\' {
-                    escaped = true;
-                } else if b == b'"' {
-                    in_string = false;
-                }
-            } else {
-                match b {
-                    b'"' => in_string = true,
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => depth -= 1,
-                    b',' if depth == 1 => ends_element = true,
-                    _ => {}
-                }
+                    i + 1
+                } else {
+                    match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                        Some(p) => {
+                            if buf[i + p] == b'\\' {
+                                escaped = true;
+                            } else {
+                                in_string = false;
+                            }
+                            i + p + 1
+                        }
+                        None => n,
+                    }
+                };
+                append(&mut chunk, start, &mut head, &mut too_long, &buf[i..end]);
+                i = end;
+                continue;
+            }
+            let b = buf[i];
+            i += 1;
+            let mut ends_element = false;
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth -= 1,
+                b',' if depth == 1 => ends_element = true,
+                _ => {}
             }
             if depth == 0 || ends_element {
                 index += 1;
-                finish(&mut element, &mut too_long, &mut chunk, index);
+                finish(&mut chunk, start, &mut head, &mut too_long, index);
                 if chunk.data.len() >= opts.chunk_bytes {
                     seq += 1;
                     let full = std::mem::replace(
@@ -99,6 +136,7 @@ pub(super) fn json_array_chunks(
                         return Ok(false);
                     }
                 }
+                start = chunk.data.len();
                 if depth == 0 {
                     // the closing ']': what follows is not read
                     reader.consume(n);
@@ -106,14 +144,10 @@ pub(super) fn json_array_chunks(
                 }
                 continue;
             }
-            if too_long > 0 {
-                too_long += 1;
-            } else if element.len() >= opts.max_line_bytes {
-                too_long = element.len() as u64 + 1;
-                element.truncate(crate::ingest::record::RAW_CAP_BYTES);
-            } else {
-                element.push(b);
+            if b.is_ascii_whitespace() && too_long == 0 && chunk.data.len() == start {
+                continue; // the blanks before an element
             }
+            append(&mut chunk, start, &mut head, &mut too_long, &[b]);
         }
         reader.consume(n);
     }
@@ -176,5 +210,40 @@ mod tests {
         let err = array_chunks(b"[{\"a\": 1}, {\"b\"", 1000).unwrap_err().to_string();
         assert!(err.contains("not closed"), "{err}");
         assert!(array_chunks(b"{\"not\": \"an array\"}", 1000).unwrap_err().to_string().contains("not a JSON array"));
+    }
+
+    fn elements_of(input: &[u8], read_size: usize) -> Vec<serde_json::Value> {
+        let mut reader = std::io::BufReader::with_capacity(read_size, std::io::Cursor::new(input.to_vec()));
+        let opts = ChunkOptions { chunk_bytes: 100, max_line_bytes: 1 << 20, required: &[], what: "records" };
+        let mut data = Vec::new();
+        json_array_chunks(&mut reader, Path::new("t.json"), opts, &mut |c| {
+            data.extend(c.data);
+            true
+        })
+        .unwrap();
+        data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
+    }
+
+    proptest::proptest! {
+        /// Whatever the strings hold (quotes, backslashes, brackets, commas, newlines as
+        /// escapes) and however the reader cuts the bytes, each element comes out whole.
+        #[test]
+        fn every_element_comes_out_whole(
+            texts in proptest::collection::vec("[a-z\"\\\\\\[\\]{},: \n\u{e9}]{0,12}", 0..8),
+            pretty in proptest::bool::ANY,
+            read_size in 1usize..40,
+        ) {
+            let elements: Vec<serde_json::Value> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| serde_json::json!({"i": i, "t": t, "nested": [t, {"u": t}]}))
+                .collect();
+            let input = if pretty {
+                serde_json::to_vec_pretty(&elements).unwrap()
+            } else {
+                serde_json::to_vec(&elements).unwrap()
+            };
+            proptest::prop_assert_eq!(elements_of(&input, read_size), elements);
+        }
     }
 }
