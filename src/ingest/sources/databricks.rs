@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicU64;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::native::{JsonColumn, Loose, fields, row};
+use super::native::{Loose, fields, row};
 use super::{ChunkOptions, InputFile, LineNumbers, format_of, read_chunks};
 use crate::error::{Error, Result};
 use crate::ingest::usage::{self, TokenStyle};
@@ -245,8 +245,7 @@ pub(super) fn is_empty_map(v: &Val<'_>) -> bool {
     }
 }
 
-/// The columns of a legacy payload-table row the mapping reads, borrowed from the line; the
-/// bodies are read as they are needed.
+/// The columns of a legacy payload-table row the mapping reads, borrowed from the line.
 #[derive(Deserialize)]
 struct PayloadRow<'a> {
     #[serde(borrow, default)]
@@ -265,10 +264,11 @@ struct PayloadRow<'a> {
     sampling_fraction: Loose<'a>,
     #[serde(borrow, default)]
     served_entity_id: Loose<'a>,
+    // text in the table (unescaped in the one pass); an object only where an export made it one
     #[serde(borrow, default)]
-    request: JsonColumn<'a>,
+    request: Loose<'a>,
     #[serde(borrow, default)]
-    response: JsonColumn<'a>,
+    response: Loose<'a>,
 }
 
 /// One row of a legacy payload (inference) table.
@@ -291,7 +291,7 @@ pub fn parse_payload_line<'a>(
         zone_less_time_is_utc: true,
         ..RawRecord::default()
     };
-    payload_tokens(&mut raw, r.request.body(), r.response.body());
+    payload_tokens(&mut raw, r.request.0, r.response.0);
     resolve_entity(&mut raw, r.served_entity_id.0, at_us, entities)?;
     validate(raw, typing)
 }

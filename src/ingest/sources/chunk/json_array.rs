@@ -8,6 +8,18 @@ use crate::ingest::record::Rejected;
 use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
 use crate::ingest::validate::{ReasonCode, Typing};
 
+/// The bytes that change where an element is: quotes, brackets, braces and commas.
+const STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut k = 0;
+    let bytes = *b"\"{}[],";
+    while k < bytes.len() {
+        table[bytes[k] as usize] = true;
+        k += 1;
+    }
+    table
+};
+
 /// A JSON array of objects (LiteLLM's export): each element becomes one line, numbered by its
 /// 1-based position. Newlines between tokens are blanks (a JSON string cannot hold a raw
 /// newline), so an element's bytes with them replaced are a one-line record. An element over
@@ -113,6 +125,19 @@ pub(super) fn json_array_chunks(
                 i = end;
                 continue;
             }
+            // what lies between the bytes that matter (numbers, literals, colons, blanks): one run
+            let run = buf[i..].iter().position(|b| STRUCTURAL[usize::from(*b)]).unwrap_or(n - i);
+            if run > 0 {
+                let mut bytes = &buf[i..i + run];
+                if too_long == 0 && chunk.data.len() == start {
+                    bytes = bytes.trim_ascii_start(); // the blanks before an element
+                }
+                if !bytes.is_empty() {
+                    append(&mut chunk, start, &mut head, &mut too_long, bytes);
+                }
+                i += run;
+                continue;
+            }
             let b = buf[i];
             i += 1;
             let mut ends_element = false;
@@ -143,9 +168,6 @@ pub(super) fn json_array_chunks(
                     return Ok(emit(chunk));
                 }
                 continue;
-            }
-            if b.is_ascii_whitespace() && too_long == 0 && chunk.data.len() == start {
-                continue; // the blanks before an element
             }
             append(&mut chunk, start, &mut head, &mut too_long, &[b]);
         }
