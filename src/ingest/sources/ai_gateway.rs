@@ -20,11 +20,12 @@
 
 use std::borrow::Cow;
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Parsed;
 use super::databricks::{is_empty_map, payload_tokens};
-use super::native::fields;
+use super::native::{Loose, row};
 use crate::ingest::usage::TokenStyle;
 use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, validate};
 
@@ -36,33 +37,33 @@ use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, valida
 /// (`is_fallback`, `attempt` = the number of attempts). So a 429 from the first destination is
 /// a 429 in the rate-limit measures, on the destination that gave it.
 pub fn parse_usage_line(line: &[u8], typing: Typing) -> Result<Parsed<'_>, Reject> {
-    let mut f = fields(line)?;
+    let mut f: GatewayRow<'_> = row(line)?;
     if let Some(method) =
-        object(f.remove("mcp_metadata"), "mcp_metadata")?.and_then(|m| text_of(m.get("json_rpc_method")))
+        object(f.mcp_metadata.0.take(), "mcp_metadata")?.and_then(|m| text_of(m.get("json_rpc_method")))
     {
         return Err(Reject::new(
             ReasonCode::NotModelTraffic,
             format!("an MCP {method} call through the gateway, not a model request: tokenledger meters model traffic"),
         ));
     }
-    let tokens = object(f.remove("token_details"), "token_details")?.unwrap_or_default();
-    let invocation = object(f.remove("invocation_metadata"), "invocation_metadata")?.unwrap_or_default();
-    let routing = object(f.remove("routing_information"), "routing_information")?.unwrap_or_default();
-    let url = text(f.get("url"));
+    let tokens = object(f.token_details.0.take(), "token_details")?.unwrap_or_default();
+    let invocation = object(f.invocation_metadata.0.take(), "invocation_metadata")?.unwrap_or_default();
+    let routing = object(f.routing_information.0.take(), "routing_information")?.unwrap_or_default();
+    let url = text(f.url.0.as_ref());
     let mut raw = destination(&mut f, url.as_deref())?;
-    raw.request_id = f.remove("request_id");
-    raw.request_time = f.remove("event_time");
-    raw.endpoint_name = f.remove("endpoint_name").filter(is_text).or_else(|| f.remove("service_name"));
-    raw.requester = requester(f.remove("requester"));
-    raw.requester_type = f.remove("requester_type");
-    raw.usage_context = f.remove("request_tags").filter(|c| !is_empty_map(c));
-    raw.status_code = f.remove("status_code");
-    raw.execution_duration_ms = f.remove("latency_ms");
+    raw.request_id = f.request_id.0;
+    raw.request_time = f.event_time.0;
+    raw.endpoint_name = f.endpoint_name.0.filter(is_text).or(f.service_name.0);
+    raw.requester = requester(f.requester.0);
+    raw.requester_type = f.requester_type.0;
+    raw.usage_context = f.request_tags.0.filter(|c| !is_empty_map(c));
+    raw.status_code = f.status_code.0;
+    raw.execution_duration_ms = f.latency_ms.0;
     raw.request_streaming =
-        text(f.get("response_content_type")).map(|t| Val::Bool(t.trim().starts_with("text/event-stream")));
+        text(f.response_content_type.0.as_ref()).map(|t| Val::Bool(t.trim().starts_with("text/event-stream")));
     raw.service_tier = json_val(invocation.get("service_tier"));
-    raw.input_tokens = f.remove("input_tokens");
-    raw.output_tokens = f.remove("output_tokens");
+    raw.input_tokens = f.input_tokens.0;
+    raw.output_tokens = f.output_tokens.0;
     raw.cached_input_tokens = json_val(tokens.get("cache_read_input_tokens"));
     raw.cache_creation_input_tokens = json_val(tokens.get("cache_creation_input_tokens"));
     raw.reasoning_tokens = json_val(tokens.get("output_reasoning_tokens"));
@@ -121,36 +122,89 @@ fn failed_attempt<'a>(request: &RawRecord<'a>, attempt: &Value, k: i64) -> Resul
 /// (it is the endpoint's own table): the endpoint is named by the request's URL
 /// (`.../model-services/<endpoint>/...`), else the row is filed under its destination.
 pub fn parse_payload_line(line: &[u8], typing: Typing) -> Result<Parsed<'_>, Reject> {
-    let mut f = fields(line)?;
-    let url = text(f.get("url"));
+    let mut f: GatewayRow<'_> = row(line)?;
+    let url = text(f.url.0.as_ref());
     let mut raw = destination(&mut f, url.as_deref())?;
     raw.served_entity_id = None;
-    raw.request_id = f.remove("request_id");
-    raw.request_time = f.remove("event_time");
+    raw.request_id = f.request_id.0;
+    raw.request_time = f.event_time.0;
     raw.endpoint_name = url
         .as_deref()
         .and_then(|u| segment_after(u, "/model-services/").or_else(|| segment_after(u, "/serving-endpoints/")))
         .map(|e| Val::Str(Cow::Owned(e.to_string())))
         .or_else(|| raw.served_entity_name.clone());
-    raw.requester = requester(f.remove("requester"));
-    raw.usage_context = f.remove("request_tags").filter(|c| !is_empty_map(c));
-    raw.status_code = f.remove("status_code");
-    raw.execution_duration_ms = f.remove("latency_ms");
-    raw.sampling_fraction = f.remove("sampling_fraction");
+    raw.requester = requester(f.requester.0);
+    raw.usage_context = f.request_tags.0.filter(|c| !is_empty_map(c));
+    raw.status_code = f.status_code.0;
+    raw.execution_duration_ms = f.latency_ms.0;
+    raw.sampling_fraction = f.sampling_fraction.0;
     raw.zone_less_time_is_utc = true;
-    payload_tokens(&mut raw, f.remove("request"), f.remove("response"));
+    payload_tokens(&mut raw, f.request.0, f.response.0);
     Ok(Parsed::one(validate(raw, typing)?))
+}
+
+/// The columns of the gateway's usage and payload tables that the mappings read, borrowed from
+/// the line (each table has some of them; the others are skipped unparsed).
+#[derive(Deserialize)]
+struct GatewayRow<'a> {
+    #[serde(borrow, default)]
+    request_id: Loose<'a>,
+    #[serde(borrow, default)]
+    event_time: Loose<'a>,
+    #[serde(borrow, default)]
+    requester: Loose<'a>,
+    #[serde(borrow, default)]
+    request_tags: Loose<'a>,
+    #[serde(borrow, default)]
+    status_code: Loose<'a>,
+    #[serde(borrow, default)]
+    latency_ms: Loose<'a>,
+    #[serde(borrow, default)]
+    url: Loose<'a>,
+    #[serde(borrow, default)]
+    destination_name: Loose<'a>,
+    #[serde(borrow, default)]
+    destination_model: Loose<'a>,
+    #[serde(borrow, default)]
+    destination_type: Loose<'a>,
+    #[serde(borrow, default)]
+    destination_id: Loose<'a>,
+    // the usage table's
+    #[serde(borrow, default)]
+    endpoint_name: Loose<'a>,
+    #[serde(borrow, default)]
+    service_name: Loose<'a>,
+    #[serde(borrow, default)]
+    requester_type: Loose<'a>,
+    #[serde(borrow, default)]
+    response_content_type: Loose<'a>,
+    #[serde(borrow, default)]
+    input_tokens: Loose<'a>,
+    #[serde(borrow, default)]
+    output_tokens: Loose<'a>,
+    #[serde(borrow, default)]
+    mcp_metadata: Loose<'a>,
+    #[serde(borrow, default)]
+    token_details: Loose<'a>,
+    #[serde(borrow, default)]
+    invocation_metadata: Loose<'a>,
+    #[serde(borrow, default)]
+    routing_information: Loose<'a>,
+    // the payload table's
+    #[serde(borrow, default)]
+    sampling_fraction: Loose<'a>,
+    #[serde(borrow, default)]
+    request: Loose<'a>,
+    #[serde(borrow, default)]
+    response: Loose<'a>,
 }
 
 /// The served entity of a row: `destination_name` (else `destination_model`), its id, its type
 /// (`DESTINATION_TYPE_EXTERNAL_MODEL` -> `EXTERNAL_MODEL`) and provider: Databricks for its
 /// foundation models, else the provider a native-API URL names (`/ai-gateway/anthropic/...`).
-fn destination<'a>(
-    f: &mut std::collections::HashMap<String, Val<'a>>,
-    url: Option<&str>,
-) -> Result<RawRecord<'a>, Reject> {
-    let name = f.remove("destination_name").filter(is_text).or_else(|| f.remove("destination_model").filter(is_text));
-    let entity_type = text(f.get("destination_type")).map(|t| {
+fn destination<'a>(f: &mut GatewayRow<'a>, url: Option<&str>) -> Result<RawRecord<'a>, Reject> {
+    let name = f.destination_name.0.take().filter(is_text).or_else(|| f.destination_model.0.take().filter(is_text));
+    let entity_type = text(f.destination_type.0.as_ref()).map(|t| {
         let t = t.trim().to_ascii_uppercase();
         t.strip_prefix("DESTINATION_TYPE_").map_or(t.clone(), str::to_string)
     });
@@ -163,7 +217,7 @@ fn destination<'a>(
     };
     Ok(RawRecord {
         served_entity_name: name,
-        served_entity_id: f.remove("destination_id"),
+        served_entity_id: f.destination_id.0.take(),
         entity_type: entity_type.map(|t| Val::Str(Cow::Owned(t))),
         provider: provider.map(|p| Val::Str(Cow::Owned(p))),
         ..RawRecord::default()

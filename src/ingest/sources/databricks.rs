@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicU64;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::native::{Loose, fields, row};
+use super::native::{Loose, row};
 use super::{ChunkOptions, InputFile, LineNumbers, format_of, read_chunks};
 use crate::error::{Error, Result};
 use crate::ingest::usage::{self, TokenStyle};
@@ -127,17 +127,34 @@ impl ServedEntities {
     }
 }
 
+/// The columns of a served_entities row that resolve an id.
+#[derive(Deserialize)]
+struct ServedEntityRow<'a> {
+    #[serde(borrow, default)]
+    served_entity_id: Loose<'a>,
+    #[serde(borrow, default)]
+    endpoint_name: Loose<'a>,
+    #[serde(borrow, default)]
+    served_entity_name: Loose<'a>,
+    #[serde(borrow, default)]
+    change_time: Loose<'a>,
+    #[serde(borrow, default)]
+    entity_type: Loose<'a>,
+    #[serde(borrow, default)]
+    external_model_config: Loose<'a>,
+}
+
 fn version_of(line: &[u8], typing: Typing) -> std::result::Result<(String, EntityVersion), Reject> {
-    let mut f = fields(line)?;
+    let f: ServedEntityRow<'_> = row(line)?;
     let text = |v: Option<Val<'_>>| v.and_then(|v| v.text());
-    let required = |f: &mut HashMap<String, Val<'_>>, name: &str| {
-        text(f.remove(name)).ok_or_else(|| Reject::new(ReasonCode::MissingField, format!("{name} is missing")))
+    let required = |v: Loose<'_>, name: &str| {
+        text(v.0).ok_or_else(|| Reject::new(ReasonCode::MissingField, format!("{name} is missing")))
     };
-    let id = required(&mut f, "served_entity_id")?;
-    let endpoint_name = required(&mut f, "endpoint_name")?;
-    let served_entity_name = required(&mut f, "served_entity_name")?;
-    let change_time_us = export_time(f.remove("change_time"), "change_time", typing)?;
-    let provider = match f.remove("external_model_config") {
+    let id = required(f.served_entity_id, "served_entity_id")?;
+    let endpoint_name = required(f.endpoint_name, "endpoint_name")?;
+    let served_entity_name = required(f.served_entity_name, "served_entity_name")?;
+    let change_time_us = export_time(f.change_time.0, "change_time", typing)?;
+    let provider = match f.external_model_config.0 {
         Some(Val::Json(v)) => v.get("provider").and_then(Value::as_str).map(str::to_string),
         Some(Val::Str(s)) => {
             serde_json::from_str::<Value>(&s).ok().and_then(|v| v.get("provider")?.as_str().map(str::to_string))
@@ -150,7 +167,7 @@ fn version_of(line: &[u8], typing: Typing) -> std::result::Result<(String, Entit
             change_time_us,
             endpoint_name,
             served_entity_name,
-            entity_type: text(f.remove("entity_type")),
+            entity_type: text(f.entity_type.0),
             provider,
         },
     ))

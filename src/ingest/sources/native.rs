@@ -249,15 +249,6 @@ fn object_text(line: &[u8]) -> Result<&str, Reject> {
     Ok(text)
 }
 
-/// A JSON line as loosely typed fields by name (nulls left out): what the adapters of other
-/// sources map from, with the same checks as [`parse_line`].
-pub(crate) fn fields(line: &[u8]) -> Result<std::collections::HashMap<String, Val<'_>>, Reject> {
-    let text = object_text(line)?;
-    let parsed: std::collections::HashMap<String, Loose<'_>> = serde_json::from_str(text)
-        .map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))?;
-    Ok(parsed.into_iter().filter_map(|(k, v)| v.0.map(|v| (k, v))).collect())
-}
-
 /// Best effort: the id (in the field `field`) of a line that failed validation, for the
 /// quarantine row.
 pub fn request_id_of(line: &[u8], field: &str) -> Option<String> {
