@@ -328,6 +328,7 @@ impl Run<'_> {
                     chunk_bytes: CHUNK_BYTES,
                     max_line_bytes: self.opts.max_line_bytes,
                     required: file.source.required(),
+                    json_columns: file.source.json_columns(),
                     what: file.source.what(),
                 },
                 threads,

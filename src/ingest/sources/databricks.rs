@@ -67,6 +67,7 @@ impl ServedEntities {
             chunk_bytes: 8 << 20,
             max_line_bytes: 1 << 20,
             required: &["served_entity_id", "endpoint_name", "served_entity_name", "change_time"],
+            json_columns: &[],
             what: "Databricks served_entities rows",
         };
         let mut entities = ServedEntities::default();

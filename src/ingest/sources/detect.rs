@@ -117,6 +117,16 @@ impl Source {
         }
     }
 
+    /// Columns whose CSV cells hold JSON that the source's adapter reads as an object or array
+    /// as well as text: a cell that parses is carried to it as JSON, not as an escaped string
+    /// the parser would unescape again.
+    pub fn json_columns(self) -> &'static [&'static str] {
+        match self {
+            Source::Litellm => &["metadata", "messages", "response", "request_tags"],
+            _ => &[],
+        }
+    }
+
     /// Columns that tell it apart from the others (on top of [`Source::required`]).
     fn distinctive(self) -> &'static [&'static str] {
         match self {

@@ -95,6 +95,9 @@ pub struct ChunkOptions {
     /// Columns a CSV or Parquet file must have (its source's key fields): without them the
     /// file is something else and is refused whole instead of quarantining every row.
     pub required: &'static [&'static str],
+    /// CSV columns whose cells are carried as JSON when they hold a JSON object or array
+    /// ([`Source::json_columns`]).
+    pub json_columns: &'static [&'static str],
     /// What the file holds, for messages ("native records", "LiteLLM spend logs").
     pub what: &'static str,
 }

@@ -47,6 +47,7 @@ pub(super) fn csv_chunks(
             (key, (i + 1..headers.len()).filter(|j| headers[*j] == *name).collect())
         })
         .collect();
+    let json: Vec<bool> = headers.iter().map(|h| opts.json_columns.contains(&h.as_str())).collect();
     let mut seq = 0u64;
     let mut chunk = lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::FromText);
     let mut record = csv::ByteRecord::new();
@@ -91,7 +92,7 @@ pub(super) fn csv_chunks(
         let start = chunk.data.len();
         let mut utf8_error = None;
         chunk.data.push(b'{');
-        for ((name, (key, later)), cell) in headers.iter().zip(&keys).zip(record.iter()) {
+        for (((name, (key, later)), json), cell) in headers.iter().zip(&keys).zip(&json).zip(record.iter()) {
             if later.iter().any(|j| !record[*j].is_empty()) {
                 continue;
             }
@@ -102,7 +103,16 @@ pub(super) fn csv_chunks(
                         chunk.data.push(b',');
                     }
                     chunk.data.extend_from_slice(key);
-                    serde_json::to_writer(&mut chunk.data, text)?;
+                    if *json && is_json_document(text) {
+                        // blanks between its tokens may be newlines (a JSON string holds none)
+                        let at = chunk.data.len();
+                        chunk.data.extend_from_slice(text.as_bytes());
+                        for p in memchr::memchr2_iter(b'\n', b'\r', &chunk.data[at..]).collect::<Vec<_>>() {
+                            chunk.data[at + p] = b' ';
+                        }
+                    } else {
+                        serde_json::to_writer(&mut chunk.data, text)?;
+                    }
                 }
                 Err(_) => {
                     utf8_error = Some(name.clone());
@@ -143,12 +153,24 @@ pub(super) fn csv_chunks(
     Ok(true)
 }
 
+/// A JSON object or array, whole.
+fn is_json_document(text: &str) -> bool {
+    matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['))
+        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rows(input: &[u8]) -> (Vec<serde_json::Value>, Vec<Rejected>) {
-        let opts = ChunkOptions { chunk_bytes: 40, max_line_bytes: 1 << 20, required: &["a"], what: "records" };
+        let opts = ChunkOptions {
+            chunk_bytes: 40,
+            max_line_bytes: 1 << 20,
+            required: &["a"],
+            json_columns: &["j"],
+            what: "records",
+        };
         let (mut lines, mut rejects) = (Vec::new(), Vec::new());
         csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |c| {
             lines.extend(
@@ -188,5 +210,23 @@ mod tests {
         let reasons: Vec<_> = rejects.iter().map(|r| (r.line, r.code)).collect();
         assert_eq!(reasons, vec![(2, ReasonCode::InvalidUtf8), (4, ReasonCode::MalformedRecord)]);
         assert!(rejects[0].message.contains("field b"), "{}", rejects[0].message);
+    }
+
+    #[test]
+    fn a_json_column_holding_json_is_carried_as_json_and_anything_else_as_text() {
+        let input =
+            "a,j\n1,\"{\"\"k\"\": [1,\n 2]}\"\n2,\"{not json\"\n3,[]\n4,\"\"\"s\"\"\"\n5,\"[1] x\"\n".as_bytes();
+        let (lines, rejects) = rows(input);
+        assert!(rejects.is_empty());
+        assert_eq!(
+            lines,
+            vec![
+                serde_json::json!({"a": "1", "j": {"k": [1, 2]}}),
+                serde_json::json!({"a": "2", "j": "{not json"}),
+                serde_json::json!({"a": "3", "j": []}),
+                serde_json::json!({"a": "4", "j": "\"s\""}),
+                serde_json::json!({"a": "5", "j": "[1] x"}),
+            ]
+        );
     }
 }

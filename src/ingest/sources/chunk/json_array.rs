@@ -186,7 +186,7 @@ mod tests {
     fn array_chunks(input: &[u8], max_line_bytes: usize) -> Result<Vec<Chunk>> {
         let mut out = Vec::new();
         let mut reader = std::io::BufReader::with_capacity(7, std::io::Cursor::new(input.to_vec()));
-        let opts = ChunkOptions { chunk_bytes: 64, max_line_bytes, required: &[], what: "records" };
+        let opts = ChunkOptions { chunk_bytes: 64, max_line_bytes, required: &[], json_columns: &[], what: "records" };
         json_array_chunks(&mut reader, Path::new("t.json"), opts, &mut |c| {
             out.push(c);
             true
@@ -236,7 +236,13 @@ mod tests {
 
     fn elements_of(input: &[u8], read_size: usize) -> Vec<serde_json::Value> {
         let mut reader = std::io::BufReader::with_capacity(read_size, std::io::Cursor::new(input.to_vec()));
-        let opts = ChunkOptions { chunk_bytes: 100, max_line_bytes: 1 << 20, required: &[], what: "records" };
+        let opts = ChunkOptions {
+            chunk_bytes: 100,
+            max_line_bytes: 1 << 20,
+            required: &[],
+            json_columns: &[],
+            what: "records",
+        };
         let mut data = Vec::new();
         json_array_chunks(&mut reader, Path::new("t.json"), opts, &mut |c| {
             data.extend(c.data);

@@ -119,6 +119,7 @@ mod tests {
                 chunk_bytes,
                 max_line_bytes,
                 required: Source::Native.required(),
+                json_columns: &[],
                 what: Source::Native.what(),
             },
             &mut |c| {
