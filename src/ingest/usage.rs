@@ -149,13 +149,19 @@ impl UsageChunk {
 /// [`from_response`] and [`labels_of`] read, when the body is a JSON object or array of objects
 /// that shows usage; otherwise None, and the caller reads the whole body with
 /// [`response_chunks`] (to count characters, or to cut a stream of server-sent events).
-pub fn usage_chunks(text: &str) -> Option<Vec<Value>> {
+fn usage_chunks(text: &str) -> Option<Vec<Value>> {
     let chunks: Vec<Value> = match text.trim_start().as_bytes().first()? {
         b'{' => vec![serde_json::from_str::<UsageChunk>(text).ok()?.into_value()],
         b'[' => serde_json::from_str::<Vec<UsageChunk>>(text).ok()?.into_iter().map(UsageChunk::into_value).collect(),
         _ => return None,
     };
     from_response(&chunks).is_some().then_some(chunks)
+}
+
+/// A logged response's chunks for [`from_response`], [`labels_of`] and [`response_chars`]:
+/// read for the usage only when it shows usage, else whole.
+pub fn chunks_of(text: &str) -> Vec<Value> {
+    usage_chunks(text).unwrap_or_else(|| response_chunks(text))
 }
 
 /// The usage a response (plain or streamed) reports, if any.
@@ -282,7 +288,7 @@ pub fn tokens_from_payload(
     if request.is_none() && response.is_none() {
         return None;
     }
-    let chunks = response.map(|r| usage_chunks(r).unwrap_or_else(|| response_chunks(r))).unwrap_or_default();
+    let chunks = response.map(chunks_of).unwrap_or_default();
     if let Some((reported, style)) = from_response(&chunks) {
         return Some(super::tokens::normalise(reported, style));
     }

@@ -333,9 +333,7 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
             _ => None,
         }
     }
-    let chunks = text(&response)
-        .map(|r| usage::usage_chunks(r).unwrap_or_else(|| usage::response_chunks(r)))
-        .unwrap_or_default();
+    let chunks = text(&response).map(usage::chunks_of).unwrap_or_default();
     match usage::from_response(&chunks) {
         Some((reported, style)) => {
             let int = |v: Option<i64>| v.map(Val::Int);
