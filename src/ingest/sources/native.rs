@@ -195,9 +195,7 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
 /// Parses and validates one JSON line of the native format. `typing` is
 /// [`Typing::FromText`] for lines made from CSV rows, whose values are all strings.
 pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject> {
-    let text = object_text(line)?;
-    let parsed: NativeLine<'_> = serde_json::from_str(text)
-        .map_err(|e| Reject::new(ReasonCode::MalformedRecord, format!("not a JSON object: {e}")))?;
+    let parsed: NativeLine<'_> = row(line)?;
     let raw = RawRecord {
         request_id: parsed.request_id.0,
         client_request_id: parsed.client_request_id.0,

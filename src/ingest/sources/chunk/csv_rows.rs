@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::lines_chunk;
+use super::{blank_newlines, lines_chunk};
 use crate::error::{Error, Result};
 use crate::ingest::record::Rejected;
 use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
@@ -107,9 +107,7 @@ pub(super) fn csv_chunks(
                         // blanks between its tokens may be newlines (a JSON string holds none)
                         let at = chunk.data.len();
                         chunk.data.extend_from_slice(text.as_bytes());
-                        for p in memchr::memchr2_iter(b'\n', b'\r', &chunk.data[at..]).collect::<Vec<_>>() {
-                            chunk.data[at + p] = b' ';
-                        }
+                        blank_newlines(&mut chunk.data[at..]);
                     } else {
                         serde_json::to_writer(&mut chunk.data, text)?;
                     }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{lines_chunk, read_error, too_long_message};
+use super::{blank_newlines, lines_chunk, read_error, too_long_message};
 use crate::error::{Error, Result};
 use crate::ingest::record::Rejected;
 use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
@@ -54,9 +54,7 @@ pub(super) fn json_array_chunks(
             let kept = chunk.data[start..].trim_ascii_end().len();
             chunk.data.truncate(start + kept);
             if kept > 0 {
-                for p in memchr::memchr2_iter(b'\n', b'\r', &chunk.data[start..]).collect::<Vec<_>>() {
-                    chunk.data[start + p] = b' ';
-                }
+                blank_newlines(&mut chunk.data[start..]);
                 chunk.data.push(b'\n');
                 if let LineNumbers::Each(numbers) = &mut chunk.lines {
                     numbers.push(index);

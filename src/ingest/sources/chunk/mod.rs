@@ -99,6 +99,16 @@ fn lines_chunk(seq: u64, data: Vec<u8>, lines: LineNumbers, typing: Typing) -> C
     Chunk { seq, data, lines, typing, rejects: Vec::new(), prerejected_records: 0 }
 }
 
+/// A JSON document made one line: its newlines become blanks. Between tokens they are blanks
+/// already, and a JSON string cannot hold a raw one.
+fn blank_newlines(bytes: &mut [u8]) {
+    let mut from = 0;
+    while let Some(p) = memchr::memchr2(b'\n', b'\r', &bytes[from..]) {
+        bytes[from + p] = b' ';
+        from += p + 1;
+    }
+}
+
 /// The quarantine message of an over-long line.
 pub fn too_long_message(total: u64, cap: usize) -> String {
     format!("the line is {total} bytes long, over --max-line-bytes {cap}; raise it if such records are real")
