@@ -63,8 +63,8 @@ fn query(env: &Env, warehouse: &std::path::Path, engine: &str, sql: &str) -> Vec
 fn rollup_chargeback_sql_and_reports_on_a_cluster_equal_a_local_run() {
     let env = Env::init();
     let cluster = Cluster::start(&env);
-    // four days across the month's end: a scan per date is a task per date on the cluster, so
-    // a few days keep the test quick and still cross the period boundary
+    // four days across the month's end: a few days keep the test quick (every job costs the
+    // cluster's scheduling) and still cross the period boundary
     let data = env.generate("data", &["--rows", "2000", "--days", "4", "--start", "2025-01-30"]);
     // two warehouses of the same logs: one run locally, one on the cluster
     for wh in ["wh", "cl"] {
@@ -135,7 +135,7 @@ fn rollup_chargeback_sql_and_reports_on_a_cluster_equal_a_local_run() {
     };
     assert_eq!(tz("wh", "local"), tz("cl", &cluster.engine));
 
-    // SQL over the inference table (a Delta snapshot as Parquet scans), config tables and views
+    // SQL over the inference table (a Delta snapshot as one Parquet scan), config tables and views
     for sql in [
         "SELECT request_date, endpoint_name, count(*), sum(input_tokens) FROM inference GROUP BY 1, 2",
         "SELECT requester, sum(cost) FROM priced_requests GROUP BY 1",
@@ -249,7 +249,8 @@ fn an_s3_warehouse_rolls_up_and_charges_back_on_the_cluster() {
 fn executors_join_a_running_scheduler() {
     let env = crate::util::ingested_warehouse(800, 3);
     env.ok(&["-q", "rollup"]);
-    let scheduler = Cluster::spawn(&env, Vec::new(), &["--port", "0", "--executors", "0"]);
+    // a scheduler alone, at the address the workers reach it at (loopback here)
+    let scheduler = Cluster::spawn(&env, Vec::new(), &["--host", "127.0.0.1", "--port", "0", "--executors", "0"]);
     let address = scheduler.engine.trim_start_matches("ballista://").to_string();
     let executors = Cluster::spawn(&env, Vec::new(), &["--scheduler", &address, "--executors", "2", "--slots", "1"]);
     assert_eq!(executors.engine, scheduler.engine, "the joined executors name their scheduler");

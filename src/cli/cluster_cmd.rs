@@ -1,4 +1,5 @@
-//! `tokenledger cluster`: a Ballista scheduler and executors on loopback, until stopped.
+//! `tokenledger cluster`: a Ballista scheduler and executors (on loopback unless `--host`), until
+//! stopped.
 
 use clap::Args;
 
@@ -6,7 +7,7 @@ use crate::error::Result;
 
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    /// The scheduler's port on 127.0.0.1 (0: any free port; the first line printed names it).
+    /// The scheduler's port (0: any free port; the first line printed names it).
     #[arg(long, default_value_t = 50050)]
     pub port: u16,
 
@@ -19,12 +20,15 @@ pub struct ClusterArgs {
     pub slots: Option<usize>,
 
     /// Join the executors to this running scheduler (HOST:PORT) instead of starting one: the
-    /// executors of a real Ballista cluster, which know tokenledger's functions.
+    /// workers of a real cluster, whose scheduler is `tokenledger cluster --executors 0`
+    /// (tokenledger's plans carry its Delta tables' file lists, which a stock Ballista
+    /// scheduler cannot read).
     #[arg(long, value_name = "HOST:PORT")]
     pub scheduler: Option<String>,
 
-    /// With --scheduler: the address the executors listen on and are reached at.
-    #[arg(long, default_value = "127.0.0.1", requires = "scheduler")]
+    /// The address this machine's scheduler and executors listen on and are reached at by
+    /// the others (a real cluster: this machine's name or address on its network).
+    #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
 
     /// Where executors keep shuffle files (default: a temporary directory, removed on exit).
@@ -50,7 +54,7 @@ pub async fn run(args: &ClusterArgs) -> Result<i32> {
                 })?;
             LocalCluster::join(scheduler, &args.host, args.executors, slots, &work_root).await?
         }
-        None => LocalCluster::start(args.port, args.executors, slots, &work_root).await?,
+        None => LocalCluster::start(&args.host, args.port, args.executors, slots, &work_root).await?,
     };
     // the first line is for scripts that start a cluster and need its engine; a cluster of
     // known size says how many tasks fill its slots (Ballista's default is 16 a stage)

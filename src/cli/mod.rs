@@ -129,7 +129,7 @@ pub enum Command {
     Run(run_cmd::RunArgs),
     /// The cycles `tokenledger run` recorded, newest first.
     Runs(run_cmd::RunsArgs),
-    /// A Ballista scheduler and executors on this machine (loopback), for --engine ballista:// (feature `ballista`).
+    /// A Ballista scheduler and executors on this machine (loopback unless --host), for --engine ballista:// (feature `ballista`).
     Cluster(cluster_cmd::ClusterArgs),
     /// Generate realistic synthetic gateway logs and matching config, for demos and benchmarks.
     Gen(gen_cmd::GenArgs),

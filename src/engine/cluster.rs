@@ -13,15 +13,13 @@ use std::time::{Duration, Instant};
 use arrow_flight::flight_service_server::FlightServiceServer;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::registry::BallistaFunctionRegistry;
-use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::protobuf::ExecutorRegistration;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use ballista_core::serde::protobuf::{
-    ExecutorRegistration, RuntimeStatsReport, ShuffleWritePartition, TaskColumnStats, WindowStateReport,
-};
 use ballista_core::serde::scheduler::{ExecutorOperatingSystemSpecification, ExecutorSpecification};
+use ballista_core::serde::{BallistaCodec, BallistaLogicalExtensionCodec};
 use ballista_core::utils::{GrpcServerConfig, create_grpc_server, default_config_producer, default_session_builder};
-use ballista_core::{BALLISTA_PROTOCOL_VERSION, JobId, RuntimeProducer};
-use ballista_executor::execution_engine::{DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor};
+use ballista_core::{BALLISTA_PROTOCOL_VERSION, RuntimeProducer};
+use ballista_executor::execution_engine::DefaultExecutionEngine;
 use ballista_executor::execution_loop::poll_loop;
 use ballista_executor::executor::Executor;
 use ballista_executor::flight_service::BallistaFlightService;
@@ -33,14 +31,13 @@ use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::SessionConfig;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::WarehouseStores;
+use super::{SnapshotFiles, SnapshotTable, WarehouseStores};
 use crate::error::{Error, Result};
 
 /// gRPC messages carry plans and result batches.
@@ -78,11 +75,11 @@ impl LocalCluster {
     /// Starts a scheduler on `127.0.0.1:port` (0: any free port) and `executors` executors of
     /// `slots` task slots, with work directories under `work_root`, and waits until every
     /// executor has registered.
-    pub async fn start(port: u16, executors: usize, slots: usize, work_root: &Path) -> Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    pub async fn start(host: &str, port: u16, executors: usize, slots: usize, work_root: &Path) -> Result<Self> {
+        let listener = TcpListener::bind((host, port)).await?;
         let scheduler = listener.local_addr()?;
-        let config = SchedulerConfig::default()
-            .with_hostname("127.0.0.1")
+        let mut config = SchedulerConfig::default()
+            .with_hostname(host)
             .with_port(scheduler.port())
             // executors pull tasks: they need no port of their own for the scheduler
             .with_scheduler_policy(TaskSchedulingPolicy::PullStaged)
@@ -100,6 +97,8 @@ impl LocalCluster {
                 }
                 Ok(state)
             }));
+        // the Delta tables of the plans it is sent are tokenledger's snapshot scans
+        config.override_logical_codec = Some(Arc::new(SnapshotCodec::default()));
         let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| ballista_error("scheduler", e))?;
         let server: SchedulerServer<LogicalPlanNode, PhysicalPlanNode> =
             create_scheduler(cluster, Arc::new(config)).await.map_err(|e| ballista_error("scheduler", e))?;
@@ -114,7 +113,7 @@ impl LocalCluster {
         for i in 0..executors {
             let dir = work_root.join(format!("executor-{i}"));
             std::fs::create_dir_all(&dir)?;
-            tasks.extend(start_executor(scheduler, "127.0.0.1", &dir, slots).await?);
+            tasks.extend(start_executor(scheduler, host, &dir, slots).await?);
             work_dirs.push(dir);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -199,7 +198,7 @@ async fn start_executor(
         functions(),
         Arc::new(LoggingMetricsCollector::default()),
         slots,
-        Arc::new(WithoutOperatorMetrics(DefaultExecutionEngine::new())),
+        Arc::new(DefaultExecutionEngine::new()),
     ));
     let flight = FlightServiceServer::new(BallistaFlightService::new(work_dir))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -226,70 +225,127 @@ async fn start_executor(
     Ok(vec![flight, poll])
 }
 
-/// Ballista's execution engine, except that tasks report no operator metrics. The scheduler
-/// merges each task's metrics into its stage's, and fails the task's status update when the
-/// operator counts differ, which they do when a stage is a union of scans of different shapes
-/// (the snapshot's per-date scans): the lost status left the job waiting forever (seen at 1M
-/// requests in `report rate_limits`). The metrics only feed the scheduler's display; the
-/// statistics the adaptive planner uses travel separately and are passed through.
-struct WithoutOperatorMetrics(DefaultExecutionEngine);
+/// Ballista's logical codec, and tokenledger's Delta tables ([`SnapshotTable`]): their file
+/// list travels in the plan, so the scheduler plans one scan of exactly the snapshot's files.
+/// The command and the scheduler of `tokenledger cluster` both use it; a stock Ballista
+/// scheduler cannot read such a plan.
+#[derive(Debug, Default)]
+pub struct SnapshotCodec(BallistaLogicalExtensionCodec);
 
-impl ExecutionEngine for WithoutOperatorMetrics {
-    fn create_query_stage_exec(
+/// What starts the bytes of a [`SnapshotTable`] in a plan (the rest is its file list as JSON).
+const SNAPSHOT_TAG: &[u8] = b"tokenledger-snapshot-1\n";
+
+impl LogicalExtensionCodec for SnapshotCodec {
+    fn try_decode(
         &self,
-        job_id: JobId,
-        stage_id: usize,
-        task_id: usize,
-        global_output_partition_ids: Vec<usize>,
-        plan: Arc<dyn ExecutionPlan>,
-        work_dir: &str,
-        config: &SessionConfig,
-    ) -> datafusion::error::Result<Arc<dyn QueryStageExecutor>> {
-        let stage = self.0.create_query_stage_exec(
-            job_id,
-            stage_id,
-            task_id,
-            global_output_partition_ids,
-            plan,
-            work_dir,
-            config,
-        )?;
-        Ok(Arc::new(StageWithoutMetrics(stage)))
+        buf: &[u8],
+        inputs: &[datafusion::logical_expr::LogicalPlan],
+        ctx: &TaskContext,
+    ) -> datafusion::error::Result<datafusion::logical_expr::Extension> {
+        self.0.try_decode(buf, inputs, ctx)
     }
-}
 
-#[derive(Debug)]
-struct StageWithoutMetrics(Arc<dyn QueryStageExecutor>);
-
-impl std::fmt::Display for StageWithoutMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-#[async_trait::async_trait]
-impl QueryStageExecutor for StageWithoutMetrics {
-    async fn execute_query_stage(
+    fn try_encode(
         &self,
-        task_id: usize,
-        context: Arc<TaskContext>,
-    ) -> datafusion::error::Result<Vec<ShuffleWritePartition>> {
-        self.0.execute_query_stage(task_id, context).await
+        node: &datafusion::logical_expr::Extension,
+        buf: &mut Vec<u8>,
+    ) -> datafusion::error::Result<()> {
+        self.0.try_encode(node, buf)
     }
 
-    fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
-        Vec::new()
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &datafusion::common::TableReference,
+        schema: arrow::datatypes::SchemaRef,
+        ctx: &TaskContext,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        let Some(json) = buf.strip_prefix(SNAPSHOT_TAG) else {
+            return self.0.try_decode_table_provider(buf, table_ref, schema, ctx);
+        };
+        let files: SnapshotFiles = serde_json::from_slice(json).map_err(|e| {
+            datafusion::error::DataFusionError::Plan(format!("the file list of table {table_ref} in the plan: {e}"))
+        })?;
+        let table = SnapshotTable::new(schema, files)
+            .map_err(|e| datafusion::error::DataFusionError::Plan(format!("table {table_ref}: {e}")))?;
+        Ok(Arc::new(table))
     }
 
-    fn collect_runtime_stats_reports(&self) -> Vec<RuntimeStatsReport> {
-        self.0.collect_runtime_stats_reports()
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &datafusion::common::TableReference,
+        node: Arc<dyn datafusion::catalog::TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> datafusion::error::Result<()> {
+        let Some(table) = node.downcast_ref::<SnapshotTable>() else {
+            return self.0.try_encode_table_provider(table_ref, node, buf);
+        };
+        buf.extend_from_slice(SNAPSHOT_TAG);
+        serde_json::to_writer(buf, table.files())
+            .map_err(|e| datafusion::error::DataFusionError::Internal(format!("table {table_ref}: {e}")))
     }
 
-    fn collect_window_state_reports(&self) -> datafusion::error::Result<Vec<WindowStateReport>> {
-        self.0.collect_window_state_reports()
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::datasource::file_format::FileFormatFactory>> {
+        self.0.try_decode_file_format(buf, ctx)
     }
 
-    fn collect_column_stats(&self) -> Vec<TaskColumnStats> {
-        self.0.collect_column_stats()
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn datafusion::datasource::file_format::FileFormatFactory>,
+    ) -> datafusion::error::Result<()> {
+        self.0.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(
+        &self,
+        name: &str,
+        buf: &[u8],
+    ) -> datafusion::error::Result<Arc<datafusion::logical_expr::ScalarUDF>> {
+        self.0.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(
+        &self,
+        node: &datafusion::logical_expr::ScalarUDF,
+        buf: &mut Vec<u8>,
+    ) -> datafusion::error::Result<()> {
+        self.0.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(
+        &self,
+        name: &str,
+        buf: &[u8],
+    ) -> datafusion::error::Result<Arc<datafusion::logical_expr::AggregateUDF>> {
+        self.0.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(
+        &self,
+        node: &datafusion::logical_expr::AggregateUDF,
+        buf: &mut Vec<u8>,
+    ) -> datafusion::error::Result<()> {
+        self.0.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(
+        &self,
+        name: &str,
+        buf: &[u8],
+    ) -> datafusion::error::Result<Arc<datafusion::logical_expr::WindowUDF>> {
+        self.0.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(
+        &self,
+        node: &datafusion::logical_expr::WindowUDF,
+        buf: &mut Vec<u8>,
+    ) -> datafusion::error::Result<()> {
+        self.0.try_encode_udwf(node, buf)
     }
 }

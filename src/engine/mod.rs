@@ -2,9 +2,10 @@
 //! (`ballista://HOST:PORT`, feature `ballista`). The SQL of `sql/` is the same either way; what
 //! differs is how a session is made and how tables are handed to it:
 //!
-//! - a Delta table becomes a view over the Parquet files of its snapshot (one scan per
-//!   partition value, the value as a literal column), so a cluster plans and reads plain
-//!   Parquet, only the files the table's version holds, and never lists a directory;
+//! - a Delta table becomes one Parquet scan of the files of its snapshot, their partition
+//!   values as columns ([`SnapshotTable`]), so a cluster plans and reads plain Parquet, only
+//!   the files the table's version holds, in as many tasks as it has slots, and never lists a
+//!   directory;
 //! - a small config table (prices, principals ...) becomes a `VALUES` view, because an
 //!   in-memory table cannot be sent to a cluster.
 //!
@@ -15,6 +16,7 @@
 pub mod cluster;
 pub mod functions;
 mod session;
+mod snapshot;
 mod stores;
 
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub use session::{DEFAULT_MEMORY_LIMIT, runtime};
+pub use snapshot::{SnapshotFile, SnapshotFiles, SnapshotTable};
 pub use stores::{WarehouseStores, register_cloud_stores};
 
 use crate::error::{Error, Result};
@@ -127,8 +130,37 @@ impl Engine {
                 table.update_datafusion_session(&ctx.state())?;
                 Ok(table.table_provider().await?)
             }
-            Engine::Ballista { .. } => snapshot_view(table),
+            Engine::Ballista { .. } => Ok(Arc::new(SnapshotTable::of(table)?)),
         }
+    }
+
+    /// Registers the Delta table `table` as `name` in `ctx`, a session whose queries
+    /// aggregate it by its partition column and join it only with small config tables (the
+    /// rollup's lanes). On a cluster each date's files are then one task's
+    /// ([`SnapshotTable::grouped_by_partition`]), so the aggregation needs no shuffle.
+    /// Locally the same as registering [`Self::delta_table`].
+    pub async fn register_for_aggregation(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        table: &deltalake::DeltaTable,
+    ) -> Result<()> {
+        let _ = ctx.deregister_table(name)?;
+        match self {
+            Engine::Local => {
+                ctx.register_table(name, self.delta_table(ctx, table).await?)?;
+            }
+            Engine::Ballista { .. } => {
+                ctx.register_table(name, Arc::new(SnapshotTable::of(table)?.grouped_by_partition()))?;
+                let state = ctx.state_ref();
+                let mut state = state.write();
+                let options = state.config_mut().options_mut();
+                // partitioned by the date is partitioned by any keys that include it, however
+                // few the partitions (by default DataFusion reshuffles below 4)
+                options.optimizer.subset_repartition_threshold = 1;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -147,16 +179,17 @@ async fn ballista_session(
         tokio::time::timeout(std::time::Duration::from_secs(10), tokio::net::TcpStream::connect(&address)).await;
     if !matches!(reachable, Ok(Ok(_))) {
         return Err(Error::Usage(format!(
-            "no Ballista scheduler answers at {address}: start one (tokenledger cluster, or your cluster's ballista-scheduler) or check --engine"
+            "no Ballista scheduler answers at {address}: start one with `tokenledger cluster` (on a real cluster: `tokenledger cluster --host HOST --executors 0`) or check --engine"
         )));
     }
     // Ballista's defaults for its sessions, with ours on top (spans for error positions)
     let mut ballista = SessionConfig::new_with_ballista().with_ballista_job_name("tokenledger");
     ballista.options_mut().sql_parser.collect_spans = config.options().sql_parser.collect_spans;
-    // a snapshot file is a task's unit of work: a Delta table is a union of per-date scans,
-    // and cutting each date's files into byte ranges made `partitions` tasks of every date
-    // (a 1M-request rollup on two executors: 80 s with the cuts, 22 s without)
+    // a snapshot file is a task's unit of work: a Delta table's scan spreads its files over
+    // `partitions` groups itself, and cutting them into byte ranges on top only adds tasks
     ballista.options_mut().optimizer.repartition_file_scans = false;
+    // the scheduler plans each Delta table's scan from the file list in the plan
+    let mut ballista = ballista.with_ballista_logical_extension_codec(Arc::new(cluster::SnapshotCodec::default()));
     if let Some(n) = partitions {
         ballista.options_mut().execution.target_partitions = n;
     }
@@ -231,67 +264,6 @@ fn values_view(batch: &RecordBatch) -> Result<Arc<dyn TableProvider>> {
         .enumerate()
         .map(|(i, f)| datafusion::logical_expr::col(format!("column{}", i + 1)).alias(f.name()));
     let plan = LogicalPlanBuilder::values_with_schema(rows, &schema)?.project(names)?.build()?;
-    Ok(Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)))
-}
-
-/// The Delta table's active files as a view: per partition value, one Parquet scan of
-/// exactly that value's files, with the value as a literal column in the table's place.
-///
-/// One listing table over all the files with the partition column declared does not work
-/// in DataFusion 55 (it parses partition values from the path relative to the table path,
-/// which is the file itself), and one over the directory would also read files the
-/// snapshot does not hold.
-fn snapshot_view(table: &deltalake::DeltaTable) -> Result<Arc<dyn TableProvider>> {
-    use std::collections::BTreeMap;
-
-    use datafusion::common::ScalarValue;
-    use datafusion::datasource::file_format::parquet::ParquetFormat;
-    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
-
-    let snapshot = table.snapshot()?;
-    let schema = snapshot.snapshot().arrow_schema();
-    let partition = snapshot.metadata().partition_columns().first().cloned();
-    let file_schema = Arc::new(arrow::datatypes::Schema::new(
-        schema.fields().iter().filter(|f| Some(f.name()) != partition.as_ref()).cloned().collect::<Vec<_>>(),
-    ));
-    let root = table.table_url().clone();
-    let mut by_value: BTreeMap<Option<String>, Vec<ListingTableUrl>> = BTreeMap::new();
-    for file in snapshot.log_data().iter() {
-        let value = partition.as_ref().and_then(|p| file.partition_values_map().get(p).cloned().flatten());
-        let url =
-            root.join(file.object_store_path().as_ref()).map_err(|e| Error::Internal(format!("data file URL: {e}")))?;
-        by_value.entry(value).or_default().push(ListingTableUrl::parse(url.as_str())?);
-    }
-    let mut plan: Option<LogicalPlanBuilder> = None;
-    for (i, (value, urls)) in by_value.into_iter().enumerate() {
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(file_schema.clone());
-        let source = datafusion::datasource::provider_as_source(Arc::new(ListingTable::try_new(config)?));
-        let columns = schema.fields().iter().map(|f| {
-            if Some(f.name()) == partition.as_ref() {
-                let literal = match &value {
-                    Some(v) => ScalarValue::try_from_string(v.clone(), f.data_type())?,
-                    None => ScalarValue::try_from(f.data_type())?,
-                };
-                Ok(lit(literal).alias(f.name()))
-            } else {
-                Ok(col(datafusion::common::Column::new_unqualified(f.name())))
-            }
-        });
-        let scan = LogicalPlanBuilder::scan(format!("part_{i}"), source, None)?
-            .project(columns.collect::<Result<Vec<_>>>()?)?;
-        plan = Some(match plan {
-            None => scan,
-            Some(p) => p.union(scan.build()?)?,
-        });
-    }
-    let plan = match plan {
-        Some(p) => p.build()?,
-        None => empty_relation(Arc::new(datafusion::common::DFSchema::try_from(schema.as_ref().clone())?)),
-    };
     Ok(Arc::new(datafusion::catalog::view::ViewTable::new(plan, None)))
 }
 

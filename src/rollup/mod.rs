@@ -246,7 +246,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     if !targets.is_empty() {
         let dates: Vec<(NaiveDate, u64)> =
             targets.iter().map(|d| (*d, all_dates.get(d).copied().unwrap_or(0))).collect();
-        let work = work_units(&dates, opts.parallelism);
+        let work = units_for(warehouse.engine(), &dates, opts.parallelism);
         let bar = crate::progress::bar(requests_recomputed, crate::progress::Unit::Rows, opts.progress);
         bar.set_prefix("rollup");
         tracing::debug!(elapsed = ?started.elapsed(), units = work.len(), "recomputing");
@@ -333,6 +333,20 @@ impl Unit {
     }
 }
 
+/// The units of work of `dates` (with their request counts) on `engine`.
+///
+/// Locally: about four units a lane, each small enough for this process's memory
+/// ([`work_units`]). On a cluster: one unit a lane ([`even_units`]). A unit there is a job of
+/// several stages whose every task costs tens of milliseconds of scheduling, the unit's files
+/// are spread over the cluster's task slots whatever the number of dates, and the executors,
+/// not this process, hold the aggregations (spilling past their memory).
+fn units_for(engine: &crate::engine::Engine, dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> {
+    match engine {
+        crate::engine::Engine::Local => work_units(dates, parallelism),
+        crate::engine::Engine::Ballista { .. } => even_units(dates, parallelism),
+    }
+}
+
 /// Groups consecutive `dates` (with their request counts) into units of work: small enough
 /// that every lane stays busy to the end (about four units a lane) and that a unit fits in
 /// memory ([`UNIT_ROWS`]), big enough that planning does not dominate. A day bigger than
@@ -353,6 +367,28 @@ fn work_units(dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> 
         units.push_back(unit);
     }
     units
+}
+
+/// Consecutive `dates` cut into at most `units` units of about equal requests: each date
+/// goes to the unit in which the middle of its requests falls.
+fn even_units(dates: &[(NaiveDate, u64)], units: usize) -> VecDeque<Unit> {
+    let total: u128 = dates.iter().map(|&(_, rows)| u128::from(rows)).sum::<u128>().max(1);
+    let count = units.max(1) as u128;
+    let mut cut: Vec<Unit> = Vec::new();
+    let mut before: u128 = 0;
+    for &(date, rows) in dates {
+        let index = ((2 * before + u128::from(rows)) * count / (2 * total)).min(count - 1) as usize;
+        before += u128::from(rows);
+        let open = cut.len();
+        match cut.last_mut() {
+            Some(last) if open > index => {
+                last.dates.push(date);
+                last.rows += rows;
+            }
+            _ => cut.push(Unit { dates: vec![date], rows }),
+        }
+    }
+    cut.into()
 }
 
 /// A worker that recomputes dates on one core: its own session (so that its
@@ -383,6 +419,8 @@ async fn recompute(
     for _ in 0..parallelism.max(1) {
         let ctx = engine.context(runtime.clone(), 1).await?;
         register_inputs(&ctx, engine, inference, inputs).await?;
+        // the units' queries aggregate by date and join only the config tables
+        engine.register_for_aggregation(&ctx, INFERENCE, inference).await?;
         let inference = ctx.table(INFERENCE).await?;
         let lane = Lane { ctx, inference, settings: inputs.settings.clone(), tables: tables.to_vec() };
         let (work, bar) = (work.clone(), bar.clone());
@@ -627,5 +665,28 @@ mod tests {
         assert!(units.iter().all(|u| u.rows <= UNIT_ROWS || u.dates.len() == 1));
         assert_eq!(units[0].label(), "2025-01-01");
         assert!(work_units(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn a_cluster_gets_one_unit_a_lane_of_about_equal_requests() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2025, 1, d).unwrap();
+        let cluster: crate::engine::Engine = "ballista://h:1".parse().unwrap();
+        let even: Vec<_> = (1..=10).map(|d| (day(d), 100_000)).collect();
+        let units = units_for(&cluster, &even, 2);
+        assert_eq!(units.iter().map(|u| u.dates.len()).collect::<Vec<_>>(), vec![5, 5]);
+        // however many requests (the executors hold them, not this process)
+        let big: Vec<_> = (1..=9).map(|d| (day(d), 3_000_000)).collect();
+        let units = units_for(&cluster, &big, 2);
+        assert_eq!(units.iter().map(|u| u.rows).collect::<Vec<_>>(), vec![12_000_000, 15_000_000]);
+        let flat: Vec<NaiveDate> = units.iter().flat_map(|u| u.dates.clone()).collect();
+        assert_eq!(flat, (1..=9).map(day).collect::<Vec<_>>());
+        // a huge day among small ones; fewer dates than lanes; days without requests
+        let mixed = vec![(day(1), 10), (day(2), 1_000), (day(3), 10), (day(4), 10)];
+        assert_eq!(units_for(&cluster, &mixed, 2).iter().map(|u| u.dates.len()).collect::<Vec<_>>(), vec![2, 2]);
+        assert_eq!(units_for(&cluster, &[(day(1), 5)], 4).len(), 1);
+        assert_eq!(units_for(&cluster, &[(day(1), 0), (day(2), 0)], 2).len(), 1);
+        assert!(units_for(&cluster, &[], 2).is_empty());
+        // locally the same dates are cut for memory, as before
+        assert_eq!(units_for(&crate::engine::Engine::Local, &big, 2).len(), 9);
     }
 }
