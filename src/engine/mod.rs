@@ -145,7 +145,6 @@ impl Engine {
         name: &str,
         table: &deltalake::DeltaTable,
     ) -> Result<()> {
-        let _ = ctx.deregister_table(name)?;
         match self {
             Engine::Local => {
                 ctx.register_table(name, self.delta_table(ctx, table).await?)?;

@@ -12,6 +12,7 @@
 //! [`SnapshotCodec`](crate::engine::cluster) writes the file list, and the scheduler of
 //! `tokenledger cluster` reads it back. The executors receive a plain Parquet scan.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray};
@@ -283,21 +284,18 @@ impl TableProvider for SnapshotTable {
         let slots = state.config().target_partitions();
         let groups = if self.files.grouped_by_partition {
             // the partition values balanced over the groups, each with all its files
-            let mut values: Vec<(&[Option<String>], Vec<usize>, u64)> = Vec::new();
+            let mut by_value: BTreeMap<&[Option<String>], (Vec<usize>, u64)> = BTreeMap::new();
             for &i in &kept {
                 let file = &self.files.files[i];
-                match values.iter_mut().find(|(v, _, _)| *v == file.values.as_slice()) {
-                    Some((_, members, bytes)) => {
-                        members.push(i);
-                        *bytes += file.size;
-                    }
-                    None => values.push((file.values.as_slice(), vec![i], file.size)),
-                }
+                let (members, bytes) = by_value.entry(file.values.as_slice()).or_default();
+                members.push(i);
+                *bytes += file.size;
             }
-            let sized: Vec<(usize, u64)> = values.iter().enumerate().map(|(v, (_, _, bytes))| (v, *bytes)).collect();
+            let values: Vec<(Vec<usize>, u64)> = by_value.into_values().collect();
+            let sized: Vec<(usize, u64)> = values.iter().enumerate().map(|(v, (_, bytes))| (v, *bytes)).collect();
             balanced_groups(&sized, slots)
                 .into_iter()
-                .map(|group| group.into_iter().flat_map(|v| values[v].1.clone()).collect::<Vec<_>>())
+                .map(|group| group.into_iter().flat_map(|v| values[v].0.clone()).collect::<Vec<_>>())
                 .collect::<Vec<_>>()
         } else {
             let sized: Vec<(usize, u64)> = kept.iter().map(|&i| (i, self.files.files[i].size)).collect();

@@ -35,7 +35,7 @@ pub use state::RollupState;
 
 use crate::engine::{DEFAULT_MEMORY_LIMIT, runtime};
 use crate::error::{Error, Result};
-use crate::model::{Grain, Inputs, find_data_features, register_inputs, register_views, usage};
+use crate::model::{Grain, Inputs, find_data_features, register_config, register_inputs, register_views, usage};
 use crate::pricing::Settings;
 use crate::warehouse::rated::{RatedWith, StaleConfig, stale_config};
 use crate::warehouse::schema::INFERENCE;
@@ -418,9 +418,10 @@ async fn recompute(
     let mut lanes = tokio::task::JoinSet::new();
     for _ in 0..parallelism.max(1) {
         let ctx = engine.context(runtime.clone(), 1).await?;
-        register_inputs(&ctx, engine, inference, inputs).await?;
-        // the units' queries aggregate by date and join only the config tables
+        // the units' queries aggregate inference by date and join only the config tables (the
+        // inputs were checked when the run's session registered them)
         engine.register_for_aggregation(&ctx, INFERENCE, inference).await?;
+        register_config(&ctx, engine, inputs)?;
         let inference = ctx.table(INFERENCE).await?;
         let lane = Lane { ctx, inference, settings: inputs.settings.clone(), tables: tables.to_vec() };
         let (work, bar) = (work.clone(), bar.clone());
