@@ -53,35 +53,92 @@ struct SpendLogRow<'a> {
     spend: Loose<'a>,
     #[serde(borrow, default)]
     request_tags: JsonColumn<'a>,
-    #[serde(borrow, default)]
-    metadata: JsonColumn<'a>,
+    #[serde(default)]
+    metadata: Metadata,
     #[serde(borrow, default)]
     messages: JsonColumn<'a>,
     #[serde(borrow, default)]
     response: JsonColumn<'a>,
 }
 
-/// What the mapping reads of `metadata`, parsed once; its other keys are skipped.
-#[derive(Deserialize, Default)]
+/// What the mapping reads of `metadata`; its other keys are skipped. The column is the object
+/// itself (the JSON export, and the CSV export's cell as the chunker carries it), read in the
+/// same pass as the row, or the JSON text a string holds. Anything else, or text that is not a
+/// JSON object, is no metadata; a key given twice keeps its last value.
+#[derive(Default)]
 struct Metadata {
-    #[serde(default)]
     user_api_key_alias: Option<Value>,
-    #[serde(default)]
     usage_object: Option<Value>,
-    #[serde(default)]
     error_information: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum MetadataKey {
+    UserApiKeyAlias,
+    UsageObject,
+    ErrorInformation,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(MetadataVisitor)
+    }
+}
+
+struct MetadataVisitor;
+
+impl<'de> serde::de::Visitor<'de> for MetadataVisitor {
+    type Value = Metadata;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the metadata object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Metadata, A::Error> {
+        let mut m = Metadata::default();
+        while let Some(key) = map.next_key::<MetadataKey>()? {
+            match key {
+                MetadataKey::UserApiKeyAlias => m.user_api_key_alias = map.next_value()?,
+                MetadataKey::UsageObject => m.usage_object = map.next_value()?,
+                MetadataKey::ErrorInformation => m.error_information = map.next_value()?,
+                MetadataKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(m)
+    }
+    fn visit_str<E>(self, text: &str) -> Result<Metadata, E> {
+        // an object only: serde would also fill the struct from an array, field by field
+        Ok(text.trim_start().starts_with('{').then(|| serde_json::from_str(text).ok()).flatten().unwrap_or_default())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Metadata, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Metadata::default())
+    }
+    fn visit_unit<E>(self) -> Result<Metadata, E> {
+        Ok(Metadata::default())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Metadata, E> {
+        Ok(Metadata::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Metadata, E> {
+        Ok(Metadata::default())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Metadata, E> {
+        Ok(Metadata::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Metadata, E> {
+        Ok(Metadata::default())
+    }
 }
 
 /// One spend log row.
 pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject> {
     let r: SpendLogRow<'_> = row(line)?;
-    // an object only: serde would also fill the struct from an array, field by field
-    let metadata: Metadata = r
-        .metadata
-        .text()
-        .filter(|t| t.trim_start().starts_with('{'))
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let metadata = &r.metadata;
     let usage_object = metadata.usage_object.as_ref();
     let int_at = |path: &[&str]| {
         let mut v = usage_object?;
@@ -196,5 +253,40 @@ fn payload<'a>(column: &JsonColumn<'a>) -> Option<Val<'a>> {
     match body {
         Val::Str(s) if empty(&s) => None,
         other => Some(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache reads, status and key alias of a spend log row with `metadata` as given.
+    fn read(metadata: &str, status: &str) -> (i64, i32, Option<String>) {
+        let line = format!(
+            r#"{{"request_id":"r-1","startTime":"2025-03-01 10:00:00","model":"m","prompt_tokens":100,"completion_tokens":5,"status":"{status}","metadata":{metadata}}}"#
+        );
+        let record = parse_line(line.as_bytes(), Typing::Strict).expect("a valid row");
+        let alias =
+            record.usage_context.as_ref().and_then(|c| c.iter().find(|(k, _)| k == "key_alias")).map(|p| p.1.clone());
+        (record.tokens.cache_read, record.status_code, alias)
+    }
+
+    #[test]
+    fn metadata_is_read_as_an_object_or_as_the_text_of_one_and_anything_else_is_none() {
+        let object = r#"{"user_api_key": "k", "user_api_key_alias": "team-key", "applied_guardrails": [],
+            "usage_object": {"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 40}},
+            "error_information": {"error_code": "429"}}"#;
+        assert_eq!(read(object, "success"), (40, 200, Some("team-key".into())));
+        assert_eq!(read(object, "failure"), (40, 429, Some("team-key".into())), "the error code of a failure");
+        // the CSV export's cell, as a JSON string holding the object
+        let text = serde_json::to_string(object).unwrap();
+        assert_eq!(read(&text, "success"), (40, 200, Some("team-key".into())));
+        // a key given twice keeps its last value
+        let twice =
+            r#"{"usage_object": {"cache_read_input_tokens": 7}, "usage_object": {"cache_read_input_tokens": 9}}"#;
+        assert_eq!(read(twice, "success").0, 9);
+        for none in [r#""not json""#, r#""[1, 2]""#, "[1, {\"usage_object\": {}}]", "null", "3", "true", r#""""#] {
+            assert_eq!(read(none, "failure"), (0, 500, None), "metadata {none}");
+        }
     }
 }

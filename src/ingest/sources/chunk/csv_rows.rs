@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::{blank_newlines, lines_chunk};
+use super::{blank_newlines, numbered_chunk};
 use crate::error::{Error, Result};
 use crate::ingest::record::Rejected;
 use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
@@ -49,7 +49,7 @@ pub(super) fn csv_chunks(
         .collect();
     let json: Vec<bool> = headers.iter().map(|h| opts.json_columns.contains(&h.as_str())).collect();
     let mut seq = 0u64;
-    let mut chunk = lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::FromText);
+    let mut chunk = numbered_chunk(seq, &opts, Typing::FromText);
     let mut record = csv::ByteRecord::new();
     let raw_of = |record: &csv::ByteRecord| record.iter().collect::<Vec<_>>().join(&b","[..]);
     loop {
@@ -136,10 +136,7 @@ pub(super) fn csv_chunks(
         }
         if chunk.data.len() >= opts.chunk_bytes {
             seq += 1;
-            let full = std::mem::replace(
-                &mut chunk,
-                lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::FromText),
-            );
+            let full = std::mem::replace(&mut chunk, numbered_chunk(seq, &opts, Typing::FromText));
             if !emit(full) {
                 return Ok(false);
             }

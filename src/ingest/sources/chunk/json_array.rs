@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{blank_newlines, lines_chunk, read_error, too_long_message};
+use super::{blank_newlines, numbered_chunk, read_error, too_long_message};
 use crate::error::{Error, Result};
 use crate::ingest::record::Rejected;
 use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
@@ -31,7 +31,7 @@ pub(super) fn json_array_chunks(
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<bool> {
     let mut seq = 0u64;
-    let mut chunk = lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict);
+    let mut chunk = numbered_chunk(seq, &opts, Typing::Strict);
     // the element being read is written straight into the chunk, from `start` on; `head` keeps
     // the first bytes of an element over the cap (`too_long`: its length), for the quarantine
     let mut start = 0usize;
@@ -64,9 +64,11 @@ pub(super) fn json_array_chunks(
         head.clear();
         *too_long = 0;
     };
-    // an element's bytes, kept up to the cap; past it only counted
+    // an element's bytes, kept up to the cap; past it only counted. Its leading blanks are
+    // never written.
     let append = |chunk: &mut Chunk, start: usize, head: &mut Vec<u8>, too_long: &mut u64, bytes: &[u8]| {
         let len = chunk.data.len() - start;
+        let bytes = if *too_long == 0 && len == 0 { bytes.trim_ascii_start() } else { bytes };
         if *too_long > 0 {
             *too_long += bytes.len() as u64;
         } else if len + bytes.len() > opts.max_line_bytes {
@@ -87,6 +89,9 @@ pub(super) fn json_array_chunks(
         }
         let n = buf.len();
         let mut i = 0;
+        // where the element's bytes not yet copied start in `buf`: the scan only finds where
+        // an element ends, and its bytes are copied in one piece (per buffer read)
+        let mut from = 0;
         while i < n {
             if depth == 0 {
                 // before the array's '[' (after it, depth is at least 1 until its ']')
@@ -99,42 +104,33 @@ pub(super) fn json_array_chunks(
                     });
                 }
                 i += 1;
+                from = i;
                 continue;
             }
             if in_string {
                 // most of an element is string contents: jump to the next quote or backslash
-                let end = if escaped {
+                if escaped {
                     escaped = false;
-                    i + 1
-                } else {
-                    match memchr::memchr2(b'"', b'\\', &buf[i..]) {
-                        Some(p) => {
-                            if buf[i + p] == b'\\' {
-                                escaped = true;
-                            } else {
-                                in_string = false;
-                            }
-                            i + p + 1
+                    i += 1;
+                    continue;
+                }
+                match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                    Some(p) => {
+                        if buf[i + p] == b'\\' {
+                            escaped = true;
+                        } else {
+                            in_string = false;
                         }
-                        None => n,
+                        i += p + 1;
                     }
-                };
-                append(&mut chunk, start, &mut head, &mut too_long, &buf[i..end]);
-                i = end;
+                    None => i = n,
+                }
                 continue;
             }
-            // what lies between the bytes that matter (numbers, literals, colons, blanks): one run
-            let run = buf[i..].iter().position(|b| STRUCTURAL[usize::from(*b)]).unwrap_or(n - i);
-            if run > 0 {
-                let mut bytes = &buf[i..i + run];
-                if too_long == 0 && chunk.data.len() == start {
-                    bytes = bytes.trim_ascii_start(); // the blanks before an element
-                }
-                if !bytes.is_empty() {
-                    append(&mut chunk, start, &mut head, &mut too_long, bytes);
-                }
-                i += run;
-                continue;
+            // what lies between the bytes that matter (numbers, literals, colons, blanks)
+            match buf[i..].iter().position(|b| STRUCTURAL[usize::from(*b)]) {
+                Some(run) => i += run,
+                None => break,
             }
             let b = buf[i];
             i += 1;
@@ -147,14 +143,14 @@ pub(super) fn json_array_chunks(
                 _ => {}
             }
             if depth == 0 || ends_element {
+                // the element's bytes, without the ',' or the array's ']' that ends it
+                append(&mut chunk, start, &mut head, &mut too_long, &buf[from..i - 1]);
+                from = i;
                 index += 1;
                 finish(&mut chunk, start, &mut head, &mut too_long, index);
                 if chunk.data.len() >= opts.chunk_bytes {
                     seq += 1;
-                    let full = std::mem::replace(
-                        &mut chunk,
-                        lines_chunk(seq, Vec::new(), LineNumbers::Each(Vec::new()), Typing::Strict),
-                    );
+                    let full = std::mem::replace(&mut chunk, numbered_chunk(seq, &opts, Typing::Strict));
                     if !emit(full) {
                         return Ok(false);
                     }
@@ -165,9 +161,10 @@ pub(super) fn json_array_chunks(
                     reader.consume(n);
                     return Ok(emit(chunk));
                 }
-                continue;
             }
-            append(&mut chunk, start, &mut head, &mut too_long, &[b]);
+        }
+        if depth > 0 {
+            append(&mut chunk, start, &mut head, &mut too_long, &buf[from..n]);
         }
         reader.consume(n);
     }

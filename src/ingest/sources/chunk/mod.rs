@@ -99,6 +99,13 @@ fn lines_chunk(seq: u64, data: Vec<u8>, lines: LineNumbers, typing: Typing) -> C
     Chunk { seq, data, lines, typing, rejects: Vec::new(), prerejected_records: 0 }
 }
 
+/// An empty chunk of records numbered one by one, with room for `chunk_bytes` and the record
+/// that fills it: its buffer is not grown by copies.
+fn numbered_chunk(seq: u64, opts: &ChunkOptions, typing: Typing) -> Chunk {
+    let data = Vec::with_capacity(opts.chunk_bytes + (64 << 10).min(opts.max_line_bytes));
+    lines_chunk(seq, data, LineNumbers::Each(Vec::new()), typing)
+}
+
 /// A JSON document made one line: its newlines become blanks. Between tokens they are blanks
 /// already, and a JSON string cannot hold a raw one.
 fn blank_newlines(bytes: &mut [u8]) {
