@@ -111,8 +111,8 @@ impl<'de> serde::de::Visitor<'de> for MetadataVisitor {
         Ok(m)
     }
     fn visit_str<E>(self, text: &str) -> Result<Metadata, E> {
-        // an object only: serde would also fill the struct from an array, field by field
-        Ok(text.trim_start().starts_with('{').then(|| serde_json::from_str(text).ok()).flatten().unwrap_or_default())
+        // the text read by this same visitor: an object's, or none
+        Ok(serde_json::from_str(text).unwrap_or_default())
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Metadata, A::Error> {
         while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
