@@ -55,7 +55,7 @@ pub struct ParseContext {
 impl ParseContext {
     /// One line through the source's adapter.
     fn parse<'a>(
-        &self,
+        &'a self,
         line: &'a [u8],
         typing: crate::ingest::validate::Typing,
     ) -> std::result::Result<Parsed<'a>, crate::ingest::validate::Reject> {

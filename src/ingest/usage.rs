@@ -14,6 +14,8 @@
 //!
 //! The bucket rules themselves are in [`super::tokens`].
 
+use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::tokens::Reported;
@@ -28,58 +30,316 @@ pub enum TokenStyle {
     Anthropic,
 }
 
-/// The counts of a usage object and how it counts them; `None` when `usage` is not one (an
-/// object with a non-null `prompt_tokens`, `input_tokens` or `completion_tokens`).
-pub fn from_usage_object(usage: &Value) -> Option<(Reported, TokenStyle)> {
-    let obj = usage.as_object()?;
-    let has = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
-    let int = |k: &str| obj.get(k).and_then(Value::as_i64);
-    let detail = |a: &str, b: &str| obj.get(a).and_then(|d| d.get(b)).and_then(Value::as_i64);
-    // OpenAI counts the cached part inside the prompt, under two sets of names: chat,
-    // completions and embeddings, and the Responses API
-    let openai = |prompt: &str, prompt_details: &str, completion: &str, completion_details: &str| Reported {
-        input: int(prompt),
-        cache_read: detail(prompt_details, "cached_tokens"),
-        cache_creation: None,
-        output: int(completion),
-        reasoning: detail(completion_details, "reasoning_tokens"),
-        // platform.openai.com/docs/api-reference/chat/object: usage.prompt_tokens_details
-        // .audio_tokens and completion_tokens_details.audio_tokens, parts of the two counts
-        input_audio: detail(prompt_details, "audio_tokens"),
-        output_audio: detail(completion_details, "audio_tokens"),
-        cache_creation_1h: None,
+/// What the readers take of a usage object, read in one pass from the JSON (a log line, a
+/// response body, or a `Value`) without building a map of it. Any JSON is accepted: a value
+/// that is not an object is no usage object, a count that is not an integer is no count (but
+/// a key present, unless null), and the keys not named here are skipped. A key given twice
+/// keeps its last value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    /// The value was an object.
+    is_object: bool,
+    prompt_tokens: Count,
+    completion_tokens: Count,
+    input_tokens: Count,
+    output_tokens: Count,
+    cache_read_input_tokens: Count,
+    cache_creation_input_tokens: Count,
+    prompt_tokens_details: Details,
+    completion_tokens_details: Details,
+    input_tokens_details: Details,
+    output_tokens_details: Details,
+    cache_creation: Details,
+    server_tool_use: Details,
+    service_tier: Option<String>,
+    inference_geo: Option<String>,
+}
+
+/// A count of a usage object: whether its key is there and not null, and its value when it
+/// is an integer that fits an i64.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Count {
+    present: bool,
+    value: Option<i64>,
+}
+
+/// A nested object of counts (`prompt_tokens_details`, `cache_creation`, ...): whether its key
+/// is there and not null, and the counts the readers take of it (the others skipped).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Details {
+    present: bool,
+    cached_tokens: Option<i64>,
+    reasoning_tokens: Option<i64>,
+    audio_tokens: Option<i64>,
+    ephemeral_1h_input_tokens: Option<i64>,
+    web_search_requests: Option<i64>,
+}
+
+/// A JSON value read as text when it is a string, else as none (and skipped).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Text(Option<String>);
+
+/// Implements `deserialize_any` for a lenient type: `$map` reads an object, any other value
+/// is skipped and gives `$other`, null gives `Default`.
+macro_rules! lenient {
+    ($ty:ty, $expecting:literal, |$map:ident| $read:block, other = $other:expr) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut $map: A) -> Result<$ty, A::Error> $read
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<$ty, A::Error> {
+                        while seq.next_element::<IgnoredAny>()?.is_some() {}
+                        Ok($other)
+                    }
+                    fn visit_unit<E>(self) -> Result<$ty, E> {
+                        Ok(<$ty>::default())
+                    }
+                    fn visit_none<E>(self) -> Result<$ty, E> {
+                        Ok(<$ty>::default())
+                    }
+                    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<$ty, D::Error> {
+                        <$ty>::deserialize(d)
+                    }
+                    fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
+                        Ok($other)
+                    }
+                    fn visit_i64<E>(self, v: i64) -> Result<$ty, E> {
+                        Ok(<$ty>::from_int(Some(v)).unwrap_or($other))
+                    }
+                    fn visit_u64<E>(self, v: u64) -> Result<$ty, E> {
+                        Ok(<$ty>::from_int(i64::try_from(v).ok()).unwrap_or($other))
+                    }
+                    fn visit_f64<E>(self, _: f64) -> Result<$ty, E> {
+                        Ok($other)
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<$ty, E> {
+                        Ok(<$ty>::from_text(v).unwrap_or($other))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
     };
-    if has("prompt_tokens") || (has("completion_tokens") && !has("input_tokens")) {
-        return Some((
-            openai("prompt_tokens", "prompt_tokens_details", "completion_tokens", "completion_tokens_details"),
-            TokenStyle::OpenAi,
-        ));
+}
+
+/// What a scalar gives, for the types that take one (a count an integer, text a string).
+trait FromScalar: Sized {
+    fn from_int(_: Option<i64>) -> Option<Self> {
+        None
     }
-    if has("input_tokens_details") || has("output_tokens_details") {
-        return Some((
-            openai("input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details"),
-            TokenStyle::OpenAi,
-        ));
+    fn from_text(_: &str) -> Option<Self> {
+        None
     }
-    if has("input_tokens") || has("output_tokens") {
-        return Some((
+}
+
+impl FromScalar for Usage {}
+impl FromScalar for Details {}
+impl FromScalar for Count {
+    fn from_int(value: Option<i64>) -> Option<Self> {
+        Some(Count { present: true, value })
+    }
+}
+impl FromScalar for Text {
+    fn from_text(text: &str) -> Option<Self> {
+        Some(Text(Some(text.to_string())))
+    }
+}
+
+lenient!(
+    Count,
+    "a count",
+    |map| {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Count { present: true, value: None })
+    },
+    other = Count { present: true, value: None }
+);
+
+lenient!(
+    Text,
+    "text",
+    |map| {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Text(None))
+    },
+    other = Text(None)
+);
+
+lenient!(
+    Details,
+    "an object of counts",
+    |map| {
+        let mut d = Details { present: true, ..Details::default() };
+        while let Some(key) = map.next_key::<UsageKey>()? {
+            let slot = match key {
+                UsageKey::CachedTokens => &mut d.cached_tokens,
+                UsageKey::ReasoningTokens => &mut d.reasoning_tokens,
+                UsageKey::AudioTokens => &mut d.audio_tokens,
+                UsageKey::Ephemeral1hInputTokens => &mut d.ephemeral_1h_input_tokens,
+                UsageKey::WebSearchRequests => &mut d.web_search_requests,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value::<Count>()?.value;
+        }
+        Ok(d)
+    },
+    other = Details { present: true, ..Details::default() }
+);
+
+lenient!(
+    Usage,
+    "a usage object",
+    |map| {
+        let mut u = Usage { is_object: true, ..Usage::default() };
+        while let Some(key) = map.next_key::<UsageKey>()? {
+            match key {
+                UsageKey::PromptTokens => u.prompt_tokens = map.next_value()?,
+                UsageKey::CompletionTokens => u.completion_tokens = map.next_value()?,
+                UsageKey::InputTokens => u.input_tokens = map.next_value()?,
+                UsageKey::OutputTokens => u.output_tokens = map.next_value()?,
+                UsageKey::CacheReadInputTokens => u.cache_read_input_tokens = map.next_value()?,
+                UsageKey::CacheCreationInputTokens => u.cache_creation_input_tokens = map.next_value()?,
+                UsageKey::PromptTokensDetails => u.prompt_tokens_details = map.next_value()?,
+                UsageKey::CompletionTokensDetails => u.completion_tokens_details = map.next_value()?,
+                UsageKey::InputTokensDetails => u.input_tokens_details = map.next_value()?,
+                UsageKey::OutputTokensDetails => u.output_tokens_details = map.next_value()?,
+                UsageKey::CacheCreation => u.cache_creation = map.next_value()?,
+                UsageKey::ServerToolUse => u.server_tool_use = map.next_value()?,
+                UsageKey::ServiceTier => u.service_tier = map.next_value::<Text>()?.0,
+                UsageKey::InferenceGeo => u.inference_geo = map.next_value::<Text>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(u)
+    },
+    other = Usage::default()
+);
+
+/// The keys the readers take, of a usage object and of its nested objects.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum UsageKey {
+    PromptTokens,
+    CompletionTokens,
+    InputTokens,
+    OutputTokens,
+    CacheReadInputTokens,
+    CacheCreationInputTokens,
+    PromptTokensDetails,
+    CompletionTokensDetails,
+    InputTokensDetails,
+    OutputTokensDetails,
+    CacheCreation,
+    ServerToolUse,
+    ServiceTier,
+    InferenceGeo,
+    CachedTokens,
+    ReasoningTokens,
+    AudioTokens,
+    #[serde(rename = "ephemeral_1h_input_tokens")]
+    Ephemeral1hInputTokens,
+    WebSearchRequests,
+    #[serde(other)]
+    Other,
+}
+
+impl Usage {
+    /// The counts of the usage object and how it counts them; `None` when it is not one (an
+    /// object with a non-null `prompt_tokens`, `input_tokens` or `completion_tokens`).
+    pub fn reported(&self) -> Option<(Reported, TokenStyle)> {
+        if !self.is_object {
+            return None;
+        }
+        // OpenAI counts the cached part inside the prompt, under two sets of names: chat,
+        // completions and embeddings, and the Responses API
+        let openai = |prompt: Count, prompt_details: Details, completion: Count, completion_details: Details| {
             Reported {
-                input: int("input_tokens"),
-                cache_read: int("cache_read_input_tokens"),
-                cache_creation: int("cache_creation_input_tokens"),
-                output: int("output_tokens"),
-                reasoning: None,
-                // docs.anthropic.com, prompt caching: usage.cache_creation splits
-                // cache_creation_input_tokens by TTL into ephemeral_5m_input_tokens and
-                // ephemeral_1h_input_tokens
-                cache_creation_1h: detail("cache_creation", "ephemeral_1h_input_tokens"),
-                input_audio: None,
-                output_audio: None,
-            },
-            TokenStyle::Anthropic,
-        ));
+                input: prompt.value,
+                cache_read: prompt_details.cached_tokens,
+                cache_creation: None,
+                output: completion.value,
+                reasoning: completion_details.reasoning_tokens,
+                // platform.openai.com/docs/api-reference/chat/object: usage.prompt_tokens_details
+                // .audio_tokens and completion_tokens_details.audio_tokens, parts of the two counts
+                input_audio: prompt_details.audio_tokens,
+                output_audio: completion_details.audio_tokens,
+                cache_creation_1h: None,
+            }
+        };
+        if self.prompt_tokens.present || (self.completion_tokens.present && !self.input_tokens.present) {
+            let r = openai(
+                self.prompt_tokens,
+                self.prompt_tokens_details,
+                self.completion_tokens,
+                self.completion_tokens_details,
+            );
+            return Some((r, TokenStyle::OpenAi));
+        }
+        if self.input_tokens_details.present || self.output_tokens_details.present {
+            let r =
+                openai(self.input_tokens, self.input_tokens_details, self.output_tokens, self.output_tokens_details);
+            return Some((r, TokenStyle::OpenAi));
+        }
+        if self.input_tokens.present || self.output_tokens.present {
+            return Some((
+                Reported {
+                    input: self.input_tokens.value,
+                    cache_read: self.cache_read_input_tokens.value,
+                    cache_creation: self.cache_creation_input_tokens.value,
+                    output: self.output_tokens.value,
+                    reasoning: None,
+                    // docs.anthropic.com, prompt caching: usage.cache_creation splits
+                    // cache_creation_input_tokens by TTL into ephemeral_5m_input_tokens and
+                    // ephemeral_1h_input_tokens
+                    cache_creation_1h: self.cache_creation.ephemeral_1h_input_tokens,
+                    input_audio: None,
+                    output_audio: None,
+                },
+                TokenStyle::Anthropic,
+            ));
+        }
+        None
     }
-    None
+
+    /// The labels of the usage object (the response it belongs to may add the OpenAI tier).
+    pub fn labels(&self) -> UsageLabels {
+        UsageLabels {
+            web_search_requests: self.server_tool_use.web_search_requests,
+            service_tier: self.service_tier.clone(),
+            inference_geo: self.inference_geo.clone(),
+        }
+    }
+
+    /// The counts a LiteLLM spend log takes of the usage object it passes through (the
+    /// provider's, OpenAI's or Anthropic's shape), besides its own prompt and completion
+    /// counts (`input` and `output` are none here).
+    pub fn passed_through(&self) -> Reported {
+        Reported {
+            input: None,
+            cache_read: self.prompt_tokens_details.cached_tokens.or(self.cache_read_input_tokens.value),
+            cache_creation: self.cache_creation_input_tokens.value,
+            output: None,
+            reasoning: self.completion_tokens_details.reasoning_tokens,
+            cache_creation_1h: self.cache_creation.ephemeral_1h_input_tokens,
+            input_audio: self.prompt_tokens_details.audio_tokens,
+            output_audio: self.completion_tokens_details.audio_tokens,
+        }
+    }
+}
+
+/// The counts of a usage object given as a JSON value (see [`Usage::reported`]).
+pub fn from_usage_object(usage: &Value) -> Option<(Reported, TokenStyle)> {
+    Usage::deserialize(usage).ok()?.reported()
 }
 
 /// The chunks of a logged response: a stream (JSON array, or SSE text) as its events, a plain
@@ -100,87 +360,144 @@ pub fn response_chunks(text: &str) -> Vec<Value> {
 }
 
 /// What [`from_response`] and [`labels_of`] read of a response chunk. The rest (the generated
-/// text, most of a body's bytes) is skipped without being unescaped or copied.
-/// A key absent is None, a key present Some, null included (`{"usage": null}` is not `{}` to
-/// the readers).
-#[derive(serde::Deserialize)]
-struct UsageChunk {
-    #[serde(default, rename = "type", deserialize_with = "present")]
-    kind: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    usage: Option<Value>,
-    #[serde(default)]
-    message: Option<UsageMessage>,
-    #[serde(default, deserialize_with = "present")]
-    service_tier: Option<Value>,
+/// text, most of a body's bytes) is skipped without being unescaped or copied. A chunk that
+/// is not an object reads as one with none of these keys.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UsageChunk {
+    /// `type`, when it is text.
+    kind: Option<String>,
+    usage: Usage,
+    /// `message.usage` when `message` is an object with that key, whatever its value (a
+    /// `message_start` whose usage is null has no usage, which is not a usage absent).
+    message_usage: Option<Usage>,
+    service_tier: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
-struct UsageMessage {
-    #[serde(default, deserialize_with = "present")]
-    usage: Option<Value>,
-}
+impl FromScalar for UsageChunk {}
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    <Value as serde::Deserialize>::deserialize(d).map(Some)
-}
-
-impl UsageChunk {
-    /// The chunk as the object of only the keys it read.
-    fn into_value(self) -> Value {
-        let mut object = serde_json::Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                object.insert(k.to_string(), v);
+lenient!(
+    UsageChunk,
+    "a response chunk",
+    |map| {
+        let mut c = UsageChunk::default();
+        while let Some(key) = map.next_key::<ChunkKey>()? {
+            match key {
+                ChunkKey::Type => c.kind = map.next_value::<Text>()?.0,
+                ChunkKey::Usage => c.usage = map.next_value()?,
+                ChunkKey::Message => c.message_usage = map.next_value::<Message>()?.0,
+                ChunkKey::ServiceTier => c.service_tier = map.next_value::<Text>()?.0,
+                ChunkKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
-        };
-        put("type", self.kind);
-        put("usage", self.usage);
-        put("service_tier", self.service_tier);
-        put(
-            "message",
-            self.message.map(|m| Value::Object(m.usage.into_iter().map(|u| ("usage".to_string(), u)).collect())),
-        );
-        Value::Object(object)
+        }
+        Ok(c)
+    },
+    other = UsageChunk::default()
+);
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum ChunkKey {
+    Type,
+    Usage,
+    Message,
+    ServiceTier,
+    #[serde(other)]
+    Other,
+}
+
+/// A chunk's `message`: its `usage` when it is an object with that key.
+#[derive(Default)]
+struct Message(Option<Usage>);
+
+impl FromScalar for Message {}
+
+lenient!(
+    Message,
+    "a message",
+    |map| {
+        let mut usage = None;
+        while let Some(key) = map.next_key::<ChunkKey>()? {
+            match key {
+                // present: null included (a Usage reads null as no usage object)
+                ChunkKey::Usage => usage = Some(map.next_value_seed(PresentUsage)?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Message(usage))
+    },
+    other = Message(None)
+);
+
+/// Reads a usage value as present even when it is null (an `Option` would make null absent).
+struct PresentUsage;
+
+impl<'de> serde::de::DeserializeSeed<'de> for PresentUsage {
+    type Value = Usage;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Usage, D::Error> {
+        Usage::deserialize(d)
     }
 }
 
-/// A response's chunks as [`response_chunks`] cuts them, each holding only what
-/// [`from_response`] and [`labels_of`] read, when the body is a JSON object or array of objects
-/// that shows usage; otherwise None, and the caller reads the whole body with
-/// [`response_chunks`] (to count characters, or to cut a stream of server-sent events).
-fn usage_chunks(text: &str) -> Option<Vec<Value>> {
-    let chunks: Vec<Value> = match text.trim_start().as_bytes().first()? {
-        b'{' => vec![serde_json::from_str::<UsageChunk>(text).ok()?.into_value()],
-        b'[' => serde_json::from_str::<Vec<UsageChunk>>(text).ok()?.into_iter().map(UsageChunk::into_value).collect(),
+/// A logged response as the readers take it: the chunks' usage, and the whole chunks when the
+/// body shows no usage (to count its characters) or is not JSON (a stream of server-sent
+/// events).
+#[derive(Debug, Default)]
+pub struct ResponseChunks {
+    pub usage: Vec<UsageChunk>,
+    pub whole: Vec<Value>,
+}
+
+/// A response's chunks as [`response_chunks`] cuts them, read for their usage only, when the
+/// body is a JSON object or array that shows usage; otherwise None, and the caller reads the
+/// whole body with [`response_chunks`] (to count characters, or to cut a stream of
+/// server-sent events).
+fn usage_chunks(text: &str) -> Option<Vec<UsageChunk>> {
+    let chunks: Vec<UsageChunk> = match text.trim_start().as_bytes().first()? {
+        b'{' => vec![serde_json::from_str::<UsageChunk>(text).ok()?],
+        b'[' => serde_json::from_str::<Vec<UsageChunk>>(text).ok()?,
         _ => return None,
     };
     from_response(&chunks).is_some().then_some(chunks)
 }
 
+/// The usage read of chunks already parsed whole.
+pub fn usage_of(chunks: &[Value]) -> Vec<UsageChunk> {
+    chunks.iter().map(|c| UsageChunk::deserialize(c).unwrap_or_default()).collect()
+}
+
 /// A logged response's chunks for [`from_response`], [`labels_of`] and [`response_chars`]:
 /// read for the usage only when it shows usage, else whole.
-pub fn chunks_of(text: &str) -> Vec<Value> {
-    usage_chunks(text).unwrap_or_else(|| response_chunks(text))
+pub fn chunks_of(text: &str) -> ResponseChunks {
+    match usage_chunks(text) {
+        Some(usage) => ResponseChunks { usage, whole: Vec::new() },
+        None => {
+            let whole = response_chunks(text);
+            ResponseChunks { usage: usage_of(&whole), whole }
+        }
+    }
 }
 
 /// The usage a response (plain or streamed) reports, if any.
-pub fn from_response(chunks: &[Value]) -> Option<(Reported, TokenStyle)> {
+pub fn from_response(chunks: &[UsageChunk]) -> Option<(Reported, TokenStyle)> {
     // Anthropic streams: the input side arrives first, the output count last
-    let start = chunks.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("message_start"));
-    if let Some(usage) = start.and_then(|s| s.get("message")).and_then(|m| m.get("usage")) {
-        let (mut reported, style) = from_usage_object(usage)?;
+    let start = chunks.iter().find(|c| c.kind.as_deref() == Some("message_start"));
+    if let Some(usage) = start.and_then(|s| s.message_usage.as_ref()) {
+        let (mut reported, style) = usage.reported()?;
         let last_delta = chunks
             .iter()
             .rev()
-            .filter(|c| c.get("type").and_then(Value::as_str) == Some("message_delta"))
-            .find_map(|c| c.get("usage").and_then(|u| u.get("output_tokens")).and_then(Value::as_i64));
+            .filter(|c| c.kind.as_deref() == Some("message_delta"))
+            .find_map(|c| c.usage.output_tokens.value.filter(|_| c.usage.is_object));
         if let Some(output) = last_delta {
             reported.output = Some(output);
         }
         return Some((reported, style));
     }
-    chunks.iter().rev().find_map(|c| c.get("usage").filter(|u| !u.is_null()).and_then(from_usage_object))
+    chunks.iter().rev().find_map(|c| c.usage.reported())
 }
 
 /// What a response says besides its token counts: tool calls billed per use and the tier and
@@ -196,32 +513,18 @@ pub struct UsageLabels {
     pub inference_geo: Option<String>,
 }
 
-/// The labels of a usage object (the response it belongs to may add the OpenAI tier).
-pub fn labels_of_usage(usage: &Value) -> UsageLabels {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-    UsageLabels {
-        web_search_requests: usage
-            .get("server_tool_use")
-            .and_then(|t| t.get("web_search_requests"))
-            .and_then(Value::as_i64),
-        service_tier: text(usage.get("service_tier")),
-        inference_geo: text(usage.get("inference_geo")),
-    }
-}
-
 /// The labels of a logged response (plain or streamed): the last chunk that says, for each.
-pub fn labels_of(chunks: &[Value]) -> UsageLabels {
+pub fn labels_of(chunks: &[UsageChunk]) -> UsageLabels {
     let mut out = UsageLabels::default();
     for c in chunks.iter().rev() {
-        let usages = [c.get("usage"), c.get("message").and_then(|m| m.get("usage"))];
-        for usage in usages.into_iter().flatten().filter(|u| u.is_object()) {
-            let l = labels_of_usage(usage);
+        for usage in [Some(&c.usage), c.message_usage.as_ref()].into_iter().flatten().filter(|u| u.is_object) {
+            let l = usage.labels();
             out.web_search_requests = out.web_search_requests.or(l.web_search_requests);
             out.service_tier = out.service_tier.or(l.service_tier);
             out.inference_geo = out.inference_geo.or(l.inference_geo);
         }
         if out.service_tier.is_none() {
-            out.service_tier = c.get("service_tier").and_then(Value::as_str).map(str::to_string);
+            out.service_tier = c.service_tier.clone();
         }
     }
     out
@@ -289,7 +592,7 @@ pub fn tokens_from_payload(
         return None;
     }
     let chunks = response.map(chunks_of).unwrap_or_default();
-    if let Some((reported, style)) = from_response(&chunks) {
+    if let Some((reported, style)) = from_response(&chunks.usage) {
         return Some(super::tokens::normalise(reported, style));
     }
     // a request body's prompt text; a body without messages, prompt or input counts whole
@@ -298,7 +601,7 @@ pub fn tokens_from_payload(
         _ => r.chars().count(),
     });
     let output_chars = match response {
-        Some(_) if !chunks.is_empty() => response_chars(&chunks),
+        Some(_) if !chunks.whole.is_empty() => response_chars(&chunks.whole),
         Some(r) => r.chars().count(),
         None => 0,
     };
@@ -334,13 +637,70 @@ mod tests {
         assert_eq!((r.input, r.cache_read, r.reasoning, s), (Some(50), Some(32), Some(4), TokenStyle::OpenAi));
     }
 
+    /// A usage object is read in one pass, with no map built: values that are not what a key
+    /// holds read as a value does (`as_i64`, `as_str`, `get` of a non-object), whether the
+    /// object comes as text or as a parsed value.
+    #[test]
+    fn odd_values_in_a_usage_object_read_as_their_json_value_reads() {
+        // (text, the input, cache and output counts and the style read)
+        type Read = Option<(Option<i64>, Option<i64>, Option<i64>, TokenStyle)>;
+        let cases: [(&str, Read); 9] = [
+            // a count that is not an integer is a key present without a count
+            (r#"{"prompt_tokens": 10.0, "completion_tokens": 3}"#, Some((None, None, Some(3), TokenStyle::OpenAi))),
+            (r#"{"prompt_tokens": "10", "completion_tokens": [1]}"#, Some((None, None, None, TokenStyle::OpenAi))),
+            (
+                r#"{"input_tokens": 18446744073709551615, "output_tokens": 1, "cache_read_input_tokens": -2}"#,
+                Some((None, Some(-2), Some(1), TokenStyle::Anthropic)),
+            ),
+            // details that are not an object have no counts, but are there
+            (
+                r#"{"prompt_tokens": 5, "prompt_tokens_details": [{"cached_tokens": 1}]}"#,
+                Some((Some(5), None, None, TokenStyle::OpenAi)),
+            ),
+            (r#"{"input_tokens": 5, "input_tokens_details": 3}"#, Some((Some(5), None, None, TokenStyle::OpenAi))),
+            (
+                r#"{"input_tokens": 5, "input_tokens_details": null}"#,
+                Some((Some(5), None, None, TokenStyle::Anthropic)),
+            ),
+            // the last of a key given twice
+            (
+                r#"{"prompt_tokens": 1, "prompt_tokens": null, "output_tokens": 4}"#,
+                Some((None, None, Some(4), TokenStyle::Anthropic)),
+            ),
+            (r#"{"total_tokens": 3, "nested": {"prompt_tokens": 1}}"#, None),
+            (r#"[{"prompt_tokens": 1}]"#, None),
+        ];
+        for (text, want) in cases {
+            let from_text = serde_json::from_str::<Usage>(text).unwrap();
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(Usage::deserialize(&value).unwrap(), from_text, "{text}");
+            let got =
+                from_text.reported().map(|(r, style)| (r.input, r.cache_read.or(r.cache_creation), r.output, style));
+            assert_eq!(got, want, "{text}");
+        }
+        let labels = serde_json::from_str::<Usage>(
+            r#"{"service_tier": 1, "inference_geo": "us", "server_tool_use": {"web_search_requests": 2.5}}"#,
+        )
+        .unwrap()
+        .labels();
+        assert_eq!(
+            labels,
+            UsageLabels { web_search_requests: None, service_tier: None, inference_geo: Some("us".into()) }
+        );
+        // not an object at all: no usage, and no labels
+        for text in ["null", "3", r#""text""#, "true", "[]"] {
+            let u = serde_json::from_str::<Usage>(text).unwrap();
+            assert_eq!((u.reported(), u.labels()), (None, UsageLabels::default()), "{text}");
+        }
+    }
+
     #[test]
     fn sse_streams_and_arrays_are_chunks() {
         let sse = "data: {\"choices\":[{\"delta\":{\"content\":\"hé\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\ndata: [DONE]\n";
         let chunks = response_chunks(sse);
         assert_eq!(chunks.len(), 2);
         assert_eq!(response_chars(&chunks), 2);
-        assert_eq!(from_response(&chunks).unwrap().0.output, Some(2));
+        assert_eq!(from_response(&usage_of(&chunks)).unwrap().0.output, Some(2));
         assert!(response_chunks("not json").is_empty());
     }
 
@@ -357,7 +717,7 @@ mod tests {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let chunks = response_chunks(&text);
+            let chunks = usage_of(&response_chunks(&text));
             let got = from_response(&chunks).map(|(r, style)| crate::ingest::tokens::normalise(r, style).unwrap());
             let want = &case["expect"];
             match got {
@@ -421,7 +781,7 @@ mod tests {
         );
         let mut fast = 0;
         for text in &texts {
-            let whole = response_chunks(text);
+            let whole = usage_of(&response_chunks(text));
             let Some(read) = usage_chunks(text) else {
                 continue;
             };

@@ -174,24 +174,26 @@ fn version_of(line: &[u8], typing: Typing) -> std::result::Result<(String, Entit
     ))
 }
 
-/// Fills in the endpoint, model, type and provider of the served entity in force.
+/// Fills in the endpoint, model, type and provider of the served entity in force, borrowed
+/// from the export (it outlives the rows).
 fn resolve_entity<'a>(
     raw: &mut RawRecord<'a>,
     id: Option<Val<'a>>,
     at_us: i64,
-    entities: &ServedEntities,
+    entities: &'a ServedEntities,
 ) -> std::result::Result<(), Reject> {
-    let id = match &id {
-        Some(Val::Str(s)) if !s.trim().is_empty() => s.trim().to_string(),
+    let id = match id {
+        Some(Val::Str(Cow::Borrowed(s))) if !s.trim().is_empty() => Cow::Borrowed(s.trim()),
+        Some(Val::Str(Cow::Owned(s))) if !s.trim().is_empty() => Cow::Owned(s.trim().to_string()),
         _ => return Err(Reject::new(ReasonCode::MissingField, "required field served_entity_id is missing or null")),
     };
     let v = entities.resolve(&id, at_us)?;
-    let owned = |s: &str| Some(Val::Str(Cow::Owned(s.to_string())));
-    raw.endpoint_name = owned(&v.endpoint_name);
-    raw.served_entity_name = owned(&v.served_entity_name);
-    raw.entity_type = v.entity_type.as_deref().and_then(owned);
-    raw.provider = v.provider.as_deref().and_then(owned);
-    raw.served_entity_id = owned(&id);
+    let borrowed = |s: &'a str| Some(Val::Str(Cow::Borrowed(s)));
+    raw.endpoint_name = borrowed(&v.endpoint_name);
+    raw.served_entity_name = borrowed(&v.served_entity_name);
+    raw.entity_type = v.entity_type.as_deref().and_then(borrowed);
+    raw.provider = v.provider.as_deref().and_then(borrowed);
+    raw.served_entity_id = Some(Val::Str(id));
     Ok(())
 }
 
@@ -228,7 +230,7 @@ struct EndpointUsageRow<'a> {
 pub fn parse_usage_line<'a>(
     line: &'a [u8],
     typing: Typing,
-    entities: &ServedEntities,
+    entities: &'a ServedEntities,
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
     let r: EndpointUsageRow<'a> = row(line)?;
     let at_us = export_time(r.request_time.0.clone(), "request_time", typing)?;
@@ -293,7 +295,7 @@ struct PayloadRow<'a> {
 pub fn parse_payload_line<'a>(
     line: &'a [u8],
     typing: Typing,
-    entities: &ServedEntities,
+    entities: &'a ServedEntities,
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
     let r: PayloadRow<'a> = row(line)?;
     let at_us = export_time(r.request_time.0.clone(), "request_time", typing)?;
@@ -334,7 +336,7 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
         }
     }
     let chunks = text(&response).map(usage::chunks_of).unwrap_or_default();
-    match usage::from_response(&chunks) {
+    match usage::from_response(&chunks.usage) {
         Some((reported, style)) => {
             let int = |v: Option<i64>| v.map(Val::Int);
             raw.input_tokens = int(reported.input);
@@ -355,12 +357,12 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
                 let request_chars = text(&request)
                     .and_then(|r| serde_json::from_str::<Value>(r).ok())
                     .map_or(0, |r| usage::request_chars(&r));
-                raw.estimate_from_chars = Some((request_chars as i64, usage::response_chars(&chunks) as i64));
+                raw.estimate_from_chars = Some((request_chars as i64, usage::response_chars(&chunks.whole) as i64));
                 raw.token_style = TokenStyle::OpenAi;
             }
         }
     }
-    let labels = usage::labels_of(&chunks);
+    let labels = usage::labels_of(&chunks.usage);
     let owned = |t: Option<String>| t.map(|t| Val::Str(Cow::Owned(t)));
     raw.web_search_requests = labels.web_search_requests.map(Val::Int);
     raw.service_tier = raw.service_tier.take().or_else(|| owned(labels.service_tier));

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::native::{JsonColumn, Loose, row};
+use crate::ingest::usage::Usage;
 use crate::ingest::validate::{RawRecord, Reject, Typing, Val, ValidRecord, export_time, validate};
 
 /// The columns of a spend log row the mapping reads, borrowed from the line; the others are
@@ -68,7 +69,7 @@ struct SpendLogRow<'a> {
 #[derive(Default)]
 struct Metadata {
     user_api_key_alias: Option<Value>,
-    usage_object: Option<Value>,
+    usage_object: Usage,
     error_information: Option<Value>,
 }
 
@@ -139,24 +140,10 @@ impl<'de> serde::de::Visitor<'de> for MetadataVisitor {
 pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject> {
     let r: SpendLogRow<'_> = row(line)?;
     let metadata = &r.metadata;
-    let usage_object = metadata.usage_object.as_ref();
-    let int_at = |path: &[&str]| {
-        let mut v = usage_object?;
-        for p in path {
-            v = v.get(p)?;
-        }
-        v.as_i64()
-    };
-    let cache_read =
-        int_at(&["prompt_tokens_details", "cached_tokens"]).or_else(|| int_at(&["cache_read_input_tokens"]));
-    let cache_creation = int_at(&["cache_creation_input_tokens"]);
-    let reasoning = int_at(&["completion_tokens_details", "reasoning_tokens"]);
     // the usage object is the provider's, passed through: its other billed parts read as the
     // provider's own (crate::ingest::usage)
-    let cache_creation_1h = int_at(&["cache_creation", "ephemeral_1h_input_tokens"]);
-    let input_audio = int_at(&["prompt_tokens_details", "audio_tokens"]);
-    let output_audio = int_at(&["completion_tokens_details", "audio_tokens"]);
-    let labels = usage_object.map(crate::ingest::usage::labels_of_usage).unwrap_or_default();
+    let counts = metadata.usage_object.passed_through();
+    let labels = metadata.usage_object.labels();
 
     // empty strings are how the exports write "none"
     let start = r.start_time.non_blank();
@@ -221,12 +208,12 @@ pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject
         execution_duration_ms: duration,
         input_tokens: r.prompt_tokens.non_blank(),
         output_tokens: r.completion_tokens.non_blank(),
-        cached_input_tokens: cache_read.map(Val::Int),
-        cache_creation_input_tokens: cache_creation.map(Val::Int),
-        reasoning_tokens: reasoning.map(Val::Int),
-        cache_creation_1h_input_tokens: cache_creation_1h.map(Val::Int),
-        input_audio_tokens: input_audio.map(Val::Int),
-        output_audio_tokens: output_audio.map(Val::Int),
+        cached_input_tokens: counts.cache_read.map(Val::Int),
+        cache_creation_input_tokens: counts.cache_creation.map(Val::Int),
+        reasoning_tokens: counts.reasoning.map(Val::Int),
+        cache_creation_1h_input_tokens: counts.cache_creation_1h.map(Val::Int),
+        input_audio_tokens: counts.input_audio.map(Val::Int),
+        output_audio_tokens: counts.output_audio.map(Val::Int),
         web_search_requests: labels.web_search_requests.map(Val::Int),
         service_tier: labels.service_tier.map(|t| Val::Str(Cow::Owned(t))),
         inference_geo: labels.inference_geo.map(|g| Val::Str(Cow::Owned(g))),
