@@ -15,7 +15,7 @@
 //! The bucket rules themselves are in [`super::tokens`].
 
 use serde::Deserialize;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::tokens::Reported;
@@ -79,21 +79,23 @@ struct Details {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Text(Option<String>);
 
-/// Implements `deserialize_any` for a lenient type: `$map` reads an object, any other value
-/// is skipped and gives `$other`, null gives `Default`.
+/// Implements `Deserialize` for a lenient type, one that takes any JSON: `$read` reads an
+/// object (its `MapAccess` bound to `$map`), null gives `Default`, and a scalar gives what
+/// [`FromScalar`] makes of it, else `$other`, as does an array (skipped).
 macro_rules! lenient {
     ($ty:ty, $expecting:literal, |$map:ident| $read:block, other = $other:expr) => {
-        impl<'de> Deserialize<'de> for $ty {
+        impl<'de> serde::Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                use $crate::ingest::usage::FromScalar;
                 struct V;
-                impl<'de> Visitor<'de> for V {
+                impl<'de> serde::de::Visitor<'de> for V {
                     type Value = $ty;
                     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                         f.write_str($expecting)
                     }
-                    fn visit_map<A: MapAccess<'de>>(self, mut $map: A) -> Result<$ty, A::Error> $read
-                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<$ty, A::Error> {
-                        while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut $map: A) -> Result<$ty, A::Error> $read
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<$ty, A::Error> {
+                        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
                         Ok($other)
                     }
                     fn visit_unit<E>(self) -> Result<$ty, E> {
@@ -103,7 +105,7 @@ macro_rules! lenient {
                         Ok(<$ty>::default())
                     }
                     fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<$ty, D::Error> {
-                        <$ty>::deserialize(d)
+                        <$ty as serde::Deserialize>::deserialize(d)
                     }
                     fn visit_bool<E>(self, _: bool) -> Result<$ty, E> {
                         Ok($other)
@@ -126,9 +128,10 @@ macro_rules! lenient {
         }
     };
 }
+pub(crate) use lenient;
 
 /// What a scalar gives, for the types that take one (a count an integer, text a string).
-trait FromScalar: Sized {
+pub(crate) trait FromScalar: Sized {
     fn from_int(_: Option<i64>) -> Option<Self> {
         None
     }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::native::{JsonColumn, Loose, row};
-use crate::ingest::usage::Usage;
+use crate::ingest::usage::{FromScalar, Usage, lenient};
 use crate::ingest::validate::{RawRecord, Reject, Typing, Val, ValidRecord, export_time, validate};
 
 /// The columns of a spend log row the mapping reads, borrowed from the line; the others are
@@ -83,21 +83,18 @@ enum MetadataKey {
     Other,
 }
 
-impl<'de> Deserialize<'de> for Metadata {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(MetadataVisitor)
+impl FromScalar for Metadata {
+    /// The text of the metadata object (the CSV export's cell), read by the same reader; text
+    /// that is not an object's is none.
+    fn from_text(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
     }
 }
 
-struct MetadataVisitor;
-
-impl<'de> serde::de::Visitor<'de> for MetadataVisitor {
-    type Value = Metadata;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("the metadata object")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Metadata, A::Error> {
+lenient!(
+    Metadata,
+    "the metadata object",
+    |map| {
         let mut m = Metadata::default();
         while let Some(key) = map.next_key::<MetadataKey>()? {
             match key {
@@ -110,31 +107,9 @@ impl<'de> serde::de::Visitor<'de> for MetadataVisitor {
             }
         }
         Ok(m)
-    }
-    fn visit_str<E>(self, text: &str) -> Result<Metadata, E> {
-        // the text read by this same visitor: an object's, or none
-        Ok(serde_json::from_str(text).unwrap_or_default())
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Metadata, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Metadata::default())
-    }
-    fn visit_unit<E>(self) -> Result<Metadata, E> {
-        Ok(Metadata::default())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Metadata, E> {
-        Ok(Metadata::default())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Metadata, E> {
-        Ok(Metadata::default())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Metadata, E> {
-        Ok(Metadata::default())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Metadata, E> {
-        Ok(Metadata::default())
-    }
-}
+    },
+    other = Metadata::default()
+);
 
 /// One spend log row.
 pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject> {
