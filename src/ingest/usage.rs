@@ -340,11 +340,6 @@ impl Usage {
     }
 }
 
-/// The counts of a usage object given as a JSON value (see [`Usage::reported`]).
-pub fn from_usage_object(usage: &Value) -> Option<(Reported, TokenStyle)> {
-    Usage::deserialize(usage).ok()?.reported()
-}
-
 /// The chunks of a logged response: a stream (JSON array, or SSE text) as its events, a plain
 /// response as itself. Text that is neither JSON nor SSE gives nothing.
 pub fn response_chunks(text: &str) -> Vec<Value> {
@@ -468,7 +463,7 @@ fn usage_chunks(text: &str) -> Option<Vec<UsageChunk>> {
 }
 
 /// The usage read of chunks already parsed whole.
-pub fn usage_of(chunks: &[Value]) -> Vec<UsageChunk> {
+fn usage_of(chunks: &[Value]) -> Vec<UsageChunk> {
     chunks.iter().map(|c| UsageChunk::deserialize(c).unwrap_or_default()).collect()
 }
 
@@ -621,6 +616,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The counts of a usage object given as a parsed value.
+    fn from_usage_object(usage: &Value) -> Option<(Reported, TokenStyle)> {
+        Usage::deserialize(usage).ok()?.reported()
+    }
 
     #[test]
     fn openai_and_anthropic_usage_objects() {
