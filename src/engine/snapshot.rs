@@ -1,7 +1,7 @@
 //! A Delta table's snapshot as one Parquet scan, for the cluster.
 //!
-//! The table is the list of files its version holds, each with its size and its partition
-//! values (from the Delta log, never from a directory listing, so files a failed or
+//! The table is the list of files its version holds, each with its size, its rows and its
+//! partition values (from the Delta log, never from a directory listing, so files a failed or
 //! concurrent writer left are not read). Its scan is one `DataSourceExec` whose file groups
 //! spread the files over the session's `target_partitions` by size, with the partition
 //! values as columns: a stage reads the whole table in as many tasks as the cluster has
@@ -20,8 +20,9 @@ use arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::common::{Column, DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -43,6 +44,9 @@ pub struct SnapshotFile {
     /// The file's full URL (`file:///...`, `s3://bucket/...`).
     pub url: String,
     pub size: u64,
+    /// The file's rows, from the Delta log's statistics (`None`: the log does not say).
+    #[serde(default)]
+    pub rows: Option<u64>,
     /// The file's value of each partition column, in [`SnapshotFiles::partition_columns`]'
     /// order, as the Delta log writes it (`None`: null).
     pub values: Vec<Option<String>>,
@@ -86,6 +90,7 @@ impl SnapshotTable {
             files.push(SnapshotFile {
                 url: url.to_string(),
                 size: u64::try_from(file.size()).unwrap_or(0),
+                rows: file.num_records().map(|n| n as u64),
                 values: partition_columns.iter().map(|c| values.get(c).cloned().flatten()).collect(),
             });
         }
@@ -341,9 +346,19 @@ impl TableProvider for SnapshotTable {
                 .collect();
             Partitioning::Hash(columns, group_count)
         });
+        // the rows of the files, as the Delta log counts them: what lets the planner see that
+        // the config tables a query joins the table with are the small side (and build its
+        // hash table from them, on a cluster without a shuffle of the table's rows)
+        let mut statistics = Statistics::new_unknown(&Schema::new(
+            file_schema.fields().iter().cloned().chain(partition_fields.iter().cloned()).collect::<Vec<_>>(),
+        ));
+        if let Some(rows) = kept.iter().map(|&i| self.files.files[i].rows).sum::<Option<u64>>() {
+            statistics.num_rows = Precision::Inexact(usize::try_from(rows).unwrap_or(usize::MAX));
+        }
         let source =
             format.file_source(TableSchema::builder(file_schema).with_table_partition_cols(partition_fields).build());
         let config = FileScanConfigBuilder::new(store, source)
+            .with_statistics(statistics)
             .with_file_groups(groups)
             .with_output_partitioning(partitioning)
             .with_projection_indices(Some(indices))?
@@ -360,6 +375,8 @@ mod tests {
     use arrow::array::{Date32Array, Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use arrow::record_batch::RecordBatch;
+    use datafusion::catalog::TableProvider;
+    use datafusion::common::stats::Precision;
     use datafusion::prelude::{SessionConfig, SessionContext};
     use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 
@@ -479,6 +496,54 @@ mod tests {
         plain.register_table("t", Arc::new(SnapshotTable::of(&table).unwrap())).unwrap();
         assert!(scan_plan(&plain, sql).await.contains("RepartitionExec"));
         assert_eq!(rows(&plain, sql).await, got);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_says_its_rows_so_a_small_table_it_joins_is_the_one_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = dated_table(dir.path()).await;
+        let snapshot = SnapshotTable::of(&table).unwrap();
+        // the Delta log's counts: 3 rows, then 1 (the stray file is in no commit)
+        let counts: Vec<Option<u64>> = snapshot.files().files.iter().map(|f| f.rows).collect();
+        assert_eq!(counts.iter().flatten().sum::<u64>(), 4, "{counts:?}");
+        assert!(counts.iter().all(Option::is_some), "{counts:?}");
+        // the scan says them: what Ballista's planner sizes a join's sides by (without them it
+        // shuffled a rollup's sums by served entity to a stage of their own to meet the price
+        // book, instead of pricing them where they were computed)
+        let plan = snapshot.scan(&SessionContext::new().state(), None, &[], None).await.unwrap();
+        let statistics = datafusion::physical_plan::statistics::StatisticsContext::new()
+            .compute(plan.as_ref(), &datafusion::physical_plan::statistics::StatisticsArgs::new())
+            .unwrap();
+        assert_eq!(statistics.num_rows, Precision::Inexact(4), "{statistics:?}");
+        // the rollup's shape: sums by date, then a left join with a small config table
+        let sql = "SELECT s.date, s.name, s.n, p.price FROM \
+                   (SELECT date, name, sum(n) AS n FROM t GROUP BY date, name) s \
+                   LEFT JOIN (VALUES ('a', 10), ('d', 40)) AS p(name, price) ON s.name = p.name \
+                   ORDER BY s.date, s.name";
+        // the session of a rollup's lane on a cluster (`Engine::register_for_aggregation`)
+        let lane = || {
+            let mut config = SessionConfig::new().with_target_partitions(2);
+            config.options_mut().optimizer.subset_repartition_threshold = 1;
+            SessionContext::new_with_config(config)
+        };
+        let ctx = lane();
+        ctx.register_table("t", Arc::new(snapshot.grouped_by_partition())).unwrap();
+        let plan = scan_plan(&ctx, sql).await;
+        // the config table is the hash join's build side, and the sums stay where they were
+        // computed: no exchange of rows (on a cluster, no shuffle stage)
+        assert!(plan.contains("HashJoinExec: mode=CollectLeft, join_type=Right"), "{plan}");
+        assert!(!plan.contains("RepartitionExec"), "{plan}");
+        let got = rows(&ctx, sql).await;
+        assert_eq!(
+            &got[3..7],
+            [
+                "| 2025-01-01 | a    | 1 | 10    |",
+                "| 2025-01-01 | d    | 4 | 40    |",
+                "| 2025-01-02 | b    | 2 |       |",
+                "| 2025-01-03 | c    | 3 |       |"
+            ],
+            "{got:#?}"
+        );
     }
 
     /// The plan a command sends the scheduler carries the file list, and the scheduler's
