@@ -90,7 +90,7 @@ impl SnapshotTable {
             files.push(SnapshotFile {
                 url: url.to_string(),
                 size: u64::try_from(file.size()).unwrap_or(0),
-                rows: file.num_records().map(|n| n as u64),
+                rows: file.num_records().and_then(|n| u64::try_from(n).ok()),
                 values: partition_columns.iter().map(|c| values.get(c).cloned().flatten()).collect(),
             });
         }
@@ -349,14 +349,12 @@ impl TableProvider for SnapshotTable {
         // the rows of the files, as the Delta log counts them: what lets the planner see that
         // the config tables a query joins the table with are the small side (and build its
         // hash table from them, on a cluster without a shuffle of the table's rows)
-        let mut statistics = Statistics::new_unknown(&Schema::new(
-            file_schema.fields().iter().cloned().chain(partition_fields.iter().cloned()).collect::<Vec<_>>(),
-        ));
+        let table_schema = TableSchema::builder(file_schema).with_table_partition_cols(partition_fields).build();
+        let mut statistics = Statistics::new_unknown(table_schema.table_schema());
         if let Some(rows) = kept.iter().map(|&i| self.files.files[i].rows).sum::<Option<u64>>() {
             statistics.num_rows = Precision::Inexact(usize::try_from(rows).unwrap_or(usize::MAX));
         }
-        let source =
-            format.file_source(TableSchema::builder(file_schema).with_table_partition_cols(partition_fields).build());
+        let source = format.file_source(table_schema);
         let config = FileScanConfigBuilder::new(store, source)
             .with_statistics(statistics)
             .with_file_groups(groups)
