@@ -2,8 +2,9 @@
 //! executor with its own work directory and task slots. `tokenledger cluster` runs one for
 //! trying `--engine ballista://` on one machine, for the tests and for the benchmark.
 //!
-//! The scheduler and the executors know tokenledger's functions (`quantile_disc`), which a
-//! stock Ballista executor does not: the model's plans name them.
+//! The scheduler and the executors know tokenledger's functions (`quantile_disc`) and plan
+//! nodes (the Delta scan of [`SnapshotTable`], the writes of [`DeltaWrite`]), which a stock
+//! Ballista cluster does not: the model's plans name them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::protobuf::ExecutorRegistration;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::scheduler::{ExecutorOperatingSystemSpecification, ExecutorSpecification};
-use ballista_core::serde::{BallistaCodec, BallistaLogicalExtensionCodec};
+use ballista_core::serde::{BallistaCodec, BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use ballista_core::utils::{GrpcServerConfig, create_grpc_server, default_config_producer, default_session_builder};
 use ballista_core::{BALLISTA_PROTOCOL_VERSION, RuntimeProducer};
 use ballista_executor::execution_engine::DefaultExecutionEngine;
@@ -31,12 +32,15 @@ use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::delta_write::{DeltaWrite, DeltaWriteExec, WriteTarget};
 use super::{SnapshotFiles, SnapshotTable, WarehouseStores};
 use crate::error::{Error, Result};
 
@@ -95,10 +99,13 @@ impl LocalCluster {
                 for udaf in super::functions::aggregates() {
                     datafusion::execution::FunctionRegistry::register_udaf(&mut state, udaf)?;
                 }
-                Ok(state)
+                // it plans the rollup's writes as tasks that write their files
+                Ok(super::delta_write::with_planner(state))
             }));
-        // the Delta tables of the plans it is sent are tokenledger's snapshot scans
-        config.override_logical_codec = Some(Arc::new(SnapshotCodec::default()));
+        // the Delta tables of the plans it is sent are tokenledger's snapshot scans, and their
+        // writes tokenledger's; the tasks it sends the executors say so
+        config.override_logical_codec = Some(Arc::new(LogicalCodec::default()));
+        config.override_physical_codec = Some(Arc::new(PhysicalCodec::default()));
         let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| ballista_error("scheduler", e))?;
         let server: SchedulerServer<LogicalPlanNode, PhysicalPlanNode> =
             create_scheduler(cluster, Arc::new(config)).await.map_err(|e| ballista_error("scheduler", e))?;
@@ -217,7 +224,8 @@ async fn start_executor(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let poll = tokio::spawn(async move {
-        let codec: BallistaCodec<LogicalPlanNode, PhysicalPlanNode> = BallistaCodec::default();
+        let codec: BallistaCodec<LogicalPlanNode, PhysicalPlanNode> =
+            BallistaCodec::new(Arc::new(LogicalCodec::default()), Arc::new(PhysicalCodec::default()));
         if let Err(e) = poll_loop(client, executor, codec, None, None, ExecutorHealth::new()).await {
             tracing::error!("a Ballista executor stopped: {e}");
         }
@@ -225,24 +233,109 @@ async fn start_executor(
     Ok(vec![flight, poll])
 }
 
+/// The functions' part of a codec: Ballista's (the plans name tokenledger's functions, which
+/// the scheduler and the executors have registered under the same names).
+macro_rules! function_codecs {
+    () => {
+        fn try_decode_udf(
+            &self,
+            name: &str,
+            buf: &[u8],
+        ) -> datafusion::error::Result<Arc<datafusion::logical_expr::ScalarUDF>> {
+            self.0.try_decode_udf(name, buf)
+        }
+
+        fn try_encode_udf(
+            &self,
+            node: &datafusion::logical_expr::ScalarUDF,
+            buf: &mut Vec<u8>,
+        ) -> datafusion::error::Result<()> {
+            self.0.try_encode_udf(node, buf)
+        }
+
+        fn try_decode_udaf(
+            &self,
+            name: &str,
+            buf: &[u8],
+        ) -> datafusion::error::Result<Arc<datafusion::logical_expr::AggregateUDF>> {
+            self.0.try_decode_udaf(name, buf)
+        }
+
+        fn try_encode_udaf(
+            &self,
+            node: &datafusion::logical_expr::AggregateUDF,
+            buf: &mut Vec<u8>,
+        ) -> datafusion::error::Result<()> {
+            self.0.try_encode_udaf(node, buf)
+        }
+
+        fn try_decode_udwf(
+            &self,
+            name: &str,
+            buf: &[u8],
+        ) -> datafusion::error::Result<Arc<datafusion::logical_expr::WindowUDF>> {
+            self.0.try_decode_udwf(name, buf)
+        }
+
+        fn try_encode_udwf(
+            &self,
+            node: &datafusion::logical_expr::WindowUDF,
+            buf: &mut Vec<u8>,
+        ) -> datafusion::error::Result<()> {
+            self.0.try_encode_udwf(node, buf)
+        }
+    };
+}
+
 /// Ballista's logical codec, and tokenledger's Delta tables ([`SnapshotTable`]): their file
-/// list travels in the plan, so the scheduler plans one scan of exactly the snapshot's files.
-/// The command and the scheduler of `tokenledger cluster` both use it; a stock Ballista
-/// scheduler cannot read such a plan.
+/// list travels in the plan, so the scheduler plans one scan of exactly the snapshot's files;
+/// and its writes ([`DeltaWrite`]: the table they add files to). The command and the
+/// scheduler of `tokenledger cluster` both use it; a stock Ballista scheduler cannot read
+/// such a plan.
 #[derive(Debug, Default)]
-pub struct SnapshotCodec(BallistaLogicalExtensionCodec);
+pub struct LogicalCodec(BallistaLogicalExtensionCodec);
 
 /// What starts the bytes of a [`SnapshotTable`] in a plan (the rest is its file list as JSON).
 const SNAPSHOT_TAG: &[u8] = b"tokenledger-snapshot-1\n";
 
-impl LogicalExtensionCodec for SnapshotCodec {
+/// What starts the bytes of a write in a plan, logical or physical (the rest is its
+/// [`WriteTarget`] as JSON).
+const WRITE_TAG: &[u8] = b"tokenledger-delta-write-1\n";
+
+/// The target of a write, from the bytes after [`WRITE_TAG`].
+fn write_target(json: &[u8]) -> datafusion::error::Result<WriteTarget> {
+    serde_json::from_slice(json)
+        .map_err(|e| datafusion::error::DataFusionError::Plan(format!("the target of a write in the plan: {e}")))
+}
+
+/// A write's target as the bytes of a plan node.
+fn encode_write(target: &WriteTarget, buf: &mut Vec<u8>) -> datafusion::error::Result<()> {
+    buf.extend_from_slice(WRITE_TAG);
+    serde_json::to_writer(buf, target)
+        .map_err(|e| datafusion::error::DataFusionError::Internal(format!("the target of a write: {e}")))
+}
+
+/// The one input of a node decoded from a plan.
+fn only_input<T: Clone>(inputs: &[T], node: &str) -> datafusion::error::Result<T> {
+    match inputs {
+        [input] => Ok(input.clone()),
+        _ => Err(datafusion::error::DataFusionError::Plan(format!("{node} has one input, not {}", inputs.len()))),
+    }
+}
+
+impl LogicalExtensionCodec for LogicalCodec {
     fn try_decode(
         &self,
         buf: &[u8],
         inputs: &[datafusion::logical_expr::LogicalPlan],
         ctx: &TaskContext,
     ) -> datafusion::error::Result<datafusion::logical_expr::Extension> {
-        self.0.try_decode(buf, inputs, ctx)
+        let Some(json) = buf.strip_prefix(WRITE_TAG) else {
+            return self.0.try_decode(buf, inputs, ctx);
+        };
+        let write = DeltaWrite::new(only_input(inputs, "DeltaWrite")?, write_target(json)?)
+            .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
+        Ok(datafusion::logical_expr::Extension { node: Arc::new(write) })
     }
 
     fn try_encode(
@@ -250,7 +343,10 @@ impl LogicalExtensionCodec for SnapshotCodec {
         node: &datafusion::logical_expr::Extension,
         buf: &mut Vec<u8>,
     ) -> datafusion::error::Result<()> {
-        self.0.try_encode(node, buf)
+        match node.node.as_any().downcast_ref::<DeltaWrite>() {
+            Some(write) => encode_write(&write.target, buf),
+            None => self.0.try_encode(node, buf),
+        }
     }
 
     fn try_decode_table_provider(
@@ -301,51 +397,41 @@ impl LogicalExtensionCodec for SnapshotCodec {
         self.0.try_encode_file_format(buf, node)
     }
 
-    fn try_decode_udf(
+    function_codecs!();
+}
+
+/// Ballista's physical codec, and tokenledger's writes ([`DeltaWriteExec`]): the scheduler
+/// sends them to the executors as part of a stage's tasks.
+#[derive(Debug, Default)]
+pub struct PhysicalCodec(BallistaPhysicalExtensionCodec);
+
+impl PhysicalExtensionCodec for PhysicalCodec {
+    fn try_decode(
         &self,
-        name: &str,
         buf: &[u8],
-    ) -> datafusion::error::Result<Arc<datafusion::logical_expr::ScalarUDF>> {
-        self.0.try_decode_udf(name, buf)
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        match buf.strip_prefix(WRITE_TAG) {
+            Some(json) => {
+                Ok(Arc::new(DeltaWriteExec::new(only_input(inputs, "DeltaWriteExec")?, write_target(json)?)?))
+            }
+            None => self.0.try_decode(buf, inputs, ctx, proto_converter),
+        }
     }
 
-    fn try_encode_udf(
+    fn try_encode(
         &self,
-        node: &datafusion::logical_expr::ScalarUDF,
+        node: Arc<dyn ExecutionPlan>,
         buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> datafusion::error::Result<()> {
-        self.0.try_encode_udf(node, buf)
+        match node.downcast_ref::<DeltaWriteExec>() {
+            Some(write) => encode_write(write.target(), buf),
+            None => self.0.try_encode(node, buf, proto_converter),
+        }
     }
 
-    fn try_decode_udaf(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> datafusion::error::Result<Arc<datafusion::logical_expr::AggregateUDF>> {
-        self.0.try_decode_udaf(name, buf)
-    }
-
-    fn try_encode_udaf(
-        &self,
-        node: &datafusion::logical_expr::AggregateUDF,
-        buf: &mut Vec<u8>,
-    ) -> datafusion::error::Result<()> {
-        self.0.try_encode_udaf(node, buf)
-    }
-
-    fn try_decode_udwf(
-        &self,
-        name: &str,
-        buf: &[u8],
-    ) -> datafusion::error::Result<Arc<datafusion::logical_expr::WindowUDF>> {
-        self.0.try_decode_udwf(name, buf)
-    }
-
-    fn try_encode_udwf(
-        &self,
-        node: &datafusion::logical_expr::WindowUDF,
-        buf: &mut Vec<u8>,
-    ) -> datafusion::error::Result<()> {
-        self.0.try_encode_udwf(node, buf)
-    }
+    function_codecs!();
 }

@@ -9,11 +9,13 @@
 //! - a small config table (prices, principals ...) becomes a `VALUES` view, because an
 //!   in-memory table cannot be sent to a cluster.
 //!
-//! Writes stay here: results come back to this process, which commits them to Delta as
-//! before (atomic, per date).
+//! The rollup's rows are written where they are computed ([`delta_write`]: each task writes
+//! its files and hands back their list); this process commits them to Delta (atomic, per
+//! date). Other results come back to this process, which writes them.
 
 #[cfg(feature = "ballista")]
 pub mod cluster;
+pub mod delta_write;
 pub mod functions;
 mod session;
 mod snapshot;
@@ -100,6 +102,7 @@ impl Engine {
                     .with_default_features()
                     .with_config(config)
                     .with_runtime_env(runtime)
+                    .with_query_planner(Arc::new(delta_write::TokenledgerPlanner))
                     .build();
                 SessionContext::new_with_state(state)
             }
@@ -188,7 +191,7 @@ async fn ballista_session(
     // `partitions` groups itself, and cutting them into byte ranges on top only adds tasks
     ballista.options_mut().optimizer.repartition_file_scans = false;
     // the scheduler plans each Delta table's scan from the file list in the plan
-    let mut ballista = ballista.with_ballista_logical_extension_codec(Arc::new(cluster::SnapshotCodec::default()));
+    let mut ballista = ballista.with_ballista_logical_extension_codec(Arc::new(cluster::LogicalCodec::default()));
     if let Some(n) = partitions {
         ballista.options_mut().execution.target_partitions = n;
     }

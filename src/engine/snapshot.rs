@@ -9,7 +9,7 @@
 //! the scan is planned.
 //!
 //! A cluster's scheduler plans the scan, so the table travels in the logical plan:
-//! [`SnapshotCodec`](crate::engine::cluster) writes the file list, and the scheduler of
+//! [`LogicalCodec`](crate::engine::cluster) writes the file list, and the scheduler of
 //! `tokenledger cluster` reads it back. The executors receive a plain Parquet scan.
 
 use std::collections::BTreeMap;
@@ -553,7 +553,7 @@ mod tests {
             logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
         };
 
-        use crate::engine::cluster::SnapshotCodec;
+        use crate::engine::cluster::LogicalCodec;
 
         let dir = tempfile::tempdir().unwrap();
         let table = dated_table(dir.path()).await;
@@ -561,7 +561,7 @@ mod tests {
         command.register_table("t", Arc::new(SnapshotTable::of(&table).unwrap())).unwrap();
         let sql = "SELECT date, sum(n) AS n FROM t WHERE date <= DATE '2025-01-02' GROUP BY date ORDER BY date";
         let plan = command.sql(sql).await.unwrap().into_optimized_plan().unwrap();
-        let codec = SnapshotCodec::default();
+        let codec = LogicalCodec::default();
         let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &codec).unwrap();
 
         // the scheduler: a session that has no table t

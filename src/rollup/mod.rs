@@ -27,26 +27,22 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use deltalake::DeltaTable;
 use deltalake::kernel::Add;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use futures::StreamExt;
 use indicatif::ProgressBar;
 
 pub use state::RollupState;
 
+use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
 use crate::engine::{DEFAULT_MEMORY_LIMIT, runtime};
 use crate::error::{Error, Result};
 use crate::model::{Grain, Inputs, find_data_features, register_config, register_inputs, register_views, usage};
 use crate::pricing::Settings;
 use crate::warehouse::rated::{RatedWith, StaleConfig, stale_config};
 use crate::warehouse::schema::INFERENCE;
-use crate::warehouse::{Warehouse, commit_replace_partitions, writer_properties};
+use crate::warehouse::{Warehouse, commit_replace_partitions};
 
 /// Consecutive dates are recomputed together up to about this many requests: a query per
 /// date would spend more time planning than running on small days.
 const UNIT_ROWS: u64 = 500_000;
-
-/// Parquet bytes a lane writes before it finalises the files of a date early.
-const FLUSH_BYTES: usize = 128 << 20;
 
 /// Which dates a rollup recomputes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,7 +427,8 @@ struct Lane {
     /// The whole `inference` table; each unit registers its dates of it as `inference`.
     inference: DataFrame,
     settings: Settings,
-    tables: Vec<DeltaTable>,
+    /// The usage tables (hourly, daily) the units' files are written to.
+    targets: Vec<WriteTarget>,
 }
 
 /// Recomputes the dates of `work` on `parallelism` lanes; returns the new files of each
@@ -448,6 +445,7 @@ async fn recompute(
     bar: &ProgressBar,
 ) -> Result<[Vec<Add>; 2]> {
     let work = Arc::new(Mutex::new(work));
+    let targets = tables.iter().map(WriteTarget::of).collect::<Result<Vec<_>>>()?;
     let mut lanes = tokio::task::JoinSet::new();
     for _ in 0..parallelism.max(1) {
         let ctx = engine.context(runtime.clone(), 1).await?;
@@ -456,7 +454,7 @@ async fn recompute(
         engine.register_for_aggregation(&ctx, INFERENCE, inference).await?;
         register_config(&ctx, engine, inputs)?;
         let inference = ctx.table(INFERENCE).await?;
-        let lane = Lane { ctx, inference, settings: inputs.settings.clone(), tables: tables.to_vec() };
+        let lane = Lane { ctx, inference, settings: inputs.settings.clone(), targets: targets.clone() };
         let (work, bar) = (work.clone(), bar.clone());
         lanes.spawn(async move { lane.run(work, bar).await });
     }
@@ -491,78 +489,25 @@ impl Lane {
             let _ = self.ctx.deregister_table(INFERENCE)?;
             self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
             register_views(&self.ctx, &self.settings).await?;
-            for ((grain, table), adds) in
-                [Grain::Hourly, Grain::Daily].into_iter().zip(&self.tables).zip(adds.iter_mut())
+            for ((grain, target), adds) in
+                [Grain::Hourly, Grain::Daily].into_iter().zip(&self.targets).zip(adds.iter_mut())
             {
-                let mut writer = RecordBatchWriter::for_table(table)?;
-                let schema = writer.arrow_schema();
-                writer = writer.with_writer_properties(usage_writer_properties(&schema));
-                let plan = self.ctx.sql(&grain.sql(&self.settings)).await?.create_physical_plan().await?;
+                // the unit's rows are written where they are computed (on a cluster, by the
+                // executors' tasks): what comes back is the list of the files written
+                let (state, usage) = self.ctx.sql(&grain.sql(&self.settings)).await?.into_parts();
+                let write = DataFrame::new(state, write_plan(usage, target.clone())?);
+                let plan = write.create_physical_plan().await?;
                 if tracing::enabled!(tracing::Level::TRACE) {
                     let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
                     tracing::trace!("{} plan:\n{text}", grain.table());
                 }
-                let mut stream = datafusion::physical_plan::execute_stream(plan, self.ctx.task_ctx())?;
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    if batch.num_rows() > 0 {
-                        writer.write(conform(&batch, &schema)?).await?;
-                    }
-                    if writer.buffer_len() > FLUSH_BYTES {
-                        adds.extend(writer.flush().await?);
-                    }
-                }
-                adds.extend(writer.flush().await?);
+                adds.extend(adds_of(&datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)?);
             }
             bar.inc(unit.rows);
             tracing::debug!(unit = unit.label(), rows = unit.rows, "unit done");
         }
         Ok(adds)
     }
-}
-
-/// Parquet settings for the usage tables: the ingest's, but dictionaries only for the key
-/// columns (strings, repeated on many rows), and Snappy. The measures are nearly unique per
-/// row: a dictionary for them was a hash lookup per value, then thrown away. The usage
-/// tables are written as many small files (one per date), where zstd spent more time
-/// creating its contexts than compressing: Snappy made a 1M-request rollup 10% faster for
-/// files 60% bigger, and is what Delta writers use by default.
-fn usage_writer_properties(schema: &arrow::datatypes::Schema) -> parquet::file::properties::WriterProperties {
-    let mut builder = writer_properties()
-        .into_builder()
-        .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_dictionary_enabled(false);
-    for field in schema.fields().iter() {
-        let column = parquet::schema::types::ColumnPath::from(field.name().as_str());
-        builder = match field.data_type() {
-            DataType::Utf8 | DataType::Utf8View => builder.set_column_dictionary_enabled(column, true),
-            DataType::Int64 | DataType::Int32 => {
-                builder.set_column_encoding(column, parquet::basic::Encoding::DELTA_BINARY_PACKED)
-            }
-            _ => builder,
-        };
-    }
-    builder.build()
-}
-
-/// `batch` with the table's column types: DataFusion reads strings as views, which Delta's
-/// writer does not take.
-fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let column = batch
-                .column_by_name(field.name())
-                .ok_or_else(|| Error::Internal(format!("the usage model has no column {}", field.name())))?;
-            Ok(if column.data_type() == field.data_type() {
-                column.clone()
-            } else {
-                arrow::compute::cast(column, field.data_type())?
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Each currency's total cost in `usage_daily`, over `dates` or all of them.
