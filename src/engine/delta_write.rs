@@ -42,6 +42,14 @@ pub const ADD_COLUMN: &str = "add";
 /// Parquet bytes a writer buffers before it finalises the files it holds early.
 const FLUSH_BYTES: usize = 128 << 20;
 
+/// Rows a writer takes before it finalises the files it holds early. A file's rows stay in
+/// memory, encoded, until its row group is written (at 128k rows, or when the file closes),
+/// so the bytes above do not see them: about 400 bytes a row of a usage table. A rollup's
+/// unit on this process has at most 500,000 requests, hence fewer rows, and is written in one
+/// go; a cluster task's share grows with the data (a unit there is a lane's share of every
+/// date), and this keeps its memory near 200 MB whatever the share, for a few more files.
+const FLUSH_ROWS: usize = 500_000;
+
 /// The table a write adds files to, as the plan carries it (to a cluster too).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Serialize, Deserialize)]
 pub struct WriteTarget {
@@ -211,6 +219,8 @@ pub struct DeltaWriteExec {
     target: WriteTarget,
     /// The table's schema, parsed once.
     table_schema: SchemaRef,
+    /// Rows taken before the files held are finalised ([`FLUSH_ROWS`]).
+    flush_rows: usize,
     properties: Arc<PlanProperties>,
 }
 
@@ -223,7 +233,13 @@ impl DeltaWriteExec {
             EmissionType::Final,
             Boundedness::Bounded,
         ));
-        Ok(Self { input, target, table_schema, properties })
+        Ok(Self { input, target, table_schema, flush_rows: FLUSH_ROWS, properties })
+    }
+
+    /// The same write, finalising its files every `rows` rows.
+    pub fn with_flush_rows(mut self, rows: usize) -> Self {
+        self.flush_rows = rows.max(1);
+        self
     }
 
     pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
@@ -266,12 +282,12 @@ impl ExecutionPlan for DeltaWriteExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let input = children.pop().ok_or_else(|| DataFusionError::Plan("DeltaWriteExec needs its input".into()))?;
-        Ok(Arc::new(Self::new(input, self.target.clone())?))
+        Ok(Arc::new(Self::new(input, self.target.clone())?.with_flush_rows(self.flush_rows)))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let mut input = self.input.execute(partition, context)?;
-        let (target, table_schema) = (self.target.clone(), self.table_schema.clone());
+        let (target, table_schema, flush_rows) = (self.target.clone(), self.table_schema.clone(), self.flush_rows);
         let write = async move {
             let external = |e: deltalake::DeltaTableError| DataFusionError::External(Box::new(e));
             // a cluster's executor opens the table's store itself (delta-rs' factories)
@@ -284,14 +300,16 @@ impl ExecutionPlan for DeltaWriteExec {
             )
             .map_err(external)?
             .with_writer_properties(sums_writer_properties(&table_schema));
-            let mut adds = Vec::new();
+            let (mut adds, mut held) = (Vec::new(), 0);
             while let Some(batch) = input.next().await {
                 let batch = batch?;
                 if batch.num_rows() > 0 {
+                    held += batch.num_rows();
                     writer.write(conform(&batch, &table_schema)?).await.map_err(external)?;
                 }
-                if writer.buffer_len() > FLUSH_BYTES {
+                if writer.buffer_len() > FLUSH_BYTES || held >= flush_rows {
                     adds.extend(writer.flush().await.map_err(external)?);
+                    held = 0;
                 }
             }
             adds.extend(writer.flush().await.map_err(external)?);
@@ -353,6 +371,7 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
 
     use arrow::datatypes::{DataType, Field, Schema};
     use datafusion::prelude::{DataFrame, SessionContext};
@@ -419,6 +438,55 @@ mod tests {
         }
         // nothing is in the table until the files are committed
         assert!(!read_back(&warehouse).await.contains("| a "));
+        let dates = ["2025-01-01".to_string(), "2025-01-02".to_string()].into_iter().collect();
+        commit_replace_partitions(&mut table, &dates, adds, serde_json::Map::new()).await.unwrap();
+        assert_eq!(read_back(&warehouse).await, WRITTEN);
+    }
+
+    #[tokio::test]
+    async fn a_write_finalises_the_files_it_holds_every_so_many_rows() {
+        use arrow::array::{Date32Array, Int64Array, StringArray};
+        use arrow::record_batch::RecordBatch;
+
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::new(dir.path().to_str().unwrap()).unwrap();
+        let mut table = usage_like(&warehouse).await;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("date", DataType::Date32, true),
+            Field::new("requester", DataType::Utf8, true),
+            Field::new("requests", DataType::Int64, true),
+        ]));
+        // the rows of ROWS, one batch each (days since 1970-01-01: 2025-01-01 is 20089)
+        let batches: Vec<RecordBatch> = [(20089, "a", 1), (20090, "b", 2), (20089, "c", 3)]
+            .into_iter()
+            .map(|(day, requester, n)| {
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Date32Array::from(vec![day])),
+                        Arc::new(StringArray::from(vec![requester])),
+                        Arc::new(Int64Array::from(vec![n])),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let input = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(&[batches], schema, None).unwrap();
+        let target = WriteTarget::of(&table).unwrap();
+        let write =
+            |rows| Arc::new(super::DeltaWriteExec::new(input.clone(), target.clone()).unwrap().with_flush_rows(rows));
+        let ctx = SessionContext::new();
+        let files = |adds: &[deltalake::kernel::Add]| {
+            let mut dates: Vec<String> = adds.iter().map(|a| a.partition_values["date"].clone().unwrap()).collect();
+            dates.sort();
+            dates
+        };
+        // all at once: a file per date
+        let once = adds_of(&datafusion::physical_plan::collect(write(1_000), ctx.task_ctx()).await.unwrap()).unwrap();
+        assert_eq!(files(&once), ["2025-01-01", "2025-01-02"]);
+        // finalised after two rows: 2025-01-01's third row is in a file of its own
+        let adds = adds_of(&datafusion::physical_plan::collect(write(2), ctx.task_ctx()).await.unwrap()).unwrap();
+        assert_eq!(files(&adds), ["2025-01-01", "2025-01-01", "2025-01-02"]);
         let dates = ["2025-01-01".to_string(), "2025-01-02".to_string()].into_iter().collect();
         commit_replace_partitions(&mut table, &dates, adds, serde_json::Map::new()).await.unwrap();
         assert_eq!(read_back(&warehouse).await, WRITTEN);
