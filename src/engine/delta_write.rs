@@ -45,9 +45,10 @@ const FLUSH_BYTES: usize = 128 << 20;
 /// Rows a writer takes before it finalises the files it holds early. A file's rows stay in
 /// memory, encoded, until its row group is written (at 128k rows, or when the file closes),
 /// so the bytes above do not see them: about 400 bytes a row of a usage table. A rollup's
-/// unit on this process has at most 500,000 requests, hence fewer rows, and is written in one
-/// go; a cluster task's share grows with the data (a unit there is a lane's share of every
-/// date), and this keeps its memory near 200 MB whatever the share, for a few more files.
+/// unit on this process has at most 500,000 requests (unless one day has more), hence fewer
+/// rows, and is written in one go; a cluster task's share grows with the data (a unit there
+/// is a lane's share of every date), and this keeps its memory near 200 MB whatever the
+/// share, for a few more files.
 const FLUSH_ROWS: usize = 500_000;
 
 /// The table a write adds files to, as the plan carries it (to a cluster too).

@@ -332,10 +332,13 @@ impl Unit {
 /// The units of work of `dates` (with their request counts) on `engine`.
 ///
 /// Locally: about four units a lane, each small enough for this process's memory
-/// ([`work_units`]). On a cluster: one unit a lane ([`even_units`]). A unit there is a job of
-/// several stages whose every task costs tens of milliseconds of scheduling, the unit's files
-/// are spread over the cluster's task slots whatever the number of dates, and the executors,
-/// not this process, hold the aggregations (spilling past their memory).
+/// ([`work_units`]). On a cluster: one unit a lane ([`even_units`]). A unit there is a job
+/// whose tasks each scan, sum, price and write their share of its dates (the files spread
+/// over the cluster's task slots whatever the number of dates); the executors, not this
+/// process, hold the aggregations (spilling past their memory) and the files being written
+/// (finalised every so many rows). Each job costs this process about half a CPU-second of
+/// planning: two and four units a lane made a 10M rollup on two executors slower (11.8 -
+/// 15.5 s against 10.2 - 11.5 s).
 fn units_for(engine: &crate::engine::Engine, dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> {
     match engine {
         crate::engine::Engine::Local => work_units(dates, parallelism),
