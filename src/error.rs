@@ -116,6 +116,11 @@ impl Error {
                     "{what} needed more memory than --memory-limit allows{limit}: {e}. Run it again with a larger --memory-limit."
                 ))
             }
+            // a cluster's job that ran out of an executor's memory: Ballista hands back the
+            // task's error as text only, so the text is all there is to tell it by
+            Error::DataFusion(e) if e.to_string().contains("ResourcesExhausted(") => Error::Usage(format!(
+                "{what} needed more memory than the cluster's executors allow (`tokenledger cluster --memory-limit`): {e}. Start the executors with a larger --memory-limit, or more of them."
+            )),
             _ => self,
         }
     }

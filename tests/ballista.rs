@@ -261,3 +261,29 @@ fn executors_join_a_running_scheduler() {
     let jobs = |i: usize| std::fs::read_dir(env.path(&format!("ballista/executor-{i}"))).map_or(0, |d| d.count());
     assert!(jobs(0) + jobs(1) > 0, "the joined executors ran nothing");
 }
+
+#[test]
+fn executors_hold_to_their_memory_limit_and_say_when_a_job_needs_more() {
+    let env = crate::util::ingested_warehouse(800, 3);
+    // too little for any join's build side, which cannot spill
+    let starved = Cluster::spawn(
+        &env,
+        Vec::new(),
+        &["--port", "0", "--executors", "1", "--slots", "1", "--memory-limit", "1KiB"],
+    );
+    let out = env.run(&["--engine", &starved.engine, "rollup"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stderr.contains("the cluster's executors allow") && stderr.contains("larger --memory-limit"), "{stderr}");
+    drop(starved);
+    // a limit the jobs fit in changes nothing
+    let bounded = Cluster::spawn(
+        &env,
+        Vec::new(),
+        &["--port", "0", "--executors", "2", "--slots", "1", "--memory-limit", "256MiB"],
+    );
+    let report = |engine: &str| env.ok(&["--engine", engine, "--format", "csv", "report", "rate_limits"]);
+    let local = report("local");
+    assert!(local.lines().count() > 2, "{local}");
+    assert_eq!(report(&bounded.engine), local);
+}

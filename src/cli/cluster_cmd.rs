@@ -34,6 +34,12 @@ pub struct ClusterArgs {
     /// Where executors keep shuffle files (default: a temporary directory, removed on exit).
     #[arg(long)]
     pub work_dir: Option<std::path::PathBuf>,
+
+    /// Memory each executor's running tasks may hold together before they spill to its work
+    /// directory (e.g. 4GiB; default: no limit, as a stock Ballista executor). A task that
+    /// cannot spill and needs more fails its job with an error that says so.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<bytesize::ByteSize>,
 }
 
 #[cfg(feature = "ballista")]
@@ -43,7 +49,9 @@ pub async fn run(args: &ClusterArgs) -> Result<i32> {
     let slots = args.slots.unwrap_or((cores / args.executors.max(1)).max(1));
     let temp = tempfile::tempdir()?;
     let work_root = args.work_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    use crate::engine::cluster::LocalCluster;
+    use crate::engine::cluster::{Executors, LocalCluster};
+    let executors =
+        Executors { count: args.executors, slots, memory_limit: args.memory_limit.map(super::memory_bytes) };
     let cluster = match &args.scheduler {
         Some(address) => {
             let scheduler =
@@ -52,9 +60,9 @@ pub async fn run(args: &ClusterArgs) -> Result<i32> {
                         "--scheduler {address}: not a HOST:PORT this machine can resolve"
                     ))
                 })?;
-            LocalCluster::join(scheduler, &args.host, args.executors, slots, &work_root).await?
+            LocalCluster::join(scheduler, &args.host, executors, &work_root).await?
         }
-        None => LocalCluster::start(&args.host, args.port, args.executors, slots, &work_root).await?,
+        None => LocalCluster::start(&args.host, args.port, executors, &work_root).await?,
     };
     // the first line is for scripts that start a cluster and need its engine; a cluster of
     // known size says how many tasks fill its slots (Ballista's default is 16 a stage)

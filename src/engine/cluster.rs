@@ -51,6 +51,17 @@ fn ballista_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("{what}: {e}"))
 }
 
+/// The executors a cluster command starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Executors {
+    pub count: usize,
+    /// Task slots of each.
+    pub slots: usize,
+    /// Bytes each executor's running tasks may hold together before they spill to its work
+    /// directory (`None`: no limit, as a stock Ballista executor).
+    pub memory_limit: Option<usize>,
+}
+
 /// A running loopback cluster; its tasks stop when it is dropped.
 pub struct LocalCluster {
     pub scheduler: SocketAddr,
@@ -76,10 +87,9 @@ fn functions() -> Arc<BallistaFunctionRegistry> {
 }
 
 impl LocalCluster {
-    /// Starts a scheduler on `127.0.0.1:port` (0: any free port) and `executors` executors of
-    /// `slots` task slots, with work directories under `work_root`, and waits until every
-    /// executor has registered.
-    pub async fn start(host: &str, port: u16, executors: usize, slots: usize, work_root: &Path) -> Result<Self> {
+    /// Starts a scheduler on `host:port` (0: any free port) and `executors`, with work
+    /// directories under `work_root`, and waits until every executor has registered.
+    pub async fn start(host: &str, port: u16, executors: Executors, work_root: &Path) -> Result<Self> {
         let listener = TcpListener::bind((host, port)).await?;
         let scheduler = listener.local_addr()?;
         let mut config = SchedulerConfig::default()
@@ -117,10 +127,10 @@ impl LocalCluster {
             }
         }));
         let mut work_dirs = Vec::new();
-        for i in 0..executors {
+        for i in 0..executors.count {
             let dir = work_root.join(format!("executor-{i}"));
             std::fs::create_dir_all(&dir)?;
-            tasks.extend(start_executor(scheduler, host, &dir, slots).await?);
+            tasks.extend(start_executor(scheduler, host, &dir, executors).await?);
             work_dirs.push(dir);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -132,12 +142,13 @@ impl LocalCluster {
                 .await
                 .map_err(|e| ballista_error("scheduler", e))?
                 .len();
-            if registered >= executors {
+            if registered >= executors.count {
                 break;
             }
             if Instant::now() > deadline {
                 return Err(Error::Internal(format!(
-                    "only {registered} of {executors} Ballista executors registered within 30 s"
+                    "only {registered} of {} Ballista executors registered within 30 s",
+                    executors.count
                 )));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -147,22 +158,16 @@ impl LocalCluster {
 }
 
 impl LocalCluster {
-    /// Starts `executors` executors that join the scheduler at `scheduler`, reachable by it
-    /// and by each other at `host` (their Flight servers listen there on free ports): the
-    /// executors of a real cluster, which know tokenledger's functions.
-    pub async fn join(
-        scheduler: SocketAddr,
-        host: &str,
-        executors: usize,
-        slots: usize,
-        work_root: &Path,
-    ) -> Result<Self> {
+    /// Starts `executors` that join the scheduler at `scheduler`, reachable by it and by each
+    /// other at `host` (their Flight servers listen there on free ports): the executors of a
+    /// real cluster, which know tokenledger's functions.
+    pub async fn join(scheduler: SocketAddr, host: &str, executors: Executors, work_root: &Path) -> Result<Self> {
         let mut tasks = Vec::new();
         let mut work_dirs = Vec::new();
-        for i in 0..executors {
+        for i in 0..executors.count {
             let dir = work_root.join(format!("executor-{i}"));
             std::fs::create_dir_all(&dir)?;
-            tasks.extend(start_executor(scheduler, host, &dir, slots).await?);
+            tasks.extend(start_executor(scheduler, host, &dir, executors).await?);
             work_dirs.push(dir);
         }
         Ok(Self { scheduler, work_dirs, tasks })
@@ -175,8 +180,9 @@ async fn start_executor(
     scheduler: SocketAddr,
     host: &str,
     work_dir: &Path,
-    slots: usize,
+    executors: Executors,
 ) -> Result<Vec<JoinHandle<()>>> {
+    let slots = executors.slots;
     let work_dir = work_dir
         .to_str()
         .ok_or_else(|| Error::Usage(format!("work directory {} is not UTF-8", work_dir.display())))?
@@ -191,10 +197,15 @@ async fn start_executor(
         os_info: Some(ExecutorOperatingSystemSpecification::default().into()),
         ballista_protocol_version: BALLISTA_PROTOCOL_VERSION,
     };
-    // spill files go to the work directory too
+    // spill files go to the work directory too; every task of the executor draws on its one
+    // memory pool (a task's runtime is made when it starts)
     let spill_dir = work_dir.clone();
+    let pool = executors.memory_limit.map(super::memory_pool);
     let runtime: RuntimeProducer = Arc::new(move |_: &SessionConfig| {
-        let builder = RuntimeEnvBuilder::new().with_temp_file_path(spill_dir.clone());
+        let mut builder = RuntimeEnvBuilder::new().with_temp_file_path(spill_dir.clone());
+        if let Some(pool) = &pool {
+            builder = builder.with_memory_pool(pool.clone());
+        }
         builder.with_object_store_registry(Arc::new(WarehouseStores::default())).build_arc()
     });
     let executor = Arc::new(Executor::new(

@@ -31,7 +31,7 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-pub use session::{DEFAULT_MEMORY_LIMIT, runtime};
+pub use session::{DEFAULT_MEMORY_LIMIT, memory_pool, runtime};
 pub use snapshot::{SnapshotFile, SnapshotFiles, SnapshotTable};
 pub use stores::{WarehouseStores, register_cloud_stores};
 

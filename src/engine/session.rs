@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -18,9 +18,13 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 /// that can spill (aggregations, sorts); spill files go to the system's temporary directory.
 /// Lanes of one rollup share one runtime, so the budget is the command's, not a lane's.
 pub fn runtime(memory_limit: usize) -> Result<Arc<RuntimeEnv>> {
-    let pool =
-        TrackConsumersPool::new(FairSpillPool::new(memory_limit), std::num::NonZeroUsize::new(5).expect("5 > 0"));
-    Ok(RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).build_arc()?)
+    Ok(RuntimeEnvBuilder::new().with_memory_pool(memory_pool(memory_limit)).build_arc()?)
+}
+
+/// A memory pool of `memory_limit` bytes, shared fairly by the operators that can spill; an
+/// error that it is exhausted names its five biggest holders.
+pub fn memory_pool(memory_limit: usize) -> Arc<dyn MemoryPool> {
+    Arc::new(TrackConsumersPool::new(FairSpillPool::new(memory_limit), std::num::NonZeroUsize::new(5).expect("5 > 0")))
 }
 
 impl Engine {
