@@ -32,7 +32,7 @@ use indicatif::ProgressBar;
 pub use state::RollupState;
 
 use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
-use crate::engine::{DEFAULT_MEMORY_LIMIT, runtime};
+use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, runtime};
 use crate::error::{Error, Result};
 use crate::model::{Grain, Inputs, find_data_features, register_config, register_inputs, register_views, usage};
 use crate::pricing::Settings;
@@ -231,11 +231,15 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     }
     let target_names: BTreeSet<String> = targets.iter().map(|d| d.to_string()).collect();
 
+    // the usage tables' totals (the summary, the re-rating report) are read in this process
+    // whatever the engine: they are small, and a query on a cluster costs a job's fixed cost
+    // (about half a second on the loopback cluster) for a few thousand rows
+    let totals = Engine::Local.context(runtime.clone(), 2).await?;
     for grain in [Grain::Hourly, Grain::Daily] {
         let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
-        ctx.register_table(grain.table(), warehouse.engine().delta_table(&ctx, &table).await?)?;
+        totals.register_table(grain.table(), Engine::Local.delta_table(&totals, &table).await?)?;
     }
-    let cost_before = if opts.rerate { cost_by_currency(&ctx, Some(&target_names)).await? } else { BTreeMap::new() };
+    let cost_before = if opts.rerate { cost_by_currency(&totals, Some(&target_names)).await? } else { BTreeMap::new() };
 
     let mut versions = Vec::new();
     let requests_recomputed: u64 = targets.iter().map(|d| all_dates.get(d).copied().unwrap_or(0)).sum();
@@ -264,8 +268,8 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
             let metadata = rated.to_metadata(&digests, mode.as_str(), inference_version);
             let version = commit_replace_partitions(&mut table, &target_names, adds, metadata).await?;
             versions.push((grain.table().to_string(), version));
-            let _ = ctx.deregister_table(grain.table())?;
-            ctx.register_table(grain.table(), warehouse.engine().delta_table(&ctx, &table).await?)?;
+            let _ = totals.deregister_table(grain.table())?;
+            totals.register_table(grain.table(), Engine::Local.delta_table(&totals, &table).await?)?;
         }
     }
     // what this run leaves behind for the next plain rollup (nothing after a plain or a full
@@ -278,9 +282,9 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     let stale_config = stale_config(warehouse).await?;
     notices.extend(stale_config.as_ref().map(StaleConfig::notice));
 
-    let mut summary = summarize(&ctx).await?;
+    let mut summary = summarize(&totals).await?;
     if opts.rerate {
-        let after = cost_by_currency(&ctx, Some(&target_names)).await?;
+        let after = cost_by_currency(&totals, Some(&target_names)).await?;
         summary.rerate = rerate_report(&cost_before, &after)?;
     }
     summary.mode = mode;
@@ -339,10 +343,10 @@ impl Unit {
 /// (finalised every so many rows). Each job costs this process about half a CPU-second of
 /// planning: two and four units a lane made a 10M rollup on two executors slower (11.8 -
 /// 15.5 s against 10.2 - 11.5 s).
-fn units_for(engine: &crate::engine::Engine, dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> {
+fn units_for(engine: &Engine, dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> {
     match engine {
-        crate::engine::Engine::Local => work_units(dates, parallelism),
-        crate::engine::Engine::Ballista { .. } => even_units(dates, parallelism),
+        Engine::Local => work_units(dates, parallelism),
+        Engine::Ballista { .. } => even_units(dates, parallelism),
     }
 }
 
@@ -438,7 +442,7 @@ struct Lane {
 /// table (hourly, daily), not yet committed.
 #[allow(clippy::too_many_arguments)]
 async fn recompute(
-    engine: &crate::engine::Engine,
+    engine: &Engine,
     inference: &DeltaTable,
     inputs: &Inputs,
     tables: &[DeltaTable],
