@@ -233,7 +233,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
 
     // the usage tables' totals (the summary, the re-rating report) are read in this process
     // whatever the engine: they are small, and a query on a cluster costs a job's fixed cost
-    // (about half a second on the loopback cluster) for a few thousand rows
+    // (a few tenths of a second on the loopback cluster) for a few thousand rows
     let totals = Engine::Local.context(runtime.clone(), 2).await?;
     for grain in [Grain::Hourly, Grain::Daily] {
         let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
@@ -340,8 +340,8 @@ impl Unit {
 /// whose tasks each scan, sum, price and write their share of its dates (the files spread
 /// over the cluster's task slots whatever the number of dates); the executors, not this
 /// process, hold the aggregations (spilling past their memory) and the files being written
-/// (finalised every so many rows). Each job costs this process about half a CPU-second of
-/// planning: two and four units a lane made a 10M rollup on two executors slower (11.8 -
+/// (finalised every so many rows). Each job costs this process about a quarter of a
+/// CPU-second: two and four units a lane made a 10M rollup on two executors slower (11.8 -
 /// 15.5 s against 10.2 - 11.5 s).
 fn units_for(engine: &Engine, dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> {
     match engine {
