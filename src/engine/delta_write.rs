@@ -43,12 +43,12 @@ pub const ADD_COLUMN: &str = "add";
 const FLUSH_BYTES: usize = 128 << 20;
 
 /// Rows a writer takes before it finalises the files it holds early. A file's rows stay in
-/// memory, encoded, until its row group is written (at 128k rows, or when the file closes),
-/// so the bytes above do not see them: about 400 bytes a row of a usage table. A rollup's
-/// unit on this process has at most 500,000 requests (unless one day has more), hence fewer
-/// rows, and is written in one go; a cluster task's share grows with the data (a unit there
-/// is a lane's share of every date), and this keeps its memory near 200 MB whatever the
-/// share, for a few more files.
+/// memory, encoded, until its row group is written (at [`ROW_GROUP_ROWS`], or when the file
+/// closes), so the bytes above do not see them: about 400 bytes a row of a usage table. A
+/// rollup's unit on this process has at most 500,000 requests (unless one day has more),
+/// hence fewer rows, and is written in one go; a cluster task's share grows with the data (a
+/// unit there is a lane's share of every date), and this keeps its memory near 200 MB
+/// whatever the share, for a few more files.
 const FLUSH_ROWS: usize = 500_000;
 
 /// The table a write adds files to, as the plan carries it (to a cluster too).
@@ -243,10 +243,6 @@ impl DeltaWriteExec {
         self
     }
 
-    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
-        &self.input
-    }
-
     pub fn target(&self) -> &WriteTarget {
         &self.target
     }
@@ -325,16 +321,18 @@ impl ExecutionPlan for DeltaWriteExec {
     }
 }
 
-/// Parquet settings for tables of sums (the usage tables): row groups of 128k rows as the
-/// ingest's, dictionaries only for the key columns (strings, repeated on many rows), and
-/// Snappy. The measures are
-/// nearly unique per row: a dictionary for them was a hash lookup per value, then thrown
-/// away. Such tables are written as many small files (one per date), where zstd spent more
-/// time creating its contexts than compressing: Snappy made a 1M-request rollup 10% faster
-/// for files 60% bigger, and is what Delta writers use by default.
+/// Rows of a Parquet row group in the warehouse's tables.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Parquet settings for tables of sums (the usage tables): the ingest's row groups,
+/// dictionaries only for the key columns (strings, repeated on many rows), and Snappy. The
+/// measures are nearly unique per row: a dictionary for them was a hash lookup per value,
+/// then thrown away. Such tables are written as many small files (one per date), where zstd
+/// spent more time creating its contexts than compressing: Snappy made a 1M-request rollup
+/// 10% faster for files 60% bigger, and is what Delta writers use by default.
 fn sums_writer_properties(schema: &Schema) -> parquet::file::properties::WriterProperties {
     let mut builder = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_compression(parquet::basic::Compression::SNAPPY)
         .set_dictionary_enabled(false);
     for field in schema.fields().iter() {

@@ -364,7 +364,7 @@ pub fn writer_properties() -> parquet::file::properties::WriterProperties {
         .set_compression(parquet::basic::Compression::ZSTD(
             parquet::basic::ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
         ))
-        .set_max_row_group_row_count(Some(128 * 1024));
+        .set_max_row_group_row_count(Some(crate::engine::delta_write::ROW_GROUP_ROWS));
     for column in ["request_id", "client_request_id", "request", "response", "raw", "record_fingerprint"] {
         builder = builder
             .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(column), false)
