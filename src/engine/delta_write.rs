@@ -384,14 +384,18 @@ mod tests {
         CAST(n AS BIGINT) AS requests \
         FROM (VALUES ('2025-01-01', 'a', 1), ('2025-01-02', 'b', 2), ('2025-01-01', 'c', 3)) AS v(d, r, n)";
 
-    /// An empty table `u` (date, requester, requests) partitioned by date.
-    async fn usage_like(warehouse: &Warehouse) -> deltalake::DeltaTable {
-        let schema = Schema::new(vec![
+    /// The columns of table `u`.
+    fn usage_like_schema() -> Arc<Schema> {
+        Arc::new(Schema::new(vec![
             Field::new("date", DataType::Date32, true),
             Field::new("requester", DataType::Utf8, true),
             Field::new("requests", DataType::Int64, true),
-        ]);
-        warehouse.create_table("u", &schema, "date").await.unwrap()
+        ]))
+    }
+
+    /// An empty table `u` (date, requester, requests) partitioned by date.
+    async fn usage_like(warehouse: &Warehouse) -> deltalake::DeltaTable {
+        warehouse.create_table("u", &usage_like_schema(), "date").await.unwrap()
     }
 
     /// What table `u` holds, read back by a new session.
@@ -450,11 +454,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path().to_str().unwrap()).unwrap();
         let mut table = usage_like(&warehouse).await;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("date", DataType::Date32, true),
-            Field::new("requester", DataType::Utf8, true),
-            Field::new("requests", DataType::Int64, true),
-        ]));
+        let schema = usage_like_schema();
         // the rows of ROWS, one batch each (days since 1970-01-01: 2025-01-01 is 20089)
         let batches: Vec<RecordBatch> = [(20089, "a", 1), (20090, "b", 2), (20089, "c", 3)]
             .into_iter()
