@@ -373,6 +373,10 @@ pub fn writer_properties() -> parquet::file::properties::WriterProperties {
                 parquet::file::properties::EnabledStatistics::None,
             );
     }
+    // unique (or nearly) per row too, but their statistics prune reads by time and line
+    for column in ["request_time", "source_line", "line_number"] {
+        builder = builder.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(column), false);
+    }
     builder.build()
 }
 
