@@ -2,23 +2,12 @@
 
 use std::path::Path;
 
+use super::structure::{Structure, StructureScanner};
 use super::{blank_newlines, numbered_chunk, read_error, too_long_message};
 use crate::error::{Error, Result};
 use crate::ingest::record::Rejected;
 use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
 use crate::ingest::validate::{ReasonCode, Typing};
-
-/// The bytes that change where an element is: quotes, brackets, braces and commas.
-const STRUCTURAL: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut k = 0;
-    let bytes = *b"\"{}[],";
-    while k < bytes.len() {
-        table[bytes[k] as usize] = true;
-        k += 1;
-    }
-    table
-};
 
 /// A JSON array of objects (LiteLLM's export): each element becomes one line, numbered by its
 /// 1-based position. Newlines between tokens are blanks (a JSON string cannot hold a raw
@@ -30,13 +19,24 @@ pub(super) fn json_array_chunks(
     opts: ChunkOptions,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<bool> {
+    scan_array(reader, path, opts, SCAN_BYTES, emit)
+}
+
+/// [`json_array_chunks`], reading `scan_bytes` (at least 128) at a time.
+fn scan_array(
+    reader: &mut dyn std::io::BufRead,
+    path: &Path,
+    opts: ChunkOptions,
+    scan_bytes: usize,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<bool> {
     let mut seq = 0u64;
     let mut chunk = numbered_chunk(seq, &opts, Typing::Strict);
     // the element being read is written straight into the chunk, from `start` on; `head` keeps
     // the first bytes of an element over the cap (`too_long`: its length), for the quarantine
     let mut start = 0usize;
     let mut head: Vec<u8> = Vec::new();
-    let (mut index, mut depth, mut in_string, mut escaped, mut too_long) = (0u64, 0usize, false, false, 0u64);
+    let (mut index, mut too_long) = (0u64, 0u64);
     let finish = |chunk: &mut Chunk, start: usize, head: &mut Vec<u8>, too_long: &mut u64, index: u64| {
         if *too_long > 0 {
             let mut r = Rejected::new(
@@ -82,70 +82,50 @@ pub(super) fn json_array_chunks(
             chunk.data.extend_from_slice(bytes);
         }
     };
+    // what precedes the array's '[' (a blank file is an array never closed)
     loop {
         let buf = reader.fill_buf().map_err(read_error(path))?;
         if buf.is_empty() {
-            break;
+            return Err(not_closed(path));
         }
-        let n = buf.len();
-        let mut i = 0;
-        // where the element's bytes not yet copied start in `buf`: the scan only finds where
-        // an element ends, and its bytes are copied in one piece (per buffer read)
-        let mut from = 0;
-        while i < n {
-            if depth == 0 {
-                // before the array's '[' (after it, depth is at least 1 until its ']')
-                if buf[i] == b'[' {
-                    depth = 1;
-                } else if !buf[i].is_ascii_whitespace() {
-                    return Err(Error::InputFormat {
-                        path: path.to_path_buf(),
-                        message: "not a JSON array of records".into(),
-                    });
-                }
-                i += 1;
-                from = i;
-                continue;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(p) if buf[p] == b'[' => {
+                reader.consume(p + 1);
+                break;
             }
-            if in_string {
-                // most of an element is string contents: jump to the next quote or backslash
-                if escaped {
-                    escaped = false;
-                    i += 1;
-                    continue;
-                }
-                match memchr::memchr2(b'"', b'\\', &buf[i..]) {
-                    Some(p) => {
-                        if buf[i + p] == b'\\' {
-                            escaped = true;
-                        } else {
-                            in_string = false;
-                        }
-                        i += p + 1;
-                    }
-                    None => i = n,
-                }
-                continue;
+            Some(_) => {
+                return Err(Error::InputFormat {
+                    path: path.to_path_buf(),
+                    message: "not a JSON array of records".into(),
+                });
             }
-            // what lies between the bytes that matter (numbers, literals, colons, blanks)
-            match buf[i..].iter().position(|b| STRUCTURAL[usize::from(*b)]) {
-                Some(run) => i += run,
-                None => break,
+            None => {
+                let n = buf.len();
+                reader.consume(n);
             }
-            let b = buf[i];
-            i += 1;
-            let mut ends_element = false;
-            match b {
-                b'"' => in_string = true,
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => depth -= 1,
-                b',' if depth == 1 => ends_element = true,
-                _ => {}
-            }
-            if depth == 0 || ends_element {
+        }
+    }
+    // the array's bytes, read into `buf` and scanned 64 at a time; the scan only finds where an
+    // element ends, and its bytes are copied into the chunk in one piece (`from`: where the
+    // bytes not yet copied start)
+    let mut buf = vec![0u8; scan_bytes.max(128)];
+    let (mut len, mut scanned, mut from) = (0usize, 0usize, 0usize);
+    let mut scanner = StructureScanner::default();
+    let mut depth = 1usize;
+    loop {
+        let read = read_some(reader, &mut buf[len..]).map_err(read_error(path))?;
+        len += read;
+        while len - scanned >= 64 || (read == 0 && scanned < len) {
+            let mut block = [b' '; 64];
+            let valid = (len - scanned).min(64);
+            block[..valid].copy_from_slice(&buf[scanned..scanned + valid]);
+            let (mut ends, closed) = element_ends(scanner.block(&block), &mut depth);
+            while ends != 0 {
+                let end = scanned + ends.trailing_zeros() as usize;
+                ends &= ends - 1;
                 // the element's bytes, without the ',' or the array's ']' that ends it
-                append(&mut chunk, start, &mut head, &mut too_long, &buf[from..i - 1]);
-                from = i;
+                append(&mut chunk, start, &mut head, &mut too_long, &buf[from..end]);
+                from = end + 1;
                 index += 1;
                 finish(&mut chunk, start, &mut head, &mut too_long, index);
                 if chunk.data.len() >= opts.chunk_bytes {
@@ -156,22 +136,67 @@ pub(super) fn json_array_chunks(
                     }
                 }
                 start = chunk.data.len();
-                if depth == 0 {
-                    // the closing ']': what follows is not read
-                    reader.consume(n);
-                    return Ok(emit(chunk));
-                }
+            }
+            if closed {
+                // what follows the closing ']' is not read
+                return Ok(emit(chunk));
+            }
+            scanned += valid;
+        }
+        if read == 0 {
+            return Err(not_closed(path));
+        }
+        append(&mut chunk, start, &mut head, &mut too_long, &buf[from..scanned]);
+        buf.copy_within(scanned..len, 0);
+        (len, scanned, from) = (len - scanned, 0, 0);
+    }
+}
+
+/// The bytes of the array read at a time: a few hundred KiB, so that an element's bytes are
+/// still in the cache when they are copied into the chunk.
+const SCAN_BYTES: usize = 256 << 10;
+
+/// The element ends in a block: the commas at depth 1 and the ']' that closes the array (then
+/// true, and nothing after it counts). `depth` is 1 inside the array, between its elements.
+fn element_ends(block: Structure, depth: &mut usize) -> (u64, bool) {
+    let mut ends = 0u64;
+    let mut braces = block.open | block.close;
+    // the bits from `segment` on; between two brackets or braces the depth does not change
+    let mut segment = 0u32;
+    loop {
+        let next = if braces == 0 { 64 } else { braces.trailing_zeros() };
+        if *depth == 1 {
+            let below_next = if next == 64 { u64::MAX } else { (1u64 << next) - 1 };
+            ends |= block.comma & below_next & u64::MAX.checked_shl(segment).unwrap_or(0);
+        }
+        if braces == 0 {
+            return (ends, false);
+        }
+        braces &= braces - 1;
+        if block.open >> next & 1 == 1 {
+            *depth += 1;
+        } else {
+            *depth -= 1;
+            if *depth == 0 {
+                return (ends | 1u64 << next, true);
             }
         }
-        if depth > 0 {
-            append(&mut chunk, start, &mut head, &mut too_long, &buf[from..n]);
-        }
-        reader.consume(n);
+        segment = next + 1;
     }
-    Err(Error::InputFormat {
-        path: path.to_path_buf(),
-        message: "the JSON array is not closed (a truncated file?)".into(),
-    })
+}
+
+/// Reads what is there to read (0 at the end), retrying an interrupted read.
+fn read_some(reader: &mut dyn std::io::BufRead, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+fn not_closed(path: &Path) -> Error {
+    Error::InputFormat { path: path.to_path_buf(), message: "the JSON array is not closed (a truncated file?)".into() }
 }
 
 #[cfg(test)]
@@ -182,7 +207,7 @@ mod tests {
         let mut out = Vec::new();
         let mut reader = std::io::BufReader::with_capacity(7, std::io::Cursor::new(input.to_vec()));
         let opts = ChunkOptions { chunk_bytes: 64, max_line_bytes, required: &[], json_columns: &[], what: "records" };
-        json_array_chunks(&mut reader, Path::new("t.json"), opts, &mut |c| {
+        scan_array(&mut reader, Path::new("t.json"), opts, 128, &mut |c| {
             out.push(c);
             true
         })?;
@@ -239,7 +264,9 @@ mod tests {
             what: "records",
         };
         let mut data = Vec::new();
-        json_array_chunks(&mut reader, Path::new("t.json"), opts, &mut |c| {
+        // the buffer ingest uses, or one of a few blocks: elements and blocks straddle its refills
+        let scan_bytes = if read_size.is_multiple_of(2) { SCAN_BYTES } else { 128 + 7 * read_size };
+        scan_array(&mut reader, Path::new("t.json"), opts, scan_bytes, &mut |c| {
             data.extend(c.data);
             true
         })

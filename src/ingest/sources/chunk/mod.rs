@@ -5,6 +5,7 @@ mod csv_rows;
 mod json_array;
 mod json_lines;
 mod parquet_rows;
+mod structure;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
