@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::structure::{Structure, StructureScanner};
-use super::{blank_newlines, numbered_chunk, read_error, too_long_message};
+use super::{blank_newlines, detect, numbered_chunk, read_error, too_long_message};
 use crate::error::{Error, Result};
 use crate::ingest::record::Rejected;
 use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
@@ -83,27 +83,12 @@ fn scan_array(
         }
     };
     // what precedes the array's '[' (a blank file is an array never closed)
-    loop {
-        let buf = reader.fill_buf().map_err(read_error(path))?;
-        if buf.is_empty() {
-            return Err(not_closed(path));
-        }
-        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-            Some(p) if buf[p] == b'[' => {
-                reader.consume(p + 1);
-                break;
-            }
-            Some(_) => {
-                return Err(Error::InputFormat {
-                    path: path.to_path_buf(),
-                    message: "not a JSON array of records".into(),
-                });
-            }
-            None => {
-                let n = buf.len();
-                reader.consume(n);
-            }
-        }
+    if detect::starts_with_array(reader).map_err(read_error(path))? {
+        reader.consume(1);
+    } else if reader.fill_buf().map_err(read_error(path))?.is_empty() {
+        return Err(not_closed(path));
+    } else {
+        return Err(Error::InputFormat { path: path.to_path_buf(), message: "not a JSON array of records".into() });
     }
     // the array's bytes, read into `buf` and scanned 64 at a time; the scan only finds where an
     // element ends, and its bytes are copied into the chunk in one piece (`from`: where the
@@ -251,6 +236,8 @@ mod tests {
         assert_eq!(String::from_utf8(data).unwrap(), "{\"b\": 1}\n", "the next element is read");
         let err = array_chunks(b"[{\"a\": 1}, {\"b\"", 1000).unwrap_err().to_string();
         assert!(err.contains("not closed"), "{err}");
+        let err = array_chunks(b"  \n ", 1000).unwrap_err().to_string();
+        assert!(err.contains("not closed"), "a blank file: {err}");
         assert!(array_chunks(b"{\"not\": \"an array\"}", 1000).unwrap_err().to_string().contains("not a JSON array"));
     }
 
