@@ -1,10 +1,10 @@
 -- usage_hourly and usage_daily: priced usage by period x requester x group x cost_center x
 -- endpoint x served entity x service tier x context tier x price version. list_cost is the
 -- price book's; cost is after any negotiated discount (config/discounts.csv), and is what is
--- charged back. One model serves both grains (tokenledger fills
--- in what is marked in double braces): usage_by_period sums the charged requests per hour or
--- day, pricing prices the sums (priced_usage), and this picks the table's columns. Each grain
--- is summed from the requests, because a day's percentiles cannot be made from its hours'.
+-- charged back. One model serves both grains (tokenledger fills in what is marked in double
+-- braces): usage_by_period is the sums of the grain (usage_by_hour's, or usage_by_day's made
+-- from them), pricing prices them (priced_usage), and this picks the table's columns. A day's
+-- percentiles come from its hours' durations, not from their percentiles.
 -- Cost is summed at full precision; rounding happens once, at the export.
 SELECT
   request_date AS "date",

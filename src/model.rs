@@ -1,10 +1,10 @@
 //! The SQL model of `sql/` and the inputs it reads, shared by the rollup (which writes the
 //! usage tables with it) and analysts' queries (which read its views). `charged_requests`
-//! says who pays for each request; `usage_by_period` sums them per hour or day; `pricing`
-//! prices rows (single requests for the `priced_requests` view, or the sums); `usage` picks
-//! the usage tables' columns. [`session`] gives a DataFusion session with all of it
-//! registered (for tests and analysts); the rollup stage runs the same SQL a few dates at a
-//! time.
+//! says who pays for each request; `usage_by_hour` sums them per hour and `usage_by_day` sums
+//! those per day; `pricing` prices rows (single requests for the `priced_requests` view, or the
+//! sums); `usage` picks the usage tables' columns. [`session`] gives a DataFusion session with
+//! all of it registered (for tests and analysts); the rollup stage runs the same SQL a few
+//! dates at a time.
 
 use std::sync::Arc;
 
@@ -25,8 +25,10 @@ use crate::warehouse::schema::{INFERENCE, utc_micros};
 pub const CHARGED_REQUESTS_SQL: &str = include_str!("../sql/charged_requests.sql");
 /// Prices and owners for rows of `{{input}}` (single requests or sums per period).
 pub const PRICING_SQL: &str = include_str!("../sql/pricing.sql");
-/// Charged requests summed per period, before pricing.
-pub const USAGE_BY_PERIOD_SQL: &str = include_str!("../sql/usage_by_period.sql");
+/// Charged requests summed per hour, before pricing (`usage_by_hour`).
+pub const USAGE_BY_HOUR_SQL: &str = include_str!("../sql/usage_by_hour.sql");
+/// The hours' sums summed per day (`usage_by_day`).
+pub const USAGE_BY_DAY_SQL: &str = include_str!("../sql/usage_by_day.sql");
 /// The usage tables' columns, from the priced sums.
 pub const USAGE_SQL: &str = include_str!("../sql/usage.sql");
 
@@ -46,73 +48,77 @@ impl Grain {
         }
     }
 
-    /// The usage model's SQL at this grain: `usage_by_period` and `pricing` as common table
-    /// expressions ahead of `usage`, over the session's `charged_requests`.
+    /// The usage model's SQL at this grain: its sums (the session's `usage_by_hour`, or
+    /// `usage_by_day` over them) and `pricing` as common table expressions ahead of `usage`.
     pub fn sql(self, settings: &Settings) -> String {
-        // date_bin is integer arithmetic (date_trunc converts time zones per value); it works
-        // in nanoseconds, the tables keep microseconds. A day's start is computed once per
-        // group, from the date.
-        let (priced_at, period_keys, time_columns) = match self {
-            Grain::Hourly => (
-                "arrow_cast(date_bin(INTERVAL '1 hour', request_time), 'Timestamp(Microsecond, Some(\"UTC\"))')",
-                "request_date, 2",
-                "priced_at AS hour,",
-            ),
-            Grain::Daily => (
-                "arrow_cast(CAST(request_date AS TIMESTAMP), 'Timestamp(Microsecond, Some(\"UTC\"))')",
-                "request_date",
-                "",
-            ),
+        let sums = match self {
+            Grain::Hourly => "SELECT * FROM usage_by_hour".to_string(),
+            Grain::Daily => by_period_sql(USAGE_BY_DAY_SQL, settings),
         };
-        let a = &settings.attribution;
-        let context_key = match (a.usage_context_overrides, a.source_groups) {
-            (true, _) => "context_cost_center, context_group,",
-            (false, true) => "context_group,",
-            (false, false) => "",
+        let time_columns = match self {
+            Grain::Hourly => "priced_at AS hour,",
+            Grain::Daily => "",
         };
-        // a context tier that is 0 on every row is no grouping key (see usage_by_period.sql),
-        // nor is a service tier that no row has, and sums of parts no row has are 0
-        let (band_key, band) = if settings.context_bands.is_empty() {
-            ("", "CAST(0 AS BIGINT) AS above_prompt_tokens")
-        } else {
-            (", above_prompt_tokens", "above_prompt_tokens")
-        };
-        let (geo_key, geo) = if settings.geos.is_empty() {
-            ("", "CAST('' AS VARCHAR) AS price_geo")
-        } else {
-            (", price_geo", "price_geo")
-        };
-        let (tier_key, tier) = if settings.no_service_tiers {
-            ("", "CAST('standard' AS VARCHAR) AS service_tier")
-        } else {
-            (", service_tier", "service_tier")
-        };
-        let parts = if settings.no_billed_parts {
-            "CAST(0 AS BIGINT) AS cache_creation_1h_input_tokens,\n  CAST(0 AS BIGINT) AS input_audio_tokens,\n  \
-             CAST(0 AS BIGINT) AS output_audio_tokens,\n  CAST(0 AS BIGINT) AS web_search_requests,"
-        } else {
-            "sum(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens,\n  \
-             sum(input_audio_tokens) AS input_audio_tokens,\n  sum(output_audio_tokens) AS output_audio_tokens,\n  \
-             sum(web_search_requests) AS web_search_requests,"
-        };
-        let by_period = USAGE_BY_PERIOD_SQL
-            .replace("{{priced_at}}", priced_at)
-            .replace("{{period_keys}}", period_keys)
-            .replace("{{context_cost_center_key}}", context_key)
-            .replace("{{context_band_key}}", band_key)
-            .replace("{{price_geo_key}}", geo_key)
-            .replace("{{service_tier_key}}", tier_key)
-            .replace("{{service_tier}}", tier)
-            .replace("{{above_prompt_tokens}}", band)
-            .replace("{{price_geo}}", geo)
-            .replace("{{billed_parts}}", parts);
+        // the durations are only for the day's percentiles: they stay out of the joins
         format!(
-            "WITH usage_by_period AS (\n{}\n),\npriced_usage AS (\n{}\n)\n{}",
-            by_period.trim_end(),
+            "WITH period_sums AS (\n{}\n),\nusage_by_period AS (SELECT * EXCLUDE (durations) FROM period_sums),\n\
+             priced_usage AS (\n{}\n)\n{}",
+            sums.trim_end(),
             pricing_sql("usage_by_period", settings).trim_end(),
             USAGE_SQL.replace("{{time_columns}}", time_columns)
         )
     }
+}
+
+/// The view of the charged requests summed per hour.
+pub const USAGE_BY_HOUR: &str = "usage_by_hour";
+
+/// `sql/usage_by_hour.sql` (the `usage_by_hour` view over `charged_requests`) with the keys
+/// the settings need filled in.
+pub fn usage_by_hour_sql(settings: &Settings) -> String {
+    by_period_sql(USAGE_BY_HOUR_SQL, settings)
+}
+
+/// `model` (`sql/usage_by_hour.sql` or `sql/usage_by_day.sql`) with its grouping keys filled
+/// in: both group by the same keys, and the day's by none of the hour's.
+fn by_period_sql(model: &str, settings: &Settings) -> String {
+    let a = &settings.attribution;
+    let context_key = match (a.usage_context_overrides, a.source_groups) {
+        (true, _) => "context_cost_center, context_group,",
+        (false, true) => "context_group,",
+        (false, false) => "",
+    };
+    // a context tier that is 0 on every row is no grouping key (see usage_by_hour.sql), nor
+    // is a service tier that no row has, and sums of parts no row has are 0
+    let (band_key, band) = if settings.context_bands.is_empty() {
+        ("", "CAST(0 AS BIGINT) AS above_prompt_tokens")
+    } else {
+        (", above_prompt_tokens", "above_prompt_tokens")
+    };
+    let (geo_key, geo) =
+        if settings.geos.is_empty() { ("", "CAST('' AS VARCHAR) AS price_geo") } else { (", price_geo", "price_geo") };
+    let (tier_key, tier) = if settings.no_service_tiers {
+        ("", "CAST('standard' AS VARCHAR) AS service_tier")
+    } else {
+        (", service_tier", "service_tier")
+    };
+    let parts = if settings.no_billed_parts {
+        "CAST(0 AS BIGINT) AS cache_creation_1h_input_tokens,\n  CAST(0 AS BIGINT) AS input_audio_tokens,\n  \
+         CAST(0 AS BIGINT) AS output_audio_tokens,\n  CAST(0 AS BIGINT) AS web_search_requests,"
+    } else {
+        "sum(cache_creation_1h_input_tokens) AS cache_creation_1h_input_tokens,\n  \
+         sum(input_audio_tokens) AS input_audio_tokens,\n  sum(output_audio_tokens) AS output_audio_tokens,\n  \
+         sum(web_search_requests) AS web_search_requests,"
+    };
+    model
+        .replace("{{context_cost_center_key}}", context_key)
+        .replace("{{context_band_key}}", band_key)
+        .replace("{{price_geo_key}}", geo_key)
+        .replace("{{service_tier_key}}", tier_key)
+        .replace("{{service_tier}}", tier)
+        .replace("{{above_prompt_tokens}}", band)
+        .replace("{{price_geo}}", geo)
+        .replace("{{billed_parts}}", parts)
 }
 
 /// The optional pieces of `sql/pricing.sql`.
@@ -633,13 +639,28 @@ pub fn pool_days_table(
 }
 
 /// Registers the views of the model over the session's `inference`: `charged_requests` and
-/// `priced_requests` (every request with its price, owner and cost, for analysts). The usage
-/// models ([`Grain::sql`]) read `charged_requests`.
+/// `priced_requests` (every request with its price, owner and cost, for analysts).
 pub async fn register_views(ctx: &SessionContext, settings: &Settings) -> Result<()> {
-    for (name, sql) in [
-        ("charged_requests", charged_requests_sql(settings)),
-        ("priced_requests", pricing_sql("charged_requests", settings)),
-    ] {
+    register_sql_views(
+        ctx,
+        [
+            ("charged_requests", charged_requests_sql(settings)),
+            ("priced_requests", pricing_sql("charged_requests", settings)),
+        ],
+    )
+    .await
+}
+
+/// Registers the `usage_by_hour` view over the session's `charged_requests`: what the usage
+/// models ([`Grain::sql`]) read. The rollup registers it (and may replace it with its rows,
+/// computed once for both tables); analysts read the usage tables instead.
+pub async fn register_usage_by_hour(ctx: &SessionContext, settings: &Settings) -> Result<()> {
+    register_sql_views(ctx, [(USAGE_BY_HOUR, usage_by_hour_sql(settings))]).await
+}
+
+/// Registers each query of `views` as a view under its name (replacing one of that name).
+async fn register_sql_views(ctx: &SessionContext, views: impl IntoIterator<Item = (&str, String)>) -> Result<()> {
+    for (name, sql) in views {
         let view = crate::engine::view(ctx.sql(&sql).await?);
         let _ = ctx.deregister_table(name)?;
         ctx.register_table(name, view)?;
@@ -667,8 +688,12 @@ pub async fn session_with_memory(
     Ok(ctx)
 }
 
-/// The usage model at `grain` as a DataFrame (over the session's `charged_requests`).
+/// The usage model at `grain` as a DataFrame (over the session's `usage_by_hour`, registered
+/// over its `charged_requests` if it has none).
 pub async fn usage(ctx: &SessionContext, grain: Grain, settings: &Settings) -> Result<DataFrame> {
+    if !ctx.table_exist(USAGE_BY_HOUR)? {
+        register_usage_by_hour(ctx, settings).await?;
+    }
     Ok(ctx.sql(&grain.sql(settings)).await?)
 }
 

@@ -154,13 +154,20 @@ pub fn hint(error: &Error) -> Option<String> {
     }
 }
 
+/// The stack of each of the runtime's threads.
+const STACK_BYTES: usize = 8 << 20;
+
 /// What `main` does with a parsed command line: logging, a multi-threaded runtime, the
 /// command, its exit code (errors printed with their hint). In the library, not in main.rs,
 /// because an async function's state machine is compiled in the crate that polls it: polled
 /// from the binary, every command's code was compiled once more in the binary's crate.
 pub fn main(cli: Cli) -> i32 {
     init_logging(cli.quiet, cli.verbose, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // DataFusion plans, optimizes and encodes (for a cluster) its plans by recursion, one
+    // frame per node: the usage model's plans are deep enough to overflow tokio's default
+    // 2 MiB worker stack in a debug build's cluster
+    let runtime = match tokio::runtime::Builder::new_multi_thread().thread_stack_size(STACK_BYTES).enable_all().build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -2,9 +2,9 @@
 //! executor with its own work directory and task slots. `tokenledger cluster` runs one for
 //! trying `--engine ballista://` on one machine, for the tests and for the benchmark.
 //!
-//! The scheduler and the executors know tokenledger's functions (`quantile_disc`) and plan
-//! nodes (the Delta scan of [`SnapshotTable`], the writes of [`DeltaWrite`]), which a stock
-//! Ballista cluster does not: the model's plans name them.
+//! The scheduler and the executors know tokenledger's functions (`quantile_disc`,
+//! `value_list`, ...) and plan nodes (the Delta scan of [`SnapshotTable`], the writes of
+//! [`DeltaWrite`]), which a stock Ballista cluster does not: the model's plans name them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -83,6 +83,9 @@ fn functions() -> Arc<BallistaFunctionRegistry> {
     for udaf in super::functions::aggregates() {
         registry.aggregate_functions.insert(udaf.name().to_string(), udaf);
     }
+    for udf in super::functions::scalars() {
+        registry.scalar_functions.insert(udf.name().to_string(), udf);
+    }
     Arc::new(registry)
 }
 
@@ -108,6 +111,9 @@ impl LocalCluster {
                     .build();
                 for udaf in super::functions::aggregates() {
                     datafusion::execution::FunctionRegistry::register_udaf(&mut state, udaf)?;
+                }
+                for udf in super::functions::scalars() {
+                    datafusion::execution::FunctionRegistry::register_udf(&mut state, udf)?;
                 }
                 // it plans the rollup's writes as tasks that write their files
                 Ok(super::delta_write::with_planner(state))

@@ -7,8 +7,9 @@
 //! a day's data whatever the warehouse holds, lets two dates run on two cores without any
 //! exchange of rows between them, and makes the incremental run (only the dates whose
 //! inference data changed) the same code as the full one. Small days are grouped into units
-//! of work so that planning does not dominate. Requests are summed per period first and the
-//! sums priced after (exact: prices and owners change at dates, cost is linear in tokens).
+//! of work so that planning does not dominate. Requests are summed per hour first, in one
+//! pass, and the hours' sums per day (with the hours' durations, for exact percentiles); the
+//! sums are priced after (exact: prices and owners change at dates, cost is linear in tokens).
 //! DataFusion's memory pool bounds what the aggregations hold, spilling to disk past it.
 //!
 //! All dates of a run are committed to each table in one Delta commit that removes the old
@@ -23,6 +24,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
+use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use deltalake::DeltaTable;
@@ -34,7 +36,10 @@ pub use state::RollupState;
 use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
 use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, runtime};
 use crate::error::{Error, Result};
-use crate::model::{Grain, Inputs, find_data_features, register_config, register_inputs, register_views, usage};
+use crate::model::{
+    Grain, Inputs, USAGE_BY_HOUR, find_data_features, register_config, register_inputs, register_usage_by_hour,
+    register_views, usage,
+};
 use crate::pricing::Settings;
 use crate::warehouse::rated::{RatedWith, StaleConfig, stale_config};
 use crate::warehouse::schema::INFERENCE;
@@ -436,6 +441,9 @@ struct Lane {
     settings: Settings,
     /// The usage tables (hourly, daily) the units' files are written to.
     targets: Vec<WriteTarget>,
+    /// Whether a unit's hourly sums are computed once and held in memory for both tables (in
+    /// this process); on a cluster each table's plan computes them where it runs.
+    keep_hourly_sums: bool,
 }
 
 /// Recomputes the dates of `work` on `parallelism` lanes; returns the new files of each
@@ -461,7 +469,9 @@ async fn recompute(
         engine.register_for_aggregation(&ctx, INFERENCE, inference).await?;
         register_config(&ctx, engine, inputs)?;
         let inference = ctx.table(INFERENCE).await?;
-        let lane = Lane { ctx, inference, settings: inputs.settings.clone(), targets: targets.clone() };
+        let keep_hourly_sums = matches!(engine, Engine::Local);
+        let lane =
+            Lane { ctx, inference, settings: inputs.settings.clone(), targets: targets.clone(), keep_hourly_sums };
         let (work, bar) = (work.clone(), bar.clone());
         lanes.spawn(async move { lane.run(work, bar).await });
     }
@@ -489,13 +499,22 @@ impl Lane {
             let next = work.lock().expect("work queue lock").pop_front();
             let Some(unit) = next else { break };
             bar.set_message(unit.label());
-            // the unit's dates only: the scan reads just their files (partition pruning), and
-            // each grain reads them again rather than holding them (memory stays bounded)
+            // the unit's dates only: the scan reads just their files (partition pruning)
             let dates = unit.dates.iter().map(|d| lit(crate::time::date_value(*d))).collect();
             let unit_rows = self.inference.clone().filter(col("request_date").in_list(dates, false))?;
             let _ = self.ctx.deregister_table(INFERENCE)?;
             self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
             register_views(&self.ctx, &self.settings).await?;
+            register_usage_by_hour(&self.ctx, &self.settings).await?;
+            if self.keep_hourly_sums {
+                // both tables are made from the hours' sums: computed once, held for the unit
+                // (about one row per two requests, and the requests' durations)
+                let sums = self.ctx.table(USAGE_BY_HOUR).await?;
+                let schema = sums.schema().as_arrow().clone();
+                let batches = sums.collect().await?;
+                let _ = self.ctx.deregister_table(USAGE_BY_HOUR)?;
+                self.ctx.register_table(USAGE_BY_HOUR, Arc::new(MemTable::try_new(schema.into(), vec![batches])?))?;
+            }
             for ((grain, target), adds) in
                 [Grain::Hourly, Grain::Daily].into_iter().zip(&self.targets).zip(adds.iter_mut())
             {

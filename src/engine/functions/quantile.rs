@@ -40,15 +40,21 @@ fn millionths(args: &AccumulatorArgs) -> Result<u64> {
     let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
     let q = args.exprs.get(1).and_then(|e| e.evaluate(&empty).ok());
     match q {
-        Some(ColumnarValue::Scalar(ScalarValue::Float64(Some(q)))) if (0.0..=1.0).contains(&q) => {
-            Ok((q * 1e6).round() as u64)
-        }
-        other => plan_err!("quantile_disc(value, q) needs q as a literal between 0 and 1, got {other:?}"),
+        Some(ColumnarValue::Scalar(q)) => q_millionths("quantile_disc(value, q)", Some(&q)),
+        _ => q_millionths("quantile_disc(value, q)", None),
+    }
+}
+
+/// `q` in millionths, from the literal `q` of `function` (which must be in [0, 1]).
+pub(super) fn q_millionths(function: &str, q: Option<&ScalarValue>) -> Result<u64> {
+    match q {
+        Some(ScalarValue::Float64(Some(q))) if (0.0..=1.0).contains(q) => Ok((q * 1e6).round() as u64),
+        other => plan_err!("{function} needs q as a literal between 0 and 1, got {other:?}"),
     }
 }
 
 /// The ⌈q·n⌉-th smallest of `values` (at least the first), reordering them; `None` if empty.
-fn nearest_rank(values: &mut [i64], q_millionths: u64) -> Option<i64> {
+pub(super) fn nearest_rank(values: &mut [i64], q_millionths: u64) -> Option<i64> {
     if values.is_empty() {
         return None;
     }
@@ -59,7 +65,7 @@ fn nearest_rank(values: &mut [i64], q_millionths: u64) -> Option<i64> {
 }
 
 /// One list of values per row: the state that partial aggregates hand to final ones.
-fn list_state(lists: impl IntoIterator<Item = Vec<i64>>) -> ArrayRef {
+pub(super) fn list_state(lists: impl IntoIterator<Item = Vec<i64>>) -> ArrayRef {
     let mut offsets = vec![0_i32];
     let mut flat = Vec::new();
     for values in lists {
@@ -142,26 +148,62 @@ impl Accumulator for QuantileAccumulator {
 /// most groups hold a handful of values, and a `Vec` per group would cost an allocation each.
 /// The pairs are bucketed by group only when the groups are emitted.
 #[derive(Debug, Default)]
-struct QuantileGroups {
-    q: u64,
+pub(super) struct GroupedValues {
     groups: Vec<u32>,
     values: Vec<i64>,
     num_groups: usize,
 }
 
-impl QuantileGroups {
-    fn new(q: u64) -> Self {
-        Self { q, ..Self::default() }
-    }
-
+impl GroupedValues {
     fn push(&mut self, group: usize, value: i64) {
         self.groups.push(group as u32);
         self.values.push(value);
     }
 
+    /// Adds the non-null `values` of the rows `opt_filter` lets through to their groups.
+    pub(super) fn add_values(
+        &mut self,
+        values: &Int64Array,
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        for (row, &group) in group_indices.iter().enumerate() {
+            let included = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            if included && values.is_valid(row) {
+                self.push(group, values.value(row));
+            }
+        }
+    }
+
+    /// Adds every non-null value of each row's list (of the rows `opt_filter` lets through)
+    /// to the row's group.
+    pub(super) fn add_lists(
+        &mut self,
+        lists: &ListArray,
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) {
+        self.num_groups = self.num_groups.max(total_num_groups);
+        let flat = lists.values().as_primitive::<Int64Type>();
+        let offsets = lists.value_offsets();
+        for (row, &group) in group_indices.iter().enumerate() {
+            let included = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            if included && lists.is_valid(row) {
+                for i in offsets[row] as usize..offsets[row + 1] as usize {
+                    if flat.is_valid(i) {
+                        self.push(group, flat.value(i));
+                    }
+                }
+            }
+        }
+    }
+
     /// The values of the groups `emit_to` selects, one list per group (in group order);
     /// the other groups stay, renumbered from 0 as DataFusion expects.
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<i64>> {
+    pub(super) fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<i64>> {
         let n = match emit_to {
             EmitTo::All => self.num_groups,
             EmitTo::First(n) => n.min(self.num_groups),
@@ -188,6 +230,22 @@ impl QuantileGroups {
         self.num_groups -= n;
         lists
     }
+
+    pub(super) fn size(&self) -> usize {
+        self.groups.capacity() * size_of::<u32>() + self.values.capacity() * size_of::<i64>()
+    }
+}
+
+#[derive(Debug, Default)]
+struct QuantileGroups {
+    q: u64,
+    values: GroupedValues,
+}
+
+impl QuantileGroups {
+    fn new(q: u64) -> Self {
+        Self { q, ..Self::default() }
+    }
 }
 
 impl GroupsAccumulator for QuantileGroups {
@@ -198,58 +256,44 @@ impl GroupsAccumulator for QuantileGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.num_groups = self.num_groups.max(total_num_groups);
-        let values = values[0].as_primitive::<Int64Type>();
-        for (row, &group) in group_indices.iter().enumerate() {
-            let included = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            if included && values.is_valid(row) {
-                self.push(group, values.value(row));
-            }
-        }
+        self.values.add_values(values[0].as_primitive::<Int64Type>(), group_indices, opt_filter, total_num_groups);
         Ok(())
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
-        self.num_groups = self.num_groups.max(total_num_groups);
-        let lists = values[0].as_list::<i32>();
-        let flat = lists.values().as_primitive::<Int64Type>();
-        for (row, &group) in group_indices.iter().enumerate() {
-            if lists.is_valid(row) {
-                let (start, end) = (lists.value_offsets()[row] as usize, lists.value_offsets()[row + 1] as usize);
-                for i in start..end {
-                    if flat.is_valid(i) {
-                        self.push(group, flat.value(i));
-                    }
-                }
-            }
-        }
+        self.values.add_lists(values[0].as_list::<i32>(), group_indices, None, total_num_groups);
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let q = self.q;
-        let result: Int64Array = self.take(emit_to).iter_mut().map(|values| nearest_rank(values, q)).collect();
+        let result: Int64Array = self.values.take(emit_to).iter_mut().map(|values| nearest_rank(values, q)).collect();
         Ok(Arc::new(result))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![list_state(self.take(emit_to))])
+        Ok(vec![list_state(self.values.take(emit_to))])
     }
 
     /// Each row as its own group: a one-value list, or null where the value is null or
     /// filtered out (for the hash aggregate's skip-partial mode).
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
-        let values = values[0].as_primitive::<Int64Type>();
-        let lists = (0..values.len()).map(|row| {
-            let included = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            (included && values.is_valid(row)).then(|| vec![Some(values.value(row))])
-        });
-        Ok(vec![Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(lists))])
+        Ok(vec![one_value_lists(values[0].as_primitive::<Int64Type>(), opt_filter)])
     }
 
     fn size(&self) -> usize {
-        size_of::<Self>() + self.groups.capacity() * size_of::<u32>() + self.values.capacity() * size_of::<i64>()
+        size_of::<Self>() + self.values.size()
     }
+}
+
+/// Each row's value as a one-value list, or null where the value is null or `opt_filter`
+/// leaves the row out.
+pub(super) fn one_value_lists(values: &Int64Array, opt_filter: Option<&BooleanArray>) -> ArrayRef {
+    let lists = (0..values.len()).map(|row| {
+        let included = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+        (included && values.is_valid(row)).then(|| vec![Some(values.value(row))])
+    });
+    Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(lists))
 }
 
 #[cfg(test)]
@@ -278,10 +322,11 @@ mod tests {
         acc.update_batch(&[values], &[0, 0, 1, 1, 2], None, 3).unwrap();
         let first = acc.evaluate(EmitTo::First(2)).unwrap();
         assert_eq!(first.as_primitive::<Int64Type>().values().to_vec(), vec![5, 1]);
-        assert_eq!((acc.groups.clone(), acc.values.clone(), acc.num_groups), (vec![0], vec![9], 1));
+        let rest = &acc.values;
+        assert_eq!((rest.groups.clone(), rest.values.clone(), rest.num_groups), (vec![0], vec![9], 1));
         // state of the rest, merged into a fresh accumulator, gives the same answer
         let state = acc.state(EmitTo::All).unwrap();
-        assert_eq!((acc.values.len(), acc.num_groups), (0, 0));
+        assert_eq!((acc.values.values.len(), acc.values.num_groups), (0, 0));
         let mut other = QuantileGroups::new(500_000);
         other.merge_batch(&state, &[0], 1).unwrap();
         assert_eq!(other.evaluate(EmitTo::All).unwrap().as_primitive::<Int64Type>().value(0), 9);

@@ -1,7 +1,8 @@
--- usage_by_period: charged requests summed per period (hour or day, filled in by tokenledger
--- where marked in double braces) x requester x endpoint x served entity x service tier x
--- context tier, before pricing. The tier keys are per request, so each sum has one price.
--- priced_at is the start of the period: sql/pricing.sql prices each row at that instant.
+-- usage_by_hour: charged requests summed per hour x requester x endpoint x served entity x
+-- service tier x context tier, before pricing. The tier keys are per request, so each sum has
+-- one price. priced_at is the start of the hour: sql/pricing.sql prices each row at that
+-- instant. usage_by_day sums these sums per day (the rollup computes them once per date and
+-- keeps them for both tables).
 -- context_cost_center and context_group are grouping keys only when usage_context overrides are on
 -- (context_group also when the table has LiteLLM rows: {{context_cost_center_key}}); otherwise
 -- they are NULL on every row (likewise the service tier when no request says one, and the
@@ -11,7 +12,9 @@
 -- DataFusion aggregate in its slower partially-sorted mode. max() of a key is the key.
 SELECT
   request_date,
-  {{priced_at}} AS priced_at,
+  -- date_bin is integer arithmetic (date_trunc converts time zones per value); it works in
+  -- nanoseconds, the tables keep microseconds
+  arrow_cast(date_bin(INTERVAL '1 hour', request_time), 'Timestamp(Microsecond, Some("UTC"))') AS priced_at,
   requester,
   max(context_cost_center) AS context_cost_center,
   max(context_group) AS context_group,
@@ -38,11 +41,13 @@ SELECT
   sum(output_tokens) AS output_tokens,
   sum(COALESCE(reasoning_tokens, 0)) AS reasoning_tokens,
   {{billed_parts}}
-  -- nearest-rank percentiles, the ceil(q*n)-th smallest duration (DuckDB's quantile_disc;
-  -- a tokenledger function here, exact and in integer arithmetic)
-  quantile_disc(execution_duration_ms, 0.5) AS latency_p50_ms,
-  quantile_disc(execution_duration_ms, 0.95) AS latency_p95_ms,
+  -- the hour's durations, kept for the day's percentiles (a day's cannot be made from its
+  -- hours' percentiles); nearest-rank percentiles, the ceil(q*n)-th smallest duration
+  -- (DuckDB's quantile_disc; tokenledger functions here, exact and in integer arithmetic)
+  value_list(execution_duration_ms) AS durations,
+  list_quantile_disc(value_list(execution_duration_ms), 0.5) AS latency_p50_ms,
+  list_quantile_disc(value_list(execution_duration_ms), 0.95) AS latency_p95_ms,
   max(execution_duration_ms) AS latency_max_ms
 FROM charged_requests
-GROUP BY {{period_keys}}, requester, {{context_cost_center_key}} endpoint_name, served_entity_name, entity_type, provider
+GROUP BY request_date, 2, requester, {{context_cost_center_key}} endpoint_name, served_entity_name, entity_type, provider
   {{service_tier_key}}{{context_band_key}}{{price_geo_key}}
