@@ -329,7 +329,10 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// measures are nearly unique per row: a dictionary for them was a hash lookup per value,
 /// then thrown away. Such tables are written as many small files (one per date), where zstd
 /// spent more time creating its contexts than compressing: Snappy made a 1M-request rollup
-/// 10% faster for files 60% bigger, and is what Delta writers use by default.
+/// 10% faster for files 60% bigger, and is what Delta writers use by default. The key
+/// columns have no min/max statistics: a file holds its dates' names in no order, so they
+/// span nearly every name and prune no read, and keeping them compared every string written
+/// (2.5 % of a rollup's instructions).
 fn sums_writer_properties(schema: &Schema) -> parquet::file::properties::WriterProperties {
     let mut builder = parquet::file::properties::WriterProperties::builder()
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -338,7 +341,9 @@ fn sums_writer_properties(schema: &Schema) -> parquet::file::properties::WriterP
     for field in schema.fields().iter() {
         let column = parquet::schema::types::ColumnPath::from(field.name().as_str());
         builder = match field.data_type() {
-            DataType::Utf8 | DataType::Utf8View => builder.set_column_dictionary_enabled(column, true),
+            DataType::Utf8 | DataType::Utf8View => builder
+                .set_column_dictionary_enabled(column.clone(), true)
+                .set_column_statistics_enabled(column, parquet::file::properties::EnabledStatistics::None),
             DataType::Int64 | DataType::Int32 => {
                 builder.set_column_encoding(column, parquet::basic::Encoding::DELTA_BINARY_PACKED)
             }

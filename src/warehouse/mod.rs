@@ -360,6 +360,8 @@ pub const OPERATION_KEY: &str = "tokenledger.operation";
 /// row: a dictionary would only be built and thrown away, and min/max statistics of random
 /// ids or free text prune nothing but cost a comparison per value.
 pub fn writer_properties() -> parquet::file::properties::WriterProperties {
+    use parquet::file::properties::EnabledStatistics;
+    use parquet::schema::types::ColumnPath;
     let mut builder = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(
             parquet::basic::ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
@@ -367,11 +369,26 @@ pub fn writer_properties() -> parquet::file::properties::WriterProperties {
         .set_max_row_group_row_count(Some(crate::engine::delta_write::ROW_GROUP_ROWS));
     for column in ["request_id", "client_request_id", "request", "response", "raw", "record_fingerprint"] {
         builder = builder
-            .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(column), false)
-            .set_column_statistics_enabled(
-                parquet::schema::types::ColumnPath::from(column),
-                parquet::file::properties::EnabledStatistics::None,
-            );
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
+    // the names of who and what: a file holds its dates' mix of them in no order, so its min
+    // and max span nearly every name and prune no read, while keeping them compares every
+    // string written (1 % of an ingest's instructions); they keep their dictionary
+    for column in [
+        "requester",
+        "group",
+        "cost_center",
+        "endpoint_name",
+        "served_entity_name",
+        "served_entity_id",
+        "entity_type",
+        "provider",
+        "price_version",
+        "discount_id",
+        "pricing_mode",
+    ] {
+        builder = builder.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
     // unique (or nearly) per row too, but their statistics prune reads by time and line
     for column in ["request_time", "source_line", "line_number"] {
