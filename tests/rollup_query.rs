@@ -431,6 +431,32 @@ fn usage_context_overrides_are_off_by_default_and_documented_when_on() {
     assert!(err.contains("settings.toml line 2") && err.contains("usage_context_override"), "{err}");
 }
 
+/// Both usage tables as CSV, each row sorted.
+fn usage_tables(env: &Env) -> Vec<Vec<String>> {
+    ["usage_hourly", "usage_daily"]
+        .iter()
+        .map(|t| {
+            let out = env.ok(&["--format", "csv", "sql", &format!("SELECT * FROM {t}")]);
+            let mut rows: Vec<String> = out.lines().map(str::to_string).collect();
+            rows.sort();
+            rows
+        })
+        .collect()
+}
+
+#[test]
+fn a_unit_too_big_to_hold_its_hourly_sums_gives_the_same_tables() {
+    // one day of 20,000 requests is one unit; its hourly sums are held in memory (up to 512
+    // bytes a request, half the budget over the lanes) with the default budget, and made
+    // for each table from the requests with 16 MiB (at most 16,384 requests held on one core)
+    let env = ingested_warehouse(20_000, 1);
+    env.ok(&["rollup", "--full"]);
+    let held = usage_tables(&env);
+    assert!(held[0].len() > 500 && held[1].len() > 100, "{} and {} rows", held[0].len(), held[1].len());
+    env.ok(&["rollup", "--full", "--memory-limit", "16MiB"]);
+    assert_eq!(usage_tables(&env), held);
+}
+
 #[test]
 fn a_memory_budget_too_small_is_a_clear_error() {
     let env = ingested_warehouse(500, 2);

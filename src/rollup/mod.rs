@@ -10,7 +10,9 @@
 //! of work so that planning does not dominate. Requests are summed per hour first, in one
 //! pass, and the hours' sums per day (with the hours' durations, for exact percentiles); the
 //! sums are priced after (exact: prices and owners change at dates, cost is linear in tokens).
-//! DataFusion's memory pool bounds what the aggregations hold, spilling to disk past it.
+//! DataFusion's memory pool bounds what the aggregations hold, spilling to disk past it; the
+//! hours' sums a lane holds for its unit's two tables are bounded by half of it (a bigger
+//! unit sums its requests for each table).
 //!
 //! All dates of a run are committed to each table in one Delta commit that removes the old
 //! files of those dates and adds the new ones.
@@ -255,8 +257,18 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         let bar = crate::progress::bar(requests_recomputed, crate::progress::Unit::Rows, opts.progress);
         bar.set_prefix("rollup");
         tracing::debug!(elapsed = ?started.elapsed(), units = work.len(), "recomputing");
-        let adds =
-            recompute(warehouse.engine(), &inference, &inputs, &tables, runtime, work, opts.parallelism, &bar).await;
+        let adds = recompute(
+            warehouse.engine(),
+            &inference,
+            &inputs,
+            &tables,
+            runtime,
+            work,
+            opts.parallelism,
+            opts.memory_limit,
+            &bar,
+        )
+        .await;
         tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
         bar.finish_and_clear();
         let adds = adds.map_err(|e| e.with_memory_hint("the rollup", Some(opts.memory_limit)))?;
@@ -394,6 +406,11 @@ fn filled_units(dates: &[(NaiveDate, u64)], lanes: usize) -> VecDeque<Unit> {
     units
 }
 
+/// The memory a unit's hourly sums may hold per request of the unit, at most: an hour's row
+/// of sums is about 460 bytes (its strings, counts and durations), and there is at most one
+/// per request (about one per four in `tokenledger gen`'s data).
+const HELD_BYTES_PER_REQUEST: usize = 512;
+
 /// What a unit costs besides its requests, in requests: planning and writing it took about
 /// 50 ms in a 1M rollup, the time of about 25,000 requests.
 const UNIT_FIXED_ROWS: u64 = 25_000;
@@ -441,9 +458,11 @@ struct Lane {
     settings: Settings,
     /// The usage tables (hourly, daily) the units' files are written to.
     targets: Vec<WriteTarget>,
-    /// Whether a unit's hourly sums are computed once and held in memory for both tables (in
-    /// this process); on a cluster each table's plan computes them where it runs.
-    keep_hourly_sums: bool,
+    /// The most requests a unit may have for its hourly sums to be computed once and held in
+    /// memory for both tables (in this process; 0 on a cluster, where each table's plan
+    /// computes them where it runs). A bigger unit (one huge day) computes them for each
+    /// table, within the memory pool, which spills.
+    held_sums_max_requests: u64,
 }
 
 /// Recomputes the dates of `work` on `parallelism` lanes; returns the new files of each
@@ -457,10 +476,16 @@ async fn recompute(
     runtime: Arc<RuntimeEnv>,
     work: VecDeque<Unit>,
     parallelism: usize,
+    memory_limit: usize,
     bar: &ProgressBar,
 ) -> Result<[Vec<Add>; 2]> {
     let work = Arc::new(Mutex::new(work));
     let targets = tables.iter().map(WriteTarget::of).collect::<Result<Vec<_>>>()?;
+    // the held sums are outside the memory pool: together they may take half of it
+    let held_sums_max_requests = match engine {
+        Engine::Local => (memory_limit / parallelism.max(1) / 2 / HELD_BYTES_PER_REQUEST) as u64,
+        _ => 0,
+    };
     let mut lanes = tokio::task::JoinSet::new();
     for _ in 0..parallelism.max(1) {
         let ctx = engine.context(runtime.clone(), 1).await?;
@@ -469,9 +494,8 @@ async fn recompute(
         engine.register_for_aggregation(&ctx, INFERENCE, inference).await?;
         register_config(&ctx, engine, inputs)?;
         let inference = ctx.table(INFERENCE).await?;
-        let keep_hourly_sums = matches!(engine, Engine::Local);
-        let lane =
-            Lane { ctx, inference, settings: inputs.settings.clone(), targets: targets.clone(), keep_hourly_sums };
+        let settings = inputs.settings.clone();
+        let lane = Lane { ctx, inference, settings, targets: targets.clone(), held_sums_max_requests };
         let (work, bar) = (work.clone(), bar.clone());
         lanes.spawn(async move { lane.run(work, bar).await });
     }
@@ -506,9 +530,10 @@ impl Lane {
             self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
             register_views(&self.ctx, &self.settings).await?;
             register_usage_by_hour(&self.ctx, &self.settings).await?;
-            if self.keep_hourly_sums {
+            let held = unit.rows <= self.held_sums_max_requests;
+            if held {
                 // both tables are made from the hours' sums: computed once, held for the unit
-                // (about one row per two requests, and the requests' durations)
+                // (at most a row per request, with its duration)
                 let sums = self.ctx.table(USAGE_BY_HOUR).await?;
                 let schema = sums.schema().as_arrow().clone();
                 let batches = sums.collect().await?;
@@ -530,7 +555,7 @@ impl Lane {
                 adds.extend(adds_of(&datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)?);
             }
             bar.inc(unit.rows);
-            tracing::debug!(unit = unit.label(), rows = unit.rows, "unit done");
+            tracing::debug!(unit = unit.label(), rows = unit.rows, held_sums = held, "unit done");
         }
         Ok(adds)
     }
