@@ -75,12 +75,12 @@ pub const USAGE_BY_HOUR: &str = "usage_by_hour";
 
 /// `sql/usage_by_hour.sql` (the `usage_by_hour` view over `charged_requests`) with the keys
 /// the settings need filled in.
-pub fn usage_by_hour_sql(settings: &Settings) -> String {
+fn usage_by_hour_sql(settings: &Settings) -> String {
     by_period_sql(USAGE_BY_HOUR_SQL, settings)
 }
 
 /// `model` (`sql/usage_by_hour.sql` or `sql/usage_by_day.sql`) with its grouping keys filled
-/// in: both group by the same keys, and the day's by none of the hour's.
+/// in: both group by the same keys (the day's without the hour).
 fn by_period_sql(model: &str, settings: &Settings) -> String {
     let a = &settings.attribution;
     let context_key = match (a.usage_context_overrides, a.source_groups) {

@@ -4,7 +4,8 @@
 //! DataFusion has `percentile_cont` (interpolating) and `approx_percentile_cont` (a sketch);
 //! latency percentiles in a finance-grade table must be exact and agree with the peers, and
 //! building them from `array_agg` + `array_sort` costs a list per group. This aggregate
-//! keeps one `Vec<i64>` per group and selects the rank in linear time.
+//! keeps the groups' values in one flat list and selects the rank in linear time; the same
+//! accumulators serve `value_list` (see `value_list.rs`), which hands the values on.
 //!
 //! The rank is computed in integers from `q` in millionths, so that 0.95 x 20 is 19, not
 //! 19.000000000000004 rounded up to 20.
@@ -99,7 +100,7 @@ impl AggregateUDFImpl for QuantileDisc {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(QuantileAccumulator { q: millionths(&args)?, values: Vec::new() }))
+        Ok(Box::new(ValuesAccumulator { q: Some(millionths(&args)?), lists: false, values: Vec::new() }))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -107,26 +108,40 @@ impl AggregateUDFImpl for QuantileDisc {
     }
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(QuantileGroups::new(millionths(&args)?)))
+        Ok(Box::new(ValuesGroups { q: Some(millionths(&args)?), ..ValuesGroups::default() }))
     }
 }
 
+/// The values of one group (a query without GROUP BY): `quantile_disc`'s (`q` in
+/// millionths) or `value_list`'s (`q` is `None`: the list itself). `lists` when the input is
+/// a column of lists whose values are gathered.
 #[derive(Debug)]
-struct QuantileAccumulator {
-    q: u64,
-    values: Vec<i64>,
+pub(super) struct ValuesAccumulator {
+    pub(super) q: Option<u64>,
+    pub(super) lists: bool,
+    pub(super) values: Vec<i64>,
 }
 
-impl Accumulator for QuantileAccumulator {
+impl ValuesAccumulator {
+    fn add_lists(&mut self, lists: &ArrayRef) {
+        for list in lists.as_list::<i32>().iter().flatten() {
+            self.values.extend(list.as_primitive::<Int64Type>().iter().flatten());
+        }
+    }
+}
+
+impl Accumulator for ValuesAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.values.extend(values[0].as_primitive::<Int64Type>().iter().flatten());
+        if self.lists {
+            self.add_lists(&values[0]);
+        } else {
+            self.values.extend(values[0].as_primitive::<Int64Type>().iter().flatten());
+        }
         Ok(())
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        for list in states[0].as_list::<i32>().iter().flatten() {
-            self.values.extend(list.as_primitive::<Int64Type>().iter().flatten());
-        }
+        self.add_lists(&states[0]);
         Ok(())
     }
 
@@ -136,7 +151,10 @@ impl Accumulator for QuantileAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Int64(nearest_rank(&mut self.values, self.q)))
+        match self.q {
+            Some(q) => Ok(ScalarValue::Int64(nearest_rank(&mut self.values, q))),
+            None => Ok(self.state()?.remove(0)),
+        }
     }
 
     fn size(&self) -> usize {
@@ -236,19 +254,17 @@ impl GroupedValues {
     }
 }
 
+/// Per-group values for the hash aggregate: `quantile_disc`'s (`q` in millionths) or
+/// `value_list`'s (`q` is `None`: the lists themselves). `lists` when the input is a column
+/// of lists whose values are gathered.
 #[derive(Debug, Default)]
-struct QuantileGroups {
-    q: u64,
-    values: GroupedValues,
+pub(super) struct ValuesGroups {
+    pub(super) q: Option<u64>,
+    pub(super) lists: bool,
+    pub(super) values: GroupedValues,
 }
 
-impl QuantileGroups {
-    fn new(q: u64) -> Self {
-        Self { q, ..Self::default() }
-    }
-}
-
-impl GroupsAccumulator for QuantileGroups {
+impl GroupsAccumulator for ValuesGroups {
     fn update_batch(
         &mut self,
         values: &[ArrayRef],
@@ -256,7 +272,11 @@ impl GroupsAccumulator for QuantileGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.values.add_values(values[0].as_primitive::<Int64Type>(), group_indices, opt_filter, total_num_groups);
+        if self.lists {
+            self.values.add_lists(values[0].as_list::<i32>(), group_indices, opt_filter, total_num_groups);
+        } else {
+            self.values.add_values(values[0].as_primitive::<Int64Type>(), group_indices, opt_filter, total_num_groups);
+        }
         Ok(())
     }
 
@@ -266,19 +286,32 @@ impl GroupsAccumulator for QuantileGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let q = self.q;
-        let result: Int64Array = self.values.take(emit_to).iter_mut().map(|values| nearest_rank(values, q)).collect();
-        Ok(Arc::new(result))
+        let mut lists = self.values.take(emit_to);
+        match self.q {
+            Some(q) => Ok(Arc::new(lists.iter_mut().map(|values| nearest_rank(values, q)).collect::<Int64Array>())),
+            None => Ok(list_state(lists)),
+        }
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         Ok(vec![list_state(self.values.take(emit_to))])
     }
 
-    /// Each row as its own group: a one-value list, or null where the value is null or
-    /// filtered out (for the hash aggregate's skip-partial mode).
+    /// Each row as its own group (for the hash aggregate's skip-partial mode): its value as a
+    /// one-value list, or its list as it is; null where the value is null or `opt_filter`
+    /// leaves the row out.
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
-        Ok(vec![one_value_lists(values[0].as_primitive::<Int64Type>(), opt_filter)])
+        if !self.lists {
+            return Ok(vec![one_value_lists(values[0].as_primitive::<Int64Type>(), opt_filter)]);
+        }
+        match opt_filter {
+            None => Ok(vec![values[0].clone()]),
+            Some(filter) => {
+                let keep: BooleanArray = filter.iter().map(|f| Some(f == Some(true))).collect();
+                let nulls = arrow::array::new_null_array(values[0].data_type(), values[0].len());
+                Ok(vec![arrow::compute::kernels::zip::zip(&keep, &values[0], &nulls)?])
+            }
+        }
     }
 
     fn size(&self) -> usize {
@@ -288,7 +321,7 @@ impl GroupsAccumulator for QuantileGroups {
 
 /// Each row's value as a one-value list, or null where the value is null or `opt_filter`
 /// leaves the row out.
-pub(super) fn one_value_lists(values: &Int64Array, opt_filter: Option<&BooleanArray>) -> ArrayRef {
+fn one_value_lists(values: &Int64Array, opt_filter: Option<&BooleanArray>) -> ArrayRef {
     let lists = (0..values.len()).map(|row| {
         let included = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
         (included && values.is_valid(row)).then(|| vec![Some(values.value(row))])
@@ -317,7 +350,7 @@ mod tests {
 
     #[test]
     fn emitting_the_first_groups_keeps_the_rest_and_their_size() {
-        let mut acc = QuantileGroups::new(500_000);
+        let mut acc = ValuesGroups { q: Some(500_000), ..ValuesGroups::default() };
         let values: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), None, Some(1), Some(3), Some(9)]));
         acc.update_batch(&[values], &[0, 0, 1, 1, 2], None, 3).unwrap();
         let first = acc.evaluate(EmitTo::First(2)).unwrap();
@@ -327,7 +360,7 @@ mod tests {
         // state of the rest, merged into a fresh accumulator, gives the same answer
         let state = acc.state(EmitTo::All).unwrap();
         assert_eq!((acc.values.values.len(), acc.values.num_groups), (0, 0));
-        let mut other = QuantileGroups::new(500_000);
+        let mut other = ValuesGroups { q: Some(500_000), ..ValuesGroups::default() };
         other.merge_batch(&state, &[0], 1).unwrap();
         assert_eq!(other.evaluate(EmitTo::All).unwrap().as_primitive::<Int64Type>().value(0), 9);
     }

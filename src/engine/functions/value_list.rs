@@ -8,16 +8,16 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, Int64Builder};
+use arrow::array::{Array, AsArray, Int64Array, Int64Builder};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, GroupsAccumulator, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::quantile::{GroupedValues, list_state, nearest_rank, one_value_lists, q_millionths};
+use super::quantile::{GroupedValues, ValuesAccumulator, ValuesGroups, nearest_rank, q_millionths};
 
 /// The type of a list of values: what `value_list` returns and `list_quantile_disc` reads.
 fn list_type() -> DataType {
@@ -63,7 +63,7 @@ impl AggregateUDFImpl for ValueList {
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let lists = reads_lists(&args.exprs[0].data_type(args.schema)?)?;
-        Ok(Box::new(ValueListAccumulator { lists, values: Vec::new() }))
+        Ok(Box::new(ValuesAccumulator { q: None, lists, values: Vec::new() }))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -72,106 +72,7 @@ impl AggregateUDFImpl for ValueList {
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         let lists = reads_lists(&args.exprs[0].data_type(args.schema)?)?;
-        Ok(Box::new(ValueListGroups { lists, values: GroupedValues::default() }))
-    }
-}
-
-#[derive(Debug)]
-struct ValueListAccumulator {
-    lists: bool,
-    values: Vec<i64>,
-}
-
-impl ValueListAccumulator {
-    fn add_lists(&mut self, lists: &ArrayRef) {
-        for list in lists.as_list::<i32>().iter().flatten() {
-            self.values.extend(list.as_primitive::<Int64Type>().iter().flatten());
-        }
-    }
-}
-
-impl Accumulator for ValueListAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        if self.lists {
-            self.add_lists(&values[0]);
-        } else {
-            self.values.extend(values[0].as_primitive::<Int64Type>().iter().flatten());
-        }
-        Ok(())
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.add_lists(&states[0]);
-        Ok(())
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.evaluate()?])
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let list = list_state([self.values.clone()]);
-        Ok(ScalarValue::List(Arc::new(list.as_list::<i32>().clone())))
-    }
-
-    fn size(&self) -> usize {
-        size_of::<Self>() + self.values.capacity() * size_of::<i64>()
-    }
-}
-
-#[derive(Debug)]
-struct ValueListGroups {
-    lists: bool,
-    values: GroupedValues,
-}
-
-impl GroupsAccumulator for ValueListGroups {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
-        total_num_groups: usize,
-    ) -> Result<()> {
-        if self.lists {
-            self.values.add_lists(values[0].as_list::<i32>(), group_indices, opt_filter, total_num_groups);
-        } else {
-            self.values.add_values(values[0].as_primitive::<Int64Type>(), group_indices, opt_filter, total_num_groups);
-        }
-        Ok(())
-    }
-
-    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
-        self.values.add_lists(values[0].as_list::<i32>(), group_indices, None, total_num_groups);
-        Ok(())
-    }
-
-    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(list_state(self.values.take(emit_to)))
-    }
-
-    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![self.evaluate(emit_to)?])
-    }
-
-    /// Each row as its own group (for the hash aggregate's skip-partial mode): its value as a
-    /// one-value list, or its list as it is; null where `opt_filter` leaves it out.
-    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
-        if !self.lists {
-            return Ok(vec![one_value_lists(values[0].as_primitive::<Int64Type>(), opt_filter)]);
-        }
-        match opt_filter {
-            None => Ok(vec![values[0].clone()]),
-            Some(filter) => {
-                let keep: BooleanArray = filter.iter().map(|f| Some(f == Some(true))).collect();
-                let nulls = arrow::array::new_null_array(&list_type(), values[0].len());
-                Ok(vec![arrow::compute::kernels::zip::zip(&keep, &values[0], &nulls)?])
-            }
-        }
-    }
-
-    fn size(&self) -> usize {
-        size_of::<Self>() + self.values.size()
+        Ok(Box::new(ValuesGroups { q: None, lists, values: GroupedValues::default() }))
     }
 }
 
@@ -236,7 +137,8 @@ impl ScalarUDFImpl for ListQuantileDisc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::ListArray;
+    use arrow::array::{ArrayRef, BooleanArray, ListArray};
+    use datafusion::logical_expr::EmitTo;
 
     fn lists(rows: Vec<Option<Vec<Option<i64>>>>) -> ArrayRef {
         Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(rows))
@@ -250,14 +152,14 @@ mod tests {
 
     #[test]
     fn a_list_of_lists_holds_every_value_of_its_group_once() {
-        let mut acc = ValueListGroups { lists: true, values: GroupedValues::default() };
+        let mut acc = ValuesGroups { q: None, lists: true, values: GroupedValues::default() };
         let input = lists(vec![Some(vec![Some(3), Some(1)]), None, Some(vec![Some(7), None]), Some(vec![Some(2)])]);
         acc.update_batch(&[input], &[0, 0, 1, 0], None, 2).unwrap();
         let out = acc.evaluate(EmitTo::All).unwrap();
         let out = out.as_list::<i32>();
         assert_eq!((sorted(out, 0), sorted(out, 1)), (vec![1, 2, 3], vec![7]));
         // a filtered-out row's list is left out, also when each row is its own group
-        let mut acc = ValueListGroups { lists: true, values: GroupedValues::default() };
+        let mut acc = ValuesGroups { q: None, lists: true, values: GroupedValues::default() };
         let input = lists(vec![Some(vec![Some(5)]), Some(vec![Some(6)])]);
         let filter = BooleanArray::from(vec![Some(false), Some(true)]);
         acc.update_batch(std::slice::from_ref(&input), &[0, 0], Some(&filter), 1).unwrap();
