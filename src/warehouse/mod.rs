@@ -372,27 +372,12 @@ pub fn writer_properties() -> parquet::file::properties::WriterProperties {
             .set_column_dictionary_enabled(ColumnPath::from(column), false)
             .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
-    // the names of who and what: a file holds its dates' mix of them in no order, so its min
-    // and max span nearly every name and prune no read, while keeping them compares every
-    // string written (1 % of an ingest's instructions); they keep their dictionary
-    for column in [
-        "requester",
-        "group",
-        "cost_center",
-        "endpoint_name",
-        "served_entity_name",
-        "served_entity_id",
-        "entity_type",
-        "provider",
-        "price_version",
-        "discount_id",
-        "pricing_mode",
-    ] {
+    for column in crate::engine::delta_write::NAME_COLUMNS {
         builder = builder.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
     // unique (or nearly) per row too, but their statistics prune reads by time and line
     for column in ["request_time", "source_line", "line_number"] {
-        builder = builder.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(column), false);
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     builder.build()
 }
