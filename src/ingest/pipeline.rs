@@ -21,7 +21,7 @@ use super::dedup::{Dedup, Seen};
 use super::record::{InferenceBatchBuilder, Lineage, Payloads, QuarantineBatchBuilder, Rejected, fingerprint, id_hash};
 use super::sources::databricks::{self, ServedEntities};
 use super::sources::{
-    Chunk, ChunkOptions, InputFile, LineNumbers, Parsed, Source, ai_gateway, litellm, native, read_chunks,
+    Chunk, ChunkOptions, CsvLayout, InputFile, Parsed, RecordText, Source, ai_gateway, litellm, native, read_chunks,
     too_long_message,
 };
 use super::validate::ReasonCode;
@@ -85,64 +85,92 @@ struct ParsedChunk {
     data: Vec<u8>,
 }
 
-fn parse_chunk(chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
+fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
     let lines = memchr::memchr_iter(b'\n', &chunk.data).count() + 1;
     let mut builder =
         InferenceBatchBuilder::with_capacity(ctx.lineage.clone(), ctx.payloads.clone(), lines, chunk.data.len());
     let mut keys = Vec::with_capacity(lines);
     let mut rows = Vec::with_capacity(lines);
-    let mut rejects = chunk.rejects;
+    let mut rejects = std::mem::take(&mut chunk.rejects);
     let mut records = chunk.prerejected_records;
     let mut failed_attempt_rows = 0;
-    let data = chunk.data;
-    let mut start = 0usize;
-    let mut index = 0usize;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
-        let line_no = match &chunk.lines {
-            LineNumbers::From(first) => first + index as u64,
-            LineNumbers::Each(numbers) => numbers.get(index).copied().unwrap_or(0),
-        };
-        let mut line = &data[start..end];
-        if line.last() == Some(&b'\r') {
-            line = &line[..line.len() - 1];
-        }
-        // blank lines separate nothing and carry nothing: they are not records
-        if line.len() > ctx.max_line_bytes {
-            records += 1;
+    let columns = chunk.csv.as_deref().map(|layout| ctx.csv_columns(layout));
+    // a CSV row rendered as JSON for an adapter that reads JSON
+    let mut json = Vec::new();
+    let mut failure = None;
+    chunk.for_each_record(|line_no, start, raw, record| {
+        records += 1;
+        if raw.len() > ctx.max_line_bytes {
             rejects.push(Rejected::new(
                 line_no,
-                line,
+                raw,
                 None,
                 ReasonCode::LineTooLong,
-                too_long_message(line.len() as u64, ctx.max_line_bytes),
+                too_long_message(raw.len() as u64, ctx.max_line_bytes),
             ));
-        } else if !line.iter().all(u8::is_ascii_whitespace) {
-            records += 1;
-            match ctx.parse(line, chunk.typing) {
-                Ok(Parsed { record, failed_attempts }) => {
-                    failed_attempt_rows += failed_attempts.len() as u64;
-                    for record in failed_attempts.iter().chain(std::iter::once(&record)) {
-                        let fp = fingerprint(ctx.source, record);
-                        keys.push((id_hash(&record.request_id), fp));
-                        rows.push((line_no, start, start + line.len()));
-                        builder.append(record, line_no, fp);
+            return;
+        }
+        let (parsed, id) = match record {
+            Ok(RecordText::Json(line)) => (ctx.parse(line, chunk.typing), None),
+            Ok(RecordText::Row(row)) => {
+                let id = || row.named(ctx.source.id_field()).map(|id| id.chars().take(256).collect());
+                match columns.as_ref().expect("a CSV chunk has its columns") {
+                    CsvColumns::Litellm(columns) => {
+                        (litellm::parse_row(columns, &row, chunk.typing).map(Parsed::one), id())
+                    }
+                    CsvColumns::AsJson => {
+                        json.clear();
+                        if let Err(e) = row.write_json(&mut json) {
+                            failure.get_or_insert(e);
+                            return;
+                        }
+                        (ctx.parse(&json, chunk.typing), id())
                     }
                 }
-                Err(reject) => rejects.push(Rejected::new(
-                    line_no,
-                    line,
-                    native::request_id_of(line, ctx.source.id_field()),
-                    reject.code,
-                    reject.message,
-                )),
             }
+            Err(reject) => (Err(reject), None),
+        };
+        match parsed {
+            Ok(Parsed { record, failed_attempts }) => {
+                failed_attempt_rows += failed_attempts.len() as u64;
+                for record in failed_attempts.iter().chain(std::iter::once(&record)) {
+                    let fp = fingerprint(ctx.source, record);
+                    keys.push((id_hash(&record.request_id), fp));
+                    rows.push((line_no, start, start + raw.len()));
+                    builder.append(record, line_no, fp);
+                }
+            }
+            Err(reject) => rejects.push(Rejected::new(
+                line_no,
+                raw,
+                id.or_else(|| native::request_id_of(raw, ctx.source.id_field())),
+                reject.code,
+                reject.message,
+            )),
         }
-        start = end + 1;
-        index += 1;
+    });
+    if let Some(e) = failure {
+        return Err(e);
     }
     let batch = if builder.is_empty() { None } else { Some(builder.finish()?) };
-    Ok(ParsedChunk { seq: chunk.seq, batch, keys, rows, rejects, records, failed_attempt_rows, data })
+    Ok(ParsedChunk { seq: chunk.seq, batch, keys, rows, rejects, records, failed_attempt_rows, data: chunk.data })
+}
+
+/// How a chunk's CSV rows reach their adapter.
+enum CsvColumns {
+    /// Their cells, read by LiteLLM's adapter.
+    Litellm(Box<litellm::CsvColumns>),
+    /// Rendered as JSON objects, for the adapters that read JSON.
+    AsJson,
+}
+
+impl ParseContext {
+    fn csv_columns(&self, layout: &CsvLayout) -> CsvColumns {
+        match self.source {
+            Source::Litellm => CsvColumns::Litellm(Box::new(litellm::CsvColumns::of(layout))),
+            _ => CsvColumns::AsJson,
+        }
+    }
 }
 
 /// Counts for one file.

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::native::{Loose, row};
-use super::{ChunkOptions, InputFile, LineNumbers, format_of, read_chunks};
+use super::{ChunkOptions, InputFile, RecordText, format_of, read_chunks};
 use crate::error::{Error, Result};
 use crate::ingest::usage::{self, TokenStyle};
 use crate::ingest::validate::{
@@ -76,19 +76,24 @@ impl ServedEntities {
             for r in &chunk.rejects {
                 problems.push(format!("line {}: {}", r.line, r.message));
             }
-            let numbers: Vec<u64> = match &chunk.lines {
-                LineNumbers::From(first) => (*first..).take(chunk.data.split(|b| *b == b'\n').count()).collect(),
-                LineNumbers::Each(n) => n.clone(),
-            };
-            for (line, number) in chunk.data.split(|b| *b == b'\n').zip(numbers) {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                match version_of(line, chunk.typing) {
+            let mut json = Vec::new();
+            chunk.for_each_record(|number, _, _, record| {
+                let version = match record {
+                    Ok(RecordText::Json(line)) => version_of(line, chunk.typing),
+                    Ok(RecordText::Row(row)) => {
+                        json.clear();
+                        match row.write_json(&mut json) {
+                            Ok(()) => version_of(&json, chunk.typing),
+                            Err(e) => Err(Reject::new(ReasonCode::MalformedRecord, e.to_string())),
+                        }
+                    }
+                    Err(r) => Err(r),
+                };
+                match version {
                     Ok((id, v)) => entities.versions.entry(id).or_default().push(v),
                     Err(r) => problems.push(format!("line {number}: {}", r.message)),
                 }
-            }
+            });
             problems.len() < 20
         })?;
         if !problems.is_empty() {

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::native::{JsonColumn, Loose, row};
+use super::{CsvColumn, CsvLayout, CsvRow};
 use crate::ingest::usage::{FromScalar, Usage, lenient};
 use crate::ingest::validate::{RawRecord, Reject, Typing, Val, ValidRecord, export_time, validate};
 
@@ -111,9 +112,94 @@ lenient!(
     other = Metadata::default()
 );
 
-/// One spend log row.
+/// One spend log row of the JSON export.
 pub fn parse_line(line: &[u8], typing: Typing) -> Result<ValidRecord<'_>, Reject> {
-    let r: SpendLogRow<'_> = row(line)?;
+    map(row(line)?, typing)
+}
+
+/// The columns of a spend log CSV export that the mapping reads, found once for a chunk.
+pub struct CsvColumns {
+    request_id: CsvColumn,
+    start_time: CsvColumn,
+    end_time: CsvColumn,
+    status: CsvColumn,
+    team_id: CsvColumn,
+    end_user: CsvColumn,
+    user: CsvColumn,
+    model: CsvColumn,
+    model_group: CsvColumn,
+    model_id: CsvColumn,
+    custom_llm_provider: CsvColumn,
+    call_type: CsvColumn,
+    prompt_tokens: CsvColumn,
+    completion_tokens: CsvColumn,
+    spend: CsvColumn,
+    request_tags: CsvColumn,
+    metadata: CsvColumn,
+    messages: CsvColumn,
+    response: CsvColumn,
+}
+
+impl CsvColumns {
+    /// The columns by the names [`SpendLogRow`] reads them by.
+    pub fn of(layout: &CsvLayout) -> Self {
+        let c = |name| layout.column(name);
+        Self {
+            request_id: c("request_id"),
+            start_time: c("startTime"),
+            end_time: c("endTime"),
+            status: c("status"),
+            team_id: c("team_id"),
+            end_user: c("end_user"),
+            user: c("user"),
+            model: c("model"),
+            model_group: c("model_group"),
+            model_id: c("model_id"),
+            custom_llm_provider: c("custom_llm_provider"),
+            call_type: c("call_type"),
+            prompt_tokens: c("prompt_tokens"),
+            completion_tokens: c("completion_tokens"),
+            spend: c("spend"),
+            request_tags: c("request_tags"),
+            metadata: c("metadata"),
+            messages: c("messages"),
+            response: c("response"),
+        }
+    }
+}
+
+/// One spend log row of the CSV export, read from its cells: the same row as the JSON
+/// export's, each cell a string (an empty one none), a JSON column's cell its text.
+pub fn parse_row<'a>(columns: &CsvColumns, row: &CsvRow<'a>, typing: Typing) -> Result<ValidRecord<'a>, Reject> {
+    let loose = |column| Loose(row.get(column).map(|cell| Val::Str(Cow::Borrowed(cell))));
+    let json = |column| row.get(column).map_or(JsonColumn::Absent, JsonColumn::Cell);
+    let c = columns;
+    let r = SpendLogRow {
+        request_id: loose(&c.request_id),
+        start_time: loose(&c.start_time),
+        end_time: loose(&c.end_time),
+        status: loose(&c.status),
+        team_id: loose(&c.team_id),
+        end_user: loose(&c.end_user),
+        user: loose(&c.user),
+        model: loose(&c.model),
+        model_group: loose(&c.model_group),
+        model_id: loose(&c.model_id),
+        custom_llm_provider: loose(&c.custom_llm_provider),
+        call_type: loose(&c.call_type),
+        prompt_tokens: loose(&c.prompt_tokens),
+        completion_tokens: loose(&c.completion_tokens),
+        spend: loose(&c.spend),
+        request_tags: json(&c.request_tags),
+        metadata: row.get(&c.metadata).and_then(Metadata::from_text).unwrap_or_default(),
+        messages: json(&c.messages),
+        response: json(&c.response),
+    };
+    map(r, typing)
+}
+
+/// A spend log row mapped to the inference record.
+fn map(r: SpendLogRow<'_>, typing: Typing) -> Result<ValidRecord<'_>, Reject> {
     let metadata = &r.metadata;
     // the usage object is the provider's, passed through: its other billed parts read as the
     // provider's own (crate::ingest::usage)
@@ -231,6 +317,32 @@ mod tests {
         let alias =
             record.usage_context.as_ref().and_then(|c| c.iter().find(|(k, _)| k == "key_alias")).map(|p| p.1.clone());
         (record.tokens.cache_read, record.status_code, alias)
+    }
+
+    use crate::ingest::sources::Source;
+
+    #[test]
+    fn a_csv_row_gives_the_record_its_json_export_gives() {
+        let json = r#"{"request_id":"r-1","call_type":"acompletion","spend":0.0012,"prompt_tokens":"1200","completion_tokens":5,"startTime":"2025-03-01 10:00:00.250000","endTime":"2025-03-01 10:00:01.500000","model":"gpt-4o","model_id":"m-1","model_group":"chat, \"eu\"","custom_llm_provider":"openai","user":"","end_user":"e@x.com","team_id":"t-9","request_tags":["a","b"],"status":"failure","metadata":{"user_api_key_alias":"k","usage_object":{"prompt_tokens":1200,"prompt_tokens_details":{"cached_tokens":200}},"error_information":{"error_code":"429"}},"messages":{"input":["hi"]},"response":{}}"#;
+        let csv = "request_id,call_type,spend,prompt_tokens,completion_tokens,startTime,endTime,model,model_id,model_group,\
+                   custom_llm_provider,user,end_user,team_id,request_tags,status,metadata,messages,response,unread\n\
+                   r-1,acompletion,0.0012,1200,5,2025-03-01 10:00:00.250000,2025-03-01 10:00:01.500000,gpt-4o,m-1,\"chat, \"\"eu\"\"\",\
+                   openai,,e@x.com,t-9,\"[\"\"a\"\",\"\"b\"\"]\",failure,\
+                   \"{\"\"user_api_key_alias\"\":\"\"k\"\",\"\"usage_object\"\":{\"\"prompt_tokens\"\":1200,\
+                   \"\"prompt_tokens_details\"\":{\"\"cached_tokens\"\":200}},\"\"error_information\"\":{\"\"error_code\"\":\"\"429\"\"}}\",\
+                   \"{\"\"input\"\":[\"\"hi\"\"]}\",{},x\n";
+        let expected = parse_line(json.as_bytes(), Typing::FromText).expect("a valid row");
+        assert_eq!(expected.tokens.cache_read, 200);
+        assert_eq!(expected.status_code, 429);
+        let chunk = crate::ingest::sources::chunk::csv_rows::csv_chunk(csv.as_bytes(), Source::Litellm);
+        let layout = chunk.csv.as_ref().expect("CSV");
+        let mut rows = 0;
+        chunk.for_each_record(|_, _, _, record| {
+            let Ok(crate::ingest::sources::RecordText::Row(row)) = record else { panic!("a whole row") };
+            assert_eq!(parse_row(&CsvColumns::of(layout), &row, Typing::FromText), Ok(expected.clone()));
+            rows += 1;
+        });
+        assert_eq!(rows, 1);
     }
 
     #[test]

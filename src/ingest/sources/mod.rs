@@ -1,9 +1,11 @@
 //! Input files: finding them, recognising their format, and cutting them into chunks of
 //! records that parse workers can handle independently.
 //!
-//! Every format becomes JSON lines here (CSV rows, Parquet rows and the elements of a JSON
-//! array are rendered as one-line JSON objects), so one validator serves all of them; each
-//! [`Source`] (the system that wrote the log) has its adapter that maps its fields.
+//! Every format becomes JSON lines here (Parquet rows and the elements of a JSON array are
+//! rendered as one-line JSON objects) or CSV rows, read into their cells by the workers, so
+//! one validator serves all of them; each [`Source`] (the system that wrote the log) has its
+//! adapter that maps its fields (from a CSV row's cells directly, or from the row rendered
+//! as a JSON object).
 //!
 //! Layout: `discover` finds the files and recognises their format by name, `fingerprint`
 //! identifies a file by its content, `chunk` cuts a file into chunks (one file per format:
@@ -19,6 +21,7 @@ mod chunk;
 mod discover;
 mod fingerprint;
 
+pub use chunk::csv_rows::{CsvColumn, CsvLayout, CsvRow};
 pub use chunk::{read_chunks, too_long_message};
 pub use detect::{Source, SourceChoice};
 pub use discover::{discover, format_of};
@@ -27,7 +30,7 @@ pub use fingerprint::{file_fingerprint, quick_fingerprint};
 use std::path::PathBuf;
 
 use super::record::Rejected;
-use super::validate::{Typing, ValidRecord};
+use super::validate::{Reject, Typing, ValidRecord};
 
 /// A line's records: the request, and the attempts of it that failed before the gateway fell
 /// back to the destination that answered, in order (only the AI Gateway's usage rows have
@@ -85,6 +88,52 @@ pub struct Chunk {
     pub rejects: Vec<Rejected>,
     /// Records in `rejects` count as read records too.
     pub prerejected_records: u64,
+    /// Set when `data` holds CSV rows as the file has them (a row may span lines), with the
+    /// file's header: read them with [`CsvLayout::rows`]. Otherwise `data` holds JSON lines.
+    pub csv: Option<std::sync::Arc<CsvLayout>>,
+}
+
+/// A record of a chunk, as its adapter reads it.
+pub enum RecordText<'a> {
+    /// A JSON line.
+    Json(&'a [u8]),
+    /// A CSV row's cells.
+    Row(CsvRow<'a>),
+}
+
+impl Chunk {
+    /// Calls `each` with every record of the chunk: its line number, its offset in `data`,
+    /// its bytes as the file has them, and the record (or why a CSV row's cells cannot be
+    /// read). Blank lines are no records.
+    pub fn for_each_record(&self, mut each: impl FnMut(u64, usize, &[u8], Result<RecordText<'_>, Reject>)) {
+        if let Some(layout) = &self.csv {
+            let first = match &self.lines {
+                LineNumbers::From(first) => *first,
+                LineNumbers::Each(numbers) => numbers.first().copied().unwrap_or(1),
+            };
+            layout.rows(&self.data, first, |line, start, raw, row| each(line, start, raw, row.map(RecordText::Row)));
+            return;
+        }
+        let data = &self.data;
+        let (mut start, mut index) = (0, 0);
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+            let line_no = match &self.lines {
+                LineNumbers::From(first) => first + index as u64,
+                LineNumbers::Each(numbers) => numbers.get(index).copied().unwrap_or(0),
+            };
+            let mut line = &data[start..end];
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            // blank lines separate nothing and carry nothing: they are not records
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                each(line_no, start, line, Ok(RecordText::Json(line)));
+            }
+            start = end + 1;
+            index += 1;
+        }
+    }
 }
 
 /// Knobs of the chunkers.

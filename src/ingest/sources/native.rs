@@ -94,19 +94,31 @@ impl<'a> Loose<'a> {
 /// string holds (CSV exports, tables that store bodies as text). Nothing is parsed or copied
 /// until the adapter asks, and a string without escapes stays borrowed.
 #[derive(Default)]
-pub(crate) struct JsonColumn<'a>(Option<&'a serde_json::value::RawValue>);
+pub(crate) enum JsonColumn<'a> {
+    #[default]
+    Absent,
+    /// The value as it stands in a JSON line.
+    Json(&'a serde_json::value::RawValue),
+    /// A CSV cell: the text itself, JSON or not.
+    Cell(&'a str),
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonColumn<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Option::<&'a serde_json::value::RawValue>::deserialize(d).map(JsonColumn)
+        Option::<&'a serde_json::value::RawValue>::deserialize(d)
+            .map(|raw| raw.map_or(JsonColumn::Absent, JsonColumn::Json))
     }
 }
 
 impl<'a> JsonColumn<'a> {
-    /// The JSON text: an object's or array's own bytes, a string's contents; none for null, a
-    /// blank string, a number or a boolean.
+    /// The JSON text: an object's or array's own bytes, a string's contents, a cell's text;
+    /// none for null, a blank string, a number or a boolean.
     pub(crate) fn text(&self) -> Option<Cow<'a, str>> {
-        let raw = self.0?.get();
+        let raw = match self {
+            JsonColumn::Absent => return None,
+            JsonColumn::Cell(text) => return (!text.trim().is_empty()).then_some(Cow::Borrowed(*text)),
+            JsonColumn::Json(raw) => raw.get(),
+        };
         let text = match raw.as_bytes().first()? {
             b'{' | b'[' => Cow::Borrowed(raw),
             b'"' if !raw.contains('\\') => Cow::Borrowed(&raw[1..raw.len() - 1]),
@@ -119,9 +131,11 @@ impl<'a> JsonColumn<'a> {
     /// The column as a loosely typed value, for a column stored as text: the JSON text (see
     /// [`Self::text`]), or the number or boolean it holds, for the validator to refuse.
     pub(crate) fn body(&self) -> Option<Val<'a>> {
-        match self.0?.get().as_bytes().first()? {
-            b'{' | b'[' | b'"' => self.text().map(Val::Str),
-            _ => serde_json::from_str::<Loose<'a>>(self.0?.get()).ok()?.0,
+        match self {
+            JsonColumn::Json(raw) if !matches!(raw.get().as_bytes().first(), Some(b'{' | b'[' | b'"')) => {
+                serde_json::from_str::<Loose<'a>>(raw.get()).ok()?.0
+            }
+            _ => self.text().map(Val::Str),
         }
     }
 

@@ -1,151 +1,301 @@
-//! CSV with a header row: one JSON object of strings per row.
+//! CSV with a header row: chunks of whole rows as the file has them, cut where a newline
+//! stands outside quotes; the parse workers read each row into its cells ([`CsvLayout::rows`]).
+//!
+//! The reader thread only looks for quotes and newlines. Reading the cells (unquoting,
+//! checking UTF-8) is the workers' share, and so is rendering a row as a JSON object for an
+//! adapter that reads JSON: a source whose adapter reads the cells themselves (LiteLLM's)
+//! skips that.
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
-use super::{blank_newlines, numbered_chunk};
+use csv_core::ReadRecordResult;
+
+use super::blank_newlines;
+use super::json_lines::{Records, line_chunks};
+use super::read_error;
 use crate::error::{Error, Result};
-use crate::ingest::record::Rejected;
-use crate::ingest::sources::{Chunk, ChunkOptions, LineNumbers};
-use crate::ingest::validate::{ReasonCode, Typing};
+use crate::ingest::sources::{Chunk, ChunkOptions};
+use crate::ingest::validate::{ReasonCode, Reject, Typing};
 
-/// CSV with a header row naming the native fields. Each row becomes a JSON object of
-/// strings (empty cells are absent); numbers and booleans are parsed from that text later.
+/// CSV with a header row naming the source's columns, cut into chunks of whole rows.
 pub(super) fn csv_chunks(
     reader: &mut dyn Read,
     path: &Path,
     opts: ChunkOptions,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<bool> {
-    let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(reader);
-    let headers: Vec<String> = csv
-        .byte_headers()
-        .map_err(|e| Error::InputFormat { path: path.to_path_buf(), message: format!("bad CSV header: {e}") })?
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_string())
-        .collect();
-    let missing: Vec<&str> = opts.required.iter().copied().filter(|c| !headers.iter().any(|h| h == c)).collect();
-    if !missing.is_empty() {
-        return Err(Error::InputFormat {
-            path: path.to_path_buf(),
-            message: format!(
-                "not a CSV of {}: the header lacks {} (is this a config file? \
-                 point ingest at the log files only, or name their format with --source)",
-                opts.what,
-                missing.join(", ")
-            ),
-        });
-    }
-    // each column's `"name":` as JSON, written once, and the later columns of the same name: a
-    // name the header repeats keeps its last non-empty cell
-    let keys: Vec<(Vec<u8>, Vec<usize>)> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let mut key = serde_json::to_vec(name).expect("a string serialises");
-            key.push(b':');
-            (key, (i + 1..headers.len()).filter(|j| headers[*j] == *name).collect())
-        })
-        .collect();
-    let json: Vec<bool> = headers.iter().map(|h| opts.json_columns.contains(&h.as_str())).collect();
-    let mut seq = 0u64;
-    let mut chunk = numbered_chunk(seq, &opts, Typing::FromText);
-    let mut record = csv::ByteRecord::new();
-    let raw_of = |record: &csv::ByteRecord| record.iter().collect::<Vec<_>>().join(&b","[..]);
+    let (layout, rest, header_lines) = read_header(reader, path, &opts)?;
+    let mut rows = std::io::Cursor::new(rest).chain(reader);
+    let records =
+        Records { first_line: 1 + header_lines, last_end: last_row_end, typing: Typing::FromText, csv: Some(layout) };
+    line_chunks(&mut rows, path, opts, records, emit)
+}
+
+/// Reads the header row: the rows' layout, the bytes read past the header, and the newlines
+/// the header took.
+fn read_header(reader: &mut dyn Read, path: &Path, opts: &ChunkOptions) -> Result<(Arc<CsvLayout>, Vec<u8>, u64)> {
+    let mut buf = Vec::new();
     loop {
-        let more = match csv.read_byte_record(&mut record) {
-            Ok(more) => more,
-            Err(e) => match e.kind() {
-                csv::ErrorKind::Io(_) => {
-                    return Err(Error::InputFormat { path: path.to_path_buf(), message: e.to_string() });
-                }
-                _ => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    chunk.rejects.push(Rejected::new(
-                        line,
-                        b"",
-                        None,
-                        ReasonCode::MalformedRecord,
-                        format!("bad CSV record: {e}"),
-                    ));
-                    chunk.prerejected_records += 1;
-                    continue;
-                }
-            },
-        };
-        if !more {
-            break;
+        let before = buf.len();
+        reader.take(64 << 10).read_to_end(&mut buf).map_err(read_error(path))?;
+        let eof = buf.len() == before;
+        let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        if let Some((cells, used)) = first_record(&buf[bom..], eof) {
+            let rest = buf.split_off(bom + used);
+            let header_lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+            let headers: Vec<String> = cells.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
+            let missing: Vec<&str> =
+                opts.required.iter().copied().filter(|c| !headers.iter().any(|h| h == c)).collect();
+            if !missing.is_empty() {
+                return Err(Error::InputFormat {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "not a CSV of {}: the header lacks {} (is this a config file? \
+                         point ingest at the log files only, or name their format with --source)",
+                        opts.what,
+                        missing.join(", ")
+                    ),
+                });
+            }
+            return Ok((Arc::new(CsvLayout::new(headers, opts.json_columns)), rest, header_lines));
         }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != headers.len() {
-            chunk.rejects.push(Rejected::new(
-                line,
-                &raw_of(&record),
-                None,
+        if buf.len() > opts.max_line_bytes {
+            return Err(Error::InputFormat {
+                path: path.to_path_buf(),
+                message: format!(
+                    "bad CSV header: its row does not end within --max-line-bytes {} (an unclosed quote?)",
+                    opts.max_line_bytes
+                ),
+            });
+        }
+    }
+}
+
+/// The cells of the first record of `text` and the bytes it takes, once it is whole (or the
+/// input has ended: `eof`). No record at all is a header of no columns.
+fn first_record(text: &[u8], eof: bool) -> Option<(Vec<Vec<u8>>, usize)> {
+    let mut reader = csv_core::Reader::new();
+    let (mut out, mut ends) = (vec![0_u8; text.len() + 1], vec![0_usize; 64]);
+    match next_record(&mut reader, text, eof, &mut out, &mut ends) {
+        Next::Record { consumed, cells } => {
+            let ends = &ends[..cells];
+            let cells = (0..cells).map(|i| out[if i == 0 { 0 } else { ends[i - 1] }..ends[i]].to_vec()).collect();
+            Some((cells, consumed))
+        }
+        Next::End => Some((Vec::new(), text.len())),
+        Next::Unfinished => None,
+    }
+}
+
+/// What [`next_record`] read.
+enum Next {
+    /// A record of `cells` cells (their bytes in `out`, where each ends in `ends`), and the
+    /// input bytes it took.
+    Record { consumed: usize, cells: usize },
+    /// The input has ended.
+    End,
+    /// The input ended inside a record and more may come.
+    Unfinished,
+}
+
+/// Reads the next record of `input` (the whole rest of it when `eof`) into `out` and
+/// `ends`, growing them as a record needs.
+fn next_record(
+    reader: &mut csv_core::Reader,
+    input: &[u8],
+    eof: bool,
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) -> Next {
+    let (mut pos, mut nout, mut nend) = (0, 0, 0);
+    loop {
+        if pos == input.len() && !eof {
+            return Next::Unfinished;
+        }
+        let (result, nin, o, e) = reader.read_record(&input[pos..], &mut out[nout..], &mut ends[nend..]);
+        (pos, nout, nend) = (pos + nin, nout + o, nend + e);
+        match result {
+            // an empty input ends the input's last record
+            ReadRecordResult::InputEmpty => {}
+            ReadRecordResult::OutputFull => out.resize(out.len() * 2, 0),
+            ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+            ReadRecordResult::Record => return Next::Record { consumed: pos, cells: nend },
+            ReadRecordResult::End => return Next::End,
+        }
+    }
+}
+
+/// Where the last whole row of `buf` (which starts with a row) ends: its newline, the last
+/// one with an even number of quotes before it. A quoted cell may hold newlines, and its own
+/// quotes come in pairs (`""`), so a newline ends a row exactly when the quotes before it are
+/// even. (Malformed CSV, a stray quote in an unquoted cell, can make a chunk end inside a
+/// row; its two halves are then quarantined for their field counts, and the next chunk
+/// starts afresh.)
+fn last_row_end(buf: &[u8]) -> Option<usize> {
+    // whether the quotes in buf[..end] are odd
+    let mut odd = memchr::memchr_iter(b'"', buf).count() % 2 == 1;
+    let mut end = buf.len();
+    while let Some(p) = memchr::memrchr2(b'\n', b'"', &buf[..end]) {
+        if buf[p] == b'"' {
+            odd = !odd;
+        } else if !odd {
+            return Some(p);
+        }
+        end = p;
+    }
+    None
+}
+
+/// The header of a CSV file, as the workers read its rows with it.
+#[derive(Debug)]
+pub struct CsvLayout {
+    headers: Vec<String>,
+    /// Per column: the later columns of the same name. A name the header repeats keeps its
+    /// last non-empty cell.
+    later: Vec<Vec<usize>>,
+    /// Per column: its `"name":` as JSON, for rendering a row as a JSON object.
+    keys: Vec<Vec<u8>>,
+    /// Per column: whether a cell that holds a JSON object or array is carried as JSON
+    /// ([`crate::ingest::sources::Source::json_columns`]).
+    json: Vec<bool>,
+}
+
+/// The columns of one name in a [`CsvLayout`], first to last.
+#[derive(Debug, Clone, Default)]
+pub struct CsvColumn(Vec<usize>);
+
+impl CsvLayout {
+    fn new(headers: Vec<String>, json_columns: &[&str]) -> Self {
+        let later = (0..headers.len()).map(|i| (i + 1..headers.len()).filter(|j| headers[*j] == headers[i]).collect());
+        let keys = headers
+            .iter()
+            .map(|name| {
+                let mut key = serde_json::to_vec(name).expect("a string serialises");
+                key.push(b':');
+                key
+            })
+            .collect();
+        let json = headers.iter().map(|h| json_columns.contains(&h.as_str())).collect();
+        Self { later: later.collect(), keys, json, headers }
+    }
+
+    /// The columns named `name` (none when the header lacks it).
+    pub fn column(&self, name: &str) -> CsvColumn {
+        CsvColumn((0..self.headers.len()).filter(|i| self.headers[*i] == name).collect())
+    }
+
+    /// Reads the rows of `data` (whole rows, the first on line `first_line`): calls `each`
+    /// with a row's line number, its offset in `data`, its bytes as the file has them, and
+    /// its cells or why they cannot be read. Blank lines are no rows.
+    pub fn rows(
+        &self,
+        data: &[u8],
+        first_line: u64,
+        mut each: impl FnMut(u64, usize, &[u8], Result<CsvRow<'_>, Reject>),
+    ) {
+        let mut reader = csv_core::Reader::new();
+        reader.set_line(first_line);
+        // a row's cells, grown to the longest row
+        let mut out = vec![0_u8; 64 << 10];
+        let mut ends = vec![0_usize; self.headers.len() + 1];
+        let mut pos = 0;
+        loop {
+            let (start, line) = (pos, reader.line());
+            let Next::Record { consumed, cells } = next_record(&mut reader, &data[pos..], true, &mut out, &mut ends)
+            else {
+                return;
+            };
+            pos += consumed;
+            let consumed = &data[start..pos];
+            // the blank lines before a row are skipped with it
+            let lead = consumed.iter().take_while(|b| matches!(b, b'\n' | b'\r')).count();
+            let row_line = line + consumed[..lead].iter().filter(|b| **b == b'\n').count() as u64;
+            let mut raw = &consumed[lead..];
+            while let [rest @ .., b'\n' | b'\r'] = raw {
+                raw = rest;
+            }
+            let text_end = if cells == 0 { 0 } else { ends[cells - 1] };
+            let row = self.row(&out[..text_end], &ends[..cells]);
+            each(row_line, start + lead, raw, row);
+        }
+    }
+
+    /// A row of cells, `ends` being where each ends in `text`.
+    fn row<'a>(&'a self, text: &'a [u8], ends: &'a [usize]) -> Result<CsvRow<'a>, Reject> {
+        if ends.len() != self.headers.len() {
+            return Err(Reject::new(
                 ReasonCode::MalformedRecord,
-                format!("the row has {} fields, the header {}", record.len(), headers.len()),
+                format!("the row has {} fields, the header {}", ends.len(), self.headers.len()),
             ));
-            chunk.prerejected_records += 1;
-            continue;
         }
-        // the row as one JSON object of strings, written straight into the chunk
-        let start = chunk.data.len();
-        let mut utf8_error = None;
-        chunk.data.push(b'{');
-        for (((name, (key, later)), json), cell) in headers.iter().zip(&keys).zip(&json).zip(record.iter()) {
-            if later.iter().any(|j| !record[*j].is_empty()) {
+        let whole = std::str::from_utf8(text).ok();
+        match whole {
+            // a cell may not end inside a character even when the row's text is UTF-8
+            Some(text) if ends.iter().all(|e| text.is_char_boundary(*e)) => Ok(CsvRow { layout: self, text, ends }),
+            _ => {
+                let bad = (0..ends.len())
+                    .find(|i| std::str::from_utf8(&text[if *i == 0 { 0 } else { ends[i - 1] }..ends[*i]]).is_err())
+                    .unwrap_or(0);
+                Err(Reject::new(
+                    ReasonCode::InvalidUtf8,
+                    format!("field {} is not valid UTF-8", self.headers.get(bad).map_or("", String::as_str)),
+                ))
+            }
+        }
+    }
+}
+
+/// One row's cells, UTF-8, as many as the header's columns.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvRow<'a> {
+    layout: &'a CsvLayout,
+    text: &'a str,
+    ends: &'a [usize],
+}
+
+impl<'a> CsvRow<'a> {
+    fn cell(&self, i: usize) -> &'a str {
+        &self.text[if i == 0 { 0 } else { self.ends[i - 1] }..self.ends[i]]
+    }
+
+    /// The cell of `column`: the last non-empty one of its name; none when all are empty.
+    pub fn get(&self, column: &CsvColumn) -> Option<&'a str> {
+        column.0.iter().rev().map(|i| self.cell(*i)).find(|c| !c.is_empty())
+    }
+
+    /// The cell of the column named `name` (for a quarantine row's request id).
+    pub fn named(&self, name: &str) -> Option<&'a str> {
+        self.get(&self.layout.column(name))
+    }
+
+    /// Appends the row as one JSON object of its non-empty cells: strings, except a cell of
+    /// a JSON column that holds a JSON object or array, carried as that JSON on one line.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<()> {
+        let start = out.len();
+        out.push(b'{');
+        for i in 0..self.ends.len() {
+            let cell = self.cell(i);
+            if cell.is_empty() || self.layout.later[i].iter().any(|j| !self.cell(*j).is_empty()) {
                 continue;
             }
-            match std::str::from_utf8(cell) {
-                Ok("") => {}
-                Ok(text) => {
-                    if chunk.data.len() > start + 1 {
-                        chunk.data.push(b',');
-                    }
-                    chunk.data.extend_from_slice(key);
-                    if *json && is_json_document(text) {
-                        // blanks between its tokens may be newlines (a JSON string holds none)
-                        let at = chunk.data.len();
-                        chunk.data.extend_from_slice(text.as_bytes());
-                        blank_newlines(&mut chunk.data[at..]);
-                    } else {
-                        serde_json::to_writer(&mut chunk.data, text)?;
-                    }
-                }
-                Err(_) => {
-                    utf8_error = Some(name.clone());
-                    break;
-                }
+            if out.len() > start + 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.layout.keys[i]);
+            if self.layout.json[i] && is_json_document(cell) {
+                // blanks between its tokens may be newlines (a JSON string holds none)
+                let at = out.len();
+                out.extend_from_slice(cell.as_bytes());
+                blank_newlines(&mut out[at..]);
+            } else {
+                serde_json::to_writer(&mut *out, cell)?;
             }
         }
-        if let Some(field) = utf8_error {
-            chunk.data.truncate(start);
-            chunk.rejects.push(Rejected::new(
-                line,
-                &raw_of(&record),
-                None,
-                ReasonCode::InvalidUtf8,
-                format!("field {field} is not valid UTF-8"),
-            ));
-            chunk.prerejected_records += 1;
-            continue;
-        }
-        chunk.data.extend_from_slice(b"}\n");
-        if let LineNumbers::Each(lines) = &mut chunk.lines {
-            lines.push(line);
-        }
-        if chunk.data.len() >= opts.chunk_bytes {
-            seq += 1;
-            let full = std::mem::replace(&mut chunk, numbered_chunk(seq, &opts, Typing::FromText));
-            if !emit(full) {
-                return Ok(false);
-            }
-        }
+        out.push(b'}');
+        Ok(())
     }
-    if !chunk.data.is_empty() || !chunk.rejects.is_empty() {
-        return Ok(emit(chunk));
-    }
-    Ok(true)
 }
 
 /// A JSON object or array, whole.
@@ -154,67 +304,129 @@ fn is_json_document(text: &str) -> bool {
         && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
+/// The first chunk of the CSV `text` as `source` wrote it.
+#[cfg(test)]
+pub(crate) fn csv_chunk(text: &[u8], source: crate::ingest::sources::Source) -> Chunk {
+    let opts = ChunkOptions {
+        chunk_bytes: 1 << 20,
+        max_line_bytes: 1 << 20,
+        required: source.required(),
+        json_columns: source.json_columns(),
+        what: source.what(),
+    };
+    let mut chunks = Vec::new();
+    csv_chunks(&mut &text[..], Path::new("t.csv"), opts, &mut |c| {
+        chunks.push(c);
+        true
+    })
+    .expect("a CSV with the source's columns");
+    chunks.remove(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rows(input: &[u8]) -> (Vec<serde_json::Value>, Vec<Rejected>) {
+    /// A row refused: its line, why, and its text.
+    type Refused = (u64, ReasonCode, String);
+
+    /// The chunks of `input` (chunks of about `chunk_bytes`) and each row as its line
+    /// number and JSON rendering, or its reject's line number and reason.
+    fn rows(input: &[u8], chunk_bytes: usize) -> (Vec<Chunk>, Vec<(u64, serde_json::Value)>, Vec<Refused>) {
         let opts = ChunkOptions {
-            chunk_bytes: 40,
+            chunk_bytes,
             max_line_bytes: 1 << 20,
             required: &["a"],
             json_columns: &["j"],
             what: "records",
         };
-        let (mut lines, mut rejects) = (Vec::new(), Vec::new());
+        let mut chunks = Vec::new();
         csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |c| {
-            lines.extend(
-                c.data
-                    .split(|b| *b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(|l| serde_json::from_slice::<serde_json::Value>(l).expect("each row is one JSON object")),
-            );
-            rejects.extend(c.rejects);
+            chunks.push(c);
             true
         })
         .unwrap();
-        (lines, rejects)
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for c in &chunks {
+            let crate::ingest::sources::LineNumbers::From(first) = c.lines else { panic!("CSV chunks count lines") };
+            c.csv.as_ref().expect("a CSV chunk has its layout").rows(&c.data, first, |line, start, raw, row| {
+                assert_eq!(&c.data[start..start + raw.len()], raw);
+                match row {
+                    Ok(row) => {
+                        let mut json = Vec::new();
+                        row.write_json(&mut json).unwrap();
+                        good.push((line, serde_json::from_slice(&json).expect("each row is one JSON object")));
+                    }
+                    Err(r) => bad.push((line, r.code, String::from_utf8_lossy(raw).into_owned())),
+                }
+            });
+        }
+        (chunks, good, bad)
     }
 
     #[test]
     fn a_row_is_one_json_object_of_its_non_empty_cells() {
-        let input = "a,b,c\n1,\"x, \"\"quoted\"\" \\ é\n\t\",\n,,\n\"{\"\"k\"\": [1]}\",2,3\n".as_bytes();
-        let (lines, rejects) = rows(input);
+        let input = "\u{feff}a,b,c\n1,\"x, \"\"quoted\"\" \\ é\n\t\",\n,,\n\r\n\"{\"\"k\"\": [1]}\",2,3".as_bytes();
+        let (_, lines, rejects) = rows(input, 1 << 20);
         assert!(rejects.is_empty());
         assert_eq!(
             lines,
             vec![
-                serde_json::json!({"a": "1", "b": "x, \"quoted\" \\ é\n\t"}),
-                serde_json::json!({}),
-                serde_json::json!({"a": "{\"k\": [1]}", "b": "2", "c": "3"}),
+                (2, serde_json::json!({"a": "1", "b": "x, \"quoted\" \\ é\n\t"})),
+                (4, serde_json::json!({})),
+                (6, serde_json::json!({"a": "{\"k\": [1]}", "b": "2", "c": "3"})),
             ]
         );
     }
 
     #[test]
-    fn a_repeated_column_keeps_its_last_non_empty_cell_and_a_bad_row_leaves_nothing_behind() {
-        let (lines, _) = rows(b"a,b,a\n1,2,3\n4,5,\n");
-        assert_eq!(lines, vec![serde_json::json!({"a": "3", "b": "2"}), serde_json::json!({"a": "4", "b": "5"})]);
-        let (lines, rejects) = rows(b"a,b\n1,\xff\n2,3\n4\n");
-        assert_eq!(lines, vec![serde_json::json!({"a": "2", "b": "3"})]);
-        let reasons: Vec<_> = rejects.iter().map(|r| (r.line, r.code)).collect();
-        assert_eq!(reasons, vec![(2, ReasonCode::InvalidUtf8), (4, ReasonCode::MalformedRecord)]);
-        assert!(rejects[0].message.contains("field b"), "{}", rejects[0].message);
+    fn chunks_end_between_rows_even_where_a_quoted_cell_holds_newlines() {
+        let mut input = b"a,b\n".to_vec();
+        // reads are 64 KiB: they end inside rows
+        for i in 0..5000 {
+            input.extend(format!("{i},\"line one\n\"\"two\"\"\nthree\"\n").as_bytes());
+        }
+        let (chunks, lines, rejects) = rows(&input, 30);
+        assert!(chunks.len() > 1, "{} chunks", chunks.len());
+        assert!(chunks.iter().all(|c| c.data.ends_with(b"three\"\n")), "chunks end with a row");
+        assert!(rejects.is_empty(), "{rejects:?}");
+        assert_eq!(lines.len(), 5000);
+        for (i, (line, row)) in lines.iter().enumerate() {
+            assert_eq!(*line, 2 + 3 * i as u64);
+            assert_eq!(row, &serde_json::json!({"a": i.to_string(), "b": "line one\n\"two\"\nthree"}));
+        }
+    }
+
+    #[test]
+    fn a_repeated_column_keeps_its_last_non_empty_cell_and_a_bad_row_is_refused_with_its_text() {
+        let (_, lines, _) = rows(b"a,b,a\n1,2,3\n4,5,\n", 1 << 20);
+        let rows_only: Vec<_> = lines.into_iter().map(|(_, r)| r).collect();
+        assert_eq!(rows_only, vec![serde_json::json!({"a": "3", "b": "2"}), serde_json::json!({"a": "4", "b": "5"})]);
+        let (_, lines, rejects) = rows(b"a,b\n1,\xff\n2,3\n4\n5,\xc3,\xa9\n", 1 << 20);
+        assert_eq!(lines, vec![(3, serde_json::json!({"a": "2", "b": "3"}))]);
+        let reasons: Vec<_> = rejects.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            reasons,
+            vec![(2, ReasonCode::InvalidUtf8), (4, ReasonCode::MalformedRecord), (5, ReasonCode::MalformedRecord)]
+        );
+        assert_eq!(rejects[1].2, "4", "the row as the file has it");
+        let (_, _, rejects) = rows(b"a,b\n\xc3,\xa9\n", 1 << 20);
+        assert_eq!(
+            rejects.iter().map(|r| r.1).collect::<Vec<_>>(),
+            vec![ReasonCode::InvalidUtf8],
+            "a cell ends inside a character"
+        );
     }
 
     #[test]
     fn a_json_column_holding_json_is_carried_as_json_and_anything_else_as_text() {
         let input =
             "a,j\n1,\"{\"\"k\"\": [1,\n 2]}\"\n2,\"{not json\"\n3,[]\n4,\"\"\"s\"\"\"\n5,\"[1] x\"\n".as_bytes();
-        let (lines, rejects) = rows(input);
+        let (_, lines, rejects) = rows(input, 1 << 20);
         assert!(rejects.is_empty());
+        let rows_only: Vec<_> = lines.into_iter().map(|(_, r)| r).collect();
         assert_eq!(
-            lines,
+            rows_only,
             vec![
                 serde_json::json!({"a": "1", "j": {"k": [1, 2]}}),
                 serde_json::json!({"a": "2", "j": "{not json"}),
@@ -223,5 +435,40 @@ mod tests {
                 serde_json::json!({"a": "5", "j": "[1] x"}),
             ]
         );
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_one_over_long_row_and_the_rows_after_it_are_read() {
+        let mut input = b"a,b\n1,\"open\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 300));
+        input.extend(b"\n2,ok\n3,ok\n");
+        let opts =
+            ChunkOptions { chunk_bytes: 64, max_line_bytes: 100, required: &["a"], json_columns: &[], what: "records" };
+        let mut chunks = Vec::new();
+        csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |c| {
+            chunks.push(c);
+            true
+        })
+        .unwrap();
+        let too_long: Vec<_> = chunks.iter().flat_map(|c| &c.rejects).map(|r| (r.line, r.code)).collect();
+        assert_eq!(too_long, vec![(2, ReasonCode::LineTooLong)]);
+        let mut read = Vec::new();
+        for c in &chunks {
+            let crate::ingest::sources::LineNumbers::From(first) = c.lines else { continue };
+            c.csv.as_ref().unwrap().rows(&c.data, first, |line, _, _, row| {
+                read.push((line, row.unwrap().named("a").unwrap().to_string()))
+            });
+        }
+        assert_eq!(read, vec![(4, "2".to_string()), (5, "3".to_string())]);
+    }
+
+    #[test]
+    fn a_header_without_the_required_columns_is_refused() {
+        let opts =
+            ChunkOptions { chunk_bytes: 64, max_line_bytes: 100, required: &["a"], json_columns: &[], what: "records" };
+        for input in [&b"x,y\n1,2\n"[..], b""] {
+            let err = csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |_| true).unwrap_err();
+            assert!(err.to_string().contains("the header lacks a"), "{err}");
+        }
     }
 }

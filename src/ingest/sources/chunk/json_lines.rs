@@ -1,8 +1,13 @@
-//! JSON lines: chunks that end at a newline; over-long lines are quarantined without being buffered.
+//! JSON lines: chunks that end at a newline; over-long lines are quarantined without being
+//! buffered. The same cutting serves CSV rows ([`super::csv_rows`]), which end at a newline
+//! outside quotes.
 
 use std::io::Read;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use super::csv_rows::CsvLayout;
 use super::{lines_chunk, read_error, too_long_message};
 use crate::error::Result;
 use crate::ingest::record::Rejected;
@@ -18,8 +23,39 @@ pub(super) fn json_line_chunks(
     opts: ChunkOptions,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<bool> {
+    let records =
+        Records { first_line: 1, last_end: |buf| memchr::memrchr(b'\n', buf), typing: Typing::Strict, csv: None };
+    line_chunks(reader, path, opts, records, emit)
+}
+
+/// What the records of a stream cut by [`line_chunks`] are.
+pub(super) struct Records {
+    /// The line number of the stream's first byte.
+    pub first_line: u64,
+    /// Where the last record of a buffer that starts with a record ends: its newline.
+    pub last_end: fn(&[u8]) -> Option<usize>,
+    pub typing: Typing,
+    /// The header of CSV rows.
+    pub csv: Option<Arc<CsvLayout>>,
+}
+
+/// Cuts a stream of records that end at a newline ([`Records::last_end`]) into chunks of
+/// about `chunk_bytes`. A record longer than `max_line_bytes` is never buffered whole: its
+/// head is kept for the quarantine row and the rest is skipped up to the next newline.
+pub(super) fn line_chunks(
+    reader: &mut dyn Read,
+    path: &Path,
+    opts: ChunkOptions,
+    records: Records,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<bool> {
+    let chunk = |seq, data, first| {
+        let mut chunk = lines_chunk(seq, data, LineNumbers::From(first), records.typing);
+        chunk.csv = records.csv.clone();
+        chunk
+    };
     let mut seq = 0u64;
-    let mut line_no = 1u64;
+    let mut line_no = records.first_line;
     let mut carry: Vec<u8> = Vec::new();
     // (line number, head of the line, bytes seen so far) of an over-long line being skipped
     let mut skipping: Option<(u64, Vec<u8>, u64)> = None;
@@ -56,37 +92,74 @@ pub(super) fn json_line_chunks(
             }
         }
 
-        match memchr::memrchr(b'\n', &buf) {
+        // the bytes of a record over the cap, from its start
+        let over = match (records.last_end)(&buf) {
             Some(p) => {
                 carry = buf.split_off(p + 1);
                 let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
                 let first = line_no;
                 line_no += lines;
-                if !emit(lines_chunk(seq, buf, LineNumbers::From(first), Typing::Strict)) {
+                if !emit(chunk(seq, buf, first)) {
                     return Ok(false);
                 }
                 seq += 1;
-                if carry.len() > opts.max_line_bytes {
-                    let head = carry[..crate::ingest::record::RAW_CAP_BYTES.min(carry.len())].to_vec();
-                    skipping = Some((line_no, head, carry.len() as u64));
-                    carry.clear();
-                }
+                (carry.len() > opts.max_line_bytes).then(|| std::mem::take(&mut carry))
             }
             None if eof => {
                 // the last line has no newline: still a record
                 if !buf.iter().all(u8::is_ascii_whitespace) {
-                    return Ok(emit(lines_chunk(seq, buf, LineNumbers::From(line_no), Typing::Strict)));
+                    return Ok(emit(chunk(seq, buf, line_no)));
                 }
                 return Ok(true);
             }
-            None if buf.len() > opts.max_line_bytes => {
-                let head = buf[..crate::ingest::record::RAW_CAP_BYTES.min(buf.len())].to_vec();
-                skipping = Some((line_no, head, buf.len() as u64));
+            None if buf.len() > opts.max_line_bytes => Some(buf),
+            None => {
+                carry = buf;
+                None
             }
-            None => carry = buf,
+        };
+        if let Some(part) = over {
+            match over_long(&part, seq, &mut line_no, opts.max_line_bytes) {
+                OverLong::Quarantined(chunk, rest) => {
+                    seq += 1;
+                    if !emit(chunk) {
+                        return Ok(false);
+                    }
+                    carry = rest;
+                }
+                OverLong::Skipping(skip) => skipping = Some(skip),
+            }
         }
         if eof && carry.is_empty() && skipping.is_none() {
             return Ok(true);
+        }
+    }
+}
+
+/// What becomes of an over-long record.
+enum OverLong {
+    /// Quarantined up to its end, with the bytes after it.
+    Quarantined(Chunk, Vec<u8>),
+    /// Its end is not read yet: (line number, head, bytes so far).
+    Skipping((u64, Vec<u8>, u64)),
+}
+
+/// A record over `cap` bytes, `part` being its bytes so far (from its start on line
+/// `line_no`): it ends at the first newline past the cap. A JSON line has none before its
+/// end; a CSV row with an unclosed quote has no end, and the rows after that newline are read
+/// again. `line_no` moves past the newlines it takes.
+fn over_long(part: &[u8], seq: u64, line_no: &mut u64, cap: usize) -> OverLong {
+    let first = *line_no;
+    let head = part[..crate::ingest::record::RAW_CAP_BYTES.min(part.len())].to_vec();
+    match memchr::memchr(b'\n', &part[cap.min(part.len())..]) {
+        Some(q) => {
+            let end = cap + q;
+            *line_no += memchr::memchr_iter(b'\n', &part[..=end]).count() as u64;
+            OverLong::Quarantined(too_long_chunk(seq, first, &head, end as u64, cap), part[end + 1..].to_vec())
+        }
+        None => {
+            *line_no += memchr::memchr_iter(b'\n', part).count() as u64;
+            OverLong::Skipping((first, head, part.len() as u64))
         }
     }
 }
@@ -102,6 +175,7 @@ fn too_long_chunk(seq: u64, line: u64, head: &[u8], total: u64, cap: usize) -> C
         typing: Typing::Strict,
         rejects: vec![r],
         prerejected_records: 1,
+        csv: None,
     }
 }
 

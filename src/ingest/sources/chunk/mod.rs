@@ -1,7 +1,7 @@
 //! Cutting an input file into chunks of records: the reader that counts and hashes the bytes,
 //! and the dispatch to the chunker of the file's format.
 
-mod csv_rows;
+pub(crate) mod csv_rows;
 mod json_array;
 mod json_lines;
 mod parquet_rows;
@@ -97,7 +97,7 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 fn lines_chunk(seq: u64, data: Vec<u8>, lines: LineNumbers, typing: Typing) -> Chunk {
-    Chunk { seq, data, lines, typing, rejects: Vec::new(), prerejected_records: 0 }
+    Chunk { seq, data, lines, typing, rejects: Vec::new(), prerejected_records: 0, csv: None }
 }
 
 /// An empty chunk of records numbered one by one, with room for `chunk_bytes` and the record
