@@ -380,6 +380,17 @@ mod tests {
     }
 
     #[test]
+    fn rows_ending_in_crlf_are_numbered_by_their_own_line() {
+        // the csv crate's positions numbered such rows one line early (the header's line for
+        // the first row): a row's line is where its first byte is
+        let (_, lines, rejects) = rows(b"a,b\r\n1,2\r\n\r\n3,\"x\r\ny\"\r\n4,5\r\n", 1 << 20);
+        assert!(rejects.is_empty());
+        let numbers: Vec<u64> = lines.iter().map(|(line, _)| *line).collect();
+        assert_eq!(numbers, vec![2, 4, 6]);
+        assert_eq!(lines[1].1, serde_json::json!({"a": "3", "b": "x\r\ny"}));
+    }
+
+    #[test]
     fn chunks_end_between_rows_even_where_a_quoted_cell_holds_newlines() {
         let mut input = b"a,b\n".to_vec();
         // reads are 64 KiB: they end inside rows
