@@ -217,7 +217,15 @@ impl CsvLayout {
                 raw = rest;
             }
             let text_end = if cells == 0 { 0 } else { ends[cells - 1] };
-            let row = self.row(&out[..text_end], &ends[..cells]);
+            let row = self.row(&out[..text_end], &ends[..cells]).map_err(|mut reject| {
+                let last = reader.line() - u64::from(consumed.ends_with(b"\n"));
+                if reject.code == ReasonCode::MalformedRecord && last > row_line {
+                    reject
+                        .message
+                        .push_str(&format!("; the row runs from line {row_line} to {last}: is a quote left open?"));
+                }
+                reject
+            });
             each(row_line, start + lead, raw, row);
         }
     }
@@ -421,6 +429,18 @@ mod tests {
             vec![(2, ReasonCode::InvalidUtf8), (4, ReasonCode::MalformedRecord), (5, ReasonCode::MalformedRecord)]
         );
         assert_eq!(rejects[1].2, "4", "the row as the file has it");
+        let (_, lines, rejects) = rows(b"a,b\n\"open,1\n2,3\n4,5\n", 1 << 20);
+        assert!(lines.is_empty());
+        assert_eq!(rejects.len(), 1);
+        let opts =
+            ChunkOptions { chunk_bytes: 64, max_line_bytes: 100, required: &["a"], json_columns: &[], what: "records" };
+        let mut message = String::new();
+        csv_chunks(&mut &b"a,b\n\"open,1\n2,3\n4,5\n"[..], Path::new("t.csv"), opts, &mut |c| {
+            c.for_each_record(|_, _, _, record| message = record.err().map(|r| r.message).unwrap_or_default());
+            true
+        })
+        .unwrap();
+        assert_eq!(message, "the row has 1 fields, the header 2; the row runs from line 2 to 4: is a quote left open?");
         let (_, _, rejects) = rows(b"a,b\n\xc3,\xa9\n", 1 << 20);
         assert_eq!(
             rejects.iter().map(|r| r.1).collect::<Vec<_>>(),
