@@ -94,6 +94,7 @@ pub struct Chunk {
 }
 
 /// A record of a chunk, as its adapter reads it.
+#[derive(Debug)]
 pub enum RecordText<'a> {
     /// A JSON line.
     Json(&'a [u8]),

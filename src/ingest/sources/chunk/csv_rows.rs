@@ -502,4 +502,67 @@ mod tests {
             assert!(err.to_string().contains("the header lacks a"), "{err}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// Whatever the cells hold (commas, quotes, newlines, CR) and wherever a read of the
+        /// file ends, every row comes out with the cells the csv crate reads, numbered by the
+        /// line it starts on.
+        #[test]
+        fn rows_equal_the_csv_crates_whatever_the_cuts(
+            cells in proptest::collection::vec("[a-z,\"\n\r \u{e9}]{0,10}", 3..30),
+            crlf in proptest::bool::ANY,
+            repeat in 8000usize..12000,
+        ) {
+            let terminator = if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') };
+            let mut written = Vec::new();
+            // each row's first line
+            let mut starts = Vec::new();
+            {
+                let mut w = csv::WriterBuilder::new().terminator(terminator).from_writer(&mut written);
+                w.write_record(["a", "b", "c"]).unwrap();
+                w.flush().unwrap();
+            }
+            let mut expected = Vec::new();
+            let mut newlines = written.iter().filter(|b| **b == b'\n').count() as u64;
+            for i in 0..repeat {
+                // a row of three cells taken from the generated ones, the first numbered
+                let first = format!("{i}-{}", cells[(i * 3) % cells.len()]);
+                let row: Vec<&str> =
+                    std::iter::once(first.as_str()).chain((1..3).map(|j| cells[(i * 3 + j) % cells.len()].as_str())).collect();
+                starts.push(1 + newlines);
+                let before = written.len();
+                let mut w = csv::WriterBuilder::new().terminator(terminator).from_writer(&mut written);
+                w.write_record(&row).unwrap();
+                w.flush().unwrap();
+                drop(w);
+                newlines += written[before..].iter().filter(|b| **b == b'\n').count() as u64;
+                expected.push(row.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+            }
+            let reference: Vec<Vec<String>> = csv::Reader::from_reader(&written[..])
+                .records()
+                .map(|r| r.unwrap().iter().map(str::to_string).collect())
+                .collect();
+            proptest::prop_assert_eq!(&reference, &expected);
+
+            let opts = ChunkOptions { chunk_bytes: 1, max_line_bytes: 1 << 20, required: &["a"], json_columns: &[], what: "records" };
+            let mut chunks = Vec::new();
+            csv_chunks(&mut &written[..], Path::new("t.csv"), opts, &mut |c| {
+                chunks.push(c);
+                true
+            })
+            .unwrap();
+            proptest::prop_assert!(chunks.len() > 1, "reads of 64 KiB cut the file");
+            let (mut read, mut lines) = (Vec::new(), Vec::new());
+            for c in &chunks {
+                c.for_each_record(|line, _, _, record| {
+                    let Ok(crate::ingest::sources::RecordText::Row(row)) = record else { panic!("{record:?}") };
+                    read.push((0..3).map(|i| row.cell(i).to_string()).collect::<Vec<_>>());
+                    lines.push(line);
+                });
+            }
+            proptest::prop_assert_eq!(read, expected);
+            proptest::prop_assert_eq!(lines, starts);
+        }
+    }
 }
