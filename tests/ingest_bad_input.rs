@@ -133,3 +133,54 @@ fn a_file_of_garbage_is_quarantined_whole_with_its_fingerprint() {
     assert_eq!(fps.first(), fps.last());
     assert_eq!(fps[0], s["files"][0]["fingerprint"].as_str().unwrap());
 }
+
+#[test]
+fn bad_rows_of_a_litellm_csv_are_quarantined_with_their_line_id_and_text() {
+    let env = Env::init();
+    let header = "request_id,call_type,startTime,endTime,model,model_group,user,prompt_tokens,completion_tokens,status";
+    let good =
+        |id: &str| format!("{id},acompletion,2025-03-01 10:00:00,2025-03-01 10:00:01,m,chat,a@x.com,10,2,success");
+    let csv = [
+        header.to_string(),
+        good("r-1"),
+        // a bad time: the adapter refuses it, naming the row's request id
+        "r-2,acompletion,yesterday,,m,chat,a@x.com,10,2,success".to_string(),
+        "short,row".to_string(),
+        // a quoted cell over two lines is one row, on the line it starts on
+        "r-3,\"acompletion\nsecond line\",2025-03-01 10:00:00,,m,chat,a@x.com,10,2,success".to_string(),
+        good("r-4"),
+    ]
+    .join("\r\n");
+    let f = env.write("spend.csv", format!("{csv}\r\n"));
+    let s = env.ingest_json(&["--source", "litellm", f.to_str().unwrap()]);
+    assert_eq!(as_u64(&s, "records_read"), 5);
+    assert_eq!(as_u64(&s, "rows_written"), 3);
+    let rows = env.rows("inference");
+    let mut written: Vec<(i64, String)> = longs(&rows, "source_line")
+        .into_iter()
+        .zip(strings(&rows, "request_id").into_iter().map(Option::unwrap))
+        .collect();
+    written.sort();
+    assert_eq!(written, vec![(2, "r-1".to_string()), (5, "r-3".to_string()), (7, "r-4".to_string())]);
+    let q = env.rows("quarantine");
+    let mut got: Vec<(i64, Option<String>, Option<String>, Option<String>)> = longs(&q, "line_number")
+        .into_iter()
+        .zip(strings(&q, "reason_code"))
+        .zip(strings(&q, "request_id"))
+        .zip(strings(&q, "raw"))
+        .map(|(((line, code), id), raw)| (line, code, id, raw))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                3,
+                Some("bad_timestamp".to_string()),
+                Some("r-2".to_string()),
+                Some("r-2,acompletion,yesterday,,m,chat,a@x.com,10,2,success".to_string())
+            ),
+            (4, Some("malformed_record".to_string()), None, Some("short,row".to_string())),
+        ]
+    );
+}

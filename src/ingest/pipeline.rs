@@ -110,24 +110,22 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
             ));
             return;
         }
-        let (parsed, id) = match record {
+        // the CSV row, whose request id cell a reject names
+        let (parsed, row) = match record {
             Ok(RecordText::Json(line)) => (ctx.parse(line, chunk.typing), None),
-            Ok(RecordText::Row(row)) => {
-                let id = || row.named(ctx.source.id_field()).map(|id| id.chars().take(256).collect());
-                match columns.as_ref().expect("a CSV chunk has its columns") {
-                    CsvColumns::Litellm(columns) => {
-                        (litellm::parse_row(columns, &row, chunk.typing).map(Parsed::one), id())
-                    }
-                    CsvColumns::AsJson => {
-                        json.clear();
-                        if let Err(e) = row.write_json(&mut json) {
-                            failure.get_or_insert(e);
-                            return;
-                        }
-                        (ctx.parse(&json, chunk.typing), id())
-                    }
+            Ok(RecordText::Row(row)) => match columns.as_ref().expect("a CSV chunk has its columns") {
+                CsvColumns::Litellm(columns) => {
+                    (litellm::parse_row(columns, &row, chunk.typing).map(Parsed::one), Some(row))
                 }
-            }
+                CsvColumns::AsJson => {
+                    json.clear();
+                    if let Err(e) = row.write_json(&mut json) {
+                        failure.get_or_insert(e);
+                        return;
+                    }
+                    (ctx.parse(&json, chunk.typing), Some(row))
+                }
+            },
             Err(reject) => (Err(reject), None),
         };
         match parsed {
@@ -143,7 +141,12 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
             Err(reject) => rejects.push(Rejected::new(
                 line_no,
                 raw,
-                id.or_else(|| native::request_id_of(raw, ctx.source.id_field())),
+                match row {
+                    Some(row) => row.named(ctx.source.id_field()).map(|id| id.chars().take(256).collect()),
+                    None if columns.is_none() => native::request_id_of(raw, ctx.source.id_field()),
+                    // a CSV row whose cells could not be read
+                    None => None,
+                },
                 reject.code,
                 reject.message,
             )),
