@@ -163,7 +163,7 @@ fn bad_rows_of_a_litellm_csv_are_quarantined_with_their_line_id_and_text() {
     written.sort();
     assert_eq!(written, vec![(2, "r-1".to_string()), (5, "r-3".to_string()), (7, "r-4".to_string())]);
     let q = env.rows("quarantine");
-    let mut got: Vec<(i64, Option<String>, Option<String>, Option<String>)> = longs(&q, "line_number")
+    let mut got: Vec<_> = longs(&q, "line_number")
         .into_iter()
         .zip(strings(&q, "reason_code"))
         .zip(strings(&q, "request_id"))
