@@ -111,22 +111,24 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
             return;
         }
         // the CSV row, whose request id cell a reject names
-        let (parsed, row) = match record {
-            Ok(RecordText::Json(line)) => (ctx.parse(line, chunk.typing), None),
-            Ok(RecordText::Row(row)) => match columns.as_ref().expect("a CSV chunk has its columns") {
-                CsvColumns::Litellm(columns) => {
-                    (litellm::parse_row(columns, &row, chunk.typing).map(Parsed::one), Some(row))
-                }
-                CsvColumns::AsJson => {
-                    json.clear();
-                    if let Err(e) = row.write_json(&mut json) {
-                        failure.get_or_insert(e);
-                        return;
+        let mut csv_row = None;
+        let parsed = match record {
+            Ok(RecordText::Json(line)) => ctx.parse(line, chunk.typing),
+            Ok(RecordText::Row(row)) => {
+                csv_row = Some(row);
+                match columns.as_ref().expect("a CSV chunk has its columns") {
+                    CsvColumns::Litellm(columns) => litellm::parse_row(columns, &row, chunk.typing).map(Parsed::one),
+                    CsvColumns::AsJson => {
+                        json.clear();
+                        if let Err(e) = row.write_json(&mut json) {
+                            failure.get_or_insert(e);
+                            return;
+                        }
+                        ctx.parse(&json, chunk.typing)
                     }
-                    (ctx.parse(&json, chunk.typing), Some(row))
                 }
-            },
-            Err(reject) => (Err(reject), None),
+            }
+            Err(reject) => Err(reject),
         };
         match parsed {
             Ok(Parsed { record, failed_attempts }) => {
@@ -141,7 +143,7 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
             Err(reject) => rejects.push(Rejected::new(
                 line_no,
                 raw,
-                match row {
+                match csv_row {
                     Some(row) => row.named(ctx.source.id_field()).map(|id| id.chars().take(256).collect()),
                     None if columns.is_none() => native::request_id_of(raw, ctx.source.id_field()),
                     // a CSV row whose cells could not be read

@@ -82,6 +82,7 @@ pub(crate) struct Loose<'a>(pub(crate) Option<Val<'a>>);
 
 impl<'a> Loose<'a> {
     /// The value, a blank string being none (how the exports of other sources write "none").
+    #[inline]
     pub(crate) fn non_blank(self) -> Option<Val<'a>> {
         match self.0 {
             Some(Val::Str(s)) if s.trim().is_empty() => None,

@@ -39,6 +39,7 @@ struct ByteClasses {
     comma: u64,
 }
 
+#[inline]
 fn byte_classes(block: &[u8; 64]) -> ByteClasses {
     let (quote, backslash, comma) = (u8x16::splat(b'"'), u8x16::splat(b'\\'), u8x16::splat(b','));
     // '[' and ']' are '{' and '}' without the 0x20 bit: one comparison finds both
@@ -68,6 +69,7 @@ fn prefix_xor(mut x: u64) -> u64 {
 
 impl StructureScanner {
     /// The structure of the next 64 bytes of the text.
+    #[inline]
     pub fn block(&mut self, block: &[u8; 64]) -> Structure {
         let classes = byte_classes(block);
         let escaped = self.escaped(classes.backslash);
