@@ -81,12 +81,18 @@ fn first_record(text: &[u8], eof: bool) -> Option<(Vec<Vec<u8>>, usize)> {
     match next_record(&mut reader, text, eof, &mut out, &mut ends) {
         Next::Record { consumed, cells } => {
             let ends = &ends[..cells];
-            let cells = (0..cells).map(|i| out[if i == 0 { 0 } else { ends[i - 1] }..ends[i]].to_vec()).collect();
+            let cells = (0..cells).map(|i| out[cell_span(ends, i)].to_vec()).collect();
             Some((cells, consumed))
         }
         Next::End => Some((Vec::new(), text.len())),
         Next::Unfinished => None,
     }
+}
+
+/// Where cell `i` of a record lies in its unquoted text, `ends` being where each cell ends.
+fn cell_span(ends: &[usize], i: usize) -> std::ops::Range<usize> {
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    start..ends[i]
 }
 
 /// What [`next_record`] read.
@@ -216,7 +222,7 @@ impl CsvLayout {
             while let [rest @ .., b'\n' | b'\r'] = raw {
                 raw = rest;
             }
-            let text_end = if cells == 0 { 0 } else { ends[cells - 1] };
+            let text_end = ends[..cells].last().copied().unwrap_or(0);
             let row = self.row(&out[..text_end], &ends[..cells]).map_err(|mut reject| {
                 let last = reader.line() - u64::from(consumed.ends_with(b"\n"));
                 if reject.code == ReasonCode::MalformedRecord && last > row_line {
@@ -243,9 +249,8 @@ impl CsvLayout {
             // a cell may not end inside a character even when the row's text is UTF-8
             Some(text) if ends.iter().all(|e| text.is_char_boundary(*e)) => Ok(CsvRow { layout: self, text, ends }),
             _ => {
-                let bad = (0..ends.len())
-                    .find(|i| std::str::from_utf8(&text[if *i == 0 { 0 } else { ends[i - 1] }..ends[*i]]).is_err())
-                    .unwrap_or(0);
+                let bad =
+                    (0..ends.len()).find(|i| std::str::from_utf8(&text[cell_span(ends, *i)]).is_err()).unwrap_or(0);
                 Err(Reject::new(
                     ReasonCode::InvalidUtf8,
                     format!("field {} is not valid UTF-8", self.headers.get(bad).map_or("", String::as_str)),
@@ -265,7 +270,7 @@ pub struct CsvRow<'a> {
 
 impl<'a> CsvRow<'a> {
     fn cell(&self, i: usize) -> &'a str {
-        &self.text[if i == 0 { 0 } else { self.ends[i - 1] }..self.ends[i]]
+        &self.text[cell_span(self.ends, i)]
     }
 
     /// The cell of `column`: the last non-empty one of its name; none when all are empty.
