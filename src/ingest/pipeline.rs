@@ -118,14 +118,13 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
                 csv_row = Some(row);
                 match columns.as_ref().expect("a CSV chunk has its columns") {
                     CsvColumns::Litellm(columns) => litellm::parse_row(columns, &row, chunk.typing).map(Parsed::one),
-                    CsvColumns::AsJson => {
-                        json.clear();
-                        if let Err(e) = row.write_json(&mut json) {
+                    CsvColumns::AsJson => match row.json(&mut json) {
+                        Ok(line) => ctx.parse(line, chunk.typing),
+                        Err(e) => {
                             failure.get_or_insert(e);
                             return;
                         }
-                        ctx.parse(&json, chunk.typing)
-                    }
+                    },
                 }
             }
             Err(reject) => Err(reject),

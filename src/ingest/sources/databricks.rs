@@ -80,13 +80,10 @@ impl ServedEntities {
             chunk.for_each_record(|number, _, _, record| {
                 let version = match record {
                     Ok(RecordText::Json(line)) => version_of(line, chunk.typing),
-                    Ok(RecordText::Row(row)) => {
-                        json.clear();
-                        match row.write_json(&mut json) {
-                            Ok(()) => version_of(&json, chunk.typing),
-                            Err(e) => Err(Reject::new(ReasonCode::MalformedRecord, e.to_string())),
-                        }
-                    }
+                    Ok(RecordText::Row(row)) => match row.json(&mut json) {
+                        Ok(line) => version_of(line, chunk.typing),
+                        Err(e) => Err(Reject::new(ReasonCode::MalformedRecord, e.to_string())),
+                    },
                     Err(r) => Err(r),
                 };
                 match version {

@@ -283,17 +283,18 @@ impl<'a> CsvRow<'a> {
         self.get(&self.layout.column(name))
     }
 
-    /// Appends the row as one JSON object of its non-empty cells: strings, except a cell of
-    /// a JSON column that holds a JSON object or array, carried as that JSON on one line.
-    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<()> {
-        let start = out.len();
+    /// The row as one JSON object of its non-empty cells, written into `out` (emptied first):
+    /// strings, except a cell of a JSON column that holds a JSON object or array, carried as
+    /// that JSON on one line.
+    pub fn json<'b>(&self, out: &'b mut Vec<u8>) -> Result<&'b [u8]> {
+        out.clear();
         out.push(b'{');
         for i in 0..self.ends.len() {
             let cell = self.cell(i);
             if cell.is_empty() || self.layout.later[i].iter().any(|j| !self.cell(*j).is_empty()) {
                 continue;
             }
-            if out.len() > start + 1 {
+            if out.len() > 1 {
                 out.push(b',');
             }
             out.extend_from_slice(&self.layout.keys[i]);
@@ -307,7 +308,7 @@ impl<'a> CsvRow<'a> {
             }
         }
         out.push(b'}');
-        Ok(())
+        Ok(out)
     }
 }
 
@@ -367,8 +368,8 @@ mod tests {
                 match row {
                     Ok(row) => {
                         let mut json = Vec::new();
-                        row.write_json(&mut json).unwrap();
-                        good.push((line, serde_json::from_slice(&json).expect("each row is one JSON object")));
+                        let json = row.json(&mut json).unwrap();
+                        good.push((line, serde_json::from_slice(json).expect("each row is one JSON object")));
                     }
                     Err(r) => bad.push((line, r.code, String::from_utf8_lossy(raw).into_owned())),
                 }
