@@ -16,18 +16,20 @@
 //!   commits, config files, the lock), [`engine`] (every DataFusion session, local or
 //!   Ballista, its memory pool, functions and object stores), [`model`] (the SQL of `sql/` and
 //!   its inputs), [`pricing`] (the price book, principals, budgets and capacity pools of
-//!   `config/`), [`money`] (rounding), [`time`] (dates and instants), [`output`] (tables,
-//!   CSV, JSON, Parquet, charts, atomic files), [`progress`] (progress bars) and [`error`].
+//!   `config/`), [`csv_record`] (reading CSV records), [`money`] (rounding), [`time`] (dates
+//!   and instants), [`output`] (tables, CSV, JSON, Parquet, charts, atomic files),
+//!   [`progress`] (progress bars) and [`error`].
 
 /// The stages: no stage's code names another.
 pub const STAGES: [&str; 8] = ["ingest", "rollup", "chargeback", "query", "maintenance", "generator", "bill", "limits"];
 /// The shared plumbing below the stages: it names no stage.
-pub const PLUMBING: [&str; 9] =
-    ["warehouse", "engine", "model", "pricing", "money", "time", "output", "progress", "error"];
+pub const PLUMBING: [&str; 10] =
+    ["warehouse", "engine", "model", "pricing", "csv_record", "money", "time", "output", "progress", "error"];
 
 pub mod bill;
 pub mod chargeback;
 pub mod cli;
+pub mod csv_record;
 pub mod engine;
 pub mod error;
 pub mod generator;

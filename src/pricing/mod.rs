@@ -38,6 +38,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use crate::csv_record::{Next, next_record};
+
 pub use bill_mapping::{AccountMapping, BillMapping, ModelMapping};
 pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
 pub use capacity::{Capacity, Pool};
@@ -224,61 +226,36 @@ fn data_lines(text: &str, problems: &mut Problems) -> Vec<Line> {
     lines
 }
 
-/// One CSV parser for all the lines of a file. Building a parser (its state machine) costs
-/// more than parsing a short line: one per line made the 5,000 lines of a principals.csv half
-/// of the time of every command that loads the config.
+/// One CSV parser for all the lines of a file: its buffers serve every line.
+#[derive(Default)]
 struct LineParser {
-    core: csv_core::Reader,
     out: Vec<u8>,
     ends: Vec<usize>,
-}
-
-impl Default for LineParser {
-    fn default() -> Self {
-        LineParser { core: csv_core::Reader::new(), out: vec![0; 4096], ends: vec![0; 64] }
-    }
 }
 
 impl LineParser {
     /// Parses one physical line as exactly one CSV record, cells trimmed. A carriage return
     /// alone ends a record in CSV, so a line holding one is two records: refused.
     fn parse(&mut self, raw: &str) -> Result<csv::StringRecord, String> {
-        self.core.reset();
-        let mut input = raw.as_bytes();
-        let (mut out_len, mut ends_len) = (0, 0);
-        let mut record: Option<csv::StringRecord> = None;
-        loop {
-            // an empty input is the end of the line: the parser then finishes the record
-            let (result, read, written, ended) =
-                self.core.read_record(input, &mut self.out[out_len..], &mut self.ends[ends_len..]);
-            input = &input[read..];
-            out_len += written;
-            ends_len += ended;
-            match result {
-                csv_core::ReadRecordResult::InputEmpty => {}
-                csv_core::ReadRecordResult::OutputFull => self.out.resize(self.out.len() * 2, 0),
-                csv_core::ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
-                csv_core::ReadRecordResult::Record => {
-                    if record.is_some() {
-                        return Err("holds a stray carriage return that splits it in two; remove it".to_string());
-                    }
-                    let mut cells = csv::StringRecord::with_capacity(out_len, ends_len);
-                    let mut start = 0;
-                    for &end in &self.ends[..ends_len] {
-                        // the cells are cut from a str at ASCII separators and quotes: UTF-8
-                        let cell = std::str::from_utf8(&self.out[start..end])
-                            .map_err(|e| format!("cannot be read as CSV ({e}); fix the quoting or separators"))?;
-                        cells.push_field(cell);
-                        start = end;
-                    }
-                    cells.trim();
-                    record = Some(cells);
-                    (out_len, ends_len) = (0, 0);
-                }
-                csv_core::ReadRecordResult::End => break,
-            }
+        let Next::Record { consumed, cells, .. } = next_record(raw.as_bytes(), true, &mut self.out, &mut self.ends)
+        else {
+            return Ok(csv::StringRecord::default());
+        };
+        let mut record = csv::StringRecord::with_capacity(self.out.len(), cells);
+        let mut start = 0;
+        for &end in &self.ends {
+            // the cells are cut from a str at ASCII separators and quotes: UTF-8
+            let cell = std::str::from_utf8(&self.out[start..end])
+                .map_err(|e| format!("cannot be read as CSV ({e}); fix the quoting or separators"))?;
+            record.push_field(cell);
+            start = end;
         }
-        Ok(record.unwrap_or_default())
+        record.trim();
+        let rest = &raw.as_bytes()[consumed..];
+        if matches!(next_record(rest, true, &mut self.out, &mut self.ends), Next::Record { .. }) {
+            return Err("holds a stray carriage return that splits it in two; remove it".to_string());
+        }
+        Ok(record)
     }
 }
 

@@ -10,11 +10,10 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use csv_core::ReadRecordResult;
-
 use super::blank_newlines;
 use super::json_lines::{Records, line_chunks};
 use super::read_error;
+use crate::csv_record::{Next, next_record};
 use crate::error::{Error, Result};
 use crate::ingest::sources::{Chunk, ChunkOptions};
 use crate::ingest::validate::{ReasonCode, Reject, Typing};
@@ -44,7 +43,7 @@ fn read_header(reader: &mut dyn Read, path: &Path, opts: &ChunkOptions) -> Resul
         let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
         if let Some((cells, used)) = first_record(&buf[bom..], eof) {
             let rest = buf.split_off(bom + used);
-            let header_lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+            let header_lines = newlines(&buf);
             let headers: Vec<String> = cells.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
             let missing: Vec<&str> =
                 opts.required.iter().copied().filter(|c| !headers.iter().any(|h| h == c)).collect();
@@ -76,12 +75,10 @@ fn read_header(reader: &mut dyn Read, path: &Path, opts: &ChunkOptions) -> Resul
 /// The cells of the first record of `text` and the bytes it takes, once it is whole (or the
 /// input has ended: `eof`). No record at all is a header of no columns.
 fn first_record(text: &[u8], eof: bool) -> Option<(Vec<Vec<u8>>, usize)> {
-    let mut reader = csv_core::Reader::new();
-    let (mut out, mut ends) = (vec![0_u8; text.len() + 1], vec![0_usize; 64]);
-    match next_record(&mut reader, text, eof, &mut out, &mut ends) {
-        Next::Record { consumed, cells } => {
-            let ends = &ends[..cells];
-            let cells = (0..cells).map(|i| out[cell_span(ends, i)].to_vec()).collect();
+    let (mut out, mut ends) = (Vec::new(), Vec::new());
+    match next_record(text, eof, &mut out, &mut ends) {
+        Next::Record { consumed, cells, .. } => {
+            let cells = (0..cells).map(|i| out[cell_span(&ends, i)].to_vec()).collect();
             Some((cells, consumed))
         }
         Next::End => Some((Vec::new(), text.len())),
@@ -95,42 +92,9 @@ fn cell_span(ends: &[usize], i: usize) -> std::ops::Range<usize> {
     start..ends[i]
 }
 
-/// What [`next_record`] read.
-enum Next {
-    /// A record of `cells` cells (their bytes in `out`, where each ends in `ends`), and the
-    /// input bytes it took.
-    Record { consumed: usize, cells: usize },
-    /// The input has ended.
-    End,
-    /// The input ended inside a record and more may come.
-    Unfinished,
-}
-
-/// Reads the next record of `input` (the whole rest of it when `eof`) into `out` and
-/// `ends`, growing them as a record needs.
-fn next_record(
-    reader: &mut csv_core::Reader,
-    input: &[u8],
-    eof: bool,
-    out: &mut Vec<u8>,
-    ends: &mut Vec<usize>,
-) -> Next {
-    let (mut pos, mut nout, mut nend) = (0, 0, 0);
-    loop {
-        if pos == input.len() && !eof {
-            return Next::Unfinished;
-        }
-        let (result, nin, o, e) = reader.read_record(&input[pos..], &mut out[nout..], &mut ends[nend..]);
-        (pos, nout, nend) = (pos + nin, nout + o, nend + e);
-        match result {
-            // an empty input ends the input's last record
-            ReadRecordResult::InputEmpty => {}
-            ReadRecordResult::OutputFull => out.resize(out.len() * 2, 0),
-            ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
-            ReadRecordResult::Record => return Next::Record { consumed: pos, cells: nend },
-            ReadRecordResult::End => return Next::End,
-        }
-    }
+/// The newlines in `bytes`.
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// Where the last whole row of `buf` (which starts with a row) ends: its newline, the last
@@ -201,30 +165,25 @@ impl CsvLayout {
         first_line: u64,
         mut each: impl FnMut(u64, usize, &[u8], Result<CsvRow<'_>, Reject>),
     ) {
-        let mut reader = csv_core::Reader::new();
-        reader.set_line(first_line);
-        // a row's cells, grown to the longest row
-        let mut out = vec![0_u8; 64 << 10];
-        let mut ends = vec![0_usize; self.headers.len() + 1];
-        let mut pos = 0;
+        // a row's cells, reused from row to row
+        let (mut out, mut ends) = (Vec::new(), Vec::with_capacity(self.headers.len() + 1));
+        let (mut pos, mut line) = (0, first_line);
         loop {
-            let (start, line) = (pos, reader.line());
-            let Next::Record { consumed, cells } = next_record(&mut reader, &data[pos..], true, &mut out, &mut ends)
-            else {
+            let Next::Record { start, consumed, cells } = next_record(&data[pos..], true, &mut out, &mut ends) else {
                 return;
             };
-            pos += consumed;
-            let consumed = &data[start..pos];
+            let (start, taken) = (pos + start, &data[pos..pos + consumed]);
             // the blank lines before a row are skipped with it
-            let lead = consumed.iter().take_while(|b| matches!(b, b'\n' | b'\r')).count();
-            let row_line = line + consumed[..lead].iter().filter(|b| **b == b'\n').count() as u64;
-            let mut raw = &consumed[lead..];
+            let row_line = line + newlines(&data[pos..start]);
+            line += newlines(taken);
+            pos += consumed;
+            let mut raw = &data[start..pos];
             while let [rest @ .., b'\n' | b'\r'] = raw {
                 raw = rest;
             }
-            let text_end = ends[..cells].last().copied().unwrap_or(0);
-            let row = self.row(&out[..text_end], &ends[..cells]).map_err(|mut reject| {
-                let last = reader.line() - u64::from(consumed.ends_with(b"\n"));
+            let row = self.row(&out, &ends[..cells]).map_err(|mut reject| {
+                // the line the row's last byte is on
+                let last = line - u64::from(taken.ends_with(b"\n"));
                 if reject.code == ReasonCode::MalformedRecord && last > row_line {
                     reject
                         .message
@@ -232,7 +191,7 @@ impl CsvLayout {
                 }
                 reject
             });
-            each(row_line, start + lead, raw, row);
+            each(row_line, start, raw, row);
         }
     }
 
