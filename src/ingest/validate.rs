@@ -98,6 +98,9 @@ impl Reject {
     }
 }
 
+/// A usage context: its keys and values, text borrowed from the record where it can be.
+pub type Context<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// One field's value as the source gave it, before validation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val<'a> {
@@ -108,15 +111,21 @@ pub enum Val<'a> {
     Str(Cow<'a, str>),
     /// A JSON object or array.
     Json(serde_json::Value),
+    /// An object of strings an adapter built itself (LiteLLM's `usage_context`), its text
+    /// borrowed from the record where it can be.
+    Pairs(Context<'a>),
 }
 
-impl Val<'_> {
-    /// A name-like value as text: a string trimmed (none when blank), or an integer (an id an
-    /// export wrote as a number).
-    pub fn text(&self) -> Option<String> {
+impl<'a> Val<'a> {
+    /// A name-like value as text: a string trimmed (none when blank; still borrowed when it
+    /// was), or an integer (an id an export wrote as a number).
+    pub fn text(self) -> Option<Cow<'a, str>> {
         match self {
-            Val::Str(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Val::Int(i) => Some(i.to_string()),
+            Val::Str(s) if s.trim().is_empty() => None,
+            Val::Str(Cow::Borrowed(s)) => Some(Cow::Borrowed(s.trim())),
+            Val::Str(Cow::Owned(s)) if s.trim().len() == s.len() => Some(Cow::Owned(s)),
+            Val::Str(s) => Some(Cow::Owned(s.trim().to_string())),
+            Val::Int(i) => Some(Cow::Owned(i.to_string())),
             _ => None,
         }
     }
@@ -127,7 +136,7 @@ impl Val<'_> {
             Val::Int(_) | Val::Float(_) => "a number",
             Val::Str(_) => "a string",
             Val::Json(serde_json::Value::Array(_)) => "an array",
-            Val::Json(_) => "an object",
+            Val::Json(_) | Val::Pairs(_) => "an object",
         }
     }
 }
@@ -197,7 +206,7 @@ pub struct ValidRecord<'a> {
     pub provider: Option<Cow<'a, str>>,
     pub requester: Cow<'a, str>,
     /// Sorted by key, so that equal contexts fingerprint equally.
-    pub usage_context: Option<Vec<(String, String)>>,
+    pub usage_context: Option<Context<'a>>,
     pub status_code: i32,
     pub execution_duration_ms: Option<i64>,
     pub request_streaming: Option<bool>,
@@ -412,6 +421,7 @@ fn excerpt(v: &Val<'_>) -> String {
         Val::Float(n) => n.to_string(),
         Val::Str(s) => format!("{s:?}"),
         Val::Json(j) => j.to_string(),
+        Val::Pairs(pairs) => format!("{pairs:?}"),
     };
     let cut: String = text.chars().take(40).collect();
     if cut.len() < text.len() { format!(" {cut}...") } else { format!(" {cut}") }
@@ -580,10 +590,12 @@ fn zone_less_common(t: &str) -> Option<Option<i64>> {
 }
 
 /// `usage_context`: a JSON object whose values are strings (numbers and booleans are kept as
-/// their JSON text). Sorted by key so equal contexts compare equal.
-fn usage_context(v: Option<Val<'_>>) -> Result<Option<Vec<(String, String)>>, Reject> {
+/// their JSON text), or the pairs an adapter built. Sorted by key so equal contexts compare
+/// equal.
+fn usage_context(v: Option<Val<'_>>) -> Result<Option<Context<'_>>, Reject> {
     let map = match v {
         None => return Ok(None),
+        Some(Val::Pairs(pairs)) => return capped_context(pairs).map(Some),
         Some(Val::Json(serde_json::Value::Object(map))) => map,
         // CSV carries the object as JSON text in the cell.
         Some(Val::Str(s)) if s.trim_start().starts_with('{') => {
@@ -613,8 +625,13 @@ fn usage_context(v: Option<Val<'_>>) -> Result<Option<Vec<(String, String)>>, Re
                 ));
             }
         };
-        pairs.push((k, v));
+        pairs.push((Cow::Owned(k), Cow::Owned(v)));
     }
+    capped_context(pairs).map(Some)
+}
+
+/// A context's pairs sorted, and refused when their text is over the cap.
+fn capped_context<'a>(mut pairs: Context<'a>) -> Result<Context<'a>, Reject> {
     pairs.sort();
     let bytes: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
     if bytes > MAX_CONTEXT_BYTES {
@@ -623,7 +640,7 @@ fn usage_context(v: Option<Val<'_>>) -> Result<Option<Vec<(String, String)>>, Re
             format!("usage_context holds {bytes} bytes of text, over the cap of {MAX_CONTEXT_BYTES}"),
         ));
     }
-    Ok(Some(pairs))
+    Ok(pairs)
 }
 
 #[cfg(test)]

@@ -241,7 +241,8 @@ fn is_text(v: &Val<'_>) -> bool {
 }
 
 fn text(v: Option<&Val<'_>>) -> Option<String> {
-    v.and_then(Val::text)
+    // only a string or an integer is text (and cheap to clone)
+    v.filter(|v| matches!(v, Val::Str(_) | Val::Int(_))).cloned().and_then(Val::text).map(Cow::into_owned)
 }
 
 fn text_of(v: Option<&Value>) -> Option<String> {

@@ -149,7 +149,7 @@ struct ServedEntityRow<'a> {
 
 fn version_of(line: &[u8], typing: Typing) -> std::result::Result<(String, EntityVersion), Reject> {
     let f: ServedEntityRow<'_> = row(line)?;
-    let text = |v: Option<Val<'_>>| v.and_then(|v| v.text());
+    let text = |v: Option<Val<'_>>| v.and_then(Val::text).map(Cow::into_owned);
     let required = |v: Loose<'_>, name: &str| {
         text(v.0).ok_or_else(|| Reject::new(ReasonCode::MissingField, format!("{name} is missing")))
     };

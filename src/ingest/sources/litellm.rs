@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::native::{JsonColumn, Loose, row};
 use super::{CsvColumn, CsvLayout, CsvRow};
@@ -201,7 +201,7 @@ pub fn parse_row<'a>(columns: &CsvColumns, row: &CsvRow<'a>, typing: Typing) -> 
 /// A spend log row mapped to the inference record (inlined into both readers: the row is
 /// large, and moving it into a call costs a copy).
 #[inline]
-fn map(r: SpendLogRow<'_>, typing: Typing) -> Result<ValidRecord<'_>, Reject> {
+fn map<'a>(r: SpendLogRow<'a>, typing: Typing) -> Result<ValidRecord<'a>, Reject> {
     let metadata = &r.metadata;
     // the usage object is the provider's, passed through: its other billed parts read as the
     // provider's own (crate::ingest::usage)
@@ -233,31 +233,34 @@ fn map(r: SpendLogRow<'_>, typing: Typing) -> Result<ValidRecord<'_>, Reject> {
         Some(other) => other,
         None => Val::Int(200),
     };
-    let text = |v: Option<Val<'_>>| v.as_ref().and_then(Val::text);
-    let team = text(r.team_id.non_blank());
-    let end_user = text(r.end_user.non_blank());
+    let team = r.team_id.non_blank().and_then(Val::text);
+    let end_user = r.end_user.non_blank().and_then(Val::text);
     let user = r.user.non_blank();
     let model = r.model.non_blank();
     let model_group = r.model_group.non_blank();
-    let mut context = Map::new();
-    let mut put = |k: &str, v: Option<String>| {
+    let mut context = Vec::with_capacity(6);
+    let mut put = |k: &'static str, v: Option<Cow<'a, str>>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            context.insert(k.to_string(), Value::String(v));
+            context.push((Cow::Borrowed(k), v));
         }
     };
     put("team_id", team.clone());
     put("group", team);
     put("end_user", end_user.clone());
-    put("key_alias", metadata.user_api_key_alias.as_ref().and_then(Value::as_str).map(str::to_string));
-    let tags: Vec<String> = match r.request_tags.parse::<Value>() {
-        Some(Value::Array(tags)) => tags.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        _ => Vec::new(),
-    };
-    put("request_tags", Some(tags.join(",")));
-    put("call_type", text(r.call_type.non_blank()));
+    put("key_alias", metadata.user_api_key_alias.as_ref().and_then(Value::as_str).map(|a| Cow::Owned(a.to_string())));
+    let mut tags = String::new();
+    if let Some(Value::Array(values)) = r.request_tags.parse::<Value>() {
+        for tag in values.iter().filter_map(Value::as_str) {
+            if !tags.is_empty() {
+                tags.push(',');
+            }
+            tags.push_str(tag);
+        }
+    }
+    put("request_tags", Some(Cow::Owned(tags)));
+    put("call_type", r.call_type.non_blank().and_then(Val::text));
 
-    let requester =
-        user.or_else(|| end_user.map(|u| Val::Str(Cow::Owned(u)))).unwrap_or(Val::Str(Cow::Borrowed("unknown")));
+    let requester = user.or_else(|| end_user.map(Val::Str)).unwrap_or(Val::Str(Cow::Borrowed("unknown")));
     let raw = RawRecord {
         request_id: r.request_id.non_blank(),
         request_time: start,
@@ -266,7 +269,7 @@ fn map(r: SpendLogRow<'_>, typing: Typing) -> Result<ValidRecord<'_>, Reject> {
         served_entity_id: r.model_id.non_blank(),
         provider: r.custom_llm_provider.non_blank(),
         requester: Some(requester),
-        usage_context: (!context.is_empty()).then_some(Val::Json(Value::Object(context))),
+        usage_context: (!context.is_empty()).then_some(Val::Pairs(context)),
         status_code: Some(status),
         execution_duration_ms: duration,
         input_tokens: r.prompt_tokens.non_blank(),
@@ -316,8 +319,11 @@ mod tests {
             r#"{{"request_id":"r-1","startTime":"2025-03-01 10:00:00","model":"m","prompt_tokens":100,"completion_tokens":5,"status":"{status}","metadata":{metadata}}}"#
         );
         let record = parse_line(line.as_bytes(), Typing::Strict).expect("a valid row");
-        let alias =
-            record.usage_context.as_ref().and_then(|c| c.iter().find(|(k, _)| k == "key_alias")).map(|p| p.1.clone());
+        let alias = record
+            .usage_context
+            .as_ref()
+            .and_then(|c| c.iter().find(|(k, _)| k == "key_alias"))
+            .map(|p| p.1.to_string());
         (record.tokens.cache_read, record.status_code, alias)
     }
 
@@ -364,5 +370,32 @@ mod tests {
         for none in [r#""not json""#, r#""[1, 2]""#, "[1, {\"usage_object\": {}}]", "null", "3", "true", r#""""#] {
             assert_eq!(read(none, "failure"), (0, 500, None), "metadata {none}");
         }
+    }
+
+    #[test]
+    fn the_context_holds_team_user_key_tags_and_call_type_sorted_and_is_capped() {
+        let line = |tags: &str| {
+            format!(
+                r#"{{"request_id":"r-1","startTime":"2025-03-01 10:00:00","model":"m","prompt_tokens":1,"completion_tokens":1,"team_id":" t-9 ","end_user":"e@x.com","call_type":"acompletion","request_tags":{tags},"metadata":{{"user_api_key_alias":"k"}}}}"#
+            )
+        };
+        let text = line(r#"["a","b"]"#);
+        let record = parse_line(text.as_bytes(), Typing::Strict).expect("a valid row");
+        let context: Vec<(&str, &str)> =
+            record.usage_context.iter().flatten().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        assert_eq!(
+            context,
+            vec![
+                ("call_type", "acompletion"),
+                ("end_user", "e@x.com"),
+                ("group", "t-9"),
+                ("key_alias", "k"),
+                ("request_tags", "a,b"),
+                ("team_id", "t-9"),
+            ]
+        );
+        let long = serde_json::to_string(&["x".repeat(17 * 1024)]).unwrap();
+        let refused = parse_line(line(&long).as_bytes(), Typing::Strict).expect_err("over the cap");
+        assert_eq!(refused.code, crate::ingest::validate::ReasonCode::FieldTooLong, "{}", refused.message);
     }
 }
