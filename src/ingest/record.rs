@@ -62,6 +62,17 @@ pub enum Payloads {
     Drop,
 }
 
+impl Payloads {
+    /// Appends what a row keeps of payload `text` to its column.
+    fn append(&self, text: Option<&str>, out: &mut StringBuilder) {
+        match (self, text) {
+            (_, None) | (Payloads::Drop, _) => out.append_null(),
+            (Payloads::Keep, Some(t)) => out.append_value(t),
+            (Payloads::Hash(key), Some(t)) => out.append_value(key.cell(t)),
+        }
+    }
+}
+
 /// The secret key of `--payloads hash`, held as a keyed HMAC-SHA-256, and its key id. The key
 /// itself is never shown: `Debug` prints the id only.
 #[derive(Clone)]
@@ -355,14 +366,6 @@ impl InferenceBatchBuilder {
         self.rows == 0
     }
 
-    fn payload(&self, text: Option<&str>, out: &mut StringBuilder) {
-        match (&self.payloads, text) {
-            (_, None) | (Payloads::Drop, _) => out.append_null(),
-            (Payloads::Keep, Some(t)) => out.append_value(t),
-            (Payloads::Hash(key), Some(t)) => out.append_value(key.cell(t)),
-        }
-    }
-
     /// Appends one record read from line `line` of the lineage's file.
     pub fn append(&mut self, r: &ValidRecord<'_>, line: u64, fingerprint: u64) {
         let l = &self.lineage;
@@ -407,12 +410,8 @@ impl InferenceBatchBuilder {
         self.token_count_source.append_value(t.source.as_str());
         self.sampling_fraction.append_option(r.sampling_fraction);
         self.source_reported_cost.append_option(r.source_reported_cost);
-        let mut request = std::mem::take(&mut self.request);
-        self.payload(r.request.as_deref(), &mut request);
-        self.request = request;
-        let mut response = std::mem::take(&mut self.response);
-        self.payload(r.response.as_deref(), &mut response);
-        self.response = response;
+        self.payloads.append(r.request.as_deref(), &mut self.request);
+        self.payloads.append(r.response.as_deref(), &mut self.response);
         self.service_tier.append_option(r.service_tier.as_deref());
         self.requester_type.append_option(r.requester_type.as_deref());
         self.cache_creation_1h_input_tokens.append_option(t.cache_creation_1h);
