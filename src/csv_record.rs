@@ -18,9 +18,9 @@
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
     /// A record: it starts at byte `start` of the input (after the blank lines before it),
-    /// it and its line end take the input up to `consumed`, and it has `cells` cells (their
-    /// bytes in `out`, where each ends in `ends`).
-    Record { start: usize, consumed: usize, cells: usize },
+    /// and it and its line end take the input up to `consumed`. Its cells are in `out`, cell
+    /// `i` at [`cell_span`]`(ends, i)`.
+    Record { start: usize, consumed: usize },
     /// The input has ended.
     End,
     /// The input ended inside a record and more may come.
@@ -56,11 +56,17 @@ pub fn next_record(input: &[u8], eof: bool, out: &mut Vec<u8>, ends: &mut Vec<us
         ends.push(out.len());
         match stop {
             Some(at) if input[at] == b',' => pos = at + 1,
-            Some(at) => return Next::Record { start, consumed: at + 1, cells: ends.len() },
-            None if eof => return Next::Record { start, consumed: input.len(), cells: ends.len() },
+            Some(at) => return Next::Record { start, consumed: at + 1 },
+            None if eof => return Next::Record { start, consumed: input.len() },
             None => return Next::Unfinished,
         }
     }
+}
+
+/// Where cell `i` of a record lies in its unquoted text, `ends` being where each cell ends.
+pub fn cell_span(ends: &[usize], i: usize) -> std::ops::Range<usize> {
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    start..ends[i]
 }
 
 /// Copies a quoted cell's text from `pos` (just past its opening quote) to `out`, `""` as one
@@ -121,7 +127,7 @@ mod tests {
             (pos, nout, nend) = (pos + nin, nout + o, nend + e);
             match result {
                 csv_core::ReadRecordResult::Record => {
-                    let cells = (0..nend).map(|i| out[if i == 0 { 0 } else { ends[i - 1] }..ends[i]].to_vec());
+                    let cells = (0..nend).map(|i| out[cell_span(&ends, i)].to_vec());
                     records.push((cells.collect(), pos));
                     (nout, nend) = (0, 0);
                 }
@@ -138,9 +144,8 @@ mod tests {
         let (mut out, mut ends, mut pos, mut records) = (Vec::new(), Vec::new(), 0, Vec::new());
         loop {
             match next_record(&input[pos..], true, &mut out, &mut ends) {
-                Next::Record { consumed, cells, .. } => {
-                    assert_eq!(cells, ends.len());
-                    let cells = (0..cells).map(|i| out[if i == 0 { 0 } else { ends[i - 1] }..ends[i]].to_vec());
+                Next::Record { consumed, .. } => {
+                    let cells = (0..ends.len()).map(|i| out[cell_span(&ends, i)].to_vec());
                     pos += consumed;
                     records.push((cells.collect(), pos));
                 }
@@ -154,12 +159,12 @@ mod tests {
     fn quoted_cells_lose_their_quotes_and_keep_one_of_each_doubled_quote() {
         let (mut out, mut ends) = (Vec::new(), Vec::new());
         let input = b"\r\n\n\"{\"\"k\"\": \"\"v,\n\"\"}\",x\"y,\"a\"b,,\"\"\"\"\r\nnext";
-        let Next::Record { start, consumed, cells } = next_record(input, true, &mut out, &mut ends) else {
+        let Next::Record { start, consumed } = next_record(input, true, &mut out, &mut ends) else {
             panic!("a record")
         };
-        assert_eq!((start, cells), (3, 5));
+        assert_eq!((start, ends.len()), (3, 5));
         assert_eq!(&input[consumed..], b"\nnext", "the \\n of a \\r\\n is left to the next record's blank lines");
-        let cells: Vec<&[u8]> = (0..cells).map(|i| &out[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]).collect();
+        let cells: Vec<&[u8]> = (0..ends.len()).map(|i| &out[cell_span(&ends, i)]).collect();
         assert_eq!(cells, vec![&b"{\"k\": \"v,\n\"}"[..], b"x\"y", b"ab", b"", b"\""]);
     }
 
@@ -169,11 +174,12 @@ mod tests {
         for input in [&b"a,b"[..], b"a,", b"\"a\nb", b"\"a\"", b"\n\n"] {
             assert_eq!(next_record(input, false, &mut out, &mut ends), Next::Unfinished, "{input:?}");
         }
-        assert_eq!(next_record(b"a,", true, &mut out, &mut ends), Next::Record { start: 0, consumed: 2, cells: 2 });
-        assert_eq!(next_record(b"\"a\nb", true, &mut out, &mut ends), Next::Record { start: 0, consumed: 4, cells: 1 });
-        assert_eq!(out, b"a\nb");
+        assert_eq!(next_record(b"a,", true, &mut out, &mut ends), Next::Record { start: 0, consumed: 2 });
+        assert_eq!(ends, [1, 1]);
+        assert_eq!(next_record(b"\"a\nb", true, &mut out, &mut ends), Next::Record { start: 0, consumed: 4 });
+        assert_eq!((&out[..], &ends[..]), (&b"a\nb"[..], &[3][..]));
         assert_eq!(next_record(b"\r\n", true, &mut out, &mut ends), Next::End);
-        assert_eq!(next_record(b"a\n", false, &mut out, &mut ends), Next::Record { start: 0, consumed: 2, cells: 1 });
+        assert_eq!(next_record(b"a\n", false, &mut out, &mut ends), Next::Record { start: 0, consumed: 2 });
     }
 
     proptest::proptest! {

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::csv_record::{Next, next_record};
+use crate::csv_record::{Next, cell_span, next_record};
 
 pub use bill_mapping::{AccountMapping, BillMapping, ModelMapping};
 pub use budgets::{Budget, BudgetPeriod, BudgetScope, Budgets};
@@ -237,18 +237,15 @@ impl LineParser {
     /// Parses one physical line as exactly one CSV record, cells trimmed. A carriage return
     /// alone ends a record in CSV, so a line holding one is two records: refused.
     fn parse(&mut self, raw: &str) -> Result<csv::StringRecord, String> {
-        let Next::Record { consumed, cells, .. } = next_record(raw.as_bytes(), true, &mut self.out, &mut self.ends)
-        else {
+        let Next::Record { consumed, .. } = next_record(raw.as_bytes(), true, &mut self.out, &mut self.ends) else {
             return Ok(csv::StringRecord::default());
         };
-        let mut record = csv::StringRecord::with_capacity(self.out.len(), cells);
-        let mut start = 0;
-        for &end in &self.ends {
+        let mut record = csv::StringRecord::with_capacity(self.out.len(), self.ends.len());
+        for i in 0..self.ends.len() {
             // the cells are cut from a str at ASCII separators and quotes: UTF-8
-            let cell = std::str::from_utf8(&self.out[start..end])
+            let cell = std::str::from_utf8(&self.out[cell_span(&self.ends, i)])
                 .map_err(|e| format!("cannot be read as CSV ({e}); fix the quoting or separators"))?;
             record.push_field(cell);
-            start = end;
         }
         record.trim();
         let rest = &raw.as_bytes()[consumed..];

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::blank_newlines;
 use super::json_lines::{Records, line_chunks};
 use super::read_error;
-use crate::csv_record::{Next, next_record};
+use crate::csv_record::{Next, cell_span, next_record};
 use crate::error::{Error, Result};
 use crate::ingest::sources::{Chunk, ChunkOptions};
 use crate::ingest::validate::{ReasonCode, Reject, Typing};
@@ -77,19 +77,13 @@ fn read_header(reader: &mut dyn Read, path: &Path, opts: &ChunkOptions) -> Resul
 fn first_record(text: &[u8], eof: bool) -> Option<(Vec<Vec<u8>>, usize)> {
     let (mut out, mut ends) = (Vec::new(), Vec::new());
     match next_record(text, eof, &mut out, &mut ends) {
-        Next::Record { consumed, cells, .. } => {
-            let cells = (0..cells).map(|i| out[cell_span(&ends, i)].to_vec()).collect();
+        Next::Record { consumed, .. } => {
+            let cells = (0..ends.len()).map(|i| out[cell_span(&ends, i)].to_vec()).collect();
             Some((cells, consumed))
         }
         Next::End => Some((Vec::new(), text.len())),
         Next::Unfinished => None,
     }
-}
-
-/// Where cell `i` of a record lies in its unquoted text, `ends` being where each cell ends.
-fn cell_span(ends: &[usize], i: usize) -> std::ops::Range<usize> {
-    let start = if i == 0 { 0 } else { ends[i - 1] };
-    start..ends[i]
 }
 
 /// The newlines in `bytes`.
@@ -169,7 +163,7 @@ impl CsvLayout {
         let (mut out, mut ends) = (Vec::new(), Vec::with_capacity(self.headers.len() + 1));
         let (mut pos, mut line) = (0, first_line);
         loop {
-            let Next::Record { start, consumed, cells } = next_record(&data[pos..], true, &mut out, &mut ends) else {
+            let Next::Record { start, consumed } = next_record(&data[pos..], true, &mut out, &mut ends) else {
                 return;
             };
             let (start, taken) = (pos + start, &data[pos..pos + consumed]);
@@ -181,7 +175,7 @@ impl CsvLayout {
             while let [rest @ .., b'\n' | b'\r'] = raw {
                 raw = rest;
             }
-            let row = self.row(&out, &ends[..cells]).map_err(|mut reject| {
+            let row = self.row(&out, &ends).map_err(|mut reject| {
                 // the line the row's last byte is on
                 let last = line - u64::from(taken.ends_with(b"\n"));
                 if reject.code == ReasonCode::MalformedRecord && last > row_line {
