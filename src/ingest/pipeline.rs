@@ -143,7 +143,7 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
                 line_no,
                 raw,
                 match csv_row {
-                    Some(row) => row.named(ctx.source.id_field()).map(|id| id.chars().take(256).collect()),
+                    Some(row) => row.named(ctx.source.id_field()).map(native::quarantined_id),
                     None if columns.is_none() => native::request_id_of(raw, ctx.source.id_field()),
                     // a CSV row whose cells could not be read
                     None => None,

@@ -262,13 +262,18 @@ fn object_text(line: &[u8]) -> Result<&str, Reject> {
     Ok(text)
 }
 
+/// A refused record's request id as its quarantine row names it: its first 256 characters.
+pub fn quarantined_id(id: &str) -> String {
+    id.chars().take(256).collect()
+}
+
 /// Best effort: the id (in the field `field`) of a line that failed validation, for the
 /// quarantine row.
 pub fn request_id_of(line: &[u8], field: &str) -> Option<String> {
     let text = std::str::from_utf8(line).ok()?;
     let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
     match obj.get(field)? {
-        serde_json::Value::String(s) => Some(s.chars().take(256).collect()),
+        serde_json::Value::String(s) => Some(quarantined_id(s)),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
