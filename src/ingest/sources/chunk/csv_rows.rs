@@ -166,12 +166,13 @@ impl CsvLayout {
             let Next::Record { start, consumed } = next_record(&data[pos..], true, &mut out, &mut ends) else {
                 return;
             };
-            let (start, taken) = (pos + start, &data[pos..pos + consumed]);
-            // the blank lines before a row are skipped with it
-            let row_line = line + newlines(&data[pos..start]);
-            line += newlines(taken);
+            let (lead, start) = (pos, pos + start);
             pos += consumed;
-            let mut raw = &data[start..pos];
+            // the blank lines before a row are skipped with it
+            let row_line = line + newlines(&data[lead..start]);
+            let taken = &data[start..pos];
+            line = row_line + newlines(taken);
+            let mut raw = taken;
             while let [rest @ .., b'\n' | b'\r'] = raw {
                 raw = rest;
             }
