@@ -469,3 +469,20 @@ fn a_memory_budget_too_small_is_a_clear_error() {
     assert_eq!(ok["requests"], 500);
     assert_eq!(ok["memory_limit_bytes"], 64 << 20);
 }
+
+#[test]
+fn each_unit_of_a_lane_writes_its_own_dates_from_plans_made_once() {
+    // 20 dates cut into about four units a lane (on up to ten cores, several a lane): a lane
+    // plans its queries at its first unit and only points its scans and its held sums at each
+    // next one; a unit that read another's dates or sums would show here as a date with the
+    // wrong requests, or none
+    let env = ingested_warehouse(2000, 20);
+    env.ok(&["rollup", "--full"]);
+    let per_date = |sql: &str| env.ok(&["--format", "csv", "sql", sql]);
+    let inference = per_date("SELECT request_date AS d, count(*) AS n FROM inference GROUP BY 1 ORDER BY 1");
+    let daily = per_date("SELECT \"date\" AS d, sum(requests) AS n FROM usage_daily GROUP BY 1 ORDER BY 1");
+    let hourly = per_date("SELECT CAST(hour AS DATE) AS d, sum(requests) AS n FROM usage_hourly GROUP BY 1 ORDER BY 1");
+    assert_eq!(inference.lines().count(), 21, "{inference}");
+    assert_eq!(daily, inference);
+    assert_eq!(hourly, inference);
+}

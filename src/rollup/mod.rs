@@ -18,6 +18,7 @@
 //! files of those dates and adds the new ones.
 
 mod state;
+mod unit;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,14 +27,16 @@ use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
-use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use deltalake::DeltaTable;
 use deltalake::kernel::Add;
 use indicatif::ProgressBar;
 
 pub use state::RollupState;
+use unit::{HeldSums, UnitTable};
 
 use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
 use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, runtime};
@@ -450,19 +453,58 @@ fn even_units(dates: &[(NaiveDate, u64)], units: usize) -> VecDeque<Unit> {
 }
 
 /// A worker that recomputes dates on one core: its own session (so that its
-/// `priced_requests` can be the day it works on) over the shared runtime.
+/// `inference` can be the unit of dates it works on) over the shared runtime.
 struct Lane {
     ctx: SessionContext,
-    /// The whole `inference` table; each unit registers its dates of it as `inference`.
-    inference: DataFrame,
+    rows: UnitRows,
     settings: Settings,
     /// The usage tables (hourly, daily) the units' files are written to.
     targets: Vec<WriteTarget>,
-    /// The most requests a unit may have for its hourly sums to be computed once and held in
-    /// memory for both tables (in this process; 0 on a cluster, where each table's plan
-    /// computes them where it runs). A bigger unit (one huge day) computes them for each
-    /// table, within the memory pool, which spills.
-    held_sums_max_requests: u64,
+}
+
+/// How a lane's session reads a unit's dates of `inference`.
+enum UnitRows {
+    /// In this process: one table whose scans read the unit's dates, under the views
+    /// registered once. A unit of at most `held_sums_max_requests` requests has its hourly
+    /// sums computed once and held in memory for both tables, by `plans`, made at the first
+    /// such unit; a bigger unit (one huge day) computes them for each table, within the
+    /// memory pool, which spills.
+    Selected { table: Arc<UnitTable>, held_sums_max_requests: u64, plans: Option<HeldPlans> },
+    /// On a cluster, whose scheduler plans the queries again and knows only the tables of
+    /// its codec: the whole table, filtered to each unit's dates by views registered again
+    /// for each unit. Each table's plan computes the sums where it runs.
+    Filtered(DataFrame),
+}
+
+/// A lane's plans for the units whose hourly sums it holds, optimized once: the sums (over
+/// the unit's `inference`), then each usage table's write (over the sums held).
+struct HeldPlans {
+    sums: LogicalPlan,
+    held: Arc<HeldSums>,
+    tables: Vec<LogicalPlan>,
+}
+
+impl HeldPlans {
+    /// Plans the sums over `ctx`'s `usage_by_hour` view, then each table of `targets` over
+    /// the sums held, registered as `usage_by_hour` while it plans them (the view is
+    /// registered again after, for the units too big to hold).
+    async fn new(ctx: &SessionContext, settings: &Settings, targets: &[WriteTarget]) -> Result<Self> {
+        let sums = ctx.table(USAGE_BY_HOUR).await?;
+        let held = Arc::new(HeldSums::new(Arc::new(sums.schema().as_arrow().clone())));
+        let sums = ctx.state().optimize(sums.logical_plan())?;
+        let view = ctx
+            .deregister_table(USAGE_BY_HOUR)?
+            .ok_or_else(|| Error::Internal(format!("the lane has no {USAGE_BY_HOUR} view")))?;
+        ctx.register_table(USAGE_BY_HOUR, held.clone())?;
+        let mut tables = Vec::new();
+        for (grain, target) in [Grain::Hourly, Grain::Daily].into_iter().zip(targets) {
+            let (state, usage) = ctx.sql(&grain.sql(settings)).await?.into_parts();
+            tables.push(state.optimize(&write_plan(usage, target.clone())?)?);
+        }
+        let _ = ctx.deregister_table(USAGE_BY_HOUR)?;
+        ctx.register_table(USAGE_BY_HOUR, view)?;
+        Ok(Self { sums, held, tables })
+    }
 }
 
 /// Recomputes the dates of `work` on `parallelism` lanes; returns the new files of each
@@ -482,10 +524,7 @@ async fn recompute(
     let work = Arc::new(Mutex::new(work));
     let targets = tables.iter().map(WriteTarget::of).collect::<Result<Vec<_>>>()?;
     // the held sums are outside the memory pool: together they may take half of it
-    let held_sums_max_requests = match engine {
-        Engine::Local => (memory_limit / parallelism.max(1) / 2 / HELD_BYTES_PER_REQUEST) as u64,
-        _ => 0,
-    };
+    let held_sums_max_requests = (memory_limit / parallelism.max(1) / 2 / HELD_BYTES_PER_REQUEST) as u64;
     let mut lanes = tokio::task::JoinSet::new();
     for _ in 0..parallelism.max(1) {
         let ctx = engine.context(runtime.clone(), 1).await?;
@@ -493,9 +532,21 @@ async fn recompute(
         // inputs were checked when the run's session registered them)
         engine.register_for_aggregation(&ctx, INFERENCE, inference).await?;
         register_config(&ctx, engine, inputs)?;
-        let inference = ctx.table(INFERENCE).await?;
         let settings = inputs.settings.clone();
-        let lane = Lane { ctx, inference, settings, targets: targets.clone(), held_sums_max_requests };
+        let rows = match engine {
+            Engine::Local => {
+                let whole = ctx
+                    .deregister_table(INFERENCE)?
+                    .ok_or_else(|| Error::Internal(format!("the lane has no {INFERENCE} table")))?;
+                let table = Arc::new(UnitTable::new(whole, "request_date"));
+                ctx.register_table(INFERENCE, table.clone())?;
+                register_views(&ctx, &settings).await?;
+                register_usage_by_hour(&ctx, &settings).await?;
+                UnitRows::Selected { table, held_sums_max_requests, plans: None }
+            }
+            _ => UnitRows::Filtered(ctx.table(INFERENCE).await?),
+        };
+        let lane = Lane { ctx, rows, settings, targets: targets.clone() };
         let (work, bar) = (work.clone(), bar.clone());
         lanes.spawn(async move { lane.run(work, bar).await });
     }
@@ -517,48 +568,75 @@ async fn recompute(
 }
 
 impl Lane {
-    async fn run(self, work: Arc<Mutex<VecDeque<Unit>>>, bar: ProgressBar) -> Result<[Vec<Add>; 2]> {
+    async fn run(mut self, work: Arc<Mutex<VecDeque<Unit>>>, bar: ProgressBar) -> Result<[Vec<Add>; 2]> {
         let mut adds: [Vec<Add>; 2] = [Vec::new(), Vec::new()];
         loop {
             let next = work.lock().expect("work queue lock").pop_front();
             let Some(unit) = next else { break };
             bar.set_message(unit.label());
-            // the unit's dates only: the scan reads just their files (partition pruning)
-            let dates = unit.dates.iter().map(|d| lit(crate::time::date_value(*d))).collect();
-            let unit_rows = self.inference.clone().filter(col("request_date").in_list(dates, false))?;
-            let _ = self.ctx.deregister_table(INFERENCE)?;
-            self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
-            register_views(&self.ctx, &self.settings).await?;
-            register_usage_by_hour(&self.ctx, &self.settings).await?;
-            let held = unit.rows <= self.held_sums_max_requests;
-            if held {
-                // both tables are made from the hours' sums: computed once, held for the unit
-                // (at most a row per request, with its duration)
-                let sums = self.ctx.table(USAGE_BY_HOUR).await?;
-                let schema = sums.schema().as_arrow().clone();
-                let batches = sums.collect().await?;
-                let _ = self.ctx.deregister_table(USAGE_BY_HOUR)?;
-                self.ctx.register_table(USAGE_BY_HOUR, Arc::new(MemTable::try_new(schema.into(), vec![batches])?))?;
-            }
-            for ((grain, target), adds) in
-                [Grain::Hourly, Grain::Daily].into_iter().zip(&self.targets).zip(adds.iter_mut())
-            {
-                // the unit's rows are written where they are computed (on a cluster, by the
-                // executors' tasks): what comes back is the list of the files written
-                let (state, usage) = self.ctx.sql(&grain.sql(&self.settings)).await?.into_parts();
-                let write = DataFrame::new(state, write_plan(usage, target.clone())?);
-                let plan = write.create_physical_plan().await?;
-                if tracing::enabled!(tracing::Level::TRACE) {
-                    let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
-                    tracing::trace!("{} plan:\n{text}", grain.table());
+            let held = match &mut self.rows {
+                UnitRows::Selected { table, held_sums_max_requests, plans } => {
+                    table.select(&unit.dates);
+                    if unit.rows <= *held_sums_max_requests && plans.is_none() {
+                        *plans = Some(HeldPlans::new(&self.ctx, &self.settings, &self.targets).await?);
+                    }
+                    plans.as_ref().filter(|_| unit.rows <= *held_sums_max_requests)
                 }
-                adds.extend(adds_of(&datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?)?);
+                UnitRows::Filtered(inference) => {
+                    // the unit's dates only: the scan reads just their files (partition pruning)
+                    let dates = unit.dates.iter().map(|d| lit(crate::time::date_value(*d))).collect();
+                    let unit_rows = inference.clone().filter(col("request_date").in_list(dates, false))?;
+                    let _ = self.ctx.deregister_table(INFERENCE)?;
+                    self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
+                    register_views(&self.ctx, &self.settings).await?;
+                    register_usage_by_hour(&self.ctx, &self.settings).await?;
+                    None
+                }
+            };
+            let held_sums = held.is_some();
+            match held {
+                Some(plans) => {
+                    // both tables are made from the hours' sums: computed once, held for the unit
+                    // (at most a row per request, with its duration)
+                    let state = self.ctx.state();
+                    let planner = state.query_planner().clone();
+                    let sums = planner.create_physical_plan(&plans.sums, &state).await?;
+                    plans.held.hold(datafusion::physical_plan::collect(sums, self.ctx.task_ctx()).await?);
+                    for ((grain, plan), adds) in
+                        [Grain::Hourly, Grain::Daily].into_iter().zip(&plans.tables).zip(adds.iter_mut())
+                    {
+                        let plan = planner.create_physical_plan(plan, &state).await?;
+                        adds.extend(run_write(&self.ctx, grain, plan).await?);
+                    }
+                    plans.held.hold(Vec::new());
+                }
+                None => {
+                    for ((grain, target), adds) in
+                        [Grain::Hourly, Grain::Daily].into_iter().zip(&self.targets).zip(adds.iter_mut())
+                    {
+                        // the unit's rows are written where they are computed (on a cluster, by the
+                        // executors' tasks): what comes back is the list of the files written
+                        let (state, usage) = self.ctx.sql(&grain.sql(&self.settings)).await?.into_parts();
+                        let write = DataFrame::new(state, write_plan(usage, target.clone())?);
+                        let plan = write.create_physical_plan().await?;
+                        adds.extend(run_write(&self.ctx, grain, plan).await?);
+                    }
+                }
             }
             bar.inc(unit.rows);
-            tracing::debug!(unit = unit.label(), rows = unit.rows, held_sums = held, "unit done");
+            tracing::debug!(unit = unit.label(), rows = unit.rows, held_sums, "unit done");
         }
         Ok(adds)
     }
+}
+
+/// Runs the write `plan` of `grain`'s table: the `Add` actions of the files it wrote.
+async fn run_write(ctx: &SessionContext, grain: Grain, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<Add>> {
+    if tracing::enabled!(tracing::Level::TRACE) {
+        let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+        tracing::trace!("{} plan:\n{text}", grain.table());
+    }
+    adds_of(&datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?)
 }
 
 /// Each currency's total cost in `usage_daily`, over `dates` or all of them.
