@@ -458,6 +458,28 @@ fn a_unit_too_big_to_hold_its_hourly_sums_gives_the_same_tables() {
 }
 
 #[test]
+fn units_held_and_too_big_to_hold_in_one_run_give_the_same_tables() {
+    // a day of 20,000 requests after twenty days of 400: with 16 MiB (at most 8,192 requests
+    // held on one of two cores) the small days' three units hold their sums, through the
+    // plans a lane makes once, and the big day, last, sums its requests for each table on a
+    // lane that has held sums before; with the default budget every unit holds its sums
+    let env = ingested_warehouse(8000, 20);
+    let big = env.generate("big", &["--rows", "20000", "--days", "1", "--start", "2025-01-21", "--seed", "7"]);
+    env.ingest_json(&[big.join("logs").to_str().unwrap()]);
+    env.ok(&["rollup", "--full"]);
+    let held = usage_tables(&env);
+    env.ok(&["rollup", "--full", "--memory-limit", "16MiB"]);
+    assert_eq!(usage_tables(&env), held);
+    let daily = env.ok(&[
+        "--format",
+        "csv",
+        "sql",
+        "SELECT count(DISTINCT \"date\") AS d, sum(requests) AS n FROM usage_daily",
+    ]);
+    assert_eq!(daily.lines().nth(1), Some("21,28000"), "{daily}");
+}
+
+#[test]
 fn a_memory_budget_too_small_is_a_clear_error() {
     let env = ingested_warehouse(500, 2);
     let err = env.fails(&["rollup", "--memory-limit", "1KiB"], 2);
