@@ -141,3 +141,25 @@ fn read_table_file(f: &Path) -> Vec<arrow::array::RecordBatch> {
         .map(Result::unwrap)
         .collect()
 }
+
+#[test]
+fn tables_write_a_checkpoint_every_ten_commits() {
+    // a command replays the commits since a table's last checkpoint: the table's creation and
+    // ten ingests of one request each are eleven versions, and the tenth (0 to 9) writes one
+    let env = Env::init();
+    for i in 1..=10 {
+        let line = format!(
+            r#"{{"request_id":"r{i}","request_time":"2025-01-{i:02}T12:00:00Z","endpoint_name":"chat","served_entity_name":"gpt-4o","requester":"a@x.com","status_code":200,"input_tokens":10,"output_tokens":1}}"#
+        );
+        let f = env.write(&format!("l{i}.jsonl"), format!("{line}\n"));
+        env.ok(&["-q", "ingest", f.to_str().unwrap()]);
+    }
+    let log = env.wh().join("inference/_delta_log");
+    let checkpoints: Vec<String> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".checkpoint."))
+        .collect();
+    assert_eq!(checkpoints, ["00000000000000000009.checkpoint.parquet"]);
+    assert_eq!(rows(&env, "SELECT count(*) AS n, count(DISTINCT request_date) AS d FROM inference"), ["10,10", "n,d"]);
+}

@@ -281,6 +281,10 @@ impl Warehouse {
             .with_columns(kernel_schema.fields().cloned())
             .with_partition_columns([partition])
             .with_comment(format!("tokenledger {name} table; contract in schemas/{name}.json"))
+            .with_configuration_property(
+                deltalake::TableProperty::CheckpointInterval,
+                Some(CHECKPOINT_INTERVAL.to_string()),
+            )
             .await?)
     }
 
@@ -349,6 +353,15 @@ impl Warehouse {
         )))
     }
 }
+
+/// Versions between two checkpoints of a table tokenledger creates (Delta's
+/// `delta.checkpointInterval`; delta-rs writes one at versions 9, 19, ...). A command that
+/// opens a table replays the commits since its last checkpoint, and a scheduled run commits
+/// to each table every cycle: with delta-rs' default of 100, a 1M-request warehouse 45
+/// rollups old took 1.30 s a rollup (0.27 s of it opening the tables) and 0.09 s a
+/// chargeback, against 1.07 s (0.10 s) and 0.04 s with 10, Spark's default. Tables created
+/// before keep delta-rs' 100.
+pub const CHECKPOINT_INTERVAL: u32 = 10;
 
 /// The commit metadata key that marks a commit which rewrites files without changing a row
 /// (compaction, payload retention): readers of the log, such as the incremental rollup, skip
