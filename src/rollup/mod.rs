@@ -30,13 +30,13 @@ use chrono::NaiveDate;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::DeltaTable;
 use deltalake::kernel::Add;
 use indicatif::ProgressBar;
 
 pub use state::RollupState;
-use unit::{HeldSums, UnitTable};
+use unit::{HeldSums, UnitTable, on_dates};
 
 use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
 use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, runtime};
@@ -53,6 +53,9 @@ use crate::warehouse::{Warehouse, commit_replace_partitions};
 /// Consecutive dates are recomputed together up to about this many requests: a query per
 /// date would spend more time planning than running on small days.
 const UNIT_ROWS: u64 = 500_000;
+
+/// The column `inference` is partitioned by, which cuts the work into units.
+const DATE_COLUMN: &str = "request_date";
 
 /// Which dates a rollup recomputes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -538,7 +541,7 @@ async fn recompute(
                 let whole = ctx
                     .deregister_table(INFERENCE)?
                     .ok_or_else(|| Error::Internal(format!("the lane has no {INFERENCE} table")))?;
-                let table = Arc::new(UnitTable::new(whole, "request_date"));
+                let table = Arc::new(UnitTable::new(whole, DATE_COLUMN));
                 ctx.register_table(INFERENCE, table.clone())?;
                 register_views(&ctx, &settings).await?;
                 register_usage_by_hour(&ctx, &settings).await?;
@@ -583,9 +586,7 @@ impl Lane {
                     plans.as_ref().filter(|_| unit.rows <= *held_sums_max_requests)
                 }
                 UnitRows::Filtered(inference) => {
-                    // the unit's dates only: the scan reads just their files (partition pruning)
-                    let dates = unit.dates.iter().map(|d| lit(crate::time::date_value(*d))).collect();
-                    let unit_rows = inference.clone().filter(col("request_date").in_list(dates, false))?;
+                    let unit_rows = inference.clone().filter(on_dates(DATE_COLUMN, &unit.dates))?;
                     let _ = self.ctx.deregister_table(INFERENCE)?;
                     self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
                     register_views(&self.ctx, &self.settings).await?;
