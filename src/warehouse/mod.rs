@@ -397,9 +397,9 @@ async fn set_checkpoint_interval(table: DeltaTable) -> DeltaTable {
     }
 }
 
-/// The commit metadata key that marks a commit which rewrites files without changing a row
-/// (compaction, payload retention): readers of the log, such as the incremental rollup, skip
-/// such commits.
+/// The commit metadata key that marks a commit which changes no row (compaction and payload
+/// retention rewrite files, [`set_checkpoint_interval`] sets a table property): readers of the
+/// log, such as the incremental rollup, skip such commits.
 pub const OPERATION_KEY: &str = "tokenledger.operation";
 
 /// Parquet settings for the tables: zstd(1) is several times faster to write than the
