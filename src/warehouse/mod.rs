@@ -360,7 +360,7 @@ impl Warehouse {
 /// to each table every cycle: with delta-rs' default of 100, a 1M-request warehouse 45
 /// rollups old took 1.30 s a rollup (0.27 s of it opening the tables) and 0.09 s a
 /// chargeback, against 1.07 s (0.10 s) and 0.04 s with 10, Spark's default. A table created
-/// before gets it when a command opens it ([`set_checkpoint_interval`]).
+/// before gets it when a command opens it ([`Warehouse::open_table`]).
 pub const CHECKPOINT_INTERVAL: u32 = 10;
 
 /// `table` with [`CHECKPOINT_INTERVAL`]: a table created by an earlier version of tokenledger
@@ -398,8 +398,8 @@ async fn set_checkpoint_interval(table: DeltaTable) -> DeltaTable {
 }
 
 /// The commit metadata key that marks a commit which changes no row (compaction and payload
-/// retention rewrite files, [`set_checkpoint_interval`] sets a table property): readers of the
-/// log, such as the incremental rollup, skip such commits.
+/// retention rewrite files; an older table's checkpoint interval is set when it is opened):
+/// readers of the log, such as the incremental rollup, skip such commits.
 pub const OPERATION_KEY: &str = "tokenledger.operation";
 
 /// Parquet settings for the tables: zstd(1) is several times faster to write than the
