@@ -508,3 +508,42 @@ fn each_unit_of_a_lane_writes_its_own_dates_from_plans_made_once() {
     assert_eq!(daily, inference);
     assert_eq!(hourly, inference);
 }
+
+#[test]
+fn usage_tables_an_earlier_version_created_get_the_checkpoint_interval_at_the_next_rollup() {
+    // the rollup opens its usage tables itself (it checks their columns against its query):
+    // an older table must get the interval there too, not only where other commands open theirs
+    let env = ingested_warehouse(500, 2);
+    env.ok(&["-q", "rollup"]);
+    let table_url = |name: &str| Warehouse::new(env.wh().to_str().unwrap()).unwrap().table_url(name).unwrap();
+    let interval = |name: &str| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let t = deltalake::open_table(table_url(name)).await.unwrap();
+            t.snapshot().unwrap().metadata().configuration().get("delta.checkpointInterval").cloned()
+        })
+    };
+    assert_eq!(interval("usage_hourly").as_deref(), Some("10"));
+    // usage_hourly as delta-rs makes it by default (no interval), with the same columns
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let url = table_url("usage_hourly");
+        let columns: Vec<_> =
+            deltalake::open_table(url.clone()).await.unwrap().snapshot().unwrap().schema().fields().cloned().collect();
+        std::fs::remove_dir_all(env.wh().join("usage_hourly")).unwrap();
+        std::fs::create_dir_all(env.wh().join("usage_hourly")).unwrap();
+        deltalake::DeltaTableBuilder::from_url(url)
+            .unwrap()
+            .build()
+            .unwrap()
+            .create()
+            .with_columns(columns)
+            .with_partition_columns(["date"])
+            .await
+            .unwrap();
+    });
+    assert_eq!(interval("usage_hourly"), None);
+    env.ok(&["-q", "rollup", "--full"]);
+    assert_eq!(interval("usage_hourly").as_deref(), Some("10"));
+    assert_eq!(sum_i64(&env.rows("usage_hourly"), "requests"), 500);
+}

@@ -334,7 +334,7 @@ async fn usage_table(
     if !warehouse.has_table(grain.table()).await? {
         return warehouse.create_table(grain.table(), &schema, "date").await;
     }
-    let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
+    let table = warehouse.open_latest(grain.table()).await?;
     warehouse.check_schema(&table, grain.table(), &schema)?;
     Ok(table)
 }
