@@ -5,7 +5,7 @@
 -- The keys are filled in by tokenledger as in usage_by_hour.
 SELECT
   request_date,
-  arrow_cast(CAST(request_date AS TIMESTAMP), 'Timestamp(Microsecond, Some("UTC"))') AS priced_at,
+  {{period_start}} AS priced_at,
   requester,
   max(context_cost_center) AS context_cost_center,
   max(context_group) AS context_group,

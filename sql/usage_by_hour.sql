@@ -2,7 +2,8 @@
 -- service tier x context tier, before pricing. The tier keys are per request, so each sum has
 -- one price. priced_at is the start of the hour: sql/pricing.sql prices each row at that
 -- instant. usage_by_day sums these sums per day (the rollup computes them once per date and
--- keeps them for both tables).
+-- keeps them for both tables; where it cannot keep them, it sums the requests straight into
+-- days with this model instead, the start of the day as the period's).
 -- context_cost_center and context_group are grouping keys only when usage_context overrides are on
 -- (context_group also when the table has LiteLLM rows: {{context_cost_center_key}}); otherwise
 -- they are NULL on every row (likewise the service tier when no request says one, and the
@@ -12,9 +13,8 @@
 -- DataFusion aggregate in its slower partially-sorted mode. max() of a key is the key.
 SELECT
   request_date,
-  -- date_bin is integer arithmetic (date_trunc converts time zones per value); it works in
-  -- nanoseconds, the tables keep microseconds
-  arrow_cast(date_bin(INTERVAL '1 hour', request_time), 'Timestamp(Microsecond, Some("UTC"))') AS priced_at,
+  -- the start of the hour (or of the day, above)
+  {{period_start}} AS priced_at,
   requester,
   max(context_cost_center) AS context_cost_center,
   max(context_group) AS context_group,

@@ -39,6 +39,26 @@ pub enum Grain {
     Daily,
 }
 
+/// What a usage model's sums are made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SumsFrom {
+    /// The session's `usage_by_hour`: the view, or the hours' sums held for both tables. A
+    /// day's sums are its hours' summed (`sql/usage_by_day.sql`).
+    Hours,
+    /// The session's `charged_requests`, summed straight into the grain's periods
+    /// (`sql/usage_by_hour.sql` with the day's start for a day): the same sums and the same
+    /// percentiles as from the hours (a day's durations are its hours' put together), without
+    /// summing each hour first. For a query that computes the sums itself.
+    Requests,
+}
+
+/// The start of a row's hour. date_bin is integer arithmetic (date_trunc converts time zones
+/// per value); it works in nanoseconds, the tables keep microseconds.
+const HOUR_START: &str =
+    "arrow_cast(date_bin(INTERVAL '1 hour', request_time), 'Timestamp(Microsecond, Some(\"UTC\"))')";
+/// The start of a row's day: 00:00 UTC of its `request_date`.
+const DAY_START: &str = "arrow_cast(CAST(request_date AS TIMESTAMP), 'Timestamp(Microsecond, Some(\"UTC\"))')";
+
 impl Grain {
     /// The table this grain is written to.
     pub fn table(self) -> &'static str {
@@ -48,12 +68,13 @@ impl Grain {
         }
     }
 
-    /// The usage model's SQL at this grain: its sums (the session's `usage_by_hour`, or
-    /// `usage_by_day` over them) and `pricing` as common table expressions ahead of `usage`.
-    pub fn sql(self, settings: &Settings) -> String {
-        let sums = match self {
-            Grain::Hourly => "SELECT * FROM usage_by_hour".to_string(),
-            Grain::Daily => by_period_sql(USAGE_BY_DAY_SQL, settings),
+    /// The usage model's SQL at this grain: its sums (`from` says of what) and `pricing` as
+    /// common table expressions ahead of `usage`.
+    pub fn sql(self, settings: &Settings, from: SumsFrom) -> String {
+        let sums = match (self, from) {
+            (Grain::Hourly, _) => "SELECT * FROM usage_by_hour".to_string(),
+            (Grain::Daily, SumsFrom::Hours) => by_period_sql(USAGE_BY_DAY_SQL, DAY_START, settings),
+            (Grain::Daily, SumsFrom::Requests) => by_period_sql(USAGE_BY_HOUR_SQL, DAY_START, settings),
         };
         let time_columns = match self {
             Grain::Hourly => "priced_at AS hour,",
@@ -76,12 +97,13 @@ pub const USAGE_BY_HOUR: &str = "usage_by_hour";
 /// `sql/usage_by_hour.sql` (the `usage_by_hour` view over `charged_requests`) with the keys
 /// the settings need filled in.
 fn usage_by_hour_sql(settings: &Settings) -> String {
-    by_period_sql(USAGE_BY_HOUR_SQL, settings)
+    by_period_sql(USAGE_BY_HOUR_SQL, HOUR_START, settings)
 }
 
-/// `model` (`sql/usage_by_hour.sql` or `sql/usage_by_day.sql`) with its grouping keys filled
-/// in: both group by the same keys (the day's without the hour).
-fn by_period_sql(model: &str, settings: &Settings) -> String {
+/// `model` (`sql/usage_by_hour.sql` or `sql/usage_by_day.sql`) with its periods starting at
+/// `period_start` and its grouping keys filled in: both group by the same keys (the day's
+/// without the hour).
+fn by_period_sql(model: &str, period_start: &str, settings: &Settings) -> String {
     let a = &settings.attribution;
     let context_key = match (a.usage_context_overrides, a.source_groups) {
         (true, _) => "context_cost_center, context_group,",
@@ -111,6 +133,7 @@ fn by_period_sql(model: &str, settings: &Settings) -> String {
          sum(web_search_requests) AS web_search_requests,"
     };
     model
+        .replace("{{period_start}}", period_start)
         .replace("{{context_cost_center_key}}", context_key)
         .replace("{{context_band_key}}", band_key)
         .replace("{{price_geo_key}}", geo_key)
@@ -694,7 +717,7 @@ pub async fn usage(ctx: &SessionContext, grain: Grain, settings: &Settings) -> R
     if !ctx.table_exist(USAGE_BY_HOUR)? {
         register_usage_by_hour(ctx, settings).await?;
     }
-    Ok(ctx.sql(&grain.sql(settings)).await?)
+    Ok(ctx.sql(&grain.sql(settings, SumsFrom::Hours)).await?)
 }
 
 #[cfg(test)]

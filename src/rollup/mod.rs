@@ -42,8 +42,8 @@ use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
 use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, runtime};
 use crate::error::{Error, Result};
 use crate::model::{
-    Grain, Inputs, USAGE_BY_HOUR, find_data_features, register_config, register_inputs, register_usage_by_hour,
-    register_views, usage,
+    Grain, Inputs, SumsFrom, USAGE_BY_HOUR, find_data_features, register_config, register_inputs,
+    register_usage_by_hour, register_views, usage,
 };
 use crate::pricing::Settings;
 use crate::warehouse::rated::{RatedWith, StaleConfig, stale_config};
@@ -470,12 +470,12 @@ enum UnitRows {
     /// In this process: one table whose scans read the unit's dates, under the views
     /// registered once. A unit of at most `held_sums_max_requests` requests has its hourly
     /// sums computed once and held in memory for both tables, by `plans`, made at the first
-    /// such unit; a bigger unit (one huge day) computes them for each table, within the
-    /// memory pool, which spills.
+    /// such unit; a bigger unit (one huge day) computes each table's sums from its requests,
+    /// within the memory pool, which spills.
     Selected { table: Arc<UnitTable>, held_sums_max_requests: u64, plans: Option<HeldPlans> },
     /// On a cluster, whose scheduler plans the queries again and knows only the tables of
     /// its codec: the whole table, filtered to each unit's dates by views registered again
-    /// for each unit. Each table's plan computes the sums where it runs.
+    /// for each unit. Each table's plan computes its sums from the requests where it runs.
     Filtered(DataFrame),
 }
 
@@ -501,7 +501,7 @@ impl HeldPlans {
         ctx.register_table(USAGE_BY_HOUR, held.clone())?;
         let mut tables = Vec::new();
         for (grain, target) in [Grain::Hourly, Grain::Daily].into_iter().zip(targets) {
-            let (state, usage) = ctx.sql(&grain.sql(settings)).await?.into_parts();
+            let (state, usage) = ctx.sql(&grain.sql(settings, SumsFrom::Hours)).await?.into_parts();
             tables.push(state.optimize(&write_plan(usage, target.clone())?)?);
         }
         let _ = ctx.deregister_table(USAGE_BY_HOUR)?;
@@ -616,8 +616,10 @@ impl Lane {
                         [Grain::Hourly, Grain::Daily].into_iter().zip(&self.targets).zip(adds.iter_mut())
                     {
                         // the unit's rows are written where they are computed (on a cluster, by the
-                        // executors' tasks): what comes back is the list of the files written
-                        let (state, usage) = self.ctx.sql(&grain.sql(&self.settings)).await?.into_parts();
+                        // executors' tasks): what comes back is the list of the files written. Each
+                        // table sums the requests itself, the days' straight into days.
+                        let sql = grain.sql(&self.settings, SumsFrom::Requests);
+                        let (state, usage) = self.ctx.sql(&sql).await?.into_parts();
                         let write = DataFrame::new(state, write_plan(usage, target.clone())?);
                         let plan = write.create_physical_plan().await?;
                         adds.extend(run_write(&self.ctx, grain, plan).await?);
