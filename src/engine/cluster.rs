@@ -34,6 +34,10 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
+use datafusion_proto::bytes::{
+    logical_plan_from_bytes_with_extension_codec, logical_plan_to_bytes_with_extension_codec,
+    physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
@@ -41,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::delta_write::{DeltaWrite, DeltaWriteExec, WriteTarget};
+use super::held_writes::{HeldSumsScan, HeldSumsSource, HeldWrites, HeldWritesExec};
 use super::{SnapshotFiles, SnapshotTable, WarehouseStores};
 use crate::error::{Error, Result};
 
@@ -340,6 +345,55 @@ fn only_input<T: Clone>(inputs: &[T], node: &str) -> datafusion::error::Result<T
     }
 }
 
+/// What starts the bytes of held writes in a plan, logical or physical (the rest is their
+/// writes' plans, [`framed`]).
+const HELD_WRITES_TAG: &[u8] = b"tokenledger-held-writes-1\n";
+
+/// What starts the bytes of the sums held writes read: the table in a logical plan (the rest
+/// is its estimate of rows; its schema travels beside it), the scan in a physical one (the
+/// rest is its projection and estimate as JSON, then the sums' schema as an Arrow IPC
+/// stream).
+const HELD_SUMS_TAG: &[u8] = b"tokenledger-held-sums-1\n";
+
+fn plan_error(what: &str, e: impl std::fmt::Display) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::Plan(format!("{what} in the plan: {e}"))
+}
+
+/// `parts` in one buffer: their lengths as a JSON line, then each part's bytes.
+fn framed(parts: &[bytes::Bytes], buf: &mut Vec<u8>) -> datafusion::error::Result<()> {
+    let lengths: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    serde_json::to_writer(&mut *buf, &lengths).map_err(|e| plan_error("the held writes", e))?;
+    buf.push(b'\n');
+    for part in parts {
+        buf.extend_from_slice(part);
+    }
+    Ok(())
+}
+
+/// The parts [`framed`] put in `buf`.
+fn unframed(buf: &[u8]) -> datafusion::error::Result<Vec<&[u8]>> {
+    let line = buf.iter().position(|&b| b == b'\n').ok_or_else(|| plan_error("the held writes", "no lengths"))?;
+    let lengths: Vec<usize> = serde_json::from_slice(&buf[..line]).map_err(|e| plan_error("the held writes", e))?;
+    let mut rest = &buf[line + 1..];
+    let mut parts = Vec::new();
+    for length in lengths {
+        if length > rest.len() {
+            return Err(plan_error("the held writes", "a write's plan is cut short"));
+        }
+        let (part, after) = rest.split_at(length);
+        parts.push(part);
+        rest = after;
+    }
+    Ok(parts)
+}
+
+/// A schema as an Arrow IPC stream of no batches.
+fn schema_bytes(schema: &arrow::datatypes::Schema, buf: &mut Vec<u8>) -> datafusion::error::Result<()> {
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(buf, schema)?;
+    writer.finish()?;
+    Ok(())
+}
+
 impl LogicalExtensionCodec for LogicalCodec {
     fn try_decode(
         &self,
@@ -347,6 +401,14 @@ impl LogicalExtensionCodec for LogicalCodec {
         inputs: &[datafusion::logical_expr::LogicalPlan],
         ctx: &TaskContext,
     ) -> datafusion::error::Result<datafusion::logical_expr::Extension> {
+        if let Some(parts) = buf.strip_prefix(HELD_WRITES_TAG) {
+            let writes = unframed(parts)?
+                .into_iter()
+                .map(|bytes| logical_plan_from_bytes_with_extension_codec(bytes, ctx, self))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            let held = HeldWrites::new(only_input(inputs, "HeldWrites")?, writes);
+            return Ok(datafusion::logical_expr::Extension { node: Arc::new(held) });
+        }
         let Some(json) = buf.strip_prefix(WRITE_TAG) else {
             return self.0.try_decode(buf, inputs, ctx);
         };
@@ -360,6 +422,15 @@ impl LogicalExtensionCodec for LogicalCodec {
         node: &datafusion::logical_expr::Extension,
         buf: &mut Vec<u8>,
     ) -> datafusion::error::Result<()> {
+        if let Some(held) = node.node.as_any().downcast_ref::<HeldWrites>() {
+            let writes = held
+                .writes
+                .iter()
+                .map(|write| logical_plan_to_bytes_with_extension_codec(write, self))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            buf.extend_from_slice(HELD_WRITES_TAG);
+            return framed(&writes, buf);
+        }
         match node.node.as_any().downcast_ref::<DeltaWrite>() {
             Some(write) => encode_write(&write.target, buf),
             None => self.0.try_encode(node, buf),
@@ -373,6 +444,10 @@ impl LogicalExtensionCodec for LogicalCodec {
         schema: arrow::datatypes::SchemaRef,
         ctx: &TaskContext,
     ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        if let Some(rows) = buf.strip_prefix(HELD_SUMS_TAG) {
+            let rows = serde_json::from_slice(rows).map_err(|e| plan_error("the held sums' rows", e))?;
+            return Ok(Arc::new(HeldSumsSource::new(schema, rows)));
+        }
         let Some(json) = buf.strip_prefix(SNAPSHOT_TAG) else {
             return self.0.try_decode_table_provider(buf, table_ref, schema, ctx);
         };
@@ -390,6 +465,11 @@ impl LogicalExtensionCodec for LogicalCodec {
         node: Arc<dyn datafusion::catalog::TableProvider>,
         buf: &mut Vec<u8>,
     ) -> datafusion::error::Result<()> {
+        if let Some(sums) = node.downcast_ref::<HeldSumsSource>() {
+            buf.extend_from_slice(HELD_SUMS_TAG);
+            buf.extend_from_slice(sums.rows().to_string().as_bytes());
+            return Ok(());
+        }
         let Some(table) = node.downcast_ref::<SnapshotTable>() else {
             return self.0.try_encode_table_provider(table_ref, node, buf);
         };
@@ -430,6 +510,21 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        if let Some(parts) = buf.strip_prefix(HELD_WRITES_TAG) {
+            let writes = unframed(parts)?
+                .into_iter()
+                .map(|bytes| physical_plan_from_bytes_with_extension_codec(bytes, ctx, self))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            return Ok(Arc::new(HeldWritesExec::new(only_input(inputs, "HeldWritesExec")?, writes)));
+        }
+        if let Some(rest) = buf.strip_prefix(HELD_SUMS_TAG) {
+            let line =
+                rest.iter().position(|&b| b == b'\n').ok_or_else(|| plan_error("the held sums", "no projection"))?;
+            let (projection, estimate): (Option<Vec<usize>>, usize) =
+                serde_json::from_slice(&rest[..line]).map_err(|e| plan_error("the held sums' projection", e))?;
+            let reader = arrow::ipc::reader::StreamReader::try_new(&rest[line + 1..], None)?;
+            return Ok(Arc::new(HeldSumsScan::new(reader.schema(), projection, estimate)?));
+        }
         match buf.strip_prefix(WRITE_TAG) {
             Some(json) => {
                 Ok(Arc::new(DeltaWriteExec::new(only_input(inputs, "DeltaWriteExec")?, write_target(json)?)?))
@@ -444,6 +539,22 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> datafusion::error::Result<()> {
+        if let Some(held) = node.downcast_ref::<HeldWritesExec>() {
+            let writes = held
+                .writes()
+                .iter()
+                .map(|write| physical_plan_to_bytes_with_extension_codec(write.clone(), self))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            buf.extend_from_slice(HELD_WRITES_TAG);
+            return framed(&writes, buf);
+        }
+        if let Some(scan) = node.downcast_ref::<HeldSumsScan>() {
+            buf.extend_from_slice(HELD_SUMS_TAG);
+            serde_json::to_writer(&mut *buf, &(scan.projection(), scan.estimate()))
+                .map_err(|e| plan_error("the held sums", e))?;
+            buf.push(b'\n');
+            return schema_bytes(scan.sums_schema(), buf);
+        }
         match node.downcast_ref::<DeltaWriteExec>() {
             Some(write) => encode_write(write.target(), buf),
             None => self.0.try_encode(node, buf, proto_converter),

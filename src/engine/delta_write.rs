@@ -200,9 +200,12 @@ impl QueryPlanner for TokenledgerPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn datafusion::catalog::Session,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(DeltaWritePlanner)])
-            .create_physical_plan(logical_plan, session)
-            .await
+        DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(DeltaWritePlanner),
+            Arc::new(super::held_writes::HeldWritesPlanner),
+        ])
+        .create_physical_plan(logical_plan, session)
+        .await
     }
 }
 

@@ -17,6 +17,7 @@
 pub mod cluster;
 pub mod delta_write;
 pub mod functions;
+pub mod held_writes;
 mod session;
 mod snapshot;
 mod stores;

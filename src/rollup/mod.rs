@@ -27,6 +27,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
+use datafusion::catalog::TableProvider;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
@@ -39,6 +40,7 @@ pub use state::RollupState;
 use unit::{HeldSums, UnitTable, on_dates};
 
 use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
+use crate::engine::held_writes::{HeldSumsSource, HeldWrites, adds_by_write};
 use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, runtime};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -360,10 +362,11 @@ impl Unit {
 ///
 /// Locally: about four units a lane, each small enough for this process's memory
 /// ([`work_units`]). On a cluster: one unit a lane ([`even_units`]). A unit there is a job
-/// whose tasks each scan, sum, price and write their share of its dates (the files spread
-/// over the cluster's task slots whatever the number of dates); the executors, not this
-/// process, hold the aggregations (spilling past their memory) and the files being written
-/// (finalised every so many rows). Each job costs this process about a quarter of a
+/// whose tasks each scan and sum their share of its dates, then price and write both tables
+/// from those sums (the files spread over the cluster's task slots whatever the number of
+/// dates); the executors, not this process, hold the aggregations (spilling past their
+/// memory), the sums (or compute them again for the second table when their memory pool
+/// refuses) and the files being written (finalised every so many rows). Each job costs this process about a quarter of a
 /// CPU-second: two and four units a lane made a 10M rollup on two executors slower (11.8 -
 /// 15.5 s against 10.2 - 11.5 s).
 fn units_for(engine: &Engine, dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> {
@@ -475,7 +478,8 @@ enum UnitRows {
     Selected { table: Arc<UnitTable>, held_sums_max_requests: u64, plans: Option<HeldPlans> },
     /// On a cluster, whose scheduler plans the queries again and knows only the tables of
     /// its codec: the whole table, filtered to each unit's dates by views registered again
-    /// for each unit. Each table's plan computes its sums from the requests where it runs.
+    /// for each unit. A unit is one job of [`HeldWrites`]: its tasks sum the requests and
+    /// write both tables from the sums where they run.
     Filtered(DataFrame),
 }
 
@@ -489,25 +493,37 @@ struct HeldPlans {
 
 impl HeldPlans {
     /// Plans the sums over `ctx`'s `usage_by_hour` view, then each table of `targets` over
-    /// the sums held, registered as `usage_by_hour` while it plans them (the view is
-    /// registered again after, for the units too big to hold).
+    /// the sums held.
     async fn new(ctx: &SessionContext, settings: &Settings, targets: &[WriteTarget]) -> Result<Self> {
         let sums = ctx.table(USAGE_BY_HOUR).await?;
         let held = Arc::new(HeldSums::new(Arc::new(sums.schema().as_arrow().clone())));
         let sums = ctx.state().optimize(sums.logical_plan())?;
-        let view = ctx
-            .deregister_table(USAGE_BY_HOUR)?
-            .ok_or_else(|| Error::Internal(format!("the lane has no {USAGE_BY_HOUR} view")))?;
-        ctx.register_table(USAGE_BY_HOUR, held.clone())?;
-        let mut tables = Vec::new();
-        for (grain, target) in [Grain::Hourly, Grain::Daily].into_iter().zip(targets) {
-            let (state, usage) = ctx.sql(&grain.sql(settings, SumsFrom::Hours)).await?.into_parts();
-            tables.push(state.optimize(&write_plan(usage, target.clone())?)?);
-        }
-        let _ = ctx.deregister_table(USAGE_BY_HOUR)?;
-        ctx.register_table(USAGE_BY_HOUR, view)?;
+        let tables = plan_tables_over(ctx, settings, targets, held.clone()).await?;
         Ok(Self { sums, held, tables })
     }
+}
+
+/// The optimized write of each table of `targets` (hourly, daily), planned over `sums`
+/// registered as `ctx`'s `usage_by_hour` while they are planned (the view is registered
+/// again after, for the units too big to hold).
+async fn plan_tables_over(
+    ctx: &SessionContext,
+    settings: &Settings,
+    targets: &[WriteTarget],
+    sums: Arc<dyn TableProvider>,
+) -> Result<Vec<LogicalPlan>> {
+    let view = ctx
+        .deregister_table(USAGE_BY_HOUR)?
+        .ok_or_else(|| Error::Internal(format!("the lane has no {USAGE_BY_HOUR} view")))?;
+    ctx.register_table(USAGE_BY_HOUR, sums)?;
+    let mut tables = Vec::new();
+    for (grain, target) in [Grain::Hourly, Grain::Daily].into_iter().zip(targets) {
+        let (state, usage) = ctx.sql(&grain.sql(settings, SumsFrom::Hours)).await?.into_parts();
+        tables.push(state.optimize(&write_plan(usage, target.clone())?)?);
+    }
+    let _ = ctx.deregister_table(USAGE_BY_HOUR)?;
+    ctx.register_table(USAGE_BY_HOUR, view)?;
+    Ok(tables)
 }
 
 /// Recomputes the dates of `work` on `parallelism` lanes; returns the new files of each
@@ -591,7 +607,12 @@ impl Lane {
                     self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
                     register_views(&self.ctx, &self.settings).await?;
                     register_usage_by_hour(&self.ctx, &self.settings).await?;
-                    None
+                    for (all, written) in adds.iter_mut().zip(self.held_writes(unit.rows).await?) {
+                        all.extend(written);
+                    }
+                    bar.inc(unit.rows);
+                    tracing::debug!(unit = unit.label(), rows = unit.rows, "unit done");
+                    continue;
                 }
             };
             let held_sums = held.is_some();
@@ -615,9 +636,7 @@ impl Lane {
                     for ((grain, target), adds) in
                         [Grain::Hourly, Grain::Daily].into_iter().zip(&self.targets).zip(adds.iter_mut())
                     {
-                        // the unit's rows are written where they are computed (on a cluster, by the
-                        // executors' tasks): what comes back is the list of the files written. Each
-                        // table sums the requests itself, the days' straight into days.
+                        // each table sums the unit's requests itself, the days' straight into days
                         let sql = grain.sql(&self.settings, SumsFrom::Requests);
                         let (state, usage) = self.ctx.sql(&sql).await?.into_parts();
                         let write = DataFrame::new(state, write_plan(usage, target.clone())?);
@@ -630,6 +649,28 @@ impl Lane {
             tracing::debug!(unit = unit.label(), rows = unit.rows, held_sums, "unit done");
         }
         Ok(adds)
+    }
+}
+
+impl Lane {
+    /// Both tables of the unit the session's views read (of `requests` requests), in one job whose tasks each sum
+    /// their share of the requests once and write both tables' files from those sums
+    /// ([`HeldWrites`]): a cluster has no memory shared between two jobs. What comes back is
+    /// the list of the files written, for each table.
+    async fn held_writes(&self, requests: u64) -> Result<Vec<Vec<Add>>> {
+        let sums = self.ctx.table(USAGE_BY_HOUR).await?;
+        // at most a row of sums per request
+        let rows = usize::try_from(requests).unwrap_or(usize::MAX);
+        let source = Arc::new(HeldSumsSource::new(Arc::new(sums.schema().as_arrow().clone()), rows));
+        let tables = plan_tables_over(&self.ctx, &self.settings, &self.targets, source).await?;
+        let count = tables.len();
+        let (state, sums) = sums.into_parts();
+        let plan = DataFrame::new(state, HeldWrites::new(sums, tables).plan()).create_physical_plan().await?;
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
+            tracing::trace!("held writes plan:\n{text}");
+        }
+        adds_by_write(&datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?, count)
     }
 }
 
