@@ -579,4 +579,48 @@ mod tests {
         assert_eq!((metric(&plan, "held_rows"), metric(&plan, "sums_computed_again")), (0, 2));
         assert!(sums_rows(&plan) > 2 * 6000, "{}", sums_rows(&plan));
     }
+
+    #[tokio::test]
+    async fn a_write_joins_the_held_sums_to_a_small_table_built_from_the_small_table() {
+        let ctx = session(64 << 20);
+        let schema = Arc::new(Schema::new(vec![Field::new("d", DataType::Utf8, false)]));
+        let small = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["a", "c"]))]).unwrap();
+        ctx.register_table("small", Arc::new(MemTable::try_new(schema, vec![vec![small]]).unwrap())).unwrap();
+        let sums = ctx.table("requests").await.unwrap();
+        // the sums' estimate is what tells the planner which side is small
+        let source = Arc::new(HeldSumsSource::new(Arc::new(sums.schema().as_arrow().clone()), 6000));
+        ctx.register_table("held", source).unwrap();
+        let (state, write) = ctx
+            .sql("SELECT CAST(count(*) AS VARCHAR) AS add FROM held JOIN small ON held.d = small.d")
+            .await
+            .unwrap()
+            .into_parts();
+        let plan = HeldWrites::new(sums.logical_plan().clone(), vec![state.optimize(&write).unwrap()]).plan();
+        let physical = ctx.state().create_physical_plan(&plan).await.unwrap();
+        let held = physical.downcast_ref::<HeldWritesExec>().unwrap();
+        let mut build_reads_sums = false;
+        let mut joins = 0;
+        held.writes()[0]
+            .apply(|node| {
+                if let Some(join) = node.downcast_ref::<datafusion::physical_plan::joins::HashJoinExec>() {
+                    joins += 1;
+                    join.left().apply(|n| {
+                        build_reads_sums |= n.downcast_ref::<HeldSumsScan>().is_some();
+                        Ok(TreeNodeRecursion::Continue)
+                    })?;
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .unwrap();
+        assert_eq!((joins, build_reads_sums), (1, false), "the hash table is built from the sums");
+        // the requests of days a and c, over both partitions
+        let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx()).await.unwrap();
+        let counts: i64 = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(1).as_string::<i32>().iter().map(|v| v.unwrap().parse::<i64>().unwrap()).collect::<Vec<_>>()
+            })
+            .sum();
+        assert_eq!(counts, 4000);
+    }
 }
