@@ -49,7 +49,7 @@ impl FocusVersion {
         }
     }
 
-    /// The specification's columns this version writes, alphabetical (then come [`CUSTOM_COLUMNS`]).
+    /// The specification's columns this version writes, alphabetical (then come `CUSTOM_COLUMNS`).
     pub fn columns(self) -> Vec<&'static str> {
         COLUMNS.into_iter().filter(|c| self == FocusVersion::V1_3 || !ADDED_IN_1_3.contains(c)).collect()
     }

@@ -3,8 +3,8 @@
 //! up to the rounded total exactly, unpriced usage on lines of its own, and a CSV that is safe
 //! to open in a spreadsheet, with a manifest that says what it was made from.
 //!
-//! Provisioned pools are allocated in [`capacity`]; [`focus`] writes the FOCUS export and
-//! [`budget`] the budget status.
+//! Provisioned pools are allocated in `capacity`; `focus` writes the FOCUS export and
+//! `budget` the budget status.
 
 mod budget;
 mod capacity;
@@ -63,9 +63,9 @@ pub struct ChargebackOptions {
     /// Idle pool hours go to the pool's users by their tokens, not to its owner group.
     pub share_idle: bool,
     /// Charge capacity pools of an open period through this UTC instant (microseconds, a whole
-    /// hour) instead of the end of the data; see [`capacity_until`].
+    /// hour) instead of the end of the data; see `capacity_until`.
     pub through: Option<i64>,
-    /// Add the month's reconciliation with the bills as `true_up` lines (see [`true_up`]).
+    /// Add the month's reconciliation with the bills as `true_up` lines (see `true_up`).
     pub true_up: bool,
     /// Price provisioned pools' hours with what the Databricks bill charged their endpoints
     /// (see [`BilledCapacity`]) instead of capacity.csv's rate, where the bill covers them.

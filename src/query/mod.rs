@@ -5,8 +5,8 @@
 //! exist), `prices`, `principals`, `budgets`, `capacity` (the config files as the rollup and
 //! the chargeback read them), and the model's views `charged_requests` and `priced_requests`.
 //! DDL, DML, COPY and SET are refused: the warehouse changes only through its commands.
-//! [`output`] writes results, [`shell`] is the interactive shell, [`reports`] the named
-//! reports and [`chart`] their pictures.
+//! [`crate::output`] writes results, [`shell`] is the interactive shell, [`reports`] the
+//! named reports and [`crate::output::chart`] their pictures.
 
 pub mod reports;
 pub mod shell;

@@ -141,7 +141,7 @@ pub struct CsvColumns {
 }
 
 impl CsvColumns {
-    /// The columns by the names [`SpendLogRow`] reads them by.
+    /// The columns by the names `SpendLogRow` reads them by.
     pub fn of(layout: &CsvLayout) -> Self {
         let c = |name| layout.column(name);
         Self {

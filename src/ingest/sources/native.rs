@@ -1,6 +1,7 @@
 //! The native record format: one JSON object per line with the fields of the inference record
 //! (what `tokenledger gen` writes; README "The native record"). The same fields
-//! also arrive as CSV columns or Parquet columns; see [`super::text_record`].
+//! also arrive as CSV columns or Parquet columns, which the chunkers render as the same JSON
+//! object for this parser.
 
 use std::borrow::Cow;
 
