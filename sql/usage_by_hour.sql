@@ -2,8 +2,8 @@
 -- service tier x context tier, before pricing. The tier keys are per request, so each sum has
 -- one price. priced_at is the start of the hour: sql/pricing.sql prices each row at that
 -- instant. usage_by_day sums these sums per day (the rollup computes them once per date and
--- keeps them for both tables; where it cannot keep them, it sums the requests straight into
--- days with this model instead, the start of the day as the period's).
+-- keeps them for both tables; for a unit too big to keep them, it sums the requests straight
+-- into days with this model instead, the start of the day as the period's).
 -- context_cost_center and context_group are grouping keys only when usage_context overrides are on
 -- (context_group also when the table has LiteLLM rows: {{context_cost_center_key}}); otherwise
 -- they are NULL on every row (likewise the service tier when no request says one, and the

@@ -211,7 +211,7 @@ impl ExecutionPlan for HeldSumsScan {
 }
 
 /// The logical node: `writes`, each planned over a [`HeldSumsSource`] of `sums`' columns,
-/// fed each partition of `sums` in turn. Its rows are the writes' `Add`s with the index of
+/// run for each partition of `sums` over that partition's rows. Its rows are the writes' `Add`s with the index of
 /// the write that yielded them ([`WRITE_COLUMN`]). `writes` are the node's own plans, not
 /// its inputs: optimize them before they are given.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]

@@ -366,9 +366,9 @@ impl Unit {
 /// from those sums (the files spread over the cluster's task slots whatever the number of
 /// dates); the executors, not this process, hold the aggregations (spilling past their
 /// memory), the sums (or compute them again for the second table when their memory pool
-/// refuses) and the files being written (finalised every so many rows). Each job costs this process about a quarter of a
-/// CPU-second: two and four units a lane made a 10M rollup on two executors slower (11.8 -
-/// 15.5 s against 10.2 - 11.5 s).
+/// refuses) and the files being written (finalised every so many rows). Each job costs this
+/// process about a quarter of a CPU-second: two and four units a lane (then two jobs a unit)
+/// made a 10M rollup on two executors slower (11.8 - 15.5 s against 10.2 - 11.5 s).
 fn units_for(engine: &Engine, dates: &[(NaiveDate, u64)], parallelism: usize) -> VecDeque<Unit> {
     match engine {
         Engine::Local => work_units(dates, parallelism),
@@ -650,13 +650,11 @@ impl Lane {
         }
         Ok(adds)
     }
-}
 
-impl Lane {
-    /// Both tables of the unit the session's views read (of `requests` requests), in one job whose tasks each sum
-    /// their share of the requests once and write both tables' files from those sums
-    /// ([`HeldWrites`]): a cluster has no memory shared between two jobs. What comes back is
-    /// the list of the files written, for each table.
+    /// Both tables of the unit the session's views read (of `requests` requests), in one job
+    /// whose tasks each sum their share of the requests once and write both tables' files
+    /// from those sums ([`HeldWrites`]): a cluster has no memory shared between two jobs.
+    /// What comes back is the list of the files written, for each table.
     async fn held_writes(&self, requests: u64) -> Result<Vec<Vec<Add>>> {
         let sums = self.ctx.table(USAGE_BY_HOUR).await?;
         // at most a row of sums per request
