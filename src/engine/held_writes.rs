@@ -1,9 +1,8 @@
 //! Several writes of rows made from the same sums, with the sums computed once, in the task
-//! that computes them: a rollup unit on a cluster makes both usage tables from its hourly
-//! sums this way. Each partition of the sums is held in memory while the writes read it, so
-//! the requests are read and summed once, not once a table; a cluster has no memory shared
-//! between two jobs, so both writes run inside the task (this process's rollup holds a
-//! unit's sums between its queries instead).
+//! that computes them: a rollup unit makes both usage tables from its hourly sums this way,
+//! in this process and on a cluster. Each partition of the sums is held in memory while the
+//! writes read it, so the requests are read and summed once, not once a table; a cluster has
+//! no memory shared between two jobs, so both writes run inside the task.
 //!
 //! The writes are planned over [`HeldSumsSource`], a table that only names the sums' columns;
 //! they travel inside the node, not as its inputs, so that neither the planner nor the
@@ -287,7 +286,8 @@ impl ExtensionPlanner for HeldWritesPlanner {
             .ok_or_else(|| DataFusionError::Internal("HeldWrites planned outside a session state".into()))?;
         // one partition, and DataFusion's own physical rules: a cluster scheduler's rules leave
         // joins to be chosen when a stage runs, and the writes are no stage of its
-        let mut config = state.config().clone();
+        // (the session's catalog is shared: a default one created anew would replace its tables)
+        let mut config = state.config().clone().with_create_default_catalog_and_schema(false);
         config.options_mut().execution.target_partitions = 1;
         let one = SessionStateBuilder::new_from_existing(state.clone())
             .with_config(config)
@@ -484,7 +484,6 @@ mod tests {
     use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray};
     use arrow::datatypes::{DataType, Field, Schema, UInt32Type};
     use datafusion::datasource::MemTable;
-    use datafusion::execution::SessionStateBuilder;
     use datafusion::execution::memory_pool::GreedyMemoryPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     use datafusion::physical_plan::ExecutionPlan;
@@ -492,13 +491,14 @@ mod tests {
 
     use super::*;
 
-    /// A session with tokenledger's planner and a memory pool of `pool` bytes, over
+    /// The engine's local session with a memory pool of `pool` bytes, over
     /// `requests`: two partitions of (d, x), 3,000 rows each.
-    fn session(pool: usize) -> SessionContext {
+    async fn session(pool: usize) -> SessionContext {
         let runtime =
             RuntimeEnvBuilder::new().with_memory_pool(Arc::new(GreedyMemoryPool::new(pool))).build_arc().unwrap();
-        let state = SessionStateBuilder::new().with_default_features().with_runtime_env(runtime).build();
-        let ctx = SessionContext::new_with_state(crate::engine::delta_write::with_planner(state));
+        // the engine's own session, as a rollup lane's
+        let config = datafusion::prelude::SessionConfig::new();
+        let ctx = crate::engine::Engine::Local.session(config, runtime).await.unwrap();
         let schema = Arc::new(Schema::new(vec![
             Field::new("d", DataType::Utf8, false),
             Field::new("x", DataType::Int64, false),
@@ -538,6 +538,8 @@ mod tests {
         let plan = HeldWrites::new(sums.logical_plan().clone(), writes).plan();
         let physical = ctx.state().create_physical_plan(&plan).await.unwrap();
         assert_eq!(physical.name(), "HeldWritesExec");
+        // planning the writes leaves the session's tables as they were
+        assert!(ctx.table_exist("requests").unwrap() && ctx.table_exist("held").unwrap());
         let batches = datafusion::physical_plan::collect(physical.clone(), ctx.task_ctx()).await.unwrap();
         let mut rows = Vec::new();
         for b in &batches {
@@ -566,7 +568,7 @@ mod tests {
         let mut expected = expected;
         expected.sort();
 
-        let (rows, plan) = run(&session(64 << 20)).await;
+        let (rows, plan) = run(&session(64 << 20).await).await;
         assert_eq!(rows, expected);
         // held: read from the requests once, for both writes
         assert_eq!((metric(&plan, "held_rows"), metric(&plan, "sums_computed_again")), (6000, 0));
@@ -574,7 +576,7 @@ mod tests {
         assert_eq!(sums_rows(&plan), 6000);
 
         // a pool too small to hold a partition's rows: each write computes them again
-        let (rows, plan) = run(&session(20 << 10)).await;
+        let (rows, plan) = run(&session(20 << 10).await).await;
         assert_eq!(rows, expected);
         assert_eq!((metric(&plan, "held_rows"), metric(&plan, "sums_computed_again")), (0, 2));
         assert!(sums_rows(&plan) > 2 * 6000, "{}", sums_rows(&plan));
@@ -582,7 +584,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_joins_the_held_sums_to_a_small_table_built_from_the_small_table() {
-        let ctx = session(64 << 20);
+        let ctx = session(64 << 20).await;
         let schema = Arc::new(Schema::new(vec![Field::new("d", DataType::Utf8, false)]));
         let small = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec!["a", "c"]))]).unwrap();
         ctx.register_table("small", Arc::new(MemTable::try_new(schema, vec![vec![small]]).unwrap())).unwrap();

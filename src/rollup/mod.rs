@@ -37,7 +37,7 @@ use deltalake::kernel::Add;
 use indicatif::ProgressBar;
 
 pub use state::RollupState;
-use unit::{HeldSums, UnitTable, on_dates};
+use unit::{UnitTable, on_dates};
 
 use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
 use crate::engine::held_writes::{HeldSumsSource, HeldWrites, adds_by_write};
@@ -472,10 +472,11 @@ struct Lane {
 enum UnitRows {
     /// In this process: one table whose scans read the unit's dates, under the views
     /// registered once. A unit of at most `held_sums_max_requests` requests has its hourly
-    /// sums computed once and held in memory for both tables, by `plans`, made at the first
-    /// such unit; a bigger unit (one huge day) computes each table's sums from its requests,
-    /// within the memory pool, which spills.
-    Selected { table: Arc<UnitTable>, held_sums_max_requests: u64, plans: Option<HeldPlans> },
+    /// sums computed once and held in memory for both tables, by the [`HeldWrites`] plan
+    /// `held`, made and optimized at the first such unit (each unit only makes it physical);
+    /// a bigger unit (one huge day) computes each table's sums from its requests, within the
+    /// memory pool, which spills.
+    Selected { table: Arc<UnitTable>, held_sums_max_requests: u64, held: Option<LogicalPlan> },
     /// On a cluster, whose scheduler plans the queries again and knows only the tables of
     /// its codec: the whole table, filtered to each unit's dates by views registered again
     /// for each unit. A unit is one job of [`HeldWrites`]: its tasks sum the requests and
@@ -483,24 +484,21 @@ enum UnitRows {
     Filtered(DataFrame),
 }
 
-/// A lane's plans for the units whose hourly sums it holds, optimized once: the sums (over
-/// the unit's `inference`), then each usage table's write (over the sums held).
-struct HeldPlans {
-    sums: LogicalPlan,
-    held: Arc<HeldSums>,
-    tables: Vec<LogicalPlan>,
-}
-
-impl HeldPlans {
-    /// Plans the sums over `ctx`'s `usage_by_hour` view, then each table of `targets` over
-    /// the sums held.
-    async fn new(ctx: &SessionContext, settings: &Settings, targets: &[WriteTarget]) -> Result<Self> {
-        let sums = ctx.table(USAGE_BY_HOUR).await?;
-        let held = Arc::new(HeldSums::new(Arc::new(sums.schema().as_arrow().clone())));
-        let sums = ctx.state().optimize(sums.logical_plan())?;
-        let tables = plan_tables_over(ctx, settings, targets, held.clone()).await?;
-        Ok(Self { sums, held, tables })
-    }
+/// The optimized [`HeldWrites`] plan of both tables from the hourly sums of `ctx`'s
+/// `usage_by_hour` view (about `requests` requests summed).
+async fn held_writes_plan(
+    ctx: &SessionContext,
+    settings: &Settings,
+    targets: &[WriteTarget],
+    requests: u64,
+) -> Result<LogicalPlan> {
+    let sums = ctx.table(USAGE_BY_HOUR).await?;
+    // at most a row of sums per request
+    let rows = usize::try_from(requests).unwrap_or(usize::MAX);
+    let source = Arc::new(HeldSumsSource::new(Arc::new(sums.schema().as_arrow().clone()), rows));
+    let tables = plan_tables_over(ctx, settings, targets, source).await?;
+    let (state, sums) = sums.into_parts();
+    Ok(state.optimize(&HeldWrites::new(sums, tables).plan())?)
 }
 
 /// The optimized write of each table of `targets` (hourly, daily), planned over `sums`
@@ -542,7 +540,8 @@ async fn recompute(
 ) -> Result<[Vec<Add>; 2]> {
     let work = Arc::new(Mutex::new(work));
     let targets = tables.iter().map(WriteTarget::of).collect::<Result<Vec<_>>>()?;
-    // the held sums are outside the memory pool: together they may take half of it
+    // the lanes' held sums may take half of the memory pool together (the pool's other half
+    // is the writes'); a unit whose sums could take more is not held
     let held_sums_max_requests = (memory_limit / parallelism.max(1) / 2 / HELD_BYTES_PER_REQUEST) as u64;
     let mut lanes = tokio::task::JoinSet::new();
     for _ in 0..parallelism.max(1) {
@@ -561,7 +560,7 @@ async fn recompute(
                 ctx.register_table(INFERENCE, table.clone())?;
                 register_views(&ctx, &settings).await?;
                 register_usage_by_hour(&ctx, &settings).await?;
-                UnitRows::Selected { table, held_sums_max_requests, plans: None }
+                UnitRows::Selected { table, held_sums_max_requests, held: None }
             }
             _ => UnitRows::Filtered(ctx.table(INFERENCE).await?),
         };
@@ -594,12 +593,15 @@ impl Lane {
             let Some(unit) = next else { break };
             bar.set_message(unit.label());
             let held = match &mut self.rows {
-                UnitRows::Selected { table, held_sums_max_requests, plans } => {
+                UnitRows::Selected { table, held_sums_max_requests, held } => {
                     table.select(&unit.dates);
-                    if unit.rows <= *held_sums_max_requests && plans.is_none() {
-                        *plans = Some(HeldPlans::new(&self.ctx, &self.settings, &self.targets).await?);
+                    let holds = unit.rows <= *held_sums_max_requests;
+                    if holds && held.is_none() {
+                        let plan =
+                            held_writes_plan(&self.ctx, &self.settings, &self.targets, *held_sums_max_requests).await?;
+                        *held = Some(plan);
                     }
-                    plans.as_ref().filter(|_| unit.rows <= *held_sums_max_requests)
+                    held.clone().filter(|_| holds)
                 }
                 UnitRows::Filtered(inference) => {
                     let unit_rows = inference.clone().filter(on_dates(DATE_COLUMN, &unit.dates))?;
@@ -607,30 +609,17 @@ impl Lane {
                     self.ctx.register_table(INFERENCE, crate::engine::view(unit_rows))?;
                     register_views(&self.ctx, &self.settings).await?;
                     register_usage_by_hour(&self.ctx, &self.settings).await?;
-                    for (all, written) in adds.iter_mut().zip(self.held_writes(unit.rows).await?) {
-                        all.extend(written);
-                    }
-                    bar.inc(unit.rows);
-                    tracing::debug!(unit = unit.label(), rows = unit.rows, "unit done");
-                    continue;
+                    Some(held_writes_plan(&self.ctx, &self.settings, &self.targets, unit.rows).await?)
                 }
             };
             let held_sums = held.is_some();
             match held {
-                Some(plans) => {
-                    // both tables are made from the hours' sums: computed once, held for the unit
-                    // (at most a row per request, with its duration)
-                    let state = self.ctx.state();
-                    let planner = state.query_planner().clone();
-                    let sums = planner.create_physical_plan(&plans.sums, &state).await?;
-                    plans.held.hold(datafusion::physical_plan::collect(sums, self.ctx.task_ctx()).await?);
-                    for ((grain, plan), adds) in
-                        [Grain::Hourly, Grain::Daily].into_iter().zip(&plans.tables).zip(adds.iter_mut())
-                    {
-                        let plan = planner.create_physical_plan(plan, &state).await?;
-                        adds.extend(run_write(&self.ctx, grain, plan).await?);
+                Some(plan) => {
+                    // both tables are made from the hours' sums, computed once and held (in this
+                    // process for the unit; on a cluster by each task for its share)
+                    for (all, written) in adds.iter_mut().zip(self.run_held_writes(&plan).await?) {
+                        all.extend(written);
                     }
-                    plans.held.hold(Vec::new());
                 }
                 None => {
                     for ((grain, target), adds) in
@@ -651,24 +640,17 @@ impl Lane {
         Ok(adds)
     }
 
-    /// Both tables of the unit the session's views read (of `requests` requests), in one job
-    /// whose tasks each sum their share of the requests once and write both tables' files
-    /// from those sums ([`HeldWrites`]): a cluster has no memory shared between two jobs.
-    /// What comes back is the list of the files written, for each table.
-    async fn held_writes(&self, requests: u64) -> Result<Vec<Vec<Add>>> {
-        let sums = self.ctx.table(USAGE_BY_HOUR).await?;
-        // at most a row of sums per request
-        let rows = usize::try_from(requests).unwrap_or(usize::MAX);
-        let source = Arc::new(HeldSumsSource::new(Arc::new(sums.schema().as_arrow().clone()), rows));
-        let tables = plan_tables_over(&self.ctx, &self.settings, &self.targets, source).await?;
-        let count = tables.len();
-        let (state, sums) = sums.into_parts();
-        let plan = DataFrame::new(state, HeldWrites::new(sums, tables).plan()).create_physical_plan().await?;
+    /// Runs a [`HeldWrites`] plan of both tables (its tasks, on a cluster, each hold their share
+    /// of the sums: a cluster has no memory shared between two jobs): the files written, for
+    /// each table.
+    async fn run_held_writes(&self, plan: &LogicalPlan) -> Result<Vec<Vec<Add>>> {
+        let state = self.ctx.state();
+        let plan = state.query_planner().create_physical_plan(plan, &state).await?;
         if tracing::enabled!(tracing::Level::TRACE) {
             let text = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
             tracing::trace!("held writes plan:\n{text}");
         }
-        adds_by_write(&datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?, count)
+        adds_by_write(&datafusion::physical_plan::collect(plan, self.ctx.task_ctx()).await?, self.targets.len())
     }
 }
 

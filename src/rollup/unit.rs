@@ -1,20 +1,20 @@
-//! The tables whose rows change from one unit of dates to the next while a lane's plans stay
+//! The table whose rows change from one unit of dates to the next while a lane's plans stay
 //! the same: the lane plans its queries once and, for each unit, only turns the plans into
 //! physical ones (which is when a table is scanned for its files).
 //!
 //! Planning a unit's queries from SQL (its views, the hours' sums, each usage table) and
 //! optimizing them took a quarter of a 200,000-request rollup's instructions (eight units),
 //! and a tenth of a 1M or a 10M one's time: the same work for each unit, whose plans differ
-//! only in which files they scan and which sums they read.
+//! only in which files they scan (the sums a unit holds are its plan's own, in
+//! `crate::engine::held_writes`).
 
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::{MemTable, TableType};
+use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
@@ -80,46 +80,5 @@ impl TableProvider for UnitTable {
         let mut filters = filters.to_vec();
         filters.push(unit);
         self.inner.scan(state, projection, &filters, limit).await
-    }
-}
-
-/// The hours' sums of the unit a lane works on, held in memory for both usage tables: the
-/// batches [`Self::hold`] was given last.
-#[derive(Debug)]
-pub(super) struct HeldSums {
-    schema: SchemaRef,
-    batches: Mutex<Vec<RecordBatch>>,
-}
-
-impl HeldSums {
-    pub fn new(schema: SchemaRef) -> Self {
-        Self { schema, batches: Mutex::new(Vec::new()) }
-    }
-
-    /// Holds `batches` (the previous unit's are dropped).
-    pub fn hold(&self, batches: Vec<RecordBatch>) {
-        *self.batches.lock().expect("held sums lock") = batches;
-    }
-}
-
-#[async_trait]
-impl TableProvider for HeldSums {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let batches = self.batches.lock().expect("held sums lock").clone();
-        MemTable::try_new(self.schema.clone(), vec![batches])?.scan(state, projection, filters, limit).await
     }
 }
