@@ -104,13 +104,15 @@ pub fn adds_of(batches: &[RecordBatch]) -> Result<Vec<Add>> {
             .ok_or_else(|| Error::Internal(format!("a write's result has no column {ADD_COLUMN}")))?;
         let column = arrow::compute::cast(column, &DataType::Utf8)?;
         for json in column.as_string::<i32>().iter().flatten() {
-            adds.push(
-                serde_json::from_str(json)
-                    .map_err(|e| Error::Internal(format!("a written file's Add action {json:?}: {e}")))?,
-            );
+            adds.push(add_of(json)?);
         }
     }
     Ok(adds)
+}
+
+/// A written file's `Add` action from the JSON a write yields it as.
+pub fn add_of(json: &str) -> Result<Add> {
+    serde_json::from_str(json).map_err(|e| Error::Internal(format!("a written file's Add action {json:?}: {e}")))
 }
 
 /// The logical node of a write: its input's rows go to new files of `target`.

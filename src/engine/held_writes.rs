@@ -466,8 +466,7 @@ pub fn adds_by_write(batches: &[RecordBatch], writes: usize) -> crate::error::Re
             let (Some(i), Some(json)) = (i, json) else {
                 return Err(Error::Internal("a held write's result has an empty row".into()));
             };
-            let add = serde_json::from_str(json)
-                .map_err(|e| Error::Internal(format!("a written file's Add action {json:?}: {e}")))?;
+            let add = super::delta_write::add_of(json)?;
             by_write
                 .get_mut(i as usize)
                 .ok_or_else(|| Error::Internal(format!("a held write's result names write {i}")))?
