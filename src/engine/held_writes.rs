@@ -12,7 +12,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
@@ -428,24 +428,23 @@ impl ExecutionPlan for HeldWritesExec {
                 tracing::debug!(partition, "the sums are too big to hold: each write computes them");
                 HeldRows::Again(sums.clone(), partition)
             };
-            let (mut indices, mut adds) = (Vec::new(), Vec::new());
+            // each write's rows, its index beside them
+            let schema = held_writes_schema();
+            let mut written = Vec::new();
             for (index, write) in writes.iter().enumerate() {
                 for batch in datafusion::physical_plan::collect(fed(write, &rows)?, context.clone()).await? {
-                    let column = batch
+                    let add = batch
                         .column_by_name(ADD_COLUMN)
                         .ok_or_else(|| DataFusionError::Internal(format!("a held write yields no {ADD_COLUMN}")))?;
-                    let column = arrow::compute::cast(column, &DataType::Utf8)?;
-                    for add in column.as_string::<i32>().iter().flatten() {
-                        indices.push(index as u32);
-                        adds.push(add.to_string());
-                    }
+                    let index = Arc::new(UInt32Array::from(vec![index as u32; batch.num_rows()]));
+                    written.push(RecordBatch::try_new(
+                        schema.clone(),
+                        vec![index, arrow::compute::cast(add, &DataType::Utf8)?],
+                    )?);
                 }
             }
             drop(reservation);
-            Ok(RecordBatch::try_new(
-                held_writes_schema(),
-                vec![Arc::new(UInt32Array::from(indices)), Arc::new(StringArray::from(adds))],
-            )?)
+            Ok(arrow::compute::concat_batches(&schema, &written)?)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(held_writes_schema(), futures::stream::once(run))))
     }
