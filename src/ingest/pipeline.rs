@@ -58,9 +58,10 @@ impl ParseContext {
         &'a self,
         line: &'a [u8],
         typing: crate::ingest::validate::Typing,
+        scratch: &'a mut native::LineScratch,
     ) -> std::result::Result<Parsed<'a>, crate::ingest::validate::Reject> {
         match self.source {
-            Source::Native => native::parse_line(line, typing).map(Parsed::one),
+            Source::Native => native::parse_line(line, typing, scratch).map(Parsed::one),
             Source::DatabricksAiGateway => ai_gateway::parse_usage_line(line, typing),
             Source::DatabricksAiGatewayPayload => ai_gateway::parse_payload_line(line, typing),
             Source::DatabricksUsage => databricks::parse_usage_line(line, typing, &self.entities).map(Parsed::one),
@@ -97,6 +98,7 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
     let columns = chunk.csv.as_deref().map(|layout| ctx.csv_columns(layout));
     // a CSV row rendered as JSON for an adapter that reads JSON
     let mut json = Vec::new();
+    let mut scratch = native::LineScratch::default();
     let mut failure = None;
     chunk.for_each_record(|line_no, start, raw, record| {
         records += 1;
@@ -113,13 +115,13 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
         // the CSV row, whose request id cell a reject names
         let mut csv_row = None;
         let parsed = match record {
-            Ok(RecordText::Json(line)) => ctx.parse(line, chunk.typing),
+            Ok(RecordText::Json(line)) => ctx.parse(line, chunk.typing, &mut scratch),
             Ok(RecordText::Row(row)) => {
                 csv_row = Some(row);
                 match columns.as_ref().expect("a CSV chunk has its columns") {
                     CsvColumns::Litellm(columns) => litellm::parse_row(columns, &row, chunk.typing).map(Parsed::one),
                     CsvColumns::AsJson => match row.json(&mut json) {
-                        Ok(line) => ctx.parse(line, chunk.typing),
+                        Ok(line) => ctx.parse(line, chunk.typing, &mut scratch),
                         Err(e) => {
                             failure.get_or_insert(e);
                             return;

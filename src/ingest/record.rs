@@ -515,12 +515,13 @@ mod tests {
         let full = br#"{"request_id":"r-1","client_request_id":"c \"1\"","request_time":"2025-03-01T10:00:00.5Z","endpoint_name":"chat","served_entity_name":"gpt-4o","served_entity_id":"e-1","served_entity_type":"EXTERNAL_MODEL","provider":"openai","requester":"ana@example.com","usage_context":{"team":"ml","cost_center":"CC-1"},"status_code":200,"execution_duration_ms":812,"request_streaming":true,"is_fallback":false,"attempt":2,"guardrail_action":"NONE","input_tokens":1200,"cached_input_tokens":200,"cache_creation_input_tokens":100,"output_tokens":80,"reasoning_tokens":10,"request":"{\"messages\":[\"h\u00e9\"]}","response":"{}","service_tier":"priority","requester_type":"user","cache_creation_1h_input_tokens":50,"input_audio_tokens":3,"output_audio_tokens":4,"web_search_requests":1,"inference_geo":"us"}"#;
         let bare = br#"{"request_id":"r-2","request_time":"2025-03-01T10:00:00Z","endpoint_name":"e","served_entity_name":"m","requester":"u","status_code":429,"input_tokens":0,"output_tokens":0}"#;
         let spend_log = br#"{"request_id":"r-3","startTime":"2025-03-01 10:00:00","endTime":"2025-03-01 10:00:01.250","model":"m","model_group":"g","team_id":"t","user":"u","prompt_tokens":100,"completion_tokens":5,"spend":0.00123,"metadata":{"usage_object":{"prompt_tokens":100,"prompt_tokens_details":{"cached_tokens":40}}}}"#;
-        let mut sampled = native::parse_line(full, Typing::Strict).unwrap();
+        let (mut scratch, mut scratch2, mut scratch3) = Default::default();
+        let mut sampled = native::parse_line(full, Typing::Strict, &mut scratch).unwrap();
         sampled.sampling_fraction = Some(0.25);
         let fingerprints = [
-            fingerprint(Source::Native, &native::parse_line(full, Typing::Strict).unwrap()),
+            fingerprint(Source::Native, &native::parse_line(full, Typing::Strict, &mut scratch2).unwrap()),
             fingerprint(Source::Native, &sampled),
-            fingerprint(Source::Native, &native::parse_line(bare, Typing::Strict).unwrap()),
+            fingerprint(Source::Native, &native::parse_line(bare, Typing::Strict, &mut scratch3).unwrap()),
             fingerprint(Source::Litellm, &litellm::parse_line(spend_log, Typing::Strict).unwrap()),
         ];
         assert_eq!(
