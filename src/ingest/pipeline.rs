@@ -62,10 +62,14 @@ impl ParseContext {
     ) -> std::result::Result<Parsed<'a>, crate::ingest::validate::Reject> {
         match self.source {
             Source::Native => native::parse_line(line, typing, scratch).map(Parsed::one),
-            Source::DatabricksAiGateway => ai_gateway::parse_usage_line(line, typing),
-            Source::DatabricksAiGatewayPayload => ai_gateway::parse_payload_line(line, typing),
-            Source::DatabricksUsage => databricks::parse_usage_line(line, typing, &self.entities).map(Parsed::one),
-            Source::DatabricksPayload => databricks::parse_payload_line(line, typing, &self.entities).map(Parsed::one),
+            Source::DatabricksAiGateway => ai_gateway::parse_usage_line(line, typing, scratch),
+            Source::DatabricksAiGatewayPayload => ai_gateway::parse_payload_line(line, typing, scratch),
+            Source::DatabricksUsage => {
+                databricks::parse_usage_line(line, typing, &self.entities, scratch).map(Parsed::one)
+            }
+            Source::DatabricksPayload => {
+                databricks::parse_payload_line(line, typing, &self.entities, scratch).map(Parsed::one)
+            }
             Source::Litellm => litellm::parse_line(line, typing).map(Parsed::one),
         }
     }

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::Parsed;
 use super::databricks::{is_empty_map, payload_tokens};
-use super::native::{Loose, row};
+use super::native::{LineScratch, Loose};
 use crate::ingest::usage::TokenStyle;
 use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, validate};
 
@@ -36,8 +36,12 @@ use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, valida
 /// tokens, their own destination, status and latency) and the one that answered
 /// (`is_fallback`, `attempt` = the number of attempts). So a 429 from the first destination is
 /// a 429 in the rate-limit measures, on the destination that gave it.
-pub fn parse_usage_line(line: &[u8], typing: Typing) -> Result<Parsed<'_>, Reject> {
-    let mut f: GatewayRow<'_> = row(line)?;
+pub fn parse_usage_line<'a>(
+    line: &'a [u8],
+    typing: Typing,
+    scratch: &'a mut LineScratch,
+) -> Result<Parsed<'a>, Reject> {
+    let mut f: GatewayRow<'a> = scratch.row(line)?;
     if let Some(method) =
         object(f.mcp_metadata.0.take(), "mcp_metadata")?.and_then(|m| text_of(m.get("json_rpc_method")))
     {
@@ -121,8 +125,12 @@ fn failed_attempt<'a>(request: &RawRecord<'a>, attempt: &Value, k: i64) -> Resul
 /// One row of a Unity AI Gateway payload (inference) table. The table has no endpoint column
 /// (it is the endpoint's own table): the endpoint is named by the request's URL
 /// (`.../model-services/<endpoint>/...`), else the row is filed under its destination.
-pub fn parse_payload_line(line: &[u8], typing: Typing) -> Result<Parsed<'_>, Reject> {
-    let mut f: GatewayRow<'_> = row(line)?;
+pub fn parse_payload_line<'a>(
+    line: &'a [u8],
+    typing: Typing,
+    scratch: &'a mut LineScratch,
+) -> Result<Parsed<'a>, Reject> {
+    let mut f: GatewayRow<'a> = scratch.row(line)?;
     let url = text(f.url.0.as_ref());
     let mut raw = destination(&mut f, url.as_deref())?;
     raw.served_entity_id = None;
@@ -288,7 +296,8 @@ mod tests {
 
     #[test]
     fn input_tokens_of_a_usage_row_include_its_cache_reads_and_writes() {
-        let p = parse_usage_line(ROW.as_bytes(), Typing::Strict).unwrap();
+        let mut scratch = LineScratch::default();
+        let p = parse_usage_line(ROW.as_bytes(), Typing::Strict, &mut scratch).unwrap();
         let t = p.record.tokens;
         assert_eq!((t.input, t.cache_read, t.cache_creation, t.output, t.reasoning), (420, 15580, 400, 210, Some(64)));
         assert_eq!(t.source, TokenCountSource::Reported);
@@ -299,7 +308,10 @@ mod tests {
         assert_eq!(r.request_streaming, Some(true));
         // cache reads above the prompt they are part of contradict the rule: quarantined
         let bad = ROW.replace(r#""input_tokens":16400"#, r#""input_tokens":15000"#);
-        assert_eq!(parse_usage_line(bad.as_bytes(), Typing::Strict).unwrap_err().code, ReasonCode::InconsistentTokens);
+        assert_eq!(
+            parse_usage_line(bad.as_bytes(), Typing::Strict, &mut LineScratch::default()).unwrap_err().code,
+            ReasonCode::InconsistentTokens
+        );
     }
 
     #[test]
@@ -308,7 +320,8 @@ mod tests {
             r#""status_code":200,"#,
             r#""status_code":200,"routing_information":{"attempts":[{"action":"PRIMARY","destination":"claude_eu","status_code":429,"latency_ms":12},{"action":"FALLBACK","destination":"claude_primary","status_code":200,"latency_ms":2088}]},"#,
         );
-        let p = parse_usage_line(row.as_bytes(), Typing::Strict).unwrap();
+        let mut scratch = LineScratch::default();
+        let p = parse_usage_line(row.as_bytes(), Typing::Strict, &mut scratch).unwrap();
         assert_eq!((p.record.attempt, p.record.is_fallback), (Some(2), true));
         let [failed] = p.failed_attempts.as_slice() else { panic!("{:?}", p.failed_attempts) };
         assert_eq!(failed.request_id, "r-1#attempt-1");
@@ -323,7 +336,10 @@ mod tests {
             r#""status_code":200,"#,
             r#""status_code":200,"mcp_metadata":{"json_rpc_method":"tools/call","tool_name":"search"},"#,
         );
-        assert_eq!(parse_usage_line(mcp.as_bytes(), Typing::Strict).unwrap_err().code, ReasonCode::NotModelTraffic);
+        assert_eq!(
+            parse_usage_line(mcp.as_bytes(), Typing::Strict, &mut LineScratch::default()).unwrap_err().code,
+            ReasonCode::NotModelTraffic
+        );
     }
 
     #[test]

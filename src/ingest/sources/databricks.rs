@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicU64;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::native::{Loose, row};
+use super::native::{LineScratch, Loose, row};
 use super::{ChunkOptions, InputFile, RecordText, format_of, read_chunks};
 use crate::error::{Error, Result};
 use crate::ingest::usage::{self, TokenStyle};
@@ -233,8 +233,9 @@ pub fn parse_usage_line<'a>(
     line: &'a [u8],
     typing: Typing,
     entities: &'a ServedEntities,
+    scratch: &'a mut LineScratch,
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
-    let r: EndpointUsageRow<'a> = row(line)?;
+    let r: EndpointUsageRow<'a> = scratch.row(line)?;
     let at_us = export_time(r.request_time.0.clone(), "request_time", typing)?;
     let mut raw = RawRecord {
         request_id: r.databricks_request_id.0,
@@ -298,8 +299,9 @@ pub fn parse_payload_line<'a>(
     line: &'a [u8],
     typing: Typing,
     entities: &'a ServedEntities,
+    scratch: &'a mut LineScratch,
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
-    let r: PayloadRow<'a> = row(line)?;
+    let r: PayloadRow<'a> = scratch.row(line)?;
     let at_us = export_time(r.request_time.0.clone(), "request_time", typing)?;
     let mut raw = RawRecord {
         request_id: r.databricks_request_id.0,

@@ -233,10 +233,19 @@ impl Default for LineScratch {
 }
 
 impl LineScratch {
-    /// The line as a [`NativeLine`], or none when simd-json refuses it (not JSON, not UTF-8,
-    /// a value of the wrong shape, too deep): such a line takes serde_json's path, so its
-    /// quarantine reason and message are serde_json's, the same as for every other source.
-    fn read<'a>(&'a mut self, line: &[u8]) -> Option<NativeLine<'a>> {
+    /// A line of a JSON source as that source's borrowed row struct, with the same checks and
+    /// reasons as [`row`]: simd-json reads it, and a line it refuses (not JSON, not UTF-8, a
+    /// value of the wrong shape, too deep) is read again by serde_json, which accepts the same
+    /// JSON and words the reasons, so a reject is the same whichever reader saw the line first.
+    pub(crate) fn row<'a, T: Deserialize<'a>>(&'a mut self, line: &'a [u8]) -> Result<T, Reject> {
+        match self.read(line) {
+            Some(parsed) => Ok(parsed),
+            None => row(line),
+        }
+    }
+
+    /// The line read by simd-json, or none when it refuses it.
+    fn read<'a, T: Deserialize<'a>>(&'a mut self, line: &[u8]) -> Option<T> {
         // serde would also fill a struct from an array, field by field
         if line.trim_ascii_start().first() != Some(&b'{') {
             return None;
@@ -247,7 +256,7 @@ impl LineScratch {
         let mut tape = self.tape.take().unwrap_or_else(|| simd_json::Tape::null().reset());
         simd_json::fill_tape_padded(&mut self.bytes, line.len(), &mut self.buffers, &mut tape).ok()?;
         let mut deserializer = simd_json::Deserializer::from_tape(tape);
-        let parsed = NativeLine::deserialize(&mut deserializer).ok();
+        let parsed = T::deserialize(&mut deserializer).ok();
         self.tape = Some(deserializer.into_tape().reset());
         parsed
     }
@@ -256,14 +265,8 @@ impl LineScratch {
 /// Parses and validates one JSON line of the native format. `typing` is
 /// [`Typing::FromText`] for lines made from CSV rows, whose values are all strings.
 ///
-/// simd-json reads the line (a third fewer instructions than serde_json on a generated log,
-/// most of it in the payloads' escaped quotes); a line it refuses is read again by serde_json,
-/// which accepts the same JSON and words the reasons.
 pub fn parse_line<'a>(line: &'a [u8], typing: Typing, scratch: &'a mut LineScratch) -> Result<ValidRecord<'a>, Reject> {
-    let parsed = match scratch.read(line) {
-        Some(parsed) => parsed,
-        None => row(line)?,
-    };
+    let parsed: NativeLine<'a> = scratch.row(line)?;
     validate(parsed.into_raw(), typing)
 }
 
@@ -441,7 +444,7 @@ mod tests {
             if parse(line, &mut scratch).is_ok() {
                 good += 1;
                 // read by simd-json, not left to serde_json
-                assert!(scratch.read(line).is_some(), "{}", String::from_utf8_lossy(line));
+                assert!(scratch.read::<NativeLine>(line).is_some(), "{}", String::from_utf8_lossy(line));
             } else {
                 bad += 1;
             }
