@@ -208,7 +208,8 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
     }
 }
 
-/// A parse worker's buffers for reading native lines with simd-json, kept from line to line:
+/// A parse worker's buffers for reading JSON lines with simd-json (the native log's, and the
+/// Databricks and AI Gateway rows'), kept from line to line:
 /// the line copied with the padding that the parser's vector loads read past its end (its
 /// strings are unescaped in place, so a payload full of escaped quotes is borrowed, not
 /// copied), the parser's structure index and its tape.
@@ -264,7 +265,6 @@ impl LineScratch {
 
 /// Parses and validates one JSON line of the native format. `typing` is
 /// [`Typing::FromText`] for lines made from CSV rows, whose values are all strings.
-///
 pub fn parse_line<'a>(line: &'a [u8], typing: Typing, scratch: &'a mut LineScratch) -> Result<ValidRecord<'a>, Reject> {
     let parsed: NativeLine<'a> = scratch.row(line)?;
     validate(parsed.into_raw(), typing)
