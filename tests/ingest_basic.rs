@@ -92,6 +92,68 @@ fn overlapping_files_count_each_request_once() {
     assert_eq!(num_rows(&env.rows("inference")), 300);
 }
 
+/// A line of date 2025-02-0`day` with the request id `id`; `tokens` tells a conflicting copy.
+fn dated_line(id: &str, day: u32, second: u32, tokens: u32) -> String {
+    format!(
+        r#"{{"request_id":"{id}","request_time":"2025-02-0{day}T00:{:02}:{:02}Z","endpoint_name":"e","served_entity_name":"m","requester":"r","status_code":200,"input_tokens":{tokens},"output_tokens":1}}"#,
+        second / 60 % 60,
+        second % 60
+    )
+}
+
+#[test]
+fn every_row_reaches_its_date_partition_in_file_order() {
+    let env = Env::init();
+    // long runs of one date broken by a duplicate and a conflicting copy (written as slices
+    // of the parsed batch), then dates interleaved row by row (copied out date by date)
+    let mut long_runs = Vec::new();
+    for n in 0..2000u32 {
+        let day = 1 + n / 1000;
+        long_runs.push(dated_line(&format!("d{day}-{n}"), day, n, 5));
+        match n {
+            500 => long_runs.push(dated_line("d1-10", 1, 10, 5)),
+            1500 => long_runs.push(dated_line("d2-1200", 2, 1200, 6)),
+            _ => {}
+        }
+    }
+    let mut interleaved = Vec::new();
+    for n in 0..400u32 {
+        let day = 3 + n % 2;
+        interleaved.push(dated_line(&format!("d{day}-{n}"), day, n, 7));
+        if n % 50 == 49 {
+            interleaved.push(dated_line(&format!("d{day}-{n}"), day, n, 7));
+        }
+    }
+    // the line where each request id first appears: the rows the table must hold
+    let mut expected = std::collections::BTreeMap::new();
+    for (file, lines) in [("a.jsonl", &long_runs), ("b.jsonl", &interleaved)] {
+        let path = env.write(&format!("in/{file}"), lines.join("\n") + "\n");
+        let s = env.ingest_json(&[path.to_str().unwrap()]);
+        assert_eq!(as_u64(&s, "quarantined"), u64::from(file == "a.jsonl"), "{s}");
+        for (i, line) in lines.iter().enumerate() {
+            let id = line.split('"').nth(3).unwrap().to_string();
+            expected.entry(id).or_insert(i as i64 + 1);
+        }
+    }
+    assert_eq!(expected.len(), 2400);
+
+    let mut seen = std::collections::BTreeMap::new();
+    for file in crate::util::data_files(&env.wh().join("inference")) {
+        let dir = file.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        let rows = crate::util::read_table_file(&file);
+        let ids = strings(&rows, "request_id");
+        let lines = longs(&rows, "source_line");
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "{file:?}: rows out of file order: {lines:?}");
+        for (id, line) in ids.into_iter().zip(lines) {
+            let id = id.unwrap();
+            let day = id[1..2].parse::<u32>().unwrap();
+            assert_eq!(dir, format!("request_date=2025-02-0{day}"), "{id} is in {file:?}");
+            assert!(seen.insert(id.clone(), line).is_none(), "{id} was written twice");
+        }
+    }
+    assert_eq!(seen, expected);
+}
+
 #[test]
 fn directories_gzip_and_empty_files() {
     let env = Env::init();

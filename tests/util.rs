@@ -134,17 +134,14 @@ pub fn show(out: &Output) -> String {
 /// Reads a Delta table's active files with the parquet crate (partition columns are not in
 /// the files). Sorted by file path so the order is stable.
 pub fn read_table(dir: &Path) -> Vec<RecordBatch> {
-    let files = data_files(dir);
-    let mut out = Vec::new();
-    for f in files {
-        let file = std::fs::File::open(&f).unwrap();
-        let reader =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
-        for b in reader {
-            out.push(b.unwrap());
-        }
-    }
-    out
+    data_files(dir).iter().flat_map(|f| read_table_file(f)).collect()
+}
+
+/// The rows of one Parquet file, in the file's order.
+pub fn read_table_file(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    reader.map(|b| b.unwrap()).collect()
 }
 
 /// The files under `dir` that hold `needle`: in their bytes or, for Parquet, whose compression
