@@ -155,6 +155,37 @@ fn every_row_reaches_its_date_partition_in_file_order() {
 }
 
 #[test]
+fn data_files_encode_each_column_as_the_writer_settings_say() {
+    use parquet::basic::{Compression, Encoding};
+    let env = Env::init();
+    let data = env.generate("data", &["--rows", "300", "--days", "1"]);
+    env.ingest_json(&[data.join("logs").to_str().unwrap()]);
+    let files = crate::util::data_files(&env.wh().join("inference"));
+    let file = std::fs::File::open(&files[0]).unwrap();
+    let meta = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(&meta);
+    let chunk = |name: &str| {
+        let row_group = meta.row_group(0);
+        let i = (0..row_group.num_columns()).find(|&i| row_group.column(i).column_path().string() == name).unwrap();
+        let column = row_group.column(i);
+        (column.compression(), column.encodings().collect::<Vec<_>>())
+    };
+    for column in ["request_time", "source_line"] {
+        let (compression, encodings) = chunk(column);
+        assert!(encodings.contains(&Encoding::DELTA_BINARY_PACKED), "{column}: {encodings:?}");
+        assert!(!encodings.contains(&Encoding::RLE_DICTIONARY), "{column}: {encodings:?}");
+        assert!(matches!(compression, Compression::ZSTD(_)), "{column}: {compression:?}");
+    }
+    assert_eq!(chunk("record_fingerprint").0, Compression::UNCOMPRESSED);
+    for column in ["request_id", "request", "response"] {
+        let (compression, encodings) = chunk(column);
+        assert!(!encodings.contains(&Encoding::RLE_DICTIONARY), "{column}: {encodings:?}");
+        assert!(matches!(compression, Compression::ZSTD(_)), "{column}: {compression:?}");
+    }
+    assert!(chunk("served_entity_name").1.contains(&Encoding::RLE_DICTIONARY));
+}
+
+#[test]
 fn directories_gzip_and_empty_files() {
     let env = Env::init();
     let plain = env.generate("plain", &["--rows", "400", "--days", "3"]);

@@ -430,10 +430,16 @@ pub fn writer_properties() -> parquet::file::properties::WriterProperties {
     for column in crate::engine::delta_write::NAME_COLUMNS {
         builder = builder.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
-    // unique (or nearly) per row too, but their statistics prune reads by time and line
+    // unique (or nearly) per row too, but their statistics prune reads by time and line; they
+    // grow almost row by row, so their deltas take a few bits each and leave zstd little to do
     for column in ["request_time", "source_line", "line_number"] {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .set_column_encoding(ColumnPath::from(column), parquet::basic::Encoding::DELTA_BINARY_PACKED);
     }
+    // a hash: random bytes, which zstd would only search in vain
+    builder = builder
+        .set_column_compression(ColumnPath::from("record_fingerprint"), parquet::basic::Compression::UNCOMPRESSED);
     builder.build()
 }
 
