@@ -437,6 +437,12 @@ pub fn writer_properties() -> parquet::file::properties::WriterProperties {
             .set_column_dictionary_enabled(ColumnPath::from(column), false)
             .set_column_encoding(ColumnPath::from(column), parquet::basic::Encoding::DELTA_BINARY_PACKED);
     }
+    // prompts' token counts and durations take too many values for a dictionary to pay: zstd
+    // packs them plain into two thirds of the bytes, with fewer instructions (measured on a
+    // generated log, where each takes over 100,000 values in 1M requests)
+    for column in ["input_tokens", "execution_duration_ms"] {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
     // a hash: random bytes, which zstd would only search in vain
     builder = builder
         .set_column_compression(ColumnPath::from("record_fingerprint"), parquet::basic::Compression::UNCOMPRESSED);
