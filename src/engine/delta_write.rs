@@ -34,6 +34,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::partition_runs::write_by_partition;
 use crate::error::{Error, Result};
 
 /// The one column of what a write yields: an `Add` action as Delta's log spells it (JSON).
@@ -307,7 +308,12 @@ impl ExecutionPlan for DeltaWriteExec {
                 let batch = batch?;
                 if batch.num_rows() > 0 {
                     held += batch.num_rows();
-                    writer.write(conform(&batch, &table_schema)?).await.map_err(external)?;
+                    let batch = conform(&batch, &table_schema)?;
+                    match target.partition_columns.as_slice() {
+                        [column] => write_by_partition(&mut writer, &batch, column, None).await,
+                        _ => writer.write(batch).await,
+                    }
+                    .map_err(external)?;
                 }
                 if writer.buffer_len() > FLUSH_BYTES || held >= flush_rows {
                     adds.extend(writer.flush().await.map_err(external)?);

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod delta_write;
 pub mod functions;
 pub mod held_writes;
+pub mod partition_runs;
 mod session;
 mod snapshot;
 mod stores;

@@ -10,12 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::{AsArray, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::array::AsArray;
 use arrow::datatypes::Date32Type;
 use arrow::record_batch::RecordBatch;
-use deltalake::kernel::scalars::ScalarExt;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use indicatif::ProgressBar;
 
 use super::dedup::{Dedup, Seen};
@@ -26,6 +24,7 @@ use super::sources::{
     too_long_message,
 };
 use super::validate::ReasonCode;
+use crate::engine::partition_runs::write_by_partition;
 use crate::error::{Error, Result};
 use crate::warehouse::schema::INFERENCE_PARTITION;
 
@@ -383,69 +382,6 @@ fn quarantine(
     Ok(())
 }
 
-/// Rows of a batch a run of kept rows must average, at least, to be written as slices of the
-/// batch rather than copied out of it date by date. A slice costs a call into the Delta
-/// writer (about 50,000 instructions: projecting and checking the batch, finding the file),
-/// a copied row about 1,700 (a generated log's rows), so copies pay below some 30 rows a
-/// run. At 0.5 % duplicates (runs of about 200 rows) slices took 1.4 % fewer of the
-/// ingest's instructions than copies.
-const MIN_RUN_ROWS: usize = 64;
-
-/// Writes the rows of `batch` that `keep` marks to their date partitions of `inference`.
-///
-/// A batch comes from a stretch of the file, so its rows are nearly always of one or two
-/// dates with a duplicate here and there: the kept rows then form a few long runs of one
-/// date, and each run goes to its partition as a slice of the batch, with no copy. Only when
-/// the runs are short (dates interleaved, or many duplicates) are each date's rows copied
-/// out together. Either way each partition receives its rows in file order, and the batch
-/// is not split again by the Delta writer (its `write` copies every row to sort the batch
-/// by partition).
-async fn write_by_date(inference: &mut RecordBatchWriter, batch: &RecordBatch, keep: &[bool]) -> Result<()> {
-    let dates = batch.column_by_name(INFERENCE_PARTITION).expect("schema has the partition column");
-    let day = dates.as_primitive::<Date32Type>().values();
-    // (first row, rows) of each run of kept rows of one date
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for (row, &kept) in keep.iter().enumerate() {
-        match runs.last_mut() {
-            Some((start, len)) if kept && *start + *len == row && day[*start] == day[row] => *len += 1,
-            _ if kept => runs.push((row, 1)),
-            _ => {}
-        }
-    }
-    let written: usize = runs.iter().map(|(_, len)| len).sum();
-    if written >= runs.len() * MIN_RUN_ROWS || runs.len() == 1 {
-        for (start, len) in runs {
-            write_partition(inference, batch.slice(start, len), dates.as_ref(), start).await?;
-        }
-        return Ok(());
-    }
-    let mut rows_of_date: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-    for (start, len) in runs {
-        rows_of_date.entry(day[start]).or_default().extend((start..start + len).map(|row| row as u32));
-    }
-    for rows in rows_of_date.into_values() {
-        let first = rows[0] as usize;
-        let rows = take_record_batch(batch, &UInt32Array::from(rows))?;
-        write_partition(inference, rows, dates.as_ref(), first).await?;
-    }
-    Ok(())
-}
-
-/// Writes `rows`, all of one date (that of row `row` of `dates`), to that date's partition.
-async fn write_partition(
-    inference: &mut RecordBatchWriter,
-    rows: RecordBatch,
-    dates: &dyn arrow::array::Array,
-    row: usize,
-) -> Result<()> {
-    // the kernel's own scalar of the date, as the Delta writer's split would make it (its
-    // type is inferred from `write_partition`'s argument)
-    let date = ScalarExt::from_array(dates, row).expect("the partition column has a date in every row");
-    let partition = [(INFERENCE_PARTITION.to_string(), date)].into_iter().collect();
-    inference.write_partition(rows, &partition, WriteMode::Default).await?;
-    Ok(())
-}
-
 async fn consume(
     parsed: ParsedChunk,
     job: &mut FileJob<'_>,
@@ -510,7 +446,7 @@ async fn consume(
                 state.flush_inference().await?;
             }
             state.open_partitions.extend(written_dates);
-            write_by_date(&mut state.inference, &batch, &keep).await?;
+            write_by_partition(&mut state.inference, &batch, INFERENCE_PARTITION, Some(&keep)).await?;
         }
     }
     state.write_quarantine_rows(false).await?;
