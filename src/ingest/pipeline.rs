@@ -26,7 +26,7 @@ use super::sources::{
 use super::validate::ReasonCode;
 use crate::engine::partition_runs::write_by_partition;
 use crate::error::{Error, Result};
-use crate::warehouse::schema::INFERENCE_PARTITION;
+use crate::warehouse::schema::{INFERENCE_PARTITION, QUARANTINE_PARTITION};
 
 /// Rows buffered before a quarantine batch is handed to its writer.
 const QUARANTINE_BATCH_ROWS: usize = 8192;
@@ -217,7 +217,7 @@ impl RunState {
     async fn write_quarantine_rows(&mut self, force: bool) -> Result<()> {
         if self.quarantine_rows.len() >= QUARANTINE_BATCH_ROWS || (force && !self.quarantine_rows.is_empty()) {
             let batch = self.quarantine_rows.finish()?;
-            self.quarantine.write(batch).await?;
+            write_by_partition(&mut self.quarantine, &batch, QUARANTINE_PARTITION, None).await?;
         }
         Ok(())
     }
