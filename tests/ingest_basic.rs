@@ -177,7 +177,7 @@ fn data_files_encode_each_column_as_the_writer_settings_say() {
         assert!(matches!(compression, Compression::ZSTD(_)), "{column}: {compression:?}");
     }
     assert_eq!(chunk("record_fingerprint").0, Compression::UNCOMPRESSED);
-    for column in ["request_id", "request", "response", "input_tokens", "execution_duration_ms"] {
+    for column in ["request_id", "request", "response", "input_tokens", "execution_duration_ms", "output_tokens"] {
         let (compression, encodings) = chunk(column);
         assert!(!encodings.contains(&Encoding::RLE_DICTIONARY), "{column}: {encodings:?}");
         assert!(matches!(compression, Compression::ZSTD(_)), "{column}: {compression:?}");
