@@ -1,6 +1,6 @@
 //! The table whose rows change from one unit of dates to the next while a lane's plans stay
-//! the same: the lane plans its queries once and, for each unit, only turns the plans into
-//! physical ones (which is when a table is scanned for its files).
+//! the same: the lane plans its queries once and, for each unit, only turns the plan that
+//! reads this table into a physical one again (which is when a table is scanned for its files).
 //!
 //! Planning a unit's queries from SQL (its views, the hours' sums, each usage table) and
 //! optimizing them took a quarter of a 200,000-request rollup's instructions (eight units),
