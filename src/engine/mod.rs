@@ -216,6 +216,22 @@ async fn ballista_session(
     )))
 }
 
+/// A query of `ctx` running in a task of its own, so that a command's small independent
+/// queries (its checks, its totals) are planned and run at once, on both cores, instead of
+/// one after the other: [`Spawned::rows`] waits for its batches.
+pub struct Spawned(tokio::task::JoinHandle<Result<Vec<RecordBatch>>>);
+
+impl Spawned {
+    pub fn query(ctx: &SessionContext, sql: &'static str) -> Self {
+        let ctx = ctx.clone();
+        Self(tokio::spawn(async move { Ok(ctx.sql(sql).await?.collect().await?) }))
+    }
+
+    pub async fn rows(self) -> Result<Vec<RecordBatch>> {
+        self.0.await.map_err(|e| Error::Internal(format!("a query's task failed: {e}")))?
+    }
+}
+
 /// A query as a table: a view of its plan, which both engines can inline (a cluster is sent
 /// the plan, not a handle on this process's DataFrame).
 pub fn view(query: datafusion::dataframe::DataFrame) -> Arc<dyn TableProvider> {

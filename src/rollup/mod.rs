@@ -198,9 +198,15 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     register_views(&ctx, &inputs.settings).await?;
     let tables_existed =
         warehouse.has_table(Grain::Hourly.table()).await? && warehouse.has_table(Grain::Daily.table()).await?;
+    // both tables opened at once (each plans its query for its columns, over the hours' sums)
+    register_usage_by_hour(&ctx, &inputs.settings).await?;
+    let open = |grain: Grain| {
+        let (warehouse, ctx, settings) = (warehouse.clone(), ctx.clone(), inputs.settings.clone());
+        tokio::spawn(async move { usage_table(&warehouse, &ctx, grain, &settings).await })
+    };
     let mut tables = Vec::new();
-    for grain in [Grain::Hourly, Grain::Daily] {
-        tables.push(usage_table(warehouse, &ctx, grain, &inputs.settings).await?);
+    for opening in [open(Grain::Hourly), open(Grain::Daily)] {
+        tables.push(opening.await.map_err(|e| Error::Internal(format!("opening a usage table failed: {e}")))??);
     }
 
     // the dates to recompute
@@ -250,9 +256,8 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     // whatever the engine: they are small, and a query on a cluster costs a job's fixed cost
     // (a few tenths of a second on the loopback cluster) for a few thousand rows
     let totals = Engine::Local.context(runtime.clone(), 2).await?;
-    for grain in [Grain::Hourly, Grain::Daily] {
-        let table = deltalake::open_table(warehouse.table_url(grain.table())?).await?;
-        totals.register_table(grain.table(), Engine::Local.delta_table(&totals, &table).await?)?;
+    for (grain, table) in [Grain::Hourly, Grain::Daily].into_iter().zip(&tables) {
+        totals.register_table(grain.table(), Engine::Local.delta_table(&totals, table).await?)?;
     }
     let cost_before = if opts.rerate { cost_by_currency(&totals, Some(&target_names)).await? } else { BTreeMap::new() };
 
@@ -754,13 +759,15 @@ fn rerate_report(before: &BTreeMap<String, String>, after: &BTreeMap<String, Str
 
 /// Totals of the usage tables (registered in `ctx`), read back from them.
 async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
-    let one = |sql: &'static str| async move { Ok::<_, Error>(ctx.sql(sql).await?.collect().await?) };
+    // the queries run at once
+    let one = |sql: &'static str| crate::engine::Spawned::query(ctx, sql);
     let totals = one("SELECT count(DISTINCT \"date\"), count(*), sum(requests), sum(unpriced_requests), \
                 sum(unpriced_tokens), sum(CASE WHEN unknown_requester THEN requests ELSE 0 END), \
                 sum(unmetered_requests) \
-         FROM usage_daily")
-    .await?;
-    let hourly_rows = one("SELECT count(*) FROM usage_hourly").await?;
+         FROM usage_daily");
+    let hourly_rows = one("SELECT count(*) FROM usage_hourly");
+    let cost = cost_by_currency(ctx, None).await?;
+    let (totals, hourly_rows) = (totals.rows().await?, hourly_rows.rows().await?);
     let int = |batches: &[RecordBatch], col: usize| -> u64 {
         batches
             .first()
@@ -782,7 +789,7 @@ async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
         unknown_requester_requests: int(&totals, 5),
         unmetered_requests: int(&totals, 6),
         hourly_rows: int(&hourly_rows, 0),
-        cost: cost_by_currency(ctx, None).await?.into_iter().collect(),
+        cost: cost.into_iter().collect(),
         rerate: Vec::new(),
         notices: Vec::new(),
         stale_config: None,
