@@ -478,9 +478,10 @@ enum UnitRows {
     /// In this process: one table whose scans read the unit's dates, under the views
     /// registered once. A unit of at most `held_sums_max_requests` requests has its hourly
     /// sums computed once and held in memory for both tables, by the plan `held`, made at the
-    /// first such unit; a bigger unit (one huge day) computes each table's sums from its
-    /// requests, within the memory pool, which spills.
-    Selected { table: Arc<UnitTable>, held_sums_max_requests: u64, held: Option<HeldPlan> },
+    /// lane's first such unit with the writes' plan the lanes share (`writes`); a bigger unit
+    /// (one huge day) computes each table's sums from its requests, within the memory pool,
+    /// which spills.
+    Selected { table: Arc<UnitTable>, held_sums_max_requests: u64, held: Option<HeldPlan>, writes: SharedWrites },
     /// On a cluster, whose scheduler plans the queries again and knows only the tables of
     /// its codec: the whole table, filtered to each unit's dates by views registered again
     /// for each unit. A unit is one job of [`HeldWrites`]: its tasks sum the requests and
@@ -488,26 +489,39 @@ enum UnitRows {
     Filtered(DataFrame),
 }
 
-/// A lane's [`HeldWrites`] plan of both tables, made physical at its first unit. The writes'
-/// physical plans read only the held sums and the config tables, so every next unit runs them
-/// again; only the sums' plan is made physical again, because its scan chooses the unit's
-/// files then. Making the writes physical for each unit was 6 % of a 1M-request rollup.
+/// The physical [`HeldWrites`] plan of both tables that the lanes share, made by the first
+/// lane to need it: the writes' plans read only the held sums and the config tables, and each
+/// run of them resets their state, so every lane runs them for every unit.
+type SharedWrites = Arc<tokio::sync::OnceCell<Arc<dyn ExecutionPlan>>>;
+
+/// A lane's plan of both tables from a unit's held sums: the sums' logical plan, made
+/// physical again for each unit (its scan chooses the unit's files then), under the shared
+/// writes. Planning the writes for each unit was 6 % of a 1M-request rollup's instructions,
+/// and once a lane 2 % of a 200,000-request one's.
 struct HeldPlan {
-    /// The sums' optimized logical plan.
+    /// The sums' optimized logical plan, over the lane's unit table.
     sums: LogicalPlan,
-    /// The node's physical plan (a `HeldWritesExec`), over the sums of the unit it was made at.
+    /// A `HeldWritesExec`, over the sums of the unit it was made at.
     writes: Arc<dyn ExecutionPlan>,
 }
 
 impl HeldPlan {
-    /// The plan made at the unit whose dates `ctx`'s scans read now.
-    async fn new(ctx: &SessionContext, settings: &Settings, targets: &[WriteTarget], requests: u64) -> Result<Self> {
-        let plan = held_writes_plan(ctx, settings, targets, requests).await?;
-        let sums = HeldWrites::of(&plan)
-            .ok_or_else(|| Error::Internal("the held writes' plan is not a HeldWrites node".into()))?
-            .sums
+    async fn new(
+        ctx: &SessionContext,
+        settings: &Settings,
+        targets: &[WriteTarget],
+        requests: u64,
+        shared: &SharedWrites,
+    ) -> Result<Self> {
+        let writes = shared
+            .get_or_try_init(|| async {
+                let plan = held_writes_plan(ctx, settings, targets, requests).await?;
+                physical(ctx, &plan).await
+            })
+            .await?
             .clone();
-        Ok(Self { sums, writes: physical(ctx, &plan).await? })
+        let (state, sums) = ctx.table(USAGE_BY_HOUR).await?.into_parts();
+        Ok(Self { sums: state.optimize(&sums)?, writes })
     }
 
     /// The physical plan for the unit whose dates `ctx`'s scans read now.
@@ -582,6 +596,7 @@ async fn recompute(
     // the lanes' held sums may take half of the memory pool together (the pool's other half
     // is the writes'); a unit whose sums could take more is not held
     let held_sums_max_requests = (memory_limit / parallelism.max(1) / 2 / HELD_BYTES_PER_REQUEST) as u64;
+    let writes = SharedWrites::default();
     let mut lanes = tokio::task::JoinSet::new();
     for _ in 0..parallelism.max(1) {
         let ctx = engine.context(runtime.clone(), 1).await?;
@@ -599,7 +614,7 @@ async fn recompute(
                 ctx.register_table(INFERENCE, table.clone())?;
                 register_views(&ctx, &settings).await?;
                 register_usage_by_hour(&ctx, &settings).await?;
-                UnitRows::Selected { table, held_sums_max_requests, held: None }
+                UnitRows::Selected { table, held_sums_max_requests, held: None, writes: writes.clone() }
             }
             _ => UnitRows::Filtered(ctx.table(INFERENCE).await?),
         };
@@ -632,16 +647,19 @@ impl Lane {
             let Some(unit) = next else { break };
             bar.set_message(unit.label());
             let held = match &mut self.rows {
-                UnitRows::Selected { table, held_sums_max_requests, held } => {
+                UnitRows::Selected { table, held_sums_max_requests, held, writes } => {
                     table.select(&unit.dates);
-                    match (unit.rows <= *held_sums_max_requests, held.as_ref()) {
-                        (false, _) => None,
-                        (true, Some(plan)) => Some(plan.for_unit(&self.ctx).await?),
-                        (true, None) => {
-                            let plan = HeldPlan::new(&self.ctx, &self.settings, &self.targets, *held_sums_max_requests)
-                                .await?;
-                            Some(held.insert(plan).writes.clone())
-                        }
+                    if unit.rows <= *held_sums_max_requests {
+                        let plan = match held {
+                            Some(plan) => plan,
+                            None => {
+                                let max = *held_sums_max_requests;
+                                held.insert(HeldPlan::new(&self.ctx, &self.settings, &self.targets, max, writes).await?)
+                            }
+                        };
+                        Some(plan.for_unit(&self.ctx).await?)
+                    } else {
+                        None
                     }
                 }
                 UnitRows::Filtered(inference) => {
