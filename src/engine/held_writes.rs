@@ -230,14 +230,6 @@ impl HeldWrites {
     pub fn plan(self) -> LogicalPlan {
         LogicalPlan::Extension(datafusion::logical_expr::Extension { node: Arc::new(self) })
     }
-
-    /// The node `plan` is, if it is one.
-    pub fn of(plan: &LogicalPlan) -> Option<&Self> {
-        match plan {
-            LogicalPlan::Extension(extension) => extension.node.as_any().downcast_ref::<Self>(),
-            _ => None,
-        }
-    }
 }
 
 impl UserDefinedLogicalNodeCore for HeldWrites {
