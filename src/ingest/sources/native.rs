@@ -363,6 +363,15 @@ mod tests {
     }
 
     #[test]
+    fn both_readers_read_a_number_as_its_nearest_double() {
+        // serde_json's default best-effort parsing read 20e48 as 2.0000000000000002e49, one
+        // bit from the nearest double, which simd-json gave (its reason quoted the number)
+        let line = GOOD.replace(r#""input_tokens":2048"#, r#""input_tokens":20e48"#);
+        let reject = parse(line.as_bytes(), &mut LineScratch::default()).unwrap_err();
+        assert_eq!(reject.message, format!("input_tokens must be an integer, got {}", 2e49));
+    }
+
+    #[test]
     fn parses_a_good_line() {
         let mut scratch = LineScratch::default();
         let r = parse(GOOD.as_bytes(), &mut scratch).unwrap();
