@@ -261,9 +261,9 @@ pub async fn find_data_features(ctx: &SessionContext, settings: &mut Settings) -
     let billed_parts = any("SELECT 1 FROM inference WHERE cache_creation_1h_input_tokens > 0 \
          OR input_audio_tokens > 0 OR output_audio_tokens > 0 OR web_search_requests > 0 LIMIT 1");
     let found = |rows: Vec<RecordBatch>| rows.iter().any(|b| b.num_rows() > 0);
-    settings.attribution.source_groups = found(source_groups.rows().await?);
-    settings.no_service_tiers = !found(service_tiers.rows().await?);
-    settings.no_billed_parts = !found(billed_parts.rows().await?);
+    settings.attribution.source_groups = found(source_groups.result().await?);
+    settings.no_service_tiers = !found(service_tiers.result().await?);
+    settings.no_billed_parts = !found(billed_parts.result().await?);
     Ok(())
 }
 

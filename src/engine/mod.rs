@@ -216,19 +216,26 @@ async fn ballista_session(
     )))
 }
 
-/// A query of `ctx` running in a task of its own, so that a command's small independent
-/// queries (its checks, its totals) are planned and run at once, on both cores, instead of
-/// one after the other: [`Spawned::rows`] waits for its batches.
-pub struct Spawned(tokio::task::JoinHandle<Result<Vec<RecordBatch>>>);
+/// Work of a command running in a task of its own, so that its small independent steps (its
+/// checks, opening its tables, its totals) are planned and run at once, on both cores,
+/// instead of one after the other: [`Spawned::result`] waits for it.
+pub struct Spawned<T>(tokio::task::JoinHandle<Result<T>>);
 
-impl Spawned {
-    pub fn query(ctx: &SessionContext, sql: &'static str) -> Self {
-        let ctx = ctx.clone();
-        Self(tokio::spawn(async move { Ok(ctx.sql(sql).await?.collect().await?) }))
+impl<T: Send + 'static> Spawned<T> {
+    pub fn new(work: impl std::future::Future<Output = Result<T>> + Send + 'static) -> Self {
+        Self(tokio::spawn(work))
     }
 
-    pub async fn rows(self) -> Result<Vec<RecordBatch>> {
-        self.0.await.map_err(|e| Error::Internal(format!("a query's task failed: {e}")))?
+    pub async fn result(self) -> Result<T> {
+        self.0.await.map_err(|e| Error::Internal(format!("a task of the command failed: {e}")))?
+    }
+}
+
+impl Spawned<Vec<RecordBatch>> {
+    /// The batches of the query `sql` of `ctx`.
+    pub fn query(ctx: &SessionContext, sql: &'static str) -> Self {
+        let ctx = ctx.clone();
+        Self::new(async move { Ok(ctx.sql(sql).await?.collect().await?) })
     }
 }
 

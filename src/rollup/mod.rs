@@ -41,7 +41,7 @@ use unit::{UnitTable, on_dates};
 
 use crate::engine::delta_write::{WriteTarget, adds_of, write_plan};
 use crate::engine::held_writes::{HeldSumsSource, HeldWrites, adds_by_write};
-use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, runtime};
+use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, Spawned, runtime};
 use crate::error::{Error, Result};
 use crate::model::{
     Grain, Inputs, SumsFrom, USAGE_BY_HOUR, find_data_features, register_config, register_inputs,
@@ -202,11 +202,11 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     register_usage_by_hour(&ctx, &inputs.settings).await?;
     let open = |grain: Grain| {
         let (warehouse, ctx, settings) = (warehouse.clone(), ctx.clone(), inputs.settings.clone());
-        tokio::spawn(async move { usage_table(&warehouse, &ctx, grain, &settings).await })
+        Spawned::new(async move { usage_table(&warehouse, &ctx, grain, &settings).await })
     };
     let mut tables = Vec::new();
     for opening in [open(Grain::Hourly), open(Grain::Daily)] {
-        tables.push(opening.await.map_err(|e| Error::Internal(format!("opening a usage table failed: {e}")))??);
+        tables.push(opening.result().await?);
     }
 
     // the dates to recompute
@@ -778,14 +778,14 @@ fn rerate_report(before: &BTreeMap<String, String>, after: &BTreeMap<String, Str
 /// Totals of the usage tables (registered in `ctx`), read back from them.
 async fn summarize(ctx: &SessionContext) -> Result<RollupSummary> {
     // the queries run at once
-    let one = |sql: &'static str| crate::engine::Spawned::query(ctx, sql);
+    let one = |sql: &'static str| Spawned::query(ctx, sql);
     let totals = one("SELECT count(DISTINCT \"date\"), count(*), sum(requests), sum(unpriced_requests), \
                 sum(unpriced_tokens), sum(CASE WHEN unknown_requester THEN requests ELSE 0 END), \
                 sum(unmetered_requests) \
          FROM usage_daily");
     let hourly_rows = one("SELECT count(*) FROM usage_hourly");
     let cost = cost_by_currency(ctx, None).await?;
-    let (totals, hourly_rows) = (totals.rows().await?, hourly_rows.rows().await?);
+    let (totals, hourly_rows) = (totals.result().await?, hourly_rows.result().await?);
     let int = |batches: &[RecordBatch], col: usize| -> u64 {
         batches
             .first()
