@@ -60,6 +60,10 @@ const HOUR_START: &str =
 const DAY_START: &str = "arrow_cast(CAST(request_date AS TIMESTAMP), 'Timestamp(Microsecond, Some(\"UTC\"))')";
 
 impl Grain {
+    /// Both grains, in the order the rollup keeps its usage tables, their write targets and
+    /// the files written to them.
+    pub const ALL: [Grain; 2] = [Grain::Hourly, Grain::Daily];
+
     /// The table this grain is written to.
     pub fn table(self) -> &'static str {
         match self {

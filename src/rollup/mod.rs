@@ -205,7 +205,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         Spawned::new(async move { usage_table(&warehouse, &ctx, grain, &settings).await })
     };
     let mut tables = Vec::new();
-    for opening in [open(Grain::Hourly), open(Grain::Daily)] {
+    for opening in Grain::ALL.map(open) {
         tables.push(opening.result().await?);
     }
 
@@ -256,7 +256,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
     // whatever the engine: they are small, and a query on a cluster costs a job's fixed cost
     // (a few tenths of a second on the loopback cluster) for a few thousand rows
     let totals = Engine::Local.context(runtime.clone(), 2).await?;
-    for (grain, table) in [Grain::Hourly, Grain::Daily].into_iter().zip(&tables) {
+    for (grain, table) in Grain::ALL.into_iter().zip(&tables) {
         totals.register_table(grain.table(), Engine::Local.delta_table(&totals, table).await?)?;
     }
     let cost_before = if opts.rerate { cost_by_currency(&totals, Some(&target_names)).await? } else { BTreeMap::new() };
@@ -285,7 +285,7 @@ pub async fn rollup(warehouse: &Warehouse, opts: &RollupOptions) -> Result<Rollu
         tracing::debug!(elapsed = ?started.elapsed(), "recomputed");
         bar.finish_and_clear();
         let adds = adds.map_err(|e| e.with_memory_hint("the rollup", Some(opts.memory_limit)))?;
-        for (mut table, (grain, adds)) in tables.into_iter().zip([Grain::Hourly, Grain::Daily].into_iter().zip(adds)) {
+        for (mut table, (grain, adds)) in tables.into_iter().zip(Grain::ALL.into_iter().zip(adds)) {
             // the commit records the config of every date of the table after it (see `rated`)
             let existing: BTreeSet<NaiveDate> = state::partition_dates(&table, "date")?.into_keys().collect();
             let previous = RatedWith::read(warehouse, grain.table(), table.version().map_or(-1, |v| v as i64)).await?;
@@ -568,7 +568,7 @@ async fn plan_tables_over(
         .ok_or_else(|| Error::Internal(format!("the lane has no {USAGE_BY_HOUR} view")))?;
     ctx.register_table(USAGE_BY_HOUR, sums)?;
     let mut tables = Vec::new();
-    for (grain, target) in [Grain::Hourly, Grain::Daily].into_iter().zip(targets) {
+    for (grain, target) in Grain::ALL.into_iter().zip(targets) {
         let (state, usage) = ctx.sql(&grain.sql(settings, SumsFrom::Hours)).await?.into_parts();
         tables.push(state.optimize(&write_plan(usage, target.clone())?)?);
     }
@@ -682,9 +682,7 @@ impl Lane {
                     }
                 }
                 None => {
-                    for ((grain, target), adds) in
-                        [Grain::Hourly, Grain::Daily].into_iter().zip(&self.targets).zip(adds.iter_mut())
-                    {
+                    for ((grain, target), adds) in Grain::ALL.into_iter().zip(&self.targets).zip(adds.iter_mut()) {
                         // each table sums the unit's requests itself, the days' straight into days
                         let sql = grain.sql(&self.settings, SumsFrom::Requests);
                         let (state, usage) = self.ctx.sql(&sql).await?.into_parts();
