@@ -16,7 +16,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -65,20 +65,44 @@ pub(super) fn nearest_rank(values: &mut [i64], q_millionths: u64) -> Option<i64>
     Some(*nth)
 }
 
-/// One list of values per row: the state that partial aggregates hand to final ones.
-pub(super) fn list_state(lists: impl IntoIterator<Item = Vec<i64>>) -> ArrayRef {
-    let mut offsets = vec![0_i32];
-    let mut flat = Vec::new();
-    for values in lists {
-        flat.extend_from_slice(&values);
-        offsets.push(flat.len() as i32);
+/// One list of values per row, laid out as Arrow lays out a list column: the values of
+/// every row in one buffer, row `i`'s from `offsets[i]` to `offsets[i + 1]`. It is the state
+/// that partial aggregates hand to final ones, and what `value_list` returns.
+#[derive(Debug, PartialEq)]
+pub(super) struct FlatLists {
+    offsets: Vec<i32>,
+    values: Vec<i64>,
+}
+
+impl FlatLists {
+    /// One row holding `values`.
+    fn one(values: Vec<i64>) -> Result<Self> {
+        Ok(Self { offsets: vec![0, list_offset(values.len())?], values })
     }
-    Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Int64, true)),
-        OffsetBuffer::new(ScalarBuffer::from(offsets)),
-        Arc::new(Int64Array::from(flat)),
-        None,
-    ))
+
+    /// The list column.
+    pub(super) fn into_array(self) -> ArrayRef {
+        Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Int64, true)),
+            OffsetBuffer::new(ScalarBuffer::from(self.offsets)),
+            Arc::new(Int64Array::from(self.values)),
+            None,
+        ))
+    }
+
+    /// The nearest-rank quantile of each row's list (null for an empty one).
+    fn quantiles(mut self, q_millionths: u64) -> Int64Array {
+        let Self { offsets, values } = &mut self;
+        offsets
+            .windows(2)
+            .map(|row| nearest_rank(&mut values[row[0] as usize..row[1] as usize], q_millionths))
+            .collect()
+    }
+}
+
+/// `len` as the offset of a list column, or an error past what an Arrow list can hold.
+fn list_offset(len: usize) -> Result<i32> {
+    i32::try_from(len).or_else(|_| exec_err!("more than {} values in one batch of lists", i32::MAX))
 }
 
 impl AggregateUDFImpl for QuantileDisc {
@@ -146,7 +170,7 @@ impl Accumulator for ValuesAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let list = list_state([self.values.clone()]);
+        let list = FlatLists::one(self.values.clone())?.into_array();
         Ok(vec![ScalarValue::List(Arc::new(list.as_list::<i32>().clone()))])
     }
 
@@ -219,24 +243,36 @@ impl GroupedValues {
         }
     }
 
-    /// The values of the groups `emit_to` selects, one list per group (in group order);
-    /// the other groups stay, renumbered from 0 as DataFusion expects.
-    pub(super) fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<i64>> {
+    /// The values of the groups `emit_to` selects, one list per group (in group order, each
+    /// group's values in the order they came); the other groups stay, renumbered from 0 as
+    /// DataFusion expects. The lists are placed straight into one buffer (a counting sort by
+    /// group), not gathered into a vector per group and copied again.
+    pub(super) fn take(&mut self, emit_to: EmitTo) -> Result<FlatLists> {
         let n = match emit_to {
             EmitTo::All => self.num_groups,
             EmitTo::First(n) => n.min(self.num_groups),
         };
-        let mut counts = vec![0_usize; n + 1];
+        // where each group's values start: the counts of the groups before it
+        let mut starts = vec![0_usize; n + 1];
         for &g in &self.groups {
             if (g as usize) < n {
-                counts[g as usize + 1] += 1;
+                starts[g as usize + 1] += 1;
             }
         }
-        let mut lists: Vec<Vec<i64>> = counts[1..].iter().map(|&c| Vec::with_capacity(c)).collect();
+        for i in 1..=n {
+            starts[i] += starts[i - 1];
+        }
+        // checked once: every start is at most the last
+        list_offset(starts[n])?;
+        let offsets = starts.iter().map(|&start| start as i32).collect();
+        let mut values = vec![0_i64; starts[n]];
         let (mut kept_groups, mut kept_values) = (Vec::new(), Vec::new());
         for (&g, &v) in self.groups.iter().zip(&self.values) {
-            match lists.get_mut(g as usize) {
-                Some(list) => list.push(v),
+            match starts.get_mut(g as usize).filter(|_| (g as usize) < n) {
+                Some(next) => {
+                    values[*next] = v;
+                    *next += 1;
+                }
                 None => {
                     kept_groups.push(g - n as u32);
                     kept_values.push(v);
@@ -246,7 +282,7 @@ impl GroupedValues {
         self.groups = kept_groups;
         self.values = kept_values;
         self.num_groups -= n;
-        lists
+        Ok(FlatLists { offsets, values })
     }
 
     pub(super) fn size(&self) -> usize {
@@ -286,15 +322,15 @@ impl GroupsAccumulator for ValuesGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let mut lists = self.values.take(emit_to);
+        let lists = self.values.take(emit_to)?;
         match self.q {
-            Some(q) => Ok(Arc::new(lists.iter_mut().map(|values| nearest_rank(values, q)).collect::<Int64Array>())),
-            None => Ok(list_state(lists)),
+            Some(q) => Ok(Arc::new(lists.quantiles(q))),
+            None => Ok(lists.into_array()),
         }
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![list_state(self.values.take(emit_to))])
+        Ok(vec![self.values.take(emit_to)?.into_array()])
     }
 
     /// Each row as its own group (for the hash aggregate's skip-partial mode): its value as a
@@ -346,6 +382,26 @@ mod tests {
         // 3 values: p50 is the 2nd (ceil 1.5), p95 the 3rd (ceil 2.85)
         assert_eq!(nearest_rank(&mut [30, 10, 20], 500_000), Some(20));
         assert_eq!(nearest_rank(&mut [30, 10, 20], 950_000), Some(30));
+    }
+
+    #[test]
+    fn taken_groups_are_laid_out_in_group_order_each_in_arrival_order() {
+        let mut grouped = GroupedValues::default();
+        for (group, value) in [(2, 20), (0, 1), (2, 21), (1, 10), (0, 2), (3, 30)] {
+            grouped.push(group, value);
+        }
+        grouped.num_groups = 4;
+        let first = grouped.take(EmitTo::First(3)).unwrap();
+        assert_eq!(first, FlatLists { offsets: vec![0, 2, 3, 5], values: vec![1, 2, 10, 20, 21] });
+        assert_eq!((grouped.groups.clone(), grouped.values.clone(), grouped.num_groups), (vec![0], vec![30], 1));
+        let list = first.into_array();
+        let list = list.as_list::<i32>();
+        assert_eq!(list.value(2).as_primitive::<Int64Type>().values().to_vec(), vec![20, 21]);
+        // a group with no values is an empty list, and its quantile null
+        grouped.num_groups = 2;
+        let rest = grouped.take(EmitTo::All).unwrap();
+        assert_eq!(rest, FlatLists { offsets: vec![0, 1, 1], values: vec![30] });
+        assert_eq!(rest.quantiles(500_000).iter().collect::<Vec<_>>(), vec![Some(30), None]);
     }
 
     #[test]

@@ -115,19 +115,26 @@ impl ScalarUDFImpl for ListQuantileDisc {
         };
         let flat = lists.values().as_primitive::<Int64Type>();
         let offsets = lists.value_offsets();
-        let mut scratch = Vec::new();
-        let mut result = Int64Builder::with_capacity(lists.len());
-        for row in 0..lists.len() {
-            scratch.clear();
-            if lists.is_valid(row) {
+        // every row's values copied once into one buffer (the selection reorders what it picks
+        // from), a list's null values left out; row i's are values[ends[i - 1]..ends[i]]
+        let (mut values, mut ends) = (Vec::new(), Vec::with_capacity(lists.len()));
+        if flat.null_count() == 0 {
+            let first = offsets.first().map_or(0, |&o| o as usize);
+            let last = offsets.last().map_or(0, |&o| o as usize);
+            values.extend_from_slice(&flat.values()[first..last]);
+            ends.extend(offsets.iter().skip(1).map(|&o| o as usize - first));
+        } else {
+            for row in 0..lists.len() {
                 let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-                if flat.null_count() == 0 {
-                    scratch.extend_from_slice(&flat.values()[start..end]);
-                } else {
-                    scratch.extend((start..end).filter(|&i| flat.is_valid(i)).map(|i| flat.value(i)));
-                }
+                values.extend((start..end).filter(|&i| flat.is_valid(i)).map(|i| flat.value(i)));
+                ends.push(values.len());
             }
-            result.append_option(nearest_rank(&mut scratch, q));
+        }
+        let mut result = Int64Builder::with_capacity(lists.len());
+        let mut start = 0;
+        for (row, &end) in ends.iter().enumerate() {
+            result.append_option(if lists.is_valid(row) { nearest_rank(&mut values[start..end], q) } else { None });
+            start = end;
         }
         let result: Int64Array = result.finish();
         Ok(ColumnarValue::Array(Arc::new(result)))
@@ -137,8 +144,9 @@ impl ScalarUDFImpl for ListQuantileDisc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{ArrayRef, BooleanArray, ListArray};
+    use arrow::array::{ArrayRef, BooleanArray, ListArray, RecordBatch};
     use datafusion::logical_expr::EmitTo;
+    use datafusion::prelude::{col, lit};
 
     fn lists(rows: Vec<Option<Vec<Option<i64>>>>) -> ArrayRef {
         Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(rows))
@@ -166,6 +174,33 @@ mod tests {
         assert_eq!(sorted(acc.evaluate(EmitTo::All).unwrap().as_list::<i32>(), 0), vec![6]);
         let state = acc.convert_to_state(&[input], Some(&filter)).unwrap();
         assert_eq!((state[0].is_null(0), state[0].is_null(1)), (true, false));
+    }
+
+    /// Each row's quantile is taken over its own values only, also in a slice of a bigger list
+    /// column (offsets not from 0) and where the lists hold nulls, which are left out.
+    #[test]
+    fn each_rows_quantile_reads_its_own_non_null_values() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let p50 = |list: ArrayRef| -> Vec<Option<i64>> {
+            let batch = RecordBatch::try_from_iter([("l", list)]).unwrap();
+            let quantile = list_quantile_disc().call(vec![col("l"), lit(0.5)]);
+            let out = rt.block_on(async { ctx.read_batch(batch)?.select(vec![quantile])?.collect().await }).unwrap();
+            out.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().iter().collect::<Vec<_>>()).collect()
+        };
+        let whole = lists(vec![
+            Some(vec![Some(100)]),
+            Some(vec![Some(3), Some(1), Some(2)]),
+            None,
+            Some(vec![]),
+            Some(vec![Some(-4)]),
+        ]);
+        assert_eq!(p50(whole.slice(1, 3)), vec![Some(2), None, None]);
+        assert_eq!(p50(whole.slice(4, 1)), vec![Some(-4)]);
+        let with_nulls =
+            lists(vec![Some(vec![Some(9), None, Some(5)]), Some(vec![None]), Some(vec![Some(8), Some(6), Some(7)])]);
+        assert_eq!(p50(with_nulls.clone()), vec![Some(5), None, Some(7)]);
+        assert_eq!(p50(with_nulls.slice(1, 2)), vec![None, Some(7)]);
     }
 
     /// The percentiles of a day from its hours' lists equal those of the day's values: the
