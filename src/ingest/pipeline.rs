@@ -91,7 +91,7 @@ struct ParsedChunk {
 }
 
 fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
-    let lines = memchr::memchr_iter(b'\n', &chunk.data).count() + 1;
+    let lines = chunk.lines.count();
     let mut builder =
         InferenceBatchBuilder::with_capacity(ctx.lineage.clone(), ctx.payloads.clone(), lines, chunk.data.len());
     let mut keys = Vec::with_capacity(lines);

@@ -71,10 +71,22 @@ pub struct InputFile {
 /// How line numbers of a chunk's lines are known.
 #[derive(Debug, Clone)]
 pub enum LineNumbers {
-    /// Physical lines, the first of which has this number (JSON lines files).
-    From(u64),
-    /// One number per line of `data` (CSV records, Parquet rows).
+    /// `count` physical lines, the first of which has number `first` (JSON lines files, and
+    /// CSV files, whose rows may span lines).
+    From { first: u64, count: u64 },
+    /// One number per line of `data` (JSON array elements, Parquet rows).
     Each(Vec<u64>),
+}
+
+impl LineNumbers {
+    /// The lines of the chunk, as the reader counted them when it cut the chunk (so that a
+    /// parse worker makes room for its records without counting them again).
+    pub fn count(&self) -> usize {
+        match self {
+            LineNumbers::From { count, .. } => *count as usize,
+            LineNumbers::Each(numbers) => numbers.len(),
+        }
+    }
 }
 
 /// A piece of a file: whole JSON lines, plus rejects the reader itself found.
@@ -109,7 +121,7 @@ impl Chunk {
     pub fn for_each_record(&self, mut each: impl FnMut(u64, usize, &[u8], Result<RecordText<'_>, Reject>)) {
         if let Some(layout) = &self.csv {
             let first = match &self.lines {
-                LineNumbers::From(first) => *first,
+                LineNumbers::From { first, .. } => *first,
                 LineNumbers::Each(numbers) => numbers.first().copied().unwrap_or(1),
             };
             layout.rows(&self.data, first, |line, start, raw, row| each(line, start, raw, row.map(RecordText::Row)));
@@ -120,7 +132,7 @@ impl Chunk {
         while start < data.len() {
             let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
             let line_no = match &self.lines {
-                LineNumbers::From(first) => first + index as u64,
+                LineNumbers::From { first, .. } => first + index as u64,
                 LineNumbers::Each(numbers) => numbers.get(index).copied().unwrap_or(0),
             };
             let mut line = &data[start..end];

@@ -316,7 +316,9 @@ mod tests {
         .unwrap();
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         for c in &chunks {
-            let crate::ingest::sources::LineNumbers::From(first) = c.lines else { panic!("CSV chunks count lines") };
+            let crate::ingest::sources::LineNumbers::From { first, .. } = c.lines else {
+                panic!("CSV chunks count lines")
+            };
             c.csv.as_ref().expect("a CSV chunk has its layout").rows(&c.data, first, |line, start, raw, row| {
                 assert_eq!(&c.data[start..start + raw.len()], raw);
                 match row {
@@ -445,7 +447,7 @@ mod tests {
         assert_eq!(too_long, vec![(2, ReasonCode::LineTooLong)]);
         let mut read = Vec::new();
         for c in &chunks {
-            let crate::ingest::sources::LineNumbers::From(first) = c.lines else { continue };
+            let crate::ingest::sources::LineNumbers::From { first, .. } = c.lines else { continue };
             c.csv.as_ref().unwrap().rows(&c.data, first, |line, _, _, row| {
                 read.push((line, row.unwrap().named("a").unwrap().to_string()))
             });

@@ -49,8 +49,8 @@ pub(super) fn line_chunks(
     records: Records,
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<bool> {
-    let chunk = |seq, data, first| {
-        let mut chunk = lines_chunk(seq, data, LineNumbers::From(first), records.typing);
+    let chunk = |seq, data, first, count| {
+        let mut chunk = lines_chunk(seq, data, LineNumbers::From { first, count }, records.typing);
         chunk.csv = records.csv.clone();
         chunk
     };
@@ -99,7 +99,7 @@ pub(super) fn line_chunks(
                 let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
                 let first = line_no;
                 line_no += lines;
-                if !emit(chunk(seq, buf, first)) {
+                if !emit(chunk(seq, buf, first, lines)) {
                     return Ok(false);
                 }
                 seq += 1;
@@ -108,7 +108,8 @@ pub(super) fn line_chunks(
             None if eof => {
                 // the last line has no newline: still a record
                 if !buf.iter().all(u8::is_ascii_whitespace) {
-                    return Ok(emit(chunk(seq, buf, line_no)));
+                    let lines = memchr::memchr_iter(b'\n', &buf).count() as u64 + 1;
+                    return Ok(emit(chunk(seq, buf, line_no, lines)));
                 }
                 return Ok(true);
             }
@@ -214,8 +215,16 @@ mod tests {
         for c in &chunks {
             assert!(c.data.ends_with(b"\n") || c.data == b"dddd");
         }
-        let LineNumbers::From(last) = chunks.last().unwrap().lines else { panic!() };
-        assert_eq!(last, 4);
+        let numbers: Vec<(u64, u64)> = chunks
+            .iter()
+            .map(|c| match c.lines {
+                LineNumbers::From { first, count } => (first, count),
+                LineNumbers::Each(_) => panic!("JSON lines are numbered from the first"),
+            })
+            .collect();
+        // each chunk says how many lines it holds (a read takes 64 KiB at least), the last
+        // (no newline at its end) too
+        assert_eq!(numbers, vec![(1, 3), (4, 1)]);
     }
 
     #[test]
@@ -233,6 +242,6 @@ mod tests {
         let text: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
         assert_eq!(text, b"ok1\nok3\n");
         let last = chunks.iter().rev().find(|c| !c.data.is_empty()).unwrap();
-        assert!(matches!(last.lines, LineNumbers::From(3)));
+        assert!(matches!(last.lines, LineNumbers::From { first: 3, count: 1 }));
     }
 }
