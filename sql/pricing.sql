@@ -26,10 +26,13 @@
 -- joins when there are no discounts, and the terms of 1-hour cache writes, audio, searches,
 -- reasoning priced apart and request fees when no request or no price has them (the double
 -- braces; sql/pricing_parts.sql holds the full terms).
--- Money stays decimal: tokens are cast to DECIMAL(20,0) before they meet a price. A row
--- without a price in force, or that needs a rate its price lacks, joins no price (the missing
--- rate is part of the join's condition, so no column needs a second look): its cost, currency
--- and price_version are NULL: unpriced, never free (nor priced at a neighbouring tier's rate).
+-- Money stays decimal: cost_of(count, rate, ...) is each count times its rate, summed exactly
+-- (tokenledger's function: what adding up CAST(count AS DECIMAL(20, 0)) * COALESCE(rate, 0)
+-- gives, in one pass over the rows instead of a pass per cast, product and sum); a rate the
+-- price lacks counts as 0 there, because a row that needs it has no price: a row without a
+-- price in force, or that needs a rate its price lacks, joins no price (the missing rate is
+-- part of the join's condition, so no column needs a second look), and its cost, currency and
+-- price_version are NULL: unpriced, never free (nor priced at a neighbouring tier's rate).
 SELECT
   j.* EXCLUDE (context_cost_center, context_group, discount_factor),
   -- the factor has 4 decimals and a per-token price at most 8 (checked when the tables are
@@ -46,13 +49,12 @@ FROM (
     p.price_version,
     {{discount_factor}} AS discount_factor,
     {{discount_id}} AS discount_id,
-    CASE WHEN p.price_version IS NOT NULL THEN
-      CAST(r.input_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_per_token, 0)
-      + CAST(r.cache_read_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_read_per_token, 0)
-      + CAST(r.cache_creation_input_tokens - r.cache_creation_1h_input_tokens AS DECIMAL(20, 0))
-        * COALESCE(p.cache_write_per_token, 0)
-      + CAST(r.output_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_per_token, 0)
-      {{part_terms}}
+    CASE WHEN p.price_version IS NOT NULL THEN cost_of(
+      r.input_tokens, p.input_per_token,
+      r.cache_read_input_tokens, p.cache_read_per_token,
+      r.cache_creation_input_tokens - r.cache_creation_1h_input_tokens, p.cache_write_per_token,
+      r.output_tokens, p.output_per_token
+      {{part_terms}})
     END AS list_cost
   FROM {{input}} r
   LEFT JOIN {{prices}} p

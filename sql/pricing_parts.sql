@@ -18,11 +18,11 @@
         OR (r.output_audio_tokens > 0 AND p.output_audio_extra_per_token IS NULL)
         OR (r.web_search_requests > 0 AND p.web_search_per_request IS NULL)
 -- section: part_terms
-      + CAST(r.cache_creation_1h_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_write_1h_per_token, 0)
-      + CAST(r.input_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_audio_extra_per_token, 0)
-      + CAST(r.output_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_audio_extra_per_token, 0)
-      + CAST(r.web_search_requests AS DECIMAL(20, 0)) * COALESCE(p.web_search_per_request, 0)
+      , r.cache_creation_1h_input_tokens, p.cache_write_1h_per_token
+      , r.input_audio_tokens, p.input_audio_extra_per_token
+      , r.output_audio_tokens, p.output_audio_extra_per_token
+      , r.web_search_requests, p.web_search_per_request
 -- section: reasoning_term
-      + CAST(COALESCE(r.reasoning_tokens, 0) AS DECIMAL(20, 0)) * COALESCE(p.reasoning_extra_per_token, 0)
+      , COALESCE(r.reasoning_tokens, 0), p.reasoning_extra_per_token
 -- section: fee_term
-      + CAST(r.requests AS DECIMAL(20, 0)) * COALESCE(p.request_fee, 0)
+      , r.requests, p.request_fee

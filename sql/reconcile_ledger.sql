@@ -51,18 +51,17 @@ rated AS (
     s.*,
     p.price_version IS NOT NULL AS priced,
     COALESCE(d.factor, CAST(1 AS DECIMAL(10, 4))) AS factor,
-    CAST(s.input_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_per_token, 0)
-      + CAST(s.input_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.input_audio_extra_per_token, 0) AS input_cost,
-    CAST(s.cache_read_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_read_per_token, 0) AS cached_input_cost,
-    CAST(s.cache_creation_input_tokens - s.cache_creation_1h_input_tokens AS DECIMAL(20, 0))
-        * COALESCE(p.cache_write_per_token, 0)
-      + CAST(s.cache_creation_1h_input_tokens AS DECIMAL(20, 0)) * COALESCE(p.cache_write_1h_per_token, 0)
-      AS cache_write_cost,
-    CAST(s.output_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_per_token, 0)
-      + CAST(s.reasoning_tokens AS DECIMAL(20, 0)) * COALESCE(p.reasoning_extra_per_token, 0)
-      + CAST(s.output_audio_tokens AS DECIMAL(20, 0)) * COALESCE(p.output_audio_extra_per_token, 0) AS output_cost,
-    CAST(s.web_search_requests AS DECIMAL(20, 0)) * COALESCE(p.web_search_per_request, 0) AS web_search_cost,
-    CAST(s.requests AS DECIMAL(20, 0)) * COALESCE(p.request_fee, 0) AS other_cost
+    -- each count times its rate, summed exactly, a rate the price lacks as 0 (as in sql/pricing.sql)
+    cost_of(s.input_tokens, p.input_per_token,
+            s.input_audio_tokens, p.input_audio_extra_per_token) AS input_cost,
+    cost_of(s.cache_read_input_tokens, p.cache_read_per_token) AS cached_input_cost,
+    cost_of(s.cache_creation_input_tokens - s.cache_creation_1h_input_tokens, p.cache_write_per_token,
+            s.cache_creation_1h_input_tokens, p.cache_write_1h_per_token) AS cache_write_cost,
+    cost_of(s.output_tokens, p.output_per_token,
+            s.reasoning_tokens, p.reasoning_extra_per_token,
+            s.output_audio_tokens, p.output_audio_extra_per_token) AS output_cost,
+    cost_of(s.web_search_requests, p.web_search_per_request) AS web_search_cost,
+    cost_of(s.requests, p.request_fee) AS other_cost
   FROM sums s
   LEFT JOIN prices p
     ON p.price_version = s.price_version

@@ -1,6 +1,7 @@
 //! tokenledger's own SQL functions, registered in every session (local, and on a cluster's
 //! scheduler and executors, which must decode plans that use them).
 
+mod cost;
 mod quantile;
 mod value_list;
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use cost::cost_of;
 pub use quantile::quantile_disc;
 pub use value_list::{list_quantile_disc, value_list};
 
@@ -19,7 +21,7 @@ pub fn aggregates() -> Vec<Arc<AggregateUDF>> {
 
 /// Every scalar function of tokenledger.
 pub fn scalars() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(list_quantile_disc())]
+    vec![Arc::new(list_quantile_disc()), Arc::new(cost_of())]
 }
 
 /// Registers every function in `ctx`.
