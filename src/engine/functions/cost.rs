@@ -178,6 +178,25 @@ mod tests {
         assert_eq!((cost.value(0), cost.scale()), (5_000_000_000_000, 12));
     }
 
+    /// A null count's slot may hold any value; one that would overflow is no error, and the
+    /// other rows keep their costs.
+    #[test]
+    fn a_null_counts_slot_is_not_priced() {
+        use arrow::array::{Decimal128Array, Int64Array};
+        let counts = Int64Array::new(vec![i64::MAX, 2].into(), Some(NullBuffer::from(vec![false, true])));
+        let rates = Decimal128Array::from(vec![10_i128.pow(30); 2]).with_precision_and_scale(38, 12).unwrap();
+        let batch =
+            RecordBatch::try_from_iter([("n", Arc::new(counts) as ArrayRef), ("r", Arc::new(rates) as ArrayRef)])
+                .unwrap();
+        let ctx = SessionContext::new();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let cost = cost_of().call(vec![datafusion::prelude::col("n"), datafusion::prelude::col("r")]);
+        let out = rt.block_on(async { ctx.read_batch(batch)?.select(vec![cost])?.collect().await }).unwrap();
+        let costs = out[0].column(0).as_primitive::<Decimal128Type>();
+        assert!(costs.is_null(0));
+        assert_eq!(costs.value(1), 2 * 10_i128.pow(30));
+    }
+
     #[test]
     fn an_overflow_is_an_error_and_bad_arguments_are_refused() {
         let big = "CAST(99999999999999999999999999.999999999999 AS DECIMAL(38, 12))";
