@@ -80,6 +80,30 @@ impl FlatLists {
         Ok(Self { offsets: vec![0, list_offset(values.len())?], values })
     }
 
+    /// Each row's non-null values of `lists`, a null list as an empty one (values copied
+    /// once: the selection reorders what it picks from).
+    pub(super) fn from_lists(lists: &ListArray) -> Result<Self> {
+        let flat = lists.values().as_primitive::<Int64Type>();
+        let offsets = lists.value_offsets();
+        let (first, last) = (offsets[0], offsets[lists.len()]);
+        let (from, to) = (first as usize, last as usize);
+        if lists.null_count() == 0 && flat.slice(from, to - from).null_count() == 0 {
+            // the usual case: the values as they lie, in one copy
+            let values = flat.values()[from..to].to_vec();
+            return Ok(Self { offsets: offsets.iter().map(|&o| o - first).collect(), values });
+        }
+        let mut out = Self { offsets: Vec::with_capacity(lists.len() + 1), values: Vec::new() };
+        out.offsets.push(0);
+        for row in 0..lists.len() {
+            if lists.is_valid(row) {
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                out.values.extend((start..end).filter(|&i| flat.is_valid(i)).map(|i| flat.value(i)));
+            }
+            out.offsets.push(list_offset(out.values.len())?);
+        }
+        Ok(out)
+    }
+
     /// The list column.
     pub(super) fn into_array(self) -> ArrayRef {
         Arc::new(ListArray::new(
@@ -91,7 +115,7 @@ impl FlatLists {
     }
 
     /// The nearest-rank quantile of each row's list (null for an empty one).
-    fn quantiles(mut self, q_millionths: u64) -> Int64Array {
+    pub(super) fn quantiles(mut self, q_millionths: u64) -> Int64Array {
         let Self { offsets, values } = &mut self;
         offsets
             .windows(2)

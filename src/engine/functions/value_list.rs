@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Int64Array, Int64Builder};
-use arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
     ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::quantile::{GroupedValues, ValuesAccumulator, ValuesGroups, nearest_rank, q_millionths};
+use super::quantile::{FlatLists, GroupedValues, ValuesAccumulator, ValuesGroups, q_millionths};
 
 /// The type of a list of values: what `value_list` returns and `list_quantile_disc` reads.
 fn list_type() -> DataType {
@@ -113,30 +113,7 @@ impl ScalarUDFImpl for ListQuantileDisc {
         let Some(lists) = lists.as_list_opt::<i32>() else {
             return exec_err!("{NAME} needs a list of BIGINT, got {}", lists.data_type());
         };
-        let flat = lists.values().as_primitive::<Int64Type>();
-        let offsets = lists.value_offsets();
-        // every row's values copied once into one buffer (the selection reorders what it picks
-        // from), a list's null values left out; row i's are values[ends[i - 1]..ends[i]]
-        let (mut values, mut ends) = (Vec::new(), Vec::with_capacity(lists.len()));
-        if flat.null_count() == 0 {
-            let first = offsets.first().map_or(0, |&o| o as usize);
-            let last = offsets.last().map_or(0, |&o| o as usize);
-            values.extend_from_slice(&flat.values()[first..last]);
-            ends.extend(offsets.iter().skip(1).map(|&o| o as usize - first));
-        } else {
-            for row in 0..lists.len() {
-                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-                values.extend((start..end).filter(|&i| flat.is_valid(i)).map(|i| flat.value(i)));
-                ends.push(values.len());
-            }
-        }
-        let mut result = Int64Builder::with_capacity(lists.len());
-        let mut start = 0;
-        for (row, &end) in ends.iter().enumerate() {
-            result.append_option(if lists.is_valid(row) { nearest_rank(&mut values[start..end], q) } else { None });
-            start = end;
-        }
-        let result: Int64Array = result.finish();
+        let result = FlatLists::from_lists(lists)?.quantiles(q);
         Ok(ColumnarValue::Array(Arc::new(result)))
     }
 }
@@ -145,6 +122,7 @@ impl ScalarUDFImpl for ListQuantileDisc {
 mod tests {
     use super::*;
     use arrow::array::{ArrayRef, BooleanArray, ListArray, RecordBatch};
+    use arrow::datatypes::Int64Type;
     use datafusion::logical_expr::EmitTo;
     use datafusion::prelude::{col, lit};
 
