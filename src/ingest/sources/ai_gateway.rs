@@ -27,7 +27,7 @@ use super::Parsed;
 use super::databricks::{is_empty_map, payload_tokens};
 use super::native::{LineScratch, Loose};
 use crate::ingest::usage::TokenStyle;
-use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, validate};
+use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, trim, validate};
 
 /// One row of `system.ai_gateway.usage`.
 ///
@@ -64,7 +64,7 @@ pub fn parse_usage_line<'a>(
     raw.status_code = f.status_code.0;
     raw.execution_duration_ms = f.latency_ms.0;
     raw.request_streaming =
-        text(f.response_content_type.0.as_ref()).map(|t| Val::Bool(t.trim().starts_with("text/event-stream")));
+        text(f.response_content_type.0.as_ref()).map(|t| Val::Bool(trim(&t).starts_with("text/event-stream")));
     raw.service_tier = json_val(invocation.get("service_tier"));
     raw.input_tokens = f.input_tokens.0;
     raw.output_tokens = f.output_tokens.0;
@@ -91,15 +91,15 @@ pub fn parse_usage_line<'a>(
 /// attempt's destination, status and latency, and no tokens (the destination refused it).
 fn failed_attempt<'a>(request: &RawRecord<'a>, attempt: &Value, k: i64) -> Result<RawRecord<'a>, Reject> {
     let field = |name: &str| format!("routing_information.attempts[{}].{name}", k - 1);
-    let destination = attempt.get("destination").and_then(Value::as_str).filter(|d| !d.trim().is_empty());
+    let destination = attempt.get("destination").and_then(Value::as_str).filter(|d| !trim(d).is_empty());
     let status = json_val(attempt.get("status_code"))
         .ok_or_else(|| Reject::new(ReasonCode::MissingField, format!("{} is missing or null", field("status_code"))))?;
     let id = match &request.request_id {
-        Some(Val::Str(id)) => Some(Val::Str(Cow::Owned(format!("{}#attempt-{k}", id.trim())))),
+        Some(Val::Str(id)) => Some(Val::Str(Cow::Owned(format!("{}#attempt-{k}", trim(id))))),
         other => other.clone(),
     };
     let same_destination = match (&request.served_entity_name, destination) {
-        (Some(Val::Str(name)), Some(d)) => name.trim() == d.trim(),
+        (Some(Val::Str(name)), Some(d)) => trim(name) == trim(d),
         _ => false,
     };
     let keep = |v: &Option<Val<'a>>| if same_destination { v.clone() } else { None };
@@ -213,7 +213,7 @@ struct GatewayRow<'a> {
 fn destination<'a>(f: &mut GatewayRow<'a>, url: Option<&str>) -> Result<RawRecord<'a>, Reject> {
     let name = f.destination_name.0.take().filter(is_text).or_else(|| f.destination_model.0.take().filter(is_text));
     let entity_type = text(f.destination_type.0.as_ref()).map(|t| {
-        let t = t.trim().to_ascii_uppercase();
+        let t = trim(&t).to_ascii_uppercase();
         t.strip_prefix("DESTINATION_TYPE_").map_or(t.clone(), str::to_string)
     });
     let provider = match entity_type.as_deref() {
@@ -245,7 +245,7 @@ fn segment_after<'u>(url: &'u str, marker: &str) -> Option<&'u str> {
 }
 
 fn is_text(v: &Val<'_>) -> bool {
-    matches!(v, Val::Str(s) if !s.trim().is_empty())
+    matches!(v, Val::Str(s) if !trim(s).is_empty())
 }
 
 fn text(v: Option<&Val<'_>>) -> Option<String> {
@@ -264,7 +264,7 @@ fn object(v: Option<Val<'_>>, field: &str) -> Result<Option<Map<String, Value>>,
     match v {
         None => Ok(None),
         Some(Val::Json(Value::Object(m))) => Ok(Some(m)),
-        Some(Val::Str(s)) if s.trim().is_empty() => Ok(None),
+        Some(Val::Str(s)) if trim(&s).is_empty() => Ok(None),
         Some(Val::Str(s)) => match serde_json::from_str::<Value>(&s) {
             Ok(Value::Object(m)) => Ok(Some(m)),
             Ok(Value::Null) => Ok(None),

@@ -27,7 +27,7 @@ use super::{ChunkOptions, InputFile, RecordText, format_of, read_chunks};
 use crate::error::{Error, Result};
 use crate::ingest::usage::{self, TokenStyle};
 use crate::ingest::validate::{
-    RawRecord, ReasonCode, Reject, Typing, Val, ValidRecord, export_count, export_time, validate,
+    RawRecord, ReasonCode, Reject, Typing, Val, ValidRecord, export_count, export_time, trim, validate,
 };
 
 /// One config version of a served entity.
@@ -185,8 +185,8 @@ fn resolve_entity<'a>(
     entities: &'a ServedEntities,
 ) -> std::result::Result<(), Reject> {
     let id = match id {
-        Some(Val::Str(Cow::Borrowed(s))) if !s.trim().is_empty() => Cow::Borrowed(s.trim()),
-        Some(Val::Str(Cow::Owned(s))) if !s.trim().is_empty() => Cow::Owned(s.trim().to_string()),
+        Some(Val::Str(Cow::Borrowed(s))) if !trim(s).is_empty() => Cow::Borrowed(trim(s)),
+        Some(Val::Str(Cow::Owned(s))) if !trim(&s).is_empty() => Cow::Owned(trim(&s).to_string()),
         _ => return Err(Reject::new(ReasonCode::MissingField, "required field served_entity_id is missing or null")),
     };
     let v = entities.resolve(&id, at_us)?;
@@ -263,7 +263,7 @@ pub fn parse_usage_line<'a>(
 pub(super) fn is_empty_map(v: &Val<'_>) -> bool {
     match v {
         Val::Json(Value::Object(m)) => m.is_empty(),
-        Val::Str(s) => s.trim() == "{}",
+        Val::Str(s) => trim(s) == "{}",
         _ => false,
     }
 }
@@ -328,7 +328,7 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
     // the bodies are JSON text in the table; an export may have made them objects
     let body = |v: Option<Val<'a>>| match v {
         Some(Val::Json(j)) => Some(Val::Str(Cow::Owned(j.to_string()))),
-        Some(Val::Str(s)) if s.trim().is_empty() => None,
+        Some(Val::Str(s)) if trim(&s).is_empty() => None,
         other => other,
     };
     let request = body(request);
@@ -356,7 +356,7 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
         None => {
             // Databricks' rule for responses without usage; an error has nothing to estimate
             let ok = matches!(&raw.status_code, Some(Val::Int(200..=299)))
-                || matches!(&raw.status_code, Some(Val::Str(s)) if s.trim().starts_with('2') && s.trim().len() == 3);
+                || matches!(&raw.status_code, Some(Val::Str(s)) if trim(s).starts_with('2') && trim(s).len() == 3);
             if ok {
                 let request_chars = text(&request)
                     .and_then(|r| serde_json::from_str::<Value>(r).ok())

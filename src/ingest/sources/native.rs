@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, ValidRecord, validate};
+use crate::ingest::validate::{RawRecord, ReasonCode, Reject, Typing, Val, ValidRecord, trim, validate};
 
 /// Field names of the native format as they appear in a JSON line. Each value is taken
 /// loosely typed ([`Loose`]) so that a wrong type becomes a precise quarantine reason
@@ -86,7 +86,7 @@ impl<'a> Loose<'a> {
     #[inline]
     pub(crate) fn non_blank(self) -> Option<Val<'a>> {
         match self.0 {
-            Some(Val::Str(s)) if s.trim().is_empty() => None,
+            Some(Val::Str(s)) if trim(&s).is_empty() => None,
             other => other,
         }
     }
@@ -118,7 +118,7 @@ impl<'a> JsonColumn<'a> {
     pub(crate) fn text(&self) -> Option<Cow<'a, str>> {
         let raw = match self {
             JsonColumn::Absent => return None,
-            JsonColumn::Cell(text) => return (!text.trim().is_empty()).then_some(Cow::Borrowed(*text)),
+            JsonColumn::Cell(text) => return (!trim(text).is_empty()).then_some(Cow::Borrowed(*text)),
             JsonColumn::Json(raw) => raw.get(),
         };
         let text = match raw.as_bytes().first()? {
@@ -127,7 +127,7 @@ impl<'a> JsonColumn<'a> {
             b'"' => Cow::Owned(serde_json::from_str::<String>(raw).ok()?),
             _ => return None,
         };
-        (!text.trim().is_empty()).then_some(text)
+        (!trim(&text).is_empty()).then_some(text)
     }
 
     /// The column as a loosely typed value, for a column stored as text: the JSON text (see
@@ -314,7 +314,7 @@ impl<'a> NativeLine<'a> {
 /// The line as text that starts a JSON object: UTF-8, and not an array (serde would also fill
 /// a struct from a JSON array, field by field).
 fn object_text(line: &[u8]) -> Result<&str, Reject> {
-    let text = std::str::from_utf8(line).map_err(|e| {
+    let text = simdutf8::compat::from_utf8(line).map_err(|e| {
         Reject::new(
             ReasonCode::InvalidUtf8,
             format!("the line is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()),

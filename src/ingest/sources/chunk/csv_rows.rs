@@ -198,7 +198,7 @@ impl CsvLayout {
                 format!("the row has {} fields, the header {}", ends.len(), self.headers.len()),
             ));
         }
-        let whole = std::str::from_utf8(text).ok();
+        let whole = simdutf8::basic::from_utf8(text).ok();
         match whole {
             // a cell may not end inside a character even when the row's text is UTF-8
             Some(text) if ends.iter().all(|e| text.is_char_boundary(*e)) => Ok(CsvRow { layout: self, text, ends }),
