@@ -101,10 +101,17 @@ fn scan_array(
         let read = read_some(reader, &mut buf[len..]).map_err(read_error(path))?;
         len += read;
         while len - scanned >= 64 || (read == 0 && scanned < len) {
-            let mut block = [b' '; 64];
             let valid = (len - scanned).min(64);
-            block[..valid].copy_from_slice(&buf[scanned..scanned + valid]);
-            let (mut ends, closed) = element_ends(scanner.block(&block), &mut depth);
+            // a whole block is scanned where it lies; the last, short one padded with blanks
+            let structure = match buf[scanned..scanned + valid].try_into() {
+                Ok(block) => scanner.block(block),
+                Err(_) => {
+                    let mut block = [b' '; 64];
+                    block[..valid].copy_from_slice(&buf[scanned..scanned + valid]);
+                    scanner.block(&block)
+                }
+            };
+            let (mut ends, closed) = element_ends(structure, &mut depth);
             while ends != 0 {
                 let end = scanned + ends.trailing_zeros() as usize;
                 ends &= ends - 1;
@@ -273,7 +280,10 @@ mod tests {
             let elements: Vec<serde_json::Value> = texts
                 .iter()
                 .enumerate()
-                .map(|(i, t)| serde_json::json!({"i": i, "t": t, "nested": [t, {"u": t}]}))
+                .map(|(i, t)| {
+                    // nested deep enough that whole blocks lie inside an element
+                    serde_json::json!({"i": i, "t": t, "nested": [t, {"u": t}], "deep": {"a": {"b": [t, t, {"c": [t, t]}]}}})
+                })
                 .collect();
             let input = if pretty {
                 serde_json::to_vec_pretty(&elements).unwrap()
