@@ -519,6 +519,8 @@ fn timestamp(v: Option<Val<'_>>, typing: Typing, zone_less_is_utc: bool) -> Resu
             if typing == Typing::FromText && !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
                 let ms: i64 = t.parse().map_err(|_| bad(format!("request_time {t:?} is out of range")))?;
                 ms.checked_mul(1000).ok_or_else(|| bad(format!("request_time {t:?} is out of range")))?
+            } else if let Some(micros) = utc_micros(t) {
+                micros
             } else if let Some(micros) = zone_less_is_utc.then(|| zone_less_micros(t)).flatten() {
                 micros
             } else {
@@ -563,7 +565,32 @@ const ZONE_LESS_FORMATS: [&str; 2] = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S
 /// date); that shape with more after it (`Z`, an offset) is Some(None), not zone-less; any
 /// other text is None, left to [`ZONE_LESS_FORMATS`].
 fn zone_less_common(t: &str) -> Option<Option<i64>> {
+    match date_time_prefix(t.as_bytes())? {
+        (_, end) if end < t.len() => Some(None),
+        (time, _) => Some(time),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.1-9 digits]Z`, the form gateways write (the native log's every
+/// time), read by hand: chrono's RFC 3339 parser was 1.4 % of a native ingest. None for any
+/// other text, even valid RFC 3339 (an offset, a lower-case `t` or `z`, a space): that is
+/// left to chrono, and so is a date that does not exist, for chrono's words on it.
+fn utc_micros(t: &str) -> Option<i64> {
     let b = t.as_bytes();
+    // the cheap tests first: an export's zone-less time is read once, by zone_less_common
+    if b.get(10) != Some(&b'T') || b.last() != Some(&b'Z') {
+        return None;
+    }
+    match date_time_prefix(b)? {
+        (Some(micros), end) if end + 1 == b.len() => Some(micros),
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD[ T]HH:MM:SS[.1-9 digits]` at the start of `b`: its time (None when it is no
+/// date, as chrono says) and the length of the shape; None when `b` does not start with it or
+/// the second is 60 (a leap second, left to chrono's rules).
+fn date_time_prefix(b: &[u8]) -> Option<(Option<i64>, usize)> {
     let shape =
         b.len() >= 19 && b[4] == b'-' && b[7] == b'-' && matches!(b[10], b' ' | b'T') && b[13] == b':' && b[16] == b':';
     if !shape {
@@ -580,15 +607,12 @@ fn zone_less_common(t: &str) -> Option<Option<i64>> {
         nanos = ascii_number(&b[20..20 + n])? * 10u32.pow(9 - n as u32);
         end = 20 + n;
     }
-    if end < b.len() {
-        return Some(None);
-    }
     if second == 60 {
-        return None; // a leap second: chrono's rules
+        return None;
     }
     let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day);
     let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos);
-    Some(date.zip(time).map(|(d, t)| d.and_time(t).and_utc().timestamp_micros()))
+    Some((date.zip(time).map(|(d, t)| d.and_time(t).and_utc().timestamp_micros()), end))
 }
 
 /// `str::trim` with the common case first: text that starts and ends with a visible ASCII
@@ -748,5 +772,31 @@ mod tests {
             }
         }
         assert_eq!(zone_less_common("2025-03-01 10:00:00.25"), Some(Some(1_740_823_200_250_000)));
+    }
+
+    proptest::proptest! {
+        /// The hand-read `...Z` time is chrono's RFC 3339 reading of the same text, and every
+        /// text of that form that chrono reads is read by hand too (dates that do not exist,
+        /// hour 24, second 60, ten digits of fraction, other separators and zones included).
+        #[test]
+        fn the_hand_read_utc_time_is_chronos(
+            date in (1999..2101_u32, 0..14_u32, 0..33_u32),
+            time in (0..25_u32, 0..61_u32, 0..61_u32),
+            fraction in proptest::option::of("[0-9]{1,10}"),
+            separator in proptest::sample::select(vec!['T', 't', ' ']),
+            zone in proptest::sample::select(vec!["Z", "z", "+00:00", "-01:30", ""]),
+        ) {
+            let ((y, mo, d), (h, mi, s)) = (date, time);
+            let dot = fraction.as_ref().map(|f| format!(".{f}")).unwrap_or_default();
+            let text = format!("{y:04}-{mo:02}-{d:02}{separator}{h:02}:{mi:02}:{s:02}{dot}{zone}");
+            let by_chrono = DateTime::parse_from_rfc3339(&text).ok().map(|t| t.timestamp_micros());
+            match utc_micros(&text) {
+                Some(micros) => proptest::prop_assert_eq!(Some(micros), by_chrono, "{}", text),
+                None => {
+                    let hand_form = separator == 'T' && zone == "Z" && s < 60 && fraction.is_none_or(|f| f.len() <= 9);
+                    proptest::prop_assert!(!(hand_form && by_chrono.is_some()), "{} left to chrono", text);
+                }
+            }
+        }
     }
 }
