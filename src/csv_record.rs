@@ -9,10 +9,10 @@
 //! end belongs to the cell, and a quote inside an unquoted cell is an ordinary byte.
 //!
 //! It differs from `csv_core` in how it gets there. `csv_core` steps a state machine byte by
-//! byte; this reader copies a quoted cell sixteen bytes at a time up to its next quote, and
-//! jumps over an unquoted cell sixteen bytes at a time to the comma or line end that ends it. The JSON
-//! cells of a gateway's export are most of its bytes, and `csv_core` spent a quarter of the
-//! instructions of a LiteLLM CSV ingest on them.
+//! byte; this reader looks at sixteen bytes at a time with vector comparisons: it copies a
+//! quoted cell a block at a time up to its next quote, and jumps over an unquoted cell to the
+//! comma or line end that ends it. The JSON cells of a gateway's export are most of its bytes,
+//! and `csv_core` spent a quarter of the instructions of a LiteLLM CSV ingest on them.
 
 use wide::u8x16;
 
