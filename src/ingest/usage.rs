@@ -77,7 +77,7 @@ struct Details {
 
 /// A JSON value read as text when it is a string, else as none (and skipped).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Text(Option<String>);
+pub(crate) struct Text(pub(crate) Option<String>);
 
 /// Implements `Deserialize` for a lenient type, one that takes any JSON: `$read` reads an
 /// object (its `MapAccess` bound to `$map`), null gives `Default`, and a scalar gives what

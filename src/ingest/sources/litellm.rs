@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::native::{JsonColumn, Loose, row};
 use super::{CsvColumn, CsvLayout, CsvRow};
-use crate::ingest::usage::{FromScalar, Usage, lenient};
+use crate::ingest::usage::{FromScalar, Text, Usage, lenient};
 use crate::ingest::validate::{RawRecord, Reject, Typing, Val, ValidRecord, export_time, trim, validate};
 
 /// The columns of a spend log row the mapping reads, borrowed from the line; the others are
@@ -69,7 +69,7 @@ struct SpendLogRow<'a> {
 /// JSON object, is no metadata; a key given twice keeps its last value.
 #[derive(Default)]
 struct Metadata {
-    user_api_key_alias: Option<Value>,
+    user_api_key_alias: Text,
     /// Boxed: a usage object of every provider's counts is 700 bytes, and the row and its
     /// metadata were copied whole a few times a row (1.5 % of a LiteLLM CSV ingest)
     usage_object: Box<Usage>,
@@ -203,7 +203,8 @@ pub fn parse_row<'a>(columns: &CsvColumns, row: &CsvRow<'a>, typing: Typing) -> 
 /// A spend log row mapped to the inference record (inlined into both readers: the row is
 /// large, and moving it into a call costs a copy).
 #[inline]
-fn map<'a>(r: SpendLogRow<'a>, typing: Typing) -> Result<ValidRecord<'a>, Reject> {
+fn map<'a>(mut r: SpendLogRow<'a>, typing: Typing) -> Result<ValidRecord<'a>, Reject> {
+    let key_alias = r.metadata.user_api_key_alias.0.take();
     let metadata = &r.metadata;
     // the usage object is the provider's, passed through: its other billed parts read as the
     // provider's own (crate::ingest::usage)
@@ -245,15 +246,14 @@ fn map<'a>(r: SpendLogRow<'a>, typing: Typing) -> Result<ValidRecord<'a>, Reject
     put("team_id", team.clone());
     put("group", team);
     put("end_user", end_user.clone());
-    put("key_alias", metadata.user_api_key_alias.as_ref().and_then(Value::as_str).map(|a| Cow::Owned(a.to_string())));
+    put("key_alias", key_alias.map(Cow::Owned));
+    // the strings of the tags' array, in order (anything else in it skipped; no array, no tags)
     let mut tags = String::new();
-    if let Some(Value::Array(values)) = r.request_tags.parse::<Value>() {
-        for tag in values.iter().filter_map(Value::as_str) {
-            if !tags.is_empty() {
-                tags.push(',');
-            }
-            tags.push_str(tag);
+    for tag in r.request_tags.parse::<Vec<Text>>().into_iter().flatten().filter_map(|t| t.0) {
+        if !tags.is_empty() {
+            tags.push(',');
         }
+        tags.push_str(&tag);
     }
     put("request_tags", Some(Cow::Owned(tags)));
     put("call_type", r.call_type.non_blank().and_then(Val::text));
@@ -410,5 +410,30 @@ mod tests {
         let long = serde_json::to_string(&["x".repeat(17 * 1024)]).unwrap();
         let refused = parse_line(line(&long).as_bytes(), Typing::Strict).expect_err("over the cap");
         assert_eq!(refused.code, crate::ingest::validate::ReasonCode::FieldTooLong, "{}", refused.message);
+        // the strings of the array only, in order; anything but an array is no tags
+        let tags_of = |tags: &str| {
+            let text = line(tags);
+            let record = parse_line(text.as_bytes(), Typing::Strict).expect("a valid row");
+            record.usage_context.iter().flatten().find(|(k, _)| k == "request_tags").map(|p| p.1.to_string())
+        };
+        assert_eq!(tags_of(r#"["a", 1, null, ["c"], {"d": "e"}, "b\"q"]"#).as_deref(), Some("a,b\"q"));
+        for none in [r#""a""#, r#"{"a": "b"}"#, "[]", "[1, 2]", "null", "7"] {
+            assert_eq!(tags_of(none), None, "request_tags {none}");
+        }
+    }
+
+    #[test]
+    fn a_key_alias_is_the_metadatas_string_and_anything_else_is_none() {
+        let alias_of = |alias: &str| {
+            let text = format!(
+                r#"{{"request_id":"r-1","startTime":"2025-03-01 10:00:00","model":"m","prompt_tokens":1,"metadata":{{"user_api_key_alias":{alias}}}}}"#
+            );
+            let record = parse_line(text.as_bytes(), Typing::Strict).expect("a valid row");
+            record.usage_context.iter().flatten().find(|(k, _)| k == "key_alias").map(|p| p.1.to_string())
+        };
+        assert_eq!(alias_of(r#""team \"a\"""#).as_deref(), Some("team \"a\""));
+        for none in ["7", "null", "[\"k\"]", r#"{"k": "v"}"#, r#""""#] {
+            assert_eq!(alias_of(none), None, "alias {none}");
+        }
     }
 }
