@@ -123,7 +123,9 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
             Ok(RecordText::Row(row)) => {
                 csv_row = Some(row);
                 match columns.as_ref().expect("a CSV chunk has its columns") {
-                    CsvColumns::Litellm(columns) => litellm::parse_row(columns, &row, chunk.typing).map(Parsed::one),
+                    CsvColumns::Litellm(columns) => {
+                        litellm::parse_row(columns, &row, chunk.typing, &mut scratch).map(Parsed::one)
+                    }
                     CsvColumns::AsJson => match row.json(&mut json) {
                         Ok(line) => ctx.parse(line, chunk.typing, &mut scratch),
                         Err(e) => {

@@ -248,8 +248,15 @@ impl LineScratch {
         }
     }
 
+    /// JSON text (a CSV cell holding an object: LiteLLM's metadata) read as `T`: by simd-json,
+    /// or by serde_json when simd-json refuses it, as [`Self::row`] reads a line; none when
+    /// neither takes it.
+    pub(crate) fn text_as<T: serde::de::DeserializeOwned>(&mut self, text: &str) -> Option<T> {
+        self.read(text.as_bytes()).or_else(|| serde_json::from_str(text).ok())
+    }
+
     /// The line read by simd-json, or none when it refuses it.
-    fn read<'a, T: Deserialize<'a>>(&'a mut self, line: &[u8]) -> Option<T> {
+    pub(super) fn read<'a, T: Deserialize<'a>>(&'a mut self, line: &[u8]) -> Option<T> {
         // serde would also fill a struct from an array, field by field
         if line.trim_ascii_start().first() != Some(&b'{') {
             return None;
@@ -341,6 +348,24 @@ pub fn request_id_of(line: &[u8], field: &str) -> Option<String> {
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// `json` with one byte changed, inserted or cut off (a byte that matters to JSON, a control
+/// byte, or one that breaks UTF-8): the texts on which the property tests hold simd-json's
+/// reading to serde_json's.
+#[cfg(test)]
+pub(crate) fn damaged_json(json: &'static str) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::strategy::Strategy;
+    let bytes = b"\"\\{}[],:0123456789-+.eE tnulfarxX\x01\x7f\xc3\xff".to_vec();
+    (0..json.len(), proptest::sample::select(bytes), 0u8..3).prop_map(move |(at, byte, how)| {
+        let mut text = json.as_bytes().to_vec();
+        match how {
+            0 => text[at] = byte,
+            1 => text.insert(at, byte),
+            _ => text.truncate(at),
+        }
+        text
+    })
 }
 
 #[cfg(test)]
@@ -494,14 +519,7 @@ mod tests {
         /// A good line with one byte changed, inserted or cut off: simd-json's path gives what
         /// serde_json's gives, record or reason.
         #[test]
-        fn both_readers_agree_on_damaged_lines(at in 0usize..GOOD.len(), byte in proptest::sample::select(
-            b"\"\\{}[],:0123456789-+.eE tnulfarxX\x01\x7f\xc3\xff".to_vec()), how in 0u8..3) {
-            let mut line = GOOD.as_bytes().to_vec();
-            match how {
-                0 => line[at] = byte,
-                1 => line.insert(at, byte),
-                _ => line.truncate(at),
-            }
+        fn both_readers_agree_on_damaged_lines(line in damaged_json(GOOD)) {
             let _ = parse(&line, &mut LineScratch::default());
         }
     }
