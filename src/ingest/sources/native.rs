@@ -34,7 +34,7 @@ struct NativeLine<'a> {
     #[serde(borrow, default)]
     requester: Loose<'a>,
     #[serde(borrow, default)]
-    usage_context: Loose<'a>,
+    usage_context: ContextField<'a>,
     #[serde(borrow, default)]
     status_code: Loose<'a>,
     #[serde(borrow, default)]
@@ -89,6 +89,162 @@ impl<'a> Loose<'a> {
             Some(Val::Str(s)) if trim(&s).is_empty() => None,
             other => other,
         }
+    }
+}
+
+/// `usage_context` as a line has it: an object read straight into its pairs of text, borrowed
+/// from the line where they have no escapes, as validation makes them of a JSON map (a key
+/// given twice keeps its last value, a null drops the key, a number or boolean is its JSON
+/// text); anything else as [`Loose`] reads it, for validation to read or refuse. (A map of
+/// `serde_json::Value`s was built and dropped for every record: 2 % of a native ingest.)
+#[derive(Default)]
+pub(crate) struct ContextField<'a>(pub(crate) Option<Val<'a>>);
+
+/// A value of a `usage_context` member.
+enum ContextValue<'a> {
+    Text(Cow<'a, str>),
+    Null,
+    /// An object or an array, which validation refuses.
+    Nested(serde_json::Value),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ContextField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ContextVisitor(LooseVisitor(std::marker::PhantomData)))
+    }
+}
+
+struct ContextVisitor<'a>(LooseVisitor<'a>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for ContextVisitor<'a> {
+    type Value = ContextField<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // a context holds a few members (grown one by one, this vector took 500 instructions)
+        let mut members: Vec<(Cow<'a, str>, ContextValue<'a>)> = Vec::with_capacity(8);
+        while let Some(Loose(key)) = map.next_key::<Loose<'a>>()? {
+            let Some(Val::Str(key)) = key else {
+                return Err(serde::de::Error::custom("a key that is not a string"));
+            };
+            members.push((key, map.next_value()?));
+        }
+        // in the map's order, a key given twice keeping its last value (a stable sort keeps
+        // equal keys in their order; `dedup_by` passes the later one first)
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        members.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        if members.iter().any(|(_, v)| matches!(v, ContextValue::Nested(_))) {
+            // refused by validation, with the reason it gives a map holding it
+            let map = members.into_iter().map(|(k, v)| {
+                let v = match v {
+                    ContextValue::Text(t) => serde_json::Value::String(t.into_owned()),
+                    ContextValue::Null => serde_json::Value::Null,
+                    ContextValue::Nested(v) => v,
+                };
+                (k.into_owned(), v)
+            });
+            return Ok(ContextField(Some(Val::Json(serde_json::Value::Object(map.collect())))));
+        }
+        // into a vector of their own size (collected in place, the members' was shrunk by a copy)
+        let mut pairs = Vec::with_capacity(members.len());
+        pairs.extend(members.into_iter().filter_map(|(k, v)| match v {
+            ContextValue::Text(t) => Some((k, t)),
+            _ => None,
+        }));
+        Ok(ContextField(Some(Val::Pairs(pairs))))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.0.visit_bool(v).map(|l| ContextField(l.0))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.0.visit_i64(v).map(|l| ContextField(l.0))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.0.visit_u64(v).map(|l| ContextField(l.0))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.0.visit_f64(v).map(|l| ContextField(l.0))
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        self.0.visit_borrowed_str(v).map(|l| ContextField(l.0))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.0.visit_str(v).map(|l| ContextField(l.0))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.0.visit_string(v).map(|l| ContextField(l.0))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(ContextField(None))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(ContextField(None))
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        ContextField::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.0.visit_seq(seq).map(|l| ContextField(l.0))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ContextValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = ContextValue<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ContextValue::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ContextValue::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(ContextValue::Text(Cow::Owned(v)))
+            }
+            // a number or a boolean is its JSON text, as a map of values writes it
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(ContextValue::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(ContextValue::Text(Cow::Owned(serde_json::Value::from(v).to_string())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(ContextValue::Text(Cow::Owned(serde_json::Value::from(v).to_string())))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(ContextValue::Text(Cow::Owned(serde_json::Value::from(v).to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ContextValue::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(ContextValue::Null)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                ContextValue::deserialize(d)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ContextValue::Nested(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(ContextValue::Nested(v))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -512,6 +668,73 @@ mod tests {
         assert_eq!(parse(nested(10_000).as_bytes(), &mut scratch).unwrap_err().code, ReasonCode::MalformedRecord);
         // and a good line after them all is read whole
         assert_eq!(parse(GOOD.as_bytes(), &mut scratch).unwrap().request_id, "r1");
+    }
+
+    /// The usage context a line with `context` gives (or its reject), checked to be what
+    /// validation made of the context read as a map of `serde_json::Value`s, as it was read
+    /// before it was read straight into pairs.
+    fn context_as_a_map_gives(context: &str) -> Result<Option<Vec<(String, String)>>, String> {
+        let line = GOOD.replace(r#"{"project":"p","cost_center":"CC-1"}"#, context);
+        let pairs =
+            |r: ValidRecord| r.usage_context.map(|c| c.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        let read = parse(line.as_bytes(), &mut LineScratch::default()).map(pairs).map_err(|e| e.message);
+        let mut as_map: NativeLine = row(line.as_bytes()).expect("a JSON line");
+        as_map.usage_context = ContextField(serde_json::from_str::<Loose>(context).expect("JSON").0);
+        let before = validate(as_map.into_raw(), Typing::Strict).map(pairs).map_err(|e| e.message);
+        assert_eq!(read, before, "{context}");
+        read
+    }
+
+    #[test]
+    fn a_usage_context_is_read_into_the_pairs_its_map_gave() {
+        let pairs = |p: &[(&str, &str)]| Ok(Some(p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
+        assert_eq!(context_as_a_map_gives(r#"{"b": "x", "a": "y"}"#), pairs(&[("a", "y"), ("b", "x")]));
+        assert_eq!(context_as_a_map_gives("{}"), pairs(&[]));
+        // a key given twice keeps its last value; null drops it
+        assert_eq!(context_as_a_map_gives(r#"{"a": "x", "b": "1", "a": "y"}"#), pairs(&[("a", "y"), ("b", "1")]));
+        assert_eq!(context_as_a_map_gives(r#"{"a": "x", "a": null}"#), pairs(&[]));
+        assert_eq!(context_as_a_map_gives(r#"{"a": {"n": 1}, "a": "x"}"#), pairs(&[("a", "x")]));
+        // numbers and booleans as their JSON text, escapes read
+        assert_eq!(
+            context_as_a_map_gives(
+                r#"{"i": -3, "u": 18446744073709551615, "f": 1.50, "e": 2e3, "t": true, "k\u00e9": "v\"q"}"#
+            ),
+            pairs(&[
+                ("e", "2000.0"),
+                ("f", "1.5"),
+                ("i", "-3"),
+                ("k\u{e9}", "v\"q"),
+                ("t", "true"),
+                ("u", "18446744073709551615")
+            ])
+        );
+        // nested values are refused, naming the first key in order
+        let nested = context_as_a_map_gives(r#"{"z": [1], "b": "x", "a": {"n": 1}}"#).unwrap_err();
+        assert!(nested.starts_with("usage_context.a must be a string"), "{nested}");
+        assert!(context_as_a_map_gives(r#"{"a": "x", "a": {"n": 1}}"#).is_err());
+        // over the cap
+        let long = format!(r#"{{"a": "{}"}}"#, "x".repeat(17 * 1024));
+        assert!(context_as_a_map_gives(&long).unwrap_err().contains("over the cap"));
+        // not an object: read as before (a string holding an object is its JSON)
+        assert_eq!(context_as_a_map_gives(r#""{\"a\": \"b\"}""#), pairs(&[("a", "b")]));
+        assert_eq!(context_as_a_map_gives("null"), Ok(None));
+        for other in ["7", "[1]", r#""text""#, "true"] {
+            assert!(context_as_a_map_gives(other).is_err(), "{other}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// Contexts of keys given once or more, in any order, with strings, nulls, numbers,
+        /// booleans and nested values: read into pairs, they give what their map gave.
+        #[test]
+        fn any_usage_context_gives_what_its_map_gave(members in proptest::collection::vec((
+            proptest::sample::select(vec!["a", "b", "cost_center", "k\\u00e9", ""]),
+            proptest::sample::select(vec![r#""x""#, r#""""#, r#""q\"""#, "null", "0", "-1.25", "true", "[]", r#"{"n": null}"#]),
+        ), 0..7)) {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!(r#""{k}": {v}"#)).collect();
+            let _ = context_as_a_map_gives(&format!("{{{}}}", body.join(", ")));
+        }
     }
 
     proptest::proptest! {
