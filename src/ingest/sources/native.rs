@@ -98,7 +98,7 @@ impl<'a> Loose<'a> {
 /// text); anything else as [`Loose`] reads it, for validation to read or refuse. (A map of
 /// `serde_json::Value`s was built and dropped for every record: 2 % of a native ingest.)
 #[derive(Default)]
-pub(crate) struct ContextField<'a>(pub(crate) Option<Val<'a>>);
+struct ContextField<'a>(Option<Val<'a>>);
 
 /// A value of a `usage_context` member.
 enum ContextValue<'a> {
