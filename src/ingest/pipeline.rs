@@ -269,9 +269,11 @@ pub async fn process_file(
 ) -> Result<(FileCounts, String)> {
     let in_flight = job.threads * 2 + 2;
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(job.threads);
-    let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(in_flight);
+    // a permit to read a chunk is the buffer of one the writer is done with, which the next
+    // chunk is read into (its bytes already there, so it is not zeroed again first)
+    let (permit_tx, permit_rx) = crossbeam_channel::bounded::<Vec<u8>>(in_flight);
     for _ in 0..in_flight {
-        permit_tx.send(()).expect("the channel has room for every permit");
+        permit_tx.send(Vec::new()).expect("the channel has room for every permit");
     }
     let (result_tx, mut result_rx) = tokio::sync::mpsc::channel::<Result<ParsedChunk>>(in_flight);
 
@@ -280,7 +282,15 @@ pub async fn process_file(
         let counter = counter.clone();
         let opts = job.chunks;
         std::thread::Builder::new().name("tokenledger-read".into()).spawn(move || {
-            read_chunks(&file, opts, counter, &mut |chunk| permit_rx.recv().is_ok() && chunk_tx.send(chunk).is_ok())
+            let spare = std::cell::Cell::new(Vec::new());
+            let mut emit = |chunk| match permit_rx.recv() {
+                Ok(buffer) => {
+                    spare.set(buffer);
+                    chunk_tx.send(chunk).is_ok()
+                }
+                Err(_) => false,
+            };
+            read_chunks(&file, opts, counter, &mut emit, &mut || spare.take())
         })?
     };
     let mut workers = Vec::new();
@@ -308,9 +318,9 @@ pub async fn process_file(
             let parsed = parsed?;
             pending.insert(parsed.seq, parsed);
             while let Some(parsed) = pending.remove(&next) {
-                consume(parsed, &mut job, state, &mut counts, &mut pending_rejects).await?;
+                let buffer = consume(parsed, &mut job, state, &mut counts, &mut pending_rejects).await?;
                 next += 1;
-                let _ = permit_tx.send(());
+                let _ = permit_tx.send(buffer);
                 progress.set_position(counter.load(Ordering::Relaxed));
                 if next.is_multiple_of(8) {
                     let secs = progress.elapsed().as_secs_f64().max(1e-3);
@@ -384,13 +394,15 @@ fn quarantine(
     Ok(())
 }
 
+/// Dedups a parsed chunk's rows and writes them and its rejects; gives back the chunk's
+/// buffer, which the reader reads a later chunk into.
 async fn consume(
     parsed: ParsedChunk,
     job: &mut FileJob<'_>,
     state: &mut RunState,
     counts: &mut FileCounts,
     pending: &mut Vec<Rejected>,
-) -> Result<()> {
+) -> Result<Vec<u8>> {
     counts.records += parsed.records;
     counts.failed_attempt_rows += parsed.failed_attempt_rows;
     for reject in parsed.rejects {
@@ -459,5 +471,5 @@ async fn consume(
         let adds = state.quarantine.flush().await?;
         state.quarantine_adds.extend(adds);
     }
-    Ok(())
+    Ok(parsed.data)
 }

@@ -72,27 +72,33 @@ impl ServedEntities {
         };
         let mut entities = ServedEntities::default();
         let mut problems = Vec::new();
-        read_chunks(&file, opts, Arc::new(AtomicU64::new(0)), &mut |chunk| {
-            for r in &chunk.rejects {
-                problems.push(format!("line {}: {}", r.line, r.message));
-            }
-            let mut json = Vec::new();
-            chunk.for_each_record(|number, _, _, record| {
-                let version = match record {
-                    Ok(RecordText::Json(line)) => version_of(line, chunk.typing),
-                    Ok(RecordText::Row(row)) => match row.json(&mut json) {
-                        Ok(line) => version_of(line, chunk.typing),
-                        Err(e) => Err(Reject::new(ReasonCode::MalformedRecord, e.to_string())),
-                    },
-                    Err(r) => Err(r),
-                };
-                match version {
-                    Ok((id, v)) => entities.versions.entry(id).or_default().push(v),
-                    Err(r) => problems.push(format!("line {number}: {}", r.message)),
+        read_chunks(
+            &file,
+            opts,
+            Arc::new(AtomicU64::new(0)),
+            &mut |chunk| {
+                for r in &chunk.rejects {
+                    problems.push(format!("line {}: {}", r.line, r.message));
                 }
-            });
-            problems.len() < 20
-        })?;
+                let mut json = Vec::new();
+                chunk.for_each_record(|number, _, _, record| {
+                    let version = match record {
+                        Ok(RecordText::Json(line)) => version_of(line, chunk.typing),
+                        Ok(RecordText::Row(row)) => match row.json(&mut json) {
+                            Ok(line) => version_of(line, chunk.typing),
+                            Err(e) => Err(Reject::new(ReasonCode::MalformedRecord, e.to_string())),
+                        },
+                        Err(r) => Err(r),
+                    };
+                    match version {
+                        Ok((id, v)) => entities.versions.entry(id).or_default().push(v),
+                        Err(r) => problems.push(format!("line {number}: {}", r.message)),
+                    }
+                });
+                problems.len() < 20
+            },
+            &mut Vec::new,
+        )?;
         if !problems.is_empty() {
             return Err(Error::Config(format!("{}: {}", path.display(), problems.join("; "))));
         }

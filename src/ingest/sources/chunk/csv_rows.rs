@@ -24,12 +24,13 @@ pub(super) fn csv_chunks(
     path: &Path,
     opts: ChunkOptions,
     emit: &mut dyn FnMut(Chunk) -> bool,
+    spare: &mut dyn FnMut() -> Vec<u8>,
 ) -> Result<bool> {
     let (layout, rest, header_lines) = read_header(reader, path, &opts)?;
     let mut rows = std::io::Cursor::new(rest).chain(reader);
     let records =
         Records { first_line: 1 + header_lines, last_end: last_row_end, typing: Typing::FromText, csv: Some(layout) };
-    line_chunks(&mut rows, path, opts, records, emit)
+    line_chunks(&mut rows, path, opts, records, emit, spare)
 }
 
 /// Reads the header row: the rows' layout, the bytes read past the header, and the newlines
@@ -282,13 +283,19 @@ pub(crate) fn csv_chunk(text: &[u8], source: crate::ingest::sources::Source) -> 
         json_columns: source.json_columns(),
         what: source.what(),
     };
+    all_chunks(text, opts).expect("a CSV with the source's columns").remove(0)
+}
+
+/// Every chunk of the CSV `input`, cut with `opts`.
+#[cfg(test)]
+fn all_chunks(input: &[u8], opts: ChunkOptions) -> Result<Vec<Chunk>> {
     let mut chunks = Vec::new();
-    csv_chunks(&mut &text[..], Path::new("t.csv"), opts, &mut |c| {
+    let mut emit = |c| {
         chunks.push(c);
         true
-    })
-    .expect("a CSV with the source's columns");
-    chunks.remove(0)
+    };
+    csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut emit, &mut Vec::new)?;
+    Ok(chunks)
 }
 
 #[cfg(test)]
@@ -308,12 +315,7 @@ mod tests {
             json_columns: &["j"],
             what: "records",
         };
-        let mut chunks = Vec::new();
-        csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |c| {
-            chunks.push(c);
-            true
-        })
-        .unwrap();
+        let chunks = all_chunks(input, opts).unwrap();
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         for c in &chunks {
             let crate::ingest::sources::LineNumbers::From { first, .. } = c.lines else {
@@ -397,10 +399,16 @@ mod tests {
         let opts =
             ChunkOptions { chunk_bytes: 64, max_line_bytes: 100, required: &["a"], json_columns: &[], what: "records" };
         let mut message = String::new();
-        csv_chunks(&mut &b"a,b\n\"open,1\n2,3\n4,5\n"[..], Path::new("t.csv"), opts, &mut |c| {
-            c.for_each_record(|_, _, _, record| message = record.err().map(|r| r.message).unwrap_or_default());
-            true
-        })
+        csv_chunks(
+            &mut &b"a,b\n\"open,1\n2,3\n4,5\n"[..],
+            Path::new("t.csv"),
+            opts,
+            &mut |c| {
+                c.for_each_record(|_, _, _, record| message = record.err().map(|r| r.message).unwrap_or_default());
+                true
+            },
+            &mut Vec::new,
+        )
         .unwrap();
         assert_eq!(message, "the row has 1 fields, the header 2; the row runs from line 2 to 4: is a quote left open?");
         let (_, _, rejects) = rows(b"a,b\n\xc3,\xa9\n", 1 << 20);
@@ -437,12 +445,7 @@ mod tests {
         input.extend(b"\n2,ok\n3,ok\n");
         let opts =
             ChunkOptions { chunk_bytes: 64, max_line_bytes: 100, required: &["a"], json_columns: &[], what: "records" };
-        let mut chunks = Vec::new();
-        csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |c| {
-            chunks.push(c);
-            true
-        })
-        .unwrap();
+        let chunks = all_chunks(&input, opts).unwrap();
         let too_long: Vec<_> = chunks.iter().flat_map(|c| &c.rejects).map(|r| (r.line, r.code)).collect();
         assert_eq!(too_long, vec![(2, ReasonCode::LineTooLong)]);
         let mut read = Vec::new();
@@ -460,7 +463,7 @@ mod tests {
         let opts =
             ChunkOptions { chunk_bytes: 64, max_line_bytes: 100, required: &["a"], json_columns: &[], what: "records" };
         for input in [&b"x,y\n1,2\n"[..], b""] {
-            let err = csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |_| true).unwrap_err();
+            let err = csv_chunks(&mut &input[..], Path::new("t.csv"), opts, &mut |_| true, &mut Vec::new).unwrap_err();
             assert!(err.to_string().contains("the header lacks a"), "{err}");
         }
     }
@@ -508,12 +511,7 @@ mod tests {
             proptest::prop_assert_eq!(&reference, &expected);
 
             let opts = ChunkOptions { chunk_bytes: 1, max_line_bytes: 1 << 20, required: &["a"], json_columns: &[], what: "records" };
-            let mut chunks = Vec::new();
-            csv_chunks(&mut &written[..], Path::new("t.csv"), opts, &mut |c| {
-                chunks.push(c);
-                true
-            })
-            .unwrap();
+            let chunks = all_chunks(&written, opts).unwrap();
             proptest::prop_assert!(chunks.len() > 1, "reads of 64 KiB cut the file");
             let (mut read, mut lines) = (Vec::new(), Vec::new());
             for c in &chunks {

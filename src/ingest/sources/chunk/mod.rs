@@ -62,6 +62,7 @@ pub fn read_chunks(
     opts: ChunkOptions,
     counter: Arc<AtomicU64>,
     emit: &mut dyn FnMut(Chunk) -> bool,
+    spare: &mut dyn FnMut() -> Vec<u8>,
 ) -> Result<Option<String>> {
     let hasher = Arc::new(std::sync::Mutex::new(Xxh3::new()));
     let complete = match file.format {
@@ -70,14 +71,14 @@ pub fn read_chunks(
             let complete = if detect::starts_with_array(&mut reader).map_err(read_error(&file.path))? {
                 json_array_chunks(&mut reader, &file.path, opts, emit)?
             } else {
-                json_line_chunks(&mut reader, &file.path, opts, emit)?
+                json_line_chunks(&mut reader, &file.path, opts, emit, spare)?
             };
             // gzip may stop before the end of the file's bytes (trailing garbage): hash them all
             complete && std::io::copy(&mut reader, &mut std::io::sink()).is_ok()
         }
         Format::Csv => {
             let mut reader = open(file, counter, hasher.clone())?;
-            csv_chunks(&mut reader, &file.path, opts, emit)?
+            csv_chunks(&mut reader, &file.path, opts, emit, spare)?
         }
         // Parquet is read by seeking, not as a stream: ingest hashes it whole before reading
         Format::Parquet => {
