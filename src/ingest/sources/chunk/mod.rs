@@ -57,6 +57,8 @@ fn open(
 /// Reads `file` and hands its records to `emit` in chunks, in order. `emit` returns false
 /// when the consumer has stopped; reading stops too. Returns the file's fingerprint (the
 /// same as [`file_fingerprint`](super::file_fingerprint)) when the whole file was read as a stream (not Parquet).
+/// `spare` gives the buffer of a chunk its consumer is done with (or an empty one), which the
+/// next chunk of JSON lines or CSV rows is read into.
 pub fn read_chunks(
     file: &InputFile,
     opts: ChunkOptions,
