@@ -385,6 +385,19 @@ pub struct LineScratch {
     tape: Option<simd_json::Tape<'static>>,
 }
 
+/// Whether `text` may hold the number `-0`: simd-json reads it as the integer 0, serde_json as
+/// the float -0.0, and a count read leniently takes the one and not the other. A `-0` where a
+/// number may start (after `:`, `[`, `,` or a blank) and not followed by a fraction or an
+/// exponent; inside a string the same bytes only send the text to serde_json.
+fn has_negative_zero(text: &[u8]) -> bool {
+    memchr::memmem::find_iter(text, b"-0").any(|at| {
+        let before = at.checked_sub(1).map(|i| text[i]);
+        let after = text.get(at + 2);
+        matches!(before, Some(b':' | b'[' | b',' | b' ' | b'\t' | b'\n' | b'\r') | None)
+            && !matches!(after, Some(b'.' | b'e' | b'E'))
+    })
+}
+
 /// Nesting deeper than this leaves the line to serde_json, which then decides it with its own
 /// recursion limit (128); a gateway's record nests three or four levels.
 const FAST_PATH_MAX_DEPTH: usize = 64;
@@ -418,7 +431,8 @@ impl LineScratch {
     /// or by serde_json when simd-json refuses it, as [`Self::row`] reads a line; none when
     /// neither takes it.
     pub(crate) fn text_as<T: serde::de::DeserializeOwned>(&mut self, text: &str) -> Option<T> {
-        self.read(text.as_bytes()).or_else(|| serde_json::from_str(text).ok())
+        let fast = if has_negative_zero(text.as_bytes()) { None } else { self.read(text.as_bytes()) };
+        fast.or_else(|| serde_json::from_str(text).ok())
     }
 
     /// The line read by simd-json, or none when it refuses it.
