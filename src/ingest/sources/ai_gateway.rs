@@ -41,7 +41,11 @@ pub fn parse_usage_line<'a>(
     typing: Typing,
     scratch: &'a mut LineScratch,
 ) -> Result<Parsed<'a>, Reject> {
-    let mut f: GatewayRow<'a> = scratch.row(line)?;
+    usage_rows(scratch.row(line)?, typing)
+}
+
+/// The records of a usage row: its attempts that failed, then the one that answered.
+fn usage_rows(mut f: GatewayRow<'_>, typing: Typing) -> Result<Parsed<'_>, Reject> {
     if let Some(method) =
         object(f.mcp_metadata.0.take(), "mcp_metadata")?.and_then(|m| text_of(m.get("json_rpc_method")))
     {
@@ -130,7 +134,11 @@ pub fn parse_payload_line<'a>(
     typing: Typing,
     scratch: &'a mut LineScratch,
 ) -> Result<Parsed<'a>, Reject> {
-    let mut f: GatewayRow<'a> = scratch.row(line)?;
+    payload_row(scratch.row(line)?, typing)
+}
+
+/// The record of a payload row.
+fn payload_row(mut f: GatewayRow<'_>, typing: Typing) -> Result<Parsed<'_>, Reject> {
     let url = text(f.url.0.as_ref());
     let mut raw = destination(&mut f, url.as_deref())?;
     raw.served_entity_id = None;
@@ -288,11 +296,71 @@ fn json_val(v: Option<&Value>) -> Option<Val<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::sources::native::{assert_readers_agree, damaged_json, row};
     use crate::ingest::tokens::TokenCountSource;
 
     /// A Claude row of the gateway's usage table as Databricks' cache-efficiency query reads it:
     /// 16,400 prompt tokens of which 15,580 (95 %) were cache reads and 400 a cache write.
     const ROW: &str = r#"{"event_time":"2026-06-01 09:30:00.125","request_id":"r-1","endpoint_name":"main.ai.prod_claude","destination_type":"DESTINATION_TYPE_EXTERNAL_MODEL","destination_name":"claude_primary","destination_model":"claude-sonnet-4-5","requester":"ana@example.com","requester_type":"USER","url":"https://ws/ai-gateway/anthropic/v1/messages","input_tokens":16400,"output_tokens":210,"total_tokens":16610,"token_details":{"cache_read_input_tokens":15580,"cache_creation_input_tokens":400,"output_reasoning_tokens":64},"latency_ms":2100,"response_content_type":"text/event-stream","status_code":200,"invocation_metadata":{"source":"API","service_tier":"default"}}"#;
+
+    /// A usage row with request tags, retried on a second destination.
+    const RETRIED_ROW: &str = r#"{"event_time":"2026-06-01 09:30:00.125","request_id":"r-2","endpoint_name":"main.ai.prod_claude","destination_type":"DESTINATION_TYPE_EXTERNAL_MODEL","destination_name":"claude_primary","destination_model":"claude-sonnet-4-5","requester":"ana@example.com","requester_type":"USER","request_tags":{"cost_center":"CC-1","n":7},"input_tokens":1640,"output_tokens":21,"token_details":{"cache_read_input_tokens":1558,"output_reasoning_tokens":6},"latency_ms":2100,"status_code":200,"routing_information":{"attempts":[{"destination":"claude_eu","status_code":429,"latency_ms":12},{"destination":"claude_primary","status_code":200,"latency_ms":2088}]},"invocation_metadata":{"service_tier":"priority"}}"#;
+
+    /// A payload row whose response carries its usage.
+    const PAYLOAD_ROW: &str = r#"{"event_time":"2025-03-01T00:23:50.646Z","request_id":"r-3","request_tags":{"project":"rag"},"status_code":200,"sampling_fraction":1.0,"latency_ms":1132,"request":"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}","response":"{\"usage\":{\"prompt_tokens\":14,\"completion_tokens\":7,\"total_tokens\":21}}","destination_type":"DESTINATION_TYPE_FOUNDATION_MODEL","destination_name":"llama_fm","destination_model":"databricks-meta-llama-3-3-70b-instruct","requester":"etl-bot@example.com","url":"https://ws/ai-gateway/model-services/main.ai.chat/invocations"}"#;
+
+    /// A row through both readers, as a usage row and as a payload row: simd-json's path must
+    /// give what serde_json's gives.
+    fn read_both(line: &[u8]) {
+        let (mut scratch, mut other) = (LineScratch::default(), LineScratch::default());
+        let fast = parse_usage_line(line, Typing::Strict, &mut scratch);
+        let slow = row::<GatewayRow>(line).and_then(|f| usage_rows(f, Typing::Strict));
+        assert_readers_agree(line, &fast, &slow);
+        let fast = parse_payload_line(line, Typing::Strict, &mut other);
+        let slow = row::<GatewayRow>(line).and_then(|f| payload_row(f, Typing::Strict));
+        assert_readers_agree(line, &fast, &slow);
+    }
+
+    #[test]
+    fn the_rows_are_read_as_serde_json_reads_them() {
+        let mut scratch = LineScratch::default();
+        let retried = parse_usage_line(RETRIED_ROW.as_bytes(), Typing::Strict, &mut scratch);
+        assert_eq!(retried.expect("a valid row").failed_attempts.len(), 1);
+        let mut scratch = LineScratch::default();
+        let payload = parse_payload_line(PAYLOAD_ROW.as_bytes(), Typing::Strict, &mut scratch);
+        assert_eq!(payload.expect("a valid row").record.tokens.output, 7);
+        for line in [ROW, RETRIED_ROW, PAYLOAD_ROW] {
+            read_both(line.as_bytes());
+        }
+        for (from, to) in [
+            ("\"n\":7", "\"n\":-0"),
+            ("\"input_tokens\":1640", "\"input_tokens\":-0"),
+            ("\"output_reasoning_tokens\":6", "\"output_reasoning_tokens\":-0"),
+            ("\"status_code\":429", "\"status_code\":-0"),
+            ("\"latency_ms\":12", "\"latency_ms\":-0"),
+            ("\"project\":\"rag\"", "\"project\":-0"),
+            ("\"service_tier\":\"priority\"", "\"service_tier\":-0"),
+        ] {
+            for row in [RETRIED_ROW, PAYLOAD_ROW] {
+                read_both(row.replace(from, to).as_bytes());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// A row with one byte changed, inserted or cut off: simd-json's path gives what
+        /// serde_json's gives, records or reason.
+        #[test]
+        fn both_readers_agree_on_damaged_usage_rows(line in damaged_json(RETRIED_ROW)) {
+            read_both(&line);
+        }
+
+        #[test]
+        fn both_readers_agree_on_damaged_payload_rows(line in damaged_json(PAYLOAD_ROW)) {
+            read_both(&line);
+        }
+    }
 
     #[test]
     fn input_tokens_of_a_usage_row_include_its_cache_reads_and_writes() {

@@ -241,7 +241,15 @@ pub fn parse_usage_line<'a>(
     entities: &'a ServedEntities,
     scratch: &'a mut LineScratch,
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
-    let r: EndpointUsageRow<'a> = scratch.row(line)?;
+    usage_record(scratch.row(line)?, typing, entities)
+}
+
+/// The record of an endpoint_usage row.
+fn usage_record<'a>(
+    r: EndpointUsageRow<'a>,
+    typing: Typing,
+    entities: &'a ServedEntities,
+) -> std::result::Result<ValidRecord<'a>, Reject> {
     let at_us = export_time(r.request_time.0.clone(), "request_time", typing)?;
     let mut raw = RawRecord {
         request_id: r.databricks_request_id.0,
@@ -307,7 +315,15 @@ pub fn parse_payload_line<'a>(
     entities: &'a ServedEntities,
     scratch: &'a mut LineScratch,
 ) -> std::result::Result<ValidRecord<'a>, Reject> {
-    let r: PayloadRow<'a> = scratch.row(line)?;
+    payload_record(scratch.row(line)?, typing, entities)
+}
+
+/// The record of a payload-table row.
+fn payload_record<'a>(
+    r: PayloadRow<'a>,
+    typing: Typing,
+    entities: &'a ServedEntities,
+) -> std::result::Result<ValidRecord<'a>, Reject> {
     let at_us = export_time(r.request_time.0.clone(), "request_time", typing)?;
     let mut raw = RawRecord {
         request_id: r.databricks_request_id.0,
@@ -384,6 +400,7 @@ pub(super) fn payload_tokens<'a>(raw: &mut RawRecord<'a>, request: Option<Val<'a
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::sources::native::{assert_readers_agree, damaged_json};
 
     fn entities() -> ServedEntities {
         let mut e = ServedEntities::default();
@@ -396,6 +413,67 @@ mod tests {
         };
         e.versions.insert("se-1".into(), vec![v(100, "gpt-4o"), v(200, "gpt-4o-mini")]);
         e
+    }
+
+    /// An endpoint_usage row of the entity above, with a usage context.
+    const USAGE_ROW: &str = r#"{"client_request_id":"cli-1","databricks_request_id":"r-1","requester":"ana@example.com","status_code":200,"request_time":"2025-03-01T00:31:09.099Z","input_token_count":578,"output_token_count":298,"input_character_count":2320,"output_character_count":1192,"usage_context":{"cost_center":"CC-1","n":7},"request_streaming":false,"served_entity_id":"se-1"}"#;
+
+    /// A payload-table row whose response carries its usage.
+    const PAYLOAD_ROW: &str = r#"{"databricks_request_id":"r-2","client_request_id":null,"request_time":"2025-03-01T00:31:09.099Z","requester":"ana@example.com","status_code":200,"execution_duration_ms":812,"sampling_fraction":1.0,"served_entity_id":"se-1","request":"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}","response":"{\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}"}"#;
+
+    /// Both rows through both readers: simd-json's path must give what serde_json's gives.
+    fn read_both(line: &[u8]) {
+        let entities = entities();
+        let (mut scratch, mut other) = (LineScratch::default(), LineScratch::default());
+        let fast = parse_usage_line(line, Typing::Strict, &entities, &mut scratch);
+        let slow = row::<EndpointUsageRow>(line).and_then(|r| usage_record(r, Typing::Strict, &entities));
+        assert_readers_agree(line, &fast, &slow);
+        let fast = parse_payload_line(line, Typing::Strict, &entities, &mut other);
+        let slow = row::<PayloadRow>(line).and_then(|r| payload_record(r, Typing::Strict, &entities));
+        assert_readers_agree(line, &fast, &slow);
+    }
+
+    #[test]
+    fn the_rows_are_read_as_serde_json_reads_them() {
+        let entities = entities();
+        let mut scratch = LineScratch::default();
+        let usage = parse_usage_line(USAGE_ROW.as_bytes(), Typing::Strict, &entities, &mut scratch);
+        assert_eq!(usage.expect("a valid row").served_entity_name, "gpt-4o-mini");
+        let mut scratch = LineScratch::default();
+        let payload = parse_payload_line(PAYLOAD_ROW.as_bytes(), Typing::Strict, &entities, &mut scratch);
+        assert_eq!(payload.expect("a valid row").tokens.output, 3);
+        for line in [USAGE_ROW, PAYLOAD_ROW] {
+            read_both(line.as_bytes());
+        }
+        // simd-json reads -0 as the integer 0, serde_json as the float -0.0
+        for (from, to) in [
+            ("\"n\":7", "\"n\":-0"),
+            ("\"input_token_count\":578", "\"input_token_count\":-0"),
+            ("\"input_character_count\":2320", "\"input_character_count\":-0"),
+            ("\"status_code\":200", "\"status_code\":-0"),
+            ("\"execution_duration_ms\":812", "\"execution_duration_ms\":-0"),
+            ("\"sampling_fraction\":1.0", "\"sampling_fraction\":-0"),
+            ("\"requester\":\"ana@example.com\"", "\"requester\":-0"),
+        ] {
+            for row in [USAGE_ROW, PAYLOAD_ROW] {
+                read_both(row.replace(from, to).as_bytes());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// A row with one byte changed, inserted or cut off: simd-json's path gives what
+        /// serde_json's gives, record or reason.
+        #[test]
+        fn both_readers_agree_on_damaged_usage_rows(line in damaged_json(USAGE_ROW)) {
+            read_both(&line);
+        }
+
+        #[test]
+        fn both_readers_agree_on_damaged_payload_rows(line in damaged_json(PAYLOAD_ROW)) {
+            read_both(&line);
+        }
     }
 
     #[test]

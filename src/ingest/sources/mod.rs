@@ -35,7 +35,7 @@ use super::validate::{Reject, Typing, ValidRecord};
 /// A line's records: the request, and the attempts of it that failed before the gateway fell
 /// back to the destination that answered, in order (only the AI Gateway's usage rows have
 /// those).
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Parsed<'a> {
     pub record: ValidRecord<'a>,
     pub failed_attempts: Vec<ValidRecord<'a>>,

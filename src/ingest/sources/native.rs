@@ -227,7 +227,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContextValue<'a> {
             fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
                 Ok(ContextValue::Text(Cow::Owned(v.to_string())))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                if v == SIMD_NEGATIVE_ZERO {
+                    return self.visit_f64(-0.0);
+                }
                 Ok(ContextValue::Text(Cow::Owned(serde_json::Value::from(v).to_string())))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
@@ -246,12 +249,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContextValue<'a> {
                 ContextValue::deserialize(d)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(ContextValue::Nested(v))
+                JsonValueVisitor.visit_map(map).map(ContextValue::Nested)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(ContextValue::Nested(v))
+                JsonValueVisitor.visit_seq(seq).map(ContextValue::Nested)
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
@@ -337,7 +338,10 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
     fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
         Ok(Loose(Some(Val::Bool(v))))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        if v == SIMD_NEGATIVE_ZERO {
+            return self.visit_f64(-0.0);
+        }
         Ok(Loose(Some(Val::Int(v))))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
@@ -365,12 +369,81 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
         Loose::deserialize(d)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(Loose(Some(Val::Json(v))))
+        Ok(Loose(Some(Val::Json(JsonValueVisitor.visit_map(map)?))))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Loose(Some(Val::Json(v))))
+        Ok(Loose(Some(Val::Json(JsonValueVisitor.visit_seq(seq)?))))
+    }
+}
+
+/// The integer simd-json hands a visitor for the number `-0`, which serde_json hands over as
+/// the float -0.0: simd-json gives a non-negative integer as a `u64` and a negative one as an
+/// `i64`, so an `i64` zero is only ever `-0`. The visitors of the rows take it for -0.0, so
+/// that both readers give the same values (a context's `-0` is `"-0.0"` by either).
+const SIMD_NEGATIVE_ZERO: i64 = 0;
+
+/// A nested JSON value as serde_json's `Value` reads it, whichever parser gives it: the
+/// visitor of `Value` itself, but for [`SIMD_NEGATIVE_ZERO`].
+struct JsonValue(serde_json::Value);
+
+impl<'de> Deserialize<'de> for JsonValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JsonValueVisitor).map(JsonValue)
+    }
+}
+
+struct JsonValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonValueVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        if v == SIMD_NEGATIVE_ZERO {
+            return self.visit_f64(-0.0);
+        }
+        Ok(serde_json::Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        JsonValue::deserialize(d).map(|v| v.0)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(JsonValue(v)) = seq.next_element()? {
+            values.push(v);
+        }
+        Ok(serde_json::Value::Array(values))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // a key given twice keeps its last value, as in serde_json's map
+        let mut values = serde_json::Map::new();
+        while let Some((key, JsonValue(v))) = map.next_entry::<String, JsonValue>()? {
+            values.insert(key, v);
+        }
+        Ok(serde_json::Value::Object(values))
     }
 }
 
@@ -386,9 +459,10 @@ pub struct LineScratch {
 }
 
 /// Whether `text` may hold the number `-0`: simd-json reads it as the integer 0, serde_json as
-/// the float -0.0, and a count read leniently takes the one and not the other. A `-0` where a
-/// number may start (after `:`, `[`, `,` or a blank) and not followed by a fraction or an
-/// exponent; inside a string the same bytes only send the text to serde_json.
+/// the float -0.0 (see [`SIMD_NEGATIVE_ZERO`]), and the lenient counts and `serde_json::Value`s
+/// of LiteLLM's metadata take the one and not the other. A `-0` where a number may start
+/// (after `:`, `[`, `,` or a blank) and not followed by a fraction or an exponent; inside a
+/// string the same bytes only send the text to serde_json.
 fn has_negative_zero(text: &[u8]) -> bool {
     memchr::memmem::find_iter(text, b"-0").any(|at| {
         let before = at.checked_sub(1).map(|i| text[i]);
@@ -548,6 +622,22 @@ pub(crate) fn damaged_json(json: &'static str) -> impl proptest::strategy::Strat
     })
 }
 
+/// Panics unless simd-json's reading of `line` (`fast`) gave what serde_json's (`slow`) gave:
+/// the same record, or the same reason.
+#[cfg(test)]
+pub(crate) fn assert_readers_agree<T: PartialEq + std::fmt::Debug>(
+    line: &[u8],
+    fast: &Result<T, Reject>,
+    slow: &Result<T, Reject>,
+) {
+    let text = String::from_utf8_lossy(line);
+    match (fast, slow) {
+        (Ok(f), Ok(s)) => assert_eq!(f, s, "{text}"),
+        (Err(f), Err(s)) => assert_eq!((f.code, &f.message), (s.code, &s.message), "{text}"),
+        _ => panic!("the readers disagree on {text}: {fast:?} against {slow:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,11 +649,7 @@ mod tests {
     fn parse<'a>(line: &'a [u8], scratch: &'a mut LineScratch) -> Result<ValidRecord<'a>, Reject> {
         let fast = parse_line(line, Typing::Strict, scratch);
         let slow = row::<NativeLine>(line).and_then(|parsed| validate(parsed.into_raw(), Typing::Strict));
-        match (&fast, &slow) {
-            (Ok(f), Ok(s)) => assert_eq!(f, s, "{}", String::from_utf8_lossy(line)),
-            (Err(f), Err(s)) => assert_eq!((f.code, &f.message), (s.code, &s.message)),
-            _ => panic!("the readers disagree on {}: {fast:?} against {slow:?}", String::from_utf8_lossy(line)),
-        }
+        assert_readers_agree(line, &fast, &slow);
         fast
     }
 
@@ -574,6 +660,29 @@ mod tests {
         let line = GOOD.replace(r#""input_tokens":2048"#, r#""input_tokens":20e48"#);
         let reject = parse(line.as_bytes(), &mut LineScratch::default()).unwrap_err();
         assert_eq!(reject.message, format!("input_tokens must be an integer, got {}", 2e49));
+    }
+
+    #[test]
+    fn a_negative_zero_is_read_as_serde_json_reads_it() {
+        // simd-json reads -0 as the integer 0, serde_json as the float -0.0: in a context its
+        // text is "-0.0", as serde_json's map gives it
+        for (from, to) in [
+            (r#""project":"p""#, r#""project":-0"#),
+            (r#""input_tokens":2048"#, r#""input_tokens":-0"#),
+            (r#""status_code":200"#, r#""status_code":-0"#),
+            (r#""request_id":"r1""#, r#""request_id":-0"#),
+            (r#""is_fallback":false"#, r#""is_fallback":-0"#),
+        ] {
+            let line = GOOD.replace(from, to);
+            let _ = parse(line.as_bytes(), &mut LineScratch::default());
+        }
+        let line = GOOD.replace(r#""project":"p""#, r#""project":-0"#);
+        let mut scratch = LineScratch::default();
+        let record = parse_line(line.as_bytes(), Typing::Strict, &mut scratch).expect("a valid line");
+        assert_eq!(
+            record.usage_context,
+            Some(vec![("cost_center".into(), "CC-1".into()), ("project".into(), "-0.0".into())])
+        );
     }
 
     #[test]
@@ -754,7 +863,7 @@ mod tests {
         #[test]
         fn any_usage_context_gives_what_its_map_gave(members in proptest::collection::vec((
             proptest::sample::select(vec!["a", "b", "cost_center", "k\\u00e9", ""]),
-            proptest::sample::select(vec![r#""x""#, r#""""#, r#""q\"""#, "null", "0", "-1.25", "true", "[]", r#"{"n": null}"#]),
+            proptest::sample::select(vec![r#""x""#, r#""""#, r#""q\"""#, "null", "0", "-0", "-1.25", "true", "[]", r#"{"n": null}"#, "[-0]"]),
         ), 0..7)) {
             let body: Vec<String> = members.iter().map(|(k, v)| format!(r#""{k}": {v}"#)).collect();
             let _ = context_as_a_map_gives(&format!("{{{}}}", body.join(", ")));
