@@ -663,7 +663,7 @@ mod tests {
     }
 
     #[test]
-    fn a_negative_zero_is_read_as_serde_json_reads_it() {
+    fn numbers_and_strings_at_the_edges_are_read_as_serde_json_reads_them() {
         // simd-json reads -0 as the integer 0, serde_json as the float -0.0: in a context its
         // text is "-0.0", as serde_json's map gives it
         for (from, to) in [
@@ -672,6 +672,47 @@ mod tests {
             (r#""status_code":200"#, r#""status_code":-0"#),
             (r#""request_id":"r1""#, r#""request_id":-0"#),
             (r#""is_fallback":false"#, r#""is_fallback":-0"#),
+        ] {
+            let line = GOOD.replace(from, to);
+            let _ = parse(line.as_bytes(), &mut LineScratch::default());
+        }
+        // numbers at the edges of the two parsers, as a count and as a context value
+        for number in [
+            "1e400",
+            "-1e400",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "4.9e-325",
+            "2.2250738585072011e-308",
+            "-0.0",
+            "0e0",
+            "-0e-0",
+            "1.0",
+            "100000000000000000000000000000000000000e-20",
+            "9007199254740993",
+            "0.1e1",
+            "1E2",
+            "-0E+0",
+            "123456789012345678901234567890",
+            "0.000000000000000000000000000001e30",
+        ] {
+            for (from, field) in [(r#""input_tokens":2048"#, "input_tokens"), (r#""project":"p""#, "project")] {
+                let line = GOOD.replace(from, &format!(r#""{field}":{number}"#));
+                let _ = parse(line.as_bytes(), &mut LineScratch::default());
+            }
+        }
+        // keys and strings at the edges: escaped, given twice, NUL, lone and paired surrogates
+        for (from, to) in [
+            (r#""request_id":"r1""#, r#""request\u005fid":"r1""#),
+            (r#""request_id":"r1""#, r#""request_id":"r1","request_id":"r2""#),
+            (r#""project":"p""#, r#""project":"p","project":"q""#),
+            (r#""project":"p""#, r#""project":"a\u0000b""#),
+            (r#""project":"p""#, r#""project":"\ud800""#),
+            (r#""project":"p""#, r#""project":"\udc00\ud800""#),
+            (r#""project":"p""#, r#""project":"\ud83d\ude00 \/ \b\f""#),
+            (r#""request_id":"r1""#, r#""request_id":"r\u00e9\u6771""#),
         ] {
             let line = GOOD.replace(from, to);
             let _ = parse(line.as_bytes(), &mut LineScratch::default());
