@@ -155,13 +155,7 @@ fn bad_rows_of_a_litellm_csv_are_quarantined_with_their_line_id_and_text() {
     let s = env.ingest_json(&["--source", "litellm", f.to_str().unwrap()]);
     assert_eq!(as_u64(&s, "records_read"), 5);
     assert_eq!(as_u64(&s, "rows_written"), 3);
-    let rows = env.rows("inference");
-    let mut written: Vec<(i64, String)> = longs(&rows, "source_line")
-        .into_iter()
-        .zip(strings(&rows, "request_id").into_iter().map(Option::unwrap))
-        .collect();
-    written.sort();
-    assert_eq!(written, vec![(2, "r-1".to_string()), (5, "r-3".to_string()), (7, "r-4".to_string())]);
+    assert_eq!(written(&env), vec![(2, "r-1".to_string()), (5, "r-3".to_string()), (7, "r-4".to_string())]);
     let q = env.rows("quarantine");
     let mut got: Vec<_> = longs(&q, "line_number")
         .into_iter()
@@ -183,4 +177,44 @@ fn bad_rows_of_a_litellm_csv_are_quarantined_with_their_line_id_and_text() {
             (4, Some("malformed_record".to_string()), None, Some("short,row".to_string())),
         ]
     );
+}
+
+#[test]
+fn a_line_repeated_in_one_file_is_a_duplicate_or_again_a_conflict() {
+    let env = Env::init();
+    let line = |id: &str, tokens: u32| {
+        format!(
+            r#"{{"request_id":"{id}","request_time":"2025-02-01T00:00:0{tokens}Z","endpoint_name":"e","served_entity_name":"m","requester":"r","status_code":200,"input_tokens":{tokens},"output_tokens":1}}"#
+        )
+    };
+    let first = env.write("in/first.jsonl", line("a", 1) + "\n");
+    env.ingest_json(&[first.to_str().unwrap()]);
+    // "a" again with other content, three times; "b" new, then twice again; "c" in two versions,
+    // the first repeated after the second
+    let lines = [line("a", 2), line("b", 3), line("a", 2), line("b", 3), line("c", 4), line("c", 5), line("c", 4)];
+    let lines = [&lines[..], &lines[..1], &lines[1..2]].concat();
+    let second = env.write("in/second.jsonl", lines.join("\n") + "\n");
+    let s = env.ingest_json(&[second.to_str().unwrap()]);
+    assert_eq!(as_u64(&s, "records_read"), 9, "{s}");
+    assert_eq!(as_u64(&s, "rows_written"), 2, "{s}");
+    assert_eq!(as_u64(&s, "duplicates_skipped"), 3, "{s}");
+    assert_eq!(s["quarantined_by_reason"]["conflicting_duplicate"], 4, "{s}");
+    let q = env.rows("quarantine");
+    let mut got: Vec<(i64, Option<String>)> =
+        longs(&q, "line_number").into_iter().zip(strings(&q, "request_id")).collect();
+    got.sort();
+    let id = |s: &str| Some(s.to_string());
+    assert_eq!(got, vec![(1, id("a")), (3, id("a")), (6, id("c")), (8, id("a"))]);
+    assert_eq!(written(&env), vec![(1, "a".to_string()), (2, "b".to_string()), (5, "c".to_string())]);
+}
+
+/// The rows of the inference table: their source line and request id, sorted.
+fn written(env: &Env) -> Vec<(i64, String)> {
+    let rows = env.rows("inference");
+    let mut written: Vec<(i64, String)> = longs(&rows, "source_line")
+        .into_iter()
+        .zip(strings(&rows, "request_id").into_iter().map(Option::unwrap))
+        .collect();
+    written.sort();
+    written
 }

@@ -111,6 +111,10 @@ macro_rules! lenient {
                         Ok($other)
                     }
                     fn visit_i64<E>(self, v: i64) -> Result<$ty, E> {
+                        // simd-json's -0, a float to serde_json (which this follows)
+                        if v == $crate::ingest::sources::native::SIMD_NEGATIVE_ZERO {
+                            return Ok($other);
+                        }
                         Ok(<$ty>::from_int(Some(v)).unwrap_or($other))
                     }
                     fn visit_u64<E>(self, v: u64) -> Result<$ty, E> {

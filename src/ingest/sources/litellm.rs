@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::native::{JsonColumn, LineScratch, Loose, row};
+use super::native::{JsonColumn, JsonValue, LineScratch, Loose, row};
 use super::{CsvColumn, CsvLayout, CsvRow};
 use crate::ingest::usage::{FromScalar, Text, Usage, lenient};
 use crate::ingest::validate::{RawRecord, Reject, Typing, Val, ValidRecord, export_time, trim, validate};
@@ -103,7 +103,9 @@ lenient!(
             match key {
                 MetadataKey::UserApiKeyAlias => m.user_api_key_alias = map.next_value()?,
                 MetadataKey::UsageObject => *m.usage_object = map.next_value()?,
-                MetadataKey::ErrorInformation => m.error_information = map.next_value()?,
+                MetadataKey::ErrorInformation => {
+                    m.error_information = map.next_value::<Option<JsonValue>>()?.map(|v| v.0)
+                }
                 MetadataKey::Other => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
@@ -435,6 +437,7 @@ mod tests {
             // simd-json reads -0 as the integer 0, serde_json as the float -0.0
             METADATA.replace(r#""audio_tokens": 0"#, r#""audio_tokens":-0"#),
             METADATA.replace(r#""audio_tokens": 0"#, r#""audio_tokens": [-0]"#),
+            METADATA.replace(r#""error_code": "429""#, r#""error_code": -0"#),
         ] {
             let _ = metadata_of(text.as_bytes(), &mut scratch);
         }
