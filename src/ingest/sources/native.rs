@@ -341,10 +341,7 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
         Ok(Loose(Some(Val::Bool(v))))
     }
     fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        if v == SIMD_NEGATIVE_ZERO {
-            return Ok(Loose(Some(negative_zero())));
-        }
-        Ok(Loose(Some(Val::Int(v))))
+        Ok(Loose(Some(signed(v))))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
         Ok(Loose(Some(i64::try_from(v).map_or(Val::Float(v as f64), Val::Int))))
@@ -378,14 +375,12 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for LooseVisitor<'a> {
     }
 }
 
-/// -0, as serde_json reads it. Out of line, as are [`nested_map`] and [`nested_seq`]: the
-/// visitors are inlined into each row's reader, which grew with them (the rule for -0 costs
-/// the native line's reader 0.4 % more instructions, as the row struct's visitor is no longer
-/// inlined into it).
-#[cold]
+/// A number simd-json or serde_json gives as an `i64`, a negative one or simd-json's `-0`.
+/// Out of line, as are [`nested_map`] and [`nested_seq`]: the visitors are inlined into each
+/// row's reader, and a count is never negative (it comes as a `u64`).
 #[inline(never)]
-fn negative_zero() -> Val<'static> {
-    Val::Float(-0.0)
+fn signed(v: i64) -> Val<'static> {
+    if v == SIMD_NEGATIVE_ZERO { Val::Float(-0.0) } else { Val::Int(v) }
 }
 
 /// A nested object as serde_json's `Value` (see [`JsonValue`]).
