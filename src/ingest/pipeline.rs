@@ -159,14 +159,14 @@ fn parse_chunk(mut chunk: Chunk, ctx: &ParseContext) -> Result<ParsedChunk> {
                 failed_attempt_rows += failed_attempts.len() as u64;
                 for record in failed_attempts.iter().chain(std::iter::once(&record)) {
                     let (fp, id) = (fingerprint(ctx.source, record), id_hash(&record.request_id));
-                    let (line, end) = (line_no, start + raw.len());
+                    let end = start + raw.len();
                     if in_chunk.check_and_insert(id, fp) == Seen::Duplicate {
                         let request_id = record.request_id.to_string();
-                        repeats.push(Repeat { key: (id, fp), line, start, end, request_id });
+                        repeats.push(Repeat { key: (id, fp), line: line_no, start, end, request_id });
                         continue;
                     }
                     keys.push((id, fp));
-                    rows.push((line, start, end));
+                    rows.push((line_no, start, end));
                     builder.append(record, line_no, fp);
                 }
             }

@@ -228,9 +228,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContextValue<'a> {
                 Ok(ContextValue::Text(Cow::Owned(v.to_string())))
             }
             fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                let v =
-                    if v == SIMD_NEGATIVE_ZERO { serde_json::Value::from(-0.0) } else { serde_json::Value::from(v) };
-                Ok(ContextValue::Text(Cow::Owned(v.to_string())))
+                Ok(ContextValue::Text(Cow::Owned(json_i64(v).to_string())))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
                 Ok(ContextValue::Text(Cow::Owned(serde_json::Value::from(v).to_string())))
@@ -401,6 +399,12 @@ fn nested_seq<'de, A: serde::de::SeqAccess<'de>>(seq: A) -> Result<serde_json::V
 /// that both readers give the same values (a context's `-0` is `"-0.0"` by either).
 pub(crate) const SIMD_NEGATIVE_ZERO: i64 = 0;
 
+/// An `i64` a parser gave, as the `Value` serde_json makes of its text: [`SIMD_NEGATIVE_ZERO`]
+/// is -0.0.
+fn json_i64(v: i64) -> serde_json::Value {
+    if v == SIMD_NEGATIVE_ZERO { serde_json::Value::from(-0.0) } else { serde_json::Value::from(v) }
+}
+
 /// A nested JSON value as serde_json's `Value` reads it, whichever parser gives it: the
 /// visitor of `Value` itself, but for [`SIMD_NEGATIVE_ZERO`].
 pub(crate) struct JsonValue(pub(crate) serde_json::Value);
@@ -422,11 +426,8 @@ impl<'de> serde::de::Visitor<'de> for JsonValueVisitor {
     fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
         Ok(serde_json::Value::Bool(v))
     }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        if v == SIMD_NEGATIVE_ZERO {
-            return self.visit_f64(-0.0);
-        }
-        Ok(serde_json::Value::from(v))
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(json_i64(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
         Ok(serde_json::Value::from(v))
