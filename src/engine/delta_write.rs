@@ -354,6 +354,14 @@ pub const NAME_COLUMNS: [&str; 11] = [
     "pricing_mode",
 ];
 
+/// The measures of the usage tables that Snappy cannot shrink: nearly every hour's token sums
+/// and latencies differ, and their delta encoding leaves bits with no repeats in them. At
+/// 200,000 requests Snappy made them 0.06 % bigger and spent 0.65 % of the rollup's
+/// instructions on them. The sparse counts (cache tokens, errors, requests) it shrinks by a
+/// third to four fifths: without it for every count the tables were 10 – 12 % bigger.
+const INCOMPRESSIBLE_SUMS: [&str; 5] =
+    ["input_tokens", "output_tokens", "latency_p50_ms", "latency_p95_ms", "latency_max_ms"];
+
 /// Parquet settings for tables of sums (the usage tables): the ingest's row groups,
 /// dictionaries only for the key columns (strings, repeated on many rows), and Snappy. The
 /// measures are nearly unique per row: a dictionary for them was a hash lookup per value,
@@ -373,6 +381,9 @@ fn sums_writer_properties(schema: &Schema) -> parquet::file::properties::WriterP
                 .set_column_dictionary_enabled(column.clone(), true)
                 .set_column_statistics_enabled(column, parquet::file::properties::EnabledStatistics::None),
             DataType::Utf8 | DataType::Utf8View => builder.set_column_dictionary_enabled(column, true),
+            DataType::Int64 | DataType::Int32 if INCOMPRESSIBLE_SUMS.contains(&field.name().as_str()) => builder
+                .set_column_encoding(column.clone(), parquet::basic::Encoding::DELTA_BINARY_PACKED)
+                .set_column_compression(column, parquet::basic::Compression::UNCOMPRESSED),
             DataType::Int64 | DataType::Int32 => {
                 builder.set_column_encoding(column, parquet::basic::Encoding::DELTA_BINARY_PACKED)
             }
@@ -409,7 +420,7 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
     use datafusion::prelude::{DataFrame, SessionContext};
 
-    use super::{WriteTarget, adds_of, write_plan};
+    use super::{WriteTarget, adds_of, sums_writer_properties, write_plan};
     use crate::engine::{Engine, runtime};
     use crate::warehouse::{Warehouse, commit_replace_partitions};
 
@@ -450,6 +461,27 @@ mod tests {
 | 2025-01-02 | b         | 2        |
 | 2025-01-01 | c         | 3        |
 +------------+-----------+----------+";
+
+    #[test]
+    fn the_sums_that_snappy_cannot_shrink_are_stored_uncompressed() {
+        use parquet::basic::{Compression, Encoding};
+        use parquet::schema::types::ColumnPath;
+        let schema = Schema::new(vec![
+            Field::new("requester", DataType::Utf8, true),
+            Field::new("input_tokens", DataType::Int64, true),
+            Field::new("latency_p95_ms", DataType::Int64, true),
+            Field::new("cache_read_input_tokens", DataType::Int64, true),
+        ]);
+        let props = sums_writer_properties(&schema);
+        let of = |name: &str| {
+            let column = ColumnPath::from(name);
+            (props.compression(&column), props.encoding(&column), props.dictionary_enabled(&column))
+        };
+        assert_eq!(of("requester"), (Compression::SNAPPY, None, true));
+        assert_eq!(of("input_tokens"), (Compression::UNCOMPRESSED, Some(Encoding::DELTA_BINARY_PACKED), false));
+        assert_eq!(of("latency_p95_ms"), (Compression::UNCOMPRESSED, Some(Encoding::DELTA_BINARY_PACKED), false));
+        assert_eq!(of("cache_read_input_tokens"), (Compression::SNAPPY, Some(Encoding::DELTA_BINARY_PACKED), false));
+    }
 
     #[tokio::test]
     async fn a_write_puts_the_rows_in_files_of_their_date_and_yields_the_files() {
