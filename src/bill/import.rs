@@ -121,7 +121,7 @@ pub async fn import_bills(warehouse: &Warehouse, options: &BillImportOptions) ->
     let bills = options.paths.iter().filter(|p| list_prices.is_none() || p.canonicalize().ok() != list_prices);
     for path in bills {
         let bytes = std::fs::read(path).map_err(|source| Error::Input { path: path.clone(), source })?;
-        let fingerprint = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
+        let fingerprint = format!("{:032x}", twox_hash::XxHash3_128::oneshot(&bytes));
         let app_id = bill_app_id(&fingerprint);
         let shown = path.display().to_string();
         if !seen.insert(fingerprint.clone()) || has_transaction(&table, app_id.clone()).await? {

@@ -10,7 +10,8 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use std::hash::Hasher;
+use twox_hash::XxHash3_64;
 
 use super::sources::Source;
 use super::validate::{ReasonCode, ValidRecord};
@@ -124,7 +125,7 @@ impl PayloadKey {
 /// (quarantined with a reason), never as a silently dropped row, because equal id hashes
 /// with equal content fingerprints are needed to skip a row.
 pub fn id_hash(request_id: &str) -> u64 {
-    xxh3_64(request_id.as_bytes())
+    XxHash3_64::oneshot(request_id.as_bytes())
 }
 
 /// Fingerprint of a record read from `source`: what tells a re-delivery (the same fingerprint)
@@ -138,12 +139,12 @@ pub fn id_hash(request_id: &str) -> u64 {
 /// file read has it; a different status under the same id is still a conflict.
 pub fn fingerprint(source: Source, r: &ValidRecord<'_>) -> u64 {
     if source.is_databricks() {
-        let mut h = Xxh3::new();
-        h.update(b"databricks request\0");
-        h.update(&(r.request_id.len() as u64).to_le_bytes());
-        h.update(r.request_id.as_bytes());
-        h.update(&r.status_code.to_le_bytes());
-        return h.digest();
+        let mut h = XxHash3_64::new();
+        h.write(b"databricks request\0");
+        h.write(&(r.request_id.len() as u64).to_le_bytes());
+        h.write(r.request_id.as_bytes());
+        h.write(&r.status_code.to_le_bytes());
+        return h.finish();
     }
     content_fingerprint(r)
 }
@@ -162,7 +163,7 @@ fn content_fingerprint(r: &ValidRecord<'_>) -> u64 {
     BYTES.with_borrow_mut(|bytes| {
         bytes.clear();
         content_bytes(r, bytes);
-        xxh3_64(bytes)
+        XxHash3_64::oneshot(bytes)
     })
 }
 
@@ -528,6 +529,21 @@ mod tests {
             fingerprints,
             [15189478448640261585, 13726965531467802905, 12782243702122700820, 12964861347648681805]
         );
+    }
+
+    #[test]
+    fn the_dedup_keys_are_the_ones_stored_by_earlier_versions() {
+        // the request ids' hashes key the dedup set rebuilt from the table, and a Databricks
+        // row's fingerprint (hashed piece by piece) is compared with the stored one: these
+        // values were computed by the version before XXH3's kernel was chosen at run time
+        assert_eq!(
+            [id_hash(""), id_hash("r-1"), id_hash(&"chatcmpl-0123456789".repeat(20))],
+            [0x2d06800538d394c2, 13142271281681540847, 15666468771831737633]
+        );
+        let line = br#"{"request_id":"r-2","request_time":"2025-03-01T10:00:00Z","endpoint_name":"e","served_entity_name":"m","requester":"u","status_code":429,"input_tokens":0,"output_tokens":0}"#;
+        let mut scratch = Default::default();
+        let record = native::parse_line(line, Typing::Strict, &mut scratch).unwrap();
+        assert_eq!(fingerprint(Source::DatabricksUsage, &record), 15720805422263702960);
     }
 
     #[test]

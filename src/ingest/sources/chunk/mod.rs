@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use xxhash_rust::xxh3::Xxh3;
+use twox_hash::XxHash3_128;
 
 use super::{Chunk, ChunkOptions, Format, InputFile, LineNumbers, detect};
 use crate::error::{Error, Result};
@@ -28,14 +28,14 @@ use parquet_rows::parquet_chunks;
 struct Counting<R> {
     inner: R,
     counter: Arc<AtomicU64>,
-    hasher: Arc<std::sync::Mutex<Xxh3>>,
+    hasher: Arc<std::sync::Mutex<XxHash3_128>>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
-        self.hasher.lock().expect("only the reader thread hashes").update(&buf[..n]);
+        self.hasher.lock().expect("only the reader thread hashes").write(&buf[..n]);
         Ok(n)
     }
 }
@@ -43,7 +43,7 @@ impl<R: Read> Read for Counting<R> {
 fn open(
     file: &InputFile,
     counter: Arc<AtomicU64>,
-    hasher: Arc<std::sync::Mutex<Xxh3>>,
+    hasher: Arc<std::sync::Mutex<XxHash3_128>>,
 ) -> Result<Box<dyn Read + Send>> {
     let f = File::open(&file.path).map_err(|source| Error::Input { path: file.path.clone(), source })?;
     let counted = Counting { inner: f, counter, hasher };
@@ -66,7 +66,7 @@ pub fn read_chunks(
     emit: &mut dyn FnMut(Chunk) -> bool,
     spare: &mut dyn FnMut() -> Vec<u8>,
 ) -> Result<Option<String>> {
-    let hasher = Arc::new(std::sync::Mutex::new(Xxh3::new()));
+    let hasher = Arc::new(std::sync::Mutex::new(XxHash3_128::new()));
     let complete = match file.format {
         Format::JsonLines => {
             let mut reader = BufReader::with_capacity(1 << 16, open(file, counter, hasher.clone())?);
@@ -92,7 +92,7 @@ pub fn read_chunks(
         return Ok(None);
     }
     let hasher = hasher.lock().expect("reader finished");
-    Ok(Some(format!("{:032x}", hasher.digest128())))
+    Ok(Some(format!("{:032x}", hasher.finish_128())))
 }
 
 fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
